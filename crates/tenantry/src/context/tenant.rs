@@ -1,0 +1,238 @@
+//! [`TenantContext`]: the facts about the current tenant that every layer needs.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::{RequestId, TenantId, UserId};
+
+/// Service plan of a tenant; sizes limits and labels metrics.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Plan {
+    /// The entry plan.
+    #[default]
+    Free,
+    /// Paid plan.
+    Pro,
+    /// Large customers, usually on a dedicated tier.
+    Enterprise,
+}
+
+/// Where a tenant's rows live.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// Shared tables, `tenant_id` on every row, row-level security.
+    #[default]
+    Shared,
+    /// One schema per tenant.
+    Schema,
+    /// One database (or SQLite file) per tenant.
+    Database,
+}
+
+/// What the authenticated caller may do inside the tenant.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Manages the tenant (users, settings).
+    Admin,
+    /// Ordinary user.
+    #[default]
+    Member,
+    /// Internal cross-tenant work; only [`run_as_system`](super::run_as_system) grants it.
+    System,
+}
+
+macro_rules! text_enum {
+    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The lowercase name used in storage, tokens and labels.
+            pub const fn as_str(&self) -> &'static str {
+                match self { $($ty::$variant => $text),+ }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl FromStr for $ty {
+            type Err = UnknownVariant;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($ty::$variant),)+
+                    _ => Err(UnknownVariant { kind: stringify!($ty), value: s.to_owned() }),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(Plan { Free => "free", Pro => "pro", Enterprise => "enterprise" });
+text_enum!(Tier { Shared => "shared", Schema => "schema", Database => "database" });
+text_enum!(Role { Admin => "admin", Member => "member", System => "system" });
+
+/// A plan, tier or role name that is not one of the known values.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown {kind} {value:?}")]
+pub struct UnknownVariant {
+    kind: &'static str,
+    value: String,
+}
+
+impl UnknownVariant {
+    pub(crate) fn new(kind: &'static str, value: &str) -> Self {
+        Self { kind, value: value.to_owned() }
+    }
+}
+
+/// The system tenant id was given to [`TenantContextBuilder::build`].
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the system tenant is entered only through run_as_system")]
+pub struct SystemTenantReserved;
+
+/// The tenant a unit of work runs for, plus who is acting and why.
+///
+/// Cheap to clone (one `Arc`). Built by the edge for requests, by job workers
+/// from a job envelope, and by [`run_as_system`](super::run_as_system).
+#[derive(Clone)]
+pub struct TenantContext {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tenant_id: TenantId,
+    slug: String,
+    plan: Plan,
+    tier: Tier,
+    user_id: Option<UserId>,
+    role: Role,
+    request_id: Option<RequestId>,
+    impersonated_by: Option<UserId>,
+}
+
+impl TenantContext {
+    /// Starts a context for `tenant_id` / `slug`; the rest defaults to a
+    /// free-plan, shared-tier member with no user or request.
+    pub fn builder(tenant_id: TenantId, slug: impl Into<String>) -> TenantContextBuilder {
+        TenantContextBuilder {
+            inner: Inner {
+                tenant_id,
+                slug: slug.into(),
+                plan: Plan::default(),
+                tier: Tier::default(),
+                user_id: None,
+                role: Role::default(),
+                request_id: None,
+                impersonated_by: None,
+            },
+        }
+    }
+
+    /// The tenant's id.
+    pub fn tenant_id(&self) -> TenantId {
+        self.inner.tenant_id
+    }
+    /// The tenant's slug (`acme`).
+    pub fn slug(&self) -> &str {
+        &self.inner.slug
+    }
+    /// The tenant's plan.
+    pub fn plan(&self) -> Plan {
+        self.inner.plan
+    }
+    /// The tenant's isolation tier.
+    pub fn tier(&self) -> Tier {
+        self.inner.tier
+    }
+    /// The acting user, if authenticated.
+    pub fn user_id(&self) -> Option<UserId> {
+        self.inner.user_id
+    }
+    /// The acting user's role in this tenant.
+    pub fn role(&self) -> Role {
+        self.inner.role
+    }
+    /// The request that started this work, if any.
+    pub fn request_id(&self) -> Option<&RequestId> {
+        self.inner.request_id.as_ref()
+    }
+    /// The operator impersonating the tenant, if this is an impersonated session.
+    pub fn impersonated_by(&self) -> Option<UserId> {
+        self.inner.impersonated_by
+    }
+    /// Whether this is the system tenant.
+    pub fn is_system(&self) -> bool {
+        self.inner.tenant_id.is_system()
+    }
+}
+
+impl fmt::Debug for TenantContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TenantContext")
+            .field("tenant_id", &self.inner.tenant_id)
+            .field("slug", &self.inner.slug)
+            .field("plan", &self.inner.plan)
+            .field("tier", &self.inner.tier)
+            .field("role", &self.inner.role)
+            .field("request_id", &self.inner.request_id)
+            .field("impersonated_by", &self.inner.impersonated_by)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`TenantContext`]; see [`TenantContext::builder`].
+#[must_use]
+pub struct TenantContextBuilder {
+    inner: Inner,
+}
+
+impl TenantContextBuilder {
+    /// Sets the plan.
+    pub fn plan(mut self, plan: Plan) -> Self {
+        self.inner.plan = plan;
+        self
+    }
+    /// Sets the tier.
+    pub fn tier(mut self, tier: Tier) -> Self {
+        self.inner.tier = tier;
+        self
+    }
+    /// Sets the acting user and their role.
+    pub fn user(mut self, user_id: UserId, role: Role) -> Self {
+        // The system role is never taken from outside: a token claiming it is a member.
+        self.inner.role = if role == Role::System { Role::Member } else { role };
+        self.inner.user_id = Some(user_id);
+        self
+    }
+    /// Sets the request id.
+    pub fn request_id(mut self, request_id: RequestId) -> Self {
+        self.inner.request_id = Some(request_id);
+        self
+    }
+    /// Marks the context as an operator's impersonation of the tenant.
+    pub fn impersonated_by(mut self, operator: UserId) -> Self {
+        self.inner.impersonated_by = Some(operator);
+        self
+    }
+    /// Finishes the context.
+    ///
+    /// The system tenant id is refused: cross-tenant work enters it only
+    /// through [`run_as_system`](super::run_as_system), so a search for that
+    /// one name finds every place that does.
+    pub fn build(self) -> Result<TenantContext, SystemTenantReserved> {
+        if self.inner.tenant_id.is_system() {
+            return Err(SystemTenantReserved);
+        }
+        Ok(TenantContext { inner: Arc::new(self.inner) })
+    }
+
+    pub(super) fn build_system(mut self) -> TenantContext {
+        self.inner.role = Role::System;
+        TenantContext { inner: Arc::new(self.inner) }
+    }
+}

@@ -1,0 +1,74 @@
+//! Versioned SQL migrations, applied per target with a version table.
+//!
+//! A [`Migration`] is a numbered SQL file compiled into the binary. Each
+//! target (PostgreSQL schema, SQLite file) records what it has applied in
+//! `tenantry_migrations` with a checksum, so an edited, already-applied file
+//! is refused instead of silently diverging between targets. All pending
+//! migrations of a target apply in one transaction: a target is never left
+//! half-migrated.
+
+/// One SQL migration.
+#[derive(Clone, Copy, Debug)]
+pub struct Migration {
+    /// Strictly increasing version.
+    pub version: i64,
+    /// Short name (`create_orders`).
+    pub name: &'static str,
+    /// SQL text; may hold several statements.
+    pub sql: &'static str,
+}
+
+impl Migration {
+    /// FNV-1a of the SQL text, hex: detects edits to applied migrations.
+    pub fn checksum(&self) -> String {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in self.sql.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{hash:016x}")
+    }
+}
+
+/// Migration failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MigrationError {
+    /// An applied migration's text has changed since.
+    #[error("migration {version} ({name}) on {target} was edited after it was applied")]
+    Edited {
+        /// Target.
+        target: String,
+        /// Version.
+        version: i64,
+        /// Name.
+        name: String,
+    },
+    /// Versions are not strictly increasing.
+    #[error("migration versions must strictly increase (at {0})")]
+    Unordered(i64),
+    /// A statement failed; the target's transaction was rolled back.
+    #[error("migration {version} ({name}) on {target} failed: {message}")]
+    Failed {
+        /// Target.
+        target: String,
+        /// Version.
+        version: i64,
+        /// Name.
+        name: String,
+        /// Database error text.
+        message: String,
+    },
+    /// Could not reach the database.
+    #[error("migration connection: {0}")]
+    Connection(String),
+}
+
+pub(crate) fn check_order(set: &[Migration]) -> Result<(), MigrationError> {
+    for pair in set.windows(2) {
+        if pair[1].version <= pair[0].version {
+            return Err(MigrationError::Unordered(pair[1].version));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! Tenant-scoped data access on PostgreSQL and SQLite.
+//!
+//! A handler never names its tenant to the database. It asks the
+//! [`Database`] for a [`TenantDb`], which reads the tenant from the current
+//! [context](crate::context) (and fails with `NoTenantContext` outside one),
+//! and every statement it runs is scoped to that tenant by the backend:
+//!
+//! | backend | how rows are scoped |
+//! |---|---|
+//! | PostgreSQL, shared tier | row-level security (`ENABLE` + `FORCE`) on `current_setting('app.tenant_id')`, set per transaction with `set_config(…, true)` by a non-owner role without `BYPASSRLS`; checked at start-up by [`postgres::audit`] |
+//! | SQLite (embedded default) | one file; repositories filter on `tenantry_current_tenant()`, a connection function bound to the context, and triggers refuse writes of another tenant's rows |
+//!
+//! On PostgreSQL the tenant is set **per transaction**: a session-level `SET`
+//! would survive on a pooled connection into the next tenant's request. To
+//! keep that nearly free, the single-statement helpers pipeline `BEGIN`,
+//! `set_config`, the statement and `COMMIT` in one network flight.
+//!
+//! SQL is written once for both backends, with `$1, $2, …` placeholders and
+//! `tenantry_current_tenant()` where the tenant id is needed:
+//!
+//! ```no_run
+//! # async fn demo(db: tenantry::data::Database) -> Result<(), tenantry::data::DataError> {
+//! use tenantry::params;
+//! let rows = db
+//!     .tenant()?
+//!     .fetch_all(
+//!         "SELECT id, customer FROM orders WHERE tenant_id = tenantry_current_tenant() LIMIT $1",
+//!         params![20],
+//!     )
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+mod migration;
+mod row;
+mod scoped;
+mod value;
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+pub use migration::{Migration, MigrationError};
+pub use row::{FromRow, Row};
+pub use scoped::{TenantDb, Tx};
+pub use value::{FromColumn, Value};
+
+use crate::context::NoTenantContext;
+
+/// A tenant-plane database: where tenants' own rows live.
+///
+/// Cheap to clone; clones share the pools.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum Database {
+    /// PostgreSQL.
+    #[cfg(feature = "postgres")]
+    Postgres(postgres::PgDatabase),
+    /// SQLite files.
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlite::SqliteDatabase),
+}
+
+impl Database {
+    /// A handle scoped to the tenant of the current context.
+    ///
+    /// Fails with [`DataError::NoTenantContext`] outside a context, and with
+    /// [`DataError::SystemTenant`] in the system context: cross-tenant reads
+    /// go through a separate, audited API, never through `TenantDb`.
+    pub fn tenant(&self) -> Result<TenantDb<'_>, DataError> {
+        let ctx = crate::context::require()?;
+        if ctx.is_system() {
+            return Err(DataError::SystemTenant);
+        }
+        Ok(TenantDb::new(self, ctx))
+    }
+
+    /// The backend's name (`postgres` or `sqlite`), for logs and health output.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            #[cfg(feature = "postgres")]
+            Database::Postgres(_) => "postgres",
+            #[cfg(feature = "sqlite")]
+            Database::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+/// Data-layer failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataError {
+    /// Used outside a tenant context.
+    #[error(transparent)]
+    NoTenantContext(#[from] NoTenantContext),
+    /// Used in the system context; cross-tenant work has its own API.
+    #[error("the system tenant has no tenant rows; use the cross-tenant API")]
+    SystemTenant,
+    /// A unique or foreign-key constraint refused the write.
+    #[error("constraint violated: {0}")]
+    Constraint(String),
+    /// A column could not be read as the requested type.
+    #[error("decode: {0}")]
+    Decode(String),
+    /// No connection could be had in time.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Any other database error.
+    #[error("database: {0}")]
+    Database(String),
+}
+
+impl DataError {
+    /// Whether the error is a constraint violation (usually a 409 for clients).
+    pub fn is_constraint(&self) -> bool {
+        matches!(self, DataError::Constraint(_))
+    }
+}

@@ -1,0 +1,113 @@
+//! Applying [`Migration`]s to one PostgreSQL target (a schema).
+//!
+//! Each target has its own version table (`<schema>.tenantry_migrations`)
+//! and its own advisory lock, so many targets can migrate in parallel while
+//! two runners never migrate the same target at once. Everything pending
+//! for a target applies in one transaction, grants included.
+
+use tokio_postgres::{Client, NoTls};
+
+use super::quote_ident;
+use crate::data::migration::check_order;
+use crate::data::{Migration, MigrationError};
+
+/// Opens a dedicated (unpooled) connection, e.g. as the owner role for migrations.
+pub async fn connect(url: &str) -> Result<Client, MigrationError> {
+    let (client, connection) =
+        tokio_postgres::connect(url, NoTls).await.map_err(|e| MigrationError::Connection(e.to_string()))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "migration connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// Creates `role` as a login role without superuser or `BYPASSRLS`, if missing.
+///
+/// The role is cluster-wide, so concurrent creators are expected: losing the
+/// race is success.
+pub async fn ensure_app_role(admin: &Client, role: &str) -> Result<(), MigrationError> {
+    let role = quote_ident(role).map_err(|e| MigrationError::Connection(e.to_string()))?;
+    let sql = format!(
+        "DO $$ BEGIN CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+    );
+    admin.batch_execute(&sql).await.map_err(|e| MigrationError::Connection(super::db_error(e).to_string()))
+}
+
+/// Applies the pending part of `set` to `schema`, granting table access to
+/// `app_role` in the same transaction. Returns how many migrations ran.
+pub async fn apply(
+    admin: &mut Client,
+    schema: &str,
+    set: &[Migration],
+    app_role: &str,
+) -> Result<usize, MigrationError> {
+    check_order(set)?;
+    let failed = |version: i64, name: &str, e: tokio_postgres::Error| MigrationError::Failed {
+        target: schema.to_owned(),
+        version,
+        name: name.to_owned(),
+        message: super::db_error(e).to_string(),
+    };
+    let bad_ident = |e: crate::data::DataError| MigrationError::Connection(e.to_string());
+    let quoted_schema = quote_ident(schema).map_err(bad_ident)?;
+    let quoted_role = quote_ident(app_role).map_err(bad_ident)?;
+
+    let tx = admin.transaction().await.map_err(|e| failed(0, "begin", e))?;
+    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&format!("tenantry:migrate:{schema}")])
+        .await
+        .map_err(|e| failed(0, "lock", e))?;
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {quoted_schema};
+         CREATE TABLE IF NOT EXISTS {quoted_schema}.tenantry_migrations (
+             version bigint PRIMARY KEY,
+             name text NOT NULL,
+             checksum text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now());
+         SELECT set_config('search_path', '{schema}, public', true);"
+    ))
+    .await
+    .map_err(|e| failed(0, "version table", e))?;
+
+    let applied = tx
+        .query(&format!("SELECT version, name, checksum FROM {quoted_schema}.tenantry_migrations"), &[])
+        .await
+        .map_err(|e| failed(0, "read versions", e))?;
+    let mut ran = 0;
+    for migration in set {
+        let previous = applied.iter().find(|row| row.get::<_, i64>(0) == migration.version);
+        if let Some(row) = previous {
+            if row.get::<_, String>(2) != migration.checksum() {
+                return Err(MigrationError::Edited {
+                    target: schema.to_owned(),
+                    version: migration.version,
+                    name: row.get(1),
+                });
+            }
+            continue;
+        }
+        tx.batch_execute(migration.sql).await.map_err(|e| failed(migration.version, migration.name, e))?;
+        tx.execute(
+            &format!("INSERT INTO {quoted_schema}.tenantry_migrations (version, name, checksum) VALUES ($1, $2, $3)"),
+            &[&migration.version, &migration.name, &migration.checksum()],
+        )
+        .await
+        .map_err(|e| failed(migration.version, migration.name, e))?;
+        ran += 1;
+    }
+    if ran > 0 {
+        tx.batch_execute(&format!(
+            "GRANT USAGE ON SCHEMA {quoted_schema} TO {quoted_role};
+             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {quoted_schema} TO {quoted_role};
+             GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {quoted_schema} TO {quoted_role};
+             GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {quoted_schema} TO {quoted_role};
+             REVOKE ALL ON {quoted_schema}.tenantry_migrations FROM {quoted_role};"
+        ))
+        .await
+        .map_err(|e| failed(0, "grants", e))?;
+    }
+    tx.commit().await.map_err(|e| failed(0, "commit", e))?;
+    Ok(ran)
+}

@@ -1,0 +1,136 @@
+//! [`PgTenantStore`]: the registry in the `tenantry` schema.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio_postgres::error::SqlState;
+
+use super::{PgDatabase, db_error};
+use crate::context::TenantId;
+use crate::data::{DataError, Migration};
+use crate::registry::{BoxFuture, NewTenant, RegistryError, TenantKey, TenantRecord, TenantState, TenantStore};
+
+/// The control-plane schema.
+pub const CONTROL_SCHEMA: &str = "tenantry";
+
+/// Control-plane migrations, applied to [`CONTROL_SCHEMA`].
+pub const CONTROL_MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, name: "registry", sql: include_str!("../../../migrations/postgres/0001_registry.sql") }];
+
+const SELECT: &str = "
+    SELECT t.id, t.slug, t.name, t.plan, t.tier, t.state, t.created_at, t.updated_at,
+           coalesce(array_agg(d.domain ORDER BY d.domain) FILTER (WHERE d.domain IS NOT NULL), '{}')
+      FROM tenantry.tenants t
+      LEFT JOIN tenantry.tenant_domains d ON d.owner = t.id";
+
+/// Tenant records in PostgreSQL.
+#[derive(Clone)]
+pub struct PgTenantStore {
+    db: PgDatabase,
+}
+
+impl PgTenantStore {
+    /// A store over `db`'s pool (the app role needs the control-plane grants
+    /// that [`migrate::apply`](super::migrate::apply) gives it).
+    pub fn new(db: PgDatabase) -> Self {
+        Self { db }
+    }
+
+    async fn query(&self, filter: &str, param: &(dyn tokio_postgres::types::ToSql + Sync)) -> Result<Vec<TenantRecord>, RegistryError> {
+        let client = self.db.client().await.map_err(storage)?;
+        let sql = format!("{SELECT} {filter} GROUP BY t.id ORDER BY t.slug");
+        let rows = client.query(&sql, &[param]).await.map_err(|e| storage(db_error(e)))?;
+        rows.iter().map(decode).collect()
+    }
+}
+
+fn storage(e: DataError) -> RegistryError {
+    RegistryError::Storage(e.to_string())
+}
+
+fn millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn decode(row: &tokio_postgres::Row) -> Result<TenantRecord, RegistryError> {
+    let text = |i: usize| row.try_get::<_, String>(i).map_err(|e| RegistryError::Storage(e.to_string()));
+    let parse = |i: usize, what: &str| RegistryError::Storage(format!("bad {what} in row {i}"));
+    Ok(TenantRecord {
+        id: TenantId::from_uuid(row.try_get(0).map_err(|e| RegistryError::Storage(e.to_string()))?),
+        slug: text(1)?,
+        name: text(2)?,
+        plan: text(3)?.parse().map_err(|_| parse(3, "plan"))?,
+        tier: text(4)?.parse().map_err(|_| parse(4, "tier"))?,
+        state: text(5)?.parse().map_err(|_| parse(5, "state"))?,
+        created_at_ms: millis(row.try_get(6).map_err(|e| RegistryError::Storage(e.to_string()))?),
+        updated_at_ms: millis(row.try_get(7).map_err(|e| RegistryError::Storage(e.to_string()))?),
+        domains: row.try_get(8).map_err(|e| RegistryError::Storage(e.to_string()))?,
+    })
+}
+
+impl TenantStore for PgTenantStore {
+    fn find(&self, key: &TenantKey) -> BoxFuture<'_, Result<Option<TenantRecord>, RegistryError>> {
+        let key = key.clone();
+        Box::pin(async move {
+            let found = match &key {
+                TenantKey::Slug(slug) => self.query("WHERE t.slug = $1", slug).await?,
+                TenantKey::Id(id) => self.query("WHERE t.id = $1", id.as_uuid()).await?,
+                TenantKey::Domain(domain) => {
+                    self.query("WHERE t.id = (SELECT owner FROM tenantry.tenant_domains WHERE domain = $1)", domain)
+                        .await?
+                }
+            };
+            Ok(found.into_iter().next())
+        })
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<TenantRecord>, RegistryError>> {
+        Box::pin(async move { self.query("WHERE $1::bool", &true).await })
+    }
+
+    fn insert(&self, tenant: NewTenant) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+        Box::pin(async move {
+            let id = tenant.id.unwrap_or_else(TenantId::new_v4);
+            let mut client = self.db.client().await.map_err(storage)?;
+            let conflict = |e: tokio_postgres::Error, what: String| {
+                if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                    RegistryError::Conflict(what)
+                } else {
+                    storage(db_error(e))
+                }
+            };
+            let tx = client.transaction().await.map_err(|e| storage(db_error(e)))?;
+            tx.execute(
+                "INSERT INTO tenantry.tenants (id, slug, name, plan, tier, state) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[id.as_uuid(), &tenant.slug, &tenant.name, &tenant.plan.as_str(), &tenant.tier.as_str(), &tenant.state.as_str()],
+            )
+            .await
+            .map_err(|e| conflict(e, format!("tenant {} (slug or id)", tenant.slug)))?;
+            for domain in &tenant.domains {
+                tx.execute("INSERT INTO tenantry.tenant_domains (domain, owner) VALUES ($1, $2)", &[domain, id.as_uuid()])
+                    .await
+                    .map_err(|e| conflict(e, format!("domain {domain}")))?;
+            }
+            tx.commit().await.map_err(|e| storage(db_error(e)))?;
+            drop(client);
+            self.find(&TenantKey::Id(id)).await?.ok_or(RegistryError::NotFound)
+        })
+    }
+
+    fn set_state(&self, id: TenantId, state: TenantState) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+        Box::pin(async move {
+            let client = self.db.client().await.map_err(storage)?;
+            let changed = client
+                .execute(
+                    "UPDATE tenantry.tenants SET state = $2, updated_at = now() WHERE id = $1",
+                    &[id.as_uuid(), &state.as_str()],
+                )
+                .await
+                .map_err(|e| storage(db_error(e)))?;
+            drop(client);
+            if changed == 0 {
+                return Err(RegistryError::NotFound);
+            }
+            self.find(&TenantKey::Id(id)).await?.ok_or(RegistryError::NotFound)
+        })
+    }
+}

@@ -1,0 +1,146 @@
+//! SQLite backend, the embedded default: one file for all shared-tier tenants.
+//!
+//! SQLite has no row-level security, so scoping is the data layer's job:
+//! every connection gets a `tenantry_current_tenant()` SQL function that
+//! returns the tenant of the context the statement runs in (NULL outside
+//! one, which matches no row). Repositories filter on it; the tenant-plane
+//! migrations add triggers that refuse inserting, updating or deleting
+//! another tenant's rows.
+
+mod migrate;
+mod pool;
+mod registry;
+mod tx;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use migrate::apply as apply_migrations;
+pub use registry::{CONTROL_MIGRATIONS, SqliteTenantStore};
+pub use tx::SqliteTx;
+
+use pool::SqlitePool;
+
+use crate::context::TenantContext;
+use crate::data::row::RowRepr;
+use crate::data::{DataError, Row, Value};
+
+/// A SQLite database file (the shared tier, or the control plane).
+#[derive(Clone)]
+pub struct SqliteDatabase {
+    pool: Arc<SqlitePool>,
+}
+
+impl SqliteDatabase {
+    /// Opens (creating if needed) the file at `path`, with up to
+    /// `max_connections` connections in WAL mode.
+    pub fn open(path: &Path, max_connections: usize) -> Result<Self, DataError> {
+        let pool = SqlitePool::open(path, max_connections)?;
+        Ok(Self { pool: Arc::new(pool) })
+    }
+
+    pub(crate) async fn fetch_scoped(
+        &self,
+        ctx: &TenantContext,
+        sql: &'static str,
+        params: &[Value],
+    ) -> Result<Vec<Row>, DataError> {
+        let params = params.to_vec();
+        self.pool.run(Some(ctx.tenant_id()), move |conn| query(conn, sql, &params)).await
+    }
+
+    pub(crate) async fn execute_scoped(
+        &self,
+        ctx: &TenantContext,
+        sql: &'static str,
+        params: &[Value],
+    ) -> Result<u64, DataError> {
+        let params = params.to_vec();
+        self.pool.run(Some(ctx.tenant_id()), move |conn| execute(conn, sql, &params)).await
+    }
+
+    pub(crate) async fn begin_scoped(&self, ctx: &TenantContext) -> Result<SqliteTx, DataError> {
+        SqliteTx::begin(self.pool.clone(), ctx.tenant_id()).await
+    }
+
+    /// Runs `work` on a connection outside any tenant (control-plane use).
+    pub async fn run_unscoped<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut rusqlite::Connection) -> Result<R, DataError> + Send + 'static,
+    ) -> Result<R, DataError> {
+        self.pool.run(None, work).await
+    }
+}
+
+fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value]) -> Result<(), DataError> {
+    for (i, value) in params.iter().enumerate() {
+        let name = format!("${}", i + 1);
+        // A parameter the SQL does not mention is a caller bug worth reporting.
+        let index = stmt
+            .parameter_index(&name)
+            .map_err(sqlite_error)?
+            .ok_or_else(|| DataError::Database(format!("statement has no parameter {name}")))?;
+        stmt.raw_bind_parameter(index, value).map_err(sqlite_error)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn query(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>, DataError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(sqlite_error)?;
+    bind(&mut stmt, params)?;
+    let columns = stmt.column_count();
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(sqlite_error)? {
+        let values = (0..columns).map(|i| row.get_ref(i).map(to_value)).collect::<Result<Vec<_>, _>>();
+        out.push(Row(RowRepr::Values(values.map_err(sqlite_error)?)));
+    }
+    Ok(out)
+}
+
+pub(crate) fn execute(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<u64, DataError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(sqlite_error)?;
+    bind(&mut stmt, params)?;
+    let changed = stmt.raw_execute().map_err(sqlite_error)?;
+    Ok(changed as u64)
+}
+
+fn to_value(v: rusqlite::types::ValueRef<'_>) -> Value {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Real(f) => Value::Float(f),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, Value as Lite};
+        Ok(match self {
+            Value::Null => ToSqlOutput::Owned(Lite::Null),
+            Value::Bool(b) => ToSqlOutput::Owned(Lite::Integer(i64::from(*b))),
+            Value::Int(i) => ToSqlOutput::Owned(Lite::Integer(*i)),
+            Value::Float(f) => ToSqlOutput::Owned(Lite::Real(*f)),
+            Value::Text(s) => ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(s.as_bytes())),
+            Value::Uuid(u) => ToSqlOutput::Owned(Lite::Text(u.hyphenated().to_string())),
+            Value::Timestamp(t) => ToSqlOutput::Owned(Lite::Integer(crate::data::value::micros_since_epoch(*t))),
+            Value::Blob(b) => ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Blob(b)),
+        })
+    }
+}
+
+pub(crate) fn sqlite_error(e: rusqlite::Error) -> DataError {
+    use rusqlite::ErrorCode;
+    match &e {
+        rusqlite::Error::SqliteFailure(f, msg) if f.code == ErrorCode::ConstraintViolation => {
+            DataError::Constraint(msg.clone().unwrap_or_else(|| e.to_string()))
+        }
+        rusqlite::Error::SqliteFailure(f, _) if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            DataError::Unavailable(e.to_string())
+        }
+        _ => DataError::Database(e.to_string()),
+    }
+}

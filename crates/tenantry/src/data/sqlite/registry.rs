@@ -1,0 +1,153 @@
+//! [`SqliteTenantStore`]: the registry in `control.db`.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{SqliteDatabase, sqlite_error};
+use crate::context::TenantId;
+use crate::data::{DataError, Migration};
+use crate::registry::{BoxFuture, NewTenant, RegistryError, TenantKey, TenantRecord, TenantState, TenantStore};
+
+/// Control-plane migrations for `control.db`.
+pub const CONTROL_MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, name: "registry", sql: include_str!("../../../migrations/sqlite/0001_registry.sql") }];
+
+const SELECT: &str = "
+    SELECT t.id, t.slug, t.name, t.plan, t.tier, t.state, t.created_at, t.updated_at,
+           coalesce((SELECT group_concat(domain, ' ') FROM
+                       (SELECT domain FROM tenant_domains d WHERE d.owner = t.id ORDER BY domain)), '')
+      FROM tenants t";
+
+/// Tenant records in a SQLite file.
+#[derive(Clone)]
+pub struct SqliteTenantStore {
+    db: SqliteDatabase,
+}
+
+impl SqliteTenantStore {
+    /// A store over `db` (migrated with [`CONTROL_MIGRATIONS`]).
+    pub fn new(db: SqliteDatabase) -> Self {
+        Self { db }
+    }
+}
+
+fn storage(e: DataError) -> RegistryError {
+    RegistryError::Storage(e.to_string())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn decode(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TenantRecord, RegistryError>> {
+    let id: String = row.get(0)?;
+    let (plan, tier, state): (String, String, String) = (row.get(3)?, row.get(4)?, row.get(5)?);
+    let domains: String = row.get(8)?;
+    let bad = |what: &str| RegistryError::Storage(format!("bad {what} in tenants row {id}"));
+    let record = (|| {
+        Ok(TenantRecord {
+            id: id.parse().map_err(|_| bad("id"))?,
+            slug: row.get(1).map_err(|_| bad("slug"))?,
+            name: row.get(2).map_err(|_| bad("name"))?,
+            plan: plan.parse().map_err(|_| bad("plan"))?,
+            tier: tier.parse().map_err(|_| bad("tier"))?,
+            state: state.parse().map_err(|_| bad("state"))?,
+            domains: domains.split_whitespace().map(str::to_owned).collect(),
+            created_at_ms: row.get(6).map_err(|_| bad("created_at"))?,
+            updated_at_ms: row.get(7).map_err(|_| bad("updated_at"))?,
+        })
+    })();
+    Ok(record)
+}
+
+fn find_blocking(conn: &rusqlite::Connection, key: &TenantKey) -> Result<Option<TenantRecord>, DataError> {
+    let (filter, param) = match key {
+        TenantKey::Slug(slug) => ("WHERE t.slug = ?1", slug.clone()),
+        TenantKey::Id(id) => ("WHERE t.id = ?1", id.to_string()),
+        TenantKey::Domain(domain) => {
+            ("WHERE t.id = (SELECT owner FROM tenant_domains WHERE domain = ?1)", domain.clone())
+        }
+    };
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} {filter}")).map_err(sqlite_error)?;
+    let found = stmt.query_row([param], decode).optional().map_err(sqlite_error)?;
+    found.transpose().map_err(|e| DataError::Decode(e.to_string()))
+}
+
+impl TenantStore for SqliteTenantStore {
+    fn find(&self, key: &TenantKey) -> BoxFuture<'_, Result<Option<TenantRecord>, RegistryError>> {
+        let key = key.clone();
+        Box::pin(async move { self.db.run_unscoped(move |conn| find_blocking(conn, &key)).await.map_err(storage) })
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<TenantRecord>, RegistryError>> {
+        Box::pin(async move {
+            let rows = self
+                .db
+                .run_unscoped(|conn| {
+                    let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY t.slug")).map_err(sqlite_error)?;
+                    let rows = stmt.query_map([], decode).map_err(sqlite_error)?;
+                    rows.collect::<Result<Vec<_>, _>>().map_err(sqlite_error)
+                })
+                .await
+                .map_err(storage)?;
+            rows.into_iter().collect()
+        })
+    }
+
+    fn insert(&self, tenant: NewTenant) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+        Box::pin(async move {
+            let id = tenant.id.unwrap_or_else(TenantId::new_v4);
+            self.db
+                .run_unscoped(move |conn| {
+                    let tx = conn.transaction().map_err(sqlite_error)?;
+                    let now = now_ms();
+                    tx.execute(
+                        "INSERT INTO tenants (id, slug, name, plan, tier, state, created_at, updated_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                        params![id.to_string(), tenant.slug, tenant.name, tenant.plan.as_str(), tenant.tier.as_str(), tenant.state.as_str(), now],
+                    )
+                    .map_err(|e| conflict(e, format!("tenant {} (slug or id)", tenant.slug)))?;
+                    for domain in &tenant.domains {
+                        tx.execute("INSERT INTO tenant_domains (domain, owner) VALUES (?1, ?2)", params![domain, id.to_string()])
+                            .map_err(|e| conflict(e, format!("domain {domain}")))?;
+                    }
+                    tx.commit().map_err(sqlite_error)
+                })
+                .await
+                .map_err(|e| match e {
+                    DataError::Constraint(what) => RegistryError::Conflict(what),
+                    other => storage(other),
+                })?;
+            self.find(&TenantKey::Id(id)).await?.ok_or(RegistryError::NotFound)
+        })
+    }
+
+    fn set_state(&self, id: TenantId, state: TenantState) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+        Box::pin(async move {
+            let changed = self
+                .db
+                .run_unscoped(move |conn| {
+                    conn.execute(
+                        "UPDATE tenants SET state = ?2, updated_at = ?3 WHERE id = ?1",
+                        params![id.to_string(), state.as_str(), now_ms()],
+                    )
+                    .map_err(sqlite_error)
+                })
+                .await
+                .map_err(storage)?;
+            if changed == 0 {
+                return Err(RegistryError::NotFound);
+            }
+            self.find(&TenantKey::Id(id)).await?.ok_or(RegistryError::NotFound)
+        })
+    }
+}
+
+/// Names what conflicted; the caller turns it into [`RegistryError::Conflict`].
+fn conflict(e: rusqlite::Error, what: String) -> DataError {
+    match sqlite_error(e) {
+        DataError::Constraint(_) => DataError::Constraint(what),
+        other => other,
+    }
+}

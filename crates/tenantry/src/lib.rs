@@ -1,0 +1,24 @@
+//! # tenantry
+//!
+//! Multi-tenancy for Rust SaaS backends: the tenant is resolved once at the
+//! edge, carried in a [context](context) across every async hop, and read
+//! from there by every tenant-scoped helper — so no handler passes a tenant
+//! id around, and none can pass the wrong one.
+//!
+//! | module | feature | what |
+//! |---|---|---|
+//! | [`context`] | always | `TenantContext`, `scope`/`require`, `spawn`, the system tenant |
+//! | [`registry`] | always | tenant records, lifecycle states, the TTL-cached lookup |
+//! | `edge` | `edge` | tower layers: resolve the claimed tenant, verify the JWT, compare, gate on state |
+//! | [`data`] | `postgres`, `sqlite` | `TenantDb`: RLS-scoped PostgreSQL, scoped SQLite, migrations, isolation audit |
+//!
+//! Every feature is off by default: a crate that only needs the context
+//! compiles none of the web or database stacks.
+
+pub mod context;
+pub mod data;
+#[cfg(feature = "edge")]
+pub mod edge;
+pub mod registry;
+
+pub use context::{NoTenantContext, TenantContext, TenantId};

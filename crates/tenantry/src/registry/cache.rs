@@ -1,0 +1,194 @@
+//! [`Tenants`]: the registry as the edge sees it — a store behind a TTL cache.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::sync::Cache;
+
+use super::{NewTenant, RegistryError, TenantKey, TenantRecord, TenantState, TenantStore};
+use crate::context::TenantId;
+
+/// The tenant registry with an in-process TTL cache in front of it.
+///
+/// Lookups hit the store at most once per key per TTL (misses are cached too,
+/// so a flood of requests for an unknown slug does not reach the database).
+/// Every change made through this handle invalidates the affected keys at
+/// once; a change made by another process is seen after the TTL (cross-process
+/// invalidation arrives with the cache module).
+///
+/// Clones share the cache.
+#[derive(Clone)]
+pub struct Tenants {
+    store: Arc<dyn TenantStore>,
+    // Keyed by every way a tenant is looked up; `None` records a known miss.
+    cache: Cache<TenantKey, Option<Arc<TenantRecord>>>,
+}
+
+impl Tenants {
+    /// Default lifetime of a cached record.
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
+
+    /// Wraps `store` with a cache of [`Self::DEFAULT_TTL`].
+    pub fn new(store: Arc<dyn TenantStore>) -> Self {
+        Self::with_ttl(store, Self::DEFAULT_TTL)
+    }
+
+    /// Wraps `store` with a cache whose entries live for `ttl`.
+    pub fn with_ttl(store: Arc<dyn TenantStore>, ttl: Duration) -> Self {
+        let cache = Cache::builder().max_capacity(100_000).time_to_live(ttl).build();
+        Self { store, cache }
+    }
+
+    /// Looks a tenant up, through the cache.
+    pub async fn find(&self, key: &TenantKey) -> Result<Option<Arc<TenantRecord>>, RegistryError> {
+        if let Some(hit) = self.cache.get(key) {
+            return Ok(hit);
+        }
+        let found = self.store.find(key).await?.map(Arc::new);
+        self.cache.insert(key.clone(), found.clone());
+        Ok(found)
+    }
+
+    /// Lists every tenant, straight from the store.
+    pub async fn list(&self) -> Result<Vec<TenantRecord>, RegistryError> {
+        self.store.list().await
+    }
+
+    /// Registers a tenant.
+    pub async fn create(&self, tenant: NewTenant) -> Result<TenantRecord, RegistryError> {
+        super::validate_slug(&tenant.slug)?;
+        let record = self.store.insert(tenant).await?;
+        self.invalidate(&record);
+        Ok(record)
+    }
+
+    /// Moves a tenant to `state` if the lifecycle allows it.
+    pub async fn set_state(&self, id: TenantId, state: TenantState) -> Result<TenantRecord, RegistryError> {
+        let current = self.store.find(&TenantKey::Id(id)).await?.ok_or(RegistryError::NotFound)?;
+        if !current.state.can_become(state) {
+            return Err(RegistryError::InvalidTransition { from: current.state, to: state });
+        }
+        let record = self.store.set_state(id, state).await?;
+        self.invalidate(&record);
+        Ok(record)
+    }
+
+    /// Drops every cached key of `record` (id, slug, domains).
+    pub fn invalidate(&self, record: &TenantRecord) {
+        self.cache.invalidate(&TenantKey::Id(record.id));
+        self.cache.invalidate(&TenantKey::Slug(record.slug.clone()));
+        for domain in &record.domains {
+            self.cache.invalidate(&TenantKey::Domain(domain.clone()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::super::BoxFuture;
+    use super::*;
+    use crate::context::{Plan, Tier};
+
+    /// An in-memory store that counts lookups, to observe the cache.
+    #[derive(Default)]
+    struct CountingStore {
+        rows: Mutex<Vec<TenantRecord>>,
+        finds: AtomicUsize,
+    }
+
+    impl TenantStore for CountingStore {
+        fn find(&self, key: &TenantKey) -> BoxFuture<'_, Result<Option<TenantRecord>, RegistryError>> {
+            self.finds.fetch_add(1, Ordering::SeqCst);
+            let rows = self.rows.lock().unwrap();
+            let hit = rows.iter().find(|r| match key {
+                TenantKey::Slug(s) => &r.slug == s,
+                TenantKey::Id(id) => &r.id == id,
+                TenantKey::Domain(d) => r.domains.contains(d),
+            });
+            let hit = hit.cloned();
+            Box::pin(async move { Ok(hit) })
+        }
+        fn list(&self) -> BoxFuture<'_, Result<Vec<TenantRecord>, RegistryError>> {
+            let rows = self.rows.lock().unwrap().clone();
+            Box::pin(async move { Ok(rows) })
+        }
+        fn insert(&self, t: NewTenant) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+            let record = TenantRecord {
+                id: t.id.unwrap_or_else(TenantId::new_v4),
+                slug: t.slug,
+                name: t.name,
+                plan: t.plan,
+                tier: t.tier,
+                state: t.state,
+                domains: t.domains,
+                created_at_ms: 0,
+                updated_at_ms: 0,
+            };
+            self.rows.lock().unwrap().push(record.clone());
+            Box::pin(async move { Ok(record) })
+        }
+        fn set_state(&self, id: TenantId, state: TenantState) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+            let mut rows = self.rows.lock().unwrap();
+            let row = rows.iter_mut().find(|r| r.id == id).map(|r| {
+                r.state = state;
+                r.clone()
+            });
+            Box::pin(async move { row.ok_or(RegistryError::NotFound) })
+        }
+    }
+
+    fn new_tenant(slug: &str) -> NewTenant {
+        NewTenant {
+            id: None,
+            slug: slug.into(),
+            name: slug.into(),
+            plan: Plan::Free,
+            tier: Tier::Shared,
+            state: TenantState::Active,
+            domains: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn lookups_are_cached_and_changes_invalidate() {
+        let store = Arc::new(CountingStore::default());
+        let tenants = Tenants::new(store.clone());
+        let acme = tenants.create(new_tenant("acme")).await.unwrap();
+        let key = TenantKey::Slug("acme".into());
+
+        tenants.find(&key).await.unwrap();
+        tenants.find(&key).await.unwrap();
+        assert_eq!(store.finds.load(Ordering::SeqCst), 1, "second lookup is served by the cache");
+
+        tenants.set_state(acme.id, TenantState::Suspended).await.unwrap();
+        let seen = tenants.find(&key).await.unwrap().unwrap();
+        assert_eq!(seen.state, TenantState::Suspended, "the change is visible at once");
+    }
+
+    #[tokio::test]
+    async fn misses_are_cached_until_the_tenant_is_created() {
+        let store = Arc::new(CountingStore::default());
+        let tenants = Tenants::new(store.clone());
+        let key = TenantKey::Slug("later".into());
+        assert!(tenants.find(&key).await.unwrap().is_none());
+        assert!(tenants.find(&key).await.unwrap().is_none());
+        assert_eq!(store.finds.load(Ordering::SeqCst), 1);
+        tenants.create(new_tenant("later")).await.unwrap();
+        assert!(tenants.find(&key).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn refuses_invalid_transitions_and_slugs() {
+        let tenants = Tenants::new(Arc::new(CountingStore::default()));
+        assert!(matches!(tenants.create(new_tenant("Bad Slug")).await, Err(RegistryError::InvalidSlug(_))));
+        let t = tenants.create(new_tenant("gone")).await.unwrap();
+        tenants.set_state(t.id, TenantState::Deleting).await.unwrap();
+        assert!(matches!(
+            tenants.set_state(t.id, TenantState::Active).await,
+            Err(RegistryError::InvalidTransition { .. })
+        ));
+    }
+}

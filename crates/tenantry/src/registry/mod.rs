@@ -1,0 +1,77 @@
+//! The tenant registry: who the tenants are, what plan and tier they are on,
+//! and whether they may be served right now.
+//!
+//! [`TenantStore`] is the storage trait (PostgreSQL and SQLite implement it
+//! in [`crate::data`]); [`Tenants`] wraps a store with a short-TTL cache for
+//! the edge's per-request lookups and invalidates it on every change made
+//! through it, so a suspension takes effect on the next request, not after
+//! the TTL.
+
+mod cache;
+mod record;
+mod slug;
+
+use std::future::Future;
+use std::pin::Pin;
+
+pub use cache::Tenants;
+pub use record::{NewTenant, TenantRecord, TenantState};
+pub use slug::{InvalidSlug, validate_slug};
+
+use crate::context::TenantId;
+
+/// A boxed, sendable future (the stores are used as trait objects).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How a tenant is looked up.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TenantKey {
+    /// By slug (`acme`), from a subdomain, path prefix or header.
+    Slug(String),
+    /// By one of the tenant's own domains (`shop.acme.example`).
+    Domain(String),
+    /// By id, from a header or a job envelope.
+    Id(TenantId),
+}
+
+/// Registry failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// No tenant with that key.
+    #[error("tenant not found")]
+    NotFound,
+    /// The slug or a domain is already taken.
+    #[error("{0} is already taken")]
+    Conflict(String),
+    /// The slug is not a valid DNS label.
+    #[error(transparent)]
+    InvalidSlug(#[from] InvalidSlug),
+    /// The state change is not allowed from the current state.
+    #[error("cannot go from {from} to {to}")]
+    InvalidTransition {
+        /// Current state.
+        from: TenantState,
+        /// Requested state.
+        to: TenantState,
+    },
+    /// The storage backend failed.
+    #[error("registry storage: {0}")]
+    Storage(String),
+}
+
+/// Storage of tenant records (the control plane's `tenants` table).
+pub trait TenantStore: Send + Sync + 'static {
+    /// Finds a tenant by slug, domain or id.
+    fn find(&self, key: &TenantKey) -> BoxFuture<'_, Result<Option<TenantRecord>, RegistryError>>;
+    /// Lists every tenant, ordered by slug.
+    fn list(&self) -> BoxFuture<'_, Result<Vec<TenantRecord>, RegistryError>>;
+    /// Inserts a new tenant; fails with [`RegistryError::Conflict`] on a taken slug or domain.
+    fn insert(&self, tenant: NewTenant) -> BoxFuture<'_, Result<TenantRecord, RegistryError>>;
+    /// Sets a tenant's state and returns the updated record.
+    fn set_state(
+        &self,
+        id: TenantId,
+        state: TenantState,
+    ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>>;
+}

@@ -1,0 +1,128 @@
+//! Tenant records and their lifecycle states.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::context::{Plan, TenantId, Tier, UnknownVariant};
+
+/// Where a tenant is in its lifecycle; the edge gates requests on it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantState {
+    /// Being set up; requests get 503 with `Retry-After`.
+    Provisioning,
+    /// Serving.
+    Active,
+    /// Blocked by an operator; requests get 403.
+    Suspended,
+    /// Being removed; requests get 404.
+    Deleting,
+    /// Gone; requests get 404.
+    Deleted,
+}
+
+impl TenantState {
+    /// The lowercase name used in storage and APIs.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Provisioning => "provisioning",
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Deleting => "deleting",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    /// Whether the lifecycle allows moving from `self` to `to`.
+    pub fn can_become(self, to: TenantState) -> bool {
+        use TenantState::*;
+        matches!(
+            (self, to),
+            (Provisioning, Active)
+                | (Active, Suspended)
+                | (Suspended, Active)
+                | (Provisioning | Active | Suspended, Deleting)
+                | (Deleting, Deleted)
+        ) || self == to
+    }
+}
+
+impl fmt::Display for TenantState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TenantState {
+    type Err = UnknownVariant;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "provisioning" => Self::Provisioning,
+            "active" => Self::Active,
+            "suspended" => Self::Suspended,
+            "deleting" => Self::Deleting,
+            "deleted" => Self::Deleted,
+            _ => return Err(UnknownVariant::new("TenantState", s)),
+        })
+    }
+}
+
+/// One row of the registry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantRecord {
+    /// Stable id.
+    pub id: TenantId,
+    /// DNS-label slug (`acme`).
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Service plan.
+    pub plan: Plan,
+    /// Isolation tier.
+    pub tier: Tier,
+    /// Lifecycle state.
+    pub state: TenantState,
+    /// Custom domains that resolve to this tenant (lowercase, no port).
+    pub domains: Vec<String>,
+    /// Creation time, Unix milliseconds.
+    pub created_at_ms: i64,
+    /// Last change, Unix milliseconds.
+    pub updated_at_ms: i64,
+}
+
+/// What it takes to register a tenant.
+#[derive(Clone, Debug)]
+pub struct NewTenant {
+    /// Id to use; `None` generates one. Fixed ids make seeded data reproducible.
+    pub id: Option<TenantId>,
+    /// Slug (validated by the store).
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Plan.
+    pub plan: Plan,
+    /// Tier.
+    pub tier: Tier,
+    /// Initial state (usually `Provisioning`, or `Active` when set-up is instant).
+    pub state: TenantState,
+    /// Custom domains.
+    pub domains: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TenantState::*;
+
+    #[test]
+    fn lifecycle_transitions() {
+        assert!(Provisioning.can_become(Active));
+        assert!(Active.can_become(Suspended));
+        assert!(Suspended.can_become(Active));
+        assert!(Active.can_become(Deleting));
+        assert!(!Deleted.can_become(Active));
+        assert!(!Deleting.can_become(Active));
+        assert!(!Provisioning.can_become(Suspended));
+    }
+}
