@@ -21,4 +21,5 @@ pub mod data;
 pub mod edge;
 pub mod registry;
 
+
 pub use context::{NoTenantContext, TenantContext, TenantId};

@@ -1,0 +1,160 @@
+//! [`TenantLayer`]: resolve → authenticate → look up → compare → gate → scope.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use http::{Request, Response, header};
+use tower::{Layer, Service};
+
+use super::auth::TokenVerifier;
+use super::request_id::REQUEST_ID_HEADER;
+use super::{Claim, Rejection, TenantResolver};
+use crate::context::{RequestId, TenantContext};
+use crate::registry::{TenantRecord, TenantState, Tenants};
+
+/// Resolves and verifies the tenant of each request, then runs the inner
+/// service inside that tenant's context. See the [module docs](super).
+#[derive(Clone)]
+pub struct TenantLayer {
+    edge: Arc<Edge>,
+}
+
+// Cloned only while the layer is being built (`Arc::make_mut`); the
+// fields are shared handles, so that clone is cheap.
+#[derive(Clone)]
+struct Edge {
+    tenants: Tenants,
+    verifier: Arc<TokenVerifier>,
+    resolvers: Vec<Arc<dyn TenantResolver>>,
+}
+
+impl TenantLayer {
+    /// A layer with no resolvers yet; add them with [`Self::resolver`].
+    pub fn new(tenants: Tenants, verifier: TokenVerifier) -> Self {
+        Self { edge: Arc::new(Edge { tenants, verifier: Arc::new(verifier), resolvers: Vec::new() }) }
+    }
+
+    /// Adds a resolver. Every resolver runs, and every claim must be the
+    /// token's tenant.
+    pub fn resolver(mut self, resolver: impl TenantResolver) -> Self {
+        Arc::make_mut(&mut self.edge).resolvers.push(Arc::new(resolver));
+        self
+    }
+}
+
+impl<S> Layer<S> for TenantLayer {
+    type Service = TenantService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        TenantService { inner, edge: self.edge.clone() }
+    }
+}
+
+/// The service made by [`TenantLayer`].
+#[derive(Clone)]
+pub struct TenantService<S> {
+    inner: S,
+    edge: Arc<Edge>,
+}
+
+impl<S> Service<Request<Body>> for TenantService<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        // The clone that was polled ready is the one we call (tower's rule).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let edge = self.edge.clone();
+        Box::pin(async move {
+            match edge.admit(req).await {
+                Ok((ctx, req)) => ctx.scope(inner.call(req)).await,
+                Err(rejection) => {
+                    tracing::debug!(status = %rejection.status(), reason = rejection.message(), "request refused at the edge");
+                    Ok(rejection.into_response())
+                }
+            }
+        })
+    }
+}
+
+impl Edge {
+    async fn admit(&self, req: Request<Body>) -> Result<(TenantContext, Request<Body>), Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let claims: Vec<Claim> = self.resolvers.iter().filter_map(|r| r.resolve(&parts)).collect();
+        if claims.is_empty() {
+            return Err(Rejection::NoTenantClaimed);
+        }
+
+        let token = bearer(&parts).ok_or(Rejection::Unauthenticated)?;
+        let token_claims = self.verifier.verify(token).await.map_err(|_| Rejection::Unauthenticated)?;
+        let user = token_claims.user_id().ok_or(Rejection::Unauthenticated)?;
+
+        let mut tenant: Option<Arc<TenantRecord>> = None;
+        let mut rewrite = None;
+        for claim in claims {
+            let record = self
+                .tenants
+                .find(&claim.key)
+                .await
+                .map_err(|_| Rejection::RegistryUnavailable)?
+                .ok_or(Rejection::UnknownTenant)?;
+            if !issued_for(&token_claims.tenant, &record) {
+                return Err(Rejection::TenantMismatch);
+            }
+            rewrite = rewrite.or(claim.rewrite);
+            tenant = Some(record);
+        }
+        let tenant = tenant.ok_or(Rejection::NoTenantClaimed)?;
+
+        match tenant.state {
+            TenantState::Active => {}
+            TenantState::Provisioning => return Err(Rejection::Provisioning),
+            TenantState::Suspended => return Err(Rejection::Suspended),
+            TenantState::Deleting | TenantState::Deleted => return Err(Rejection::UnknownTenant),
+        }
+
+        let request_id = parts
+            .headers
+            .get(&REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(RequestId::parse)
+            .unwrap_or_else(RequestId::generate);
+        let ctx = TenantContext::builder(tenant.id, tenant.slug.clone())
+            .plan(tenant.plan)
+            .tier(tenant.tier)
+            .user(user, token_claims.role())
+            .request_id(request_id)
+            .build()
+            .map_err(|_| Rejection::UnknownTenant)?;
+
+        if let Some(uri) = rewrite {
+            parts.uri = uri;
+        }
+        parts.extensions.insert(ctx.clone());
+        Ok((ctx, Request::from_parts(parts, body)))
+    }
+}
+
+fn bearer(parts: &http::request::Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// A token names its tenant by slug or by id.
+fn issued_for(claim: &str, tenant: &TenantRecord) -> bool {
+    claim == tenant.slug || claim.parse::<crate::context::TenantId>().is_ok_and(|id| id == tenant.id)
+}

@@ -1,0 +1,52 @@
+//! The edge: from an HTTP request to a verified [`TenantContext`](crate::context::TenantContext).
+//!
+//! [`TenantLayer`] is a tower layer for any axum app. For each request it
+//!
+//! 1. collects the tenant the request **claims**, from every configured
+//!    [`TenantResolver`] (subdomain, custom domain, path prefix, header);
+//! 2. verifies the bearer token ([`TokenVerifier`]: HS256 secret, or
+//!    RS256/ES256 against a JWKS) — missing, invalid or expired → 401;
+//! 3. looks each claimed tenant up through the TTL-cached
+//!    [`Tenants`](crate::registry::Tenants) — unknown → 404;
+//! 4. requires every claim to be the token's tenant — otherwise 403
+//!    `{"error":"tenant mismatch"}`;
+//! 5. gates on the tenant's state — provisioning → 503 + `Retry-After`,
+//!    suspended → 403, deleting/deleted → 404;
+//! 6. runs the inner service inside the tenant's context.
+//!
+//! [`RequestIdLayer`] (outermost) gives every request a well-formed
+//! `X-Request-Id` and echoes it on every response, refusals included.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::{Router, routing::get};
+//! use tenantry::edge::{FromSubdomain, RequestIdLayer, TenantLayer, TokenVerifier};
+//! use tenantry::registry::{Tenants, TenantStore};
+//!
+//! fn app(store: Arc<dyn TenantStore>) -> Router {
+//!     let edge = TenantLayer::new(Tenants::new(store), TokenVerifier::hs256(b"secret"))
+//!         .resolver(FromSubdomain::new("app.localhost"));
+//!     Router::new()
+//!         .route("/api/me", get(|tenantry::edge::Tenant(ctx): tenantry::edge::Tenant| async move {
+//!             ctx.slug().to_owned()
+//!         }))
+//!         .layer(edge)
+//!         .layer(RequestIdLayer)
+//! }
+//! ```
+
+mod auth;
+mod extract;
+mod jwks;
+mod layer;
+mod rejection;
+mod request_id;
+mod resolve;
+
+pub use auth::{AuthError, Claims, TokenVerifier, issue_hs256};
+pub use extract::Tenant;
+pub use jwks::JwksSource;
+pub use layer::{TenantLayer, TenantService};
+pub use rejection::Rejection;
+pub use request_id::{REQUEST_ID_HEADER, RequestIdLayer, RequestIdService};
+pub use resolve::{Claim, FromCustomDomain, FromHeader, FromPathPrefix, FromSubdomain, TenantResolver};
