@@ -1,1 +1,8 @@
-fn main() {}
+//! `tenantry`: parse the command line, run it.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tenantry_server::cli::Cli::parse().run().await
+}

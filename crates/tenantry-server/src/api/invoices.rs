@@ -1,0 +1,59 @@
+//! `/api/invoices`: invoices are made from orders and then paid.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::extract::{Body, Id};
+use super::{ApiError, AppState};
+use crate::store::invoices::{self, Invoice};
+
+/// Which order to invoice.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewInvoice {
+    /// The order (of this tenant) to invoice.
+    pub(crate) order_id: Uuid,
+}
+
+/// The tenant's invoices.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct InvoiceList {
+    /// Invoices, newest first.
+    pub(crate) invoices: Vec<Invoice>,
+}
+
+/// List the tenant's invoices.
+#[utoipa::path(get, path = "/api/invoices", tag = "invoices", responses((status = 200, body = InvoiceList)))]
+pub(crate) async fn list(State(app): State<AppState>) -> Result<Json<InvoiceList>, ApiError> {
+    Ok(Json(InvoiceList { invoices: invoices::list(&app.db).await? }))
+}
+
+/// Invoice an order for its current total.
+///
+/// An `order_id` the tenant cannot see is a 404, like any other id.
+#[utoipa::path(post, path = "/api/invoices", tag = "invoices", request_body = NewInvoice,
+    responses((status = 201, body = Invoice), (status = 400, description = "invalid body"), (status = 404, description = "no such order for this tenant"), (status = 409, description = "order already invoiced")))]
+pub(crate) async fn create(State(app): State<AppState>, Body(new): Body<NewInvoice>) -> Result<(StatusCode, Json<Invoice>), ApiError> {
+    let invoice = invoices::create_for_order(&app.db, new.order_id).await?;
+    Ok((StatusCode::CREATED, Json(invoice)))
+}
+
+/// Get one invoice.
+#[utoipa::path(get, path = "/api/invoices/{id}", tag = "invoices",
+    params(("id" = uuid::Uuid, Path, description = "Invoice id")),
+    responses((status = 200, body = Invoice), (status = 404, description = "no such invoice for this tenant")))]
+pub(crate) async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Json<Invoice>, ApiError> {
+    invoices::get(&app.db, id).await?.map(Json).ok_or(ApiError::NotFound)
+}
+
+/// Mark an invoice paid.
+#[utoipa::path(post, path = "/api/invoices/{id}/pay", tag = "invoices",
+    params(("id" = uuid::Uuid, Path, description = "Invoice id")),
+    responses((status = 200, body = Invoice), (status = 404, description = "no such invoice for this tenant"), (status = 409, description = "already paid")))]
+pub(crate) async fn pay(State(app): State<AppState>, Id(id): Id) -> Result<Json<Invoice>, ApiError> {
+    invoices::mark_paid(&app.db, id).await?.map(Json).ok_or(ApiError::NotFound)
+}

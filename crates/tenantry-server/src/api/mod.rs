@@ -1,0 +1,67 @@
+//! The HTTP surface of the reference server.
+//!
+//! Public routes (`/healthz`, `/readyz`, `/openapi.json`, `/docs`) are
+//! matched first; everything else falls through to the tenant edge, which
+//! wraps the `/api` router as a whole — outside its routing, so a path
+//! prefix (`/t/acme/api/…`) is stripped before routes are matched.
+
+mod access_log;
+mod error;
+mod extract;
+mod invoices;
+mod openapi;
+mod orders;
+mod users;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use tenantry::data::Database;
+use tenantry::edge::{RequestIdLayer, TenantLayer};
+use tower::Layer;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use error::ApiError;
+pub use openapi::ApiDoc;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The tenant plane.
+    pub db: Database,
+}
+
+/// The whole app: public routes, then the tenant edge around the API.
+pub fn router(state: AppState, edge: TenantLayer) -> Router {
+    let api = Router::new()
+        .route("/api/orders", get(orders::list).post(orders::create))
+        .route("/api/orders/{id}", get(orders::get).patch(orders::update).delete(orders::delete))
+        .route("/api/users", get(users::list).post(users::create))
+        .route("/api/users/{id}", get(users::get).patch(users::update).delete(users::delete))
+        .route("/api/invoices", get(invoices::list).post(invoices::create))
+        .route("/api/invoices/{id}", get(invoices::get))
+        .route("/api/invoices/{id}/pay", post(invoices::pay))
+        .fallback(|| async { ApiError::NotFound })
+        .layer(axum::middleware::from_fn(access_log::log_request))
+        .with_state(state.clone());
+
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
+        .with_state(state)
+        .fallback_service(edge.layer(api))
+        .layer(RequestIdLayer)
+}
+
+/// Ready when the database answers.
+async fn ready(State(app): State<AppState>) -> (StatusCode, &'static str) {
+    match crate::backend::ping(&app.db).await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! `/api/users`: reading is open to members; changes need the admin role.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::extract::{Admin, Body, Id};
+use super::{ApiError, AppState};
+use crate::store::users::{self, User};
+
+/// A new user.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewUser {
+    /// E-mail, unique within the tenant.
+    pub(crate) email: String,
+    /// Display name.
+    pub(crate) name: String,
+    /// `admin` or `member` (default).
+    pub(crate) role: Option<String>,
+}
+
+/// Changes to a user.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserPatch {
+    /// New display name.
+    pub(crate) name: Option<String>,
+    /// New role.
+    pub(crate) role: Option<String>,
+}
+
+/// The tenant's users.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct UserList {
+    /// Users by e-mail.
+    pub(crate) users: Vec<User>,
+}
+
+fn check_email(email: &str) -> Result<(), ApiError> {
+    let ok = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    ok.then_some(()).ok_or_else(|| ApiError::field("email", "must be an e-mail address"))
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    let len = name.trim().chars().count();
+    if len == 0 || len > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::field("name", "must be 1 to 100 printable characters"));
+    }
+    Ok(())
+}
+
+fn check_role(role: &str) -> Result<(), ApiError> {
+    matches!(role, "admin" | "member").then_some(()).ok_or_else(|| ApiError::field("role", "must be admin or member"))
+}
+
+/// List the tenant's users.
+#[utoipa::path(get, path = "/api/users", tag = "users", responses((status = 200, body = UserList)))]
+pub(crate) async fn list(State(app): State<AppState>) -> Result<Json<UserList>, ApiError> {
+    Ok(Json(UserList { users: users::list(&app.db).await? }))
+}
+
+/// Create a user (admin only).
+#[utoipa::path(post, path = "/api/users", tag = "users", request_body = NewUser,
+    responses((status = 201, body = User), (status = 400, description = "invalid body"), (status = 403, description = "not an admin"), (status = 409, description = "e-mail taken")))]
+pub(crate) async fn create(
+    State(app): State<AppState>,
+    _: Admin,
+    Body(new): Body<NewUser>,
+) -> Result<(StatusCode, Json<User>), ApiError> {
+    let email = new.email.trim().to_ascii_lowercase();
+    check_email(&email)?;
+    check_name(&new.name)?;
+    let role = new.role.as_deref().unwrap_or("member");
+    check_role(role)?;
+    match users::create(&app.db, &email, new.name.trim(), role).await {
+        Ok(user) => Ok((StatusCode::CREATED, Json(user))),
+        Err(e) if e.is_constraint() => Err(ApiError::Conflict("a user with that e-mail exists".into())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Get one user.
+#[utoipa::path(get, path = "/api/users/{id}", tag = "users",
+    params(("id" = uuid::Uuid, Path, description = "User id")),
+    responses((status = 200, body = User), (status = 404, description = "no such user for this tenant")))]
+pub(crate) async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Json<User>, ApiError> {
+    users::get(&app.db, id).await?.map(Json).ok_or(ApiError::NotFound)
+}
+
+/// Change a user's name or role (admin only).
+#[utoipa::path(patch, path = "/api/users/{id}", tag = "users", request_body = UserPatch,
+    params(("id" = uuid::Uuid, Path, description = "User id")),
+    responses((status = 200, body = User), (status = 400, description = "invalid body"), (status = 403, description = "not an admin"), (status = 404, description = "no such user for this tenant")))]
+pub(crate) async fn update(
+    State(app): State<AppState>,
+    _: Admin,
+    Id(id): Id,
+    Body(patch): Body<UserPatch>,
+) -> Result<Json<User>, ApiError> {
+    if let Some(name) = &patch.name {
+        check_name(name)?;
+    }
+    if let Some(role) = &patch.role {
+        check_role(role)?;
+    }
+    let name = patch.name.as_deref().map(str::trim);
+    users::update(&app.db, id, name, patch.role.as_deref()).await?.map(Json).ok_or(ApiError::NotFound)
+}
+
+/// Delete a user (admin only).
+#[utoipa::path(delete, path = "/api/users/{id}", tag = "users",
+    params(("id" = uuid::Uuid, Path, description = "User id")),
+    responses((status = 204), (status = 403, description = "not an admin"), (status = 404, description = "no such user for this tenant")))]
+pub(crate) async fn delete(State(app): State<AppState>, _: Admin, Id(id): Id) -> Result<StatusCode, ApiError> {
+    if users::delete(&app.db, id).await? { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound) }
+}

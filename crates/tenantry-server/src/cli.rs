@@ -1,0 +1,218 @@
+//! The `tenantry` command line.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use tenantry::context::{Plan, Tier};
+use tenantry::edge::{Claims, issue_hs256};
+use tenantry::registry::{NewTenant, TenantKey, TenantRecord, TenantState};
+
+use crate::config::Settings;
+use crate::logging::LogFormat;
+use crate::{backend, demo};
+
+/// tenantry: a multi-tenant SaaS reference server.
+#[derive(Parser, Debug)]
+#[command(name = "tenantry", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Json, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (the default command).
+    Serve(ServeArgs),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+    /// Print a development token signed with the configured HS256 secret.
+    Token(TokenArgs),
+}
+
+#[derive(clap::Args, Debug, Default)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "TENANTRY_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Seed the demo tenants `acme` and `globex` (idempotent).
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum TenantsCommand {
+    /// Register an active tenant.
+    Create {
+        /// DNS-label slug.
+        #[arg(long)]
+        slug: String,
+        /// Display name [default: the slug].
+        #[arg(long)]
+        name: Option<String>,
+        /// Plan: free, pro or enterprise.
+        #[arg(long, default_value = "free")]
+        plan: Plan,
+        /// Isolation tier (only `shared` until the tiers issue lands).
+        #[arg(long, default_value = "shared")]
+        tier: Tier,
+        /// A custom domain (repeatable).
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+    },
+    /// List tenants.
+    List,
+    /// Show one tenant.
+    Show { slug: String },
+    /// Suspend a tenant (its requests get 403).
+    Suspend { slug: String },
+    /// Resume a suspended tenant.
+    Resume { slug: String },
+}
+
+#[derive(clap::Args, Debug)]
+struct TokenArgs {
+    /// Tenant slug (or id) the token is for.
+    #[arg(long)]
+    tenant: String,
+    /// Role in the tenant.
+    #[arg(long, default_value = "admin", value_parser = ["admin", "member"])]
+    role: String,
+    /// Lifetime, e.g. 30m, 12h, 7d.
+    #[arg(long, default_value = "12h", value_parser = parse_ttl)]
+    ttl: Duration,
+    /// User id (`sub`) [default: a fresh UUID].
+    #[arg(long)]
+    sub: Option<uuid::Uuid>,
+}
+
+fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = digits.parse().map_err(|_| format!("bad duration {text:?}"))?;
+    let secs = match unit {
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("bad duration unit in {text:?} (use s, m, h or d)")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+impl Cli {
+    /// Runs the parsed command.
+    pub async fn run(self) -> anyhow::Result<()> {
+        crate::logging::init(self.log_format);
+        match self.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+            Command::Serve(args) => serve(&self.settings, args).await,
+            Command::Tenants(cmd) => tenants(&self.settings, cmd).await,
+            Command::Token(args) => token(&self.settings, &args),
+        }
+    }
+}
+
+async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
+    let config = settings.resolve()?;
+    let backend = backend::open(&config).await?;
+    if args.demo {
+        demo::seed(&backend).await?;
+    }
+    let app = crate::build(&config, &backend);
+    let addr = args.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let addr = listener.local_addr()?;
+    let store = match &config.database {
+        crate::config::DatabaseConfig::Sqlite => format!("SQLite files in {}", config.data_dir.display()),
+        crate::config::DatabaseConfig::Postgres { .. } => "PostgreSQL".to_owned(),
+    };
+    let example = if args.demo { "acme" } else { "<slug>" };
+    eprintln!(
+        "tenantry listening on http://{addr} ({store})\n\
+         \n  docs:   http://{addr}/docs\
+         \n  token:  tenantry token --tenant {example}\
+         \n  try:    curl -H 'Host: {example}.{base}:{port}' -H \"Authorization: Bearer $(tenantry token --tenant {example})\" http://{addr}/api/orders\n",
+        base = config.base_domain,
+        port = addr.port(),
+    );
+    crate::run(listener, app, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+async fn tenants(settings: &Settings, cmd: TenantsCommand) -> anyhow::Result<()> {
+    let config = settings.resolve()?;
+    let backend = backend::open(&config).await?;
+    let tenants = &backend.tenants;
+    let by_slug = |slug: String| async move {
+        tenants.find(&TenantKey::Slug(slug.clone())).await?.with_context(|| format!("no tenant {slug:?}"))
+    };
+    match cmd {
+        TenantsCommand::Create { slug, name, plan, tier, domains } => {
+            if tier != Tier::Shared {
+                bail!("tier {tier} is not available yet; use --tier shared");
+            }
+            let domains = domains.iter().map(|d| d.trim().to_ascii_lowercase()).collect();
+            let record = tenants
+                .create(NewTenant { id: None, name: name.unwrap_or_else(|| slug.clone()), slug, plan, tier, state: TenantState::Active, domains })
+                .await?;
+            print_tenant(&record);
+        }
+        TenantsCommand::List => {
+            for record in tenants.list().await? {
+                println!("{}\t{}\t{}\t{}\t{}", record.slug, record.id, record.plan, record.tier, record.state);
+            }
+        }
+        TenantsCommand::Show { slug } => print_tenant(&*by_slug(slug).await?),
+        TenantsCommand::Suspend { slug } => {
+            let record = by_slug(slug).await?;
+            print_tenant(&tenants.set_state(record.id, TenantState::Suspended).await?);
+        }
+        TenantsCommand::Resume { slug } => {
+            let record = by_slug(slug).await?;
+            print_tenant(&tenants.set_state(record.id, TenantState::Active).await?);
+        }
+    }
+    Ok(())
+}
+
+fn print_tenant(record: &TenantRecord) {
+    println!("{}", serde_json::to_string_pretty(record).unwrap_or_default());
+}
+
+fn token(settings: &Settings, args: &TokenArgs) -> anyhow::Result<()> {
+    let config = settings.resolve()?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let claims = Claims {
+        sub: args.sub.unwrap_or_else(uuid::Uuid::new_v4).to_string(),
+        tenant: args.tenant.clone(),
+        role: Some(args.role.clone()),
+        exp: now + args.ttl.as_secs(),
+        iat: Some(now),
+    };
+    println!("{}", issue_hs256(&config.jwt_secret, &claims)?);
+    Ok(())
+}

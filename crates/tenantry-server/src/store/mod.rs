@@ -1,0 +1,15 @@
+//! The reference app's repositories: SQL and row mapping, no HTTP.
+//!
+//! Each query is written once for both backends and filters on
+//! `tenantry_current_tenant()` (redundant under PostgreSQL RLS, required on
+//! SQLite). None of them takes a tenant: they run through
+//! [`TenantDb`](tenantry::data::TenantDb), which takes it from the context.
+
+pub mod invoices;
+pub mod orders;
+pub mod users;
+
+mod counters;
+mod time;
+
+pub use time::Timestamp;
