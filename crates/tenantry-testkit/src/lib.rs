@@ -1,1 +1,92 @@
-//! placeholder
+//! Test helpers for tenantry: real backends or a loud skip.
+//!
+//! Tests that need a service call [`postgres`] (or [`require_service`]): when
+//! the service is reachable they get it; when it is not, they print a loud
+//! SKIP line and return — unless `CI=true`, where a missing service fails the
+//! test, so CI always exercises every backend.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio_postgres::NoTls;
+
+/// The PostgreSQL server tests use, overridable with `TENANTRY_TEST_PG`.
+pub fn postgres_base_url() -> String {
+    std::env::var("TENANTRY_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+/// Whether this run is CI (`CI=true`), where missing services are failures.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Reports a missing service: panics in CI, prints a loud skip otherwise.
+///
+/// Returns normally only when the test should be skipped.
+pub fn require_service(service: &str, why: &str) {
+    if in_ci() {
+        panic!("{service} is required in CI (CI=true) but is unavailable: {why}");
+    }
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    let first = !WARNED.swap(true, Ordering::Relaxed);
+    eprintln!("\n!!!!!! SKIPPED: {service} unavailable ({why}); start it or run under CI=true to fail instead{}\n",
+        if first { "" } else { " (again)" });
+}
+
+/// A throwaway PostgreSQL database, dropped (with its connections) when
+/// the value is dropped.
+pub struct PgTestDb {
+    name: String,
+    url: String,
+}
+
+impl PgTestDb {
+    /// The database's URL as the `postgres` superuser (the owner role).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for PgTestDb {
+    fn drop(&mut self) {
+        let admin = format!("{}/postgres", postgres_base_url());
+        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        // Drop may run inside a runtime; a separate thread with its own
+        // runtime works from anywhere.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let (client, conn) = tokio_postgres::connect(&admin, NoTls).await.ok()?;
+                tokio::spawn(conn);
+                client.batch_execute(&sql).await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// Creates a fresh database, or skips (see [`require_service`]) with `None`.
+pub async fn postgres() -> Option<PgTestDb> {
+    let base = postgres_base_url();
+    let admin = format!("{base}/postgres");
+    let client = match tokio_postgres::connect(&admin, NoTls).await {
+        Ok((client, conn)) => {
+            tokio::spawn(conn);
+            client
+        }
+        Err(e) => {
+            require_service("PostgreSQL", &format!("{admin}: {e}"));
+            return None;
+        }
+    };
+    let name = format!("tenantry_test_{}", uuid::Uuid::new_v4().simple());
+    if let Err(e) = client.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await {
+        require_service("PostgreSQL", &format!("CREATE DATABASE failed: {e}"));
+        return None;
+    }
+    Some(PgTestDb { url: format!("{base}/{name}"), name })
+}

@@ -1,0 +1,119 @@
+//! An in-process server on port 0 for integration tests, on SQLite or on a
+//! throwaway PostgreSQL database, seeded with the demo tenants.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde_json::Value;
+use tenantry::edge::{Claims, issue_hs256};
+use tenantry_server::backend::{self, Backend};
+use tenantry_server::config::{Config, Settings};
+use tenantry_testkit::PgTestDb;
+
+pub const SECRET: &str = "integration-test-secret-0123456789";
+
+pub struct TestServer {
+    pub addr: std::net::SocketAddr,
+    pub http: reqwest::Client,
+    pub config: Config,
+    pub backend: Backend,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    data_dir: PathBuf,
+    pub pg: Option<PgTestDb>,
+}
+
+impl TestServer {
+    pub async fn sqlite() -> TestServer {
+        Self::start(None).await
+    }
+
+    /// `None` (after a loud skip) when PostgreSQL is absent outside CI.
+    pub async fn postgres() -> Option<TestServer> {
+        let pg = tenantry_testkit::postgres().await?;
+        Some(Self::start(Some(pg)).await)
+    }
+
+    async fn start(pg: Option<PgTestDb>) -> TestServer {
+        let data_dir = std::env::temp_dir().join(format!("tenantry-test-{}", uuid::Uuid::new_v4().simple()));
+        let settings = Settings {
+            data_dir: Some(data_dir.clone()),
+            database_url: pg.as_ref().map(|p| p.url().to_owned()),
+            jwt_secret: Some(SECRET.to_owned()),
+            base_domain: Some("localhost".to_owned()),
+            pool_size: Some(8),
+            ..Settings::default()
+        };
+        let config = settings.resolve().expect("config");
+        let backend = backend::open(&config).await.expect("backend");
+        tenantry_server::demo::seed(&backend).await.expect("seed");
+        let app = tenantry_server::build(&config, &backend);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(tenantry_server::run(listener, app, async {
+            let _ = rx.await;
+        }));
+        TestServer { addr, http: reqwest::Client::new(), config, backend, shutdown: Some(tx), data_dir, pg }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.db.backend_name()
+    }
+
+    pub fn token(&self, tenant: &str, role: &str) -> String {
+        token_with(SECRET, tenant, role, 3600)
+    }
+
+    /// A request claiming `slug` by subdomain, with `slug`'s admin token.
+    pub fn as_tenant(&self, slug: &str, method: Method, path: &str) -> RequestBuilder {
+        self.request(slug, &self.token(slug, "admin"), method, path)
+    }
+
+    /// A request claiming `host_slug` by subdomain with `token`.
+    pub fn request(&self, host_slug: &str, token: &str, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("http://{}{path}", self.addr))
+            .header("host", format!("{host_slug}.localhost:{}", self.addr.port()))
+            .bearer_auth(token)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// GETs a list endpoint as `slug` and returns the ids under `key`.
+    pub async fn ids(&self, slug: &str, path: &str, key: &str) -> Vec<String> {
+        let body: Value = self.as_tenant(slug, Method::GET, path).send().await.unwrap().json().await.unwrap();
+        body[key].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+pub fn token_with(secret: &str, tenant: &str, role: &str, ttl: i64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let claims = Claims {
+        sub: uuid::Uuid::new_v4().to_string(),
+        tenant: tenant.to_owned(),
+        role: Some(role.to_owned()),
+        exp: (now + ttl) as u64,
+        iat: None,
+    };
+    issue_hs256(secret.as_bytes(), &claims).unwrap()
+}
+
+pub async fn status_and_json(req: RequestBuilder) -> (StatusCode, Value) {
+    let response = req.send().await.expect("request");
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
