@@ -16,9 +16,3 @@ CREATE TABLE tenant_domains (
     owner   uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE
 );
 CREATE INDEX tenant_domains_owner_idx ON tenant_domains (owner);
-
--- The tenant of the current transaction, or NULL outside one (fails closed:
--- RLS policies compare with it, and NULL matches no row).
-CREATE OR REPLACE FUNCTION public.tenantry_current_tenant() RETURNS uuid
-    LANGUAGE sql STABLE PARALLEL SAFE
-    AS $$ SELECT nullif(current_setting('app.tenant_id', true), '')::uuid $$;

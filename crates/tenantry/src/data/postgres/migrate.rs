@@ -36,6 +36,30 @@ pub async fn ensure_app_role(admin: &Client, role: &str) -> Result<(), Migration
     admin.batch_execute(&sql).await.map_err(|e| MigrationError::Connection(super::db_error(e).to_string()))
 }
 
+/// Creates `public.tenantry_current_tenant()` if the database lacks it: the
+/// tenant of the current transaction, or NULL outside one (which matches no
+/// row, so queries fail closed). Repositories use it in SQL shared with
+/// SQLite, where the same name is a connection function.
+///
+/// Checked before creating, under a database-wide lock, because concurrent
+/// `CREATE OR REPLACE` of one function fails with "tuple concurrently updated".
+async fn install_current_tenant_function(tx: &tokio_postgres::Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    let present: bool = tx
+        .query_one("SELECT to_regprocedure('public.tenantry_current_tenant()') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if present {
+        return Ok(());
+    }
+    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('tenantry:current-tenant-function', 0))", &[]).await?;
+    tx.batch_execute(
+        "CREATE OR REPLACE FUNCTION public.tenantry_current_tenant() RETURNS uuid
+             LANGUAGE sql STABLE PARALLEL SAFE
+             AS $$ SELECT nullif(current_setting('app.tenant_id', true), '')::uuid $$;",
+    )
+    .await
+}
+
 /// Applies the pending part of `set` to `schema`, granting table access to
 /// `app_role` in the same transaction. Returns how many migrations ran.
 pub async fn apply(
@@ -56,6 +80,7 @@ pub async fn apply(
     let quoted_role = quote_ident(app_role).map_err(bad_ident)?;
 
     let tx = admin.transaction().await.map_err(|e| failed(0, "begin", e))?;
+    install_current_tenant_function(&tx).await.map_err(|e| failed(0, "tenantry_current_tenant()", e))?;
     tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&format!("tenantry:migrate:{schema}")])
         .await
         .map_err(|e| failed(0, "lock", e))?;

@@ -1,0 +1,134 @@
+//! Tenant scoping on SQLite: the connection function and the write triggers.
+
+use tenantry::context::{TenantContext, TenantId};
+use tenantry::data::sqlite::{SqliteDatabase, apply_migrations};
+use tenantry::data::{DataError, Database, Migration};
+use tenantry::params;
+
+const NOTES: &[Migration] = &[Migration {
+    version: 1,
+    name: "notes",
+    sql: "CREATE TABLE notes (id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, body TEXT NOT NULL) STRICT;
+          CREATE TRIGGER notes_insert BEFORE INSERT ON notes WHEN NEW.tenant_id IS NOT tenantry_current_tenant()
+          BEGIN SELECT RAISE(ABORT, 'row belongs to another tenant'); END;
+          CREATE TRIGGER notes_update BEFORE UPDATE ON notes WHEN OLD.tenant_id IS NOT tenantry_current_tenant()
+          BEGIN SELECT RAISE(ABORT, 'row belongs to another tenant'); END;
+          CREATE TRIGGER notes_delete BEFORE DELETE ON notes WHEN OLD.tenant_id IS NOT tenantry_current_tenant()
+          BEGIN SELECT RAISE(ABORT, 'row belongs to another tenant'); END;",
+}];
+
+struct TempDb {
+    dir: std::path::PathBuf,
+    db: Database,
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn open() -> TempDb {
+    let dir = std::env::temp_dir().join(format!("tenantry-sqlite-{}", uuid::Uuid::new_v4().simple()));
+    let lite = SqliteDatabase::open(&dir.join("shared.db"), 4).unwrap();
+    apply_migrations(&lite, "shared", NOTES).await.unwrap();
+    TempDb { dir, db: Database::Sqlite(lite) }
+}
+
+fn ctx(slug: &str) -> TenantContext {
+    TenantContext::builder(TenantId::new_v4(), slug).build().unwrap()
+}
+
+#[tokio::test]
+async fn current_tenant_follows_the_context_and_writes_stay_home() {
+    let t = open().await;
+    let (acme, globex) = (ctx("acme"), ctx("globex"));
+    for (tenant, body) in [(&acme, "a"), (&globex, "g")] {
+        tenant
+            .clone()
+            .scope(async {
+                t.db.tenant()?
+                    .execute("INSERT INTO notes (tenant_id, body) VALUES (tenantry_current_tenant(), $1)", params![body])
+                    .await
+            })
+            .await
+            .unwrap();
+    }
+    let seen = acme
+        .clone()
+        .scope(async {
+            let rows = t.db.tenant()?.fetch_all("SELECT body FROM notes WHERE tenant_id = tenantry_current_tenant()", &[]).await?;
+            rows.iter().map(|r| r.get::<String>(0)).collect::<Result<Vec<_>, DataError>>()
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen, ["a"]);
+
+    // Forgetting the tenant filter on a write does not reach globex's row.
+    let changed = acme
+        .clone()
+        .scope(async { t.db.tenant()?.execute("UPDATE notes SET body = 'pwned'", &[]).await })
+        .await;
+    assert!(matches!(changed, Err(DataError::Constraint(ref m)) if m.contains("another tenant")), "{changed:?}");
+    let foreign_insert = acme
+        .clone()
+        .scope(async {
+            t.db.tenant()?.execute("INSERT INTO notes (tenant_id, body) VALUES ($1, 'x')", params![globex.tenant_id()]).await
+        })
+        .await;
+    assert!(foreign_insert.is_err());
+    let deleted = acme.scope(async { t.db.tenant()?.execute("DELETE FROM notes", &[]).await }).await;
+    assert!(deleted.is_err(), "a tenant-blind DELETE is refused as a whole");
+
+    let globex_rows = globex
+        .scope(async {
+            let rows = t.db.tenant()?.fetch_all("SELECT body FROM notes WHERE tenant_id = tenantry_current_tenant()", &[]).await?;
+            rows.iter().map(|r| r.get::<String>(0)).collect::<Result<Vec<_>, DataError>>()
+        })
+        .await
+        .unwrap();
+    assert_eq!(globex_rows, ["g"], "globex's row is untouched");
+}
+
+#[tokio::test]
+async fn transactions_roll_back_on_error() {
+    let t = open().await;
+    let acme = ctx("acme");
+    let result: Result<(), DataError> = acme
+        .clone()
+        .scope(async {
+            t.db.tenant()?
+                .transaction(async |tx| {
+                    tx.execute("INSERT INTO notes (tenant_id, body) VALUES (tenantry_current_tenant(), 'kept?')", &[]).await?;
+                    Err(DataError::Database("boom".into()))
+                })
+                .await
+        })
+        .await;
+    assert!(result.is_err());
+    let count = acme
+        .scope(async {
+            t.db.tenant()?.fetch_optional("SELECT count(*) FROM notes", &[]).await?.unwrap().get::<i64>(0)
+        })
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn no_context_no_access() {
+    let t = open().await;
+    assert!(matches!(t.db.tenant(), Err(DataError::NoTenantContext(_))));
+    let system = tenantry::context::run_as_system("test", async { t.db.tenant().err() }).await;
+    assert!(matches!(system, Some(DataError::SystemTenant)));
+}
+
+#[tokio::test]
+async fn edited_migrations_are_refused() {
+    let t = open().await;
+    let Database::Sqlite(lite) = &t.db else { unreachable!() };
+    const EDITED: &[Migration] = &[Migration { version: 1, name: "notes", sql: "SELECT 1;" }];
+    let err = apply_migrations(lite, "shared", EDITED).await.unwrap_err();
+    assert!(err.to_string().contains("edited"), "{err}");
+    assert_eq!(apply_migrations(lite, "shared", NOTES).await.unwrap(), 0, "re-applying is a no-op");
+}
