@@ -11,12 +11,18 @@ use tenantry::registry::Tenants;
 use crate::config::{Config, DatabaseConfig};
 
 /// The reference app's tenant-plane migrations for PostgreSQL (schema `public`).
-pub const PG_APP_MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "app", sql: include_str!("../migrations/postgres/0001_app.sql") }];
+pub const PG_APP_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "app",
+    sql: include_str!("../migrations/postgres/0001_app.sql"),
+}];
 
 /// The reference app's tenant-plane migrations for SQLite (`shared.db`).
-pub const SQLITE_APP_MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "app", sql: include_str!("../migrations/sqlite/0001_app.sql") }];
+pub const SQLITE_APP_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "app",
+    sql: include_str!("../migrations/sqlite/0001_app.sql"),
+}];
 
 /// The opened backend.
 #[derive(Clone)]
@@ -31,9 +37,11 @@ pub struct Backend {
 pub async fn open(config: &Config) -> anyhow::Result<Backend> {
     match &config.database {
         DatabaseConfig::Sqlite => open_sqlite(config).await,
-        DatabaseConfig::Postgres { owner_url, app_url, app_role } => {
-            open_postgres(owner_url, app_url, app_role, config.pool_size).await
-        }
+        DatabaseConfig::Postgres {
+            owner_url,
+            app_url,
+            app_role,
+        } => open_postgres(owner_url, app_url, app_role, config.pool_size).await,
     }
 }
 
@@ -41,34 +49,62 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Backend> {
     let dir = &config.data_dir;
     let control = SqliteDatabase::open(&dir.join("control.db"), 4).context("opening control.db")?;
     lite::apply_migrations(&control, "control", lite::CONTROL_MIGRATIONS).await?;
-    let shared = SqliteDatabase::open(&dir.join("shared.db"), config.pool_size).context("opening shared.db")?;
+    let shared = SqliteDatabase::open(&dir.join("shared.db"), config.pool_size)
+        .context("opening shared.db")?;
     lite::apply_migrations(&shared, "shared", SQLITE_APP_MIGRATIONS).await?;
     let tenants = Tenants::new(Arc::new(SqliteTenantStore::new(control)));
-    Ok(Backend { db: Database::Sqlite(shared), tenants })
+    Ok(Backend {
+        db: Database::Sqlite(shared),
+        tenants,
+    })
 }
 
-async fn open_postgres(owner_url: &str, app_url: &str, app_role: &str, pool_size: usize) -> anyhow::Result<Backend> {
+async fn open_postgres(
+    owner_url: &str,
+    app_url: &str,
+    app_role: &str,
+    pool_size: usize,
+) -> anyhow::Result<Backend> {
     create_database_if_missing(owner_url).await?;
-    let mut owner = pg::migrate::connect(owner_url).await.context("connecting as the owner role")?;
+    let mut owner = pg::migrate::connect(owner_url)
+        .await
+        .context("connecting as the owner role")?;
     pg::migrate::ensure_app_role(&owner, app_role).await?;
-    pg::migrate::apply(&mut owner, pg::CONTROL_SCHEMA, pg::CONTROL_MIGRATIONS, app_role).await?;
+    pg::migrate::apply(
+        &mut owner,
+        pg::CONTROL_SCHEMA,
+        pg::CONTROL_MIGRATIONS,
+        app_role,
+    )
+    .await?;
     pg::migrate::apply(&mut owner, "public", PG_APP_MIGRATIONS, app_role).await?;
     drop(owner);
 
     let db = PgDatabase::connect(app_url, pool_size)?;
-    let findings = db.audit().await.context("running the isolation audit as the app role")?;
+    let findings = db
+        .audit()
+        .await
+        .context("running the isolation audit as the app role")?;
     if !findings.is_empty() {
         let list: Vec<String> = findings.iter().map(|f| format!("  - {f}")).collect();
-        bail!("refusing to start: the isolation audit found\n{}", list.join("\n"));
+        bail!(
+            "refusing to start: the isolation audit found\n{}",
+            list.join("\n")
+        );
     }
     let tenants = Tenants::new(Arc::new(PgTenantStore::new(db.clone())));
-    Ok(Backend { db: Database::Postgres(db), tenants })
+    Ok(Backend {
+        db: Database::Postgres(db),
+        tenants,
+    })
 }
 
 /// Creates the URL's database through the `postgres` maintenance database
 /// when it does not exist yet (a fresh machine needs no manual step).
 async fn create_database_if_missing(owner_url: &str) -> anyhow::Result<()> {
-    let Some(name) = crate::pg_url::database(owner_url)? else { return Ok(()) };
+    let Some(name) = crate::pg_url::database(owner_url)? else {
+        return Ok(());
+    };
     if pg::migrate::connect(owner_url).await.is_ok() {
         return Ok(());
     }
@@ -76,7 +112,10 @@ async fn create_database_if_missing(owner_url: &str) -> anyhow::Result<()> {
         .await
         .context("connecting to the postgres maintenance database")?;
     let quoted = pg::quote_ident(&name).with_context(|| format!("database name {name:?}"))?;
-    if let Err(e) = maintenance.batch_execute(&format!("CREATE DATABASE {quoted}")).await {
+    if let Err(e) = maintenance
+        .batch_execute(&format!("CREATE DATABASE {quoted}"))
+        .await
+    {
         // Another process may have created it meanwhile.
         if pg::migrate::connect(owner_url).await.is_err() {
             return Err(e).context(format!("creating database {name}"));
@@ -88,13 +127,20 @@ async fn create_database_if_missing(owner_url: &str) -> anyhow::Result<()> {
 /// Checks that the tenant plane answers (readiness).
 pub async fn ping(db: &Database) -> Result<(), tenantry::data::DataError> {
     match db {
-        Database::Postgres(pg) => pg.client().await?.simple_query("SELECT 1").await.map(drop).map_err(|e| {
-            tenantry::data::DataError::Unavailable(e.to_string())
-        }),
-        Database::Sqlite(lite) => lite.run_unscoped(|conn| {
-            conn.query_row("SELECT 1", [], |_| Ok(())).map_err(|e| tenantry::data::DataError::Unavailable(e.to_string()))
-        })
-        .await,
+        Database::Postgres(pg) => pg
+            .client()
+            .await?
+            .simple_query("SELECT 1")
+            .await
+            .map(drop)
+            .map_err(|e| tenantry::data::DataError::Unavailable(e.to_string())),
+        Database::Sqlite(lite) => {
+            lite.run_unscoped(|conn| {
+                conn.query_row("SELECT 1", [], |_| Ok(()))
+                    .map_err(|e| tenantry::data::DataError::Unavailable(e.to_string()))
+            })
+            .await
+        }
         _ => Ok(()),
     }
 }

@@ -35,6 +35,8 @@ enum Command {
     Tenants(TenantsCommand),
     /// Print a development token signed with the configured HS256 secret.
     Token(TokenArgs),
+    /// Probe an API for cross-tenant leaks (exit status 1 on any finding).
+    Probe(tenantry_probe::ProbeArgs),
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -94,8 +96,13 @@ struct TokenArgs {
 }
 
 fn parse_ttl(text: &str) -> Result<Duration, String> {
-    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: u64 = digits.parse().map_err(|_| format!("bad duration {text:?}"))?;
+    let (digits, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("bad duration {text:?}"))?;
     let secs = match unit {
         "s" | "" => n,
         "m" => n * 60,
@@ -114,6 +121,14 @@ impl Cli {
             Command::Serve(args) => serve(&self.settings, args).await,
             Command::Tenants(cmd) => tenants(&self.settings, cmd).await,
             Command::Token(args) => token(&self.settings, &args),
+            Command::Probe(args) => {
+                if !tenantry_probe::run_cli(args).await? {
+                    bail!(
+                        "the probe found cross-tenant leaks or could not vouch for every operation"
+                    );
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -125,11 +140,17 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
         demo::seed(&backend).await?;
     }
     let app = crate::build(&config, &backend);
-    let addr = args.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let addr = args
+        .listen
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
     let addr = listener.local_addr()?;
     let store = match &config.database {
-        crate::config::DatabaseConfig::Sqlite => format!("SQLite files in {}", config.data_dir.display()),
+        crate::config::DatabaseConfig::Sqlite => {
+            format!("SQLite files in {}", config.data_dir.display())
+        }
         crate::config::DatabaseConfig::Postgres { .. } => "PostgreSQL".to_owned(),
     };
     let example = if args.demo { "acme" } else { "<slug>" };
@@ -168,22 +189,45 @@ async fn tenants(settings: &Settings, cmd: TenantsCommand) -> anyhow::Result<()>
     let backend = backend::open(&config).await?;
     let tenants = &backend.tenants;
     let by_slug = |slug: String| async move {
-        tenants.find(&TenantKey::Slug(slug.clone())).await?.with_context(|| format!("no tenant {slug:?}"))
+        tenants
+            .find(&TenantKey::Slug(slug.clone()))
+            .await?
+            .with_context(|| format!("no tenant {slug:?}"))
     };
     match cmd {
-        TenantsCommand::Create { slug, name, plan, tier, domains } => {
+        TenantsCommand::Create {
+            slug,
+            name,
+            plan,
+            tier,
+            domains,
+        } => {
             if tier != Tier::Shared {
                 bail!("tier {tier} is not available yet; use --tier shared");
             }
-            let domains = domains.iter().map(|d| d.trim().to_ascii_lowercase()).collect();
+            let domains = domains
+                .iter()
+                .map(|d| d.trim().to_ascii_lowercase())
+                .collect();
             let record = tenants
-                .create(NewTenant { id: None, name: name.unwrap_or_else(|| slug.clone()), slug, plan, tier, state: TenantState::Active, domains })
+                .create(NewTenant {
+                    id: None,
+                    name: name.unwrap_or_else(|| slug.clone()),
+                    slug,
+                    plan,
+                    tier,
+                    state: TenantState::Active,
+                    domains,
+                })
                 .await?;
             print_tenant(&record);
         }
         TenantsCommand::List => {
             for record in tenants.list().await? {
-                println!("{}\t{}\t{}\t{}\t{}", record.slug, record.id, record.plan, record.tier, record.state);
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    record.slug, record.id, record.plan, record.tier, record.state
+                );
             }
         }
         TenantsCommand::Show { slug } => print_tenant(&*by_slug(slug).await?),
@@ -200,12 +244,17 @@ async fn tenants(settings: &Settings, cmd: TenantsCommand) -> anyhow::Result<()>
 }
 
 fn print_tenant(record: &TenantRecord) {
-    println!("{}", serde_json::to_string_pretty(record).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(record).unwrap_or_default()
+    );
 }
 
 fn token(settings: &Settings, args: &TokenArgs) -> anyhow::Result<()> {
     let config = settings.resolve()?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
     let claims = Claims {
         sub: args.sub.unwrap_or_else(uuid::Uuid::new_v4).to_string(),
         tenant: args.tenant.clone(),

@@ -29,7 +29,12 @@ pub struct Settings {
     #[arg(long, env = "TENANTRY_APP_ROLE", global = true)]
     pub app_role: Option<String>,
     /// HS256 secret for bearer tokens [default: generated into DATA_DIR/jwt-secret].
-    #[arg(long, env = "TENANTRY_JWT_SECRET", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "TENANTRY_JWT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
     pub jwt_secret: Option<String>,
     /// Base domain whose subdomains are tenant slugs [default: localhost].
     #[arg(long, env = "TENANTRY_BASE_DOMAIN", global = true)]
@@ -87,13 +92,23 @@ impl Settings {
     pub fn resolve(&self) -> anyhow::Result<Config> {
         let file = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str::<FileSettings>(&text).with_context(|| format!("parsing {}", path.display()))?
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<FileSettings>(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?
             }
             None => FileSettings::default(),
         };
-        let data_dir = self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
-        let app_role = self.app_role.clone().or(file.app_role).unwrap_or_else(|| "tenantry_app".to_owned());
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let app_role = self
+            .app_role
+            .clone()
+            .or(file.app_role)
+            .unwrap_or_else(|| "tenantry_app".to_owned());
         let database = match self.database_url.clone().or(file.database_url) {
             None => DatabaseConfig::Sqlite,
             Some(owner_url) => {
@@ -101,7 +116,11 @@ impl Settings {
                     Some(url) => url,
                     None => crate::pg_url::with_user(&owner_url, &app_role)?,
                 };
-                DatabaseConfig::Postgres { owner_url, app_url, app_role }
+                DatabaseConfig::Postgres {
+                    owner_url,
+                    app_url,
+                    app_role,
+                }
             }
         };
         let jwt_secret = match self.jwt_secret.clone().or(file.jwt_secret) {
@@ -113,7 +132,11 @@ impl Settings {
             data_dir,
             database,
             jwt_secret,
-            base_domain: self.base_domain.clone().or(file.base_domain).unwrap_or_else(|| "localhost".to_owned()),
+            base_domain: self
+                .base_domain
+                .clone()
+                .or(file.base_domain)
+                .unwrap_or_else(|| "localhost".to_owned()),
             pool_size: self.pool_size.or(file.pool_size).unwrap_or(16).max(1),
         })
     }
@@ -125,9 +148,14 @@ fn dev_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     if let Ok(secret) = std::fs::read_to_string(&path) {
         return Ok(secret.trim().as_bytes().to_vec());
     }
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     // Two v4 UUIDs: 244 random bits from the OS generator, no extra crate.
-    let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -138,7 +166,9 @@ fn dev_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
             Ok(secret.into_bytes())
         }
         // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(std::fs::read_to_string(&path)?.trim().as_bytes().to_vec()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok(std::fs::read_to_string(&path)?.trim().as_bytes().to_vec())
+        }
         Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
     }
 }

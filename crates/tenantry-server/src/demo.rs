@@ -8,13 +8,20 @@ use crate::backend::Backend;
 use crate::store::{invoices, orders, users};
 
 /// The demo tenants: slug, name, plan.
-pub const DEMO_TENANTS: [(&str, &str, Plan); 2] =
-    [("acme", "Acme Corporation", Plan::Pro), ("globex", "Globex Corporation", Plan::Free)];
+pub const DEMO_TENANTS: [(&str, &str, Plan); 2] = [
+    ("acme", "Acme Corporation", Plan::Pro),
+    ("globex", "Globex Corporation", Plan::Free),
+];
 
 /// Creates the demo tenants and their data; tenants that exist are left alone.
 pub async fn seed(backend: &Backend) -> anyhow::Result<()> {
     for (slug, name, plan) in DEMO_TENANTS {
-        if backend.tenants.find(&TenantKey::Slug(slug.to_owned())).await?.is_some() {
+        if backend
+            .tenants
+            .find(&TenantKey::Slug(slug.to_owned()))
+            .await?
+            .is_some()
+        {
             continue;
         }
         let tenant = backend
@@ -37,7 +44,10 @@ pub async fn seed(backend: &Backend) -> anyhow::Result<()> {
 
 /// A context for seeding `tenant` (no user, admin rights are not needed by the stores).
 pub fn context_for(tenant: &TenantRecord) -> anyhow::Result<TenantContext> {
-    Ok(TenantContext::builder(tenant.id, tenant.slug.clone()).plan(tenant.plan).tier(tenant.tier).build()?)
+    Ok(TenantContext::builder(tenant.id, tenant.slug.clone())
+        .plan(tenant.plan)
+        .tier(tenant.tier)
+        .build()?)
 }
 
 async fn fill(backend: &Backend, slug: &str) -> anyhow::Result<()> {
@@ -45,8 +55,13 @@ async fn fill(backend: &Backend, slug: &str) -> anyhow::Result<()> {
     users::create(db, &format!("admin@{slug}.example"), "Admin", "admin").await?;
     users::create(db, &format!("member@{slug}.example"), "Member", "member").await?;
     let mut created = Vec::new();
-    for (i, customer) in ["Ada", "Brook", "Casey", "Dana", "Eli"].into_iter().enumerate() {
-        created.push(orders::create(db, format!("{customer} ({slug})"), 1_000 * (i as i64 + 1)).await?);
+    for (i, customer) in ["Ada", "Brook", "Casey", "Dana", "Eli"]
+        .into_iter()
+        .enumerate()
+    {
+        created.push(
+            orders::create(db, format!("{customer} ({slug})"), 1_000 * (i as i64 + 1)).await?,
+        );
     }
     for order in &created[..2] {
         invoices::create_for_order(db, order.id).await?;

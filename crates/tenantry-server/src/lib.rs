@@ -15,7 +15,9 @@ pub mod store;
 use std::future::Future;
 
 use axum::Router;
-use tenantry::edge::{FromCustomDomain, FromHeader, FromPathPrefix, FromSubdomain, TenantLayer, TokenVerifier};
+use tenantry::edge::{
+    FromCustomDomain, FromHeader, FromPathPrefix, FromSubdomain, TenantLayer, TokenVerifier,
+};
 use tokio::net::TcpListener;
 
 use crate::backend::Backend;
@@ -24,15 +26,29 @@ use crate::config::Config;
 /// Builds the app for `backend`: the edge chain (path prefix, subdomain,
 /// custom domain, `X-Tenant-Id`) with HS256 tokens, around the API.
 pub fn build(config: &Config, backend: &Backend) -> Router {
-    let edge = TenantLayer::new(backend.tenants.clone(), TokenVerifier::hs256(&config.jwt_secret))
-        .resolver(FromPathPrefix::new("/t"))
-        .resolver(FromSubdomain::new(&config.base_domain))
-        .resolver(FromCustomDomain::new(&config.base_domain))
-        .resolver(FromHeader::new());
-    api::router(api::AppState { db: backend.db.clone() }, edge)
+    let edge = TenantLayer::new(
+        backend.tenants.clone(),
+        TokenVerifier::hs256(&config.jwt_secret),
+    )
+    .resolver(FromPathPrefix::new("/t"))
+    .resolver(FromSubdomain::new(&config.base_domain))
+    .resolver(FromCustomDomain::new(&config.base_domain))
+    .resolver(FromHeader::new());
+    api::router(
+        api::AppState {
+            db: backend.db.clone(),
+        },
+        edge,
+    )
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then drains.
-pub async fn run(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+pub async fn run(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

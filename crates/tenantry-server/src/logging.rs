@@ -17,9 +17,15 @@ pub enum LogFormat {
 /// Installs the global subscriber; `RUST_LOG` filters (default `info`).
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
     let installed = match format {
-        LogFormat::Json => builder.json().with_current_span(false).with_span_list(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
     // Already installed (tests): keep the first.

@@ -11,7 +11,9 @@ struct Parts<'a> {
 }
 
 fn split(url: &str) -> anyhow::Result<Parts<'_>> {
-    let (scheme, rest) = url.split_once("://").context("expected a postgres:// URL")?;
+    let (scheme, rest) = url
+        .split_once("://")
+        .context("expected a postgres:// URL")?;
     if scheme != "postgres" && scheme != "postgresql" {
         bail!("expected a postgres:// URL, got {scheme}://");
     }
@@ -27,7 +29,13 @@ fn split(url: &str) -> anyhow::Result<Parts<'_>> {
         Some(i) => after.split_at(i),
         None => (after, ""),
     };
-    Ok(Parts { scheme, userinfo, host, path, query })
+    Ok(Parts {
+        scheme,
+        userinfo,
+        host,
+        path,
+        query,
+    })
 }
 
 fn join(p: &Parts<'_>, userinfo: Option<&str>, path: &str) -> String {
@@ -51,7 +59,10 @@ pub fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
 /// The database name in `url`, if it has one.
 pub fn database(url: &str) -> anyhow::Result<Option<String>> {
     let p = split(url)?;
-    Ok(p.path.strip_prefix('/').filter(|s| !s.is_empty()).map(str::to_owned))
+    Ok(p.path
+        .strip_prefix('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned))
 }
 
 #[cfg(test)]
@@ -61,10 +72,19 @@ mod tests {
     #[test]
     fn swaps_user_and_database() {
         let url = "postgres://postgres:pw@127.0.0.1:5432/tenantry?sslmode=disable";
-        assert_eq!(with_user(url, "app").unwrap(), "postgres://app@127.0.0.1:5432/tenantry?sslmode=disable");
-        assert_eq!(with_database(url, "postgres").unwrap(), "postgres://postgres:pw@127.0.0.1:5432/postgres?sslmode=disable");
+        assert_eq!(
+            with_user(url, "app").unwrap(),
+            "postgres://app@127.0.0.1:5432/tenantry?sslmode=disable"
+        );
+        assert_eq!(
+            with_database(url, "postgres").unwrap(),
+            "postgres://postgres:pw@127.0.0.1:5432/postgres?sslmode=disable"
+        );
         assert_eq!(database(url).unwrap().as_deref(), Some("tenantry"));
-        assert_eq!(with_user("postgres://localhost", "app").unwrap(), "postgres://app@localhost");
+        assert_eq!(
+            with_user("postgres://localhost", "app").unwrap(),
+            "postgres://app@localhost"
+        );
         assert!(with_user("mysql://x", "app").is_err());
     }
 }

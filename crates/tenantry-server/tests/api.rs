@@ -1,5 +1,7 @@
 //! The API suite, run against the real server on SQLite and on PostgreSQL.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use common::{TestServer, status_and_json, token_with};
@@ -14,7 +16,9 @@ async fn api_on_sqlite() {
 
 #[tokio::test]
 async fn api_on_postgres() {
-    let Some(server) = TestServer::postgres().await else { return };
+    let Some(server) = TestServer::postgres().await else {
+        return;
+    };
     suite(&server).await;
 }
 
@@ -34,7 +38,8 @@ async fn suite(s: &TestServer) {
 
 async fn orders_crud(s: &TestServer) {
     let (status, created) = status_and_json(
-        s.as_tenant("acme", Method::POST, "/api/orders").json(&json!({"customer": "Zed", "total_cents": 1234})),
+        s.as_tenant("acme", Method::POST, "/api/orders")
+            .json(&json!({"customer": "Zed", "total_cents": 1234})),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
@@ -43,88 +48,152 @@ async fn orders_crud(s: &TestServer) {
     assert_eq!(created["status"], "open");
     let id = created["id"].as_str().unwrap().to_owned();
 
-    let (status, got) = status_and_json(s.as_tenant("acme", Method::GET, &format!("/api/orders/{id}"))).await;
+    let (status, got) =
+        status_and_json(s.as_tenant("acme", Method::GET, &format!("/api/orders/{id}"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(got["number"], created["number"]);
 
     let (status, patched) = status_and_json(
-        s.as_tenant("acme", Method::PATCH, &format!("/api/orders/{id}")).json(&json!({"status": "paid"})),
+        s.as_tenant("acme", Method::PATCH, &format!("/api/orders/{id}"))
+            .json(&json!({"status": "paid"})),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(patched["status"], "paid");
     assert_eq!(patched["customer"], "Zed", "absent fields are kept");
 
-    let status = s.as_tenant("acme", Method::DELETE, &format!("/api/orders/{id}")).send().await.unwrap().status();
+    let status = s
+        .as_tenant("acme", Method::DELETE, &format!("/api/orders/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .status();
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let status = s.as_tenant("acme", Method::GET, &format!("/api/orders/{id}")).send().await.unwrap().status();
+    let status = s
+        .as_tenant("acme", Method::GET, &format!("/api/orders/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .status();
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 async fn pagination(s: &TestServer) {
-    let (_, first) = status_and_json(s.as_tenant("globex", Method::GET, "/api/orders?limit=2")).await;
-    let page: Vec<i64> = first["orders"].as_array().unwrap().iter().map(|o| o["number"].as_i64().unwrap()).collect();
+    let (_, first) =
+        status_and_json(s.as_tenant("globex", Method::GET, "/api/orders?limit=2")).await;
+    let page: Vec<i64> = first["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["number"].as_i64().unwrap())
+        .collect();
     assert_eq!(page.len(), 2);
     assert!(page[0] > page[1], "newest first");
     let before = first["next_before"].as_i64().unwrap();
-    let (_, second) = status_and_json(s.as_tenant("globex", Method::GET, &format!("/api/orders?limit=2&before={before}"))).await;
-    let next: Vec<i64> = second["orders"].as_array().unwrap().iter().map(|o| o["number"].as_i64().unwrap()).collect();
+    let (_, second) = status_and_json(s.as_tenant(
+        "globex",
+        Method::GET,
+        &format!("/api/orders?limit=2&before={before}"),
+    ))
+    .await;
+    let next: Vec<i64> = second["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["number"].as_i64().unwrap())
+        .collect();
     assert!(next.iter().all(|n| *n < before), "{next:?} after {before}");
     assert!(!next.is_empty());
 }
 
 async fn invoices_flow(s: &TestServer) {
     let (_, order) = status_and_json(
-        s.as_tenant("globex", Method::POST, "/api/orders").json(&json!({"customer": "Inv", "total_cents": 999})),
+        s.as_tenant("globex", Method::POST, "/api/orders")
+            .json(&json!({"customer": "Inv", "total_cents": 999})),
     )
     .await;
     let order_id = order["id"].as_str().unwrap();
-    let (status, invoice) =
-        status_and_json(s.as_tenant("globex", Method::POST, "/api/invoices").json(&json!({"order_id": order_id}))).await;
+    let (status, invoice) = status_and_json(
+        s.as_tenant("globex", Method::POST, "/api/invoices")
+            .json(&json!({"order_id": order_id})),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{invoice}");
     assert_eq!(invoice["amount_cents"], 999);
-    let (status, _) =
-        status_and_json(s.as_tenant("globex", Method::POST, "/api/invoices").json(&json!({"order_id": order_id}))).await;
+    let (status, _) = status_and_json(
+        s.as_tenant("globex", Method::POST, "/api/invoices")
+            .json(&json!({"order_id": order_id})),
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT, "one invoice per order");
 
-    let status = s.as_tenant("globex", Method::DELETE, &format!("/api/orders/{order_id}")).send().await.unwrap().status();
-    assert_eq!(status, StatusCode::CONFLICT, "an invoiced order cannot be deleted");
+    let status = s
+        .as_tenant("globex", Method::DELETE, &format!("/api/orders/{order_id}"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "an invoiced order cannot be deleted"
+    );
 
     let invoice_id = invoice["id"].as_str().unwrap();
-    let (status, paid) =
-        status_and_json(s.as_tenant("globex", Method::POST, &format!("/api/invoices/{invoice_id}/pay"))).await;
+    let (status, paid) = status_and_json(s.as_tenant(
+        "globex",
+        Method::POST,
+        &format!("/api/invoices/{invoice_id}/pay"),
+    ))
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(paid["status"], "paid");
     assert!(paid["paid_at"].is_string());
-    let (status, _) = status_and_json(s.as_tenant("globex", Method::POST, &format!("/api/invoices/{invoice_id}/pay"))).await;
+    let (status, _) = status_and_json(s.as_tenant(
+        "globex",
+        Method::POST,
+        &format!("/api/invoices/{invoice_id}/pay"),
+    ))
+    .await;
     assert_eq!(status, StatusCode::CONFLICT);
 }
 
 async fn users_need_admin(s: &TestServer) {
     let member = s.token("acme", "member");
     let (status, _) = status_and_json(
-        s.request("acme", &member, Method::POST, "/api/users").json(&json!({"email": "x@acme.example", "name": "X"})),
+        s.request("acme", &member, Method::POST, "/api/users")
+            .json(&json!({"email": "x@acme.example", "name": "X"})),
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, users) = status_and_json(s.request("acme", &member, Method::GET, "/api/users")).await;
+    let (status, users) =
+        status_and_json(s.request("acme", &member, Method::GET, "/api/users")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(users["users"].as_array().unwrap().iter().all(|u| u["email"].as_str().unwrap().ends_with("@acme.example")));
+    assert!(
+        users["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["email"].as_str().unwrap().ends_with("@acme.example"))
+    );
 
     let (status, user) = status_and_json(
-        s.as_tenant("acme", Method::POST, "/api/users").json(&json!({"email": "New@Acme.example", "name": "New"})),
+        s.as_tenant("acme", Method::POST, "/api/users")
+            .json(&json!({"email": "New@Acme.example", "name": "New"})),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(user["email"], "new@acme.example");
     let (status, _) = status_and_json(
-        s.as_tenant("acme", Method::POST, "/api/users").json(&json!({"email": "new@acme.example", "name": "Dup"})),
+        s.as_tenant("acme", Method::POST, "/api/users")
+            .json(&json!({"email": "new@acme.example", "name": "Dup"})),
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT);
     // The same e-mail is free in another tenant.
     let (status, _) = status_and_json(
-        s.as_tenant("globex", Method::POST, "/api/users").json(&json!({"email": "new@acme.example", "name": "Twin"})),
+        s.as_tenant("globex", Method::POST, "/api/users")
+            .json(&json!({"email": "new@acme.example", "name": "Twin"})),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
@@ -134,13 +203,20 @@ async fn bad_input_is_a_clear_400(s: &TestServer) {
     let before = s.ids("acme", "/api/orders?limit=100", "orders").await.len();
     let cases = [
         (json!({"customer": "", "total_cents": 1}), Some("customer")),
-        (json!({"customer": "A", "total_cents": -1}), Some("total_cents")),
+        (
+            json!({"customer": "A", "total_cents": -1}),
+            Some("total_cents"),
+        ),
         (json!({"customer": "A", "total_cents": "12"}), None),
         (json!({"customer": "A"}), None),
-        (json!({"customer": "A", "total_cents": 1, "tenant_id": "x"}), None),
+        (
+            json!({"customer": "A", "total_cents": 1, "tenant_id": "x"}),
+            None,
+        ),
     ];
     for (body, field) in cases {
-        let (status, answer) = status_and_json(s.as_tenant("acme", Method::POST, "/api/orders").json(&body)).await;
+        let (status, answer) =
+            status_and_json(s.as_tenant("acme", Method::POST, "/api/orders").json(&body)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {answer}");
         assert!(answer["error"].is_string(), "{answer}");
         if let Some(field) = field {
@@ -148,15 +224,20 @@ async fn bad_input_is_a_clear_400(s: &TestServer) {
         }
     }
     let (status, answer) = status_and_json(
-        s.as_tenant("acme", Method::POST, "/api/orders").header("content-type", "application/json").body("{not json"),
+        s.as_tenant("acme", Method::POST, "/api/orders")
+            .header("content-type", "application/json")
+            .body("{not json"),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     for query in ["limit=0", "limit=101", "limit=abc", "before=x"] {
-        let (status, _) = status_and_json(s.as_tenant("acme", Method::GET, &format!("/api/orders?{query}"))).await;
+        let (status, _) =
+            status_and_json(s.as_tenant("acme", Method::GET, &format!("/api/orders?{query}")))
+                .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
     }
-    let (status, _) = status_and_json(s.as_tenant("acme", Method::GET, "/api/orders/not-a-uuid")).await;
+    let (status, _) =
+        status_and_json(s.as_tenant("acme", Method::GET, "/api/orders/not-a-uuid")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let after = s.ids("acme", "/api/orders?limit=100", "orders").await.len();
     assert_eq!(before, after, "no bad request wrote anything");
@@ -168,14 +249,30 @@ async fn foreign_ids_are_404_everywhere(s: &TestServer) {
     let globex_invoice = s.ids("globex", "/api/invoices", "invoices").await.remove(0);
     let attempts = [
         (Method::GET, format!("/api/orders/{globex_order}"), None),
-        (Method::PATCH, format!("/api/orders/{globex_order}"), Some(json!({"customer": "pwned"}))),
+        (
+            Method::PATCH,
+            format!("/api/orders/{globex_order}"),
+            Some(json!({"customer": "pwned"})),
+        ),
         (Method::DELETE, format!("/api/orders/{globex_order}"), None),
         (Method::GET, format!("/api/users/{globex_user}"), None),
-        (Method::PATCH, format!("/api/users/{globex_user}"), Some(json!({"name": "pwned"}))),
+        (
+            Method::PATCH,
+            format!("/api/users/{globex_user}"),
+            Some(json!({"name": "pwned"})),
+        ),
         (Method::DELETE, format!("/api/users/{globex_user}"), None),
         (Method::GET, format!("/api/invoices/{globex_invoice}"), None),
-        (Method::POST, format!("/api/invoices/{globex_invoice}/pay"), None),
-        (Method::POST, "/api/invoices".to_owned(), Some(json!({"order_id": globex_order}))),
+        (
+            Method::POST,
+            format!("/api/invoices/{globex_invoice}/pay"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/invoices".to_owned(),
+            Some(json!({"order_id": globex_order})),
+        ),
     ];
     for (method, path, body) in attempts {
         let mut req = s.as_tenant("acme", method.clone(), &path);
@@ -183,12 +280,23 @@ async fn foreign_ids_are_404_everywhere(s: &TestServer) {
             req = req.json(&body);
         }
         let (status, answer) = status_and_json(req).await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path} as acme → {answer}");
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "{method} {path} as acme → {answer}"
+        );
     }
     // And nothing of globex's changed.
-    let (_, order) = status_and_json(s.as_tenant("globex", Method::GET, &format!("/api/orders/{globex_order}"))).await;
+    let (_, order) = status_and_json(s.as_tenant(
+        "globex",
+        Method::GET,
+        &format!("/api/orders/{globex_order}"),
+    ))
+    .await;
     assert_ne!(order["customer"], "pwned");
-    let (status, _) = status_and_json(s.as_tenant("globex", Method::GET, &format!("/api/users/{globex_user}"))).await;
+    let (status, _) =
+        status_and_json(s.as_tenant("globex", Method::GET, &format!("/api/users/{globex_user}")))
+            .await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -196,41 +304,126 @@ async fn edge_refusals(s: &TestServer) {
     let acme_token = s.token("acme", "admin");
     let globex_token = s.token("globex", "admin");
     let cases = [
-        (s.request("acme", &globex_token, Method::GET, "/api/orders"), StatusCode::FORBIDDEN),
-        (s.http.get(s.url("/api/orders")).header("host", format!("acme.localhost:{}", s.addr.port())), StatusCode::UNAUTHORIZED),
-        (s.request("acme", "garbage", Method::GET, "/api/orders"), StatusCode::UNAUTHORIZED),
-        (s.request("acme", &token_with(common::SECRET, "acme", "admin", -600), Method::GET, "/api/orders"), StatusCode::UNAUTHORIZED),
-        (s.request("acme", &token_with("another-secret-0123456789", "acme", "admin", 600), Method::GET, "/api/orders"), StatusCode::UNAUTHORIZED),
-        (s.request("nosuch", &s.token("nosuch", "admin"), Method::GET, "/api/orders"), StatusCode::NOT_FOUND),
+        (
+            s.request("acme", &globex_token, Method::GET, "/api/orders"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            s.http
+                .get(s.url("/api/orders"))
+                .header("host", format!("acme.localhost:{}", s.addr.port())),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            s.request("acme", "garbage", Method::GET, "/api/orders"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            s.request(
+                "acme",
+                &token_with(common::SECRET, "acme", "admin", -600),
+                Method::GET,
+                "/api/orders",
+            ),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            s.request(
+                "acme",
+                &token_with("another-secret-0123456789", "acme", "admin", 600),
+                Method::GET,
+                "/api/orders",
+            ),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            s.request(
+                "nosuch",
+                &s.token("nosuch", "admin"),
+                Method::GET,
+                "/api/orders",
+            ),
+            StatusCode::NOT_FOUND,
+        ),
         // Own host, another tenant in the header: every claim must match.
-        (s.request("acme", &acme_token, Method::GET, "/api/orders").header("x-tenant-id", "globex"), StatusCode::FORBIDDEN),
-        (s.request("acme", &acme_token, Method::GET, "/t/globex/api/orders"), StatusCode::FORBIDDEN),
-        (s.http.get(s.url("/api/orders")).bearer_auth(&acme_token), StatusCode::BAD_REQUEST),
+        (
+            s.request("acme", &acme_token, Method::GET, "/api/orders")
+                .header("x-tenant-id", "globex"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            s.request("acme", &acme_token, Method::GET, "/t/globex/api/orders"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            s.http.get(s.url("/api/orders")).bearer_auth(&acme_token),
+            StatusCode::BAD_REQUEST,
+        ),
     ];
     for (i, (req, expected)) in cases.into_iter().enumerate() {
         let response = req.send().await.unwrap();
         assert_eq!(response.status(), expected, "case {i}");
-        assert!(response.headers().contains_key("x-request-id"), "case {i}: every answer has a request id");
+        assert!(
+            response.headers().contains_key("x-request-id"),
+            "case {i}: every answer has a request id"
+        );
         let body: serde_json::Value = response.json().await.unwrap();
         assert!(body["error"].is_string(), "case {i}: {body}");
     }
-    let (_, mismatch) = status_and_json(s.request("acme", &globex_token, Method::GET, "/api/orders")).await;
+    let (_, mismatch) =
+        status_and_json(s.request("acme", &globex_token, Method::GET, "/api/orders")).await;
     assert_eq!(mismatch, json!({"error": "tenant mismatch"}));
 
-    let echoed = s.as_tenant("acme", Method::GET, "/api/orders").header("x-request-id", "probe-123").send().await.unwrap();
+    let echoed = s
+        .as_tenant("acme", Method::GET, "/api/orders")
+        .header("x-request-id", "probe-123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "probe-123");
-    let replaced = s.as_tenant("acme", Method::GET, "/api/orders").header("x-request-id", "bad id\t!").send().await.unwrap();
+    let replaced = s
+        .as_tenant("acme", Method::GET, "/api/orders")
+        .header("x-request-id", "bad id\t!")
+        .send()
+        .await
+        .unwrap();
     assert_ne!(replaced.headers()["x-request-id"], "bad id\t!");
 }
 
 async fn resolvers(s: &TestServer) {
     let token = s.token("acme", "member");
-    let by_prefix = s.http.get(s.url("/t/acme/api/orders")).bearer_auth(&token).send().await.unwrap();
+    let by_prefix = s
+        .http
+        .get(s.url("/t/acme/api/orders"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(by_prefix.status(), StatusCode::OK);
-    let by_header = s.http.get(s.url("/api/orders")).bearer_auth(&token).header("x-tenant-id", "acme").send().await.unwrap();
+    let by_header = s
+        .http
+        .get(s.url("/api/orders"))
+        .bearer_auth(&token)
+        .header("x-tenant-id", "acme")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(by_header.status(), StatusCode::OK);
-    let acme = s.backend.tenants.find(&TenantKey::Slug("acme".into())).await.unwrap().unwrap();
-    let by_id = s.http.get(s.url("/api/orders")).bearer_auth(&token).header("x-tenant-id", acme.id.to_string()).send().await.unwrap();
+    let acme = s
+        .backend
+        .tenants
+        .find(&TenantKey::Slug("acme".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    let by_id = s
+        .http
+        .get(s.url("/api/orders"))
+        .bearer_auth(&token)
+        .header("x-tenant-id", acme.id.to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(by_id.status(), StatusCode::OK);
 
     let shop = s
@@ -255,18 +448,51 @@ async fn resolvers(s: &TestServer) {
         .send()
         .await
         .unwrap();
-    assert_eq!(custom.status(), StatusCode::OK, "custom domain, token naming the tenant by id");
+    assert_eq!(
+        custom.status(),
+        StatusCode::OK,
+        "custom domain, token naming the tenant by id"
+    );
     let body: serde_json::Value = custom.json().await.unwrap();
-    assert_eq!(body["orders"], json!([]), "a new tenant sees no one else's orders");
+    assert_eq!(
+        body["orders"],
+        json!([]),
+        "a new tenant sees no one else's orders"
+    );
 }
 
 async fn tenant_states(s: &TestServer) {
-    let globex = s.backend.tenants.find(&TenantKey::Slug("globex".into())).await.unwrap().unwrap();
-    s.backend.tenants.set_state(globex.id, TenantState::Suspended).await.unwrap();
+    let globex = s
+        .backend
+        .tenants
+        .find(&TenantKey::Slug("globex".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    s.backend
+        .tenants
+        .set_state(globex.id, TenantState::Suspended)
+        .await
+        .unwrap();
     let (status, body) = status_and_json(s.as_tenant("globex", Method::GET, "/api/orders")).await;
-    assert_eq!((status, body), (StatusCode::FORBIDDEN, json!({"error": "tenant suspended"})), "seen at once, not after the TTL");
-    s.backend.tenants.set_state(globex.id, TenantState::Active).await.unwrap();
-    assert_eq!(s.as_tenant("globex", Method::GET, "/api/orders").send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        (status, body),
+        (StatusCode::FORBIDDEN, json!({"error": "tenant suspended"})),
+        "seen at once, not after the TTL"
+    );
+    s.backend
+        .tenants
+        .set_state(globex.id, TenantState::Active)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.as_tenant("globex", Method::GET, "/api/orders")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
 
     let fresh = s
         .backend
@@ -282,9 +508,24 @@ async fn tenant_states(s: &TestServer) {
         })
         .await
         .unwrap();
-    let response = s.as_tenant("fresh", Method::GET, "/api/orders").send().await.unwrap();
+    let response = s
+        .as_tenant("fresh", Method::GET, "/api/orders")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key("retry-after"));
-    s.backend.tenants.set_state(fresh.id, TenantState::Deleting).await.unwrap();
-    assert_eq!(s.as_tenant("fresh", Method::GET, "/api/orders").send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    s.backend
+        .tenants
+        .set_state(fresh.id, TenantState::Deleting)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.as_tenant("fresh", Method::GET, "/api/orders")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
 }

@@ -11,7 +11,8 @@ use tokio_postgres::NoTls;
 
 /// The PostgreSQL server tests use, overridable with `TENANTRY_TEST_PG`.
 pub fn postgres_base_url() -> String {
-    std::env::var("TENANTRY_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+    std::env::var("TENANTRY_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
 /// Whether this run is CI (`CI=true`), where missing services are failures.
@@ -28,8 +29,10 @@ pub fn require_service(service: &str, why: &str) {
     }
     static WARNED: AtomicBool = AtomicBool::new(false);
     let first = !WARNED.swap(true, Ordering::Relaxed);
-    eprintln!("\n!!!!!! SKIPPED: {service} unavailable ({why}); start it or run under CI=true to fail instead{}\n",
-        if first { "" } else { " (again)" });
+    eprintln!(
+        "\n!!!!!! SKIPPED: {service} unavailable ({why}); start it or run under CI=true to fail instead{}\n",
+        if first { "" } else { " (again)" }
+    );
 }
 
 /// A throwaway PostgreSQL database, dropped (with its connections) when
@@ -58,7 +61,10 @@ impl Drop for PgTestDb {
         // Drop may run inside a runtime; a separate thread with its own
         // runtime works from anywhere.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
                 let (client, conn) = tokio_postgres::connect(&admin, NoTls).await.ok()?;
                 tokio::spawn(conn);
@@ -84,9 +90,15 @@ pub async fn postgres() -> Option<PgTestDb> {
         }
     };
     let name = format!("tenantry_test_{}", uuid::Uuid::new_v4().simple());
-    if let Err(e) = client.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await {
+    if let Err(e) = client
+        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .await
+    {
         require_service("PostgreSQL", &format!("CREATE DATABASE failed: {e}"));
         return None;
     }
-    Some(PgTestDb { url: format!("{base}/{name}"), name })
+    Some(PgTestDb {
+        url: format!("{base}/{name}"),
+        name,
+    })
 }

@@ -21,5 +21,4 @@ pub mod data;
 pub mod edge;
 pub mod registry;
 
-
 pub use context::{NoTenantContext, TenantContext, TenantId};

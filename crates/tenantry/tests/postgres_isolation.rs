@@ -1,6 +1,8 @@
 //! Tenant isolation on a real PostgreSQL: RLS, transaction-scoped settings,
 //! cancellation safety, and the boot-time audit.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use tenantry::context::{TenantContext, TenantId};
 use tenantry::data::postgres::{PgDatabase, audit::Finding, migrate};
 use tenantry::data::{DataError, Database, Migration};
@@ -12,7 +14,8 @@ const APP_ROLE: &str = "tenantry_app";
 const NOTES: &[Migration] = &[Migration {
     version: 1,
     name: "notes",
-    sql: "CREATE TABLE notes (id bigserial PRIMARY KEY, tenant_id uuid NOT NULL, body text NOT NULL);
+    sql:
+        "CREATE TABLE notes (id bigserial PRIMARY KEY, tenant_id uuid NOT NULL, body text NOT NULL);
           ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
           ALTER TABLE notes FORCE ROW LEVEL SECURITY;
           CREATE POLICY tenant_isolation ON notes
@@ -25,14 +28,20 @@ async fn setup(pool_size: usize) -> Option<(PgTestDb, tokio_postgres::Client, Da
     let test_db = tenantry_testkit::postgres().await?;
     let mut owner = migrate::connect(test_db.url()).await.unwrap();
     migrate::ensure_app_role(&owner, APP_ROLE).await.unwrap();
-    migrate::apply(&mut owner, "public", NOTES, APP_ROLE).await.unwrap();
-    let app_url = test_db.url().replacen("postgres@", &format!("{APP_ROLE}@"), 1);
+    migrate::apply(&mut owner, "public", NOTES, APP_ROLE)
+        .await
+        .unwrap();
+    let app_url = test_db
+        .url()
+        .replacen("postgres@", &format!("{APP_ROLE}@"), 1);
     let db = Database::Postgres(PgDatabase::connect(&app_url, pool_size).unwrap());
     Some((test_db, owner, db))
 }
 
 fn ctx(slug: &str) -> TenantContext {
-    TenantContext::builder(TenantId::new_v4(), slug).build().unwrap()
+    TenantContext::builder(TenantId::new_v4(), slug)
+        .build()
+        .unwrap()
 }
 
 async fn insert_note(db: &Database, tenant: &TenantContext, body: &str) {
@@ -40,7 +49,10 @@ async fn insert_note(db: &Database, tenant: &TenantContext, body: &str) {
         .clone()
         .scope(async {
             db.tenant()?
-                .execute("INSERT INTO notes (tenant_id, body) VALUES (tenantry_current_tenant(), $1)", params![body])
+                .execute(
+                    "INSERT INTO notes (tenant_id, body) VALUES (tenantry_current_tenant(), $1)",
+                    params![body],
+                )
                 .await
         })
         .await
@@ -49,7 +61,9 @@ async fn insert_note(db: &Database, tenant: &TenantContext, body: &str) {
 
 #[tokio::test]
 async fn an_unscoped_query_sees_only_the_current_tenant() {
-    let Some((_db, _owner, db)) = setup(4).await else { return };
+    let Some((_db, _owner, db)) = setup(4).await else {
+        return;
+    };
     let (acme, globex) = (ctx("acme"), ctx("globex"));
     insert_note(&db, &acme, "acme 1").await;
     insert_note(&db, &acme, "acme 2").await;
@@ -58,8 +72,13 @@ async fn an_unscoped_query_sees_only_the_current_tenant() {
     // No WHERE tenant_id: row-level security alone does the filtering.
     let bodies = acme
         .scope(async {
-            let rows = db.tenant()?.fetch_all("SELECT body FROM notes ORDER BY body", &[]).await?;
-            rows.iter().map(|r| r.get::<String>(0)).collect::<Result<Vec<_>, DataError>>()
+            let rows = db
+                .tenant()?
+                .fetch_all("SELECT body FROM notes ORDER BY body", &[])
+                .await?;
+            rows.iter()
+                .map(|r| r.get::<String>(0))
+                .collect::<Result<Vec<_>, DataError>>()
         })
         .await
         .unwrap();
@@ -69,21 +88,34 @@ async fn an_unscoped_query_sees_only_the_current_tenant() {
     let foreign = globex.tenant_id();
     let err = ctx("acme")
         .scope(async {
-            db.tenant()?.execute("INSERT INTO notes (tenant_id, body) VALUES ($1, 'sneaky')", params![foreign]).await
+            db.tenant()?
+                .execute(
+                    "INSERT INTO notes (tenant_id, body) VALUES ($1, 'sneaky')",
+                    params![foreign],
+                )
+                .await
         })
         .await
         .unwrap_err();
-    assert!(matches!(err, DataError::Database(ref m) if m.contains("row-level security")), "{err}");
+    assert!(
+        matches!(err, DataError::Database(ref m) if m.contains("row-level security")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn the_tenant_setting_does_not_outlive_its_transaction() {
-    let Some((_db, _owner, db)) = setup(1).await else { return };
+    let Some((_db, _owner, db)) = setup(1).await else {
+        return;
+    };
     let acme = ctx("acme");
     let inside = acme
         .clone()
         .scope(async {
-            let row = db.tenant()?.fetch_optional("SELECT current_setting('app.tenant_id', true)", &[]).await?;
+            let row = db
+                .tenant()?
+                .fetch_optional("SELECT current_setting('app.tenant_id', true)", &[])
+                .await?;
             row.unwrap().get::<String>(0)
         })
         .await
@@ -91,16 +123,26 @@ async fn the_tenant_setting_does_not_outlive_its_transaction() {
     assert_eq!(inside, acme.tenant_id().to_string());
 
     // The pool has one connection: this is the same session, after COMMIT.
-    let Database::Postgres(pg) = &db else { unreachable!() };
+    let Database::Postgres(pg) = &db else {
+        unreachable!()
+    };
     let client = pg.client().await.unwrap();
-    let after: Option<String> =
-        client.query_one("SELECT current_setting('app.tenant_id', true)", &[]).await.unwrap().get(0);
-    assert!(after.as_deref().unwrap_or("").is_empty(), "leaked into the session: {after:?}");
+    let after: Option<String> = client
+        .query_one("SELECT current_setting('app.tenant_id', true)", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        after.as_deref().unwrap_or("").is_empty(),
+        "leaked into the session: {after:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_cancelled_transaction_never_returns_its_connection_to_the_pool() {
-    let Some((_db, owner, db)) = setup(1).await else { return };
+    let Some((_db, owner, db)) = setup(1).await else {
+        return;
+    };
     let acme = ctx("acme");
     let (pid_tx, pid_rx) = tokio::sync::oneshot::channel::<i32>();
     let work = acme.clone().scope(async {
@@ -133,7 +175,13 @@ async fn a_cancelled_transaction_never_returns_its_connection_to_the_pool() {
         }
     }
     let count = acme
-        .scope(async { db.tenant()?.fetch_optional("SELECT count(*) FROM notes", &[]).await?.unwrap().get::<i64>(0) })
+        .scope(async {
+            db.tenant()?
+                .fetch_optional("SELECT count(*) FROM notes", &[])
+                .await?
+                .unwrap()
+                .get::<i64>(0)
+        })
         .await
         .unwrap();
     assert_eq!(count, 0, "the cancelled transaction's insert was committed");
@@ -141,9 +189,17 @@ async fn a_cancelled_transaction_never_returns_its_connection_to_the_pool() {
 
 #[tokio::test]
 async fn the_audit_names_unsafe_tables_and_roles() {
-    let Some((test_db, owner, db)) = setup(2).await else { return };
-    let Database::Postgres(pg) = &db else { unreachable!() };
-    assert_eq!(pg.audit().await.unwrap(), Vec::<Finding>::new(), "a correctly migrated database passes");
+    let Some((test_db, owner, db)) = setup(2).await else {
+        return;
+    };
+    let Database::Postgres(pg) = &db else {
+        unreachable!()
+    };
+    assert_eq!(
+        pg.audit().await.unwrap(),
+        Vec::<Finding>::new(),
+        "a correctly migrated database passes"
+    );
 
     owner
         .batch_execute(&format!(
@@ -159,28 +215,60 @@ async fn the_audit_names_unsafe_tables_and_roles() {
         .await
         .unwrap();
     let findings = pg.audit().await.unwrap();
-    assert!(findings.contains(&Finding::RlsDisabled("public.loose".into())), "{findings:?}");
-    assert!(findings.contains(&Finding::RlsNotForced("public.unforced".into())), "{findings:?}");
-    assert!(findings.contains(&Finding::NoPolicy("public.no_policy".into())), "{findings:?}");
+    assert!(
+        findings.contains(&Finding::RlsDisabled("public.loose".into())),
+        "{findings:?}"
+    );
+    assert!(
+        findings.contains(&Finding::RlsNotForced("public.unforced".into())),
+        "{findings:?}"
+    );
+    assert!(
+        findings.contains(&Finding::NoPolicy("public.no_policy".into())),
+        "{findings:?}"
+    );
 
     // A role with BYPASSRLS (unique name: roles are cluster-wide).
     let role = format!("bypass_{}", &test_db.name()[14..26]);
-    owner.batch_execute(&format!("CREATE ROLE {role} LOGIN BYPASSRLS")).await.unwrap();
-    let bypass = PgDatabase::connect(&test_db.url().replacen("postgres@", &format!("{role}@"), 1), 1).unwrap();
+    owner
+        .batch_execute(&format!("CREATE ROLE {role} LOGIN BYPASSRLS"))
+        .await
+        .unwrap();
+    let bypass = PgDatabase::connect(
+        &test_db.url().replacen("postgres@", &format!("{role}@"), 1),
+        1,
+    )
+    .unwrap();
     let findings = bypass.audit().await.unwrap();
-    owner.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}")).await.unwrap();
-    assert!(findings.contains(&Finding::BypassRls(role.clone())), "{findings:?}");
+    owner
+        .batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}"))
+        .await
+        .unwrap();
+    assert!(
+        findings.contains(&Finding::BypassRls(role.clone())),
+        "{findings:?}"
+    );
 
     // The owner (a superuser here) is flagged on both counts.
     let as_owner = PgDatabase::connect(test_db.url(), 1).unwrap();
     let findings = as_owner.audit().await.unwrap();
-    assert!(findings.contains(&Finding::Superuser("postgres".into())), "{findings:?}");
-    assert!(findings.iter().any(|f| matches!(f, Finding::AppRoleOwns { table, .. } if table == "public.notes")), "{findings:?}");
+    assert!(
+        findings.contains(&Finding::Superuser("postgres".into())),
+        "{findings:?}"
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|f| matches!(f, Finding::AppRoleOwns { table, .. } if table == "public.notes")),
+        "{findings:?}"
+    );
 }
 
 #[tokio::test]
 async fn tenant_db_needs_a_tenant_context() {
-    let Some((_db, _owner, db)) = setup(1).await else { return };
+    let Some((_db, _owner, db)) = setup(1).await else {
+        return;
+    };
     assert!(matches!(db.tenant(), Err(DataError::NoTenantContext(_))));
     let system = tenantry::context::run_as_system("test", async { db.tenant().err() }).await;
     assert!(matches!(system, Some(DataError::SystemTenant)));

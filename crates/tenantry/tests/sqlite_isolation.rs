@@ -1,5 +1,7 @@
 //! Tenant scoping on SQLite: the connection function and the write triggers.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use tenantry::context::{TenantContext, TenantId};
 use tenantry::data::sqlite::{SqliteDatabase, apply_migrations};
 use tenantry::data::{DataError, Database, Migration};
@@ -29,14 +31,20 @@ impl Drop for TempDb {
 }
 
 async fn open() -> TempDb {
-    let dir = std::env::temp_dir().join(format!("tenantry-sqlite-{}", uuid::Uuid::new_v4().simple()));
+    let dir =
+        std::env::temp_dir().join(format!("tenantry-sqlite-{}", uuid::Uuid::new_v4().simple()));
     let lite = SqliteDatabase::open(&dir.join("shared.db"), 4).unwrap();
     apply_migrations(&lite, "shared", NOTES).await.unwrap();
-    TempDb { dir, db: Database::Sqlite(lite) }
+    TempDb {
+        dir,
+        db: Database::Sqlite(lite),
+    }
 }
 
 fn ctx(slug: &str) -> TenantContext {
-    TenantContext::builder(TenantId::new_v4(), slug).build().unwrap()
+    TenantContext::builder(TenantId::new_v4(), slug)
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -57,8 +65,16 @@ async fn current_tenant_follows_the_context_and_writes_stay_home() {
     let seen = acme
         .clone()
         .scope(async {
-            let rows = t.db.tenant()?.fetch_all("SELECT body FROM notes WHERE tenant_id = tenantry_current_tenant()", &[]).await?;
-            rows.iter().map(|r| r.get::<String>(0)).collect::<Result<Vec<_>, DataError>>()
+            let rows =
+                t.db.tenant()?
+                    .fetch_all(
+                        "SELECT body FROM notes WHERE tenant_id = tenantry_current_tenant()",
+                        &[],
+                    )
+                    .await?;
+            rows.iter()
+                .map(|r| r.get::<String>(0))
+                .collect::<Result<Vec<_>, DataError>>()
         })
         .await
         .unwrap();
@@ -67,23 +83,48 @@ async fn current_tenant_follows_the_context_and_writes_stay_home() {
     // Forgetting the tenant filter on a write does not reach globex's row.
     let changed = acme
         .clone()
-        .scope(async { t.db.tenant()?.execute("UPDATE notes SET body = 'pwned'", &[]).await })
+        .scope(async {
+            t.db.tenant()?
+                .execute("UPDATE notes SET body = 'pwned'", &[])
+                .await
+        })
         .await;
-    assert!(matches!(changed, Err(DataError::Constraint(ref m)) if m.contains("another tenant")), "{changed:?}");
+    assert!(
+        matches!(changed, Err(DataError::Constraint(ref m)) if m.contains("another tenant")),
+        "{changed:?}"
+    );
     let foreign_insert = acme
         .clone()
         .scope(async {
-            t.db.tenant()?.execute("INSERT INTO notes (tenant_id, body) VALUES ($1, 'x')", params![globex.tenant_id()]).await
+            t.db.tenant()?
+                .execute(
+                    "INSERT INTO notes (tenant_id, body) VALUES ($1, 'x')",
+                    params![globex.tenant_id()],
+                )
+                .await
         })
         .await;
     assert!(foreign_insert.is_err());
-    let deleted = acme.scope(async { t.db.tenant()?.execute("DELETE FROM notes", &[]).await }).await;
-    assert!(deleted.is_err(), "a tenant-blind DELETE is refused as a whole");
+    let deleted = acme
+        .scope(async { t.db.tenant()?.execute("DELETE FROM notes", &[]).await })
+        .await;
+    assert!(
+        deleted.is_err(),
+        "a tenant-blind DELETE is refused as a whole"
+    );
 
     let globex_rows = globex
         .scope(async {
-            let rows = t.db.tenant()?.fetch_all("SELECT body FROM notes WHERE tenant_id = tenantry_current_tenant()", &[]).await?;
-            rows.iter().map(|r| r.get::<String>(0)).collect::<Result<Vec<_>, DataError>>()
+            let rows =
+                t.db.tenant()?
+                    .fetch_all(
+                        "SELECT body FROM notes WHERE tenant_id = tenantry_current_tenant()",
+                        &[],
+                    )
+                    .await?;
+            rows.iter()
+                .map(|r| r.get::<String>(0))
+                .collect::<Result<Vec<_>, DataError>>()
         })
         .await
         .unwrap();
@@ -108,7 +149,11 @@ async fn transactions_roll_back_on_error() {
     assert!(result.is_err());
     let count = acme
         .scope(async {
-            t.db.tenant()?.fetch_optional("SELECT count(*) FROM notes", &[]).await?.unwrap().get::<i64>(0)
+            t.db.tenant()?
+                .fetch_optional("SELECT count(*) FROM notes", &[])
+                .await?
+                .unwrap()
+                .get::<i64>(0)
         })
         .await
         .unwrap();
@@ -126,9 +171,19 @@ async fn no_context_no_access() {
 #[tokio::test]
 async fn edited_migrations_are_refused() {
     let t = open().await;
-    let Database::Sqlite(lite) = &t.db else { unreachable!() };
-    const EDITED: &[Migration] = &[Migration { version: 1, name: "notes", sql: "SELECT 1;" }];
+    let Database::Sqlite(lite) = &t.db else {
+        unreachable!()
+    };
+    const EDITED: &[Migration] = &[Migration {
+        version: 1,
+        name: "notes",
+        sql: "SELECT 1;",
+    }];
     let err = apply_migrations(lite, "shared", EDITED).await.unwrap_err();
     assert!(err.to_string().contains("edited"), "{err}");
-    assert_eq!(apply_migrations(lite, "shared", NOTES).await.unwrap(), 0, "re-applying is a no-op");
+    assert_eq!(
+        apply_migrations(lite, "shared", NOTES).await.unwrap(),
+        0,
+        "re-applying is a no-op"
+    );
 }

@@ -13,7 +13,10 @@ pub(crate) async fn log_request(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     // The route template, never the raw path: raw paths carry ids.
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
     let response = next.run(req).await;
     tracing::info!(
         target: "tenantry::access",

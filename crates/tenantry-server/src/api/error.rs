@@ -35,7 +35,10 @@ pub enum ApiError {
 impl ApiError {
     /// A 400 about `field`.
     pub fn field(field: &str, message: impl Into<String>) -> Self {
-        ApiError::BadRequest { field: Some(field.to_owned()), message: message.into() }
+        ApiError::BadRequest {
+            field: Some(field.to_owned()),
+            message: message.into(),
+        }
     }
 }
 
@@ -53,7 +56,9 @@ impl From<InvoiceError> for ApiError {
     fn from(e: InvoiceError) -> Self {
         match e {
             InvoiceError::OrderNotFound => ApiError::NotFound,
-            InvoiceError::AlreadyInvoiced | InvoiceError::AlreadyPaid => ApiError::Conflict(e.to_string()),
+            InvoiceError::AlreadyInvoiced | InvoiceError::AlreadyPaid => {
+                ApiError::Conflict(e.to_string())
+            }
             InvoiceError::Data(e) => e.into(),
         }
     }
@@ -63,18 +68,29 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = match self {
             ApiError::NotFound => (StatusCode::NOT_FOUND, json!({ "error": "not found" })),
-            ApiError::BadRequest { field: Some(field), message } => {
-                (StatusCode::BAD_REQUEST, json!({ "error": format!("{field}: {message}"), "field": field }))
-            }
-            ApiError::BadRequest { field: None, message } => (StatusCode::BAD_REQUEST, json!({ "error": message })),
+            ApiError::BadRequest {
+                field: Some(field),
+                message,
+            } => (
+                StatusCode::BAD_REQUEST,
+                json!({ "error": format!("{field}: {message}"), "field": field }),
+            ),
+            ApiError::BadRequest {
+                field: None,
+                message,
+            } => (StatusCode::BAD_REQUEST, json!({ "error": message })),
             ApiError::Forbidden(why) => (StatusCode::FORBIDDEN, json!({ "error": why })),
             ApiError::Conflict(why) => (StatusCode::CONFLICT, json!({ "error": why })),
-            ApiError::Unavailable => {
-                (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "temporarily unavailable; retry shortly" }))
-            }
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "error": "temporarily unavailable; retry shortly" }),
+            ),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": "internal error" }))
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({ "error": "internal error" }),
+                )
             }
         };
         (status, Json(body)).into_response()

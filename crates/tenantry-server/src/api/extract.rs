@@ -20,11 +20,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Body(value)),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::BadRequest { field: None, message: e.body_text() }),
-            Err(JsonRejection::MissingJsonContentType(_)) => {
-                Err(ApiError::BadRequest { field: None, message: "expected Content-Type: application/json".into() })
-            }
-            Err(e) => Err(ApiError::BadRequest { field: None, message: e.body_text() }),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::BadRequest {
+                field: None,
+                message: e.body_text(),
+            }),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::BadRequest {
+                field: None,
+                message: "expected Content-Type: application/json".into(),
+            }),
+            Err(e) => Err(ApiError::BadRequest {
+                field: None,
+                message: e.body_text(),
+            }),
         }
     }
 }
@@ -39,7 +46,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(value)| Params(value))
-            .map_err(|e: QueryRejection| ApiError::BadRequest { field: None, message: e.body_text() })
+            .map_err(|e: QueryRejection| ApiError::BadRequest {
+                field: None,
+                message: e.body_text(),
+            })
     }
 }
 
@@ -51,8 +61,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(raw) = Path::<String>::from_request_parts(parts, state).await.map_err(|_| ApiError::NotFound)?;
-        Uuid::parse_str(&raw).map(Id).map_err(|_| ApiError::NotFound)
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound)?;
+        Uuid::parse_str(&raw)
+            .map(Id)
+            .map_err(|_| ApiError::NotFound)
     }
 }
 
@@ -63,7 +77,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Tenant(ctx) = Tenant::from_request_parts(parts, state).await.map_err(|_| ApiError::NotFound)?;
+        let Tenant(ctx) = Tenant::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound)?;
         match ctx.role() {
             Role::Admin => Ok(Admin),
             _ => Err(ApiError::Forbidden("admin role required")),

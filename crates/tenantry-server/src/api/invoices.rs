@@ -29,7 +29,9 @@ pub(crate) struct InvoiceList {
 /// List the tenant's invoices.
 #[utoipa::path(get, path = "/api/invoices", tag = "invoices", responses((status = 200, body = InvoiceList)))]
 pub(crate) async fn list(State(app): State<AppState>) -> Result<Json<InvoiceList>, ApiError> {
-    Ok(Json(InvoiceList { invoices: invoices::list(&app.db).await? }))
+    Ok(Json(InvoiceList {
+        invoices: invoices::list(&app.db).await?,
+    }))
 }
 
 /// Invoice an order for its current total.
@@ -37,7 +39,10 @@ pub(crate) async fn list(State(app): State<AppState>) -> Result<Json<InvoiceList
 /// An `order_id` the tenant cannot see is a 404, like any other id.
 #[utoipa::path(post, path = "/api/invoices", tag = "invoices", request_body = NewInvoice,
     responses((status = 201, body = Invoice), (status = 400, description = "invalid body"), (status = 404, description = "no such order for this tenant"), (status = 409, description = "order already invoiced")))]
-pub(crate) async fn create(State(app): State<AppState>, Body(new): Body<NewInvoice>) -> Result<(StatusCode, Json<Invoice>), ApiError> {
+pub(crate) async fn create(
+    State(app): State<AppState>,
+    Body(new): Body<NewInvoice>,
+) -> Result<(StatusCode, Json<Invoice>), ApiError> {
     let invoice = invoices::create_for_order(&app.db, new.order_id).await?;
     Ok((StatusCode::CREATED, Json(invoice)))
 }
@@ -46,14 +51,26 @@ pub(crate) async fn create(State(app): State<AppState>, Body(new): Body<NewInvoi
 #[utoipa::path(get, path = "/api/invoices/{id}", tag = "invoices",
     params(("id" = uuid::Uuid, Path, description = "Invoice id")),
     responses((status = 200, body = Invoice), (status = 404, description = "no such invoice for this tenant")))]
-pub(crate) async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Json<Invoice>, ApiError> {
-    invoices::get(&app.db, id).await?.map(Json).ok_or(ApiError::NotFound)
+pub(crate) async fn get(
+    State(app): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<Invoice>, ApiError> {
+    invoices::get(&app.db, id)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound)
 }
 
 /// Mark an invoice paid.
 #[utoipa::path(post, path = "/api/invoices/{id}/pay", tag = "invoices",
     params(("id" = uuid::Uuid, Path, description = "Invoice id")),
     responses((status = 200, body = Invoice), (status = 404, description = "no such invoice for this tenant"), (status = 409, description = "already paid")))]
-pub(crate) async fn pay(State(app): State<AppState>, Id(id): Id) -> Result<Json<Invoice>, ApiError> {
-    invoices::mark_paid(&app.db, id).await?.map(Json).ok_or(ApiError::NotFound)
+pub(crate) async fn pay(
+    State(app): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<Invoice>, ApiError> {
+    invoices::mark_paid(&app.db, id)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound)
 }

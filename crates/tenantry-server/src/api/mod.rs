@@ -36,9 +36,17 @@ pub struct AppState {
 pub fn router(state: AppState, edge: TenantLayer) -> Router {
     let api = Router::new()
         .route("/api/orders", get(orders::list).post(orders::create))
-        .route("/api/orders/{id}", get(orders::get).patch(orders::update).delete(orders::delete))
+        .route(
+            "/api/orders/{id}",
+            get(orders::get)
+                .patch(orders::update)
+                .delete(orders::delete),
+        )
         .route("/api/users", get(users::list).post(users::create))
-        .route("/api/users/{id}", get(users::get).patch(users::update).delete(users::delete))
+        .route(
+            "/api/users/{id}",
+            get(users::get).patch(users::update).delete(users::delete),
+        )
         .route("/api/invoices", get(invoices::list).post(invoices::create))
         .route("/api/invoices/{id}", get(invoices::get))
         .route("/api/invoices/{id}/pay", post(invoices::pay))

@@ -61,14 +61,20 @@ pub(crate) fn check_customer(customer: &str) -> Result<(), ApiError> {
         return Err(ApiError::field("customer", "must be 1 to 200 characters"));
     }
     if customer.chars().any(char::is_control) {
-        return Err(ApiError::field("customer", "must not contain control characters"));
+        return Err(ApiError::field(
+            "customer",
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
 
 fn check_total(total: i64) -> Result<(), ApiError> {
     if !(0..=MAX_TOTAL_CENTS).contains(&total) {
-        return Err(ApiError::field("total_cents", format!("must be between 0 and {MAX_TOTAL_CENTS}")));
+        return Err(ApiError::field(
+            "total_cents",
+            format!("must be between 0 and {MAX_TOTAL_CENTS}"),
+        ));
     }
     Ok(())
 }
@@ -76,20 +82,31 @@ fn check_total(total: i64) -> Result<(), ApiError> {
 /// List the tenant's orders, newest first.
 #[utoipa::path(get, path = "/api/orders", tag = "orders", params(ListOrders),
     responses((status = 200, body = OrderPage), (status = 400, description = "bad paging parameters")))]
-pub(crate) async fn list(State(app): State<AppState>, Params(q): Params<ListOrders>) -> Result<Json<OrderPage>, ApiError> {
+pub(crate) async fn list(
+    State(app): State<AppState>,
+    Params(q): Params<ListOrders>,
+) -> Result<Json<OrderPage>, ApiError> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::field("limit", "must be between 1 and 100"));
     }
     let orders = orders::list(&app.db, limit, q.before).await?;
-    let next_before = (orders.len() as i64 == limit).then(|| orders.last().map(|o| o.number)).flatten();
-    Ok(Json(OrderPage { orders, next_before }))
+    let next_before = (orders.len() as i64 == limit)
+        .then(|| orders.last().map(|o| o.number))
+        .flatten();
+    Ok(Json(OrderPage {
+        orders,
+        next_before,
+    }))
 }
 
 /// Create an order.
 #[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = NewOrder,
     responses((status = 201, body = Order), (status = 400, description = "invalid body")))]
-pub(crate) async fn create(State(app): State<AppState>, Body(new): Body<NewOrder>) -> Result<(StatusCode, Json<Order>), ApiError> {
+pub(crate) async fn create(
+    State(app): State<AppState>,
+    Body(new): Body<NewOrder>,
+) -> Result<(StatusCode, Json<Order>), ApiError> {
     check_customer(&new.customer)?;
     check_total(new.total_cents)?;
     let order = orders::create(&app.db, new.customer.trim().to_owned(), new.total_cents).await?;
@@ -101,38 +118,51 @@ pub(crate) async fn create(State(app): State<AppState>, Body(new): Body<NewOrder
     params(("id" = uuid::Uuid, Path, description = "Order id")),
     responses((status = 200, body = Order), (status = 404, description = "no such order for this tenant")))]
 pub(crate) async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Json<Order>, ApiError> {
-    orders::get(&app.db, id).await?.map(Json).ok_or(ApiError::NotFound)
+    orders::get(&app.db, id)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound)
 }
 
 /// Change an order.
 #[utoipa::path(patch, path = "/api/orders/{id}", tag = "orders", request_body = OrderPatch,
     params(("id" = uuid::Uuid, Path, description = "Order id")),
     responses((status = 200, body = Order), (status = 400, description = "invalid body"), (status = 404, description = "no such order for this tenant")))]
-pub(crate) async fn update(State(app): State<AppState>, Id(id): Id, Body(patch): Body<OrderPatch>) -> Result<Json<Order>, ApiError> {
+pub(crate) async fn update(
+    State(app): State<AppState>,
+    Id(id): Id,
+    Body(patch): Body<OrderPatch>,
+) -> Result<Json<Order>, ApiError> {
     if let Some(customer) = &patch.customer {
         check_customer(customer)?;
     }
     if let Some(total) = patch.total_cents {
         check_total(total)?;
     }
-    if let Some(status) = &patch.status {
-        if !["open", "paid", "cancelled"].contains(&status.as_str()) {
-            return Err(ApiError::field("status", "must be open, paid or cancelled"));
-        }
+    if let Some(status) = &patch.status
+        && !["open", "paid", "cancelled"].contains(&status.as_str())
+    {
+        return Err(ApiError::field("status", "must be open, paid or cancelled"));
     }
     let changes = OrderChanges {
         customer: patch.customer.map(|c| c.trim().to_owned()),
         total_cents: patch.total_cents,
         status: patch.status,
     };
-    orders::update(&app.db, id, changes).await?.map(Json).ok_or(ApiError::NotFound)
+    orders::update(&app.db, id, changes)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound)
 }
 
 /// Delete an order (refused with 409 once it is invoiced).
 #[utoipa::path(delete, path = "/api/orders/{id}", tag = "orders",
     params(("id" = uuid::Uuid, Path, description = "Order id")),
     responses((status = 204), (status = 404, description = "no such order for this tenant"), (status = 409, description = "the order is invoiced")))]
-pub(crate) async fn delete(State(app): State<AppState>, Id(id): Id) -> Result<StatusCode, ApiError> {
+pub(crate) async fn delete(
+    State(app): State<AppState>,
+    Id(id): Id,
+) -> Result<StatusCode, ApiError> {
     match orders::delete(&app.db, id).await {
         Ok(true) => Ok(StatusCode::NO_CONTENT),
         Ok(false) => Err(ApiError::NotFound),

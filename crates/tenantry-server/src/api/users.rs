@@ -41,27 +41,37 @@ pub(crate) struct UserList {
 
 fn check_email(email: &str) -> Result<(), ApiError> {
     let ok = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    ok.then_some(()).ok_or_else(|| ApiError::field("email", "must be an e-mail address"))
+    ok.then_some(())
+        .ok_or_else(|| ApiError::field("email", "must be an e-mail address"))
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
     let len = name.trim().chars().count();
     if len == 0 || len > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::field("name", "must be 1 to 100 printable characters"));
+        return Err(ApiError::field(
+            "name",
+            "must be 1 to 100 printable characters",
+        ));
     }
     Ok(())
 }
 
 fn check_role(role: &str) -> Result<(), ApiError> {
-    matches!(role, "admin" | "member").then_some(()).ok_or_else(|| ApiError::field("role", "must be admin or member"))
+    matches!(role, "admin" | "member")
+        .then_some(())
+        .ok_or_else(|| ApiError::field("role", "must be admin or member"))
 }
 
 /// List the tenant's users.
 #[utoipa::path(get, path = "/api/users", tag = "users", responses((status = 200, body = UserList)))]
 pub(crate) async fn list(State(app): State<AppState>) -> Result<Json<UserList>, ApiError> {
-    Ok(Json(UserList { users: users::list(&app.db).await? }))
+    Ok(Json(UserList {
+        users: users::list(&app.db).await?,
+    }))
 }
 
 /// Create a user (admin only).
@@ -79,7 +89,9 @@ pub(crate) async fn create(
     check_role(role)?;
     match users::create(&app.db, &email, new.name.trim(), role).await {
         Ok(user) => Ok((StatusCode::CREATED, Json(user))),
-        Err(e) if e.is_constraint() => Err(ApiError::Conflict("a user with that e-mail exists".into())),
+        Err(e) if e.is_constraint() => {
+            Err(ApiError::Conflict("a user with that e-mail exists".into()))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -89,7 +101,10 @@ pub(crate) async fn create(
     params(("id" = uuid::Uuid, Path, description = "User id")),
     responses((status = 200, body = User), (status = 404, description = "no such user for this tenant")))]
 pub(crate) async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Json<User>, ApiError> {
-    users::get(&app.db, id).await?.map(Json).ok_or(ApiError::NotFound)
+    users::get(&app.db, id)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound)
 }
 
 /// Change a user's name or role (admin only).
@@ -109,13 +124,24 @@ pub(crate) async fn update(
         check_role(role)?;
     }
     let name = patch.name.as_deref().map(str::trim);
-    users::update(&app.db, id, name, patch.role.as_deref()).await?.map(Json).ok_or(ApiError::NotFound)
+    users::update(&app.db, id, name, patch.role.as_deref())
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound)
 }
 
 /// Delete a user (admin only).
 #[utoipa::path(delete, path = "/api/users/{id}", tag = "users",
     params(("id" = uuid::Uuid, Path, description = "User id")),
     responses((status = 204), (status = 403, description = "not an admin"), (status = 404, description = "no such user for this tenant")))]
-pub(crate) async fn delete(State(app): State<AppState>, _: Admin, Id(id): Id) -> Result<StatusCode, ApiError> {
-    if users::delete(&app.db, id).await? { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound) }
+pub(crate) async fn delete(
+    State(app): State<AppState>,
+    _: Admin,
+    Id(id): Id,
+) -> Result<StatusCode, ApiError> {
+    if users::delete(&app.db, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
 }

@@ -66,29 +66,47 @@ const RETURNING: &str = "id, order_id, number, amount_cents, status, created_at,
 pub async fn get(db: &Database, id: Uuid) -> Result<Option<Invoice>, DataError> {
     const SQL: &str = "SELECT id, order_id, number, amount_cents, status, created_at, paid_at FROM invoices \
                        WHERE id = $1 AND tenant_id = tenantry_current_tenant()";
-    db.tenant()?.fetch_optional(SQL, params![id]).await?.map(|r| Invoice::from_row(&r)).transpose()
+    db.tenant()?
+        .fetch_optional(SQL, params![id])
+        .await?
+        .map(|r| Invoice::from_row(&r))
+        .transpose()
 }
 
 /// Every invoice of the current tenant, newest first.
 pub async fn list(db: &Database) -> Result<Vec<Invoice>, DataError> {
     const SQL: &str = "SELECT id, order_id, number, amount_cents, status, created_at, paid_at FROM invoices \
                        WHERE tenant_id = tenantry_current_tenant() ORDER BY number DESC";
-    db.tenant()?.fetch_all(SQL, &[]).await?.iter().map(Invoice::from_row).collect()
+    db.tenant()?
+        .fetch_all(SQL, &[])
+        .await?
+        .iter()
+        .map(Invoice::from_row)
+        .collect()
 }
 
 /// Invoices order `order_id` for its current total.
 pub async fn create_for_order(db: &Database, order_id: Uuid) -> Result<Invoice, InvoiceError> {
-    const ORDER: &str = "SELECT total_cents FROM orders WHERE id = $1 AND tenant_id = tenantry_current_tenant()";
-    const EXISTING: &str = "SELECT id FROM invoices WHERE order_id = $1 AND tenant_id = tenantry_current_tenant()";
+    const ORDER: &str =
+        "SELECT total_cents FROM orders WHERE id = $1 AND tenant_id = tenantry_current_tenant()";
+    const EXISTING: &str =
+        "SELECT id FROM invoices WHERE order_id = $1 AND tenant_id = tenantry_current_tenant()";
     const INSERT: &str = "INSERT INTO invoices (id, tenant_id, order_id, number, amount_cents, status, created_at) \
                           VALUES ($1, tenantry_current_tenant(), $2, $3, $4, 'open', $5) \
                           RETURNING id, order_id, number, amount_cents, status, created_at, paid_at";
     debug_assert!(INSERT.ends_with(RETURNING));
     db.tenant()?
         .transaction(async |tx| {
-            let order = tx.fetch_optional(ORDER, params![order_id]).await?.ok_or(InvoiceError::OrderNotFound)?;
+            let order = tx
+                .fetch_optional(ORDER, params![order_id])
+                .await?
+                .ok_or(InvoiceError::OrderNotFound)?;
             let amount: i64 = order.get(0)?;
-            if tx.fetch_optional(EXISTING, params![order_id]).await?.is_some() {
+            if tx
+                .fetch_optional(EXISTING, params![order_id])
+                .await?
+                .is_some()
+            {
                 return Err(InvoiceError::AlreadyInvoiced);
             }
             let number = counters::next(tx, "invoices").await?;
@@ -105,7 +123,10 @@ pub async fn mark_paid(db: &Database, id: Uuid) -> Result<Option<Invoice>, Invoi
     const SQL: &str = "UPDATE invoices SET status = 'paid', paid_at = $2 \
                        WHERE id = $1 AND tenant_id = tenantry_current_tenant() AND status = 'open' \
                        RETURNING id, order_id, number, amount_cents, status, created_at, paid_at";
-    let paid = db.tenant()?.fetch_optional(SQL, params![id, Timestamp::now().0]).await?;
+    let paid = db
+        .tenant()?
+        .fetch_optional(SQL, params![id, Timestamp::now().0])
+        .await?;
     match paid {
         Some(row) => Ok(Some(Invoice::from_row(&row)?)),
         None => match get(db, id).await? {

@@ -56,7 +56,11 @@ pub async fn get(db: &Database, id: Uuid) -> Result<Option<Order>, DataError> {
         "SELECT id, number, customer, total_cents, status, created_at FROM orders ",
         "WHERE id = $1 AND tenant_id = tenantry_current_tenant()"
     );
-    db.tenant()?.fetch_optional(SQL, params![id]).await?.map(|r| Order::from_row(&r)).transpose()
+    db.tenant()?
+        .fetch_optional(SQL, params![id])
+        .await?
+        .map(|r| Order::from_row(&r))
+        .transpose()
 }
 
 /// Up to `limit` orders, newest first, numbered below `before` if given.
@@ -65,7 +69,10 @@ pub async fn list(db: &Database, limit: i64, before: Option<i64>) -> Result<Vec<
         "SELECT id, number, customer, total_cents, status, created_at FROM orders ",
         "WHERE tenant_id = tenantry_current_tenant() AND number < $2 ORDER BY number DESC LIMIT $1"
     );
-    let rows = db.tenant()?.fetch_all(SQL, params![limit, before.unwrap_or(i64::MAX)]).await?;
+    let rows = db
+        .tenant()?
+        .fetch_all(SQL, params![limit, before.unwrap_or(i64::MAX)])
+        .await?;
     rows.iter().map(Order::from_row).collect()
 }
 
@@ -79,7 +86,13 @@ pub async fn create(db: &Database, customer: String, total_cents: i64) -> Result
     db.tenant()?
         .transaction(async |tx| {
             let number = counters::next(tx, "orders").await?;
-            let params = params![Uuid::now_v7(), number, customer.as_str(), total_cents, Timestamp::now().0];
+            let params = params![
+                Uuid::now_v7(),
+                number,
+                customer.as_str(),
+                total_cents,
+                Timestamp::now().0
+            ];
             let row = tx.fetch_optional(SQL, params).await?;
             let row = row.ok_or_else(|| DataError::Database("insert returned no row".into()))?;
             Order::from_row(&row)
@@ -88,14 +101,22 @@ pub async fn create(db: &Database, customer: String, total_cents: i64) -> Result
 }
 
 /// Applies `changes` to order `id`; `None` if the tenant has no such order.
-pub async fn update(db: &Database, id: Uuid, changes: OrderChanges) -> Result<Option<Order>, DataError> {
+pub async fn update(
+    db: &Database,
+    id: Uuid,
+    changes: OrderChanges,
+) -> Result<Option<Order>, DataError> {
     const SQL: &str = concat!(
         "UPDATE orders SET customer = coalesce($2, customer), total_cents = coalesce($3, total_cents), ",
         "status = coalesce($4, status) WHERE id = $1 AND tenant_id = tenantry_current_tenant() ",
         "RETURNING id, number, customer, total_cents, status, created_at"
     );
     let params = params![id, changes.customer, changes.total_cents, changes.status];
-    db.tenant()?.fetch_optional(SQL, params).await?.map(|r| Order::from_row(&r)).transpose()
+    db.tenant()?
+        .fetch_optional(SQL, params)
+        .await?
+        .map(|r| Order::from_row(&r))
+        .transpose()
 }
 
 /// Deletes order `id`; `false` if the tenant has no such order. Fails with a

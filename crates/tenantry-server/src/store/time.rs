@@ -11,7 +11,9 @@ pub struct Timestamp(pub SystemTime);
 impl Timestamp {
     /// Now, truncated to microseconds (what both databases store).
     pub fn now() -> Self {
-        let micros = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+        let micros = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
         Self(UNIX_EPOCH + std::time::Duration::from_micros(micros))
     }
 }
@@ -30,7 +32,12 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
     };
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 to (year, month, day) — Howard Hinnant's algorithm.

@@ -40,14 +40,23 @@ impl FromRow for User {
 pub async fn get(db: &Database, id: Uuid) -> Result<Option<User>, DataError> {
     const SQL: &str = "SELECT id, email, name, role, created_at FROM users \
                        WHERE id = $1 AND tenant_id = tenantry_current_tenant()";
-    db.tenant()?.fetch_optional(SQL, params![id]).await?.map(|r| User::from_row(&r)).transpose()
+    db.tenant()?
+        .fetch_optional(SQL, params![id])
+        .await?
+        .map(|r| User::from_row(&r))
+        .transpose()
 }
 
 /// Every user of the current tenant, by e-mail.
 pub async fn list(db: &Database) -> Result<Vec<User>, DataError> {
     const SQL: &str = "SELECT id, email, name, role, created_at FROM users \
                        WHERE tenant_id = tenantry_current_tenant() ORDER BY email";
-    db.tenant()?.fetch_all(SQL, &[]).await?.iter().map(User::from_row).collect()
+    db.tenant()?
+        .fetch_all(SQL, &[])
+        .await?
+        .iter()
+        .map(User::from_row)
+        .collect()
 }
 
 /// Creates a user; a taken e-mail is a constraint error.
@@ -61,11 +70,20 @@ pub async fn create(db: &Database, email: &str, name: &str, role: &str) -> Resul
 }
 
 /// Changes a user's name and/or role.
-pub async fn update(db: &Database, id: Uuid, name: Option<&str>, role: Option<&str>) -> Result<Option<User>, DataError> {
+pub async fn update(
+    db: &Database,
+    id: Uuid,
+    name: Option<&str>,
+    role: Option<&str>,
+) -> Result<Option<User>, DataError> {
     const SQL: &str = "UPDATE users SET name = coalesce($2, name), role = coalesce($3, role) \
                        WHERE id = $1 AND tenant_id = tenantry_current_tenant() \
                        RETURNING id, email, name, role, created_at";
-    db.tenant()?.fetch_optional(SQL, params![id, name, role]).await?.map(|r| User::from_row(&r)).transpose()
+    db.tenant()?
+        .fetch_optional(SQL, params![id, name, role])
+        .await?
+        .map(|r| User::from_row(&r))
+        .transpose()
 }
 
 /// Deletes user `id`; `false` if the tenant has no such user.

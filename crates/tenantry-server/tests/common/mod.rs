@@ -1,7 +1,7 @@
 //! An in-process server on port 0 for integration tests, on SQLite or on a
 //! throwaway PostgreSQL database, seeded with the demo tenants.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::path::PathBuf;
 
@@ -36,7 +36,8 @@ impl TestServer {
     }
 
     async fn start(pg: Option<PgTestDb>) -> TestServer {
-        let data_dir = std::env::temp_dir().join(format!("tenantry-test-{}", uuid::Uuid::new_v4().simple()));
+        let data_dir =
+            std::env::temp_dir().join(format!("tenantry-test-{}", uuid::Uuid::new_v4().simple()));
         let settings = Settings {
             data_dir: Some(data_dir.clone()),
             database_url: pg.as_ref().map(|p| p.url().to_owned()),
@@ -49,13 +50,23 @@ impl TestServer {
         let backend = backend::open(&config).await.expect("backend");
         tenantry_server::demo::seed(&backend).await.expect("seed");
         let app = tenantry_server::build(&config, &backend);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(tenantry_server::run(listener, app, async {
             let _ = rx.await;
         }));
-        TestServer { addr, http: reqwest::Client::new(), config, backend, shutdown: Some(tx), data_dir, pg }
+        TestServer {
+            addr,
+            http: reqwest::Client::new(),
+            config,
+            backend,
+            shutdown: Some(tx),
+            data_dir,
+            pg,
+        }
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -72,10 +83,19 @@ impl TestServer {
     }
 
     /// A request claiming `host_slug` by subdomain with `token`.
-    pub fn request(&self, host_slug: &str, token: &str, method: Method, path: &str) -> RequestBuilder {
+    pub fn request(
+        &self,
+        host_slug: &str,
+        token: &str,
+        method: Method,
+        path: &str,
+    ) -> RequestBuilder {
         self.http
             .request(method, format!("http://{}{path}", self.addr))
-            .header("host", format!("{host_slug}.localhost:{}", self.addr.port()))
+            .header(
+                "host",
+                format!("{host_slug}.localhost:{}", self.addr.port()),
+            )
             .bearer_auth(token)
     }
 
@@ -85,8 +105,20 @@ impl TestServer {
 
     /// GETs a list endpoint as `slug` and returns the ids under `key`.
     pub async fn ids(&self, slug: &str, path: &str, key: &str) -> Vec<String> {
-        let body: Value = self.as_tenant(slug, Method::GET, path).send().await.unwrap().json().await.unwrap();
-        body[key].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect()
+        let body: Value = self
+            .as_tenant(slug, Method::GET, path)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_str().unwrap().to_owned())
+            .collect()
     }
 }
 
@@ -100,7 +132,10 @@ impl Drop for TestServer {
 }
 
 pub fn token_with(secret: &str, tenant: &str, role: &str, ttl: i64) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let claims = Claims {
         sub: uuid::Uuid::new_v4().to_string(),
         tenant: tenant.to_owned(),
@@ -115,5 +150,8 @@ pub async fn status_and_json(req: RequestBuilder) -> (StatusCode, Value) {
     let response = req.send().await.expect("request");
     let status = response.status();
     let text = response.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }

@@ -124,7 +124,10 @@ mod tests {
     #[test]
     fn system_tenant_is_nil() {
         assert!(TenantId::SYSTEM.is_system());
-        assert_eq!(TenantId::SYSTEM.to_string(), "00000000-0000-0000-0000-000000000000");
+        assert_eq!(
+            TenantId::SYSTEM.to_string(),
+            "00000000-0000-0000-0000-000000000000"
+        );
         assert!(!TenantId::new_v4().is_system());
     }
 }

@@ -13,7 +13,9 @@ tokio::task_local! {
 
 /// A tenant-scoped helper ran outside any tenant context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("no tenant context: this work must run inside TenantContext::scope, tenantry::context::spawn or run_as_system")]
+#[error(
+    "no tenant context: this work must run inside TenantContext::scope, tenantry::context::spawn or run_as_system"
+)]
 pub struct NoTenantContext;
 
 /// The current context, if any.
@@ -97,7 +99,9 @@ mod tests {
     use super::*;
 
     fn acme() -> TenantContext {
-        TenantContext::builder(TenantId::new_v4(), "acme").build().expect("not the system id")
+        TenantContext::builder(TenantId::new_v4(), "acme")
+            .build()
+            .expect("not the system id")
     }
 
     #[tokio::test]
@@ -107,9 +111,13 @@ mod tests {
         ctx.scope(async move {
             tokio::task::yield_now().await;
             assert_eq!(require().unwrap().tenant_id(), expected);
-            let spawned = spawn(async { require().map(|c| c.tenant_id()) }).await.unwrap();
+            let spawned = spawn(async { require().map(|c| c.tenant_id()) })
+                .await
+                .unwrap();
             assert_eq!(spawned, Ok(expected));
-            let blocking = spawn_blocking(|| require().map(|c| c.tenant_id())).await.unwrap();
+            let blocking = spawn_blocking(|| require().map(|c| c.tenant_id()))
+                .await
+                .unwrap();
             assert_eq!(blocking, Ok(expected));
         })
         .await;
@@ -130,12 +138,20 @@ mod tests {
 
     #[test]
     fn system_tenant_only_through_run_as_system() {
-        assert!(TenantContext::builder(TenantId::SYSTEM, "sneaky").build().is_err());
+        assert!(
+            TenantContext::builder(TenantId::SYSTEM, "sneaky")
+                .build()
+                .is_err()
+        );
         let ctx = TenantContext::builder(TenantId::new_v4(), "acme")
             .user(crate::context::UserId(uuid::Uuid::new_v4()), Role::System)
             .build()
             .unwrap();
-        assert_eq!(ctx.role(), Role::Member, "a claimed system role is downgraded");
+        assert_eq!(
+            ctx.role(),
+            Role::Member,
+            "a claimed system role is downgraded"
+        );
     }
 
     #[tokio::test]

@@ -86,7 +86,10 @@ pub struct UnknownVariant {
 
 impl UnknownVariant {
     pub(crate) fn new(kind: &'static str, value: &str) -> Self {
-        Self { kind, value: value.to_owned() }
+        Self {
+            kind,
+            value: value.to_owned(),
+        }
     }
 }
 
@@ -205,7 +208,11 @@ impl TenantContextBuilder {
     /// Sets the acting user and their role.
     pub fn user(mut self, user_id: UserId, role: Role) -> Self {
         // The system role is never taken from outside: a token claiming it is a member.
-        self.inner.role = if role == Role::System { Role::Member } else { role };
+        self.inner.role = if role == Role::System {
+            Role::Member
+        } else {
+            role
+        };
         self.inner.user_id = Some(user_id);
         self
     }
@@ -228,11 +235,15 @@ impl TenantContextBuilder {
         if self.inner.tenant_id.is_system() {
             return Err(SystemTenantReserved);
         }
-        Ok(TenantContext { inner: Arc::new(self.inner) })
+        Ok(TenantContext {
+            inner: Arc::new(self.inner),
+        })
     }
 
     pub(super) fn build_system(mut self) -> TenantContext {
         self.inner.role = Role::System;
-        TenantContext { inner: Arc::new(self.inner) }
+        TenantContext {
+            inner: Arc::new(self.inner),
+        }
     }
 }

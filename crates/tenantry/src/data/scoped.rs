@@ -22,7 +22,11 @@ impl<'a> TenantDb<'a> {
     }
 
     /// Runs one query in its own tenant-scoped transaction and returns every row.
-    pub async fn fetch_all(&self, sql: &'static str, params: &[Value]) -> Result<Vec<Row>, DataError> {
+    pub async fn fetch_all(
+        &self,
+        sql: &'static str,
+        params: &[Value],
+    ) -> Result<Vec<Row>, DataError> {
         match self.db {
             #[cfg(feature = "postgres")]
             Database::Postgres(pg) => pg.fetch_scoped(&self.ctx, sql, params).await,
@@ -32,7 +36,11 @@ impl<'a> TenantDb<'a> {
     }
 
     /// Runs one query and returns its first row, if any.
-    pub async fn fetch_optional(&self, sql: &'static str, params: &[Value]) -> Result<Option<Row>, DataError> {
+    pub async fn fetch_optional(
+        &self,
+        sql: &'static str,
+        params: &[Value],
+    ) -> Result<Option<Row>, DataError> {
         Ok(self.fetch_all(sql, params).await?.into_iter().next())
     }
 
@@ -95,7 +103,11 @@ pub enum Tx {
 
 impl Tx {
     /// Runs a query and returns every row.
-    pub async fn fetch_all(&mut self, sql: &'static str, params: &[Value]) -> Result<Vec<Row>, DataError> {
+    pub async fn fetch_all(
+        &mut self,
+        sql: &'static str,
+        params: &[Value],
+    ) -> Result<Vec<Row>, DataError> {
         match self {
             #[cfg(feature = "postgres")]
             Tx::Pg(tx) => tx.fetch_all(sql, params).await,
@@ -105,7 +117,11 @@ impl Tx {
     }
 
     /// Runs a query and returns its first row, if any.
-    pub async fn fetch_optional(&mut self, sql: &'static str, params: &[Value]) -> Result<Option<Row>, DataError> {
+    pub async fn fetch_optional(
+        &mut self,
+        sql: &'static str,
+        params: &[Value],
+    ) -> Result<Option<Row>, DataError> {
         Ok(self.fetch_all(sql, params).await?.into_iter().next())
     }
 

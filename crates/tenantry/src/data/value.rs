@@ -73,7 +73,11 @@ pub(crate) fn micros_since_epoch(t: SystemTime) -> i64 {
 
 pub(crate) fn time_from_micros(us: i64) -> SystemTime {
     let magnitude = Duration::from_micros(us.unsigned_abs());
-    if us >= 0 { UNIX_EPOCH + magnitude } else { UNIX_EPOCH - magnitude }
+    if us >= 0 {
+        UNIX_EPOCH + magnitude
+    } else {
+        UNIX_EPOCH - magnitude
+    }
 }
 
 /// A Rust type a column can be read as, on either backend.
@@ -94,7 +98,8 @@ macro_rules! from_column {
         impl FromColumn for $ty {
             #[cfg(feature = "postgres")]
             fn from_pg(row: &tokio_postgres::Row, idx: usize) -> Result<Self, DataError> {
-                row.try_get(idx).map_err(|e| DataError::Decode(e.to_string()))
+                row.try_get(idx)
+                    .map_err(|e| DataError::Decode(e.to_string()))
             }
             fn from_value($v: &Value) -> Result<Self, DataError> {
                 #[allow(unreachable_patterns)]
@@ -104,7 +109,8 @@ macro_rules! from_column {
         impl FromColumn for Option<$ty> {
             #[cfg(feature = "postgres")]
             fn from_pg(row: &tokio_postgres::Row, idx: usize) -> Result<Self, DataError> {
-                row.try_get(idx).map_err(|e| DataError::Decode(e.to_string()))
+                row.try_get(idx)
+                    .map_err(|e| DataError::Decode(e.to_string()))
             }
             fn from_value(value: &Value) -> Result<Self, DataError> {
                 match value {
@@ -148,7 +154,8 @@ from_column!(SystemTime, "timestamp", |v| match v {
 impl FromColumn for i32 {
     #[cfg(feature = "postgres")]
     fn from_pg(row: &tokio_postgres::Row, idx: usize) -> Result<Self, DataError> {
-        row.try_get(idx).map_err(|e| DataError::Decode(e.to_string()))
+        row.try_get(idx)
+            .map_err(|e| DataError::Decode(e.to_string()))
     }
     fn from_value(value: &Value) -> Result<Self, DataError> {
         match value {

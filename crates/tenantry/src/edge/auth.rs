@@ -5,7 +5,9 @@
 //! (RS256 for RSA, ES256 for P-256). So `alg: none` and the classic
 //! confusion (an RSA public key used as an HMAC secret) have no path through.
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode};
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -69,12 +71,21 @@ pub struct TokenVerifier {
 impl TokenVerifier {
     /// Accepts HS256 tokens signed with `secret`.
     pub fn hs256(secret: &[u8]) -> Self {
-        Self { hs256: Some((DecodingKey::from_secret(secret), validation(Algorithm::HS256))), jwks: None }
+        Self {
+            hs256: Some((
+                DecodingKey::from_secret(secret),
+                validation(Algorithm::HS256),
+            )),
+            jwks: None,
+        }
     }
 
     /// Accepts only RS256/ES256 tokens whose `kid` is in the JWKS.
     pub fn jwks(source: JwksSource) -> Self {
-        Self { hs256: None, jwks: Some(Jwks::new(source)) }
+        Self {
+            hs256: None,
+            jwks: Some(Jwks::new(source)),
+        }
     }
 
     /// Also accepts RS256/ES256 tokens from the JWKS.
@@ -90,16 +101,22 @@ impl TokenVerifier {
         match header.alg {
             Algorithm::HS256 => {
                 let (key, validation) = self.hs256.as_ref().ok_or_else(|| refused(header.alg))?;
-                decode::<Claims>(token, key, validation).map(|d| d.claims).map_err(invalid)
+                decode::<Claims>(token, key, validation)
+                    .map(|d| d.claims)
+                    .map_err(invalid)
             }
             Algorithm::RS256 | Algorithm::ES256 => {
                 let jwks = self.jwks.as_ref().ok_or_else(|| refused(header.alg))?;
-                let kid = header.kid.ok_or_else(|| AuthError::Invalid("token has no kid".into()))?;
+                let kid = header
+                    .kid
+                    .ok_or_else(|| AuthError::Invalid("token has no kid".into()))?;
                 let key = jwks.key(&kid).await?;
                 if key.algorithm != header.alg {
                     return Err(refused(header.alg));
                 }
-                decode::<Claims>(token, &key.decoding, &validation(key.algorithm)).map(|d| d.claims).map_err(invalid)
+                decode::<Claims>(token, &key.decoding, &validation(key.algorithm))
+                    .map(|d| d.claims)
+                    .map_err(invalid)
             }
             other => Err(refused(other)),
         }
@@ -119,8 +136,12 @@ fn validation(alg: Algorithm) -> Validation {
 
 /// Signs `claims` with an HS256 `secret` (dev tokens, tests, the CLI).
 pub fn issue_hs256(secret: &[u8], claims: &Claims) -> Result<String, AuthError> {
-    encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret))
-        .map_err(|e| AuthError::Invalid(e.to_string()))
+    encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .map_err(|e| AuthError::Invalid(e.to_string()))
 }
 
 #[cfg(test)]
@@ -146,7 +167,10 @@ mod tests {
         let token = issue_hs256(b"s3cret", &claims(300)).unwrap();
         assert_eq!(verifier.verify(&token).await.unwrap().tenant, "acme");
         let expired = issue_hs256(b"s3cret", &claims(-300)).unwrap();
-        assert!(matches!(verifier.verify(&expired).await, Err(AuthError::Invalid(_))));
+        assert!(matches!(
+            verifier.verify(&expired).await,
+            Err(AuthError::Invalid(_))
+        ));
         let other_secret = issue_hs256(b"other", &claims(300)).unwrap();
         assert!(verifier.verify(&other_secret).await.is_err());
     }
@@ -156,7 +180,12 @@ mod tests {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(300)).unwrap());
         let token = format!("{header}.{body}.");
-        assert!(TokenVerifier::hs256(b"s3cret").verify(&token).await.is_err());
+        assert!(
+            TokenVerifier::hs256(b"s3cret")
+                .verify(&token)
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]
@@ -166,7 +195,10 @@ mod tests {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT","kid":"k1"}"#);
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(300)).unwrap());
         let token = format!("{header}.{body}.c2ln");
-        let err = TokenVerifier::hs256(b"s3cret").verify(&token).await.unwrap_err();
+        let err = TokenVerifier::hs256(b"s3cret")
+            .verify(&token)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("not accepted"), "{err}");
     }
 

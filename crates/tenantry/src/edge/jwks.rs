@@ -45,7 +45,11 @@ const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Jwks {
     pub(crate) fn new(source: JwksSource) -> Self {
-        Self { source, keys: RwLock::new(HashMap::new()), last_refresh: Mutex::new(None) }
+        Self {
+            source,
+            keys: RwLock::new(HashMap::new()),
+            last_refresh: Mutex::new(None),
+        }
     }
 
     pub(crate) async fn key(&self, kid: &str) -> Result<Arc<JwksKey>, AuthError> {
@@ -64,18 +68,33 @@ impl Jwks {
                 *self.keys.write().await = fresh;
             }
         }
-        self.keys.read().await.get(kid).cloned().ok_or_else(|| AuthError::UnknownKey(kid.to_owned()))
+        self.keys
+            .read()
+            .await
+            .get(kid)
+            .cloned()
+            .ok_or_else(|| AuthError::UnknownKey(kid.to_owned()))
     }
 
     async fn fetch(&self) -> Result<HashMap<String, Arc<JwksKey>>, AuthError> {
         let unavailable = |e: String| AuthError::Invalid(format!("key set unavailable: {e}"));
         let body = match &self.source {
-            JwksSource::File(path) => tokio::fs::read(path).await.map_err(|e| unavailable(e.to_string()))?,
+            JwksSource::File(path) => tokio::fs::read(path)
+                .await
+                .map_err(|e| unavailable(e.to_string()))?,
             #[cfg(feature = "jwks-http")]
             JwksSource::Url(url) => {
-                let response = reqwest::get(url).await.map_err(|e| unavailable(e.to_string()))?;
-                let response = response.error_for_status().map_err(|e| unavailable(e.to_string()))?;
-                response.bytes().await.map_err(|e| unavailable(e.to_string()))?.to_vec()
+                let response = reqwest::get(url)
+                    .await
+                    .map_err(|e| unavailable(e.to_string()))?;
+                let response = response
+                    .error_for_status()
+                    .map_err(|e| unavailable(e.to_string()))?;
+                response
+                    .bytes()
+                    .await
+                    .map_err(|e| unavailable(e.to_string()))?
+                    .to_vec()
             }
         };
         let set: JwkSet = serde_json::from_slice(&body).map_err(|e| unavailable(e.to_string()))?;
@@ -88,10 +107,14 @@ impl Jwks {
 fn parse_set(set: &JwkSet) -> HashMap<String, Arc<JwksKey>> {
     let mut keys = HashMap::new();
     for jwk in &set.keys {
-        let Some(kid) = jwk.common.key_id.clone() else { continue };
+        let Some(kid) = jwk.common.key_id.clone() else {
+            continue;
+        };
         let algorithm = match &jwk.algorithm {
             AlgorithmParameters::RSA(_) => Algorithm::RS256,
-            AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => Algorithm::ES256,
+            AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
+                Algorithm::ES256
+            }
             _ => continue,
         };
         let declared_ok = match jwk.common.key_algorithm {
@@ -104,7 +127,13 @@ fn parse_set(set: &JwkSet) -> HashMap<String, Arc<JwksKey>> {
             continue;
         }
         if let Ok(decoding) = DecodingKey::from_jwk(jwk) {
-            keys.insert(kid, Arc::new(JwksKey { decoding, algorithm }));
+            keys.insert(
+                kid,
+                Arc::new(JwksKey {
+                    decoding,
+                    algorithm,
+                }),
+            );
         }
     }
     keys

@@ -35,13 +35,21 @@ struct Edge {
 impl TenantLayer {
     /// A layer with no resolvers yet; add them with [`Self::resolver`].
     pub fn new(tenants: Tenants, verifier: TokenVerifier) -> Self {
-        Self { edge: Arc::new(Edge { tenants, verifier: Arc::new(verifier), resolvers: Vec::new() }) }
+        Self {
+            edge: Arc::new(Edge {
+                tenants,
+                verifier: Arc::new(verifier),
+                resolvers: Vec::new(),
+            }),
+        }
     }
 
     /// Adds a resolver. Every resolver runs, and every claim must be the
     /// token's tenant.
     pub fn resolver(mut self, resolver: impl TenantResolver) -> Self {
-        Arc::make_mut(&mut self.edge).resolvers.push(Arc::new(resolver));
+        Arc::make_mut(&mut self.edge)
+            .resolvers
+            .push(Arc::new(resolver));
         self
     }
 }
@@ -49,7 +57,10 @@ impl TenantLayer {
 impl<S> Layer<S> for TenantLayer {
     type Service = TenantService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        TenantService { inner, edge: self.edge.clone() }
+        TenantService {
+            inner,
+            edge: self.edge.clone(),
+        }
     }
 }
 
@@ -62,7 +73,10 @@ pub struct TenantService<S> {
 
 impl<S> Service<Request<Body>> for TenantService<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone + Send + 'static,
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
 {
     type Response = Response<Body>;
@@ -93,13 +107,21 @@ where
 impl Edge {
     async fn admit(&self, req: Request<Body>) -> Result<(TenantContext, Request<Body>), Rejection> {
         let (mut parts, body) = req.into_parts();
-        let claims: Vec<Claim> = self.resolvers.iter().filter_map(|r| r.resolve(&parts)).collect();
+        let claims: Vec<Claim> = self
+            .resolvers
+            .iter()
+            .filter_map(|r| r.resolve(&parts))
+            .collect();
         if claims.is_empty() {
             return Err(Rejection::NoTenantClaimed);
         }
 
         let token = bearer(&parts).ok_or(Rejection::Unauthenticated)?;
-        let token_claims = self.verifier.verify(token).await.map_err(|_| Rejection::Unauthenticated)?;
+        let token_claims = self
+            .verifier
+            .verify(token)
+            .await
+            .map_err(|_| Rejection::Unauthenticated)?;
         let user = token_claims.user_id().ok_or(Rejection::Unauthenticated)?;
 
         let mut tenant: Option<Arc<TenantRecord>> = None;
@@ -151,10 +173,16 @@ impl Edge {
 fn bearer(parts: &http::request::Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// A token names its tenant by slug or by id.
 fn issued_for(claim: &str, tenant: &TenantRecord) -> bool {
-    claim == tenant.slug || claim.parse::<crate::context::TenantId>().is_ok_and(|id| id == tenant.id)
+    claim == tenant.slug
+        || claim
+            .parse::<crate::context::TenantId>()
+            .is_ok_and(|id| id == tenant.id)
 }

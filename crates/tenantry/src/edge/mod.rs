@@ -49,4 +49,6 @@ pub use jwks::JwksSource;
 pub use layer::{TenantLayer, TenantService};
 pub use rejection::Rejection;
 pub use request_id::{REQUEST_ID_HEADER, RequestIdLayer, RequestIdService};
-pub use resolve::{Claim, FromCustomDomain, FromHeader, FromPathPrefix, FromSubdomain, TenantResolver};
+pub use resolve::{
+    Claim, FromCustomDomain, FromHeader, FromPathPrefix, FromSubdomain, TenantResolver,
+};

@@ -34,7 +34,9 @@ impl Rejection {
             Rejection::Unauthenticated => StatusCode::UNAUTHORIZED,
             Rejection::TenantMismatch | Rejection::Suspended => StatusCode::FORBIDDEN,
             Rejection::UnknownTenant => StatusCode::NOT_FOUND,
-            Rejection::Provisioning | Rejection::RegistryUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::Provisioning | Rejection::RegistryUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -57,13 +59,19 @@ impl Rejection {
         let mut response = Response::new(Body::from(body));
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         match self {
             Rejection::Unauthenticated => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             Rejection::Provisioning | Rejection::RegistryUnavailable => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(Self::PROVISIONING_RETRY_AFTER));
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(Self::PROVISIONING_RETRY_AFTER),
+                );
             }
             _ => {}
         }

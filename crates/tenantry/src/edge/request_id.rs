@@ -52,7 +52,8 @@ where
             .and_then(RequestId::parse)
             .unwrap_or_else(RequestId::generate);
         // `RequestId` admits only header-safe ASCII, so this cannot fail.
-        let value = HeaderValue::from_str(id.as_str()).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+        let value = HeaderValue::from_str(id.as_str())
+            .unwrap_or_else(|_| HeaderValue::from_static("invalid"));
         req.headers_mut().insert(REQUEST_ID_HEADER, value.clone());
         let future = self.inner.call(req);
         Box::pin(async move {

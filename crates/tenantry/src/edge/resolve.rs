@@ -67,7 +67,9 @@ pub struct FromSubdomain {
 impl FromSubdomain {
     /// Resolves single-label subdomains of `base_domain`.
     pub fn new(base_domain: &str) -> Self {
-        Self { suffix: format!(".{}", base_domain.trim_matches('.').to_ascii_lowercase()) }
+        Self {
+            suffix: format!(".{}", base_domain.trim_matches('.').to_ascii_lowercase()),
+        }
     }
 }
 
@@ -97,14 +99,21 @@ impl FromCustomDomain {
     /// Treats hosts outside `base_domain` as custom domains.
     pub fn new(base_domain: &str) -> Self {
         let base = base_domain.trim_matches('.').to_ascii_lowercase();
-        Self { suffix: format!(".{base}"), base }
+        Self {
+            suffix: format!(".{base}"),
+            base,
+        }
     }
 }
 
 impl TenantResolver for FromCustomDomain {
     fn resolve(&self, parts: &Parts) -> Option<Claim> {
         let host = host(parts)?;
-        if host == self.base || host.ends_with(&self.suffix) || is_ip_literal(&host) || host == "localhost" {
+        if host == self.base
+            || host.ends_with(&self.suffix)
+            || is_ip_literal(&host)
+            || host == "localhost"
+        {
             return None;
         }
         Claim::key(TenantKey::Domain(host))
@@ -127,7 +136,9 @@ pub struct FromPathPrefix {
 impl FromPathPrefix {
     /// Resolves paths of the form `{prefix}/{slug}/…`.
     pub fn new(prefix: &str) -> Self {
-        Self { prefix: format!("/{}/", prefix.trim_matches('/')) }
+        Self {
+            prefix: format!("/{}/", prefix.trim_matches('/')),
+        }
     }
 }
 
@@ -146,7 +157,10 @@ impl TenantResolver for FromPathPrefix {
             None => tail.to_owned(),
         };
         let rewrite = Uri::builder().path_and_query(path_and_query).build().ok()?;
-        Some(Claim { key: TenantKey::Slug(slug.to_owned()), rewrite: Some(rewrite) })
+        Some(Claim {
+            key: TenantKey::Slug(slug.to_owned()),
+            rewrite: Some(rewrite),
+        })
     }
 }
 
@@ -159,7 +173,9 @@ pub struct FromHeader {
 impl FromHeader {
     /// Reads the `X-Tenant-Id` header.
     pub fn new() -> Self {
-        Self { name: HeaderName::from_static("x-tenant-id") }
+        Self {
+            name: HeaderName::from_static("x-tenant-id"),
+        }
     }
 
     /// Reads another header.
@@ -189,14 +205,28 @@ mod tests {
     use super::*;
 
     fn parts(host: &str, uri: &str) -> Parts {
-        http::Request::builder().uri(uri).header("host", host).body(()).unwrap().into_parts().0
+        http::Request::builder()
+            .uri(uri)
+            .header("host", host)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
     }
 
     #[test]
     fn subdomain_takes_one_label_of_the_base() {
         let r = FromSubdomain::new("app.localhost");
-        assert_eq!(r.resolve(&parts("t001.app.localhost:3000", "/")).unwrap().key, TenantKey::Slug("t001".into()));
-        assert_eq!(r.resolve(&parts("T001.APP.localhost", "/")).unwrap().key, TenantKey::Slug("t001".into()));
+        assert_eq!(
+            r.resolve(&parts("t001.app.localhost:3000", "/"))
+                .unwrap()
+                .key,
+            TenantKey::Slug("t001".into())
+        );
+        assert_eq!(
+            r.resolve(&parts("T001.APP.localhost", "/")).unwrap().key,
+            TenantKey::Slug("t001".into())
+        );
         assert!(r.resolve(&parts("app.localhost", "/")).is_none());
         assert!(r.resolve(&parts("a.b.app.localhost", "/")).is_none());
         assert!(r.resolve(&parts("evilapp.localhost", "/")).is_none());
@@ -205,7 +235,10 @@ mod tests {
     #[test]
     fn custom_domain_skips_base_and_ips() {
         let r = FromCustomDomain::new("localhost");
-        assert_eq!(r.resolve(&parts("shop.acme.example", "/")).unwrap().key, TenantKey::Domain("shop.acme.example".into()));
+        assert_eq!(
+            r.resolve(&parts("shop.acme.example", "/")).unwrap().key,
+            TenantKey::Domain("shop.acme.example".into())
+        );
         assert!(r.resolve(&parts("acme.localhost", "/")).is_none());
         assert!(r.resolve(&parts("127.0.0.1:8080", "/")).is_none());
         assert!(r.resolve(&parts("[::1]:8080", "/")).is_none());
@@ -223,7 +256,13 @@ mod tests {
     #[test]
     fn header_takes_slug_or_id() {
         let id = crate::context::TenantId::new_v4();
-        let req = http::Request::builder().header("x-tenant-id", id.to_string()).body(()).unwrap();
-        assert_eq!(FromHeader::new().resolve(&req.into_parts().0).unwrap().key, TenantKey::Id(id));
+        let req = http::Request::builder()
+            .header("x-tenant-id", id.to_string())
+            .body(())
+            .unwrap();
+        assert_eq!(
+            FromHeader::new().resolve(&req.into_parts().0).unwrap().key,
+            TenantKey::Id(id)
+        );
     }
 }

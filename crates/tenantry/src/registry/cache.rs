@@ -35,7 +35,10 @@ impl Tenants {
 
     /// Wraps `store` with a cache whose entries live for `ttl`.
     pub fn with_ttl(store: Arc<dyn TenantStore>, ttl: Duration) -> Self {
-        let cache = Cache::builder().max_capacity(100_000).time_to_live(ttl).build();
+        let cache = Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(ttl)
+            .build();
         Self { store, cache }
     }
 
@@ -63,10 +66,21 @@ impl Tenants {
     }
 
     /// Moves a tenant to `state` if the lifecycle allows it.
-    pub async fn set_state(&self, id: TenantId, state: TenantState) -> Result<TenantRecord, RegistryError> {
-        let current = self.store.find(&TenantKey::Id(id)).await?.ok_or(RegistryError::NotFound)?;
+    pub async fn set_state(
+        &self,
+        id: TenantId,
+        state: TenantState,
+    ) -> Result<TenantRecord, RegistryError> {
+        let current = self
+            .store
+            .find(&TenantKey::Id(id))
+            .await?
+            .ok_or(RegistryError::NotFound)?;
         if !current.state.can_become(state) {
-            return Err(RegistryError::InvalidTransition { from: current.state, to: state });
+            return Err(RegistryError::InvalidTransition {
+                from: current.state,
+                to: state,
+            });
         }
         let record = self.store.set_state(id, state).await?;
         self.invalidate(&record);
@@ -100,7 +114,10 @@ mod tests {
     }
 
     impl TenantStore for CountingStore {
-        fn find(&self, key: &TenantKey) -> BoxFuture<'_, Result<Option<TenantRecord>, RegistryError>> {
+        fn find(
+            &self,
+            key: &TenantKey,
+        ) -> BoxFuture<'_, Result<Option<TenantRecord>, RegistryError>> {
             self.finds.fetch_add(1, Ordering::SeqCst);
             let rows = self.rows.lock().unwrap();
             let hit = rows.iter().find(|r| match key {
@@ -130,7 +147,11 @@ mod tests {
             self.rows.lock().unwrap().push(record.clone());
             Box::pin(async move { Ok(record) })
         }
-        fn set_state(&self, id: TenantId, state: TenantState) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+        fn set_state(
+            &self,
+            id: TenantId,
+            state: TenantState,
+        ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
             let mut rows = self.rows.lock().unwrap();
             let row = rows.iter_mut().find(|r| r.id == id).map(|r| {
                 r.state = state;
@@ -161,11 +182,22 @@ mod tests {
 
         tenants.find(&key).await.unwrap();
         tenants.find(&key).await.unwrap();
-        assert_eq!(store.finds.load(Ordering::SeqCst), 1, "second lookup is served by the cache");
+        assert_eq!(
+            store.finds.load(Ordering::SeqCst),
+            1,
+            "second lookup is served by the cache"
+        );
 
-        tenants.set_state(acme.id, TenantState::Suspended).await.unwrap();
+        tenants
+            .set_state(acme.id, TenantState::Suspended)
+            .await
+            .unwrap();
         let seen = tenants.find(&key).await.unwrap().unwrap();
-        assert_eq!(seen.state, TenantState::Suspended, "the change is visible at once");
+        assert_eq!(
+            seen.state,
+            TenantState::Suspended,
+            "the change is visible at once"
+        );
     }
 
     #[tokio::test]
@@ -183,9 +215,15 @@ mod tests {
     #[tokio::test]
     async fn refuses_invalid_transitions_and_slugs() {
         let tenants = Tenants::new(Arc::new(CountingStore::default()));
-        assert!(matches!(tenants.create(new_tenant("Bad Slug")).await, Err(RegistryError::InvalidSlug(_))));
+        assert!(matches!(
+            tenants.create(new_tenant("Bad Slug")).await,
+            Err(RegistryError::InvalidSlug(_))
+        ));
         let t = tenants.create(new_tenant("gone")).await.unwrap();
-        tenants.set_state(t.id, TenantState::Deleting).await.unwrap();
+        tenants
+            .set_state(t.id, TenantState::Deleting)
+            .await
+            .unwrap();
         assert!(matches!(
             tenants.set_state(t.id, TenantState::Active).await,
             Err(RegistryError::InvalidTransition { .. })

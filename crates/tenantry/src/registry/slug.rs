@@ -17,11 +17,19 @@ pub struct InvalidSlug {
 /// assert!(tenantry::registry::validate_slug("../etc").is_err());
 /// ```
 pub fn validate_slug(slug: &str) -> Result<(), InvalidSlug> {
-    let refuse = |reason| Err(InvalidSlug { slug: slug.to_owned(), reason });
+    let refuse = |reason| {
+        Err(InvalidSlug {
+            slug: slug.to_owned(),
+            reason,
+        })
+    };
     if slug.is_empty() || slug.len() > 63 {
         return refuse("must be 1 to 63 characters");
     }
-    if !slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    if !slug
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         return refuse("only lowercase letters, digits and '-' are allowed");
     }
     if !slug.as_bytes()[0].is_ascii_lowercase() {

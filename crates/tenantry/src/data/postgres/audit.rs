@@ -38,10 +38,15 @@ pub enum Finding {
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Finding::RlsDisabled(t) => write!(f, "table {t} has tenant_id but row-level security is disabled"),
+            Finding::RlsDisabled(t) => write!(
+                f,
+                "table {t} has tenant_id but row-level security is disabled"
+            ),
             Finding::RlsNotForced(t) => write!(f, "table {t} has row-level security without FORCE"),
             Finding::NoPolicy(t) => write!(f, "table {t} has row-level security but no policy"),
-            Finding::AppRoleOwns { role, table } => write!(f, "app role {role} owns or can act as the owner of {table}"),
+            Finding::AppRoleOwns { role, table } => {
+                write!(f, "app role {role} owns or can act as the owner of {table}")
+            }
             Finding::Superuser(r) => write!(f, "app role {r} is a superuser"),
             Finding::BypassRls(r) => write!(f, "app role {r} has BYPASSRLS"),
         }
@@ -81,8 +86,12 @@ pub async fn run(client: &Client) -> Result<Vec<Finding>, DataError> {
     }
     for table in client.query(TENANT_TABLES, &[]).await.map_err(db_error)? {
         let qualified: String = table.get(0);
-        let (enabled, forced, has_policy, owns) =
-            (table.get::<_, bool>(1), table.get::<_, bool>(2), table.get::<_, bool>(3), table.get::<_, bool>(4));
+        let (enabled, forced, has_policy, owns) = (
+            table.get::<_, bool>(1),
+            table.get::<_, bool>(2),
+            table.get::<_, bool>(3),
+            table.get::<_, bool>(4),
+        );
         if !enabled {
             findings.push(Finding::RlsDisabled(qualified.clone()));
         } else if !forced {
@@ -92,7 +101,10 @@ pub async fn run(client: &Client) -> Result<Vec<Finding>, DataError> {
             findings.push(Finding::NoPolicy(qualified.clone()));
         }
         if owns {
-            findings.push(Finding::AppRoleOwns { role: name.clone(), table: qualified });
+            findings.push(Finding::AppRoleOwns {
+                role: name.clone(),
+                table: qualified,
+            });
         }
     }
     Ok(findings)

@@ -13,8 +13,9 @@ use crate::data::{Migration, MigrationError};
 
 /// Opens a dedicated (unpooled) connection, e.g. as the owner role for migrations.
 pub async fn connect(url: &str) -> Result<Client, MigrationError> {
-    let (client, connection) =
-        tokio_postgres::connect(url, NoTls).await.map_err(|e| MigrationError::Connection(e.to_string()))?;
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(|e| MigrationError::Connection(e.to_string()))?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "migration connection closed");
@@ -33,7 +34,10 @@ pub async fn ensure_app_role(admin: &Client, role: &str) -> Result<(), Migration
         "DO $$ BEGIN CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE; \
          EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
     );
-    admin.batch_execute(&sql).await.map_err(|e| MigrationError::Connection(super::db_error(e).to_string()))
+    admin
+        .batch_execute(&sql)
+        .await
+        .map_err(|e| MigrationError::Connection(super::db_error(e).to_string()))
 }
 
 /// Creates `public.tenantry_current_tenant()` if the database lacks it: the
@@ -43,15 +47,24 @@ pub async fn ensure_app_role(admin: &Client, role: &str) -> Result<(), Migration
 ///
 /// Checked before creating, under a database-wide lock, because concurrent
 /// `CREATE OR REPLACE` of one function fails with "tuple concurrently updated".
-async fn install_current_tenant_function(tx: &tokio_postgres::Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+async fn install_current_tenant_function(
+    tx: &tokio_postgres::Transaction<'_>,
+) -> Result<(), tokio_postgres::Error> {
     let present: bool = tx
-        .query_one("SELECT to_regprocedure('public.tenantry_current_tenant()') IS NOT NULL", &[])
+        .query_one(
+            "SELECT to_regprocedure('public.tenantry_current_tenant()') IS NOT NULL",
+            &[],
+        )
         .await?
         .get(0);
     if present {
         return Ok(());
     }
-    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('tenantry:current-tenant-function', 0))", &[]).await?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('tenantry:current-tenant-function', 0))",
+        &[],
+    )
+    .await?;
     tx.batch_execute(
         "CREATE OR REPLACE FUNCTION public.tenantry_current_tenant() RETURNS uuid
              LANGUAGE sql STABLE PARALLEL SAFE
@@ -79,11 +92,19 @@ pub async fn apply(
     let quoted_schema = quote_ident(schema).map_err(bad_ident)?;
     let quoted_role = quote_ident(app_role).map_err(bad_ident)?;
 
-    let tx = admin.transaction().await.map_err(|e| failed(0, "begin", e))?;
-    install_current_tenant_function(&tx).await.map_err(|e| failed(0, "tenantry_current_tenant()", e))?;
-    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&format!("tenantry:migrate:{schema}")])
+    let tx = admin
+        .transaction()
         .await
-        .map_err(|e| failed(0, "lock", e))?;
+        .map_err(|e| failed(0, "begin", e))?;
+    install_current_tenant_function(&tx)
+        .await
+        .map_err(|e| failed(0, "tenantry_current_tenant()", e))?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        &[&format!("tenantry:migrate:{schema}")],
+    )
+    .await
+    .map_err(|e| failed(0, "lock", e))?;
     tx.batch_execute(&format!(
         "CREATE SCHEMA IF NOT EXISTS {quoted_schema};
          CREATE TABLE IF NOT EXISTS {quoted_schema}.tenantry_migrations (
@@ -97,12 +118,17 @@ pub async fn apply(
     .map_err(|e| failed(0, "version table", e))?;
 
     let applied = tx
-        .query(&format!("SELECT version, name, checksum FROM {quoted_schema}.tenantry_migrations"), &[])
+        .query(
+            &format!("SELECT version, name, checksum FROM {quoted_schema}.tenantry_migrations"),
+            &[],
+        )
         .await
         .map_err(|e| failed(0, "read versions", e))?;
     let mut ran = 0;
     for migration in set {
-        let previous = applied.iter().find(|row| row.get::<_, i64>(0) == migration.version);
+        let previous = applied
+            .iter()
+            .find(|row| row.get::<_, i64>(0) == migration.version);
         if let Some(row) = previous {
             if row.get::<_, String>(2) != migration.checksum() {
                 return Err(MigrationError::Edited {
@@ -113,7 +139,9 @@ pub async fn apply(
             }
             continue;
         }
-        tx.batch_execute(migration.sql).await.map_err(|e| failed(migration.version, migration.name, e))?;
+        tx.batch_execute(migration.sql)
+            .await
+            .map_err(|e| failed(migration.version, migration.name, e))?;
         tx.execute(
             &format!("INSERT INTO {quoted_schema}.tenantry_migrations (version, name, checksum) VALUES ($1, $2, $3)"),
             &[&migration.version, &migration.name, &migration.checksum()],

@@ -43,7 +43,9 @@ impl PgDatabase {
             NoTls,
             // Connections are never returned mid-transaction (see `scoped`), so
             // recycling needs no round trip.
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
         );
         let pool = Pool::builder(manager)
             .max_size(max_connections)
@@ -100,7 +102,12 @@ pub(crate) fn db_error(e: tokio_postgres::Error) -> DataError {
             }
         }
         None if e.is_closed() => DataError::Unavailable(e.to_string()),
-        None => DataError::Database(format!("{e}: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default())),
+        None => DataError::Database(format!(
+            "{e}: {}",
+            std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_default()
+        )),
     }
 }
 
@@ -109,8 +116,13 @@ pub(crate) fn db_error(e: tokio_postgres::Error) -> DataError {
 pub fn quote_ident(name: &str) -> Result<String, DataError> {
     let valid = !name.is_empty()
         && name.len() <= 63
-        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if valid {
         Ok(format!("\"{name}\""))
     } else {

@@ -23,9 +23,13 @@ impl ToSql for Value {
                 _ => i.to_sql_checked(ty, out),
             },
             Value::Float(f) => f.to_sql_checked(ty, out),
-            Value::Text(s) if *ty == Type::UUID => uuid::Uuid::parse_str(s)?.to_sql_checked(ty, out),
+            Value::Text(s) if *ty == Type::UUID => {
+                uuid::Uuid::parse_str(s)?.to_sql_checked(ty, out)
+            }
             Value::Text(s) => s.to_sql_checked(ty, out),
-            Value::Uuid(u) if *ty == Type::TEXT || *ty == Type::VARCHAR => u.to_string().to_sql_checked(ty, out),
+            Value::Uuid(u) if *ty == Type::TEXT || *ty == Type::VARCHAR => {
+                u.to_string().to_sql_checked(ty, out)
+            }
             Value::Uuid(u) => u.to_sql_checked(ty, out),
             Value::Timestamp(t) => t.to_sql_checked(ty, out),
             Value::Blob(b) => b.to_sql_checked(ty, out),

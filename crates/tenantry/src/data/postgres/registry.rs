@@ -7,14 +7,19 @@ use tokio_postgres::error::SqlState;
 use super::{PgDatabase, db_error};
 use crate::context::TenantId;
 use crate::data::{DataError, Migration};
-use crate::registry::{BoxFuture, NewTenant, RegistryError, TenantKey, TenantRecord, TenantState, TenantStore};
+use crate::registry::{
+    BoxFuture, NewTenant, RegistryError, TenantKey, TenantRecord, TenantState, TenantStore,
+};
 
 /// The control-plane schema.
 pub const CONTROL_SCHEMA: &str = "tenantry";
 
 /// Control-plane migrations, applied to [`CONTROL_SCHEMA`].
-pub const CONTROL_MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "registry", sql: include_str!("../../../migrations/postgres/0001_registry.sql") }];
+pub const CONTROL_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "registry",
+    sql: include_str!("../../../migrations/postgres/0001_registry.sql"),
+}];
 
 const SELECT: &str = "
     SELECT t.id, t.slug, t.name, t.plan, t.tier, t.state, t.created_at, t.updated_at,
@@ -35,10 +40,17 @@ impl PgTenantStore {
         Self { db }
     }
 
-    async fn query(&self, filter: &str, param: &(dyn tokio_postgres::types::ToSql + Sync)) -> Result<Vec<TenantRecord>, RegistryError> {
+    async fn query(
+        &self,
+        filter: &str,
+        param: &(dyn tokio_postgres::types::ToSql + Sync),
+    ) -> Result<Vec<TenantRecord>, RegistryError> {
         let client = self.db.client().await.map_err(storage)?;
         let sql = format!("{SELECT} {filter} GROUP BY t.id ORDER BY t.slug");
-        let rows = client.query(&sql, &[param]).await.map_err(|e| storage(db_error(e)))?;
+        let rows = client
+            .query(&sql, &[param])
+            .await
+            .map_err(|e| storage(db_error(e)))?;
         rows.iter().map(decode).collect()
     }
 }
@@ -48,22 +60,37 @@ fn storage(e: DataError) -> RegistryError {
 }
 
 fn millis(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn decode(row: &tokio_postgres::Row) -> Result<TenantRecord, RegistryError> {
-    let text = |i: usize| row.try_get::<_, String>(i).map_err(|e| RegistryError::Storage(e.to_string()));
+    let text = |i: usize| {
+        row.try_get::<_, String>(i)
+            .map_err(|e| RegistryError::Storage(e.to_string()))
+    };
     let parse = |i: usize, what: &str| RegistryError::Storage(format!("bad {what} in row {i}"));
     Ok(TenantRecord {
-        id: TenantId::from_uuid(row.try_get(0).map_err(|e| RegistryError::Storage(e.to_string()))?),
+        id: TenantId::from_uuid(
+            row.try_get(0)
+                .map_err(|e| RegistryError::Storage(e.to_string()))?,
+        ),
         slug: text(1)?,
         name: text(2)?,
         plan: text(3)?.parse().map_err(|_| parse(3, "plan"))?,
         tier: text(4)?.parse().map_err(|_| parse(4, "tier"))?,
         state: text(5)?.parse().map_err(|_| parse(5, "state"))?,
-        created_at_ms: millis(row.try_get(6).map_err(|e| RegistryError::Storage(e.to_string()))?),
-        updated_at_ms: millis(row.try_get(7).map_err(|e| RegistryError::Storage(e.to_string()))?),
-        domains: row.try_get(8).map_err(|e| RegistryError::Storage(e.to_string()))?,
+        created_at_ms: millis(
+            row.try_get(6)
+                .map_err(|e| RegistryError::Storage(e.to_string()))?,
+        ),
+        updated_at_ms: millis(
+            row.try_get(7)
+                .map_err(|e| RegistryError::Storage(e.to_string()))?,
+        ),
+        domains: row
+            .try_get(8)
+            .map_err(|e| RegistryError::Storage(e.to_string()))?,
     })
 }
 
@@ -98,7 +125,10 @@ impl TenantStore for PgTenantStore {
                     storage(db_error(e))
                 }
             };
-            let tx = client.transaction().await.map_err(|e| storage(db_error(e)))?;
+            let tx = client
+                .transaction()
+                .await
+                .map_err(|e| storage(db_error(e)))?;
             tx.execute(
                 "INSERT INTO tenantry.tenants (id, slug, name, plan, tier, state) VALUES ($1, $2, $3, $4, $5, $6)",
                 &[id.as_uuid(), &tenant.slug, &tenant.name, &tenant.plan.as_str(), &tenant.tier.as_str(), &tenant.state.as_str()],
@@ -106,17 +136,26 @@ impl TenantStore for PgTenantStore {
             .await
             .map_err(|e| conflict(e, format!("tenant {} (slug or id)", tenant.slug)))?;
             for domain in &tenant.domains {
-                tx.execute("INSERT INTO tenantry.tenant_domains (domain, owner) VALUES ($1, $2)", &[domain, id.as_uuid()])
-                    .await
-                    .map_err(|e| conflict(e, format!("domain {domain}")))?;
+                tx.execute(
+                    "INSERT INTO tenantry.tenant_domains (domain, owner) VALUES ($1, $2)",
+                    &[domain, id.as_uuid()],
+                )
+                .await
+                .map_err(|e| conflict(e, format!("domain {domain}")))?;
             }
             tx.commit().await.map_err(|e| storage(db_error(e)))?;
             drop(client);
-            self.find(&TenantKey::Id(id)).await?.ok_or(RegistryError::NotFound)
+            self.find(&TenantKey::Id(id))
+                .await?
+                .ok_or(RegistryError::NotFound)
         })
     }
 
-    fn set_state(&self, id: TenantId, state: TenantState) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+    fn set_state(
+        &self,
+        id: TenantId,
+        state: TenantState,
+    ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
         Box::pin(async move {
             let client = self.db.client().await.map_err(storage)?;
             let changed = client
@@ -130,7 +169,9 @@ impl TenantStore for PgTenantStore {
             if changed == 0 {
                 return Err(RegistryError::NotFound);
             }
-            self.find(&TenantKey::Id(id)).await?.ok_or(RegistryError::NotFound)
+            self.find(&TenantKey::Id(id))
+                .await?
+                .ok_or(RegistryError::NotFound)
         })
     }
 }

@@ -48,12 +48,12 @@ impl ScopedConn {
 
 impl Drop for ScopedConn {
     fn drop(&mut self) {
-        if !self.idle {
-            if let Some(object) = self.client.take() {
-                // Detach from the pool; dropping the client closes the
-                // socket and the server rolls the transaction back.
-                drop(Object::take(object));
-            }
+        if !self.idle
+            && let Some(object) = self.client.take()
+        {
+            // Detach from the pool; dropping the client closes the
+            // socket and the server rolls the transaction back.
+            drop(Object::take(object));
         }
     }
 }
@@ -61,7 +61,10 @@ impl Drop for ScopedConn {
 impl PgDatabase {
     async fn scoped_conn(&self) -> Result<ScopedConn, DataError> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        Ok(ScopedConn { client: Some(client), idle: true })
+        Ok(ScopedConn {
+            client: Some(client),
+            idle: true,
+        })
     }
 
     pub(crate) async fn fetch_scoped(
@@ -120,14 +123,24 @@ impl PgDatabase {
 
     pub(crate) async fn begin_scoped(&self, ctx: &TenantContext) -> Result<PgTx, DataError> {
         let mut conn = self.scoped_conn().await?;
-        let begin = conn.client().prepare_cached(BEGIN).await.map_err(db_error)?;
-        let set_tenant = conn.client().prepare_cached(SET_TENANT).await.map_err(db_error)?;
+        let begin = conn
+            .client()
+            .prepare_cached(BEGIN)
+            .await
+            .map_err(db_error)?;
+        let set_tenant = conn
+            .client()
+            .prepare_cached(SET_TENANT)
+            .await
+            .map_err(db_error)?;
         let tenant = ctx.tenant_id().to_string();
         let tenant_param: [&(dyn ToSql + Sync); 1] = [&tenant];
         conn.idle = false;
         let client = conn.client();
-        let (begun, set) =
-            futures_util::join!(client.execute(&begin, &[]), client.execute(&set_tenant, &tenant_param));
+        let (begun, set) = futures_util::join!(
+            client.execute(&begin, &[]),
+            client.execute(&set_tenant, &tenant_param)
+        );
         begun.map_err(db_error)?;
         set.map_err(db_error)?;
         Ok(PgTx { conn })
@@ -157,17 +170,31 @@ pub struct PgTx {
 }
 
 impl PgTx {
-    pub(crate) async fn fetch_all(&mut self, sql: &'static str, params: &[Value]) -> Result<Vec<Row>, DataError> {
+    pub(crate) async fn fetch_all(
+        &mut self,
+        sql: &'static str,
+        params: &[Value],
+    ) -> Result<Vec<Row>, DataError> {
         let client = self.conn.client();
         let statement = client.prepare_cached(sql).await.map_err(db_error)?;
-        let rows = client.query(&statement, &as_sql_params(params)).await.map_err(db_error)?;
+        let rows = client
+            .query(&statement, &as_sql_params(params))
+            .await
+            .map_err(db_error)?;
         Ok(rows.into_iter().map(|r| Row(RowRepr::Pg(r))).collect())
     }
 
-    pub(crate) async fn execute(&mut self, sql: &'static str, params: &[Value]) -> Result<u64, DataError> {
+    pub(crate) async fn execute(
+        &mut self,
+        sql: &'static str,
+        params: &[Value],
+    ) -> Result<u64, DataError> {
         let client = self.conn.client();
         let statement = client.prepare_cached(sql).await.map_err(db_error)?;
-        client.execute(&statement, &as_sql_params(params)).await.map_err(db_error)
+        client
+            .execute(&statement, &as_sql_params(params))
+            .await
+            .map_err(db_error)
     }
 
     pub(crate) async fn commit(mut self) -> Result<(), DataError> {

@@ -7,7 +7,11 @@ use crate::data::{DataError, Migration, MigrationError};
 use super::SqliteDatabase;
 
 /// Applies the pending part of `set` to `db`; returns how many ran.
-pub async fn apply(db: &SqliteDatabase, target: &str, set: &'static [Migration]) -> Result<usize, MigrationError> {
+pub async fn apply(
+    db: &SqliteDatabase,
+    target: &str,
+    set: &'static [Migration],
+) -> Result<usize, MigrationError> {
     check_order(set)?;
     let target = target.to_owned();
     let conn_err = |e: DataError| MigrationError::Connection(e.to_string());
@@ -16,7 +20,11 @@ pub async fn apply(db: &SqliteDatabase, target: &str, set: &'static [Migration])
         .map_err(conn_err)?
 }
 
-fn apply_blocking(conn: &mut rusqlite::Connection, target: &str, set: &[Migration]) -> Result<usize, MigrationError> {
+fn apply_blocking(
+    conn: &mut rusqlite::Connection,
+    target: &str,
+    set: &[Migration],
+) -> Result<usize, MigrationError> {
     let failed = |version: i64, name: &str, e: rusqlite::Error| MigrationError::Failed {
         target: target.to_owned(),
         version,
@@ -40,16 +48,27 @@ fn apply_blocking(conn: &mut rusqlite::Connection, target: &str, set: &[Migratio
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map(Some)
-            .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
+            .or_else(|e| {
+                if e == rusqlite::Error::QueryReturnedNoRows {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            })
             .map_err(|e| failed(migration.version, migration.name, e))?;
         match applied {
             Some((name, checksum)) if checksum != migration.checksum() => {
-                return Err(MigrationError::Edited { target: target.to_owned(), version: migration.version, name });
+                return Err(MigrationError::Edited {
+                    target: target.to_owned(),
+                    version: migration.version,
+                    name,
+                });
             }
             Some(_) => continue,
             None => {}
         }
-        tx.execute_batch(migration.sql).map_err(|e| failed(migration.version, migration.name, e))?;
+        tx.execute_batch(migration.sql)
+            .map_err(|e| failed(migration.version, migration.name, e))?;
         tx.execute(
             "INSERT INTO tenantry_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, unixepoch())",
             rusqlite::params![migration.version, migration.name, migration.checksum()],

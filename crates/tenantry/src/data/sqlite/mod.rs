@@ -36,7 +36,9 @@ impl SqliteDatabase {
     /// `max_connections` connections in WAL mode.
     pub fn open(path: &Path, max_connections: usize) -> Result<Self, DataError> {
         let pool = SqlitePool::open(path, max_connections)?;
-        Ok(Self { pool: Arc::new(pool) })
+        Ok(Self {
+            pool: Arc::new(pool),
+        })
     }
 
     pub(crate) async fn fetch_scoped(
@@ -46,7 +48,9 @@ impl SqliteDatabase {
         params: &[Value],
     ) -> Result<Vec<Row>, DataError> {
         let params = params.to_vec();
-        self.pool.run(Some(ctx.tenant_id()), move |conn| query(conn, sql, &params)).await
+        self.pool
+            .run(Some(ctx.tenant_id()), move |conn| query(conn, sql, &params))
+            .await
     }
 
     pub(crate) async fn execute_scoped(
@@ -56,7 +60,11 @@ impl SqliteDatabase {
         params: &[Value],
     ) -> Result<u64, DataError> {
         let params = params.to_vec();
-        self.pool.run(Some(ctx.tenant_id()), move |conn| execute(conn, sql, &params)).await
+        self.pool
+            .run(Some(ctx.tenant_id()), move |conn| {
+                execute(conn, sql, &params)
+            })
+            .await
     }
 
     pub(crate) async fn begin_scoped(&self, ctx: &TenantContext) -> Result<SqliteTx, DataError> {
@@ -80,25 +88,36 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value]) -> Result<(), Data
             .parameter_index(&name)
             .map_err(sqlite_error)?
             .ok_or_else(|| DataError::Database(format!("statement has no parameter {name}")))?;
-        stmt.raw_bind_parameter(index, value).map_err(sqlite_error)?;
+        stmt.raw_bind_parameter(index, value)
+            .map_err(sqlite_error)?;
     }
     Ok(())
 }
 
-pub(crate) fn query(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>, DataError> {
+pub(crate) fn query(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: &[Value],
+) -> Result<Vec<Row>, DataError> {
     let mut stmt = conn.prepare_cached(sql).map_err(sqlite_error)?;
     bind(&mut stmt, params)?;
     let columns = stmt.column_count();
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(sqlite_error)? {
-        let values = (0..columns).map(|i| row.get_ref(i).map(to_value)).collect::<Result<Vec<_>, _>>();
+        let values = (0..columns)
+            .map(|i| row.get_ref(i).map(to_value))
+            .collect::<Result<Vec<_>, _>>();
         out.push(Row(RowRepr::Values(values.map_err(sqlite_error)?)));
     }
     Ok(out)
 }
 
-pub(crate) fn execute(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<u64, DataError> {
+pub(crate) fn execute(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: &[Value],
+) -> Result<u64, DataError> {
     let mut stmt = conn.prepare_cached(sql).map_err(sqlite_error)?;
     bind(&mut stmt, params)?;
     let changed = stmt.raw_execute().map_err(sqlite_error)?;
@@ -126,7 +145,9 @@ impl rusqlite::ToSql for Value {
             Value::Float(f) => ToSqlOutput::Owned(Lite::Real(*f)),
             Value::Text(s) => ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(s.as_bytes())),
             Value::Uuid(u) => ToSqlOutput::Owned(Lite::Text(u.hyphenated().to_string())),
-            Value::Timestamp(t) => ToSqlOutput::Owned(Lite::Integer(crate::data::value::micros_since_epoch(*t))),
+            Value::Timestamp(t) => {
+                ToSqlOutput::Owned(Lite::Integer(crate::data::value::micros_since_epoch(*t)))
+            }
             Value::Blob(b) => ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Blob(b)),
         })
     }
@@ -138,7 +159,9 @@ pub(crate) fn sqlite_error(e: rusqlite::Error) -> DataError {
         rusqlite::Error::SqliteFailure(f, msg) if f.code == ErrorCode::ConstraintViolation => {
             DataError::Constraint(msg.clone().unwrap_or_else(|| e.to_string()))
         }
-        rusqlite::Error::SqliteFailure(f, _) if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
+        {
             DataError::Unavailable(e.to_string())
         }
         _ => DataError::Database(e.to_string()),

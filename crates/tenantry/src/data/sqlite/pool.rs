@@ -36,8 +36,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 impl SqlitePool {
     pub(crate) fn open(path: &Path, max_connections: usize) -> Result<Self, DataError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| DataError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                DataError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
         }
         let pool = Self {
             path: path.to_owned(),
@@ -53,20 +54,29 @@ impl SqlitePool {
     fn connect(&self) -> Result<Connection, DataError> {
         let conn = Connection::open_with_flags(
             &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(sqlite_error)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_error)?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-            .map_err(sqlite_error)?;
-        conn.create_scalar_function("tenantry_current_tenant", 0, FunctionFlags::SQLITE_UTF8, |_| {
-            Ok(CURRENT_TENANT.with(Cell::get).map(|t| t.to_string()))
-        })
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(sqlite_error)?;
+        conn.create_scalar_function(
+            "tenantry_current_tenant",
+            0,
+            FunctionFlags::SQLITE_UTF8,
+            |_| Ok(CURRENT_TENANT.with(Cell::get).map(|t| t.to_string())),
+        )
         .map_err(sqlite_error)?;
         Ok(conn)
     }
 
-    pub(crate) async fn acquire(self: &Arc<Self>) -> Result<(Option<Connection>, OwnedSemaphorePermit), DataError> {
+    pub(crate) async fn acquire(
+        self: &Arc<Self>,
+    ) -> Result<(Option<Connection>, OwnedSemaphorePermit), DataError> {
         let permit = self
             .permits
             .clone()
@@ -78,7 +88,10 @@ impl SqlitePool {
     }
 
     pub(crate) fn put_back(&self, conn: Connection) {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
     }
 
     /// Runs `work` on a pooled connection on a blocking thread, with

@@ -5,11 +5,16 @@ use rusqlite::{OptionalExtension, params};
 use super::{SqliteDatabase, sqlite_error};
 use crate::context::TenantId;
 use crate::data::{DataError, Migration};
-use crate::registry::{BoxFuture, NewTenant, RegistryError, TenantKey, TenantRecord, TenantState, TenantStore};
+use crate::registry::{
+    BoxFuture, NewTenant, RegistryError, TenantKey, TenantRecord, TenantState, TenantStore,
+};
 
 /// Control-plane migrations for `control.db`.
-pub const CONTROL_MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "registry", sql: include_str!("../../../migrations/sqlite/0001_registry.sql") }];
+pub const CONTROL_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "registry",
+    sql: include_str!("../../../migrations/sqlite/0001_registry.sql"),
+}];
 
 const SELECT: &str = "
     SELECT t.id, t.slug, t.name, t.plan, t.tier, t.state, t.created_at, t.updated_at,
@@ -61,23 +66,39 @@ fn decode(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TenantRecord, Regi
     Ok(record)
 }
 
-fn find_blocking(conn: &rusqlite::Connection, key: &TenantKey) -> Result<Option<TenantRecord>, DataError> {
+fn find_blocking(
+    conn: &rusqlite::Connection,
+    key: &TenantKey,
+) -> Result<Option<TenantRecord>, DataError> {
     let (filter, param) = match key {
         TenantKey::Slug(slug) => ("WHERE t.slug = ?1", slug.clone()),
         TenantKey::Id(id) => ("WHERE t.id = ?1", id.to_string()),
-        TenantKey::Domain(domain) => {
-            ("WHERE t.id = (SELECT owner FROM tenant_domains WHERE domain = ?1)", domain.clone())
-        }
+        TenantKey::Domain(domain) => (
+            "WHERE t.id = (SELECT owner FROM tenant_domains WHERE domain = ?1)",
+            domain.clone(),
+        ),
     };
-    let mut stmt = conn.prepare_cached(&format!("{SELECT} {filter}")).map_err(sqlite_error)?;
-    let found = stmt.query_row([param], decode).optional().map_err(sqlite_error)?;
-    found.transpose().map_err(|e| DataError::Decode(e.to_string()))
+    let mut stmt = conn
+        .prepare_cached(&format!("{SELECT} {filter}"))
+        .map_err(sqlite_error)?;
+    let found = stmt
+        .query_row([param], decode)
+        .optional()
+        .map_err(sqlite_error)?;
+    found
+        .transpose()
+        .map_err(|e| DataError::Decode(e.to_string()))
 }
 
 impl TenantStore for SqliteTenantStore {
     fn find(&self, key: &TenantKey) -> BoxFuture<'_, Result<Option<TenantRecord>, RegistryError>> {
         let key = key.clone();
-        Box::pin(async move { self.db.run_unscoped(move |conn| find_blocking(conn, &key)).await.map_err(storage) })
+        Box::pin(async move {
+            self.db
+                .run_unscoped(move |conn| find_blocking(conn, &key))
+                .await
+                .map_err(storage)
+        })
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<TenantRecord>, RegistryError>> {
@@ -85,7 +106,9 @@ impl TenantStore for SqliteTenantStore {
             let rows = self
                 .db
                 .run_unscoped(|conn| {
-                    let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY t.slug")).map_err(sqlite_error)?;
+                    let mut stmt = conn
+                        .prepare_cached(&format!("{SELECT} ORDER BY t.slug"))
+                        .map_err(sqlite_error)?;
                     let rows = stmt.query_map([], decode).map_err(sqlite_error)?;
                     rows.collect::<Result<Vec<_>, _>>().map_err(sqlite_error)
                 })
@@ -119,11 +142,17 @@ impl TenantStore for SqliteTenantStore {
                     DataError::Constraint(what) => RegistryError::Conflict(what),
                     other => storage(other),
                 })?;
-            self.find(&TenantKey::Id(id)).await?.ok_or(RegistryError::NotFound)
+            self.find(&TenantKey::Id(id))
+                .await?
+                .ok_or(RegistryError::NotFound)
         })
     }
 
-    fn set_state(&self, id: TenantId, state: TenantState) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+    fn set_state(
+        &self,
+        id: TenantId,
+        state: TenantState,
+    ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
         Box::pin(async move {
             let changed = self
                 .db
@@ -139,7 +168,9 @@ impl TenantStore for SqliteTenantStore {
             if changed == 0 {
                 return Err(RegistryError::NotFound);
             }
-            self.find(&TenantKey::Id(id)).await?.ok_or(RegistryError::NotFound)
+            self.find(&TenantKey::Id(id))
+                .await?
+                .ok_or(RegistryError::NotFound)
         })
     }
 }

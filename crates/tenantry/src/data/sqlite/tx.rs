@@ -28,10 +28,19 @@ impl SqliteTx {
             Some(conn) => conn,
             None => pool.open_connection()?,
         };
-        let mut tx = Self { pool, conn: Some(conn), tenant, _permit: permit };
+        let mut tx = Self {
+            pool,
+            conn: Some(conn),
+            tenant,
+            _permit: permit,
+        };
         // IMMEDIATE takes the write lock now, so two writers queue on the
         // busy timeout instead of deadlocking on a later lock upgrade.
-        tx.blocking(|conn| conn.execute_batch("BEGIN IMMEDIATE").map_err(super::sqlite_error)).await?;
+        tx.blocking(|conn| {
+            conn.execute_batch("BEGIN IMMEDIATE")
+                .map_err(super::sqlite_error)
+        })
+        .await?;
         Ok(tx)
     }
 
@@ -39,7 +48,10 @@ impl SqliteTx {
         &mut self,
         work: impl FnOnce(&mut Connection) -> Result<R, DataError> + Send + 'static,
     ) -> Result<R, DataError> {
-        let mut conn = self.conn.take().ok_or_else(|| DataError::Database("transaction already finished".into()))?;
+        let mut conn = self
+            .conn
+            .take()
+            .ok_or_else(|| DataError::Database("transaction already finished".into()))?;
         let tenant = self.tenant;
         let (conn, result) = tokio::task::spawn_blocking(move || {
             let result = with_tenant(Some(tenant), || work(&mut conn));
@@ -51,33 +63,48 @@ impl SqliteTx {
         result
     }
 
-    pub(crate) async fn fetch_all(&mut self, sql: &'static str, params: &[Value]) -> Result<Vec<Row>, DataError> {
+    pub(crate) async fn fetch_all(
+        &mut self,
+        sql: &'static str,
+        params: &[Value],
+    ) -> Result<Vec<Row>, DataError> {
         let params = params.to_vec();
-        self.blocking(move |conn| super::query(conn, sql, &params)).await
+        self.blocking(move |conn| super::query(conn, sql, &params))
+            .await
     }
 
-    pub(crate) async fn execute(&mut self, sql: &'static str, params: &[Value]) -> Result<u64, DataError> {
+    pub(crate) async fn execute(
+        &mut self,
+        sql: &'static str,
+        params: &[Value],
+    ) -> Result<u64, DataError> {
         let params = params.to_vec();
-        self.blocking(move |conn| super::execute(conn, sql, &params)).await
+        self.blocking(move |conn| super::execute(conn, sql, &params))
+            .await
     }
 
     pub(crate) async fn commit(mut self) -> Result<(), DataError> {
-        self.blocking(|conn| conn.execute_batch("COMMIT").map_err(super::sqlite_error)).await?;
+        self.blocking(|conn| conn.execute_batch("COMMIT").map_err(super::sqlite_error))
+            .await?;
         self.release();
         Ok(())
     }
 
     pub(crate) async fn rollback(mut self) {
-        if self.blocking(|conn| conn.execute_batch("ROLLBACK").map_err(super::sqlite_error)).await.is_ok() {
+        if self
+            .blocking(|conn| conn.execute_batch("ROLLBACK").map_err(super::sqlite_error))
+            .await
+            .is_ok()
+        {
             self.release();
         }
     }
 
     fn release(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            if conn.is_autocommit() {
-                self.pool.put_back(conn);
-            }
+        if let Some(conn) = self.conn.take()
+            && conn.is_autocommit()
+        {
+            self.pool.put_back(conn);
         }
     }
 }

@@ -1,0 +1,269 @@
+//! The leak probe against the reference server, and against a deliberately
+//! leaky app to show it is not passing vacuously.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::Path;
+use axum::routing::get;
+use common::TestServer;
+use serde_json::{Value, json};
+use tenantry::context::{Plan, Tier};
+use tenantry::edge::{FromSubdomain, RequestIdLayer, Tenant, TenantLayer, TokenVerifier};
+use tenantry::registry::{NewTenant, TenantState, Tenants};
+use tenantry_probe::{Outcome, Probe, Report, TenantAccess};
+
+fn access(s: &TestServer, slug: &str) -> TenantAccess {
+    TenantAccess {
+        slug: slug.into(),
+        host: format!("{slug}.localhost:{}", s.addr.port()),
+        token: s.token(slug, "admin"),
+    }
+}
+
+async fn probe_server(s: &TestServer) -> Report {
+    let openapi: Value = s
+        .http
+        .get(s.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let probe = Probe {
+        base_url: format!("http://{}", s.addr),
+        openapi,
+        attacker: access(s, "acme"),
+        victim: access(s, "globex"),
+        path_prefix: Some("/t/{slug}".into()),
+        tenant_header: Some("x-tenant-id".into()),
+    };
+    probe.run().await.unwrap()
+}
+
+fn assert_clean(report: &Report) {
+    println!("{report}");
+    assert!(report.is_clean(), "{report}");
+    // Every id-taking operation of the API was actually tried.
+    let tried = |needle: &str| {
+        report
+            .checks
+            .iter()
+            .any(|c| c.what.starts_with(needle) && c.expected == 404)
+    };
+    for op in [
+        "GET /api/orders/{id}",
+        "PATCH /api/orders/{id}",
+        "DELETE /api/orders/{id}",
+        "GET /api/users/{id}",
+        "PATCH /api/users/{id}",
+        "DELETE /api/users/{id}",
+        "GET /api/invoices/{id}",
+        "POST /api/invoices/{id}/pay",
+        "POST /api/invoices",
+    ] {
+        assert!(tried(op), "{op} was not probed:\n{report}");
+    }
+    assert!(
+        report.checks.iter().filter(|c| c.expected == 403).count() >= 9,
+        "spoofs on every list endpoint"
+    );
+}
+
+#[tokio::test]
+async fn reference_server_has_no_leaks_on_sqlite() {
+    assert_clean(&probe_server(&TestServer::sqlite().await).await);
+}
+
+#[tokio::test]
+async fn reference_server_has_no_leaks_on_postgres() {
+    let Some(server) = TestServer::postgres().await else {
+        return;
+    };
+    assert_clean(&probe_server(&server).await);
+}
+
+/// Notes of two tenants in memory; `/api/notes/{id}` forgets to check the owner.
+#[tokio::test]
+async fn the_probe_reports_a_leaky_route() {
+    let store: Arc<dyn tenantry::registry::TenantStore> = Arc::new(MemoryStore::default());
+    let tenants = Tenants::new(store);
+    let mut notes = Vec::new();
+    for slug in ["acme", "globex"] {
+        let t = tenants
+            .create(NewTenant {
+                id: None,
+                slug: slug.into(),
+                name: slug.into(),
+                plan: Plan::Free,
+                tier: Tier::Shared,
+                state: TenantState::Active,
+                domains: vec![],
+            })
+            .await
+            .unwrap();
+        notes.push(json!({"id": uuid::Uuid::new_v4().to_string(), "owner": t.id.to_string(), "text": format!("{slug}'s secret")}));
+    }
+    let notes = Arc::new(notes);
+    let (list_notes, leaky_notes, safe_notes) = (notes.clone(), notes.clone(), notes.clone());
+    let owned = |notes: &[Value], ctx: &tenantry::TenantContext| -> Vec<Value> {
+        notes
+            .iter()
+            .filter(|n| n["owner"] == ctx.tenant_id().to_string())
+            .cloned()
+            .collect()
+    };
+    let app = axum::Router::new()
+        .route(
+            "/api/notes",
+            get(move |Tenant(ctx): Tenant| async move {
+                Json(json!({"notes": owned(&list_notes, &ctx)}))
+            }),
+        )
+        // The bug under test: no owner check.
+        .route(
+            "/api/notes/{id}",
+            get(move |Path(id): Path<String>| async move {
+                match leaky_notes.iter().find(|n| n["id"] == id) {
+                    Some(note) => Ok(Json(note.clone())),
+                    None => Err(axum::http::StatusCode::NOT_FOUND),
+                }
+            }),
+        )
+        .route(
+            "/api/notes/{id}/owned",
+            get(
+                move |Tenant(ctx): Tenant, Path(id): Path<String>| async move {
+                    match owned(&safe_notes, &ctx).into_iter().find(|n| n["id"] == id) {
+                        Some(note) => Ok(Json(note)),
+                        None => Err(axum::http::StatusCode::NOT_FOUND),
+                    }
+                },
+            ),
+        )
+        .layer(
+            TenantLayer::new(tenants, TokenVerifier::hs256(common::SECRET.as_bytes()))
+                .resolver(FromSubdomain::new("localhost")),
+        )
+        .layer(RequestIdLayer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let openapi = json!({
+        "openapi": "3.1.0",
+        "paths": {
+            "/api/notes": {"get": {}},
+            "/api/notes/{id}": {"get": {"parameters": [{"name": "id", "in": "path", "required": true}]}},
+            "/api/notes/{id}/owned": {"get": {"parameters": [{"name": "id", "in": "path"}]}}
+        }
+    });
+    let tenant = |slug: &str| TenantAccess {
+        slug: slug.into(),
+        host: format!("{slug}.localhost:{}", addr.port()),
+        token: common::token_with(common::SECRET, slug, "member", 600),
+    };
+    let report = Probe {
+        base_url: format!("http://{addr}"),
+        openapi,
+        attacker: tenant("acme"),
+        victim: tenant("globex"),
+        path_prefix: None,
+        tenant_header: None,
+    }
+    .run()
+    .await
+    .unwrap();
+    println!("{report}");
+    let leaks = report.leaks();
+    assert_eq!(leaks.len(), 1, "{report}");
+    assert!(leaks[0].what.starts_with("GET /api/notes/{id}"), "{report}");
+    assert_eq!(leaks[0].got, 200);
+    assert!(!report.is_clean());
+    assert!(
+        report.untested().is_empty() && report.failed_controls().is_empty(),
+        "{report}"
+    );
+    // The correctly scoped route is probed and passes.
+    assert!(
+        report
+            .checks
+            .iter()
+            .any(|c| c.what.starts_with("GET /api/notes/{id}/owned as acme")
+                && c.outcome == Outcome::Pass),
+        "{report}"
+    );
+}
+
+/// A registry in memory, enough for the leaky app.
+#[derive(Default)]
+struct MemoryStore(std::sync::Mutex<Vec<tenantry::registry::TenantRecord>>);
+
+impl tenantry::registry::TenantStore for MemoryStore {
+    fn find(
+        &self,
+        key: &tenantry::registry::TenantKey,
+    ) -> tenantry::registry::BoxFuture<
+        '_,
+        Result<Option<tenantry::registry::TenantRecord>, tenantry::registry::RegistryError>,
+    > {
+        use tenantry::registry::TenantKey;
+        let found = self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|r| match key {
+                TenantKey::Slug(s) => &r.slug == s,
+                TenantKey::Id(id) => &r.id == id,
+                TenantKey::Domain(d) => r.domains.contains(d),
+            })
+            .cloned();
+        Box::pin(async move { Ok(found) })
+    }
+    fn list(
+        &self,
+    ) -> tenantry::registry::BoxFuture<
+        '_,
+        Result<Vec<tenantry::registry::TenantRecord>, tenantry::registry::RegistryError>,
+    > {
+        let all = self.0.lock().unwrap().clone();
+        Box::pin(async move { Ok(all) })
+    }
+    fn insert(
+        &self,
+        t: NewTenant,
+    ) -> tenantry::registry::BoxFuture<
+        '_,
+        Result<tenantry::registry::TenantRecord, tenantry::registry::RegistryError>,
+    > {
+        let record = tenantry::registry::TenantRecord {
+            id: t.id.unwrap_or_else(tenantry::TenantId::new_v4),
+            slug: t.slug,
+            name: t.name,
+            plan: t.plan,
+            tier: t.tier,
+            state: t.state,
+            domains: t.domains,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+        };
+        self.0.lock().unwrap().push(record.clone());
+        Box::pin(async move { Ok(record) })
+    }
+    fn set_state(
+        &self,
+        _: tenantry::TenantId,
+        _: TenantState,
+    ) -> tenantry::registry::BoxFuture<
+        '_,
+        Result<tenantry::registry::TenantRecord, tenantry::registry::RegistryError>,
+    > {
+        Box::pin(async move { Err(tenantry::registry::RegistryError::NotFound) })
+    }
+}
