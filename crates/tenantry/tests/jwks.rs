@@ -1,0 +1,104 @@
+//! RS256/ES256 tokens against a JWKS file: selection by `kid`, refresh on an
+//! unknown `kid` (rate-limited), and algorithm confusion refused.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use tenantry::edge::{AuthError, Claims, JwksSource, TokenVerifier};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn claims() -> Claims {
+    Claims {
+        sub: uuid::Uuid::new_v4().to_string(),
+        tenant: "acme".into(),
+        role: None,
+        exp: jsonwebtoken::get_current_timestamp() + 600,
+        iat: None,
+    }
+}
+
+fn sign(alg: Algorithm, kid: &str, key: &EncodingKey) -> String {
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.into());
+    encode(&header, &claims(), key).unwrap()
+}
+
+fn ec_key(name: &str) -> EncodingKey {
+    EncodingKey::from_ec_pem(&std::fs::read(fixture(name)).unwrap()).unwrap()
+}
+
+fn rsa_key() -> EncodingKey {
+    EncodingKey::from_rsa_pem(&std::fs::read(fixture("rs256.pem")).unwrap()).unwrap()
+}
+
+/// A JWKS file the test can rewrite, removed afterwards.
+struct KeySetFile(PathBuf);
+
+impl KeySetFile {
+    fn with(fixture_name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("jwks-{}.json", uuid::Uuid::new_v4().simple()));
+        std::fs::copy(fixture(fixture_name), &path).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for KeySetFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn es256_and_rs256_tokens_verify_by_kid() {
+    let file = KeySetFile::with("jwks-a.json");
+    let verifier = TokenVerifier::jwks(JwksSource::File(file.0.clone()));
+    let es = sign(Algorithm::ES256, "ec-a", &ec_key("es256-a.pem"));
+    assert_eq!(verifier.verify(&es).await.unwrap().tenant, "acme");
+    let rs = sign(Algorithm::RS256, "rsa-1", &rsa_key());
+    assert_eq!(verifier.verify(&rs).await.unwrap().tenant, "acme");
+
+    // Right kid, wrong key: the signature does not verify.
+    let forged = sign(Algorithm::ES256, "ec-a", &ec_key("es256-b.pem"));
+    assert!(matches!(verifier.verify(&forged).await, Err(AuthError::Invalid(_))));
+    // An ES256 header pointing at the RSA key: refused, whatever the signature.
+    let crossed = sign(Algorithm::ES256, "rsa-1", &ec_key("es256-a.pem"));
+    assert!(verifier.verify(&crossed).await.is_err());
+}
+
+#[tokio::test]
+async fn hmac_tokens_are_refused_by_a_jwks_verifier() {
+    let file = KeySetFile::with("jwks-a.json");
+    let verifier = TokenVerifier::jwks(JwksSource::File(file.0.clone()));
+    // The classic confusion: HS256 "signed" with public key material (here
+    // the published key set itself) as the HMAC secret.
+    let published = std::fs::read(fixture("jwks-a.json")).unwrap();
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("rsa-1".into());
+    let confused = encode(&header, &claims(), &EncodingKey::from_secret(&published)).unwrap();
+    let err = verifier.verify(&confused).await.unwrap_err();
+    assert!(err.to_string().contains("not accepted"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unknown_kid_refreshes_the_key_set_at_most_every_ten_seconds() {
+    let file = KeySetFile::with("jwks-a.json");
+    let verifier = TokenVerifier::jwks(JwksSource::File(file.0.clone()));
+    let a = sign(Algorithm::ES256, "ec-a", &ec_key("es256-a.pem"));
+    verifier.verify(&a).await.unwrap();
+
+    // The provider publishes key b; a token with kid ec-b arrives at once.
+    std::fs::copy(fixture("jwks-rotated.json"), &file.0).unwrap();
+    let b = sign(Algorithm::ES256, "ec-b", &ec_key("es256-b.pem"));
+    assert!(
+        matches!(verifier.verify(&b).await, Err(AuthError::UnknownKey(_))),
+        "within the interval, no refetch: made-up kids cannot force fetches"
+    );
+    tokio::time::advance(Duration::from_secs(11)).await;
+    assert_eq!(verifier.verify(&b).await.unwrap().tenant, "acme", "refreshed on the unknown kid");
+}
