@@ -63,18 +63,18 @@ kill $pid; wait $pid 2>/dev/null || true
 
 if [ -z "${SKIP_NODE:-}" ]; then
   say "Node/Express peer"
-  rm -rf /tmp/bench/node-express && cp -r "$BENCH/peers/node-express" /tmp/bench/node-express
-  chmod -R u+w /tmp/bench/node-express
-  ( cd /tmp/bench/node-express && npm ci --silent --no-audit --no-fund >/dev/null )
-  # The peer's scripts resolve ../../load relative to themselves.
-  mkdir -p /tmp/bench/load && cp "$BENCH"/load/* /tmp/bench/load/ && mkdir -p /tmp/bench/peers && ln -sfn /tmp/bench/node-express /tmp/bench/peers/node-express
+  # A writable copy of the shared bench tree (the peer's scripts find the
+  # loader at ../../load relative to themselves).
+  rm -rf /tmp/bench/shared && cp -r "$BENCH" /tmp/bench/shared && chmod -R u+w /tmp/bench/shared
+  peer=/tmp/bench/shared/peers/node-express
+  ( cd "$peer" && npm ci --silent --no-audit --no-fund >/dev/null )
   export DATABASE_URL="$PG/bench_node"
-  node /tmp/bench/node-express/seed.js /tmp/bench/orders-node.tsv
+  node "$peer/seed.js" /tmp/bench/orders-node.tsv
   cmp -s <(sort /tmp/bench/orders.tsv) <(sort /tmp/bench/orders-node.tsv) && echo "orders.tsv identical for both databases"
   for keyobject in "" 1; do
     for workers in 1 2; do
       say "node WORKERS=$workers JWT_KEYOBJECT=${keyobject:-unset}"
-      ( cd /tmp/bench/peers/node-express && JWT_KEYOBJECT="$keyobject" PORT=3001 ./bench-workers.sh "$workers" "$duration" "$conns" get foreign )
+      ( cd "$peer" && JWT_KEYOBJECT="$keyobject" PORT=3001 ./bench-workers.sh "$workers" "$duration" "$conns" get foreign )
     done
   done
 fi

@@ -116,7 +116,7 @@ fn parse_ttl(text: &str) -> Result<Duration, String> {
 impl Cli {
     /// Runs the parsed command.
     pub async fn run(self) -> anyhow::Result<()> {
-        crate::logging::init(self.log_format);
+        let _log_guard = crate::logging::init(self.log_format);
         match self.command.unwrap_or(Command::Serve(ServeArgs::default())) {
             Command::Serve(args) => serve(&self.settings, args).await,
             Command::Tenants(cmd) => tenants(&self.settings, cmd).await,

@@ -15,10 +15,26 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// Keeps the log writer thread alive; dropping it flushes what is queued.
+#[must_use = "logs written after the guard is dropped are lost"]
+pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
+
 /// Installs the global subscriber writing to stdout; `RUST_LOG` filters
 /// (default `info`).
-pub fn init(format: LogFormat) {
-    init_with_writer(format, std::io::stdout);
+///
+/// Lines are formatted on the calling thread but written by a dedicated
+/// thread through a buffer that it flushes whenever its queue runs dry: at
+/// load, many lines leave in one `write`; idle, each line leaves at once.
+/// The queue is not lossy — a full queue slows callers rather than dropping
+/// lines, since these logs are the tenant audit trail.
+pub fn init(format: LogFormat) -> LogGuard {
+    let buffered = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("tenantry-log-writer")
+        .finish(buffered);
+    init_with_writer(format, writer);
+    LogGuard(guard)
 }
 
 /// Installs the global subscriber writing to `writer` (tests capture logs this way).
