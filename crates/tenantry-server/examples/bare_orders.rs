@@ -24,12 +24,16 @@ const SQL: &str = "SELECT id, number, customer, total_cents, status FROM orders 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let url = args.next().ok_or_else(|| anyhow::anyhow!("usage: bare_orders DATABASE_URL [LISTEN]"))?;
+    let url = args
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("usage: bare_orders DATABASE_URL [LISTEN]"))?;
     let listen = args.next().unwrap_or_else(|| "127.0.0.1:3003".to_owned());
     let manager = Manager::from_config(
         tokio_postgres::Config::from_str(&url)?,
         NoTls,
-        ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
     );
     let pool = Pool::builder(manager).max_size(16).build()?;
     let app = axum::Router::new()
@@ -43,7 +47,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn order(State(pool): State<Pool>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    let echo = headers.get("x-request-id").cloned().unwrap_or(HeaderValue::from_static("none"));
+    let echo = headers
+        .get("x-request-id")
+        .cloned()
+        .unwrap_or(HeaderValue::from_static("none"));
     let mut response = match answer(&pool, &id).await {
         Ok(Some(body)) => Json(body).into_response(),
         Ok(None) => (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))).into_response(),
@@ -54,7 +61,9 @@ async fn order(State(pool): State<Pool>, Path(id): Path<String>, headers: Header
 }
 
 async fn answer(pool: &Pool, id: &str) -> anyhow::Result<Option<serde_json::Value>> {
-    let Ok(id) = uuid::Uuid::parse_str(id) else { return Ok(None) };
+    let Ok(id) = uuid::Uuid::parse_str(id) else {
+        return Ok(None);
+    };
     let client = pool.get().await?;
     let statement = client.prepare_cached(SQL).await?;
     let row = client.query_opt(&statement, &[&id]).await?;

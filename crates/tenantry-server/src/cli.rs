@@ -10,7 +10,7 @@ use tenantry::edge::{Claims, issue_hs256};
 use tenantry::registry::{NewTenant, TenantKey, TenantRecord, TenantState};
 
 use crate::config::Settings;
-use crate::logging::LogFormat;
+use crate::logging::{LogFormat, LogTarget};
 use crate::{backend, demo};
 
 /// tenantry: a multi-tenant SaaS reference server.
@@ -116,8 +116,13 @@ fn parse_ttl(text: &str) -> Result<Duration, String> {
 impl Cli {
     /// Runs the parsed command.
     pub async fn run(self) -> anyhow::Result<()> {
-        let _log_guard = crate::logging::init(self.log_format);
-        match self.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        let command = self.command.unwrap_or(Command::Serve(ServeArgs::default()));
+        let target = match command {
+            Command::Serve(_) => LogTarget::Stdout,
+            _ => LogTarget::Stderr,
+        };
+        let _log_guard = crate::logging::init(self.log_format, target);
+        match command {
             Command::Serve(args) => serve(&self.settings, args).await,
             Command::Tenants(cmd) => tenants(&self.settings, cmd).await,
             Command::Token(args) => token(&self.settings, &args),

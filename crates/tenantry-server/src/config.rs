@@ -36,6 +36,9 @@ pub struct Settings {
         global = true
     )]
     pub jwt_secret: Option<String>,
+    /// JWKS for RS256/ES256 tokens: a file path or an http(s) URL (HS256 stays accepted).
+    #[arg(long, env = "TENANTRY_JWKS", global = true)]
+    pub jwks: Option<String>,
     /// Base domain whose subdomains are tenant slugs [default: localhost].
     #[arg(long, env = "TENANTRY_BASE_DOMAIN", global = true)]
     pub base_domain: Option<String>,
@@ -52,6 +55,7 @@ struct FileSettings {
     app_database_url: Option<String>,
     app_role: Option<String>,
     jwt_secret: Option<String>,
+    jwks: Option<String>,
     base_domain: Option<String>,
     pool_size: Option<usize>,
 }
@@ -81,6 +85,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// HS256 secret.
     pub jwt_secret: Vec<u8>,
+    /// JWKS source for RS256/ES256 tokens, if configured.
+    pub jwks: Option<tenantry::edge::JwksSource>,
     /// Base domain for subdomain resolution.
     pub base_domain: String,
     /// Connection pool size.
@@ -128,10 +134,18 @@ impl Settings {
             Some(_) => anyhow::bail!("the JWT secret must be at least 16 characters"),
             None => dev_secret(&data_dir)?,
         };
+        let jwks = self.jwks.clone().or(file.jwks).map(|source| {
+            if source.starts_with("http://") || source.starts_with("https://") {
+                tenantry::edge::JwksSource::Url(source)
+            } else {
+                tenantry::edge::JwksSource::File(PathBuf::from(source))
+            }
+        });
         Ok(Config {
             data_dir,
             database,
             jwt_secret,
+            jwks,
             base_domain: self
                 .base_domain
                 .clone()

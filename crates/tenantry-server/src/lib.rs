@@ -24,16 +24,18 @@ use crate::backend::Backend;
 use crate::config::Config;
 
 /// Builds the app for `backend`: the edge chain (path prefix, subdomain,
-/// custom domain, `X-Tenant-Id`) with HS256 tokens, around the API.
+/// custom domain, `X-Tenant-Id`) with HS256 tokens (and RS256/ES256 from a
+/// JWKS when configured), around the API.
 pub fn build(config: &Config, backend: &Backend) -> Router {
-    let edge = TenantLayer::new(
-        backend.tenants.clone(),
-        TokenVerifier::hs256(&config.jwt_secret),
-    )
-    .resolver(FromPathPrefix::new("/t"))
-    .resolver(FromSubdomain::new(&config.base_domain))
-    .resolver(FromCustomDomain::new(&config.base_domain))
-    .resolver(FromHeader::new());
+    let mut verifier = TokenVerifier::hs256(&config.jwt_secret);
+    if let Some(jwks) = &config.jwks {
+        verifier = verifier.with_jwks(jwks.clone());
+    }
+    let edge = TenantLayer::new(backend.tenants.clone(), verifier)
+        .resolver(FromPathPrefix::new("/t"))
+        .resolver(FromSubdomain::new(&config.base_domain))
+        .resolver(FromCustomDomain::new(&config.base_domain))
+        .resolver(FromHeader::new());
     api::router(
         api::AppState {
             db: backend.db.clone(),

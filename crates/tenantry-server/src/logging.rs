@@ -19,7 +19,16 @@ pub enum LogFormat {
 #[must_use = "logs written after the guard is dropped are lost"]
 pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
 
-/// Installs the global subscriber writing to stdout; `RUST_LOG` filters
+/// Where log lines go.
+#[derive(Clone, Copy, Debug)]
+pub enum LogTarget {
+    /// Standard output (the server: logs are its output).
+    Stdout,
+    /// Standard error (commands whose stdout is their result).
+    Stderr,
+}
+
+/// Installs the global subscriber writing to `target`; `RUST_LOG` filters
 /// (default `info`).
 ///
 /// Lines are formatted on the calling thread but written by a dedicated
@@ -27,8 +36,12 @@ pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGu
 /// load, many lines leave in one `write`; idle, each line leaves at once.
 /// The queue is not lossy — a full queue slows callers rather than dropping
 /// lines, since these logs are the tenant audit trail.
-pub fn init(format: LogFormat) -> LogGuard {
-    let buffered = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
+pub fn init(format: LogFormat, target: LogTarget) -> LogGuard {
+    let sink: Box<dyn std::io::Write + Send> = match target {
+        LogTarget::Stdout => Box::new(std::io::stdout()),
+        LogTarget::Stderr => Box::new(std::io::stderr()),
+    };
+    let buffered = std::io::BufWriter::with_capacity(64 * 1024, sink);
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("tenantry-log-writer")
@@ -43,9 +56,15 @@ where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     let installed = match format {
-        LogFormat::Json => builder.json().with_current_span(false).with_span_list(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
     // Already installed (tests): keep the first.

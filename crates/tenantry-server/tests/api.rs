@@ -529,3 +529,47 @@ async fn tenant_states(s: &TestServer) {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn jwks_tokens_are_accepted_when_configured() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tenantry/tests/fixtures");
+    let jwks = fixtures.join("jwks-a.json").display().to_string();
+    let s = TestServer::sqlite_with(|settings| settings.jwks = Some(jwks)).await;
+    let sign = |key_file: &str| {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("ec-a".into());
+        let claims = tenantry::edge::Claims {
+            sub: uuid::Uuid::new_v4().to_string(),
+            tenant: "acme".into(),
+            role: None,
+            exp: jsonwebtoken::get_current_timestamp() + 600,
+            iat: None,
+        };
+        let key =
+            EncodingKey::from_ec_pem(&std::fs::read(fixtures.join(key_file)).unwrap()).unwrap();
+        encode(&header, &claims, &key).unwrap()
+    };
+    let ok = s
+        .request("acme", &sign("es256-a.pem"), Method::GET, "/api/orders")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let forged = s
+        .request("acme", &sign("es256-b.pem"), Method::GET, "/api/orders")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    // HS256 tokens keep working next to the JWKS.
+    assert_eq!(
+        s.as_tenant("acme", Method::GET, "/api/orders")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}

@@ -30,7 +30,11 @@ impl Write for Captured {
 impl Captured {
     fn lines_since(&self, start: usize) -> Vec<Value> {
         let bytes = self.0.lock().unwrap()[start..].to_vec();
-        String::from_utf8(bytes).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
     fn len(&self) -> usize {
         self.0.lock().unwrap().len()
@@ -39,7 +43,10 @@ impl Captured {
 
 /// The tenant fields of a line, read from its spans.
 fn span_field<'a>(line: &'a Value, field: &str) -> Option<&'a Value> {
-    line["spans"].as_array()?.iter().find_map(|span| span.get(field))
+    line["spans"]
+        .as_array()?
+        .iter()
+        .find_map(|span| span.get(field))
 }
 
 #[tokio::test]
@@ -49,16 +56,39 @@ async fn request_lines_carry_tenant_and_request_id() {
     init_with_writer(LogFormat::Json, move || writer.clone());
 
     let s = TestServer::sqlite().await;
-    let acme = s.backend.tenants.find(&TenantKey::Slug("acme".into())).await.unwrap().unwrap();
+    let acme = s
+        .backend
+        .tenants
+        .find(&TenantKey::Slug("acme".into()))
+        .await
+        .unwrap()
+        .unwrap();
     let start = captured.len();
     let requests = [
         (Method::GET, "/api/orders", None, "log-list-1"),
-        (Method::POST, "/api/orders", Some(json!({"customer": "Logged", "total_cents": 1})), "log-create-2"),
-        (Method::POST, "/api/orders", Some(json!({"customer": ""})), "log-bad-3"),
-        (Method::GET, "/api/orders/00000000-0000-4000-8000-000000000000", None, "log-missing-4"),
+        (
+            Method::POST,
+            "/api/orders",
+            Some(json!({"customer": "Logged", "total_cents": 1})),
+            "log-create-2",
+        ),
+        (
+            Method::POST,
+            "/api/orders",
+            Some(json!({"customer": ""})),
+            "log-bad-3",
+        ),
+        (
+            Method::GET,
+            "/api/orders/00000000-0000-4000-8000-000000000000",
+            None,
+            "log-missing-4",
+        ),
     ];
     for (method, path, body, request_id) in &requests {
-        let mut req = s.as_tenant("acme", method.clone(), path).header("x-request-id", *request_id);
+        let mut req = s
+            .as_tenant("acme", method.clone(), path)
+            .header("x-request-id", *request_id);
         if let Some(body) = body {
             req = req.json(body);
         }
@@ -66,15 +96,35 @@ async fn request_lines_carry_tenant_and_request_id() {
     }
 
     let lines = captured.lines_since(start);
-    let access: Vec<&Value> = lines.iter().filter(|l| l["target"] == "tenantry::access").collect();
-    assert_eq!(access.len(), requests.len(), "one access line per request: {lines:#?}");
+    let access: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["target"] == "tenantry::access")
+        .collect();
+    assert_eq!(
+        access.len(),
+        requests.len(),
+        "one access line per request: {lines:#?}"
+    );
     for line in &lines {
-        assert_eq!(span_field(line, "tenant_id"), Some(&json!(acme.id.to_string())), "{line}");
-        assert_eq!(span_field(line, "tenant_slug"), Some(&json!("acme")), "{line}");
-        let request_id = span_field(line, "request_id").and_then(Value::as_str).unwrap_or_default();
+        assert_eq!(
+            span_field(line, "tenant_id"),
+            Some(&json!(acme.id.to_string())),
+            "{line}"
+        );
+        assert_eq!(
+            span_field(line, "tenant_slug"),
+            Some(&json!("acme")),
+            "{line}"
+        );
+        let request_id = span_field(line, "request_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         assert!(request_id.starts_with("log-"), "{line}");
     }
-    let ids: Vec<&str> = access.iter().filter_map(|l| span_field(l, "request_id")?.as_str()).collect();
+    let ids: Vec<&str> = access
+        .iter()
+        .filter_map(|l| span_field(l, "request_id")?.as_str())
+        .collect();
     assert_eq!(ids, requests.iter().map(|r| r.3).collect::<Vec<_>>());
     // The route template, never the raw path (raw paths carry ids).
     assert_eq!(access[3]["fields"]["route"], "/api/orders/{id}");

@@ -16,6 +16,7 @@
 //! compiles none of the web or database stacks.
 
 pub mod context;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod data;
 #[cfg(feature = "edge")]
 pub mod edge;

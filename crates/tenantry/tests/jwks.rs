@@ -10,7 +10,9 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use tenantry::edge::{AuthError, Claims, JwksSource, TokenVerifier};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn claims() -> Claims {
@@ -42,7 +44,8 @@ struct KeySetFile(PathBuf);
 
 impl KeySetFile {
     fn with(fixture_name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("jwks-{}.json", uuid::Uuid::new_v4().simple()));
+        let path =
+            std::env::temp_dir().join(format!("jwks-{}.json", uuid::Uuid::new_v4().simple()));
         std::fs::copy(fixture(fixture_name), &path).unwrap();
         Self(path)
     }
@@ -65,7 +68,10 @@ async fn es256_and_rs256_tokens_verify_by_kid() {
 
     // Right kid, wrong key: the signature does not verify.
     let forged = sign(Algorithm::ES256, "ec-a", &ec_key("es256-b.pem"));
-    assert!(matches!(verifier.verify(&forged).await, Err(AuthError::Invalid(_))));
+    assert!(matches!(
+        verifier.verify(&forged).await,
+        Err(AuthError::Invalid(_))
+    ));
     // An ES256 header pointing at the RSA key: refused, whatever the signature.
     let crossed = sign(Algorithm::ES256, "rsa-1", &ec_key("es256-a.pem"));
     assert!(verifier.verify(&crossed).await.is_err());
@@ -100,5 +106,9 @@ async fn an_unknown_kid_refreshes_the_key_set_at_most_every_ten_seconds() {
         "within the interval, no refetch: made-up kids cannot force fetches"
     );
     tokio::time::advance(Duration::from_secs(11)).await;
-    assert_eq!(verifier.verify(&b).await.unwrap().tenant, "acme", "refreshed on the unknown kid");
+    assert_eq!(
+        verifier.verify(&b).await.unwrap().tenant,
+        "acme",
+        "refreshed on the unknown kid"
+    );
 }

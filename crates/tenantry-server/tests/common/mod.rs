@@ -26,19 +26,24 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn sqlite() -> TestServer {
-        Self::start(None).await
+        Self::start(None, |_| {}).await
+    }
+
+    /// SQLite, with the settings adjusted by `tweak` before start-up.
+    pub async fn sqlite_with(tweak: impl FnOnce(&mut Settings)) -> TestServer {
+        Self::start(None, tweak).await
     }
 
     /// `None` (after a loud skip) when PostgreSQL is absent outside CI.
     pub async fn postgres() -> Option<TestServer> {
         let pg = tenantry_testkit::postgres().await?;
-        Some(Self::start(Some(pg)).await)
+        Some(Self::start(Some(pg), |_| {}).await)
     }
 
-    async fn start(pg: Option<PgTestDb>) -> TestServer {
+    async fn start(pg: Option<PgTestDb>, tweak: impl FnOnce(&mut Settings)) -> TestServer {
         let data_dir =
             std::env::temp_dir().join(format!("tenantry-test-{}", uuid::Uuid::new_v4().simple()));
-        let settings = Settings {
+        let mut settings = Settings {
             data_dir: Some(data_dir.clone()),
             database_url: pg.as_ref().map(|p| p.url().to_owned()),
             jwt_secret: Some(SECRET.to_owned()),
@@ -46,6 +51,7 @@ impl TestServer {
             pool_size: Some(8),
             ..Settings::default()
         };
+        tweak(&mut settings);
         let config = settings.resolve().expect("config");
         let backend = backend::open(&config).await.expect("backend");
         tenantry_server::demo::seed(&backend).await.expect("seed");

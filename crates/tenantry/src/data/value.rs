@@ -63,7 +63,8 @@ macro_rules! params {
     ($($v:expr),* $(,)?) => { &[$($crate::data::Value::from($v)),*][..] };
 }
 
-/// Unix microseconds of `t` (negative before 1970).
+/// Unix microseconds of `t` (negative before 1970); SQLite stores timestamps so.
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub(crate) fn micros_since_epoch(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),

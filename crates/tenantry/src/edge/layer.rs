@@ -117,11 +117,11 @@ impl Edge {
         }
 
         let token = bearer(&parts).ok_or(Rejection::Unauthenticated)?;
-        let token_claims = self
-            .verifier
-            .verify(token)
-            .await
-            .map_err(|_| Rejection::Unauthenticated)?;
+        let token_claims = self.verifier.verify(token).await.map_err(|e| {
+            // The reason stays in the logs; clients only learn "401".
+            tracing::debug!(error = %e, "bearer token refused");
+            Rejection::Unauthenticated
+        })?;
         let user = token_claims.user_id().ok_or(Rejection::Unauthenticated)?;
 
         let mut tenant: Option<Arc<TenantRecord>> = None;

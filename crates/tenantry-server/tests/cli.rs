@@ -1,0 +1,138 @@
+//! The `tenantry` command line, run as a real process on SQLite.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct DataDir(PathBuf);
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tenantry(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("TENANTRY_DATABASE_URL")
+        .env_remove("TENANTRY_JWT_SECRET")
+        .output()
+        .unwrap()
+}
+
+fn stdout_json(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn tenants_lifecycle_and_tokens() {
+    let dir = DataDir(
+        std::env::temp_dir().join(format!("tenantry-cli-{}", uuid::Uuid::new_v4().simple())),
+    );
+    let created = stdout_json(&tenantry(
+        &dir.0,
+        &[
+            "tenants",
+            "create",
+            "--slug",
+            "initech",
+            "--plan",
+            "pro",
+            "--domain",
+            "App.Initech.Example",
+        ],
+    ));
+    assert_eq!(created["slug"], "initech");
+    assert_eq!(created["plan"], "pro");
+    assert_eq!(created["state"], "active");
+    assert_eq!(
+        created["domains"],
+        serde_json::json!(["app.initech.example"])
+    );
+
+    let listed = tenantry(&dir.0, &["tenants", "list"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).starts_with("initech\t"));
+
+    assert_eq!(
+        stdout_json(&tenantry(&dir.0, &["tenants", "suspend", "initech"]))["state"],
+        "suspended"
+    );
+    assert_eq!(
+        stdout_json(&tenantry(&dir.0, &["tenants", "resume", "initech"]))["state"],
+        "active"
+    );
+    assert_eq!(
+        stdout_json(&tenantry(&dir.0, &["tenants", "show", "initech"]))["state"],
+        "active"
+    );
+
+    // The token verifies with the secret the server generated into the data dir.
+    let token = tenantry(
+        &dir.0,
+        &[
+            "token", "--tenant", "initech", "--role", "member", "--ttl", "5m",
+        ],
+    );
+    assert!(token.status.success());
+    let token = String::from_utf8(token.stdout).unwrap();
+    let secret = std::fs::read_to_string(dir.0.join("jwt-secret")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let claims = rt
+        .block_on(
+            tenantry::edge::TokenVerifier::hs256(secret.trim().as_bytes()).verify(token.trim()),
+        )
+        .unwrap();
+    assert_eq!(
+        (claims.tenant.as_str(), claims.role.as_deref()),
+        ("initech", Some("member"))
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(claims.exp > now && claims.exp <= now + 300);
+}
+
+#[test]
+fn bad_input_fails_cleanly() {
+    let dir = DataDir(
+        std::env::temp_dir().join(format!("tenantry-cli-{}", uuid::Uuid::new_v4().simple())),
+    );
+    for (args, expected) in [
+        (
+            &["tenants", "create", "--slug", "Bad Slug"][..],
+            "invalid tenant slug",
+        ),
+        (
+            &["tenants", "create", "--slug", "acme", "--plan", "platinum"][..],
+            "platinum",
+        ),
+        (&["tenants", "suspend", "nobody"][..], "no tenant"),
+        (
+            &["token", "--tenant", "acme", "--ttl", "5 parsecs"][..],
+            "bad duration",
+        ),
+    ] {
+        let output = tenantry(&dir.0, args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    let duplicate = |slug| tenantry(&dir.0, &["tenants", "create", "--slug", slug]);
+    assert!(duplicate("acme").status.success());
+    let again = duplicate("acme");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already taken"));
+}

@@ -1,0 +1,56 @@
+//! The server refuses to start on PostgreSQL when the isolation audit
+//! finds a tenant table that row-level security does not protect.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use tenantry_server::backend;
+use tenantry_server::config::Settings;
+
+#[tokio::test]
+async fn an_unprotected_tenant_table_stops_the_server() {
+    let Some(pg) = tenantry_testkit::postgres().await else {
+        return;
+    };
+    let data_dir = std::env::temp_dir().join(format!(
+        "tenantry-startup-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let settings = Settings {
+        data_dir: Some(data_dir.clone()),
+        database_url: Some(pg.url().to_owned()),
+        jwt_secret: Some("startup-test-secret-0123456789".into()),
+        ..Settings::default()
+    };
+    let config = settings.resolve().unwrap();
+    backend::open(&config)
+        .await
+        .expect("a freshly migrated database passes the audit");
+
+    let owner = tenantry::data::postgres::migrate::connect(pg.url())
+        .await
+        .unwrap();
+    owner
+        .batch_execute("CREATE TABLE audit_log (id bigint, tenant_id uuid, line text); GRANT SELECT ON audit_log TO tenantry_app;")
+        .await
+        .unwrap();
+    let refused = backend::open(&config)
+        .await
+        .err()
+        .expect("the server must refuse to start");
+    let message = format!("{refused:#}");
+    assert!(
+        message.contains("public.audit_log") && message.contains("row-level security is disabled"),
+        "{message}"
+    );
+
+    owner
+        .batch_execute("ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY")
+        .await
+        .unwrap();
+    let message = format!("{:#}", backend::open(&config).await.err().unwrap());
+    assert!(
+        message.contains("without FORCE") && message.contains("no policy"),
+        "{message}"
+    );
+    let _ = std::fs::remove_dir_all(data_dir);
+}
