@@ -10,13 +10,8 @@ use tenantry::params;
 const NOTES: &[Migration] = &[Migration {
     version: 1,
     name: "notes",
-    sql: "CREATE TABLE notes (id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, body TEXT NOT NULL) STRICT;
-          CREATE TRIGGER notes_insert BEFORE INSERT ON notes WHEN NEW.tenant_id IS NOT tenantry_current_tenant()
-          BEGIN SELECT RAISE(ABORT, 'row belongs to another tenant'); END;
-          CREATE TRIGGER notes_update BEFORE UPDATE ON notes WHEN OLD.tenant_id IS NOT tenantry_current_tenant()
-          BEGIN SELECT RAISE(ABORT, 'row belongs to another tenant'); END;
-          CREATE TRIGGER notes_delete BEFORE DELETE ON notes WHEN OLD.tenant_id IS NOT tenantry_current_tenant()
-          BEGIN SELECT RAISE(ABORT, 'row belongs to another tenant'); END;",
+    // No triggers here: the migration runner must add them.
+    sql: "CREATE TABLE notes (id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, body TEXT NOT NULL) STRICT;",
 }];
 
 struct TempDb {

@@ -1,6 +1,7 @@
 -- Tenant plane of the reference app (shared.db). SQLite has no row-level
 -- security: reads filter on tenantry_current_tenant() in the repositories,
--- and these triggers refuse any write that touches another tenant's rows.
+-- and tenantry's migration runner adds triggers to every table with a
+-- tenant_id column that refuse any write touching another tenant's rows.
 
 CREATE TABLE users (
     id          TEXT PRIMARY KEY,
@@ -44,29 +45,3 @@ CREATE TABLE invoices (
     UNIQUE (tenant_id, order_id),
     FOREIGN KEY (tenant_id, order_id) REFERENCES orders (tenant_id, id) ON DELETE RESTRICT
 ) STRICT;
-
-CREATE TRIGGER users_tenant_insert BEFORE INSERT ON users WHEN NEW.tenant_id IS NOT tenantry_current_tenant()
-BEGIN SELECT RAISE(ABORT, 'row belongs to another tenant'); END;
-CREATE TRIGGER users_tenant_update BEFORE UPDATE ON users WHEN OLD.tenant_id IS NOT tenantry_current_tenant() OR NEW.tenant_id IS NOT OLD.tenant_id
-BEGIN SELECT RAISE(ABORT, 'row belongs to another tenant'); END;
-CREATE TRIGGER users_tenant_delete BEFORE DELETE ON users WHEN OLD.tenant_id IS NOT tenantry_current_tenant()
-BEGIN SELECT RAISE(ABORT, 'row belongs to another tenant'); END;
-
-CREATE TRIGGER counters_tenant_insert BEFORE INSERT ON counters WHEN NEW.tenant_id IS NOT tenantry_current_tenant()
-BEGIN SELECT RAISE(ABORT, 'row belongs to another tenant'); END;
-CREATE TRIGGER counters_tenant_update BEFORE UPDATE ON counters WHEN OLD.tenant_id IS NOT tenantry_current_tenant() OR NEW.tenant_id IS NOT OLD.tenant_id
-BEGIN SELECT RAISE(ABORT, 'row belongs to another tenant'); END;
-
-CREATE TRIGGER orders_tenant_insert BEFORE INSERT ON orders WHEN NEW.tenant_id IS NOT tenantry_current_tenant()
-BEGIN SELECT RAISE(ABORT, 'row belongs to another tenant'); END;
-CREATE TRIGGER orders_tenant_update BEFORE UPDATE ON orders WHEN OLD.tenant_id IS NOT tenantry_current_tenant() OR NEW.tenant_id IS NOT OLD.tenant_id
-BEGIN SELECT RAISE(ABORT, 'row belongs to another tenant'); END;
-CREATE TRIGGER orders_tenant_delete BEFORE DELETE ON orders WHEN OLD.tenant_id IS NOT tenantry_current_tenant()
-BEGIN SELECT RAISE(ABORT, 'row belongs to another tenant'); END;
-
-CREATE TRIGGER invoices_tenant_insert BEFORE INSERT ON invoices WHEN NEW.tenant_id IS NOT tenantry_current_tenant()
-BEGIN SELECT RAISE(ABORT, 'row belongs to another tenant'); END;
-CREATE TRIGGER invoices_tenant_update BEFORE UPDATE ON invoices WHEN OLD.tenant_id IS NOT tenantry_current_tenant() OR NEW.tenant_id IS NOT OLD.tenant_id
-BEGIN SELECT RAISE(ABORT, 'row belongs to another tenant'); END;
-CREATE TRIGGER invoices_tenant_delete BEFORE DELETE ON invoices WHEN OLD.tenant_id IS NOT tenantry_current_tenant()
-BEGIN SELECT RAISE(ABORT, 'row belongs to another tenant'); END;

@@ -18,6 +18,7 @@
 //! and closes it, so no later request can inherit this tenant's settings.
 
 use deadpool_postgres::Object;
+use futures_util::TryStreamExt;
 use tokio_postgres::Statement;
 use tokio_postgres::types::ToSql;
 
@@ -73,24 +74,7 @@ impl PgDatabase {
         sql: &'static str,
         params: &[Value],
     ) -> Result<Vec<Row>, DataError> {
-        let mut conn = self.scoped_conn().await?;
-        let statements = prepare(conn.client(), sql).await?;
-        let tenant = ctx.tenant_id().to_string();
-        let tenant_param: [&(dyn ToSql + Sync); 1] = [&tenant];
-        let params = as_sql_params(params);
-        conn.idle = false;
-        let client = conn.client();
-        let (begin, set, rows, commit) = futures_util::join!(
-            client.execute(&statements.begin, &[]),
-            client.execute(&statements.set_tenant, &tenant_param),
-            client.query(&statements.statement, &params),
-            client.execute(&statements.commit, &[]),
-        );
-        conn.idle = commit.is_ok();
-        begin.map_err(db_error)?;
-        set.map_err(db_error)?;
-        let rows = rows.map_err(db_error)?;
-        commit.map_err(db_error)?;
+        let (rows, _) = self.run_scoped(ctx, sql, params).await?;
         Ok(rows.into_iter().map(|r| Row(RowRepr::Pg(r))).collect())
     }
 
@@ -100,6 +84,18 @@ impl PgDatabase {
         sql: &'static str,
         params: &[Value],
     ) -> Result<u64, DataError> {
+        let (_, affected) = self.run_scoped(ctx, sql, params).await?;
+        Ok(affected)
+    }
+
+    /// One statement in its own tenant-scoped transaction, all four messages
+    /// in one flight; returns its rows and how many rows it affected.
+    async fn run_scoped(
+        &self,
+        ctx: &TenantContext,
+        sql: &'static str,
+        params: &[Value],
+    ) -> Result<(Vec<tokio_postgres::Row>, u64), DataError> {
         let mut conn = self.scoped_conn().await?;
         let statements = prepare(conn.client(), sql).await?;
         let tenant = ctx.tenant_id().to_string();
@@ -107,18 +103,31 @@ impl PgDatabase {
         let params = as_sql_params(params);
         conn.idle = false;
         let client = conn.client();
-        let (begin, set, changed, commit) = futures_util::join!(
+        // `query_raw` writes its request on first poll, like the others, so
+        // this async block keeps its place in the pipeline.
+        let statement = async {
+            let stream = client
+                .query_raw(&statements.statement, params.iter().copied())
+                .await?;
+            futures_util::pin_mut!(stream);
+            let mut rows = Vec::new();
+            while let Some(row) = stream.try_next().await? {
+                rows.push(row);
+            }
+            Ok::<_, tokio_postgres::Error>((rows, stream.rows_affected().unwrap_or(0)))
+        };
+        let (begin, set, result, commit) = futures_util::join!(
             client.execute(&statements.begin, &[]),
             client.execute(&statements.set_tenant, &tenant_param),
-            client.execute(&statements.statement, &params),
+            statement,
             client.execute(&statements.commit, &[]),
         );
         conn.idle = commit.is_ok();
         begin.map_err(db_error)?;
         set.map_err(db_error)?;
-        let changed = changed.map_err(db_error)?;
+        let result = result.map_err(db_error)?;
         commit.map_err(db_error)?;
-        Ok(changed)
+        Ok(result)
     }
 
     pub(crate) async fn begin_scoped(&self, ctx: &TenantContext) -> Result<PgTx, DataError> {

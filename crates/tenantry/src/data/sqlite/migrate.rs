@@ -76,6 +76,45 @@ fn apply_blocking(
         .map_err(|e| failed(migration.version, migration.name, e))?;
         ran += 1;
     }
+    install_tenant_guards(&tx).map_err(|e| failed(0, "tenant guards", e))?;
     tx.commit().map_err(|e| failed(0, "commit", e))?;
     Ok(ran)
+}
+
+/// Gives every table with a `tenant_id` column triggers that refuse to
+/// insert, update or delete rows outside the current tenant.
+///
+/// SQLite has no row-level security; this is its stand-in for writes, and
+/// installing it here (not in each app migration) means a new table cannot
+/// forget it — the way the PostgreSQL audit catches a forgotten `FORCE`.
+fn install_tenant_guards(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let tables: Vec<String> = tx
+        .prepare(
+            "SELECT m.name FROM sqlite_master m
+              WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
+                AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) WHERE name = 'tenant_id')",
+        )?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    const REFUSE: &str = "BEGIN SELECT RAISE(ABORT, 'row belongs to another tenant'); END";
+    for table in tables {
+        let quoted = quote_ident(&table);
+        let trigger = |event: &str| quote_ident(&format!("{table}_tenant_{event}"));
+        tx.execute_batch(&format!(
+            "CREATE TRIGGER IF NOT EXISTS {insert} BEFORE INSERT ON {quoted}
+                 WHEN NEW.tenant_id IS NOT tenantry_current_tenant() {REFUSE};
+             CREATE TRIGGER IF NOT EXISTS {update} BEFORE UPDATE ON {quoted}
+                 WHEN OLD.tenant_id IS NOT tenantry_current_tenant() OR NEW.tenant_id IS NOT OLD.tenant_id {REFUSE};
+             CREATE TRIGGER IF NOT EXISTS {delete} BEFORE DELETE ON {quoted}
+                 WHEN OLD.tenant_id IS NOT tenantry_current_tenant() {REFUSE};",
+            insert = trigger("insert"),
+            update = trigger("update"),
+            delete = trigger("delete"),
+        ))?;
+    }
+    Ok(())
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }

@@ -3,9 +3,9 @@
 //! SQLite has no row-level security, so scoping is the data layer's job:
 //! every connection gets a `tenantry_current_tenant()` SQL function that
 //! returns the tenant of the context the statement runs in (NULL outside
-//! one, which matches no row). Repositories filter on it; the tenant-plane
-//! migrations add triggers that refuse inserting, updating or deleting
-//! another tenant's rows.
+//! one, which matches no row). Repositories filter on it; and the migration
+//! runner gives every table with a `tenant_id` column triggers that refuse
+//! inserting, updating or deleting another tenant's rows.
 
 mod migrate;
 mod pool;
