@@ -112,3 +112,23 @@ async fn an_unknown_kid_refreshes_the_key_set_at_most_every_ten_seconds() {
         "refreshed on the unknown kid"
     );
 }
+
+#[cfg(feature = "jwks-http")]
+#[tokio::test]
+async fn the_key_set_can_come_from_a_url() {
+    use axum::routing::get;
+    let body = std::fs::read_to_string(fixture("jwks-a.json")).unwrap();
+    let app = axum::Router::new().route("/.well-known/jwks.json", get(move || async move { body }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let url = format!("http://{addr}/.well-known/jwks.json");
+    let verifier = TokenVerifier::jwks(JwksSource::Url(url));
+    let token = sign(Algorithm::ES256, "ec-a", &ec_key("es256-a.pem"));
+    assert_eq!(verifier.verify(&token).await.unwrap().tenant, "acme");
+
+    let unreachable = TokenVerifier::jwks(JwksSource::Url(format!("http://{addr}/missing.json")));
+    let err = unreachable.verify(&token).await.unwrap_err();
+    assert!(err.to_string().contains("key set unavailable"), "{err}");
+}
