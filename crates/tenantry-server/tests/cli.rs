@@ -136,3 +136,73 @@ fn bad_input_fails_cleanly() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already taken"));
 }
+
+/// The probe as a user runs it: `tenantry serve --demo` in one process,
+/// `tenantry probe` in another, tokens from `tenantry token`.
+#[test]
+fn probe_command_against_a_running_server() {
+    use std::io::{BufRead, BufReader};
+    let dir = DataDir(
+        std::env::temp_dir().join(format!("tenantry-cli-{}", uuid::Uuid::new_v4().simple())),
+    );
+    let mut server = Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir.0)
+        .env_remove("TENANTRY_DATABASE_URL")
+        .env_remove("TENANTRY_JWT_SECRET")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The banner names the bound port.
+    let mut banner = BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(
+            banner.read_line(&mut line).unwrap() > 0,
+            "server exited before listening"
+        );
+        if let Some(rest) = line.strip_prefix("tenantry listening on http://") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let port = addr.rsplit(':').next().unwrap().to_owned();
+    let token = |slug: &str| {
+        let out = tenantry(&dir.0, &["token", "--tenant", slug]);
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let probe = Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        .args(["probe", "--base-url", &format!("http://{addr}")])
+        .args([
+            "--a-slug",
+            "acme",
+            "--a-host",
+            &format!("acme.localhost:{port}"),
+        ])
+        .args([
+            "--b-slug",
+            "globex",
+            "--b-host",
+            &format!("globex.localhost:{port}"),
+        ])
+        .args([
+            "--path-prefix",
+            "/t/{slug}",
+            "--tenant-header",
+            "x-tenant-id",
+        ])
+        .env("PROBE_A_TOKEN", token("acme"))
+        .env("PROBE_B_TOKEN", token("globex"))
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let report = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        probe.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    assert!(report.contains("probe: 24 passed, 0 failed"), "{report}");
+}
