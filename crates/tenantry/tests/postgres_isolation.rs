@@ -273,3 +273,71 @@ async fn tenant_db_needs_a_tenant_context() {
     let system = tenantry::context::run_as_system("test", async { db.tenant().err() }).await;
     assert!(matches!(system, Some(DataError::SystemTenant)));
 }
+
+#[tokio::test]
+async fn schema_tier_tenants_live_in_their_own_schema() {
+    use tenantry::context::Tier;
+    use tenantry::data::postgres::schema_for;
+    let Some((_db, mut owner, db)) = setup(4).await else {
+        return;
+    };
+    let shared = ctx("acme");
+    let schema_tenant = TenantContext::builder(TenantId::new_v4(), "initech")
+        .tier(Tier::Schema)
+        .build()
+        .unwrap();
+    let schema = schema_for(schema_tenant.tenant_id());
+    migrate::apply(&mut owner, &schema, NOTES, APP_ROLE)
+        .await
+        .unwrap();
+
+    insert_note(&db, &shared, "shared row").await;
+    insert_note(&db, &schema_tenant, "schema row").await;
+
+    let in_schema: i64 = owner
+        .query_one(&format!("SELECT count(*) FROM {schema}.notes"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    let in_public: i64 = owner
+        .query_one("SELECT count(*) FROM public.notes", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        (in_schema, in_public),
+        (1, 1),
+        "each tier's row is in its own place"
+    );
+
+    for (tenant, expected) in [(&schema_tenant, "schema row"), (&shared, "shared row")] {
+        let bodies = tenant
+            .clone()
+            .scope(async {
+                let rows = db
+                    .tenant()?
+                    .fetch_all("SELECT body FROM notes", &[])
+                    .await?;
+                rows.iter()
+                    .map(|r| r.get::<String>(0))
+                    .collect::<Result<Vec<_>, DataError>>()
+            })
+            .await
+            .unwrap();
+        assert_eq!(bodies, [expected]);
+    }
+    // Reaching for the other tier's table by name still meets RLS.
+    let peek = schema_tenant
+        .scope(async {
+            db.tenant()?
+                .fetch_all("SELECT body FROM public.notes", &[])
+                .await
+        })
+        .await
+        .unwrap();
+    assert!(peek.is_empty());
+    let Database::Postgres(pg) = &db else {
+        unreachable!()
+    };
+    assert_eq!(pg.audit().await.unwrap(), Vec::<Finding>::new());
+}

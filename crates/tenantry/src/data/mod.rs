@@ -97,6 +97,10 @@ pub enum DataError {
     /// Used in the system context; cross-tenant work has its own API.
     #[error("the system tenant has no tenant rows; use the cross-tenant API")]
     SystemTenant,
+    /// The tenant's tier is not served by this backend (the schema tier on
+    /// SQLite, or a tier not implemented yet).
+    #[error("the {0} tier is not available on this backend")]
+    TierUnavailable(crate::context::Tier),
     /// A unique or foreign-key constraint refused the write.
     #[error("constraint violated: {0}")]
     Constraint(String),

@@ -19,7 +19,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts}
 use tokio_postgres::NoTls;
 
 pub use registry::{CONTROL_MIGRATIONS, CONTROL_SCHEMA, PgTenantStore};
-pub use scoped::PgTx;
+pub use scoped::{PgTx, schema_for};
 
 use super::DataError;
 

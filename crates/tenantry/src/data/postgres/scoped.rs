@@ -23,13 +23,66 @@ use tokio_postgres::Statement;
 use tokio_postgres::types::ToSql;
 
 use super::params::as_sql_params;
+use super::quote_ident;
 use super::{PgDatabase, db_error, pool_error};
-use crate::context::TenantContext;
+use crate::context::{TenantContext, TenantId, Tier};
 use crate::data::row::RowRepr;
 use crate::data::{DataError, Row, Value};
 
 const BEGIN: &str = "BEGIN";
 const SET_TENANT: &str = "SELECT set_config('app.tenant_id', $1, true)";
+const SET_TENANT_AND_SCHEMA: &str =
+    "SELECT set_config('app.tenant_id', $1, true), set_config('search_path', $2, true)";
+
+/// What each transaction sets first, by the tenant's tier: the tenant id,
+/// and for the schema tier the tenant's schema as the `search_path` — in one
+/// statement, so the schema tier pipelines as tightly as the shared one.
+///
+/// Statements are prepared outside the transaction; PostgreSQL re-plans a
+/// cached statement when the `search_path` differs from the one it was
+/// planned under, so each runs against the tenant's own tables. That needs
+/// the same result columns in every schema: repositories name their columns
+/// (never `SELECT *`), which also keeps them stable across migrations.
+struct Scope {
+    sql: &'static str,
+    tenant: String,
+    search_path: Option<String>,
+}
+
+impl Scope {
+    fn of(ctx: &TenantContext) -> Result<Self, DataError> {
+        let tenant = ctx.tenant_id().to_string();
+        match ctx.tier() {
+            Tier::Shared => Ok(Scope {
+                sql: SET_TENANT,
+                tenant,
+                search_path: None,
+            }),
+            Tier::Schema => Ok(Scope {
+                sql: SET_TENANT_AND_SCHEMA,
+                tenant,
+                search_path: Some(format!(
+                    "{}, public",
+                    quote_ident(&schema_for(ctx.tenant_id()))?
+                )),
+            }),
+            tier => Err(DataError::TierUnavailable(tier)),
+        }
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        match &self.search_path {
+            Some(path) => vec![&self.tenant, path],
+            None => vec![&self.tenant],
+        }
+    }
+}
+
+/// The schema that holds a schema-tier tenant's tables: `t_` and the id's
+/// 32 hex digits — derived from the id, so renaming a tenant moves nothing.
+pub fn schema_for(tenant: TenantId) -> String {
+    format!("t_{}", tenant.as_uuid().simple())
+}
 const COMMIT: &str = "COMMIT";
 const ROLLBACK: &str = "ROLLBACK";
 
@@ -96,10 +149,10 @@ impl PgDatabase {
         sql: &'static str,
         params: &[Value],
     ) -> Result<(Vec<tokio_postgres::Row>, u64), DataError> {
+        let scope = Scope::of(ctx)?;
+        let scope_params = scope.params();
         let mut conn = self.scoped_conn().await?;
-        let statements = prepare(conn.client(), sql).await?;
-        let tenant = ctx.tenant_id().to_string();
-        let tenant_param: [&(dyn ToSql + Sync); 1] = [&tenant];
+        let statements = prepare(conn.client(), scope.sql, sql).await?;
         let params = as_sql_params(params);
         conn.idle = false;
         let client = conn.client();
@@ -118,7 +171,7 @@ impl PgDatabase {
         };
         let (begin, set, result, commit) = futures_util::join!(
             client.execute(&statements.begin, &[]),
-            client.execute(&statements.set_tenant, &tenant_param),
+            client.execute(&statements.set_tenant, &scope_params),
             statement,
             client.execute(&statements.commit, &[]),
         );
@@ -131,6 +184,8 @@ impl PgDatabase {
     }
 
     pub(crate) async fn begin_scoped(&self, ctx: &TenantContext) -> Result<PgTx, DataError> {
+        let scope = Scope::of(ctx)?;
+        let scope_params = scope.params();
         let mut conn = self.scoped_conn().await?;
         let begin = conn
             .client()
@@ -139,16 +194,14 @@ impl PgDatabase {
             .map_err(db_error)?;
         let set_tenant = conn
             .client()
-            .prepare_cached(SET_TENANT)
+            .prepare_cached(scope.sql)
             .await
             .map_err(db_error)?;
-        let tenant = ctx.tenant_id().to_string();
-        let tenant_param: [&(dyn ToSql + Sync); 1] = [&tenant];
         conn.idle = false;
         let client = conn.client();
         let (begun, set) = futures_util::join!(
             client.execute(&begin, &[]),
-            client.execute(&set_tenant, &tenant_param)
+            client.execute(&set_tenant, &scope_params)
         );
         begun.map_err(db_error)?;
         set.map_err(db_error)?;
@@ -164,10 +217,10 @@ struct Prepared {
 }
 
 /// Prepared once per connection, then served from the connection's cache.
-async fn prepare(client: &Object, sql: &str) -> Result<Prepared, DataError> {
+async fn prepare(client: &Object, set_tenant: &str, sql: &str) -> Result<Prepared, DataError> {
     Ok(Prepared {
         begin: client.prepare_cached(BEGIN).await.map_err(db_error)?,
-        set_tenant: client.prepare_cached(SET_TENANT).await.map_err(db_error)?,
+        set_tenant: client.prepare_cached(set_tenant).await.map_err(db_error)?,
         statement: client.prepare_cached(sql).await.map_err(db_error)?,
         commit: client.prepare_cached(COMMIT).await.map_err(db_error)?,
     })

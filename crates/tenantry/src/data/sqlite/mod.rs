@@ -47,6 +47,7 @@ impl SqliteDatabase {
         sql: &'static str,
         params: &[Value],
     ) -> Result<Vec<Row>, DataError> {
+        served(ctx)?;
         let params = params.to_vec();
         self.pool
             .run(Some(ctx.tenant_id()), move |conn| query(conn, sql, &params))
@@ -59,6 +60,7 @@ impl SqliteDatabase {
         sql: &'static str,
         params: &[Value],
     ) -> Result<u64, DataError> {
+        served(ctx)?;
         let params = params.to_vec();
         self.pool
             .run(Some(ctx.tenant_id()), move |conn| {
@@ -68,6 +70,7 @@ impl SqliteDatabase {
     }
 
     pub(crate) async fn begin_scoped(&self, ctx: &TenantContext) -> Result<SqliteTx, DataError> {
+        served(ctx)?;
         SqliteTx::begin(self.pool.clone(), ctx.tenant_id()).await
     }
 
@@ -77,6 +80,15 @@ impl SqliteDatabase {
         work: impl FnOnce(&mut rusqlite::Connection) -> Result<R, DataError> + Send + 'static,
     ) -> Result<R, DataError> {
         self.pool.run(None, work).await
+    }
+}
+
+/// SQLite serves the shared tier from this file; a schema-tier tenant (a
+/// PostgreSQL-only tier) or a database-tier one must not land here.
+fn served(ctx: &TenantContext) -> Result<(), DataError> {
+    match ctx.tier() {
+        crate::context::Tier::Shared => Ok(()),
+        tier => Err(DataError::TierUnavailable(tier)),
     }
 }
 
