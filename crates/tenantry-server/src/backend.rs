@@ -31,6 +31,17 @@ pub struct Backend {
     pub db: Database,
     /// Registry (control plane) behind its cache.
     pub tenants: Tenants,
+    /// How tier targets are created; see [`crate::provision`].
+    pub(crate) provisioner: Provisioner,
+}
+
+/// What it takes to create a tenant's tier target.
+#[derive(Clone)]
+pub(crate) enum Provisioner {
+    /// SQLite: the shared file serves the shared tier; nothing to create.
+    Sqlite,
+    /// PostgreSQL: schemas are created and migrated as the owner role.
+    Postgres { owner_url: String, app_role: String },
 }
 
 /// Opens (and migrates) the configured backend.
@@ -56,6 +67,7 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Backend> {
     Ok(Backend {
         db: Database::Sqlite(shared),
         tenants,
+        provisioner: Provisioner::Sqlite,
     })
 }
 
@@ -78,9 +90,23 @@ async fn open_postgres(
     )
     .await?;
     pg::migrate::apply(&mut owner, "public", PG_APP_MIGRATIONS, app_role).await?;
-    drop(owner);
 
     let db = PgDatabase::connect(app_url, pool_size)?;
+    let tenants = Tenants::new(Arc::new(PgTenantStore::new(db.clone())));
+    // Each schema-tier tenant's schema, one after another (the fleet
+    // migration runner will take this over, in parallel and resumable).
+    for tenant in tenants.list().await? {
+        if tenant.tier == tenantry::context::Tier::Schema
+            && tenant.state != tenantry::registry::TenantState::Deleted
+        {
+            let schema = pg::schema_for(tenant.id);
+            pg::migrate::apply(&mut owner, &schema, PG_APP_MIGRATIONS, app_role)
+                .await
+                .with_context(|| format!("migrating {schema} (tenant {})", tenant.slug))?;
+        }
+    }
+    drop(owner);
+
     let findings = db
         .audit()
         .await
@@ -92,10 +118,13 @@ async fn open_postgres(
             list.join("\n")
         );
     }
-    let tenants = Tenants::new(Arc::new(PgTenantStore::new(db.clone())));
     Ok(Backend {
         db: Database::Postgres(db),
         tenants,
+        provisioner: Provisioner::Postgres {
+            owner_url: owner_url.to_owned(),
+            app_role: app_role.to_owned(),
+        },
     })
 }
 

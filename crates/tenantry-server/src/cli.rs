@@ -62,7 +62,7 @@ enum TenantsCommand {
         /// Plan: free, pro or enterprise.
         #[arg(long, default_value = "free")]
         plan: Plan,
-        /// Isolation tier (only `shared` until the tiers issue lands).
+        /// Isolation tier: shared, or schema (PostgreSQL).
         #[arg(long, default_value = "shared")]
         tier: Tier,
         /// A custom domain (repeatable).
@@ -77,6 +77,8 @@ enum TenantsCommand {
     Suspend { slug: String },
     /// Resume a suspended tenant.
     Resume { slug: String },
+    /// Finish provisioning a tenant left in `provisioning` (idempotent).
+    Provision { slug: String },
 }
 
 #[derive(clap::Args, Debug)]
@@ -207,25 +209,20 @@ async fn tenants(settings: &Settings, cmd: TenantsCommand) -> anyhow::Result<()>
             tier,
             domains,
         } => {
-            if tier != Tier::Shared {
-                bail!("tier {tier} is not available yet; use --tier shared");
-            }
             let domains = domains
                 .iter()
                 .map(|d| d.trim().to_ascii_lowercase())
                 .collect();
-            let record = tenants
-                .create(NewTenant {
-                    id: None,
-                    name: name.unwrap_or_else(|| slug.clone()),
-                    slug,
-                    plan,
-                    tier,
-                    state: TenantState::Active,
-                    domains,
-                })
-                .await?;
-            print_tenant(&record);
+            let new = NewTenant {
+                id: None,
+                name: name.unwrap_or_else(|| slug.clone()),
+                slug,
+                plan,
+                tier,
+                state: TenantState::Active,
+                domains,
+            };
+            print_tenant(&crate::provision::create_tenant(&backend, new).await?);
         }
         TenantsCommand::List => {
             for record in tenants.list().await? {
@@ -243,6 +240,10 @@ async fn tenants(settings: &Settings, cmd: TenantsCommand) -> anyhow::Result<()>
         TenantsCommand::Resume { slug } => {
             let record = by_slug(slug).await?;
             print_tenant(&tenants.set_state(record.id, TenantState::Active).await?);
+        }
+        TenantsCommand::Provision { slug } => {
+            let record = by_slug(slug).await?;
+            print_tenant(&crate::provision::provision(&backend, &record).await?);
         }
     }
     Ok(())

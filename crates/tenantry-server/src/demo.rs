@@ -24,22 +24,33 @@ pub async fn seed(backend: &Backend) -> anyhow::Result<()> {
         {
             continue;
         }
-        let tenant = backend
-            .tenants
-            .create(NewTenant {
-                id: None,
-                slug: slug.to_owned(),
-                name: name.to_owned(),
-                plan,
-                tier: Tier::Shared,
-                state: TenantState::Active,
-                domains: vec![],
-            })
-            .await?;
-        context_for(&tenant)?.scope(fill(backend, slug)).await?;
-        tracing::info!(tenant = slug, "seeded demo tenant");
+        seed_tenant(backend, slug, name, plan, Tier::Shared).await?;
     }
     Ok(())
+}
+
+/// Creates one tenant on `tier` (provisioning its target) with demo data:
+/// two users, five orders, two invoices.
+pub async fn seed_tenant(
+    backend: &Backend,
+    slug: &str,
+    name: &str,
+    plan: Plan,
+    tier: Tier,
+) -> anyhow::Result<TenantRecord> {
+    let new = NewTenant {
+        id: None,
+        slug: slug.to_owned(),
+        name: name.to_owned(),
+        plan,
+        tier,
+        state: TenantState::Active,
+        domains: vec![],
+    };
+    let tenant = crate::provision::create_tenant(backend, new).await?;
+    context_for(&tenant)?.scope(fill(backend, slug)).await?;
+    tracing::info!(tenant = slug, %tier, "seeded demo tenant");
+    Ok(tenant)
 }
 
 /// A context for seeding `tenant` (no user, admin rights are not needed by the stores).

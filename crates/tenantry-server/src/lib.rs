@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod logging;
 pub mod pg_url;
+pub mod provision;
 pub mod store;
 
 use std::future::Future;

@@ -7,38 +7,52 @@ mod common;
 use common::{TestServer, status_and_json, token_with};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use tenantry::context::{Plan, Tier};
 use tenantry::registry::{TenantKey, TenantState};
 
 #[tokio::test]
 async fn api_on_sqlite() {
-    suite(&TestServer::sqlite().await).await;
+    let s = TestServer::sqlite().await;
+    suite(&s, "acme", "globex").await;
+    server_wide(&s).await;
 }
 
+/// Shared-tier `acme` and `globex`, and schema-tier `initech`, in one server.
 #[tokio::test]
-async fn api_on_postgres() {
-    let Some(server) = TestServer::postgres().await else {
+async fn api_on_postgres_across_tiers() {
+    let Some(s) = TestServer::postgres().await else {
         return;
     };
-    suite(&server).await;
+    tenantry_server::demo::seed_tenant(&s.backend, "initech", "Initech", Plan::Pro, Tier::Schema)
+        .await
+        .unwrap();
+    suite(&s, "acme", "globex").await;
+    suite(&s, "initech", "acme").await;
+    suite(&s, "acme", "initech").await;
+    server_wide(&s).await;
 }
 
-async fn suite(s: &TestServer) {
-    let backend = s.backend_name();
-    println!("API suite on {backend}");
-    orders_crud(s).await;
-    pagination(s).await;
-    invoices_flow(s).await;
-    users_need_admin(s).await;
-    bad_input_is_a_clear_400(s).await;
-    foreign_ids_are_404_everywhere(s).await;
-    edge_refusals(s).await;
+/// Everything that involves a pair of tenants: `a` acts, `b` is the other.
+async fn suite(s: &TestServer, a: &str, b: &str) {
+    println!("API suite on {} with {a} and {b}", s.backend_name());
+    orders_crud(s, a).await;
+    pagination(s, b).await;
+    invoices_flow(s, b).await;
+    users_need_admin(s, a, b).await;
+    bad_input_is_a_clear_400(s, a, b).await;
+    foreign_ids_are_404_everywhere(s, a, b).await;
+    edge_refusals(s, a, b).await;
+}
+
+/// Checks that create fixed tenants: once per server.
+async fn server_wide(s: &TestServer) {
     resolvers(s).await;
     tenant_states(s).await;
 }
 
-async fn orders_crud(s: &TestServer) {
+async fn orders_crud(s: &TestServer, a: &str) {
     let (status, created) = status_and_json(
-        s.as_tenant("acme", Method::POST, "/api/orders")
+        s.as_tenant(a, Method::POST, "/api/orders")
             .json(&json!({"customer": "Zed", "total_cents": 1234})),
     )
     .await;
@@ -49,12 +63,12 @@ async fn orders_crud(s: &TestServer) {
     let id = created["id"].as_str().unwrap().to_owned();
 
     let (status, got) =
-        status_and_json(s.as_tenant("acme", Method::GET, &format!("/api/orders/{id}"))).await;
+        status_and_json(s.as_tenant(a, Method::GET, &format!("/api/orders/{id}"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(got["number"], created["number"]);
 
     let (status, patched) = status_and_json(
-        s.as_tenant("acme", Method::PATCH, &format!("/api/orders/{id}"))
+        s.as_tenant(a, Method::PATCH, &format!("/api/orders/{id}"))
             .json(&json!({"status": "paid"})),
     )
     .await;
@@ -63,14 +77,14 @@ async fn orders_crud(s: &TestServer) {
     assert_eq!(patched["customer"], "Zed", "absent fields are kept");
 
     let status = s
-        .as_tenant("acme", Method::DELETE, &format!("/api/orders/{id}"))
+        .as_tenant(a, Method::DELETE, &format!("/api/orders/{id}"))
         .send()
         .await
         .unwrap()
         .status();
     assert_eq!(status, StatusCode::NO_CONTENT);
     let status = s
-        .as_tenant("acme", Method::GET, &format!("/api/orders/{id}"))
+        .as_tenant(a, Method::GET, &format!("/api/orders/{id}"))
         .send()
         .await
         .unwrap()
@@ -78,9 +92,8 @@ async fn orders_crud(s: &TestServer) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-async fn pagination(s: &TestServer) {
-    let (_, first) =
-        status_and_json(s.as_tenant("globex", Method::GET, "/api/orders?limit=2")).await;
+async fn pagination(s: &TestServer, b: &str) {
+    let (_, first) = status_and_json(s.as_tenant(b, Method::GET, "/api/orders?limit=2")).await;
     let page: Vec<i64> = first["orders"]
         .as_array()
         .unwrap()
@@ -91,7 +104,7 @@ async fn pagination(s: &TestServer) {
     assert!(page[0] > page[1], "newest first");
     let before = first["next_before"].as_i64().unwrap();
     let (_, second) = status_and_json(s.as_tenant(
-        "globex",
+        b,
         Method::GET,
         &format!("/api/orders?limit=2&before={before}"),
     ))
@@ -106,29 +119,29 @@ async fn pagination(s: &TestServer) {
     assert!(!next.is_empty());
 }
 
-async fn invoices_flow(s: &TestServer) {
+async fn invoices_flow(s: &TestServer, b: &str) {
     let (_, order) = status_and_json(
-        s.as_tenant("globex", Method::POST, "/api/orders")
+        s.as_tenant(b, Method::POST, "/api/orders")
             .json(&json!({"customer": "Inv", "total_cents": 999})),
     )
     .await;
     let order_id = order["id"].as_str().unwrap();
     let (status, invoice) = status_and_json(
-        s.as_tenant("globex", Method::POST, "/api/invoices")
+        s.as_tenant(b, Method::POST, "/api/invoices")
             .json(&json!({"order_id": order_id})),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{invoice}");
     assert_eq!(invoice["amount_cents"], 999);
     let (status, _) = status_and_json(
-        s.as_tenant("globex", Method::POST, "/api/invoices")
+        s.as_tenant(b, Method::POST, "/api/invoices")
             .json(&json!({"order_id": order_id})),
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "one invoice per order");
 
     let status = s
-        .as_tenant("globex", Method::DELETE, &format!("/api/orders/{order_id}"))
+        .as_tenant(b, Method::DELETE, &format!("/api/orders/{order_id}"))
         .send()
         .await
         .unwrap()
@@ -140,67 +153,68 @@ async fn invoices_flow(s: &TestServer) {
     );
 
     let invoice_id = invoice["id"].as_str().unwrap();
-    let (status, paid) = status_and_json(s.as_tenant(
-        "globex",
-        Method::POST,
-        &format!("/api/invoices/{invoice_id}/pay"),
-    ))
-    .await;
+    let (status, paid) =
+        status_and_json(s.as_tenant(b, Method::POST, &format!("/api/invoices/{invoice_id}/pay")))
+            .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(paid["status"], "paid");
     assert!(paid["paid_at"].is_string());
-    let (status, _) = status_and_json(s.as_tenant(
-        "globex",
-        Method::POST,
-        &format!("/api/invoices/{invoice_id}/pay"),
-    ))
-    .await;
+    let (status, _) =
+        status_and_json(s.as_tenant(b, Method::POST, &format!("/api/invoices/{invoice_id}/pay")))
+            .await;
     assert_eq!(status, StatusCode::CONFLICT);
 }
 
-async fn users_need_admin(s: &TestServer) {
-    let member = s.token("acme", "member");
+async fn users_need_admin(s: &TestServer, a: &str, b: &str) {
+    let member = s.token(a, "member");
     let (status, _) = status_and_json(
-        s.request("acme", &member, Method::POST, "/api/users")
-            .json(&json!({"email": "x@acme.example", "name": "X"})),
+        s.request(a, &member, Method::POST, "/api/users")
+            .json(&json!({"email": format!("x@{a}.example"), "name": "X"})),
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, users) =
-        status_and_json(s.request("acme", &member, Method::GET, "/api/users")).await;
+    let (status, users) = status_and_json(s.request(a, &member, Method::GET, "/api/users")).await;
     assert_eq!(status, StatusCode::OK);
+    let mine: Vec<&str> = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert!(!mine.is_empty(), "the member sees its own tenant's users");
+    let theirs = s.ids(b, "/api/users", "users").await;
     assert!(
-        users["users"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|u| u["email"].as_str().unwrap().ends_with("@acme.example"))
+        theirs.iter().all(|id| !mine.contains(&id.as_str())),
+        "{a} sees none of {b}'s users"
     );
 
+    // Unique per run: the suite runs several times against one server.
+    let local = format!("new-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let email = format!("{local}@{a}.example");
     let (status, user) = status_and_json(
-        s.as_tenant("acme", Method::POST, "/api/users")
-            .json(&json!({"email": "New@Acme.example", "name": "New"})),
+        s.as_tenant(a, Method::POST, "/api/users")
+            .json(&json!({"email": email.to_uppercase(), "name": "New"})),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
-    assert_eq!(user["email"], "new@acme.example");
+    assert_eq!(user["email"], email, "e-mails are stored lowercase");
     let (status, _) = status_and_json(
-        s.as_tenant("acme", Method::POST, "/api/users")
-            .json(&json!({"email": "new@acme.example", "name": "Dup"})),
+        s.as_tenant(a, Method::POST, "/api/users")
+            .json(&json!({"email": email, "name": "Dup"})),
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT);
     // The same e-mail is free in another tenant.
     let (status, _) = status_and_json(
-        s.as_tenant("globex", Method::POST, "/api/users")
-            .json(&json!({"email": "new@acme.example", "name": "Twin"})),
+        s.as_tenant(b, Method::POST, "/api/users")
+            .json(&json!({"email": email, "name": "Twin"})),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
 }
 
-async fn bad_input_is_a_clear_400(s: &TestServer) {
-    let before = s.ids("acme", "/api/orders?limit=100", "orders").await.len();
+async fn bad_input_is_a_clear_400(s: &TestServer, a: &str, b: &str) {
+    let before = s.ids(a, "/api/orders?limit=100", "orders").await.len();
     let cases = [
         (json!({"customer": "", "total_cents": 1}), Some("customer")),
         (
@@ -216,7 +230,7 @@ async fn bad_input_is_a_clear_400(s: &TestServer) {
     ];
     for (body, field) in cases {
         let (status, answer) =
-            status_and_json(s.as_tenant("acme", Method::POST, "/api/orders").json(&body)).await;
+            status_and_json(s.as_tenant(a, Method::POST, "/api/orders").json(&body)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {answer}");
         assert!(answer["error"].is_string(), "{answer}");
         if let Some(field) = field {
@@ -224,7 +238,7 @@ async fn bad_input_is_a_clear_400(s: &TestServer) {
         }
     }
     let (status, answer) = status_and_json(
-        s.as_tenant("acme", Method::POST, "/api/orders")
+        s.as_tenant(a, Method::POST, "/api/orders")
             .header("content-type", "application/json")
             .body("{not json"),
     )
@@ -232,50 +246,48 @@ async fn bad_input_is_a_clear_400(s: &TestServer) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     for query in ["limit=0", "limit=101", "limit=abc", "before=x"] {
         let (status, _) =
-            status_and_json(s.as_tenant("acme", Method::GET, &format!("/api/orders?{query}")))
-                .await;
+            status_and_json(s.as_tenant(a, Method::GET, &format!("/api/orders?{query}"))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
     }
-    let (status, _) =
-        status_and_json(s.as_tenant("acme", Method::GET, "/api/orders/not-a-uuid")).await;
+    let (status, _) = status_and_json(s.as_tenant(a, Method::GET, "/api/orders/not-a-uuid")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let after = s.ids("acme", "/api/orders?limit=100", "orders").await.len();
+    let after = s.ids(a, "/api/orders?limit=100", "orders").await.len();
     assert_eq!(before, after, "no bad request wrote anything");
 }
 
-async fn foreign_ids_are_404_everywhere(s: &TestServer) {
-    let globex_order = s.ids("globex", "/api/orders", "orders").await.remove(0);
-    let globex_user = s.ids("globex", "/api/users", "users").await.remove(0);
-    let globex_invoice = s.ids("globex", "/api/invoices", "invoices").await.remove(0);
+async fn foreign_ids_are_404_everywhere(s: &TestServer, a: &str, b: &str) {
+    let other_order = s.ids(b, "/api/orders", "orders").await.remove(0);
+    let other_user = s.ids(b, "/api/users", "users").await.remove(0);
+    let other_invoice = s.ids(b, "/api/invoices", "invoices").await.remove(0);
     let attempts = [
-        (Method::GET, format!("/api/orders/{globex_order}"), None),
+        (Method::GET, format!("/api/orders/{other_order}"), None),
         (
             Method::PATCH,
-            format!("/api/orders/{globex_order}"),
+            format!("/api/orders/{other_order}"),
             Some(json!({"customer": "pwned"})),
         ),
-        (Method::DELETE, format!("/api/orders/{globex_order}"), None),
-        (Method::GET, format!("/api/users/{globex_user}"), None),
+        (Method::DELETE, format!("/api/orders/{other_order}"), None),
+        (Method::GET, format!("/api/users/{other_user}"), None),
         (
             Method::PATCH,
-            format!("/api/users/{globex_user}"),
+            format!("/api/users/{other_user}"),
             Some(json!({"name": "pwned"})),
         ),
-        (Method::DELETE, format!("/api/users/{globex_user}"), None),
-        (Method::GET, format!("/api/invoices/{globex_invoice}"), None),
+        (Method::DELETE, format!("/api/users/{other_user}"), None),
+        (Method::GET, format!("/api/invoices/{other_invoice}"), None),
         (
             Method::POST,
-            format!("/api/invoices/{globex_invoice}/pay"),
+            format!("/api/invoices/{other_invoice}/pay"),
             None,
         ),
         (
             Method::POST,
             "/api/invoices".to_owned(),
-            Some(json!({"order_id": globex_order})),
+            Some(json!({"order_id": other_order})),
         ),
     ];
     for (method, path, body) in attempts {
-        let mut req = s.as_tenant("acme", method.clone(), &path);
+        let mut req = s.as_tenant(a, method.clone(), &path);
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -283,45 +295,40 @@ async fn foreign_ids_are_404_everywhere(s: &TestServer) {
         assert_eq!(
             status,
             StatusCode::NOT_FOUND,
-            "{method} {path} as acme → {answer}"
+            "{method} {path} as {a} → {answer}"
         );
     }
-    // And nothing of globex's changed.
-    let (_, order) = status_and_json(s.as_tenant(
-        "globex",
-        Method::GET,
-        &format!("/api/orders/{globex_order}"),
-    ))
-    .await;
+    // And nothing of the other tenant changed.
+    let (_, order) =
+        status_and_json(s.as_tenant(b, Method::GET, &format!("/api/orders/{other_order}"))).await;
     assert_ne!(order["customer"], "pwned");
     let (status, _) =
-        status_and_json(s.as_tenant("globex", Method::GET, &format!("/api/users/{globex_user}")))
-            .await;
+        status_and_json(s.as_tenant(b, Method::GET, &format!("/api/users/{other_user}"))).await;
     assert_eq!(status, StatusCode::OK);
 }
 
-async fn edge_refusals(s: &TestServer) {
-    let acme_token = s.token("acme", "admin");
-    let globex_token = s.token("globex", "admin");
+async fn edge_refusals(s: &TestServer, a: &str, b: &str) {
+    let own_token = s.token(a, "admin");
+    let other_token = s.token(b, "admin");
     let cases = [
         (
-            s.request("acme", &globex_token, Method::GET, "/api/orders"),
+            s.request(a, &other_token, Method::GET, "/api/orders"),
             StatusCode::FORBIDDEN,
         ),
         (
             s.http
                 .get(s.url("/api/orders"))
-                .header("host", format!("acme.localhost:{}", s.addr.port())),
+                .header("host", format!("{a}.localhost:{}", s.addr.port())),
             StatusCode::UNAUTHORIZED,
         ),
         (
-            s.request("acme", "garbage", Method::GET, "/api/orders"),
+            s.request(a, "garbage", Method::GET, "/api/orders"),
             StatusCode::UNAUTHORIZED,
         ),
         (
             s.request(
-                "acme",
-                &token_with(common::SECRET, "acme", "admin", -600),
+                a,
+                &token_with(common::SECRET, a, "admin", -600),
                 Method::GET,
                 "/api/orders",
             ),
@@ -329,8 +336,8 @@ async fn edge_refusals(s: &TestServer) {
         ),
         (
             s.request(
-                "acme",
-                &token_with("another-secret-0123456789", "acme", "admin", 600),
+                a,
+                &token_with("another-secret-0123456789", a, "admin", 600),
                 Method::GET,
                 "/api/orders",
             ),
@@ -347,16 +354,16 @@ async fn edge_refusals(s: &TestServer) {
         ),
         // Own host, another tenant in the header: every claim must match.
         (
-            s.request("acme", &acme_token, Method::GET, "/api/orders")
-                .header("x-tenant-id", "globex"),
+            s.request(a, &own_token, Method::GET, "/api/orders")
+                .header("x-tenant-id", b),
             StatusCode::FORBIDDEN,
         ),
         (
-            s.request("acme", &acme_token, Method::GET, "/t/globex/api/orders"),
+            s.request(a, &own_token, Method::GET, &format!("/t/{b}/api/orders")),
             StatusCode::FORBIDDEN,
         ),
         (
-            s.http.get(s.url("/api/orders")).bearer_auth(&acme_token),
+            s.http.get(s.url("/api/orders")).bearer_auth(&own_token),
             StatusCode::BAD_REQUEST,
         ),
     ];
@@ -371,18 +378,18 @@ async fn edge_refusals(s: &TestServer) {
         assert!(body["error"].is_string(), "case {i}: {body}");
     }
     let (_, mismatch) =
-        status_and_json(s.request("acme", &globex_token, Method::GET, "/api/orders")).await;
+        status_and_json(s.request(a, &other_token, Method::GET, "/api/orders")).await;
     assert_eq!(mismatch, json!({"error": "tenant mismatch"}));
 
     let echoed = s
-        .as_tenant("acme", Method::GET, "/api/orders")
+        .as_tenant(a, Method::GET, "/api/orders")
         .header("x-request-id", "probe-123")
         .send()
         .await
         .unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "probe-123");
     let replaced = s
-        .as_tenant("acme", Method::GET, "/api/orders")
+        .as_tenant(a, Method::GET, "/api/orders")
         .header("x-request-id", "bad id\t!")
         .send()
         .await

@@ -120,6 +120,10 @@ fn bad_input_fails_cleanly() {
         ),
         (&["tenants", "suspend", "nobody"][..], "no tenant"),
         (
+            &["tenants", "create", "--slug", "deep", "--tier", "schema"][..],
+            "needs PostgreSQL",
+        ),
+        (
             &["token", "--tenant", "acme", "--ttl", "5 parsecs"][..],
             "bad duration",
         ),
@@ -130,6 +134,12 @@ fn bad_input_fails_cleanly() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+    let listed = tenantry(&dir.0, &["tenants", "list"]);
+    assert!(
+        listed.stdout.is_empty(),
+        "a refused create wrote nothing: {}",
+        String::from_utf8_lossy(&listed.stdout)
+    );
     let duplicate = |slug| tenantry(&dir.0, &["tenants", "create", "--slug", slug]);
     assert!(duplicate("acme").status.success());
     let again = duplicate("acme");

@@ -26,6 +26,10 @@ fn access(s: &TestServer, slug: &str) -> TenantAccess {
 }
 
 async fn probe_server(s: &TestServer) -> Report {
+    probe_pair(s, "acme", "globex").await
+}
+
+async fn probe_pair(s: &TestServer, attacker: &str, victim: &str) -> Report {
     let openapi: Value = s
         .http
         .get(s.url("/openapi.json"))
@@ -38,8 +42,8 @@ async fn probe_server(s: &TestServer) -> Report {
     let probe = Probe {
         base_url: format!("http://{}", s.addr),
         openapi,
-        attacker: access(s, "acme"),
-        victim: access(s, "globex"),
+        attacker: access(s, attacker),
+        victim: access(s, victim),
         path_prefix: Some("/t/{slug}".into()),
         tenant_header: Some("x-tenant-id".into()),
     };
@@ -86,6 +90,18 @@ async fn reference_server_has_no_leaks_on_postgres() {
         return;
     };
     assert_clean(&probe_server(&server).await);
+    // Across tiers: schema-tier initech against shared-tier acme, both ways.
+    tenantry_server::demo::seed_tenant(
+        &server.backend,
+        "initech",
+        "Initech",
+        tenantry::context::Plan::Pro,
+        tenantry::context::Tier::Schema,
+    )
+    .await
+    .unwrap();
+    assert_clean(&probe_pair(&server, "initech", "acme").await);
+    assert_clean(&probe_pair(&server, "acme", "initech").await);
 }
 
 /// Notes of two tenants in memory; `/api/notes/{id}` forgets to check the owner.

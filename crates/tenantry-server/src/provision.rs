@@ -1,0 +1,87 @@
+//! Creating a tenant together with its tier target.
+//!
+//! A tenant is registered as `provisioning` (its requests get 503 with
+//! `Retry-After`), its target is created — for the schema tier, a schema
+//! migrated to the current version — and only then is it made `active`.
+//! Every step is idempotent: if one fails, the tenant stays `provisioning`
+//! and [`provision`] (`tenantry tenants provision SLUG`) finishes the job.
+
+use anyhow::{Context, bail};
+use tenantry::context::Tier;
+use tenantry::data::postgres as pg;
+use tenantry::registry::{NewTenant, TenantRecord, TenantState};
+
+use crate::backend::{Backend, PG_APP_MIGRATIONS, Provisioner};
+
+/// Registers `tenant`, creates its tier target and activates it.
+pub async fn create_tenant(
+    backend: &Backend,
+    mut tenant: NewTenant,
+) -> anyhow::Result<TenantRecord> {
+    // Refuse an impossible tier before anything is written.
+    check_tier(backend, tenant.tier)?;
+    let wanted = tenant.state;
+    tenant.state = TenantState::Provisioning;
+    let record = backend.tenants.create(tenant).await?;
+    provision_target(backend, &record).await.with_context(|| {
+        format!(
+            "tenant {} is registered but not provisioned; rerun `tenantry tenants provision {}`",
+            record.slug, record.slug
+        )
+    })?;
+    if wanted == TenantState::Provisioning {
+        return Ok(record);
+    }
+    Ok(backend
+        .tenants
+        .set_state(record.id, TenantState::Active)
+        .await?)
+}
+
+/// Finishes provisioning a tenant left in `provisioning` (idempotent).
+pub async fn provision(backend: &Backend, record: &TenantRecord) -> anyhow::Result<TenantRecord> {
+    if record.state != TenantState::Provisioning {
+        bail!(
+            "tenant {} is {}, not provisioning",
+            record.slug,
+            record.state
+        );
+    }
+    check_tier(backend, record.tier)?;
+    provision_target(backend, record).await?;
+    Ok(backend
+        .tenants
+        .set_state(record.id, TenantState::Active)
+        .await?)
+}
+
+fn check_tier(backend: &Backend, tier: Tier) -> anyhow::Result<()> {
+    match (&backend.provisioner, tier) {
+        (_, Tier::Shared) | (Provisioner::Postgres { .. }, Tier::Schema) => Ok(()),
+        (Provisioner::Sqlite, Tier::Schema) => {
+            bail!("the schema tier needs PostgreSQL (--database-url)")
+        }
+        (_, Tier::Database) => bail!("the database tier is not available yet"),
+    }
+}
+
+async fn provision_target(backend: &Backend, record: &TenantRecord) -> anyhow::Result<()> {
+    match (&backend.provisioner, record.tier) {
+        (
+            Provisioner::Postgres {
+                owner_url,
+                app_role,
+            },
+            Tier::Schema,
+        ) => {
+            let mut owner = pg::migrate::connect(owner_url).await?;
+            let schema = pg::schema_for(record.id);
+            pg::migrate::apply(&mut owner, &schema, PG_APP_MIGRATIONS, app_role)
+                .await
+                .with_context(|| format!("creating and migrating {schema}"))?;
+            Ok(())
+        }
+        (_, Tier::Shared) => Ok(()),
+        (_, tier) => bail!("cannot provision the {tier} tier here"),
+    }
+}
