@@ -39,7 +39,7 @@ async fn suite(s: &TestServer, a: &str, b: &str) {
     pagination(s, b).await;
     invoices_flow(s, b).await;
     users_need_admin(s, a, b).await;
-    bad_input_is_a_clear_400(s, a, b).await;
+    bad_input_is_a_clear_400(s, a).await;
     foreign_ids_are_404_everywhere(s, a, b).await;
     edge_refusals(s, a, b).await;
 }
@@ -213,7 +213,7 @@ async fn users_need_admin(s: &TestServer, a: &str, b: &str) {
     assert_eq!(status, StatusCode::CREATED);
 }
 
-async fn bad_input_is_a_clear_400(s: &TestServer, a: &str, b: &str) {
+async fn bad_input_is_a_clear_400(s: &TestServer, a: &str) {
     let before = s.ids(a, "/api/orders?limit=100", "orders").await.len();
     let cases = [
         (json!({"customer": "", "total_cents": 1}), Some("customer")),
