@@ -5,41 +5,11 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use common::TestServer;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tenantry::registry::TenantKey;
 use tenantry_server::logging::{LogFormat, init_with_writer};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines_since(&self, start: usize) -> Vec<Value> {
-        let bytes = self.0.lock().unwrap()[start..].to_vec();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-    fn len(&self) -> usize {
-        self.0.lock().unwrap().len()
-    }
-}
 
 /// The tenant fields of a line, read from its spans.
 fn span_field<'a>(line: &'a Value, field: &str) -> Option<&'a Value> {
@@ -51,7 +21,7 @@ fn span_field<'a>(line: &'a Value, field: &str) -> Option<&'a Value> {
 
 #[tokio::test]
 async fn request_lines_carry_tenant_and_request_id() {
-    let captured = Captured::default();
+    let captured = tenantry_testkit::CapturedLogs::default();
     let writer = captured.clone();
     init_with_writer(LogFormat::Json, move || writer.clone());
 
@@ -95,7 +65,7 @@ async fn request_lines_carry_tenant_and_request_id() {
         req.send().await.unwrap();
     }
 
-    let lines = captured.lines_since(start);
+    let lines = captured.json_lines(start);
     let access: Vec<&Value> = lines
         .iter()
         .filter(|l| l["target"] == "tenantry::access")

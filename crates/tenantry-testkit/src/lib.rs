@@ -102,3 +102,45 @@ pub async fn postgres() -> Option<PgTestDb> {
         name,
     })
 }
+
+/// An in-memory `Write` target for log output; clones share the buffer.
+///
+/// Hand `move || captured.clone()` to a `tracing_subscriber` builder's
+/// `with_writer`, then read what was logged with [`CapturedLogs::json_lines`].
+#[derive(Clone, Default)]
+pub struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// Bytes captured so far (to read only what comes after a point).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether nothing was captured yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every line captured from byte `start` on, as JSON; panics on a line
+    /// that is not JSON (a test failure: the log format is JSON).
+    pub fn json_lines(&self, start: usize) -> Vec<serde_json::Value> {
+        let text = String::from_utf8(self.lock()[start..].to_vec()).expect("logs are UTF-8");
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("every log line is JSON"))
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.lock().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

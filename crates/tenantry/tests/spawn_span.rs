@@ -3,27 +3,11 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use tenantry::context::{TenantContext, TenantId, spawn};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn spawned_tasks_log_with_the_tenant() {
-    let captured = Captured::default();
+    let captured = tenantry_testkit::CapturedLogs::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
@@ -45,11 +29,7 @@ async fn spawned_tasks_log_with_the_tenant() {
     })
     .await;
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = captured.json_lines(0);
     let by_message = |m: &str| {
         lines
             .iter()
