@@ -134,8 +134,10 @@ async fn create_database_if_missing(owner_url: &str) -> anyhow::Result<()> {
     let Some(name) = crate::pg_url::database(owner_url)? else {
         return Ok(());
     };
-    if pg::migrate::connect(owner_url).await.is_ok() {
-        return Ok(());
+    match pg::migrate::connect(owner_url).await {
+        Ok(_) => return Ok(()),
+        Err(tenantry::data::MigrationError::DatabaseMissing(_)) => {}
+        Err(other) => return Err(other).context("connecting as the owner role"),
     }
     let maintenance = pg::migrate::connect(&crate::pg_url::with_database(owner_url, "postgres")?)
         .await

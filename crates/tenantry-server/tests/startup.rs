@@ -54,3 +54,66 @@ async fn an_unprotected_tenant_table_stops_the_server() {
     );
     let _ = std::fs::remove_dir_all(data_dir);
 }
+
+#[tokio::test]
+async fn a_missing_database_is_created_and_a_bad_role_is_not_mistaken_for_one() {
+    // Only checks PostgreSQL's availability; the databases below are our own.
+    let Some(_probe) = tenantry_testkit::postgres().await else {
+        return;
+    };
+    let base = tenantry_testkit::postgres_base_url();
+    let name = format!("tenantry_fresh_{}", uuid::Uuid::new_v4().simple());
+    let data_dir = std::env::temp_dir().join(format!(
+        "tenantry-startup-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let settings = |url: String| Settings {
+        data_dir: Some(data_dir.clone()),
+        database_url: Some(url),
+        jwt_secret: Some("startup-test-secret-0123456789".into()),
+        ..Settings::default()
+    };
+    let admin = tenantry::data::postgres::migrate::connect(&format!("{base}/postgres"))
+        .await
+        .unwrap();
+    let exists = |name: String| {
+        let admin = &admin;
+        async move {
+            let row = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_database WHERE datname = $1",
+                    &[&name],
+                )
+                .await
+                .unwrap();
+            row.get::<_, i64>(0) == 1
+        }
+    };
+
+    let bad_role = base.replacen("postgres@", "no_such_role@", 1);
+    let err = backend::open(&settings(format!("{bad_role}/{name}")).resolve().unwrap())
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        format!("{err:#}").contains("connecting as the owner role"),
+        "{err:#}"
+    );
+    assert!(
+        !exists(name.clone()).await,
+        "a failed login must not create a database"
+    );
+
+    backend::open(&settings(format!("{base}/{name}")).resolve().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        exists(name.clone()).await,
+        "a missing database is created on first start"
+    );
+    admin
+        .batch_execute(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(data_dir);
+}

@@ -62,6 +62,9 @@ pub enum MigrationError {
     /// Could not reach the database.
     #[error("migration connection: {0}")]
     Connection(String),
+    /// The database named in the URL does not exist.
+    #[error("database missing: {0}")]
+    DatabaseMissing(String),
 }
 
 pub(crate) fn check_order(set: &[Migration]) -> Result<(), MigrationError> {

@@ -11,11 +11,18 @@ use super::quote_ident;
 use crate::data::migration::check_order;
 use crate::data::{Migration, MigrationError};
 
-/// Opens a dedicated (unpooled) connection, e.g. as the owner role for migrations.
+/// Opens a dedicated (unpooled) connection, e.g. as the owner role for
+/// migrations; a database that does not exist is
+/// [`MigrationError::DatabaseMissing`], so callers can create it and no other
+/// failure (a wrong password, a down server) is mistaken for that.
 pub async fn connect(url: &str) -> Result<Client, MigrationError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .map_err(|e| MigrationError::Connection(e.to_string()))?;
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(|e| {
+        if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) {
+            MigrationError::DatabaseMissing(super::db_error(e).to_string())
+        } else {
+            MigrationError::Connection(super::db_error(e).to_string())
+        }
+    })?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "migration connection closed");
