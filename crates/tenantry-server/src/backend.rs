@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use tenantry::data::postgres::fleet::FleetOptions;
 use tenantry::data::postgres::{self as pg, PgDatabase, PgTenantStore};
 use tenantry::data::sqlite::{self as lite, SqliteDatabase, SqliteTenantStore};
 use tenantry::data::{Database, Migration};
@@ -44,15 +45,47 @@ pub(crate) enum Provisioner {
     Postgres { owner_url: String, app_role: String },
 }
 
-/// Opens (and migrates) the configured backend.
+/// Opens the configured backend ready to serve: control plane and every
+/// tenant-plane target migrated (as a fleet), then the isolation audit.
 pub async fn open(config: &Config) -> anyhow::Result<Backend> {
+    let backend = connect(config).await?;
+    if let Provisioner::Postgres { .. } = &backend.provisioner {
+        let targets = crate::fleet::targets(&backend, None, &[]).await?;
+        let options = FleetOptions {
+            concurrency: 4,
+            max_failures: 0,
+        };
+        let report = crate::fleet::run(&backend, targets, options, &|_| {}).await?;
+        if let Some((target, error)) = report.failed.first() {
+            bail!("refusing to start: migrating {target} failed: {error}");
+        }
+    }
+    if let Database::Postgres(db) = &backend.db {
+        let findings = db
+            .audit()
+            .await
+            .context("running the isolation audit as the app role")?;
+        if !findings.is_empty() {
+            let list: Vec<String> = findings.iter().map(|f| format!("  - {f}")).collect();
+            bail!(
+                "refusing to start: the isolation audit found\n{}",
+                list.join("\n")
+            );
+        }
+    }
+    Ok(backend)
+}
+
+/// Opens the configured backend with its control plane migrated but the
+/// tenant plane as it is (for `tenantry migrate`).
+pub async fn connect(config: &Config) -> anyhow::Result<Backend> {
     match &config.database {
         DatabaseConfig::Sqlite => open_sqlite(config).await,
         DatabaseConfig::Postgres {
             owner_url,
             app_url,
             app_role,
-        } => open_postgres(owner_url, app_url, app_role, config.pool_size).await,
+        } => connect_postgres(owner_url, app_url, app_role, config.pool_size).await,
     }
 }
 
@@ -71,7 +104,7 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Backend> {
     })
 }
 
-async fn open_postgres(
+async fn connect_postgres(
     owner_url: &str,
     app_url: &str,
     app_role: &str,
@@ -89,35 +122,9 @@ async fn open_postgres(
         app_role,
     )
     .await?;
-    pg::migrate::apply(&mut owner, "public", PG_APP_MIGRATIONS, app_role).await?;
-
+    drop(owner);
     let db = PgDatabase::connect(app_url, pool_size)?;
     let tenants = Tenants::new(Arc::new(PgTenantStore::new(db.clone())));
-    // Each schema-tier tenant's schema, one after another (the fleet
-    // migration runner will take this over, in parallel and resumable).
-    for tenant in tenants.list().await? {
-        if tenant.tier == tenantry::context::Tier::Schema
-            && tenant.state != tenantry::registry::TenantState::Deleted
-        {
-            let schema = pg::schema_for(tenant.id);
-            pg::migrate::apply(&mut owner, &schema, PG_APP_MIGRATIONS, app_role)
-                .await
-                .with_context(|| format!("migrating {schema} (tenant {})", tenant.slug))?;
-        }
-    }
-    drop(owner);
-
-    let findings = db
-        .audit()
-        .await
-        .context("running the isolation audit as the app role")?;
-    if !findings.is_empty() {
-        let list: Vec<String> = findings.iter().map(|f| format!("  - {f}")).collect();
-        bail!(
-            "refusing to start: the isolation audit found\n{}",
-            list.join("\n")
-        );
-    }
     Ok(Backend {
         db: Database::Postgres(db),
         tenants,

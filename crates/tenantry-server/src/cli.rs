@@ -35,6 +35,9 @@ enum Command {
     Tenants(TenantsCommand),
     /// Print a development token signed with the configured HS256 secret.
     Token(TokenArgs),
+    /// Migrate the tenant plane as a fleet (PostgreSQL).
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
     /// Probe an API for cross-tenant leaks (exit status 1 on any finding).
     Probe(tenantry_probe::ProbeArgs),
 }
@@ -79,6 +82,41 @@ enum TenantsCommand {
     Resume { slug: String },
     /// Finish provisioning a tenant left in `provisioning` (idempotent).
     Provision { slug: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum MigrateCommand {
+    /// Each target's version and last outcome, and counts per version.
+    Status,
+    /// Migrate every target: canaries first, then the rest in parallel.
+    Run {
+        /// Only these tenants' schemas (comma-separated slugs).
+        #[arg(long, value_delimiter = ',')]
+        tenants: Option<Vec<String>>,
+        /// Targets migrated at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Also treat these tenants as canaries (comma-separated slugs).
+        #[arg(long, value_delimiter = ',')]
+        canary_tenants: Vec<String>,
+        /// Also treat the first N schema tenants (by slug) as canaries.
+        #[arg(long, default_value_t = 0)]
+        canary: usize,
+        /// Failures tolerated before the fleet halts.
+        #[arg(long, default_value_t = 0)]
+        max_failures: usize,
+        /// Show what would run, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Mark a tenant as a canary: fleet migrations reach it first.
+    Canary {
+        /// Tenant slug.
+        slug: String,
+        /// Remove the mark instead.
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -128,6 +166,7 @@ impl Cli {
             Command::Serve(args) => serve(&self.settings, args).await,
             Command::Tenants(cmd) => tenants(&self.settings, cmd).await,
             Command::Token(args) => token(&self.settings, &args),
+            Command::Migrate(cmd) => migrate(&self.settings, cmd).await,
             Command::Probe(args) => {
                 if !tenantry_probe::run_cli(args).await? {
                     bail!(
@@ -247,6 +286,52 @@ async fn tenants(settings: &Settings, cmd: TenantsCommand) -> anyhow::Result<()>
         }
     }
     Ok(())
+}
+
+async fn migrate(settings: &Settings, cmd: MigrateCommand) -> anyhow::Result<()> {
+    let config = settings.resolve()?;
+    let backend = backend::connect(&config).await?;
+    match cmd {
+        MigrateCommand::Status => {
+            let targets = crate::fleet::targets(&backend, None, &[]).await?;
+            crate::fleet::status(&backend, &targets).await
+        }
+        MigrateCommand::Run {
+            tenants,
+            concurrency,
+            canary_tenants,
+            canary,
+            max_failures,
+            dry_run,
+        } => {
+            let mut targets =
+                crate::fleet::targets(&backend, tenants.as_deref(), &canary_tenants).await?;
+            for target in targets
+                .iter_mut()
+                .filter(|t| t.tenant.is_some())
+                .take(canary)
+            {
+                target.canary = true;
+            }
+            if dry_run {
+                return crate::fleet::dry_run(&backend, &targets).await;
+            }
+            let options = tenantry::data::postgres::fleet::FleetOptions {
+                concurrency,
+                max_failures,
+            };
+            crate::fleet::run_command(&backend, targets, options).await
+        }
+        MigrateCommand::Canary { slug, off } => {
+            let record = backend
+                .tenants
+                .find(&TenantKey::Slug(slug.clone()))
+                .await?
+                .with_context(|| format!("no tenant {slug:?}"))?;
+            print_tenant(&backend.tenants.set_canary(record.id, !off).await?);
+            Ok(())
+        }
+    }
 }
 
 fn print_tenant(record: &TenantRecord) {

@@ -8,6 +8,7 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod fleet;
 pub mod logging;
 pub mod pg_url;
 pub mod provision;

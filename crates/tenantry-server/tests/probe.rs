@@ -266,6 +266,7 @@ impl tenantry::registry::TenantStore for MemoryStore {
             tier: t.tier,
             state: t.state,
             domains: t.domains,
+            canary: false,
             created_at_ms: 0,
             updated_at_ms: 0,
         };

@@ -71,6 +71,7 @@ fn tenants() -> Tenants {
         tier: Tier::Shared,
         state: TenantState::Active,
         domains: vec![],
+        canary: false,
         created_at_ms: 0,
         updated_at_ms: 0,
     };

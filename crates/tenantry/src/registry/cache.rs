@@ -87,6 +87,17 @@ impl Tenants {
         Ok(record)
     }
 
+    /// Marks a tenant as a canary (fleet migrations reach it first), or not.
+    pub async fn set_canary(
+        &self,
+        id: TenantId,
+        canary: bool,
+    ) -> Result<TenantRecord, RegistryError> {
+        let record = self.store.set_canary(id, canary).await?;
+        self.invalidate(&record);
+        Ok(record)
+    }
+
     /// Drops every cached key of `record` (id, slug, domains).
     pub fn invalidate(&self, record: &TenantRecord) {
         self.cache.invalidate(&TenantKey::Id(record.id));
@@ -141,6 +152,7 @@ mod tests {
                 tier: t.tier,
                 state: t.state,
                 domains: t.domains,
+                canary: false,
                 created_at_ms: 0,
                 updated_at_ms: 0,
             };

@@ -74,4 +74,19 @@ pub trait TenantStore: Send + Sync + 'static {
         id: TenantId,
         state: TenantState,
     ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>>;
+    /// Marks a tenant as a canary (or not) and returns the updated record.
+    ///
+    /// Stores without the notion (in-memory test doubles) refuse it.
+    fn set_canary(
+        &self,
+        id: TenantId,
+        canary: bool,
+    ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+        let _ = (id, canary);
+        Box::pin(async {
+            Err(RegistryError::Storage(
+                "this store has no canary flag".into(),
+            ))
+        })
+    }
 }

@@ -86,6 +86,9 @@ pub struct TenantRecord {
     pub state: TenantState,
     /// Custom domains that resolve to this tenant (lowercase, no port).
     pub domains: Vec<String>,
+    /// A canary ("edge") tenant: fleet migrations reach it first.
+    #[serde(default)]
+    pub canary: bool,
     /// Creation time, Unix milliseconds.
     pub created_at_ms: i64,
     /// Last change, Unix milliseconds.

@@ -7,6 +7,7 @@
 //! `set_config(…, true)` inside each transaction.
 
 pub mod audit;
+pub mod fleet;
 pub mod migrate;
 mod params;
 mod registry;

@@ -15,15 +15,23 @@ use crate::registry::{
 pub const CONTROL_SCHEMA: &str = "tenantry";
 
 /// Control-plane migrations, applied to [`CONTROL_SCHEMA`].
-pub const CONTROL_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "registry",
-    sql: include_str!("../../../migrations/postgres/0001_registry.sql"),
-}];
+pub const CONTROL_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "registry",
+        sql: include_str!("../../../migrations/postgres/0001_registry.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "fleet",
+        sql: include_str!("../../../migrations/postgres/0002_fleet.sql"),
+    },
+];
 
 const SELECT: &str = "
     SELECT t.id, t.slug, t.name, t.plan, t.tier, t.state, t.created_at, t.updated_at,
-           coalesce(array_agg(d.domain ORDER BY d.domain) FILTER (WHERE d.domain IS NOT NULL), '{}')
+           coalesce(array_agg(d.domain ORDER BY d.domain) FILTER (WHERE d.domain IS NOT NULL), '{}'),
+           t.canary
       FROM tenantry.tenants t
       LEFT JOIN tenantry.tenant_domains d ON d.owner = t.id";
 
@@ -90,6 +98,9 @@ fn decode(row: &tokio_postgres::Row) -> Result<TenantRecord, RegistryError> {
         ),
         domains: row
             .try_get(8)
+            .map_err(|e| RegistryError::Storage(e.to_string()))?,
+        canary: row
+            .try_get(9)
             .map_err(|e| RegistryError::Storage(e.to_string()))?,
     })
 }
@@ -162,6 +173,30 @@ impl TenantStore for PgTenantStore {
                 .execute(
                     "UPDATE tenantry.tenants SET state = $2, updated_at = now() WHERE id = $1",
                     &[id.as_uuid(), &state.as_str()],
+                )
+                .await
+                .map_err(|e| storage(db_error(e)))?;
+            drop(client);
+            if changed == 0 {
+                return Err(RegistryError::NotFound);
+            }
+            self.find(&TenantKey::Id(id))
+                .await?
+                .ok_or(RegistryError::NotFound)
+        })
+    }
+
+    fn set_canary(
+        &self,
+        id: TenantId,
+        canary: bool,
+    ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+        Box::pin(async move {
+            let client = self.db.client().await.map_err(storage)?;
+            let changed = client
+                .execute(
+                    "UPDATE tenantry.tenants SET canary = $2, updated_at = now() WHERE id = $1",
+                    &[id.as_uuid(), &canary],
                 )
                 .await
                 .map_err(|e| storage(db_error(e)))?;

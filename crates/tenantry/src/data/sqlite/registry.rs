@@ -10,16 +10,24 @@ use crate::registry::{
 };
 
 /// Control-plane migrations for `control.db`.
-pub const CONTROL_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "registry",
-    sql: include_str!("../../../migrations/sqlite/0001_registry.sql"),
-}];
+pub const CONTROL_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "registry",
+        sql: include_str!("../../../migrations/sqlite/0001_registry.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "fleet",
+        sql: include_str!("../../../migrations/sqlite/0002_fleet.sql"),
+    },
+];
 
 const SELECT: &str = "
     SELECT t.id, t.slug, t.name, t.plan, t.tier, t.state, t.created_at, t.updated_at,
            coalesce((SELECT group_concat(domain, ' ') FROM
-                       (SELECT domain FROM tenant_domains d WHERE d.owner = t.id ORDER BY domain)), '')
+                       (SELECT domain FROM tenant_domains d WHERE d.owner = t.id ORDER BY domain)), ''),
+           t.canary
       FROM tenants t";
 
 /// Tenant records in a SQLite file.
@@ -59,6 +67,7 @@ fn decode(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TenantRecord, Regi
             tier: tier.parse().map_err(|_| bad("tier"))?,
             state: state.parse().map_err(|_| bad("state"))?,
             domains: domains.split_whitespace().map(str::to_owned).collect(),
+            canary: row.get::<_, i64>(9).map_err(|_| bad("canary"))? != 0,
             created_at_ms: row.get(6).map_err(|_| bad("created_at"))?,
             updated_at_ms: row.get(7).map_err(|_| bad("updated_at"))?,
         })
@@ -160,6 +169,32 @@ impl TenantStore for SqliteTenantStore {
                     conn.execute(
                         "UPDATE tenants SET state = ?2, updated_at = ?3 WHERE id = ?1",
                         params![id.to_string(), state.as_str(), now_ms()],
+                    )
+                    .map_err(sqlite_error)
+                })
+                .await
+                .map_err(storage)?;
+            if changed == 0 {
+                return Err(RegistryError::NotFound);
+            }
+            self.find(&TenantKey::Id(id))
+                .await?
+                .ok_or(RegistryError::NotFound)
+        })
+    }
+
+    fn set_canary(
+        &self,
+        id: TenantId,
+        canary: bool,
+    ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+        Box::pin(async move {
+            let changed = self
+                .db
+                .run_unscoped(move |conn| {
+                    conn.execute(
+                        "UPDATE tenants SET canary = ?2, updated_at = ?3 WHERE id = ?1",
+                        params![id.to_string(), canary, now_ms()],
                     )
                     .map_err(sqlite_error)
                 })

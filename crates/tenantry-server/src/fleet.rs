@@ -1,0 +1,206 @@
+//! Fleet migrations for the reference app: which targets exist, and what
+//! `tenantry migrate status | run` print.
+//!
+//! Targets are the shared tier's schema (`public`) and one schema per
+//! schema-tier tenant. On a terminal, `run` shows a progress bar; otherwise
+//! it prints one JSON line per target and a summary line, for CI logs and
+//! tooling.
+
+use std::io::IsTerminal;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use tenantry::context::Tier;
+use tenantry::data::postgres::fleet::{self, FleetEvent, FleetOptions, FleetReport, FleetTarget};
+use tenantry::data::postgres::{self as pg, schema_for};
+use tenantry::registry::TenantState;
+
+use crate::backend::{Backend, PG_APP_MIGRATIONS, Provisioner};
+
+/// The targets to migrate: the shared schema (unless `only` names tenants)
+/// and the schemas of schema-tier tenants (all, or those in `only`).
+/// Tenants flagged as canaries, or named in `canaries`, go first.
+pub async fn targets(
+    backend: &Backend,
+    only: Option<&[String]>,
+    canaries: &[String],
+) -> anyhow::Result<Vec<FleetTarget>> {
+    let tenants = backend.tenants.list().await?;
+    for slug in only.unwrap_or_default().iter().chain(canaries) {
+        if !tenants.iter().any(|t| &t.slug == slug) {
+            bail!("no tenant {slug:?}");
+        }
+    }
+    let mut targets = Vec::new();
+    if only.is_none() {
+        targets.push(FleetTarget {
+            schema: "public".into(),
+            tenant: None,
+            label: "shared".into(),
+            canary: false,
+        });
+    }
+    for tenant in tenants {
+        let wanted = only.is_none_or(|only| only.contains(&tenant.slug));
+        let live = !matches!(tenant.state, TenantState::Deleting | TenantState::Deleted);
+        if tenant.tier == Tier::Schema && wanted && live {
+            targets.push(FleetTarget {
+                schema: schema_for(tenant.id),
+                tenant: Some(tenant.id),
+                canary: tenant.canary || canaries.contains(&tenant.slug),
+                label: tenant.slug,
+            });
+        }
+    }
+    Ok(targets)
+}
+
+/// Runs the fleet on PostgreSQL.
+pub async fn run(
+    backend: &Backend,
+    targets: Vec<FleetTarget>,
+    options: FleetOptions,
+    on_event: &(dyn Fn(&FleetEvent) + Sync),
+) -> anyhow::Result<FleetReport> {
+    let Provisioner::Postgres {
+        owner_url,
+        app_role,
+    } = &backend.provisioner
+    else {
+        bail!("fleet migrations need PostgreSQL; SQLite's single file is migrated at start-up");
+    };
+    Ok(fleet::run(
+        owner_url,
+        app_role,
+        PG_APP_MIGRATIONS,
+        targets,
+        options,
+        &on_event,
+    )
+    .await?)
+}
+
+/// `tenantry migrate run`: runs the fleet, reporting progress, and fails
+/// if any target failed or the fleet halted.
+pub async fn run_command(
+    backend: &Backend,
+    targets: Vec<FleetTarget>,
+    options: FleetOptions,
+) -> anyhow::Result<()> {
+    let total = targets.len() as u64;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} targets  {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let report_line = |event: &FleetEvent| match &bar {
+        Some(bar) => {
+            bar.inc(1);
+            if let FleetEvent::Failed { target, error, .. } = event {
+                bar.println(format!("failed: {target}: {error}"));
+            }
+        }
+        None => println!("{}", event_json(event)),
+    };
+    let report = run(backend, targets, options, &report_line).await?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let summary = json!({
+        "summary": {
+            "targets": total,
+            "migrated": report.migrated.len(),
+            "up_to_date": report.up_to_date.len(),
+            "failed": report.failed.len(),
+            "skipped": report.skipped.len(),
+            "halted": report.halted,
+        }
+    });
+    println!("{summary}");
+    if report.halted || !report.failed.is_empty() {
+        bail!(
+            "{} target(s) failed{}; fix and rerun — up-to-date targets are skipped",
+            report.failed.len(),
+            if report.halted {
+                ", the fleet halted"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
+fn event_json(event: &FleetEvent) -> serde_json::Value {
+    match event {
+        FleetEvent::Migrated {
+            target,
+            applied,
+            canary,
+        } => json!({"target": target, "outcome": "migrated", "applied": applied, "canary": canary}),
+        FleetEvent::UpToDate { target, canary } => {
+            json!({"target": target, "outcome": "up_to_date", "canary": canary})
+        }
+        FleetEvent::Failed {
+            target,
+            error,
+            canary,
+        } => json!({"target": target, "outcome": "failed", "error": error, "canary": canary}),
+        FleetEvent::Skipped { target } => json!({"target": target, "outcome": "skipped"}),
+    }
+}
+
+/// `tenantry migrate run --dry-run`: each target's version and what is pending.
+pub async fn dry_run(backend: &Backend, targets: &[FleetTarget]) -> anyhow::Result<()> {
+    let client = owner(backend).await?;
+    let latest = PG_APP_MIGRATIONS.last().map_or(0, |m| m.version);
+    for target in targets {
+        let version = fleet::current_version(&client, &target.schema).await?;
+        let pending = PG_APP_MIGRATIONS
+            .iter()
+            .filter(|m| version.is_none_or(|v| m.version > v))
+            .count();
+        println!(
+            "{}",
+            json!({"target": target.label, "schema": target.schema, "version": version, "latest": latest, "pending": pending, "canary": target.canary})
+        );
+    }
+    Ok(())
+}
+
+/// `tenantry migrate status`: per target, its version and last recorded
+/// outcome; then how many targets are at each version.
+pub async fn status(backend: &Backend, targets: &[FleetTarget]) -> anyhow::Result<()> {
+    let client = owner(backend).await?;
+    let mut per_version = std::collections::BTreeMap::<String, usize>::new();
+    println!("target\tschema\tversion\tlast run\terror");
+    for target in targets {
+        let version = fleet::current_version(&client, &target.schema).await?;
+        let recorded = client
+            .query_opt("SELECT state, coalesce(error, '') FROM tenantry.migration_targets WHERE target = $1", &[&target.schema])
+            .await
+            .context("reading tenantry.migration_targets")?;
+        let (state, error): (String, String) =
+            recorded.map_or(("-".into(), String::new()), |r| (r.get(0), r.get(1)));
+        let version = version.map_or("none".to_owned(), |v| v.to_string());
+        println!(
+            "{}\t{}\t{version}\t{state}\t{error}",
+            target.label, target.schema
+        );
+        *per_version.entry(version).or_default() += 1;
+    }
+    for (version, count) in per_version {
+        println!("version {version}: {count} target(s)");
+    }
+    Ok(())
+}
+
+async fn owner(backend: &Backend) -> anyhow::Result<tokio_postgres::Client> {
+    let Provisioner::Postgres { owner_url, .. } = &backend.provisioner else {
+        bail!("fleet migrations need PostgreSQL; SQLite's single file is migrated at start-up");
+    };
+    Ok(pg::migrate::connect(owner_url).await?)
+}
