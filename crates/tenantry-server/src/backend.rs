@@ -3,11 +3,15 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use tenantry::context::Tier;
 use tenantry::data::postgres::fleet::FleetOptions;
 use tenantry::data::postgres::{self as pg, PgDatabase, PgTenantStore};
 use tenantry::data::sqlite::{self as lite, SqliteDatabase, SqliteTenantStore};
 use tenantry::data::{Database, Migration};
-use tenantry::registry::Tenants;
+use tenantry::registry::{TenantState, Tenants};
+
+/// Database-tier SQLite files kept open at once (least recently used close first).
+const OPEN_TENANT_FILES: usize = 64;
 
 use crate::config::{Config, DatabaseConfig};
 
@@ -94,9 +98,24 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Backend> {
     let control = SqliteDatabase::open(&dir.join("control.db"), 4).context("opening control.db")?;
     lite::apply_migrations(&control, "control", lite::CONTROL_MIGRATIONS).await?;
     let shared = SqliteDatabase::open(&dir.join("shared.db"), config.pool_size)
-        .context("opening shared.db")?;
+        .context("opening shared.db")?
+        .with_tenant_files(&dir.join("tenants"), OPEN_TENANT_FILES);
     lite::apply_migrations(&shared, "shared", SQLITE_APP_MIGRATIONS).await?;
     let tenants = Tenants::new(Arc::new(SqliteTenantStore::new(control)));
+    // Each database-tier tenant's file. SQLite files are local and few, so
+    // one after another is fine here.
+    for tenant in tenants.list().await? {
+        let live = !matches!(
+            tenant.state,
+            TenantState::Deleting | TenantState::Deleted | TenantState::Provisioning
+        );
+        if tenant.tier == Tier::Database && live {
+            shared
+                .provision_tenant_file(tenant.id, SQLITE_APP_MIGRATIONS)
+                .await
+                .with_context(|| format!("migrating the database of tenant {}", tenant.slug))?;
+        }
+    }
     Ok(Backend {
         db: Database::Sqlite(shared),
         tenants,

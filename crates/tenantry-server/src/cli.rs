@@ -65,7 +65,7 @@ enum TenantsCommand {
         /// Plan: free, pro or enterprise.
         #[arg(long, default_value = "free")]
         plan: Plan,
-        /// Isolation tier: shared, or schema (PostgreSQL).
+        /// Isolation tier: shared, schema (PostgreSQL) or database (SQLite: a file per tenant).
         #[arg(long, default_value = "shared")]
         tier: Tier,
         /// A custom domain (repeatable).

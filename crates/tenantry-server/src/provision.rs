@@ -2,7 +2,8 @@
 //!
 //! A tenant is registered as `provisioning` (its requests get 503 with
 //! `Retry-After`), its target is created — for the schema tier, a schema
-//! migrated to the current version — and only then is it made `active`.
+//! migrated to the current version; for the database tier on SQLite, the
+//! tenant's own file — and only then is it made `active`.
 //! Every step is idempotent: if one fails, the tenant stays `provisioning`
 //! and [`provision`] (`tenantry tenants provision SLUG`) finishes the job.
 
@@ -11,7 +12,9 @@ use tenantry::context::Tier;
 use tenantry::data::postgres as pg;
 use tenantry::registry::{NewTenant, TenantRecord, TenantState};
 
-use crate::backend::{Backend, PG_APP_MIGRATIONS, Provisioner};
+use tenantry::data::Database;
+
+use crate::backend::{Backend, PG_APP_MIGRATIONS, Provisioner, SQLITE_APP_MIGRATIONS};
 
 /// Registers `tenant`, creates its tier target and activates it.
 pub async fn create_tenant(
@@ -61,7 +64,12 @@ fn check_tier(backend: &Backend, tier: Tier) -> anyhow::Result<()> {
         (Provisioner::Sqlite, Tier::Schema) => {
             bail!("the schema tier needs PostgreSQL (--database-url)")
         }
-        (_, Tier::Database) => bail!("the database tier is not available yet"),
+        (Provisioner::Sqlite, Tier::Database) => Ok(()),
+        (Provisioner::Postgres { .. }, Tier::Database) => {
+            bail!(
+                "the database tier is not available on PostgreSQL yet (SQLite: one file per tenant)"
+            )
+        }
     }
 }
 
@@ -79,6 +87,20 @@ async fn provision_target(backend: &Backend, record: &TenantRecord) -> anyhow::R
             pg::migrate::apply(&mut owner, &schema, PG_APP_MIGRATIONS, app_role)
                 .await
                 .with_context(|| format!("creating and migrating {schema}"))?;
+            Ok(())
+        }
+        (Provisioner::Sqlite, Tier::Database) => {
+            let Database::Sqlite(lite) = &backend.db else {
+                bail!("a SQLite provisioner over a non-SQLite database")
+            };
+            lite.provision_tenant_file(record.id, SQLITE_APP_MIGRATIONS)
+                .await
+                .with_context(|| {
+                    format!(
+                        "creating and migrating the database of tenant {}",
+                        record.slug
+                    )
+                })?;
             Ok(())
         }
         (_, Tier::Shared) => Ok(()),

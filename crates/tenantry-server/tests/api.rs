@@ -13,7 +13,19 @@ use tenantry::registry::{TenantKey, TenantState};
 #[tokio::test]
 async fn api_on_sqlite() {
     let s = TestServer::sqlite().await;
+    // A database-tier tenant: its own SQLite file, in the same server.
+    tenantry_server::demo::seed_tenant(
+        &s.backend,
+        "umbrella",
+        "Umbrella",
+        Plan::Enterprise,
+        Tier::Database,
+    )
+    .await
+    .unwrap();
     suite(&s, "acme", "globex").await;
+    suite(&s, "umbrella", "acme").await;
+    suite(&s, "acme", "umbrella").await;
     server_wide(&s).await;
 }
 

@@ -81,7 +81,20 @@ fn assert_clean(report: &Report) {
 
 #[tokio::test]
 async fn reference_server_has_no_leaks_on_sqlite() {
-    assert_clean(&probe_server(&TestServer::sqlite().await).await);
+    let server = TestServer::sqlite().await;
+    assert_clean(&probe_server(&server).await);
+    // Across tiers: database-tier umbrella (its own file) against shared-tier acme.
+    tenantry_server::demo::seed_tenant(
+        &server.backend,
+        "umbrella",
+        "Umbrella",
+        tenantry::context::Plan::Pro,
+        tenantry::context::Tier::Database,
+    )
+    .await
+    .unwrap();
+    assert_clean(&probe_pair(&server, "umbrella", "acme").await);
+    assert_clean(&probe_pair(&server, "acme", "umbrella").await);
 }
 
 #[tokio::test]

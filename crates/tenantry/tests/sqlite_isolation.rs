@@ -182,3 +182,92 @@ async fn edited_migrations_are_refused() {
         "re-applying is a no-op"
     );
 }
+
+#[tokio::test]
+async fn database_tier_tenants_get_their_own_file() {
+    use tenantry::context::Tier;
+    let dir =
+        std::env::temp_dir().join(format!("tenantry-sqlite-{}", uuid::Uuid::new_v4().simple()));
+    let lite = SqliteDatabase::open(&dir.join("shared.db"), 4)
+        .unwrap()
+        .with_tenant_files(&dir.join("tenants"), 2);
+    apply_migrations(&lite, "shared", NOTES).await.unwrap();
+    let t = TempDb {
+        dir,
+        db: Database::Sqlite(lite.clone()),
+    };
+
+    let own = |slug: &str| {
+        TenantContext::builder(TenantId::new_v4(), slug)
+            .tier(Tier::Database)
+            .build()
+            .unwrap()
+    };
+    let (a, b, c) = (own("a"), own("b"), own("c"));
+    let unprovisioned = a
+        .clone()
+        .scope(async {
+            t.db.tenant()?
+                .fetch_all("SELECT body FROM notes", &[])
+                .await
+        })
+        .await;
+    assert!(
+        matches!(unprovisioned, Err(DataError::Unavailable(ref m)) if m.contains("not provisioned")),
+        "{unprovisioned:?}"
+    );
+
+    for tenant in [&a, &b, &c] {
+        lite.provision_tenant_file(tenant.tenant_id(), NOTES)
+            .await
+            .unwrap();
+        tenant
+            .clone()
+            .scope(async {
+                t.db.tenant()?
+                    .execute("INSERT INTO notes (tenant_id, body) VALUES (tenantry_current_tenant(), $1)", params![tenant.slug()])
+                    .await
+            })
+            .await
+            .unwrap();
+    }
+    assert!(
+        lite.open_tenant_files() <= 2,
+        "at most max_open files stay open"
+    );
+
+    // Each tenant's row is in its own file, and the shared file has none.
+    for tenant in [&a, &b, &c] {
+        let path = lite.tenant_file_path(tenant.tenant_id()).unwrap();
+        let file = bodies_in_file(&path);
+        assert_eq!(file, vec![tenant.slug().to_owned()], "{}", path.display());
+    }
+    assert!(bodies_in_file(&t.dir.join("shared.db")).is_empty());
+    // A shared-tier tenant does not see them.
+    let shared = ctx("acme")
+        .scope(async {
+            t.db.tenant()?
+                .fetch_all("SELECT body FROM notes", &[])
+                .await
+        })
+        .await
+        .unwrap();
+    assert!(shared.is_empty());
+    assert_eq!(
+        lite.provision_tenant_file(a.tenant_id(), NOTES)
+            .await
+            .unwrap(),
+        0,
+        "provisioning is idempotent"
+    );
+}
+
+/// The bodies in a SQLite file, read directly (no tenant function: plain SQL).
+fn bodies_in_file(path: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn.prepare("SELECT body FROM notes").unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}

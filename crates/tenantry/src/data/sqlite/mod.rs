@@ -1,4 +1,5 @@
-//! SQLite backend, the embedded default: one file for all shared-tier tenants.
+//! SQLite backend, the embedded default: one file for all shared-tier
+//! tenants and, for the database tier, one file per tenant.
 //!
 //! SQLite has no row-level security, so scoping is the data layer's job:
 //! every connection gets a `tenantry_current_tenant()` SQL function that
@@ -10,6 +11,7 @@
 mod migrate;
 mod pool;
 mod registry;
+mod tenant_files;
 mod tx;
 
 use std::path::Path;
@@ -20,6 +22,7 @@ pub use registry::{CONTROL_MIGRATIONS, SqliteTenantStore};
 pub use tx::SqliteTx;
 
 use pool::SqlitePool;
+use tenant_files::TenantFiles;
 
 use crate::context::TenantContext;
 use crate::data::row::RowRepr;
@@ -29,6 +32,8 @@ use crate::data::{DataError, Row, Value};
 #[derive(Clone)]
 pub struct SqliteDatabase {
     pool: Arc<SqlitePool>,
+    // The database tier's per-tenant files, when this database serves it.
+    tenant_files: Option<Arc<TenantFiles>>,
 }
 
 impl SqliteDatabase {
@@ -38,7 +43,59 @@ impl SqliteDatabase {
         let pool = SqlitePool::open(path, max_connections)?;
         Ok(Self {
             pool: Arc::new(pool),
+            tenant_files: None,
         })
+    }
+
+    /// Also serves database-tier tenants, each from `dir/<tenant id>.db`,
+    /// keeping at most `max_open` of those files open.
+    pub fn with_tenant_files(mut self, dir: &Path, max_open: usize) -> Self {
+        self.tenant_files = Some(Arc::new(TenantFiles::new(dir, max_open)));
+        self
+    }
+
+    /// Creates (or opens) `tenant`'s own file and applies `set` to it; returns
+    /// how many migrations ran. Idempotent.
+    pub async fn provision_tenant_file(
+        &self,
+        tenant: crate::context::TenantId,
+        set: &'static [crate::data::Migration],
+    ) -> Result<usize, crate::data::MigrationError> {
+        let files = self.tenant_files.as_ref().ok_or_else(|| {
+            crate::data::MigrationError::Connection(
+                "this database does not serve the database tier".into(),
+            )
+        })?;
+        let pool = files
+            .create(tenant)
+            .map_err(|e| crate::data::MigrationError::Connection(e.to_string()))?;
+        let file = SqliteDatabase {
+            pool,
+            tenant_files: None,
+        };
+        apply_migrations(&file, &format!("tenant {tenant}"), set).await
+    }
+
+    /// Where `tenant`'s own file lives (database tier), if this database serves that tier.
+    pub fn tenant_file_path(&self, tenant: crate::context::TenantId) -> Option<std::path::PathBuf> {
+        self.tenant_files.as_ref().map(|f| f.path(tenant))
+    }
+
+    /// How many tenant files are open now (bounded by `max_open`).
+    pub fn open_tenant_files(&self) -> usize {
+        self.tenant_files.as_ref().map_or(0, |f| f.open_count())
+    }
+
+    /// The pool that holds `ctx`'s rows: the shared file, or the tenant's own.
+    fn target(&self, ctx: &TenantContext) -> Result<Arc<SqlitePool>, DataError> {
+        match ctx.tier() {
+            crate::context::Tier::Shared => Ok(self.pool.clone()),
+            crate::context::Tier::Database => match &self.tenant_files {
+                Some(files) => files.pool_for(ctx.tenant_id()),
+                None => Err(DataError::TierUnavailable(ctx.tier())),
+            },
+            tier => Err(DataError::TierUnavailable(tier)),
+        }
     }
 
     pub(crate) async fn fetch_scoped(
@@ -47,10 +104,9 @@ impl SqliteDatabase {
         sql: &'static str,
         params: &[Value],
     ) -> Result<Vec<Row>, DataError> {
-        served(ctx)?;
+        let pool = self.target(ctx)?;
         let params = params.to_vec();
-        self.pool
-            .run(Some(ctx.tenant_id()), move |conn| query(conn, sql, &params))
+        pool.run(Some(ctx.tenant_id()), move |conn| query(conn, sql, &params))
             .await
     }
 
@@ -60,18 +116,16 @@ impl SqliteDatabase {
         sql: &'static str,
         params: &[Value],
     ) -> Result<u64, DataError> {
-        served(ctx)?;
+        let pool = self.target(ctx)?;
         let params = params.to_vec();
-        self.pool
-            .run(Some(ctx.tenant_id()), move |conn| {
-                execute(conn, sql, &params)
-            })
-            .await
+        pool.run(Some(ctx.tenant_id()), move |conn| {
+            execute(conn, sql, &params)
+        })
+        .await
     }
 
     pub(crate) async fn begin_scoped(&self, ctx: &TenantContext) -> Result<SqliteTx, DataError> {
-        served(ctx)?;
-        SqliteTx::begin(self.pool.clone(), ctx.tenant_id()).await
+        SqliteTx::begin(self.target(ctx)?, ctx.tenant_id()).await
     }
 
     /// Runs `work` on a connection outside any tenant (control-plane use).
@@ -80,15 +134,6 @@ impl SqliteDatabase {
         work: impl FnOnce(&mut rusqlite::Connection) -> Result<R, DataError> + Send + 'static,
     ) -> Result<R, DataError> {
         self.pool.run(None, work).await
-    }
-}
-
-/// SQLite serves the shared tier from this file; a schema-tier tenant (a
-/// PostgreSQL-only tier) or a database-tier one must not land here.
-fn served(ctx: &TenantContext) -> Result<(), DataError> {
-    match ctx.tier() {
-        crate::context::Tier::Shared => Ok(()),
-        tier => Err(DataError::TierUnavailable(tier)),
     }
 }
 
