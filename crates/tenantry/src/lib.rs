@@ -1,7 +1,7 @@
 //! # tenantry
 //!
 //! Multi-tenancy for Rust SaaS backends: the tenant is resolved once at the
-//! edge, carried in a [context](context) across every async hop, and read
+//! edge, carried in a [`context`] across every async hop, and read
 //! from there by every tenant-scoped helper — so no handler passes a tenant
 //! id around, and none can pass the wrong one.
 //!

@@ -5,14 +5,20 @@
 //! [context](crate::context) (and fails with `NoTenantContext` outside one),
 //! and every statement it runs is scoped to that tenant by the backend:
 //!
-//! | backend | how rows are scoped |
+//! | backend, tier | where rows live and how they are scoped |
 //! |---|---|
-//! | PostgreSQL, shared tier | row-level security (`ENABLE` + `FORCE`) on `current_setting('app.tenant_id')`, set per transaction with `set_config(…, true)` by a non-owner role without `BYPASSRLS`; checked at start-up by [`postgres::audit`] |
-//! | SQLite (embedded default) | one file; repositories filter on `tenantry_current_tenant()`, a connection function bound to the context, and triggers refuse writes of another tenant's rows |
+//! | PostgreSQL, `shared` | shared tables; row-level security (`ENABLE` + `FORCE`) on `current_setting('app.tenant_id')`, set per transaction with `set_config(…, true)` by a non-owner role without `BYPASSRLS`; checked at start-up by [`postgres::audit`] |
+//! | PostgreSQL, `schema` | the tenant's schema ([`postgres::schema_for`]), made the `search_path` in the same per-transaction `set_config`; the same RLS still applies |
+//! | SQLite, `shared` (embedded default) | one file; repositories filter on `tenantry_current_tenant()`, a connection function bound to the context, and triggers refuse writes of another tenant's rows |
+//! | SQLite, `database` | one file per tenant, same function and triggers |
+//!
+//! The tier comes from the context (the registry record), so handlers and
+//! repositories never know which tier they run on; a tier a backend does not
+//! serve is [`DataError::TierUnavailable`].
 //!
 //! On PostgreSQL the tenant is set **per transaction**: a session-level `SET`
 //! would survive on a pooled connection into the next tenant's request. To
-//! keep that nearly free, the single-statement helpers pipeline `BEGIN`,
+//! keep that cheap, the single-statement helpers pipeline `BEGIN`,
 //! `set_config`, the statement and `COMMIT` in one network flight.
 //!
 //! SQL is written once for both backends, with `$1, $2, …` placeholders and
