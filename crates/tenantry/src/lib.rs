@@ -7,6 +7,7 @@
 //!
 //! | module | feature | what |
 //! |---|---|---|
+//! | `cache` | `cache`, `cache-redis` | `TenantCache`: keys prefixed by construction; in-process and Redis backends |
 //! | [`context`] | always | `TenantContext`, `scope`/`require`, `spawn`, the system tenant |
 //! | [`registry`] | always | tenant records, lifecycle states, the TTL-cached lookup |
 //! | `edge` | `edge` | tower layers: resolve the claimed tenant, verify the JWT, compare, gate on state |
@@ -15,6 +16,8 @@
 //! Every feature is off by default: a crate that only needs the context
 //! compiles none of the web or database stacks.
 
+#[cfg(feature = "cache")]
+pub mod cache;
 pub mod context;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod data;

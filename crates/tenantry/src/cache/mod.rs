@@ -1,0 +1,173 @@
+//! Tenant-scoped caching.
+//!
+//! Cache keys are where cross-tenant leaks hide: a key that is unique only
+//! within a tenant (`invoice:42`), built by hand in one place and without
+//! the tenant in another. [`TenantCache`] builds every key as
+//! `t:{tenant id}:{key}` from the current [context](crate::context); callers
+//! never see or write the prefix, and outside a context every call fails
+//! with [`CacheError::NoTenantContext`].
+//!
+//! Backends implement [`CacheBackend`] and pass one conformance suite:
+//! [`LocalCache`] (in-process, moka) and, with the `cache-redis` feature,
+//! `RedisCache`.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tenantry::cache::{LocalCache, TenantCache};
+//! use tenantry::context::{TenantContext, TenantId};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let cache = TenantCache::new(LocalCache::new(10_000));
+//! let acme = TenantContext::builder(TenantId::new_v4(), "acme").build().unwrap();
+//! let globex = TenantContext::builder(TenantId::new_v4(), "globex").build().unwrap();
+//! acme.scope(cache.set("invoice:42", b"acme's".to_vec(), Duration::from_secs(60))).await.unwrap();
+//! let seen_by_globex = globex.scope(cache.get("invoice:42")).await.unwrap();
+//! assert_eq!(seen_by_globex, None); // same key, another tenant: no collision
+//! # }
+//! ```
+
+mod local;
+#[cfg(feature = "cache-redis")]
+mod redis;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use local::LocalCache;
+#[cfg(feature = "cache-redis")]
+pub use redis::RedisCache;
+
+use crate::context::{NoTenantContext, TenantId};
+use crate::registry::BoxFuture;
+
+/// Longest key a caller may use (the tenant prefix comes on top).
+pub const MAX_KEY_LEN: usize = 512;
+
+/// Cache failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// Used outside a tenant context.
+    #[error(transparent)]
+    NoTenantContext(#[from] NoTenantContext),
+    /// Used in the system context, which has no tenant keys.
+    #[error("the system tenant has no cache keys")]
+    SystemTenant,
+    /// The key is empty, too long, or holds control characters.
+    #[error("invalid cache key: {0}")]
+    InvalidKey(&'static str),
+    /// A TTL of zero would store nothing.
+    #[error("a cache TTL must be greater than zero")]
+    ZeroTtl,
+    /// A value could not be (de)serialized.
+    #[error("cache value: {0}")]
+    Codec(String),
+    /// The backend failed.
+    #[error("cache backend: {0}")]
+    Backend(String),
+}
+
+/// Storage for full (already tenant-prefixed) keys. Implement it to add a
+/// backend; use it only through [`TenantCache`].
+pub trait CacheBackend: Send + Sync + 'static {
+    /// The value under `key`, if present and not expired.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, CacheError>>;
+    /// Stores `value` under `key` for `ttl`.
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), CacheError>>;
+    /// Removes `key`; whether it was present.
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, CacheError>>;
+    /// Removes every key starting with `prefix`; how many were removed.
+    fn delete_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, CacheError>>;
+}
+
+/// A cache whose keys belong to the current tenant. Cheap to clone.
+#[derive(Clone)]
+pub struct TenantCache {
+    backend: Arc<dyn CacheBackend>,
+}
+
+impl TenantCache {
+    /// A tenant-scoped view over `backend`.
+    pub fn new(backend: impl CacheBackend) -> Self {
+        Self {
+            backend: Arc::new(backend),
+        }
+    }
+
+    /// The current tenant's value for `key`.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        self.backend.get(&full_key(key)?).await
+    }
+
+    /// Stores `value` for the current tenant under `key` for `ttl`.
+    pub async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), CacheError> {
+        if ttl.is_zero() {
+            return Err(CacheError::ZeroTtl);
+        }
+        self.backend.set(&full_key(key)?, value, ttl).await
+    }
+
+    /// Removes the current tenant's `key`; whether it was present.
+    pub async fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        self.backend.delete(&full_key(key)?).await
+    }
+
+    /// The current tenant's value for `key`, decoded from JSON.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, CacheError> {
+        match self.get(key).await? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| CacheError::Codec(e.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores `value` as JSON; see [`Self::set`].
+    pub async fn set_json<T: serde::Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| CacheError::Codec(e.to_string()))?;
+        self.set(key, bytes, ttl).await
+    }
+
+    /// Removes every key of the current tenant (and only those).
+    pub async fn invalidate_tenant(&self) -> Result<u64, CacheError> {
+        self.backend.delete_prefix(&prefix(current_tenant()?)).await
+    }
+}
+
+fn current_tenant() -> Result<TenantId, CacheError> {
+    let ctx = crate::context::require()?;
+    if ctx.is_system() {
+        return Err(CacheError::SystemTenant);
+    }
+    Ok(ctx.tenant_id())
+}
+
+fn prefix(tenant: TenantId) -> String {
+    format!("t:{tenant}:")
+}
+
+fn full_key(key: &str) -> Result<String, CacheError> {
+    if key.is_empty() {
+        return Err(CacheError::InvalidKey("empty"));
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(CacheError::InvalidKey("longer than 512 bytes"));
+    }
+    if key.chars().any(char::is_control) {
+        return Err(CacheError::InvalidKey("control characters"));
+    }
+    Ok(format!("{}{key}", prefix(current_tenant()?)))
+}

@@ -1,0 +1,131 @@
+//! [`RedisCache`]: the shared backend, for several server processes.
+
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+
+use super::{CacheBackend, CacheError};
+use crate::registry::BoxFuture;
+
+/// Keys deleted per `UNLINK` while flushing a tenant.
+const UNLINK_BATCH: usize = 500;
+
+/// A Redis-backed cache (one multiplexed, self-reconnecting connection).
+#[derive(Clone)]
+pub struct RedisCache {
+    conn: ConnectionManager,
+}
+
+impl RedisCache {
+    /// Connects to `url` (`redis://127.0.0.1:6379`).
+    pub async fn connect(url: &str) -> Result<Self, CacheError> {
+        let client = redis::Client::open(url).map_err(backend)?;
+        let conn = ConnectionManager::new(client).await.map_err(backend)?;
+        Ok(Self { conn })
+    }
+}
+
+fn backend(e: redis::RedisError) -> CacheError {
+    CacheError::Backend(e.to_string())
+}
+
+/// `prefix` as a `SCAN MATCH` pattern: glob characters escaped, then `*`.
+fn pattern(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('*');
+    out
+}
+
+impl CacheBackend for RedisCache {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, CacheError>> {
+        let mut conn = self.conn.clone();
+        Box::pin(async move {
+            redis::cmd("GET")
+                .arg(key)
+                .query_async(&mut conn)
+                .await
+                .map_err(backend)
+        })
+    }
+
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), CacheError>> {
+        let mut conn = self.conn.clone();
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        Box::pin(async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(millis)
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(backend)
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, CacheError>> {
+        let mut conn = self.conn.clone();
+        Box::pin(async move {
+            let removed: i64 = redis::cmd("UNLINK")
+                .arg(key)
+                .query_async(&mut conn)
+                .await
+                .map_err(backend)?;
+            Ok(removed > 0)
+        })
+    }
+
+    fn delete_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, CacheError>> {
+        let mut conn = self.conn.clone();
+        let pattern = pattern(prefix);
+        Box::pin(async move {
+            // SCAN never blocks the server the way KEYS would; UNLINK frees
+            // memory in the background.
+            let mut cursor: u64 = 0;
+            let mut removed = 0u64;
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(backend)?;
+                for batch in keys.chunks(UNLINK_BATCH) {
+                    let n: u64 = redis::cmd("UNLINK")
+                        .arg(batch)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(backend)?;
+                    removed += n;
+                }
+                if next == 0 {
+                    return Ok(removed);
+                }
+                cursor = next;
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn patterns_escape_glob_characters() {
+        assert_eq!(super::pattern("t:a*b:"), "t:a\\*b:*");
+        assert_eq!(super::pattern("t:1:"), "t:1:*");
+    }
+}
