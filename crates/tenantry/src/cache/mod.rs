@@ -148,15 +148,27 @@ impl TenantCache {
 }
 
 fn current_tenant() -> Result<TenantId, CacheError> {
-    let ctx = crate::context::require()?;
-    if ctx.is_system() {
+    let tenant = crate::context::current_tenant_id()?;
+    if tenant.is_system() {
         return Err(CacheError::SystemTenant);
     }
-    Ok(ctx.tenant_id())
+    Ok(tenant)
+}
+
+/// `t:{tenant}:{rest}` in one allocation (this runs on every cache call).
+fn prefixed(tenant: TenantId, rest: &str) -> String {
+    let mut uuid = uuid::Uuid::encode_buffer();
+    let id = tenant.as_uuid().hyphenated().encode_lower(&mut uuid);
+    let mut key = String::with_capacity(3 + id.len() + rest.len());
+    key.push_str("t:");
+    key.push_str(id);
+    key.push(':');
+    key.push_str(rest);
+    key
 }
 
 fn prefix(tenant: TenantId) -> String {
-    format!("t:{tenant}:")
+    prefixed(tenant, "")
 }
 
 fn full_key(key: &str) -> Result<String, CacheError> {
@@ -169,5 +181,5 @@ fn full_key(key: &str) -> Result<String, CacheError> {
     if key.chars().any(char::is_control) {
         return Err(CacheError::InvalidKey("control characters"));
     }
-    Ok(format!("{}{key}", prefix(current_tenant()?)))
+    Ok(prefixed(current_tenant()?, key))
 }

@@ -34,7 +34,7 @@ mod spawn;
 mod tenant;
 
 pub use ids::{RequestId, TenantId, UserId};
-pub use scope::{NoTenantContext, current, require, run_as_system};
+pub use scope::{NoTenantContext, current, current_tenant_id, require, run_as_system};
 pub use spawn::{spawn, spawn_blocking};
 pub use tenant::{
     Plan, Role, SystemTenantReserved, TenantContext, TenantContextBuilder, Tier, UnknownVariant,

@@ -23,6 +23,14 @@ pub fn current() -> Option<TenantContext> {
     CURRENT.try_with(Clone::clone).ok()
 }
 
+/// The current tenant's id, without cloning the context (for hot paths
+/// that need only the id, such as building cache keys).
+pub fn current_tenant_id() -> Result<TenantId, NoTenantContext> {
+    CURRENT
+        .try_with(TenantContext::tenant_id)
+        .map_err(|_| NoTenantContext)
+}
+
 /// The current context, or [`NoTenantContext`] — never a default tenant.
 pub fn require() -> Result<TenantContext, NoTenantContext> {
     current().ok_or(NoTenantContext)
