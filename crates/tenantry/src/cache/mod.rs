@@ -9,7 +9,8 @@
 //!
 //! Backends implement [`CacheBackend`] and pass one conformance suite:
 //! [`LocalCache`] (in-process, moka) and, with the `cache-redis` feature,
-//! `RedisCache`.
+//! `RedisCache` and `TwoLevelCache` (local entries in front of Redis,
+//! invalidated across processes by pub/sub).
 //!
 //! ```
 //! use std::time::Duration;
@@ -29,6 +30,8 @@
 mod local;
 #[cfg(feature = "cache-redis")]
 mod redis;
+#[cfg(feature = "cache-redis")]
+mod two_level;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +39,8 @@ use std::time::Duration;
 pub use local::LocalCache;
 #[cfg(feature = "cache-redis")]
 pub use redis::RedisCache;
+#[cfg(feature = "cache-redis")]
+pub use two_level::TwoLevelCache;
 
 use crate::context::{NoTenantContext, TenantId};
 use crate::registry::BoxFuture;

@@ -42,6 +42,26 @@ fn pattern(prefix: &str) -> String {
     out
 }
 
+impl RedisCache {
+    /// The value under `key` and the time it has left (`None` if it never expires).
+    pub(crate) async fn get_with_ttl(
+        &self,
+        key: &str,
+    ) -> Result<Option<(Vec<u8>, Option<Duration>)>, CacheError> {
+        let mut conn = self.conn.clone();
+        let (value, millis): (Option<Vec<u8>>, i64) = redis::pipe()
+            .cmd("GET")
+            .arg(key)
+            .cmd("PTTL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .map_err(backend)?;
+        // PTTL: -1 no expiry, -2 missing (raced with expiry).
+        Ok(value.map(|v| (v, u64::try_from(millis).ok().map(Duration::from_millis))))
+    }
+}
+
 impl CacheBackend for RedisCache {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, CacheError>> {
         let mut conn = self.conn.clone();
