@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use tenantry::cache::RedisRegistryEvents;
 use tenantry::context::Tier;
 use tenantry::data::postgres::fleet::FleetOptions;
 use tenantry::data::postgres::{self as pg, PgDatabase, PgTenantStore};
@@ -83,14 +84,27 @@ pub async fn open(config: &Config) -> anyhow::Result<Backend> {
 /// Opens the configured backend with its control plane migrated but the
 /// tenant plane as it is (for `tenantry migrate`).
 pub async fn connect(config: &Config) -> anyhow::Result<Backend> {
-    match &config.database {
+    let mut backend = match &config.database {
         DatabaseConfig::Sqlite => open_sqlite(config).await,
         DatabaseConfig::Postgres {
             owner_url,
             app_url,
             app_role,
         } => connect_postgres(owner_url, app_url, app_role, config.pool_size).await,
+    }?;
+    if let Some(url) = &config.redis_url {
+        let events = Arc::new(
+            RedisRegistryEvents::connect(url)
+                .await
+                .context("connecting to Redis")?,
+        );
+        events
+            .listen(backend.tenants.clone())
+            .await
+            .context("subscribing to registry changes")?;
+        backend.tenants = backend.tenants.clone().with_events(events);
     }
+    Ok(backend)
 }
 
 async fn open_sqlite(config: &Config) -> anyhow::Result<Backend> {

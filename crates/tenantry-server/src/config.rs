@@ -42,6 +42,9 @@ pub struct Settings {
     /// Base domain whose subdomains are tenant slugs [default: localhost].
     #[arg(long, env = "TENANTRY_BASE_DOMAIN", global = true)]
     pub base_domain: Option<String>,
+    /// Redis URL: tenant-record changes reach every server process at once.
+    #[arg(long, env = "TENANTRY_REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
     /// Maximum database connections [default: 16].
     #[arg(long, env = "TENANTRY_POOL_SIZE", global = true)]
     pub pool_size: Option<usize>,
@@ -58,6 +61,7 @@ struct FileSettings {
     jwks: Option<String>,
     base_domain: Option<String>,
     pool_size: Option<usize>,
+    redis_url: Option<String>,
 }
 
 /// Where tenant data lives.
@@ -91,6 +95,8 @@ pub struct Config {
     pub base_domain: String,
     /// Connection pool size.
     pub pool_size: usize,
+    /// Redis, for cross-process invalidation.
+    pub redis_url: Option<String>,
 }
 
 impl Settings {
@@ -152,6 +158,7 @@ impl Settings {
                 .or(file.base_domain)
                 .unwrap_or_else(|| "localhost".to_owned()),
             pool_size: self.pool_size.or(file.pool_size).unwrap_or(16).max(1),
+            redis_url: self.redis_url.clone().or(file.redis_url),
         })
     }
 }

@@ -2,8 +2,12 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::{Command, Output};
+
+use common::{ServerProcess, tenantry_cli as tenantry};
 
 struct DataDir(PathBuf);
 
@@ -11,17 +15,6 @@ impl Drop for DataDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn tenantry(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tenantry"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env_remove("TENANTRY_DATABASE_URL")
-        .env_remove("TENANTRY_JWT_SECRET")
-        .output()
-        .unwrap()
 }
 
 fn stdout_json(output: &Output) -> serde_json::Value {
@@ -151,33 +144,11 @@ fn bad_input_fails_cleanly() {
 /// `tenantry probe` in another, tokens from `tenantry token`.
 #[test]
 fn probe_command_against_a_running_server() {
-    use std::io::{BufRead, BufReader};
     let dir = DataDir(
         std::env::temp_dir().join(format!("tenantry-cli-{}", uuid::Uuid::new_v4().simple())),
     );
-    let mut server = Command::new(env!("CARGO_BIN_EXE_tenantry"))
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&dir.0)
-        .env_remove("TENANTRY_DATABASE_URL")
-        .env_remove("TENANTRY_JWT_SECRET")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The banner names the bound port.
-    let mut banner = BufReader::new(server.stderr.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(
-            banner.read_line(&mut line).unwrap() > 0,
-            "server exited before listening"
-        );
-        if let Some(rest) = line.strip_prefix("tenantry listening on http://") {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    let port = addr.rsplit(':').next().unwrap().to_owned();
+    let server = ServerProcess::start(&dir.0, &["--demo"]);
+    let (addr, port) = (server.addr.clone(), server.port.to_string());
     let token = |slug: &str| {
         let out = tenantry(&dir.0, &["token", "--tenant", slug]);
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
@@ -206,8 +177,7 @@ fn probe_command_against_a_running_server() {
         .env("PROBE_B_TOKEN", token("globex"))
         .output()
         .unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let report = String::from_utf8_lossy(&probe.stdout);
     assert!(
         probe.status.success(),

@@ -161,3 +161,61 @@ pub async fn status_and_json(req: RequestBuilder) -> (StatusCode, Value) {
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
 }
+
+/// A `tenantry serve` child process on a free port; killed when dropped.
+pub struct ServerProcess {
+    child: std::process::Child,
+    pub addr: String,
+    pub port: u16,
+}
+
+impl ServerProcess {
+    /// Starts `tenantry serve --listen 127.0.0.1:0 --data-dir DIR ARGS…` and
+    /// waits for its banner (which names the bound port).
+    pub fn start(data_dir: &std::path::Path, args: &[&str]) -> ServerProcess {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tenantry"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(args)
+            .env_remove("TENANTRY_DATABASE_URL")
+            .env_remove("TENANTRY_JWT_SECRET")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut banner = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        let addr = loop {
+            line.clear();
+            assert!(
+                banner.read_line(&mut line).unwrap() > 0,
+                "server exited before listening"
+            );
+            if let Some(rest) = line.strip_prefix("tenantry listening on http://") {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+        ServerProcess { child, addr, port }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the `tenantry` binary with `--data-dir DIR`.
+pub fn tenantry_cli(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("TENANTRY_DATABASE_URL")
+        .env_remove("TENANTRY_JWT_SECRET")
+        .output()
+        .unwrap()
+}

@@ -31,6 +31,8 @@ mod local;
 #[cfg(feature = "cache-redis")]
 mod redis;
 #[cfg(feature = "cache-redis")]
+mod registry_events;
+#[cfg(feature = "cache-redis")]
 mod two_level;
 
 use std::sync::Arc;
@@ -39,6 +41,8 @@ use std::time::Duration;
 pub use local::LocalCache;
 #[cfg(feature = "cache-redis")]
 pub use redis::RedisCache;
+#[cfg(feature = "cache-redis")]
+pub use registry_events::RedisRegistryEvents;
 #[cfg(feature = "cache-redis")]
 pub use two_level::TwoLevelCache;
 

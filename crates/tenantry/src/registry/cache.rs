@@ -13,8 +13,9 @@ use crate::context::TenantId;
 /// Lookups hit the store at most once per key per TTL (misses are cached too,
 /// so a flood of requests for an unknown slug does not reach the database).
 /// Every change made through this handle invalidates the affected keys at
-/// once; a change made by another process is seen after the TTL (cross-process
-/// invalidation arrives with the cache module).
+/// once and is announced through [`RegistryEvents`] when one is attached
+/// ([`Self::with_events`]); other processes that listen drop their copies
+/// too, instead of serving them until the TTL runs out.
 ///
 /// Clones share the cache.
 #[derive(Clone)]
@@ -22,6 +23,24 @@ pub struct Tenants {
     store: Arc<dyn TenantStore>,
     // Keyed by every way a tenant is looked up; `None` records a known miss.
     cache: Cache<TenantKey, Option<Arc<TenantRecord>>>,
+    events: Option<Arc<dyn RegistryEvents>>,
+}
+
+/// Where registry changes are announced to other processes.
+pub trait RegistryEvents: Send + Sync + 'static {
+    /// Tells the other processes that the keys of `record` changed.
+    fn changed(&self, record: &TenantRecord) -> super::BoxFuture<'_, ()>;
+}
+
+/// The cache keys of one tenant, as announced between processes.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChangedKeys {
+    /// Tenant id.
+    pub id: crate::context::TenantId,
+    /// Slug.
+    pub slug: String,
+    /// Custom domains.
+    pub domains: Vec<String>,
 }
 
 impl Tenants {
@@ -39,7 +58,33 @@ impl Tenants {
             .max_capacity(100_000)
             .time_to_live(ttl)
             .build();
-        Self { store, cache }
+        Self {
+            store,
+            cache,
+            events: None,
+        }
+    }
+
+    /// Announces every change through `events` (e.g. Redis pub/sub).
+    pub fn with_events(mut self, events: Arc<dyn RegistryEvents>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Drops the cached keys another process announced as changed.
+    pub fn forget(&self, keys: &ChangedKeys) {
+        self.cache.invalidate(&TenantKey::Id(keys.id));
+        self.cache.invalidate(&TenantKey::Slug(keys.slug.clone()));
+        for domain in &keys.domains {
+            self.cache.invalidate(&TenantKey::Domain(domain.clone()));
+        }
+    }
+
+    async fn announce(&self, record: &TenantRecord) {
+        self.invalidate(record);
+        if let Some(events) = &self.events {
+            events.changed(record).await;
+        }
     }
 
     /// Looks a tenant up, through the cache.
@@ -61,7 +106,7 @@ impl Tenants {
     pub async fn create(&self, tenant: NewTenant) -> Result<TenantRecord, RegistryError> {
         super::validate_slug(&tenant.slug)?;
         let record = self.store.insert(tenant).await?;
-        self.invalidate(&record);
+        self.announce(&record).await;
         Ok(record)
     }
 
@@ -83,7 +128,7 @@ impl Tenants {
             });
         }
         let record = self.store.set_state(id, state).await?;
-        self.invalidate(&record);
+        self.announce(&record).await;
         Ok(record)
     }
 
@@ -94,16 +139,23 @@ impl Tenants {
         canary: bool,
     ) -> Result<TenantRecord, RegistryError> {
         let record = self.store.set_canary(id, canary).await?;
-        self.invalidate(&record);
+        self.announce(&record).await;
         Ok(record)
     }
 
-    /// Drops every cached key of `record` (id, slug, domains).
+    /// Drops every cached key of `record` (id, slug, domains) in this process.
     pub fn invalidate(&self, record: &TenantRecord) {
-        self.cache.invalidate(&TenantKey::Id(record.id));
-        self.cache.invalidate(&TenantKey::Slug(record.slug.clone()));
-        for domain in &record.domains {
-            self.cache.invalidate(&TenantKey::Domain(domain.clone()));
+        self.forget(&ChangedKeys::of(record));
+    }
+}
+
+impl ChangedKeys {
+    /// The keys of `record`.
+    pub fn of(record: &TenantRecord) -> Self {
+        Self {
+            id: record.id,
+            slug: record.slug.clone(),
+            domains: record.domains.clone(),
         }
     }
 }

@@ -14,7 +14,7 @@ mod slug;
 use std::future::Future;
 use std::pin::Pin;
 
-pub use cache::Tenants;
+pub use cache::{ChangedKeys, RegistryEvents, Tenants};
 pub use record::{NewTenant, TenantRecord, TenantState};
 pub use slug::{InvalidSlug, validate_slug};
 

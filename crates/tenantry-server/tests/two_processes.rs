@@ -1,0 +1,81 @@
+//! Two server processes sharing a database and Redis: suspending a tenant
+//! through one process (here the CLI) is seen by the others at once, not
+//! after their 60 s record caches expire.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{ServerProcess, tenantry_cli};
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn a_suspension_reaches_every_process_without_waiting_for_the_ttl() {
+    let redis =
+        std::env::var("TENANTRY_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    if let Err(e) = tenantry::cache::RedisCache::connect(&redis).await {
+        tenantry_testkit::require_service("Redis", &format!("{redis}: {e}"));
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tenantry-2p-{}", uuid::Uuid::new_v4().simple()));
+    let a = ServerProcess::start(&dir, &["--demo", "--redis-url", &redis]);
+    let b = ServerProcess::start(&dir, &["--redis-url", &redis]);
+    // The control: a process that does not listen keeps its cached record.
+    let stale = ServerProcess::start(&dir, &[]);
+
+    let token =
+        String::from_utf8(tenantry_cli(&dir, &["token", "--tenant", "acme"]).stdout).unwrap();
+    let http = reqwest::Client::new();
+    let status = |server: &ServerProcess| {
+        let request = http
+            .get(format!("http://{}/api/orders", server.addr))
+            .header("host", format!("acme.localhost:{}", server.port))
+            .bearer_auth(token.trim());
+        async move { request.send().await.unwrap().status() }
+    };
+    for server in [&a, &b, &stale] {
+        assert_eq!(
+            status(server).await,
+            StatusCode::OK,
+            "acme is active and now cached everywhere"
+        );
+    }
+
+    let suspend = tenantry_cli(&dir, &["tenants", "suspend", "acme", "--redis-url", &redis]);
+    assert!(
+        suspend.status.success(),
+        "{}",
+        String::from_utf8_lossy(&suspend.stderr)
+    );
+    for server in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while status(server).await != StatusCode::FORBIDDEN {
+            assert!(
+                Instant::now() < deadline,
+                "process on port {} still serves a suspended tenant",
+                server.port
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+    assert_eq!(
+        status(&stale).await,
+        StatusCode::OK,
+        "without --redis-url the cached record stands until its TTL"
+    );
+
+    let resume = tenantry_cli(&dir, &["tenants", "resume", "acme", "--redis-url", &redis]);
+    assert!(resume.status.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while status(&b).await != StatusCode::OK {
+        assert!(
+            Instant::now() < deadline,
+            "the resumed tenant is still refused"
+        );
+        tokio::task::yield_now().await;
+    }
+    drop((a, b, stale));
+    let _ = std::fs::remove_dir_all(dir);
+}

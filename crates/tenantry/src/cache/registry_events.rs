@@ -1,0 +1,76 @@
+//! [`RedisRegistryEvents`]: tenant-record changes announced between
+//! processes over Redis pub/sub.
+//!
+//! Suspending a tenant in one process must stop its requests in every
+//! process now, not when each process's 60 s record cache expires. Every
+//! change made through [`Tenants`] publishes the changed record's keys; each
+//! listening process drops them from its own cache. A process also hears
+//! its own announcements, which only drops keys it has already dropped.
+
+use futures_util::StreamExt;
+
+use super::CacheError;
+use crate::registry::{BoxFuture, ChangedKeys, RegistryEvents, TenantRecord, Tenants};
+
+const CHANNEL: &str = "tenantry:registry";
+
+/// Publishes and receives registry changes through Redis.
+pub struct RedisRegistryEvents {
+    client: redis::Client,
+    publisher: redis::aio::ConnectionManager,
+}
+
+impl RedisRegistryEvents {
+    /// Connects to `url` (`redis://127.0.0.1:6379`).
+    pub async fn connect(url: &str) -> Result<Self, CacheError> {
+        let backend = |e: redis::RedisError| CacheError::Backend(e.to_string());
+        let client = redis::Client::open(url).map_err(backend)?;
+        let publisher = redis::aio::ConnectionManager::new(client.clone())
+            .await
+            .map_err(backend)?;
+        Ok(Self { client, publisher })
+    }
+
+    /// Starts dropping other processes' changes from `tenants`' cache; the
+    /// subscription is in place when this returns.
+    pub async fn listen(
+        &self,
+        tenants: Tenants,
+    ) -> Result<tokio::task::JoinHandle<()>, CacheError> {
+        let backend = |e: redis::RedisError| CacheError::Backend(e.to_string());
+        let mut pubsub = self.client.get_async_pubsub().await.map_err(backend)?;
+        pubsub.subscribe(CHANNEL).await.map_err(backend)?;
+        Ok(tokio::spawn(async move {
+            let mut messages = pubsub.into_on_message();
+            while let Some(message) = messages.next().await {
+                match message
+                    .get_payload::<String>()
+                    .ok()
+                    .and_then(|p| serde_json::from_str::<ChangedKeys>(&p).ok())
+                {
+                    Some(keys) => tenants.forget(&keys),
+                    None => tracing::warn!("ignoring a malformed registry change message"),
+                }
+            }
+            tracing::warn!("registry change subscription ended; records now refresh only by TTL");
+        }))
+    }
+}
+
+impl RegistryEvents for RedisRegistryEvents {
+    fn changed(&self, record: &TenantRecord) -> BoxFuture<'_, ()> {
+        let message = serde_json::to_string(&ChangedKeys::of(record)).unwrap_or_default();
+        let mut conn = self.publisher.clone();
+        Box::pin(async move {
+            let sent = redis::cmd("PUBLISH")
+                .arg(CHANNEL)
+                .arg(message)
+                .query_async::<i64>(&mut conn)
+                .await;
+            if let Err(e) = sent {
+                // The change itself is committed; other processes catch up by TTL.
+                tracing::warn!(error = %e, "could not announce a registry change");
+            }
+        })
+    }
+}
