@@ -8,6 +8,7 @@
 //! | module | feature | what |
 //! |---|---|---|
 //! | `cache` | `cache`, `cache-redis` | `TenantCache`: keys prefixed by construction; in-process and Redis backends |
+//! | `limits` | `limits` | tower layer: per-tenant GCRA rate limit, concurrent-request budget, timeout |
 //! | [`context`] | always | `TenantContext`, `scope`/`require`, `spawn`, the system tenant |
 //! | [`registry`] | always | tenant records, lifecycle states, the TTL-cached lookup |
 //! | `edge` | `edge` | tower layers: resolve the claimed tenant, verify the JWT, compare, gate on state |
@@ -23,6 +24,8 @@ pub mod context;
 pub mod data;
 #[cfg(feature = "edge")]
 pub mod edge;
+#[cfg(feature = "limits")]
+pub mod limits;
 pub mod registry;
 
 pub use context::{NoTenantContext, TenantContext, TenantId};
