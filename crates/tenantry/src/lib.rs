@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `cache` | `cache`, `cache-redis` | `TenantCache`: keys prefixed by construction; in-process and Redis backends |
 //! | `limits` | `limits` | tower layer: per-tenant GCRA rate limit, concurrent-request budget, timeout |
+//! | `webhooks` | `webhooks` | HMAC-SHA256 webhook signatures; the guard that keeps tenant URLs off internal addresses |
 //! | [`context`] | always | `TenantContext`, `scope`/`require`, `spawn`, the system tenant |
 //! | [`registry`] | always | tenant records, lifecycle states, the TTL-cached lookup |
 //! | `edge` | `edge` | tower layers: resolve the claimed tenant, verify the JWT, compare, gate on state |
@@ -27,5 +28,7 @@ pub mod edge;
 #[cfg(feature = "limits")]
 pub mod limits;
 pub mod registry;
+#[cfg(feature = "webhooks")]
+pub mod webhooks;
 
 pub use context::{NoTenantContext, TenantContext, TenantId};

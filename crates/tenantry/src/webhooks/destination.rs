@@ -1,0 +1,234 @@
+//! [`DestinationGuard`]: may a tenant-supplied URL be called?
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// Why a destination was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DestinationError {
+    /// Not an absolute URL with a host.
+    #[error("invalid URL: {0}")]
+    InvalidUrl(String),
+    /// Only `http` and `https` are called.
+    #[error("scheme {0:?} is not allowed")]
+    Scheme(String),
+    /// The host did not resolve.
+    #[error("cannot resolve {0}")]
+    Resolve(String),
+    /// The host is, or resolves to, an internal address.
+    #[error("{host} resolves to internal address {addr}")]
+    Internal {
+        /// The URL's host.
+        host: String,
+        /// The refused address.
+        addr: IpAddr,
+    },
+    /// An allow-list entry is not a CIDR range.
+    #[error("invalid CIDR range {0:?}")]
+    InvalidCidr(String),
+}
+
+/// Refuses URLs that reach internal addresses, except allow-listed ranges.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use tenantry::webhooks::DestinationGuard;
+/// let guard = DestinationGuard::new();
+/// assert!(guard.check("http://127.0.0.1:8080/hook").await.is_err());
+/// assert!(guard.check("http://169.254.169.254/latest/meta-data").await.is_err());
+/// let tests = DestinationGuard::new().allow("127.0.0.0/8").unwrap();
+/// assert!(tests.check("http://127.0.0.1:8080/hook").await.is_ok());
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct DestinationGuard {
+    allowed: Vec<(IpAddr, u8)>,
+}
+
+impl DestinationGuard {
+    /// A guard that allows no internal address.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also allows the range `cidr` (`127.0.0.0/8`, `::1/128`, `10.1.2.3`).
+    pub fn allow(mut self, cidr: &str) -> Result<Self, DestinationError> {
+        let invalid = || DestinationError::InvalidCidr(cidr.to_owned());
+        let (addr, prefix) = match cidr.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix.parse::<u8>().map_err(|_| invalid())?)),
+            None => (cidr, None),
+        };
+        let addr: IpAddr = addr.trim().parse().map_err(|_| invalid())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return Err(invalid());
+        }
+        self.allowed.push((addr, prefix));
+        Ok(self)
+    }
+
+    /// Checks `url` and returns the addresses it may be called at — connect
+    /// to these, so a second lookup cannot be steered elsewhere.
+    pub async fn check(&self, url: &str) -> Result<Vec<SocketAddr>, DestinationError> {
+        let parsed =
+            url::Url::parse(url).map_err(|e| DestinationError::InvalidUrl(e.to_string()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(DestinationError::Scheme(parsed.scheme().to_owned()));
+        }
+        let port = parsed
+            .port_or_known_default()
+            .ok_or_else(|| DestinationError::InvalidUrl("no port".into()))?;
+        let addrs: Vec<SocketAddr> = match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
+            Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
+            Some(url::Host::Domain(name)) => tokio::net::lookup_host((name, port))
+                .await
+                .map_err(|_| DestinationError::Resolve(name.to_owned()))?
+                .collect(),
+            None => return Err(DestinationError::InvalidUrl("no host".into())),
+        };
+        if addrs.is_empty() {
+            return Err(DestinationError::Resolve(
+                parsed.host_str().unwrap_or_default().to_owned(),
+            ));
+        }
+        // Every address must pass: a name with one public and one internal
+        // record would otherwise be a way in.
+        for addr in &addrs {
+            if is_internal(addr.ip()) && !self.allows(addr.ip()) {
+                return Err(DestinationError::Internal {
+                    host: parsed.host_str().unwrap_or_default().to_owned(),
+                    addr: addr.ip(),
+                });
+            }
+        }
+        Ok(addrs)
+    }
+
+    fn allows(&self, ip: IpAddr) -> bool {
+        self.allowed
+            .iter()
+            .any(|(net, prefix)| in_range(ip, *net, *prefix))
+    }
+}
+
+fn in_range(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(ip), IpAddr::V4(net)) => {
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(prefix))
+            };
+            u32::from(ip) & mask == u32::from(net) & mask
+        }
+        (IpAddr::V6(ip), IpAddr::V6(net)) => {
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(prefix))
+            };
+            u128::from(ip) & mask == u128::from(net) & mask
+        }
+        _ => false,
+    }
+}
+
+/// Addresses a tenant's webhook must not reach: loopback, private,
+/// link-local (cloud metadata), CGNAT, multicast, reserved, unspecified —
+/// and IPv6 forms that embed such an IPv4 address.
+fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_internal_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal_v4(v4);
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
+                || in_range(ip, IpAddr::V6(Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0)), 96) // NAT64
+                || in_range(ip, IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0)), 32) // documentation
+        }
+    }
+}
+
+fn is_internal_v4(v4: Ipv4Addr) -> bool {
+    let ip = IpAddr::V4(v4);
+    let within = |a, b, c, d, prefix| in_range(ip, IpAddr::V4(Ipv4Addr::new(a, b, c, d)), prefix);
+    v4.is_loopback()
+        || v4.is_private()
+        || v4.is_link_local()
+        || v4.is_unspecified()
+        || v4.is_broadcast()
+        || v4.is_multicast()
+        || v4.is_documentation()
+        || within(0, 0, 0, 0, 8)
+        || within(100, 64, 0, 0, 10) // carrier-grade NAT
+        || within(192, 0, 0, 0, 24) // IETF protocol assignments
+        || within(198, 18, 0, 0, 15) // benchmarking
+        || within(240, 0, 0, 0, 4) // reserved
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn internal_destinations_are_refused() {
+        let guard = DestinationGuard::new();
+        for url in [
+            "http://127.0.0.1/",
+            "http://localhost:6379/",
+            "http://10.0.0.5/",
+            "http://172.16.3.4/",
+            "http://192.168.1.1/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://100.64.0.1/",
+            "http://0.0.0.0/",
+            "http://[::1]/",
+            "http://[fd00::1]/",
+            "http://[fe80::1]/",
+            "http://[::ffff:127.0.0.1]/",
+        ] {
+            assert!(
+                matches!(
+                    guard.check(url).await,
+                    Err(DestinationError::Internal { .. })
+                ),
+                "{url} must be refused"
+            );
+        }
+        assert!(matches!(
+            guard.check("ftp://example.com/").await,
+            Err(DestinationError::Scheme(_))
+        ));
+        assert!(matches!(
+            guard.check("not a url").await,
+            Err(DestinationError::InvalidUrl(_))
+        ));
+        let public = guard.check("https://93.184.215.14/hook").await.unwrap();
+        assert_eq!(public, vec!["93.184.215.14:443".parse().unwrap()]);
+    }
+
+    #[tokio::test]
+    async fn allow_lists_open_exact_ranges() {
+        let guard = DestinationGuard::new()
+            .allow("127.0.0.0/8")
+            .unwrap()
+            .allow("::1")
+            .unwrap();
+        assert!(guard.check("http://127.0.0.1:9000/").await.is_ok());
+        assert!(guard.check("http://[::1]:9000/").await.is_ok());
+        assert!(
+            guard.check("http://10.0.0.1/").await.is_err(),
+            "only what was listed"
+        );
+        assert!(DestinationGuard::new().allow("10.0.0.0/33").is_err());
+        assert!(DestinationGuard::new().allow("banana").is_err());
+    }
+}
