@@ -184,18 +184,29 @@ impl ServerProcess {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let mut banner = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        let addr = loop {
-            line.clear();
-            assert!(
-                banner.read_line(&mut line).unwrap() > 0,
-                "server exited before listening"
-            );
-            if let Some(rest) = line.strip_prefix("tenantry listening on http://") {
-                break rest.split_whitespace().next().unwrap().to_owned();
+        // Read stderr for the life of the process: closing the pipe early
+        // would make the server's next write to stderr fail (and `eprintln!`
+        // panic), and never reading it could block the server on a full pipe.
+        let stderr = child.stderr.take().unwrap();
+        let (found, banner) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut found = Some(found);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("tenantry listening on http://")
+                    && let Some(found) = found.take()
+                {
+                    let _ = found.send(
+                        rest.split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
             }
-        };
+        });
+        let addr = banner
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the server printed no banner (did it exit?)");
         let port = addr.rsplit(':').next().unwrap().parse().unwrap();
         ServerProcess { child, addr, port }
     }
