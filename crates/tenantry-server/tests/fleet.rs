@@ -379,7 +379,7 @@ const CRASH_SLUGS: [&str; 8] = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"];
 // Slow enough (8 targets × 0.5 s over 2 workers ≥ 2 s) that the kill lands
 // mid-fleet even on a loaded machine.
 const SLOW_V2: &str =
-    "SELECT pg_sleep(0.2); ALTER TABLE orders ADD COLUMN note text NOT NULL DEFAULT '';";
+    "SELECT pg_sleep(0.5); ALTER TABLE orders ADD COLUMN note text NOT NULL DEFAULT '';";
 
 /// Child half of the crash test: runs the fleet until killed. Ignored in
 /// normal runs; the parent starts it with `--ignored` and the database URL.
