@@ -105,6 +105,29 @@ fn decode(row: &tokio_postgres::Row) -> Result<TenantRecord, RegistryError> {
     })
 }
 
+impl PgTenantStore {
+    /// Runs one `UPDATE … WHERE id = $1` with `value` as `$2`, then re-reads the record.
+    async fn update(
+        &self,
+        id: TenantId,
+        sql: &str,
+        value: &(dyn tokio_postgres::types::ToSql + Sync),
+    ) -> Result<TenantRecord, RegistryError> {
+        let client = self.db.client().await.map_err(storage)?;
+        let changed = client
+            .execute(sql, &[id.as_uuid(), value])
+            .await
+            .map_err(|e| storage(db_error(e)))?;
+        drop(client);
+        if changed == 0 {
+            return Err(RegistryError::NotFound);
+        }
+        self.find(&TenantKey::Id(id))
+            .await?
+            .ok_or(RegistryError::NotFound)
+    }
+}
+
 impl TenantStore for PgTenantStore {
     fn find(&self, key: &TenantKey) -> BoxFuture<'_, Result<Option<TenantRecord>, RegistryError>> {
         let key = key.clone();
@@ -168,21 +191,12 @@ impl TenantStore for PgTenantStore {
         state: TenantState,
     ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
         Box::pin(async move {
-            let client = self.db.client().await.map_err(storage)?;
-            let changed = client
-                .execute(
-                    "UPDATE tenantry.tenants SET state = $2, updated_at = now() WHERE id = $1",
-                    &[id.as_uuid(), &state.as_str()],
-                )
-                .await
-                .map_err(|e| storage(db_error(e)))?;
-            drop(client);
-            if changed == 0 {
-                return Err(RegistryError::NotFound);
-            }
-            self.find(&TenantKey::Id(id))
-                .await?
-                .ok_or(RegistryError::NotFound)
+            self.update(
+                id,
+                "UPDATE tenantry.tenants SET state = $2, updated_at = now() WHERE id = $1",
+                &state.as_str(),
+            )
+            .await
         })
     }
 
@@ -192,21 +206,12 @@ impl TenantStore for PgTenantStore {
         canary: bool,
     ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
         Box::pin(async move {
-            let client = self.db.client().await.map_err(storage)?;
-            let changed = client
-                .execute(
-                    "UPDATE tenantry.tenants SET canary = $2, updated_at = now() WHERE id = $1",
-                    &[id.as_uuid(), &canary],
-                )
-                .await
-                .map_err(|e| storage(db_error(e)))?;
-            drop(client);
-            if changed == 0 {
-                return Err(RegistryError::NotFound);
-            }
-            self.find(&TenantKey::Id(id))
-                .await?
-                .ok_or(RegistryError::NotFound)
+            self.update(
+                id,
+                "UPDATE tenantry.tenants SET canary = $2, updated_at = now() WHERE id = $1",
+                &canary,
+            )
+            .await
         })
     }
 }

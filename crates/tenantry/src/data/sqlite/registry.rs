@@ -99,6 +99,32 @@ fn find_blocking(
         .map_err(|e| DataError::Decode(e.to_string()))
 }
 
+impl SqliteTenantStore {
+    /// Runs one `UPDATE … WHERE id = ?1` with `value` as `?2` and the time
+    /// as `?3`, then re-reads the record.
+    async fn update(
+        &self,
+        id: TenantId,
+        sql: &'static str,
+        value: rusqlite::types::Value,
+    ) -> Result<TenantRecord, RegistryError> {
+        let changed = self
+            .db
+            .run_unscoped(move |conn| {
+                conn.execute(sql, params![id.to_string(), value, now_ms()])
+                    .map_err(sqlite_error)
+            })
+            .await
+            .map_err(storage)?;
+        if changed == 0 {
+            return Err(RegistryError::NotFound);
+        }
+        self.find(&TenantKey::Id(id))
+            .await?
+            .ok_or(RegistryError::NotFound)
+    }
+}
+
 impl TenantStore for SqliteTenantStore {
     fn find(&self, key: &TenantKey) -> BoxFuture<'_, Result<Option<TenantRecord>, RegistryError>> {
         let key = key.clone();
@@ -162,24 +188,14 @@ impl TenantStore for SqliteTenantStore {
         id: TenantId,
         state: TenantState,
     ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+        let value = rusqlite::types::Value::Text(state.as_str().to_owned());
         Box::pin(async move {
-            let changed = self
-                .db
-                .run_unscoped(move |conn| {
-                    conn.execute(
-                        "UPDATE tenants SET state = ?2, updated_at = ?3 WHERE id = ?1",
-                        params![id.to_string(), state.as_str(), now_ms()],
-                    )
-                    .map_err(sqlite_error)
-                })
-                .await
-                .map_err(storage)?;
-            if changed == 0 {
-                return Err(RegistryError::NotFound);
-            }
-            self.find(&TenantKey::Id(id))
-                .await?
-                .ok_or(RegistryError::NotFound)
+            self.update(
+                id,
+                "UPDATE tenants SET state = ?2, updated_at = ?3 WHERE id = ?1",
+                value,
+            )
+            .await
         })
     }
 
@@ -188,24 +204,14 @@ impl TenantStore for SqliteTenantStore {
         id: TenantId,
         canary: bool,
     ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+        let value = rusqlite::types::Value::Integer(i64::from(canary));
         Box::pin(async move {
-            let changed = self
-                .db
-                .run_unscoped(move |conn| {
-                    conn.execute(
-                        "UPDATE tenants SET canary = ?2, updated_at = ?3 WHERE id = ?1",
-                        params![id.to_string(), canary, now_ms()],
-                    )
-                    .map_err(sqlite_error)
-                })
-                .await
-                .map_err(storage)?;
-            if changed == 0 {
-                return Err(RegistryError::NotFound);
-            }
-            self.find(&TenantKey::Id(id))
-                .await?
-                .ok_or(RegistryError::NotFound)
+            self.update(
+                id,
+                "UPDATE tenants SET canary = ?2, updated_at = ?3 WHERE id = ?1",
+                value,
+            )
+            .await
         })
     }
 }
