@@ -120,7 +120,8 @@ async fn reference_server_has_no_leaks_on_postgres() {
 /// Notes of two tenants in memory; `/api/notes/{id}` forgets to check the owner.
 #[tokio::test]
 async fn the_probe_reports_a_leaky_route() {
-    let store: Arc<dyn tenantry::registry::TenantStore> = Arc::new(MemoryStore::default());
+    let store: Arc<dyn tenantry::registry::TenantStore> =
+        Arc::new(tenantry::registry::MemoryTenantStore::default());
     let tenants = Tenants::new(store);
     let mut notes = Vec::new();
     for slug in ["acme", "globex"] {
@@ -227,73 +228,4 @@ async fn the_probe_reports_a_leaky_route() {
                 && c.outcome == Outcome::Pass),
         "{report}"
     );
-}
-
-/// A registry in memory, enough for the leaky app.
-#[derive(Default)]
-struct MemoryStore(std::sync::Mutex<Vec<tenantry::registry::TenantRecord>>);
-
-impl tenantry::registry::TenantStore for MemoryStore {
-    fn find(
-        &self,
-        key: &tenantry::registry::TenantKey,
-    ) -> tenantry::registry::BoxFuture<
-        '_,
-        Result<Option<tenantry::registry::TenantRecord>, tenantry::registry::RegistryError>,
-    > {
-        use tenantry::registry::TenantKey;
-        let found = self
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|r| match key {
-                TenantKey::Slug(s) => &r.slug == s,
-                TenantKey::Id(id) => &r.id == id,
-                TenantKey::Domain(d) => r.domains.contains(d),
-            })
-            .cloned();
-        Box::pin(async move { Ok(found) })
-    }
-    fn list(
-        &self,
-    ) -> tenantry::registry::BoxFuture<
-        '_,
-        Result<Vec<tenantry::registry::TenantRecord>, tenantry::registry::RegistryError>,
-    > {
-        let all = self.0.lock().unwrap().clone();
-        Box::pin(async move { Ok(all) })
-    }
-    fn insert(
-        &self,
-        t: NewTenant,
-    ) -> tenantry::registry::BoxFuture<
-        '_,
-        Result<tenantry::registry::TenantRecord, tenantry::registry::RegistryError>,
-    > {
-        let record = tenantry::registry::TenantRecord {
-            id: t.id.unwrap_or_else(tenantry::TenantId::new_v4),
-            slug: t.slug,
-            name: t.name,
-            plan: t.plan,
-            tier: t.tier,
-            state: t.state,
-            domains: t.domains,
-            canary: false,
-            created_at_ms: 0,
-            updated_at_ms: 0,
-        };
-        self.0.lock().unwrap().push(record.clone());
-        Box::pin(async move { Ok(record) })
-    }
-    fn set_state(
-        &self,
-        _: tenantry::TenantId,
-        _: TenantState,
-    ) -> tenantry::registry::BoxFuture<
-        '_,
-        Result<tenantry::registry::TenantRecord, tenantry::registry::RegistryError>,
-    > {
-        Box::pin(async move { Err(tenantry::registry::RegistryError::NotFound) })
-    }
 }

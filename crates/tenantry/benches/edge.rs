@@ -16,9 +16,7 @@ use tenantry::edge::{
     Claims, FromCustomDomain, FromHeader, FromPathPrefix, FromSubdomain, RequestIdLayer,
     TenantLayer, TokenVerifier, issue_hs256,
 };
-use tenantry::registry::{
-    BoxFuture, NewTenant, RegistryError, TenantKey, TenantRecord, TenantState, TenantStore, Tenants,
-};
+use tenantry::registry::{MemoryTenantStore, NewTenant, TenantKey, TenantState, Tenants};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 const SECRET: &[u8] = b"bench-secret-change-me";
@@ -39,43 +37,20 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// One tenant, in memory.
-struct OneTenant(TenantRecord);
-
-impl TenantStore for OneTenant {
-    fn find(&self, _: &TenantKey) -> BoxFuture<'_, Result<Option<TenantRecord>, RegistryError>> {
-        let found = Some(self.0.clone());
-        Box::pin(async move { Ok(found) })
-    }
-    fn list(&self) -> BoxFuture<'_, Result<Vec<TenantRecord>, RegistryError>> {
-        Box::pin(async { Ok(vec![]) })
-    }
-    fn insert(&self, _: NewTenant) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
-        Box::pin(async { Err(RegistryError::NotFound) })
-    }
-    fn set_state(
-        &self,
-        _: TenantId,
-        _: TenantState,
-    ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
-        Box::pin(async { Err(RegistryError::NotFound) })
-    }
-}
-
+/// The registry with tenant `t042`, in memory.
 fn tenants() -> Tenants {
-    let record = TenantRecord {
-        id: TenantId::new_v4(),
+    let tenants = Tenants::new(Arc::new(MemoryTenantStore::default()));
+    let new = NewTenant {
+        id: None,
         slug: "t042".into(),
         name: "t042".into(),
         plan: Plan::Free,
         tier: Tier::Shared,
         state: TenantState::Active,
         domains: vec![],
-        canary: false,
-        created_at_ms: 0,
-        updated_at_ms: 0,
     };
-    Tenants::new(Arc::new(OneTenant(record)))
+    runtime().block_on(tenants.create(new)).unwrap();
+    tenants
 }
 
 fn token() -> String {

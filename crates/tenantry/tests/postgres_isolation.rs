@@ -38,6 +38,16 @@ async fn setup(pool_size: usize) -> Option<(PgTestDb, tokio_postgres::Client, Da
     Some((test_db, owner, db))
 }
 
+/// The bodies `tenant` sees with `sql`.
+async fn bodies(db: &Database, tenant: &TenantContext, sql: &'static str) -> Vec<String> {
+    let rows = tenant
+        .clone()
+        .scope(async { db.tenant()?.fetch_all(sql, &[]).await })
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.get::<String>(0).unwrap()).collect()
+}
+
 fn ctx(slug: &str) -> TenantContext {
     TenantContext::builder(TenantId::new_v4(), slug)
         .build()
@@ -70,18 +80,7 @@ async fn an_unscoped_query_sees_only_the_current_tenant() {
     insert_note(&db, &globex, "globex 1").await;
 
     // No WHERE tenant_id: row-level security alone does the filtering.
-    let bodies = acme
-        .scope(async {
-            let rows = db
-                .tenant()?
-                .fetch_all("SELECT body FROM notes ORDER BY body", &[])
-                .await?;
-            rows.iter()
-                .map(|r| r.get::<String>(0))
-                .collect::<Result<Vec<_>, DataError>>()
-        })
-        .await
-        .unwrap();
+    let bodies = bodies(&db, &acme, "SELECT body FROM notes ORDER BY body").await;
     assert_eq!(bodies, ["acme 1", "acme 2"]);
 
     // A write naming another tenant's id is refused by WITH CHECK.
@@ -311,19 +310,7 @@ async fn schema_tier_tenants_live_in_their_own_schema() {
     );
 
     for (tenant, expected) in [(&schema_tenant, "schema row"), (&shared, "shared row")] {
-        let bodies = tenant
-            .clone()
-            .scope(async {
-                let rows = db
-                    .tenant()?
-                    .fetch_all("SELECT body FROM notes", &[])
-                    .await?;
-                rows.iter()
-                    .map(|r| r.get::<String>(0))
-                    .collect::<Result<Vec<_>, DataError>>()
-            })
-            .await
-            .unwrap();
+        let bodies = bodies(&db, tenant, "SELECT body FROM notes").await;
         assert_eq!(bodies, [expected]);
     }
     // Reaching for the other tier's table by name still meets RLS.

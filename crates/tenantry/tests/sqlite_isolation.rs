@@ -36,6 +36,16 @@ async fn open() -> TempDb {
     }
 }
 
+/// The bodies `tenant` sees with `sql`.
+async fn bodies(db: &Database, tenant: &TenantContext, sql: &'static str) -> Vec<String> {
+    let rows = tenant
+        .clone()
+        .scope(async { db.tenant()?.fetch_all(sql, &[]).await })
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.get::<String>(0).unwrap()).collect()
+}
+
 fn ctx(slug: &str) -> TenantContext {
     TenantContext::builder(TenantId::new_v4(), slug)
         .build()
@@ -57,22 +67,12 @@ async fn current_tenant_follows_the_context_and_writes_stay_home() {
             .await
             .unwrap();
     }
-    let seen = acme
-        .clone()
-        .scope(async {
-            let rows =
-                t.db.tenant()?
-                    .fetch_all(
-                        "SELECT body FROM notes WHERE tenant_id = tenantry_current_tenant()",
-                        &[],
-                    )
-                    .await?;
-            rows.iter()
-                .map(|r| r.get::<String>(0))
-                .collect::<Result<Vec<_>, DataError>>()
-        })
-        .await
-        .unwrap();
+    let seen = bodies(
+        &t.db,
+        &acme,
+        "SELECT body FROM notes WHERE tenant_id = tenantry_current_tenant()",
+    )
+    .await;
     assert_eq!(seen, ["a"]);
 
     // Forgetting the tenant filter on a write does not reach globex's row.
@@ -108,21 +108,12 @@ async fn current_tenant_follows_the_context_and_writes_stay_home() {
         "a tenant-blind DELETE is refused as a whole"
     );
 
-    let globex_rows = globex
-        .scope(async {
-            let rows =
-                t.db.tenant()?
-                    .fetch_all(
-                        "SELECT body FROM notes WHERE tenant_id = tenantry_current_tenant()",
-                        &[],
-                    )
-                    .await?;
-            rows.iter()
-                .map(|r| r.get::<String>(0))
-                .collect::<Result<Vec<_>, DataError>>()
-        })
-        .await
-        .unwrap();
+    let globex_rows = bodies(
+        &t.db,
+        &globex,
+        "SELECT body FROM notes WHERE tenant_id = tenantry_current_tenant()",
+    )
+    .await;
     assert_eq!(globex_rows, ["g"], "globex's row is untouched");
 }
 

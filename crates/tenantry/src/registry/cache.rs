@@ -162,17 +162,16 @@ impl ChangedKeys {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use super::super::BoxFuture;
+    use super::super::{BoxFuture, MemoryTenantStore};
     use super::*;
     use crate::context::{Plan, Tier};
 
-    /// An in-memory store that counts lookups, to observe the cache.
+    /// The in-memory store, counting lookups to observe the cache.
     #[derive(Default)]
     struct CountingStore {
-        rows: Mutex<Vec<TenantRecord>>,
+        inner: MemoryTenantStore,
         finds: AtomicUsize,
     }
 
@@ -182,46 +181,20 @@ mod tests {
             key: &TenantKey,
         ) -> BoxFuture<'_, Result<Option<TenantRecord>, RegistryError>> {
             self.finds.fetch_add(1, Ordering::SeqCst);
-            let rows = self.rows.lock().unwrap();
-            let hit = rows.iter().find(|r| match key {
-                TenantKey::Slug(s) => &r.slug == s,
-                TenantKey::Id(id) => &r.id == id,
-                TenantKey::Domain(d) => r.domains.contains(d),
-            });
-            let hit = hit.cloned();
-            Box::pin(async move { Ok(hit) })
+            self.inner.find(key)
         }
         fn list(&self) -> BoxFuture<'_, Result<Vec<TenantRecord>, RegistryError>> {
-            let rows = self.rows.lock().unwrap().clone();
-            Box::pin(async move { Ok(rows) })
+            self.inner.list()
         }
         fn insert(&self, t: NewTenant) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
-            let record = TenantRecord {
-                id: t.id.unwrap_or_else(TenantId::new_v4),
-                slug: t.slug,
-                name: t.name,
-                plan: t.plan,
-                tier: t.tier,
-                state: t.state,
-                domains: t.domains,
-                canary: false,
-                created_at_ms: 0,
-                updated_at_ms: 0,
-            };
-            self.rows.lock().unwrap().push(record.clone());
-            Box::pin(async move { Ok(record) })
+            self.inner.insert(t)
         }
         fn set_state(
             &self,
             id: TenantId,
             state: TenantState,
         ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
-            let mut rows = self.rows.lock().unwrap();
-            let row = rows.iter_mut().find(|r| r.id == id).map(|r| {
-                r.state = state;
-                r.clone()
-            });
-            Box::pin(async move { row.ok_or(RegistryError::NotFound) })
+            self.inner.set_state(id, state)
         }
     }
 

@@ -8,6 +8,7 @@
 //! the TTL.
 
 mod cache;
+mod memory;
 mod record;
 mod slug;
 
@@ -15,6 +16,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use cache::{ChangedKeys, RegistryEvents, Tenants};
+pub use memory::MemoryTenantStore;
 pub use record::{NewTenant, TenantRecord, TenantState};
 pub use slug::{InvalidSlug, validate_slug};
 
