@@ -57,7 +57,7 @@ pub async fn seed_tenant(
 pub fn context_for(tenant: &TenantRecord) -> anyhow::Result<TenantContext> {
     Ok(TenantContext::builder(tenant.id, tenant.slug.clone())
         .plan(tenant.plan)
-        .tier(tenant.tier)
+        .route(tenant.route())
         .build()?)
 }
 

@@ -1,8 +1,8 @@
 //! Fleet migrations for the reference app: which targets exist, and what
 //! `tenantry migrate status | run` print.
 //!
-//! Targets are the shared tier's schema (`public`) and one schema per
-//! schema-tier tenant. On a terminal, `run` shows a progress bar; otherwise
+//! Targets are the shared tier's schema (`public`), one schema per
+//! schema-tier tenant and one database per database-tier tenant. On a terminal, `run` shows a progress bar; otherwise
 //! it prints one JSON line per target and a summary line, for CI logs and
 //! tooling.
 
@@ -11,6 +11,7 @@ use std::io::IsTerminal;
 use anyhow::{Context, bail};
 use serde_json::json;
 use tenantry::context::Tier;
+use tenantry::data::Database;
 use tenantry::data::postgres::fleet::{self, FleetEvent, FleetOptions, FleetReport, FleetTarget};
 use tenantry::data::postgres::{self as pg, schema_for};
 use tenantry::registry::TenantState;
@@ -18,7 +19,8 @@ use tenantry::registry::TenantState;
 use crate::backend::{Backend, PG_APP_MIGRATIONS, Provisioner};
 
 /// The targets to migrate: the shared schema (unless `only` names tenants)
-/// and the schemas of schema-tier tenants (all, or those in `only`).
+/// and the schemas and databases of schema- and database-tier tenants
+/// (all, or those in `only`).
 /// Tenants flagged as canaries, or named in `canaries`, go first.
 pub async fn targets(
     backend: &Backend,
@@ -35,6 +37,7 @@ pub async fn targets(
     if only.is_none() {
         targets.push(FleetTarget {
             schema: "public".into(),
+            database: None,
             tenant: None,
             label: "shared".into(),
             canary: false,
@@ -43,9 +46,24 @@ pub async fn targets(
     for tenant in tenants {
         let wanted = only.is_none_or(|only| only.contains(&tenant.slug));
         let live = !matches!(tenant.state, TenantState::Deleting | TenantState::Deleted);
-        if tenant.tier == Tier::Schema && wanted && live {
+        let (schema, database) = match (tenant.tier, &backend.db) {
+            (Tier::Schema, _) => (schema_for(tenant.id), None),
+            // A provisioning tenant's database may not exist yet: provisioning
+            // creates and migrates it.
+            (Tier::Database, Database::Postgres(_))
+                if tenant.state == TenantState::Provisioning =>
+            {
+                continue;
+            }
+            (Tier::Database, Database::Postgres(db)) => {
+                ("public".to_owned(), Some(db.tenant_database(tenant.id)))
+            }
+            _ => continue,
+        };
+        if wanted && live {
             targets.push(FleetTarget {
-                schema: schema_for(tenant.id),
+                schema,
+                database,
                 tenant: Some(tenant.id),
                 canary: tenant.canary || canaries.contains(&tenant.slug),
                 label: tenant.slug,
@@ -155,17 +173,17 @@ fn event_json(event: &FleetEvent) -> serde_json::Value {
 
 /// `tenantry migrate run --dry-run`: each target's version and what is pending.
 pub async fn dry_run(backend: &Backend, targets: &[FleetTarget]) -> anyhow::Result<()> {
-    let client = owner(backend).await?;
+    let (client, owner_url) = owner(backend).await?;
     let latest = PG_APP_MIGRATIONS.last().map_or(0, |m| m.version);
     for target in targets {
-        let version = fleet::current_version(&client, &target.schema).await?;
+        let version = fleet::target_version(&client, owner_url, target).await?;
         let pending = PG_APP_MIGRATIONS
             .iter()
             .filter(|m| version.is_none_or(|v| m.version > v))
             .count();
         println!(
             "{}",
-            json!({"target": target.label, "schema": target.schema, "version": version, "latest": latest, "pending": pending, "canary": target.canary})
+            json!({"target": target.label, "where": target.key(), "version": version, "latest": latest, "pending": pending, "canary": target.canary})
         );
     }
     Ok(())
@@ -174,13 +192,13 @@ pub async fn dry_run(backend: &Backend, targets: &[FleetTarget]) -> anyhow::Resu
 /// `tenantry migrate status`: per target, its version and last recorded
 /// outcome; then how many targets are at each version.
 pub async fn status(backend: &Backend, targets: &[FleetTarget]) -> anyhow::Result<()> {
-    let client = owner(backend).await?;
+    let (client, owner_url) = owner(backend).await?;
     let mut per_version = std::collections::BTreeMap::<String, usize>::new();
-    println!("target\tschema\tversion\tlast run\terror");
+    println!("target\twhere\tversion\tlast run\terror");
     for target in targets {
-        let version = fleet::current_version(&client, &target.schema).await?;
+        let version = fleet::target_version(&client, owner_url, target).await?;
         let recorded = client
-            .query_opt("SELECT state, coalesce(error, '') FROM tenantry.migration_targets WHERE target = $1", &[&target.schema])
+            .query_opt("SELECT state, coalesce(error, '') FROM tenantry.migration_targets WHERE target = $1", &[&target.key()])
             .await
             .context("reading tenantry.migration_targets")?;
         let (state, error): (String, String) =
@@ -188,7 +206,8 @@ pub async fn status(backend: &Backend, targets: &[FleetTarget]) -> anyhow::Resul
         let version = version.map_or("none".to_owned(), |v| v.to_string());
         println!(
             "{}\t{}\t{version}\t{state}\t{error}",
-            target.label, target.schema
+            target.label,
+            target.key()
         );
         *per_version.entry(version).or_default() += 1;
     }
@@ -198,9 +217,9 @@ pub async fn status(backend: &Backend, targets: &[FleetTarget]) -> anyhow::Resul
     Ok(())
 }
 
-async fn owner(backend: &Backend) -> anyhow::Result<tokio_postgres::Client> {
+async fn owner(backend: &Backend) -> anyhow::Result<(tokio_postgres::Client, &str)> {
     let Provisioner::Postgres { owner_url, .. } = &backend.provisioner else {
         bail!("fleet migrations need PostgreSQL; SQLite's single file is migrated at start-up");
     };
-    Ok(pg::migrate::connect(owner_url).await?)
+    Ok((pg::migrate::connect(owner_url).await?, owner_url))
 }

@@ -2,8 +2,9 @@
 //!
 //! A tenant is registered as `provisioning` (its requests get 503 with
 //! `Retry-After`), its target is created — for the schema tier, a schema
-//! migrated to the current version; for the database tier on SQLite, the
-//! tenant's own file — and only then is it made `active`.
+//! migrated to the current version; for the database tier, the tenant's own
+//! PostgreSQL database (or SQLite file), migrated — and only then is it
+//! made `active`.
 //! Every step is idempotent: if one fails, the tenant stays `provisioning`
 //! and [`provision`] (`tenantry tenants provision SLUG`) finishes the job.
 
@@ -60,16 +61,10 @@ pub async fn provision(backend: &Backend, record: &TenantRecord) -> anyhow::Resu
 
 fn check_tier(backend: &Backend, tier: Tier) -> anyhow::Result<()> {
     match (&backend.provisioner, tier) {
-        (_, Tier::Shared) | (Provisioner::Postgres { .. }, Tier::Schema) => Ok(()),
         (Provisioner::Sqlite, Tier::Schema) => {
             bail!("the schema tier needs PostgreSQL (--database-url)")
         }
-        (Provisioner::Sqlite, Tier::Database) => Ok(()),
-        (Provisioner::Postgres { .. }, Tier::Database) => {
-            bail!(
-                "the database tier is not available on PostgreSQL yet (SQLite: one file per tenant)"
-            )
-        }
+        _ => Ok(()),
     }
 }
 
@@ -87,6 +82,28 @@ async fn provision_target(backend: &Backend, record: &TenantRecord) -> anyhow::R
             pg::migrate::apply(&mut owner, &schema, PG_APP_MIGRATIONS, app_role)
                 .await
                 .with_context(|| format!("creating and migrating {schema}"))?;
+            Ok(())
+        }
+        (
+            Provisioner::Postgres {
+                owner_url,
+                app_role,
+            },
+            Tier::Database,
+        ) => {
+            let Database::Postgres(db) = &backend.db else {
+                bail!("a PostgreSQL provisioner over a non-PostgreSQL database")
+            };
+            let name = db.tenant_database(record.id);
+            let owner = pg::migrate::connect(owner_url).await?;
+            pg::migrate::ensure_database(&owner, &name, app_role)
+                .await
+                .with_context(|| format!("creating database {name}"))?;
+            drop(owner);
+            let mut own = pg::migrate::connect_to(owner_url, Some(&name)).await?;
+            pg::migrate::apply(&mut own, "public", PG_APP_MIGRATIONS, app_role)
+                .await
+                .with_context(|| format!("migrating database {name}"))?;
             Ok(())
         }
         (Provisioner::Sqlite, Tier::Database) => {

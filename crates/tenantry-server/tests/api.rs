@@ -29,7 +29,8 @@ async fn api_on_sqlite() {
     server_wide(&s).await;
 }
 
-/// Shared-tier `acme` and `globex`, and schema-tier `initech`, in one server.
+/// Shared-tier `acme` and `globex`, schema-tier `initech` and database-tier
+/// `umbrella`, all in one server.
 #[tokio::test]
 async fn api_on_postgres_across_tiers() {
     let Some(s) = TestServer::postgres().await else {
@@ -38,10 +39,33 @@ async fn api_on_postgres_across_tiers() {
     tenantry_server::demo::seed_tenant(&s.backend, "initech", "Initech", Plan::Pro, Tier::Schema)
         .await
         .unwrap();
+    tenantry_server::demo::seed_tenant(
+        &s.backend,
+        "umbrella",
+        "Umbrella",
+        Plan::Enterprise,
+        Tier::Database,
+    )
+    .await
+    .unwrap();
     suite(&s, "acme", "globex").await;
     suite(&s, "initech", "acme").await;
     suite(&s, "acme", "initech").await;
+    suite(&s, "umbrella", "initech").await;
+    suite(&s, "initech", "umbrella").await;
+    suite(&s, "acme", "umbrella").await;
     server_wide(&s).await;
+}
+
+/// The testkit drops tenant databases by the prefix tenantry names them with.
+#[test]
+fn testkit_knows_the_tenant_database_prefix() {
+    for name in ["tenantry", "tenantry_test_0123", ""] {
+        assert_eq!(
+            tenantry_testkit::tenant_database_prefix(name),
+            tenantry::data::postgres::tenant_database_prefix(name)
+        );
+    }
 }
 
 /// Everything that involves a pair of tenants: `a` acts, `b` is the other.

@@ -392,6 +392,7 @@ async fn crash_child() {
         .split(',')
         .map(|schema| FleetTarget {
             schema: schema.to_owned(),
+            database: None,
             tenant: None,
             label: schema.to_owned(),
             canary: false,

@@ -115,6 +115,24 @@ async fn reference_server_has_no_leaks_on_postgres() {
     .unwrap();
     assert_clean(&probe_pair(&server, "initech", "acme").await);
     assert_clean(&probe_pair(&server, "acme", "initech").await);
+    // And database-tier umbrella (its own database) against both.
+    tenantry_server::demo::seed_tenant(
+        &server.backend,
+        "umbrella",
+        "Umbrella",
+        tenantry::context::Plan::Enterprise,
+        tenantry::context::Tier::Database,
+    )
+    .await
+    .unwrap();
+    for (attacker, victim) in [
+        ("umbrella", "acme"),
+        ("acme", "umbrella"),
+        ("umbrella", "initech"),
+        ("initech", "umbrella"),
+    ] {
+        assert_clean(&probe_pair(&server, attacker, victim).await);
+    }
 }
 
 /// Notes of two tenants in memory; `/api/notes/{id}` forgets to check the owner.

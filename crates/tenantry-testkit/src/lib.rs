@@ -54,10 +54,40 @@ impl PgTestDb {
     }
 }
 
+/// The prefix of the databases tenantry creates for database-tier tenants
+/// of the deployment whose control database is `name`. Must match
+/// `tenantry::data::postgres::tenant_database_prefix` (a server test
+/// checks); repeated here so the testkit does not depend on tenantry.
+pub fn tenant_database_prefix(name: &str) -> String {
+    let hash = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("tdb_{hash:08x}_")
+}
+
 impl Drop for PgTestDb {
     fn drop(&mut self) {
         let admin = format!("{}/postgres", postgres_base_url());
-        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        let name = self.name.clone();
+        // The test database and its database-tier tenants' databases.
+        let drop_all = async move |client: &tokio_postgres::Client| {
+            let tenants = client
+                .query(
+                    "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
+                    &[&tenant_database_prefix(&name)],
+                )
+                .await
+                .ok()?;
+            let names = tenants
+                .iter()
+                .map(|row| row.get::<_, String>(0))
+                .chain([name.clone()]);
+            for db in names {
+                let sql = format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)");
+                client.batch_execute(&sql).await.ok()?;
+            }
+            Some(())
+        };
         // Drop may run inside a runtime; a separate thread with its own
         // runtime works from anywhere.
         let _ = std::thread::spawn(move || {
@@ -68,7 +98,7 @@ impl Drop for PgTestDb {
             rt.block_on(async {
                 let (client, conn) = tokio_postgres::connect(&admin, NoTls).await.ok()?;
                 tokio::spawn(conn);
-                client.batch_execute(&sql).await.ok()
+                drop_all(&client).await
             })
         })
         .join();

@@ -29,11 +29,13 @@
 //! ```
 
 mod ids;
+mod route;
 mod scope;
 mod spawn;
 mod tenant;
 
 pub use ids::{RequestId, TenantId, UserId};
+pub use route::Route;
 pub use scope::{NoTenantContext, current, current_tenant_id, require, run_as_system};
 pub use spawn::{spawn, spawn_blocking};
 pub use tenant::{

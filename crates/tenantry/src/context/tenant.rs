@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::ids::{RequestId, TenantId, UserId};
+use super::route::Route;
 
 /// Service plan of a tenant; sizes limits and labels metrics.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, Default)]
@@ -111,7 +112,7 @@ struct Inner {
     tenant_id: TenantId,
     slug: String,
     plan: Plan,
-    tier: Tier,
+    route: Route,
     user_id: Option<UserId>,
     role: Role,
     request_id: Option<RequestId>,
@@ -127,7 +128,7 @@ impl TenantContext {
                 tenant_id,
                 slug: slug.into(),
                 plan: Plan::default(),
-                tier: Tier::default(),
+                route: Route::default(),
                 user_id: None,
                 role: Role::default(),
                 request_id: None,
@@ -148,9 +149,13 @@ impl TenantContext {
     pub fn plan(&self) -> Plan {
         self.inner.plan
     }
-    /// The tenant's isolation tier.
+    /// The tenant's isolation tier: where its reads go.
     pub fn tier(&self) -> Tier {
-        self.inner.tier
+        self.inner.route.reads()
+    }
+    /// Where the tenant's reads and writes go.
+    pub fn route(&self) -> &Route {
+        &self.inner.route
     }
     /// The acting user, if authenticated.
     pub fn user_id(&self) -> Option<UserId> {
@@ -180,7 +185,7 @@ impl fmt::Debug for TenantContext {
             .field("tenant_id", &self.inner.tenant_id)
             .field("slug", &self.inner.slug)
             .field("plan", &self.inner.plan)
-            .field("tier", &self.inner.tier)
+            .field("route", &self.inner.route)
             .field("role", &self.inner.role)
             .field("request_id", &self.inner.request_id)
             .field("impersonated_by", &self.inner.impersonated_by)
@@ -200,9 +205,14 @@ impl TenantContextBuilder {
         self.inner.plan = plan;
         self
     }
-    /// Sets the tier.
+    /// Sets the tier: reads and writes go there.
     pub fn tier(mut self, tier: Tier) -> Self {
-        self.inner.tier = tier;
+        self.inner.route = Route::single(tier);
+        self
+    }
+    /// Sets the route, e.g. a dual-write one while the tenant moves tiers.
+    pub fn route(mut self, route: Route) -> Self {
+        self.inner.route = route;
         self
     }
     /// Sets the acting user and their role.

@@ -156,7 +156,7 @@ impl Edge {
             .unwrap_or_else(RequestId::generate);
         let ctx = TenantContext::builder(tenant.id, tenant.slug.clone())
             .plan(tenant.plan)
-            .tier(tenant.tier)
+            .route(tenant.route())
             .user(user, token_claims.role())
             .request_id(request_id)
             .build()

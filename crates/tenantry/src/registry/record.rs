@@ -95,6 +95,17 @@ pub struct TenantRecord {
     pub updated_at_ms: i64,
 }
 
+impl TenantRecord {
+    /// The tenant's routing decision: where its reads and writes go.
+    ///
+    /// Today every tenant reads and writes its own tier; a tier move will
+    /// add the destination as a second write target here, and no handler
+    /// or repository changes.
+    pub fn route(&self) -> crate::context::Route {
+        crate::context::Route::single(self.tier)
+    }
+}
+
 /// What it takes to register a tenant.
 #[derive(Clone, Debug)]
 pub struct NewTenant {

@@ -1,8 +1,10 @@
 //! Fleet migrations: one migration set applied to many targets — the shared
-//! schema and every schema-tier tenant's schema — as a fleet operation.
+//! schema, every schema-tier tenant's schema and every database-tier
+//! tenant's database — as a fleet operation.
 //!
 //! - **Parallel**: `concurrency` workers, each with its own owner-role
-//!   connection, take targets from one queue. Targets are independent (each
+//!   connection (plus one per tenant database while migrating it), take
+//!   targets from one queue. Targets are independent (each
 //!   has its own version table and advisory lock), so nothing serializes
 //!   them but the database.
 //! - **Canaries first**: canary ("edge") targets run as a first phase; if
@@ -31,12 +33,23 @@ use crate::data::{Migration, MigrationError};
 pub struct FleetTarget {
     /// The schema (`public`, `t_…`).
     pub schema: String,
+    /// The database that holds the schema, when it is not the owner URL's
+    /// own (a database-tier tenant's database).
+    pub database: Option<String>,
     /// The tenant that owns it, for schema-tier targets.
     pub tenant: Option<TenantId>,
     /// How to name it in output (a slug, or `shared`).
     pub label: String,
     /// Migrated in the first phase.
     pub canary: bool,
+}
+
+impl FleetTarget {
+    /// The name a target's outcome is recorded under: its database for a
+    /// tenant database, else its schema.
+    pub fn key(&self) -> &str {
+        self.database.as_deref().unwrap_or(&self.schema)
+    }
 }
 
 /// How to run the fleet.
@@ -172,7 +185,18 @@ impl<F: Fn(&FleetEvent) + Sync> Fleet<'_, F> {
                 Some(conn) => conn,
                 None => client.insert(migrate::connect(self.owner_url).await?),
             };
-            let event = self.migrate(conn, &target).await;
+            let outcome = match &target.database {
+                None => self.migrate(conn, &target).await,
+                Some(database) => match migrate::connect_to(self.owner_url, Some(database)).await {
+                    Ok(mut own) => self.migrate(&mut own, &target).await,
+                    Err(e) => Outcome::failed(&target, None, e.to_string()),
+                },
+            };
+            // Recorded in the control database, whichever database the target is in.
+            if let Err(e) = record(conn, &target, outcome.version, outcome.error.as_deref()).await {
+                tracing::warn!(target = %target.label, error = %e, "could not record the migration outcome");
+            }
+            let event = outcome.event;
             if matches!(event, FleetEvent::Failed { .. })
                 && self.failures.fetch_add(1, Ordering::SeqCst) + 1 > self.options.max_failures
             {
@@ -182,52 +206,34 @@ impl<F: Fn(&FleetEvent) + Sync> Fleet<'_, F> {
         }
     }
 
-    async fn migrate(&self, client: &mut Client, target: &FleetTarget) -> FleetEvent {
+    async fn migrate(&self, client: &mut Client, target: &FleetTarget) -> Outcome {
         let latest = self.set.last().map(|m| m.version);
         let (label, canary) = (target.label.clone(), target.canary);
         let before = current_version(client, &target.schema).await.ok().flatten();
-        if before.is_some() && before == latest {
-            return FleetEvent::UpToDate {
-                target: label,
+        let up_to_date = |version| Outcome {
+            event: FleetEvent::UpToDate {
+                target: label.clone(),
                 canary,
-            };
+            },
+            version,
+            error: None,
+        };
+        if before.is_some() && before == latest {
+            return up_to_date(before);
         }
-        let outcome = migrate::apply(client, &target.schema, self.set, self.app_role).await;
-        let (event, version, error) = match outcome {
-            Ok(0) => (
-                FleetEvent::UpToDate {
-                    target: label,
-                    canary,
-                },
-                before,
-                None,
-            ),
-            Ok(applied) => (
-                FleetEvent::Migrated {
+        match migrate::apply(client, &target.schema, self.set, self.app_role).await {
+            Ok(0) => up_to_date(before),
+            Ok(applied) => Outcome {
+                event: FleetEvent::Migrated {
                     target: label,
                     applied,
                     canary,
                 },
-                latest,
-                None,
-            ),
-            Err(e) => {
-                let error = e.to_string();
-                (
-                    FleetEvent::Failed {
-                        target: label,
-                        error: error.clone(),
-                        canary,
-                    },
-                    before,
-                    Some(error),
-                )
-            }
-        };
-        if let Err(e) = record(client, target, version, error.as_deref()).await {
-            tracing::warn!(target = %target.label, error = %e, "could not record the migration outcome");
+                version: latest,
+                error: None,
+            },
+            Err(e) => Outcome::failed(target, before, e.to_string()),
         }
-        event
     }
 
     fn emit(&self, event: FleetEvent) {
@@ -238,6 +244,43 @@ impl<F: Fn(&FleetEvent) + Sync> Fleet<'_, F> {
             FleetEvent::UpToDate { target, .. } => report.up_to_date.push(target),
             FleetEvent::Failed { target, error, .. } => report.failed.push((target, error)),
             FleetEvent::Skipped { target } => report.skipped.push(target),
+        }
+    }
+}
+
+/// One target's result, as reported and as recorded.
+struct Outcome {
+    event: FleetEvent,
+    version: Option<i64>,
+    error: Option<String>,
+}
+
+impl Outcome {
+    fn failed(target: &FleetTarget, version: Option<i64>, error: String) -> Self {
+        Self {
+            event: FleetEvent::Failed {
+                target: target.label.clone(),
+                error: error.clone(),
+                canary: target.canary,
+            },
+            version,
+            error: Some(error),
+        }
+    }
+}
+
+/// The latest applied version of `target`, connecting to its database when
+/// it has its own.
+pub async fn target_version(
+    owner: &Client,
+    owner_url: &str,
+    target: &FleetTarget,
+) -> Result<Option<i64>, MigrationError> {
+    match &target.database {
+        None => current_version(owner, &target.schema).await,
+        Some(database) => {
+            let own = migrate::connect_to(owner_url, Some(database)).await?;
+            current_version(&own, &target.schema).await
         }
     }
 }
@@ -273,7 +316,7 @@ async fn record(
              VALUES ($1, $2, $3, $4, $5, now())
              ON CONFLICT (target) DO UPDATE SET owner = excluded.owner, version = excluded.version,
                  state = excluded.state, error = excluded.error, updated_at = now()",
-            &[&target.schema, &target.tenant.map(|t| *t.as_uuid()), &version, &state, &error],
+            &[&target.key(), &target.tenant.map(|t| *t.as_uuid()), &version, &state, &error],
         )
         .await
         .map(drop)

@@ -16,7 +16,19 @@ use crate::data::{Migration, MigrationError};
 /// [`MigrationError::DatabaseMissing`], so callers can create it and no other
 /// failure (a wrong password, a down server) is mistaken for that.
 pub async fn connect(url: &str) -> Result<Client, MigrationError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(|e| {
+    connect_to(url, None).await
+}
+
+/// [`connect`] to `database` on `url`'s server (as `url`'s role), or to
+/// `url`'s own database when `database` is `None`.
+pub async fn connect_to(url: &str, database: Option<&str>) -> Result<Client, MigrationError> {
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| MigrationError::Connection(format!("bad PostgreSQL URL: {e}")))?;
+    if let Some(database) = database {
+        config.dbname(database);
+    }
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| {
         if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) {
             MigrationError::DatabaseMissing(super::db_error(e).to_string())
         } else {
@@ -45,6 +57,44 @@ pub async fn ensure_app_role(admin: &Client, role: &str) -> Result<(), Migration
         .batch_execute(&sql)
         .await
         .map_err(|e| MigrationError::Connection(super::db_error(e).to_string()))
+}
+
+/// Creates database `name` on `owner`'s server unless it exists, and lets
+/// only `app_role` (besides owners and superusers) connect to it. Returns
+/// whether it was created. Losing a race with another creator is success.
+pub async fn ensure_database(
+    owner: &Client,
+    name: &str,
+    app_role: &str,
+) -> Result<bool, MigrationError> {
+    let bad_ident = |e: crate::data::DataError| MigrationError::Connection(e.to_string());
+    let quoted = quote_ident(name).map_err(bad_ident)?;
+    let role = quote_ident(app_role).map_err(bad_ident)?;
+    let failed =
+        |e: tokio_postgres::Error| MigrationError::Connection(super::db_error(e).to_string());
+    let exists = owner
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .map_err(failed)?
+        .is_some();
+    let mut created = false;
+    if !exists {
+        match owner
+            .batch_execute(&format!("CREATE DATABASE {quoted}"))
+            .await
+        {
+            Ok(()) => created = true,
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    owner
+        .batch_execute(&format!(
+            "REVOKE ALL ON DATABASE {quoted} FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE {quoted} TO {role};"
+        ))
+        .await
+        .map_err(failed)?;
+    Ok(created)
 }
 
 /// Creates `public.tenantry_current_tenant()` if the database lacks it: the

@@ -17,11 +17,11 @@
 //! hold an open transaction: [`ScopedConn`] then detaches it from the pool
 //! and closes it, so no later request can inherit this tenant's settings.
 
-use deadpool_postgres::Object;
 use futures_util::TryStreamExt;
 use tokio_postgres::Statement;
 use tokio_postgres::types::ToSql;
 
+use super::budget::{BudgetedPool, PooledClient};
 use super::params::as_sql_params;
 use super::quote_ident;
 use super::{PgDatabase, db_error, pool_error};
@@ -34,9 +34,11 @@ const SET_TENANT: &str = "SELECT set_config('app.tenant_id', $1, true)";
 const SET_TENANT_AND_SCHEMA: &str =
     "SELECT set_config('app.tenant_id', $1, true), set_config('search_path', $2, true)";
 
-/// What each transaction sets first, by the tenant's tier: the tenant id,
+/// What each transaction sets first, by the tier it runs on: the tenant id,
 /// and for the schema tier the tenant's schema as the `search_path` — in one
 /// statement, so the schema tier pipelines as tightly as the shared one.
+/// (The database tier needs no path: the connection is to the tenant's own
+/// database, whose tables carry the same policies.)
 ///
 /// Statements are prepared outside the transaction; PostgreSQL re-plans a
 /// cached statement when the `search_path` differs from the one it was
@@ -50,10 +52,10 @@ struct Scope {
 }
 
 impl Scope {
-    fn of(ctx: &TenantContext) -> Result<Self, DataError> {
+    fn of(ctx: &TenantContext, tier: Tier) -> Result<Self, DataError> {
         let tenant = ctx.tenant_id().to_string();
-        match ctx.tier() {
-            Tier::Shared => Ok(Scope {
+        match tier {
+            Tier::Shared | Tier::Database => Ok(Scope {
                 sql: SET_TENANT,
                 tenant,
                 search_path: None,
@@ -66,7 +68,6 @@ impl Scope {
                     quote_ident(&schema_for(ctx.tenant_id()))?
                 )),
             }),
-            tier => Err(DataError::TierUnavailable(tier)),
         }
     }
 
@@ -89,12 +90,12 @@ const ROLLBACK: &str = "ROLLBACK";
 /// A pooled connection that is only returned to the pool once it is known to
 /// be outside any transaction.
 struct ScopedConn {
-    client: Option<Object>,
+    client: Option<PooledClient>,
     idle: bool,
 }
 
 impl ScopedConn {
-    fn client(&self) -> &Object {
+    fn client(&self) -> &PooledClient {
         // Present from construction until drop.
         self.client.as_ref().expect("connection present until drop")
     }
@@ -107,14 +108,22 @@ impl Drop for ScopedConn {
         {
             // Detach from the pool; dropping the client closes the
             // socket and the server rolls the transaction back.
-            drop(Object::take(object));
+            drop(PooledClient::take(object));
         }
     }
 }
 
 impl PgDatabase {
-    async fn scoped_conn(&self) -> Result<ScopedConn, DataError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
+    /// The pool that holds `ctx`'s rows on `tier`.
+    fn pool_for(&self, ctx: &TenantContext, tier: Tier) -> Result<BudgetedPool, DataError> {
+        match tier {
+            Tier::Shared | Tier::Schema => Ok(self.pool.clone()),
+            Tier::Database => self.tenant_pools.pool_for(ctx.tenant_id()),
+        }
+    }
+
+    async fn scoped_conn(&self, ctx: &TenantContext, tier: Tier) -> Result<ScopedConn, DataError> {
+        let client = self.pool_for(ctx, tier)?.get().await.map_err(pool_error)?;
         Ok(ScopedConn {
             client: Some(client),
             idle: true,
@@ -124,20 +133,22 @@ impl PgDatabase {
     pub(crate) async fn fetch_scoped(
         &self,
         ctx: &TenantContext,
+        tier: Tier,
         sql: &'static str,
         params: &[Value],
     ) -> Result<Vec<Row>, DataError> {
-        let (rows, _) = self.run_scoped(ctx, sql, params).await?;
+        let (rows, _) = self.run_scoped(ctx, tier, sql, params).await?;
         Ok(rows.into_iter().map(|r| Row(RowRepr::Pg(r))).collect())
     }
 
     pub(crate) async fn execute_scoped(
         &self,
         ctx: &TenantContext,
+        tier: Tier,
         sql: &'static str,
         params: &[Value],
     ) -> Result<u64, DataError> {
-        let (_, affected) = self.run_scoped(ctx, sql, params).await?;
+        let (_, affected) = self.run_scoped(ctx, tier, sql, params).await?;
         Ok(affected)
     }
 
@@ -146,12 +157,13 @@ impl PgDatabase {
     async fn run_scoped(
         &self,
         ctx: &TenantContext,
+        tier: Tier,
         sql: &'static str,
         params: &[Value],
     ) -> Result<(Vec<tokio_postgres::Row>, u64), DataError> {
-        let scope = Scope::of(ctx)?;
+        let scope = Scope::of(ctx, tier)?;
         let scope_params = scope.params();
-        let mut conn = self.scoped_conn().await?;
+        let mut conn = self.scoped_conn(ctx, tier).await?;
         let statements = prepare(conn.client(), scope.sql, sql).await?;
         let params = as_sql_params(params);
         conn.idle = false;
@@ -183,10 +195,14 @@ impl PgDatabase {
         Ok(result)
     }
 
-    pub(crate) async fn begin_scoped(&self, ctx: &TenantContext) -> Result<PgTx, DataError> {
-        let scope = Scope::of(ctx)?;
+    pub(crate) async fn begin_scoped(
+        &self,
+        ctx: &TenantContext,
+        tier: Tier,
+    ) -> Result<PgTx, DataError> {
+        let scope = Scope::of(ctx, tier)?;
         let scope_params = scope.params();
-        let mut conn = self.scoped_conn().await?;
+        let mut conn = self.scoped_conn(ctx, tier).await?;
         let begin = conn
             .client()
             .prepare_cached(BEGIN)
@@ -217,7 +233,11 @@ struct Prepared {
 }
 
 /// Prepared once per connection, then served from the connection's cache.
-async fn prepare(client: &Object, set_tenant: &str, sql: &str) -> Result<Prepared, DataError> {
+async fn prepare(
+    client: &PooledClient,
+    set_tenant: &str,
+    sql: &str,
+) -> Result<Prepared, DataError> {
     Ok(Prepared {
         begin: client.prepare_cached(BEGIN).await.map_err(db_error)?,
         set_tenant: client.prepare_cached(set_tenant).await.map_err(db_error)?,

@@ -24,7 +24,7 @@ pub use tx::SqliteTx;
 use pool::SqlitePool;
 use tenant_files::TenantFiles;
 
-use crate::context::TenantContext;
+use crate::context::{TenantContext, Tier};
 use crate::data::row::RowRepr;
 use crate::data::{DataError, Row, Value};
 
@@ -86,25 +86,26 @@ impl SqliteDatabase {
         self.tenant_files.as_ref().map_or(0, |f| f.open_count())
     }
 
-    /// The pool that holds `ctx`'s rows: the shared file, or the tenant's own.
-    fn target(&self, ctx: &TenantContext) -> Result<Arc<SqlitePool>, DataError> {
-        match ctx.tier() {
-            crate::context::Tier::Shared => Ok(self.pool.clone()),
-            crate::context::Tier::Database => match &self.tenant_files {
+    /// The pool that holds `ctx`'s rows on `tier`: the shared file, or the tenant's own.
+    fn target(&self, ctx: &TenantContext, tier: Tier) -> Result<Arc<SqlitePool>, DataError> {
+        match tier {
+            Tier::Shared => Ok(self.pool.clone()),
+            Tier::Database => match &self.tenant_files {
                 Some(files) => files.pool_for(ctx.tenant_id()),
-                None => Err(DataError::TierUnavailable(ctx.tier())),
+                None => Err(DataError::TierUnavailable(tier)),
             },
-            tier => Err(DataError::TierUnavailable(tier)),
+            Tier::Schema => Err(DataError::TierUnavailable(tier)),
         }
     }
 
     pub(crate) async fn fetch_scoped(
         &self,
         ctx: &TenantContext,
+        tier: Tier,
         sql: &'static str,
         params: &[Value],
     ) -> Result<Vec<Row>, DataError> {
-        let pool = self.target(ctx)?;
+        let pool = self.target(ctx, tier)?;
         let params = params.to_vec();
         pool.run(Some(ctx.tenant_id()), move |conn| query(conn, sql, &params))
             .await
@@ -113,10 +114,11 @@ impl SqliteDatabase {
     pub(crate) async fn execute_scoped(
         &self,
         ctx: &TenantContext,
+        tier: Tier,
         sql: &'static str,
         params: &[Value],
     ) -> Result<u64, DataError> {
-        let pool = self.target(ctx)?;
+        let pool = self.target(ctx, tier)?;
         let params = params.to_vec();
         pool.run(Some(ctx.tenant_id()), move |conn| {
             execute(conn, sql, &params)
@@ -124,8 +126,12 @@ impl SqliteDatabase {
         .await
     }
 
-    pub(crate) async fn begin_scoped(&self, ctx: &TenantContext) -> Result<SqliteTx, DataError> {
-        SqliteTx::begin(self.target(ctx)?, ctx.tenant_id()).await
+    pub(crate) async fn begin_scoped(
+        &self,
+        ctx: &TenantContext,
+        tier: Tier,
+    ) -> Result<SqliteTx, DataError> {
+        SqliteTx::begin(self.target(ctx, tier)?, ctx.tenant_id()).await
     }
 
     /// Runs `work` on a connection outside any tenant (control-plane use).

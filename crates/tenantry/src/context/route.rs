@@ -1,0 +1,71 @@
+//! [`Route`]: where a tenant's reads go and where its writes go.
+//!
+//! One routing decision per tenant, made from its registry record and
+//! carried in its context, so the data layer — not handlers or
+//! repositories — decides which tier a statement reaches. Writes are a
+//! list: while a tenant moves between tiers, every write goes to the old
+//! and the new place (dual-write) and reads stay on the old one until
+//! cutover.
+
+use super::Tier;
+
+/// Where one tenant's statements go.
+///
+/// ```
+/// use tenantry::context::{Route, Tier};
+///
+/// let settled = Route::single(Tier::Schema);
+/// assert_eq!(settled.reads(), Tier::Schema);
+/// assert_eq!(settled.writes(), &[Tier::Schema]);
+///
+/// let moving = Route::dual_write(Tier::Shared, Tier::Database);
+/// assert_eq!(moving.reads(), Tier::Shared);
+/// assert_eq!(moving.writes(), &[Tier::Shared, Tier::Database]);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    reads: Tier,
+    // Never empty; the first is the primary (the source of truth).
+    writes: Vec<Tier>,
+}
+
+impl Route {
+    /// Reads and writes on one tier: a tenant that is not moving.
+    pub fn single(tier: Tier) -> Self {
+        Self {
+            reads: tier,
+            writes: vec![tier],
+        }
+    }
+
+    /// Reads from `from`; writes to `from` first, then mirrored to `to`.
+    /// The same tier twice is [`Route::single`].
+    pub fn dual_write(from: Tier, to: Tier) -> Self {
+        let mut route = Self::single(from);
+        if to != from {
+            route.writes.push(to);
+        }
+        route
+    }
+
+    /// Where reads (and single-tier transactions) go.
+    pub fn reads(&self) -> Tier {
+        self.reads
+    }
+
+    /// Where writes go, primary first.
+    pub fn writes(&self) -> &[Tier] {
+        &self.writes
+    }
+
+    /// The tiers writes are mirrored to besides the primary.
+    pub fn mirrors(&self) -> &[Tier] {
+        &self.writes[1..]
+    }
+}
+
+impl Default for Route {
+    fn default() -> Self {
+        Self::single(Tier::default())
+    }
+}
