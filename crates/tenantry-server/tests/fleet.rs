@@ -82,8 +82,27 @@ async fn parallel_canary_first_recorded_and_serving_throughout() {
     let Some(s) = server_with_schema_tenants(&slugs).await else {
         return;
     };
+    // And a database-tier tenant: its own database is a target too.
+    let d0 = tenantry_server::demo::seed_tenant(
+        &s.backend,
+        "d0",
+        "d0",
+        Plan::Enterprise,
+        Tier::Database,
+    )
+    .await
+    .unwrap();
+    let tenantry::data::Database::Postgres(pg) = &s.backend.db else {
+        unreachable!()
+    };
+    let d0_database = pg.tenant_database(d0.id);
+    let d0_owner = migrate::connect_to(s.pg.as_ref().unwrap().url(), Some(&d0_database))
+        .await
+        .unwrap();
     let owner = owner(&s).await;
-    owner.batch_execute("CREATE TABLE public.fleet_log (pid int, schema text); GRANT INSERT ON public.fleet_log TO PUBLIC;").await.unwrap();
+    for client in [&owner, &d0_owner] {
+        client.batch_execute("CREATE TABLE public.fleet_log (pid int, schema text); GRANT INSERT ON public.fleet_log TO PUBLIC;").await.unwrap();
+    }
     let set = with_v2(
         "ALTER TABLE orders ADD COLUMN note text NOT NULL DEFAULT '';
          CREATE INDEX orders_note_idx ON orders (note);
@@ -102,15 +121,15 @@ async fn parallel_canary_first_recorded_and_serving_throughout() {
         .unwrap();
     assert_eq!(
         targets.len(),
-        1 + slugs.len(),
-        "the shared schema and every schema tenant"
+        2 + slugs.len(),
+        "the shared schema, every schema tenant and the database tenant"
     );
 
     // Traffic on every tier while the column is added (expand): all 200.
     let traffic = async {
         let mut statuses = Vec::new();
         for round in 0..10 {
-            for slug in ["acme", "f1", "f5"] {
+            for slug in ["acme", "f1", "f5", "d0"] {
                 let path = if round % 2 == 0 {
                     "/api/orders"
                 } else {
@@ -144,7 +163,8 @@ async fn parallel_canary_first_recorded_and_serving_throughout() {
         "{statuses:?}"
     );
 
-    assert_eq!(report.migrated.len(), 8, "{report:?}");
+    assert_eq!(report.migrated.len(), 9, "{report:?}");
+    assert!(has_note_column(&d0_owner, "public").await);
     assert!(report.failed.is_empty() && report.skipped.is_empty() && !report.halted);
     assert_eq!(
         events[0],
@@ -174,7 +194,7 @@ async fn parallel_canary_first_recorded_and_serving_throughout() {
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    assert_eq!(recorded.len(), 8);
+    assert_eq!(recorded.len(), 9);
     assert!(
         recorded
             .iter()
@@ -196,7 +216,7 @@ async fn parallel_canary_first_recorded_and_serving_throughout() {
         },
     )
     .await;
-    assert_eq!((again.migrated.len(), again.up_to_date.len()), (0, 8));
+    assert_eq!((again.migrated.len(), again.up_to_date.len()), (0, 9));
 }
 
 #[tokio::test]
@@ -496,4 +516,62 @@ async fn runner_killed_mid_fleet_leaves_no_half_migrated_target() {
             Some(2)
         );
     }
+}
+
+/// `tenantry tenants create --tier database` on PostgreSQL creates and
+/// migrates the tenant's database before the tenant is active, and
+/// `tenantry migrate status` lists that database as a target.
+#[tokio::test]
+async fn the_cli_provisions_a_database_tier_tenant() {
+    let Some(pg) = tenantry_testkit::postgres().await else {
+        return;
+    };
+    let url = pg.url().to_owned();
+    let data_dir = std::env::temp_dir().join(format!(
+        "tenantry-fleet-cli-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let cleanup = data_dir.clone();
+    let cli = move |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--database-url", &url]);
+        let output = common::tenantry_cli(&data_dir, &all);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let cli = std::sync::Arc::new(cli);
+    let run = |args: &'static [&'static str]| {
+        let cli = cli.clone();
+        tokio::task::spawn_blocking(move || cli(args))
+    };
+    let created = run(&["tenants", "create", "--slug", "vault", "--tier", "database"])
+        .await
+        .unwrap();
+    let record: serde_json::Value = serde_json::from_str(&created).unwrap();
+    assert_eq!(record["state"], "active", "{created}");
+    assert_eq!(record["tier"], "database");
+    let id: tenantry::context::TenantId = record["id"].as_str().unwrap().parse().unwrap();
+    let database = tenantry::data::postgres::database_for(pg.name(), id);
+
+    // Its database holds the app's tables at the latest version.
+    let own = migrate::connect_to(pg.url(), Some(&database))
+        .await
+        .unwrap();
+    let version = fleet::current_version(&own, "public").await.unwrap();
+    assert_eq!(version, PG_APP_MIGRATIONS.last().map(|m| m.version));
+
+    let status = run(&["migrate", "status"]).await.unwrap();
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("vault\t"))
+        .unwrap_or_else(|| panic!("no vault in {status}"));
+    assert!(
+        line.starts_with(&format!("vault\t{database}\t1\t")),
+        "{line}"
+    );
+    let _ = std::fs::remove_dir_all(cleanup);
 }

@@ -40,6 +40,12 @@ impl TestServer {
         Some(Self::start(Some(pg), |_| {}).await)
     }
 
+    /// PostgreSQL, with the settings adjusted by `tweak` before start-up.
+    pub async fn postgres_with(tweak: impl FnOnce(&mut Settings)) -> Option<TestServer> {
+        let pg = tenantry_testkit::postgres().await?;
+        Some(Self::start(Some(pg), tweak).await)
+    }
+
     async fn start(pg: Option<PgTestDb>, tweak: impl FnOnce(&mut Settings)) -> TestServer {
         let data_dir =
             std::env::temp_dir().join(format!("tenantry-test-{}", uuid::Uuid::new_v4().simple()));
