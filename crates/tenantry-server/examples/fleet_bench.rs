@@ -71,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
                 tier: Tier::Schema,
                 state: TenantState::Active,
                 domains: vec![],
+                database_server: None,
             })
             .await?;
     }

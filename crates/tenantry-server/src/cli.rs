@@ -65,12 +65,17 @@ enum TenantsCommand {
         /// Plan: free, pro or enterprise.
         #[arg(long, default_value = "free")]
         plan: Plan,
-        /// Isolation tier: shared, schema (PostgreSQL) or database (SQLite: a file per tenant).
+        /// Isolation tier: shared, schema (PostgreSQL) or database (a
+        /// PostgreSQL database, or a SQLite file, per tenant).
         #[arg(long, default_value = "shared")]
         tier: Tier,
         /// A custom domain (repeatable).
         #[arg(long = "domain")]
         domains: Vec<String>,
+        /// Database tier on PostgreSQL: put the tenant's database on this
+        /// server (`postgres://host:port`) instead of the default one.
+        #[arg(long)]
+        database_server: Option<String>,
     },
     /// List tenants.
     List,
@@ -247,6 +252,7 @@ async fn tenants(settings: &Settings, cmd: TenantsCommand) -> anyhow::Result<()>
             plan,
             tier,
             domains,
+            database_server,
         } => {
             let domains = domains
                 .iter()
@@ -260,6 +266,7 @@ async fn tenants(settings: &Settings, cmd: TenantsCommand) -> anyhow::Result<()>
                 tier,
                 state: TenantState::Active,
                 domains,
+                database_server,
             };
             print_tenant(&crate::provision::create_tenant(&backend, new).await?);
         }

@@ -46,6 +46,7 @@ pub async fn seed_tenant(
         tier,
         state: TenantState::Active,
         domains: vec![],
+        database_server: None,
     };
     let tenant = crate::provision::create_tenant(backend, new).await?;
     context_for(&tenant)?.scope(fill(backend, slug)).await?;

@@ -38,6 +38,7 @@ pub async fn targets(
         targets.push(FleetTarget {
             schema: "public".into(),
             database: None,
+            server: None,
             tenant: None,
             label: "shared".into(),
             canary: false,
@@ -64,6 +65,7 @@ pub async fn targets(
             targets.push(FleetTarget {
                 schema,
                 database,
+                server: tenant.database_server.clone(),
                 tenant: Some(tenant.id),
                 canary: tenant.canary || canaries.contains(&tenant.slug),
                 label: tenant.slug,

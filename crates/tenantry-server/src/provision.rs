@@ -24,6 +24,9 @@ pub async fn create_tenant(
 ) -> anyhow::Result<TenantRecord> {
     // Refuse an impossible tier before anything is written.
     check_tier(backend, tenant.tier)?;
+    if let Some(server) = &tenant.database_server {
+        check_database_server(backend, tenant.tier, server)?;
+    }
     let wanted = tenant.state;
     tenant.state = TenantState::Provisioning;
     let record = backend.tenants.create(tenant).await?;
@@ -57,6 +60,14 @@ pub async fn provision(backend: &Backend, record: &TenantRecord) -> anyhow::Resu
         .tenants
         .set_state(record.id, TenantState::Active)
         .await?)
+}
+
+fn check_database_server(backend: &Backend, tier: Tier, server: &str) -> anyhow::Result<()> {
+    if tier != Tier::Database || !matches!(backend.provisioner, Provisioner::Postgres { .. }) {
+        bail!("--database-server applies to the database tier on PostgreSQL only");
+    }
+    pg::parse_database_server(server)?;
+    Ok(())
 }
 
 fn check_tier(backend: &Backend, tier: Tier) -> anyhow::Result<()> {
@@ -95,12 +106,24 @@ async fn provision_target(backend: &Backend, record: &TenantRecord) -> anyhow::R
                 bail!("a PostgreSQL provisioner over a non-PostgreSQL database")
             };
             let name = db.tenant_database(record.id);
-            let owner = pg::migrate::connect(owner_url).await?;
+            let server = record.database_server.as_deref();
+            // Another server has neither the app role nor the control
+            // database: create the role there and work from `postgres`.
+            let owner = match server {
+                None => pg::migrate::connect(owner_url).await?,
+                Some(_) => {
+                    let owner = pg::migrate::connect_on(owner_url, server, Some("postgres"))
+                        .await
+                        .with_context(|| format!("connecting to {}", server.unwrap_or("")))?;
+                    pg::migrate::ensure_app_role(&owner, app_role).await?;
+                    owner
+                }
+            };
             pg::migrate::ensure_database(&owner, &name, app_role)
                 .await
                 .with_context(|| format!("creating database {name}"))?;
             drop(owner);
-            let mut own = pg::migrate::connect_to(owner_url, Some(&name)).await?;
+            let mut own = pg::migrate::connect_on(owner_url, server, Some(&name)).await?;
             pg::migrate::apply(&mut own, "public", PG_APP_MIGRATIONS, app_role)
                 .await
                 .with_context(|| format!("migrating database {name}"))?;

@@ -480,6 +480,7 @@ async fn resolvers(s: &TestServer) {
             tier: tenantry::context::Tier::Shared,
             state: TenantState::Active,
             domains: vec!["orders.shop.example".into()],
+            database_server: None,
         })
         .await
         .unwrap();
@@ -548,6 +549,7 @@ async fn tenant_states(s: &TestServer) {
             tier: tenantry::context::Tier::Shared,
             state: TenantState::Provisioning,
             domains: vec![],
+            database_server: None,
         })
         .await
         .unwrap();

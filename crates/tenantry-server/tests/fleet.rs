@@ -413,6 +413,7 @@ async fn crash_child() {
         .map(|schema| FleetTarget {
             schema: schema.to_owned(),
             database: None,
+            server: None,
             tenant: None,
             label: schema.to_owned(),
             canary: false,

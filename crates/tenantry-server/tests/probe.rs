@@ -152,6 +152,7 @@ async fn the_probe_reports_a_leaky_route() {
                 tier: Tier::Shared,
                 state: TenantState::Active,
                 domains: vec![],
+                database_server: None,
             })
             .await
             .unwrap();

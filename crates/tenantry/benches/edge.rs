@@ -48,6 +48,7 @@ fn tenants() -> Tenants {
         tier: Tier::Shared,
         state: TenantState::Active,
         domains: vec![],
+        database_server: None,
     };
     runtime().block_on(tenants.create(new)).unwrap();
     tenants

@@ -7,6 +7,8 @@
 //! and the new place (dual-write) and reads stay on the old one until
 //! cutover.
 
+use std::sync::Arc;
+
 use super::Tier;
 
 /// Where one tenant's statements go.
@@ -27,6 +29,8 @@ pub struct Route {
     reads: Tier,
     // Never empty; the first is the primary (the source of truth).
     writes: Vec<Tier>,
+    // The database tier's server when not the default one.
+    database_server: Option<Arc<str>>,
 }
 
 impl Route {
@@ -35,6 +39,7 @@ impl Route {
         Self {
             reads: tier,
             writes: vec![tier],
+            database_server: None,
         }
     }
 
@@ -56,6 +61,18 @@ impl Route {
     /// Where writes go, primary first.
     pub fn writes(&self) -> &[Tier] {
         &self.writes
+    }
+
+    /// Places the database tier on `server` (a `postgres://host:port` URL)
+    /// instead of the default server.
+    pub fn with_database_server(mut self, server: impl Into<Arc<str>>) -> Self {
+        self.database_server = Some(server.into());
+        self
+    }
+
+    /// The database tier's server, when not the default one.
+    pub fn database_server(&self) -> Option<&str> {
+        self.database_server.as_deref()
     }
 
     /// The tiers writes are mirrored to besides the primary.

@@ -113,6 +113,9 @@ pub enum DataError {
     /// A column could not be read as the requested type.
     #[error("decode: {0}")]
     Decode(String),
+    /// A setting (a URL, a server address) is not usable as given.
+    #[error("bad configuration: {0}")]
+    Config(String),
     /// No connection could be had in time.
     #[error("database unavailable: {0}")]
     Unavailable(String),

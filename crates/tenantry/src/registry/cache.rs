@@ -207,6 +207,7 @@ mod tests {
             tier: Tier::Shared,
             state: TenantState::Active,
             domains: vec![],
+            database_server: None,
         }
     }
 

@@ -18,7 +18,7 @@ use crate::context::TenantId;
 /// use tenantry::registry::{MemoryTenantStore, NewTenant, TenantKey, TenantState, Tenants};
 /// let tenants = Tenants::new(Arc::new(MemoryTenantStore::default()));
 /// let new = NewTenant { id: None, slug: "acme".into(), name: "Acme".into(), plan: Plan::Free,
-///     tier: Tier::Shared, state: TenantState::Active, domains: vec![] };
+///     tier: Tier::Shared, state: TenantState::Active, domains: vec![], database_server: None };
 /// tenants.create(new).await.unwrap();
 /// assert!(tenants.find(&TenantKey::Slug("acme".into())).await.unwrap().is_some());
 /// # }
@@ -97,6 +97,7 @@ impl TenantStore for MemoryTenantStore {
                     state: t.state,
                     domains: t.domains,
                     canary: false,
+                    database_server: t.database_server,
                     created_at_ms: now,
                     updated_at_ms: now,
                 };

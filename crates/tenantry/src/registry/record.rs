@@ -89,6 +89,12 @@ pub struct TenantRecord {
     /// A canary ("edge") tenant: fleet migrations reach it first.
     #[serde(default)]
     pub canary: bool,
+    /// For the database tier: the PostgreSQL server that holds the tenant's
+    /// database when it is not the default one — a URL naming a host and
+    /// port only (`postgres://db-eu-2:5432`); the roles and credentials are
+    /// the deployment's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_server: Option<String>,
     /// Creation time, Unix milliseconds.
     pub created_at_ms: i64,
     /// Last change, Unix milliseconds.
@@ -102,7 +108,11 @@ impl TenantRecord {
     /// add the destination as a second write target here, and no handler
     /// or repository changes.
     pub fn route(&self) -> crate::context::Route {
-        crate::context::Route::single(self.tier)
+        let route = crate::context::Route::single(self.tier);
+        match &self.database_server {
+            Some(server) => route.with_database_server(server.as_str()),
+            None => route,
+        }
     }
 }
 
@@ -123,6 +133,9 @@ pub struct NewTenant {
     pub state: TenantState,
     /// Custom domains.
     pub domains: Vec<String>,
+    /// For the database tier, another PostgreSQL server than the default
+    /// (see [`TenantRecord::database_server`]).
+    pub database_server: Option<String>,
 }
 
 #[cfg(test)]

@@ -8,23 +8,36 @@
 //! budget, however many tenants are active: PostgreSQL never answers "too
 //! many clients" because of us.
 //!
-//! When the budget is spent, idle connections of other pools are closed to
-//! make room, least recently used first. Connections in use are never
-//! taken; if none is idle the caller waits, up to the pool's create
-//! timeout, and then fails as [`DataError::Unavailable`](crate::data::DataError)
+//! When the budget is spent:
+//! - a pool that already holds connections waits for one of **its own** to
+//!   come back, instead of taking another tenant's — otherwise a busy
+//!   tenant would close the idle connection a neighbour is about to reuse,
+//!   that neighbour would do the same, and every request would pay for a
+//!   new connection (measured: 809 new sessions for 900 requests over 30
+//!   tenants and a budget of 40, against 14 with this rule);
+//! - a pool with none closes the idle connection of another pool that was
+//!   unused the longest, and waits if there is none.
+//!
+//! Connections in use are never taken. A wait ends when a connection is
+//! returned (returns are announced by the scoped-connection guard), or at
+//! the acquire timeout with [`DataError::Unavailable`](crate::data::DataError)
 //! (a 503 upstream).
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool::managed::{self, Metrics, RecycleError, RecycleResult, WeakPool};
+use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult, WeakPool};
 use deadpool_postgres::ClientWrapper;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-/// How often a caller waiting on a spent budget looks for idle connections
-/// that other pools returned meanwhile (pools do not announce returns).
-const RECLAIM_INTERVAL: Duration = Duration::from_millis(20);
+use crate::data::DataError;
+
+/// How often a caller waiting on a spent budget looks again without being
+/// told: connections taken with [`PgDatabase::client`](super::PgDatabase::client)
+/// go back to their pool unannounced.
+const RECHECK_INTERVAL: Duration = Duration::from_millis(50);
 
 /// A pool whose connections count against a [`ConnectionBudget`].
 pub(crate) type BudgetedPool = managed::Pool<BudgetedManager>;
@@ -39,6 +52,8 @@ pub(crate) struct ConnectionBudget {
     // Pools that may give up idle connections; weak, so a dropped pool
     // just disappears from the list.
     pools: Mutex<Vec<WeakPool<BudgetedManager>>>,
+    // Told whenever a connection goes back to any pool.
+    returned: Notify,
 }
 
 impl ConnectionBudget {
@@ -47,6 +62,7 @@ impl ConnectionBudget {
             permits: Arc::new(Semaphore::new(limit)),
             limit,
             pools: Mutex::new(Vec::new()),
+            returned: Notify::new(),
         })
     }
 
@@ -67,21 +83,33 @@ impl ConnectionBudget {
         pools.push(pool.weak());
     }
 
-    /// A permit for one new connection; the caller's pool bounds the wait
-    /// with its create timeout.
-    async fn acquire(&self) -> OwnedSemaphorePermit {
+    /// A permit for one new connection of a pool that holds `held`
+    /// connections now: [`ConnectError::Busy`] if the budget is spent and
+    /// `held > 0` (the pool should wait for its own). The caller's pool
+    /// bounds the wait with its create timeout.
+    async fn acquire(&self, held: usize) -> Result<OwnedSemaphorePermit, ConnectError> {
         loop {
+            let returned = self.returned.notified();
+            tokio::pin!(returned);
+            returned.as_mut().enable();
             if let Ok(permit) = self.permits.clone().try_acquire_owned() {
-                return permit;
+                return Ok(permit);
+            }
+            if held > 0 {
+                return Err(ConnectError::Busy);
             }
             if self.close_one_idle() {
                 continue;
             }
-            // Closed semaphores are never made here, so only the timeout ends this.
-            if let Ok(Ok(permit)) =
-                tokio::time::timeout(RECLAIM_INTERVAL, self.permits.clone().acquire_owned()).await
-            {
-                return permit;
+            tokio::select! {
+                permit = self.permits.clone().acquire_owned() => {
+                    // The semaphore is never closed.
+                    if let Ok(permit) = permit {
+                        return Ok(permit);
+                    }
+                }
+                () = &mut returned => {}
+                () = tokio::time::sleep(RECHECK_INTERVAL) => {}
             }
         }
     }
@@ -120,7 +148,10 @@ impl ConnectionBudget {
 
 /// Why a budgeted connection could not be opened.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ConnectError {
+    /// The budget is spent and the pool holds connections: wait for one.
+    Busy,
     /// PostgreSQL refused or failed the connection.
     Postgres(tokio_postgres::Error),
 }
@@ -128,9 +159,47 @@ pub enum ConnectError {
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ConnectError::Busy => f.write_str("the connection budget is in use"),
             ConnectError::Postgres(e) => write!(f, "{}", super::db_error_text(e)),
         }
     }
+}
+
+/// A connection from `pool`, waiting up to `wait`: for one of the pool's
+/// own connections when the budget is spent and the pool holds some, else
+/// for room in the budget.
+pub(crate) async fn get(pool: &BudgetedPool, wait: Duration) -> Result<PooledClient, DataError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let returned = pool.manager().returned.notified();
+        tokio::pin!(returned);
+        returned.as_mut().enable();
+        match pool.get().await {
+            Ok(client) => return Ok(client),
+            Err(PoolError::Backend(ConnectError::Busy)) => {
+                let woken = tokio::time::timeout_at(deadline, async {
+                    tokio::select! {
+                        () = &mut returned => {}
+                        () = tokio::time::sleep(RECHECK_INTERVAL) => {}
+                    }
+                });
+                if woken.await.is_err() {
+                    return Err(super::pool_error(PoolError::Timeout(
+                        managed::TimeoutType::Create,
+                    )));
+                }
+            }
+            Err(e) => return Err(super::pool_error(e)),
+        }
+    }
+}
+
+/// Announces that a connection of `pool` went back to it, waking whoever
+/// waits for one of the pool's connections or for room in the budget.
+pub(crate) fn announce_return(pool: &BudgetedPool) {
+    let manager = pool.manager();
+    manager.returned.notify_waiters();
+    manager.budget.returned.notify_waiters();
 }
 
 impl std::error::Error for ConnectError {}
@@ -140,11 +209,20 @@ impl std::error::Error for ConnectError {}
 pub struct BudgetedManager {
     inner: deadpool_postgres::Manager,
     budget: Arc<ConnectionBudget>,
+    // This pool's open connections.
+    held: Arc<AtomicUsize>,
+    // Told whenever a connection goes back to this pool.
+    returned: Notify,
 }
 
 impl BudgetedManager {
     pub(crate) fn new(inner: deadpool_postgres::Manager, budget: Arc<ConnectionBudget>) -> Self {
-        Self { inner, budget }
+        Self {
+            inner,
+            budget,
+            held: Arc::new(AtomicUsize::new(0)),
+            returned: Notify::new(),
+        }
     }
 }
 
@@ -153,6 +231,13 @@ pub struct BudgetedClient {
     client: ClientWrapper,
     // Released when the connection is dropped (closed).
     _permit: OwnedSemaphorePermit,
+    held: Arc<AtomicUsize>,
+}
+
+impl Drop for BudgetedClient {
+    fn drop(&mut self) {
+        self.held.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl std::ops::Deref for BudgetedClient {
@@ -173,13 +258,18 @@ impl managed::Manager for BudgetedManager {
     type Error = ConnectError;
 
     async fn create(&self) -> Result<BudgetedClient, ConnectError> {
-        let permit = self.budget.acquire().await;
+        let permit = self
+            .budget
+            .acquire(self.held.load(Ordering::SeqCst))
+            .await?;
         let client = managed::Manager::create(&self.inner)
             .await
             .map_err(ConnectError::Postgres)?;
+        self.held.fetch_add(1, Ordering::SeqCst);
         Ok(BudgetedClient {
             client,
             _permit: permit,
+            held: self.held.clone(),
         })
     }
 

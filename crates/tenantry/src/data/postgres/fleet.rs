@@ -36,6 +36,9 @@ pub struct FleetTarget {
     /// The database that holds the schema, when it is not the owner URL's
     /// own (a database-tier tenant's database).
     pub database: Option<String>,
+    /// The server that holds `database`, when not the owner URL's (see
+    /// [`TenantRecord::database_server`](crate::registry::TenantRecord::database_server)).
+    pub server: Option<String>,
     /// The tenant that owns it, for schema-tier targets.
     pub tenant: Option<TenantId>,
     /// How to name it in output (a slug, or `shared`).
@@ -187,7 +190,13 @@ impl<F: Fn(&FleetEvent) + Sync> Fleet<'_, F> {
             };
             let outcome = match &target.database {
                 None => self.migrate(conn, &target).await,
-                Some(database) => match migrate::connect_to(self.owner_url, Some(database)).await {
+                Some(database) => match migrate::connect_on(
+                    self.owner_url,
+                    target.server.as_deref(),
+                    Some(database),
+                )
+                .await
+                {
                     Ok(mut own) => self.migrate(&mut own, &target).await,
                     Err(e) => Outcome::failed(&target, None, e.to_string()),
                 },
@@ -279,7 +288,8 @@ pub async fn target_version(
     match &target.database {
         None => current_version(owner, &target.schema).await,
         Some(database) => {
-            let own = migrate::connect_to(owner_url, Some(database)).await?;
+            let own =
+                migrate::connect_on(owner_url, target.server.as_deref(), Some(database)).await?;
             current_version(&own, &target.schema).await
         }
     }

@@ -22,9 +22,22 @@ pub async fn connect(url: &str) -> Result<Client, MigrationError> {
 /// [`connect`] to `database` on `url`'s server (as `url`'s role), or to
 /// `url`'s own database when `database` is `None`.
 pub async fn connect_to(url: &str, database: Option<&str>) -> Result<Client, MigrationError> {
-    let mut config: tokio_postgres::Config = url
+    connect_on(url, None, database).await
+}
+
+/// [`connect_to`] on another `server` (a `postgres://host:port` URL, see
+/// [`parse_database_server`](super::parse_database_server)) with `url`'s
+/// role and credentials; `None` is `url`'s own server.
+pub async fn connect_on(
+    url: &str,
+    server: Option<&str>,
+    database: Option<&str>,
+) -> Result<Client, MigrationError> {
+    let base: tokio_postgres::Config = url
         .parse()
         .map_err(|e| MigrationError::Connection(format!("bad PostgreSQL URL: {e}")))?;
+    let mut config =
+        super::on_server(&base, server).map_err(|e| MigrationError::Connection(e.to_string()))?;
     if let Some(database) = database {
         config.dbname(database);
     }

@@ -47,6 +47,34 @@ pub struct PgDatabase {
     pool: BudgetedPool,
     budget: Arc<ConnectionBudget>,
     tenant_pools: Arc<TenantPools>,
+    acquire_timeout: Duration,
+}
+
+/// A connection for control-plane work; back to its pool when dropped.
+pub struct ControlClient {
+    pool: BudgetedPool,
+    // Present until drop.
+    client: Option<PooledClient>,
+}
+
+impl std::ops::Deref for ControlClient {
+    type Target = PooledClient;
+    fn deref(&self) -> &PooledClient {
+        self.client.as_ref().expect("present until drop")
+    }
+}
+
+impl std::ops::DerefMut for ControlClient {
+    fn deref_mut(&mut self) -> &mut PooledClient {
+        self.client.as_mut().expect("present until drop")
+    }
+}
+
+impl Drop for ControlClient {
+    fn drop(&mut self) {
+        drop(self.client.take());
+        budget::announce_return(&self.pool);
+    }
 }
 
 /// How a [`PgDatabase`] sizes and ages its pools.
@@ -122,12 +150,17 @@ impl PgDatabase {
             pool,
             budget,
             tenant_pools,
+            acquire_timeout: options.acquire_timeout,
         })
     }
 
     /// A pooled connection for control-plane work (not tenant-scoped).
-    pub async fn client(&self) -> Result<PooledClient, DataError> {
-        self.pool.get().await.map_err(pool_error)
+    pub async fn client(&self) -> Result<ControlClient, DataError> {
+        let client = budget::get(&self.pool, self.acquire_timeout).await?;
+        Ok(ControlClient {
+            pool: self.pool.clone(),
+            client: Some(client),
+        })
     }
 
     /// The database that holds database-tier tenant `tenant`'s tables.
@@ -152,7 +185,7 @@ impl PgDatabase {
     }
 }
 
-fn pool_error(e: PoolError<ConnectError>) -> DataError {
+pub(crate) fn pool_error(e: PoolError<ConnectError>) -> DataError {
     match e {
         PoolError::Timeout(_) => DataError::Unavailable(
             "no database connection became free in time (the connection budget is in use)".into(),
@@ -209,6 +242,72 @@ pub(crate) fn db_error(e: tokio_postgres::Error) -> DataError {
                 .unwrap_or_default()
         )),
     }
+}
+
+/// `base`'s connection settings (role, password, database) aimed at
+/// `server`'s host and port when one is given — how a database-tier tenant
+/// on another server is reached with the deployment's own roles.
+pub(crate) fn on_server(
+    base: &tokio_postgres::Config,
+    server: Option<&str>,
+) -> Result<tokio_postgres::Config, DataError> {
+    let Some(server) = server else {
+        return Ok(base.clone());
+    };
+    let mut config = parse_database_server(server)?;
+    if let Some(user) = base.get_user() {
+        config.user(user);
+    }
+    if let Some(password) = base.get_password() {
+        config.password(password);
+    }
+    if let Some(dbname) = base.get_dbname() {
+        config.dbname(dbname);
+    }
+    if let Some(name) = base.get_application_name() {
+        config.application_name(name);
+    }
+    config.connect_timeout(
+        base.get_connect_timeout()
+            .copied()
+            .unwrap_or(Duration::from_secs(10)),
+    );
+    Ok(config)
+}
+
+/// Checks a database-tier server URL: a `postgres://` URL with a host (or
+/// socket directory) and optional port, and nothing else — the roles and
+/// credentials are the deployment's, never stored with a tenant.
+///
+/// ```
+/// use tenantry::data::postgres::parse_database_server;
+///
+/// assert!(parse_database_server("postgres://db-eu-2:5432").is_ok());
+/// assert!(parse_database_server("postgres://%2Fvar%2Frun%2Fpostgresql").is_ok());
+/// assert!(parse_database_server("postgres://admin:hunter2@db-eu-2").is_err());
+/// assert!(parse_database_server("postgres://db-eu-2/acme").is_err());
+/// assert!(parse_database_server("db-eu-2").is_err());
+/// ```
+pub fn parse_database_server(url: &str) -> Result<tokio_postgres::Config, DataError> {
+    let bad = |why: &str| DataError::Config(format!("database server {url:?}: {why}"));
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(bad("expected a postgres://host:port URL"));
+    }
+    let config = tokio_postgres::Config::from_str(url).map_err(|e| bad(&e.to_string()))?;
+    if config.get_hosts().is_empty() {
+        return Err(bad("names no host"));
+    }
+    if config.get_user().is_some() || config.get_password().is_some() {
+        return Err(bad(
+            "credentials are the deployment's roles, not stored with a tenant",
+        ));
+    }
+    if config.get_dbname().is_some() {
+        return Err(bad(
+            "the database name is derived from the tenant, not given",
+        ));
+    }
+    Ok(config)
 }
 
 /// Quotes a validated identifier; refuses anything but `[a-z_][a-z0-9_]{0,62}`

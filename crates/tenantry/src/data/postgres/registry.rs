@@ -26,12 +26,17 @@ pub const CONTROL_MIGRATIONS: &[Migration] = &[
         name: "fleet",
         sql: include_str!("../../../migrations/postgres/0002_fleet.sql"),
     },
+    Migration {
+        version: 3,
+        name: "database_server",
+        sql: include_str!("../../../migrations/postgres/0003_database_server.sql"),
+    },
 ];
 
 const SELECT: &str = "
     SELECT t.id, t.slug, t.name, t.plan, t.tier, t.state, t.created_at, t.updated_at,
            coalesce(array_agg(d.domain ORDER BY d.domain) FILTER (WHERE d.domain IS NOT NULL), '{}'),
-           t.canary
+           t.canary, t.database_server
       FROM tenantry.tenants t
       LEFT JOIN tenantry.tenant_domains d ON d.owner = t.id";
 
@@ -102,6 +107,9 @@ fn decode(row: &tokio_postgres::Row) -> Result<TenantRecord, RegistryError> {
         canary: row
             .try_get(9)
             .map_err(|e| RegistryError::Storage(e.to_string()))?,
+        database_server: row
+            .try_get(10)
+            .map_err(|e| RegistryError::Storage(e.to_string()))?,
     })
 }
 
@@ -164,8 +172,8 @@ impl TenantStore for PgTenantStore {
                 .await
                 .map_err(|e| storage(db_error(e)))?;
             tx.execute(
-                "INSERT INTO tenantry.tenants (id, slug, name, plan, tier, state) VALUES ($1, $2, $3, $4, $5, $6)",
-                &[id.as_uuid(), &tenant.slug, &tenant.name, &tenant.plan.as_str(), &tenant.tier.as_str(), &tenant.state.as_str()],
+                "INSERT INTO tenantry.tenants (id, slug, name, plan, tier, state, database_server) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[id.as_uuid(), &tenant.slug, &tenant.name, &tenant.plan.as_str(), &tenant.tier.as_str(), &tenant.state.as_str(), &tenant.database_server],
             )
             .await
             .map_err(|e| conflict(e, format!("tenant {} (slug or id)", tenant.slug)))?;

@@ -21,10 +21,10 @@ use futures_util::TryStreamExt;
 use tokio_postgres::Statement;
 use tokio_postgres::types::ToSql;
 
-use super::budget::{BudgetedPool, PooledClient};
+use super::budget::{self, BudgetedPool, PooledClient, announce_return};
 use super::params::as_sql_params;
 use super::quote_ident;
-use super::{PgDatabase, db_error, pool_error};
+use super::{PgDatabase, db_error};
 use crate::context::{TenantContext, TenantId, Tier};
 use crate::data::row::RowRepr;
 use crate::data::{DataError, Row, Value};
@@ -90,6 +90,7 @@ const ROLLBACK: &str = "ROLLBACK";
 /// A pooled connection that is only returned to the pool once it is known to
 /// be outside any transaction.
 struct ScopedConn {
+    pool: BudgetedPool,
     client: Option<PooledClient>,
     idle: bool,
 }
@@ -103,13 +104,18 @@ impl ScopedConn {
 
 impl Drop for ScopedConn {
     fn drop(&mut self) {
-        if !self.idle
-            && let Some(object) = self.client.take()
-        {
+        let Some(object) = self.client.take() else {
+            return;
+        };
+        if self.idle {
+            drop(object);
+        } else {
             // Detach from the pool; dropping the client closes the
             // socket and the server rolls the transaction back.
             drop(PooledClient::take(object));
         }
+        // Back in the pool, or closed: either way there is room now.
+        announce_return(&self.pool);
     }
 }
 
@@ -118,13 +124,17 @@ impl PgDatabase {
     fn pool_for(&self, ctx: &TenantContext, tier: Tier) -> Result<BudgetedPool, DataError> {
         match tier {
             Tier::Shared | Tier::Schema => Ok(self.pool.clone()),
-            Tier::Database => self.tenant_pools.pool_for(ctx.tenant_id()),
+            Tier::Database => self
+                .tenant_pools
+                .pool_for(ctx.tenant_id(), ctx.route().database_server()),
         }
     }
 
     async fn scoped_conn(&self, ctx: &TenantContext, tier: Tier) -> Result<ScopedConn, DataError> {
-        let client = self.pool_for(ctx, tier)?.get().await.map_err(pool_error)?;
+        let pool = self.pool_for(ctx, tier)?;
+        let client = budget::get(&pool, self.acquire_timeout).await?;
         Ok(ScopedConn {
+            pool,
             client: Some(client),
             idle: true,
         })

@@ -58,6 +58,8 @@ pub fn tenant_database_prefix(control_database: &str) -> String {
 
 struct Entry {
     pool: BudgetedPool,
+    // The server the pool connects to (`None`: the default one).
+    server: Option<Arc<str>>,
     last_used: Instant,
 }
 
@@ -95,16 +97,23 @@ impl TenantPools {
         database_for(&self.control_database, tenant)
     }
 
-    /// `tenant`'s pool, opened on first use.
-    pub(crate) fn pool_for(self: &Arc<Self>, tenant: TenantId) -> Result<BudgetedPool, DataError> {
+    /// `tenant`'s pool on `server` (`None`: the default server), opened on
+    /// first use; a tenant whose server changed gets a new pool.
+    pub(crate) fn pool_for(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        server: Option<&str>,
+    ) -> Result<BudgetedPool, DataError> {
         self.sweeper_started.call_once(|| self.start_sweeper());
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = pools.get_mut(&tenant) {
+        if let Some(entry) = pools.get_mut(&tenant)
+            && entry.server.as_deref() == server
+        {
             entry.last_used = Instant::now();
             return Ok(entry.pool.clone());
         }
-        let pool = self.open(tenant)?;
-        if pools.len() >= self.options.max_tenant_pools {
+        let pool = self.open(tenant, server)?;
+        if pools.len() >= self.options.max_tenant_pools && !pools.contains_key(&tenant) {
             // Dropping a pool closes its idle connections; those in use
             // close when returned.
             if let Some(lru) = pools
@@ -119,6 +128,7 @@ impl TenantPools {
             tenant,
             Entry {
                 pool: pool.clone(),
+                server: server.map(Arc::from),
                 last_used: Instant::now(),
             },
         );
@@ -130,8 +140,8 @@ impl TenantPools {
         self.pools.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    fn open(&self, tenant: TenantId) -> Result<BudgetedPool, DataError> {
-        let mut config = self.app.clone();
+    fn open(&self, tenant: TenantId, server: Option<&str>) -> Result<BudgetedPool, DataError> {
+        let mut config = super::on_server(&self.app, server)?;
         config.dbname(self.database_for(tenant));
         let manager = Manager::from_config(
             config,

@@ -21,13 +21,18 @@ pub const CONTROL_MIGRATIONS: &[Migration] = &[
         name: "fleet",
         sql: include_str!("../../../migrations/sqlite/0002_fleet.sql"),
     },
+    Migration {
+        version: 3,
+        name: "database_server",
+        sql: include_str!("../../../migrations/sqlite/0003_database_server.sql"),
+    },
 ];
 
 const SELECT: &str = "
     SELECT t.id, t.slug, t.name, t.plan, t.tier, t.state, t.created_at, t.updated_at,
            coalesce((SELECT group_concat(domain, ' ') FROM
                        (SELECT domain FROM tenant_domains d WHERE d.owner = t.id ORDER BY domain)), ''),
-           t.canary
+           t.canary, t.database_server
       FROM tenants t";
 
 /// Tenant records in a SQLite file.
@@ -68,6 +73,7 @@ fn decode(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TenantRecord, Regi
             state: state.parse().map_err(|_| bad("state"))?,
             domains: domains.split_whitespace().map(str::to_owned).collect(),
             canary: row.get::<_, i64>(9).map_err(|_| bad("canary"))? != 0,
+            database_server: row.get(10).map_err(|_| bad("database_server"))?,
             created_at_ms: row.get(6).map_err(|_| bad("created_at"))?,
             updated_at_ms: row.get(7).map_err(|_| bad("updated_at"))?,
         })
@@ -161,9 +167,9 @@ impl TenantStore for SqliteTenantStore {
                     let tx = conn.transaction().map_err(sqlite_error)?;
                     let now = now_ms();
                     tx.execute(
-                        "INSERT INTO tenants (id, slug, name, plan, tier, state, created_at, updated_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-                        params![id.to_string(), tenant.slug, tenant.name, tenant.plan.as_str(), tenant.tier.as_str(), tenant.state.as_str(), now],
+                        "INSERT INTO tenants (id, slug, name, plan, tier, state, created_at, updated_at, database_server)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+                        params![id.to_string(), tenant.slug, tenant.name, tenant.plan.as_str(), tenant.tier.as_str(), tenant.state.as_str(), now, tenant.database_server],
                     )
                     .map_err(|e| conflict(e, format!("tenant {} (slug or id)", tenant.slug)))?;
                     for domain in &tenant.domains {
