@@ -30,4 +30,12 @@ server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 200); do curl -sf http://127.0.0.1:3005/healthz >/dev/null && break; sleep 0.1; done
 echo "connection budget (--pool-size): $budget"
+sessions() { psql "$PG/postgres" -Atc "SELECT sum(sessions) FROM pg_database d JOIN pg_stat_database s USING (datname) WHERE d.datname LIKE 'tdb\_%'"; }
+echo "## every tenant, round-robin (more active tenants than connections)"
+before=$(sessions)
 "$bench" load http://127.0.0.1:3005 "$db" "$secret" "$server" "$tenants" "$rounds" 64
+echo "new tenant-database sessions: $(( $(sessions) - before ))"
+echo "## 30 tenants, 30 rounds (the active set fits the budget)"
+before=$(sessions)
+"$bench" load http://127.0.0.1:3005 "$db" "$secret" "$server" 30 30 32
+echo "new tenant-database sessions: $(( $(sessions) - before ))"

@@ -114,30 +114,37 @@ impl ConnectionBudget {
         }
     }
 
-    /// Closes the idle connection unused the longest, across all pools;
-    /// false if no pool has one.
+    /// Closes one idle connection of the pool that holds the most
+    /// connections (the one unused the longest among equals), so a pool is
+    /// left without a connection only when no pool has more than one;
+    /// false if no pool has an idle connection.
     fn close_one_idle(&self) -> bool {
         let pools: Vec<BudgetedPool> = {
             let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
             pools.iter().filter_map(WeakPool::upgrade).collect()
         };
-        let mut oldest: Option<(usize, Duration)> = None;
+        let mut victim: Option<(usize, (usize, Duration))> = None;
         for (index, pool) in pools.iter().enumerate() {
+            let size = pool.status().size;
             // `retain` is the only way to look at idle objects; keep them all.
+            let mut oldest_idle: Option<Duration> = None;
             pool.retain(|_, metrics| {
                 let idle = metrics.last_used();
-                if oldest.is_none_or(|(_, best)| idle > best) {
-                    oldest = Some((index, idle));
-                }
+                oldest_idle = Some(oldest_idle.map_or(idle, |o| o.max(idle)));
                 true
             });
+            if let Some(idle) = oldest_idle
+                && victim.is_none_or(|(_, best)| (size, idle) > best)
+            {
+                victim = Some((index, (size, idle)));
+            }
         }
-        let Some((index, _)) = oldest else {
+        let Some((index, _)) = victim else {
             return false;
         };
         let mut closed = false;
         pools[index].retain(|_, _| {
-            // Close one (the first idle one is as good: all are idle).
+            // Close one (any: they are all idle).
             let keep = closed;
             closed = true;
             keep
