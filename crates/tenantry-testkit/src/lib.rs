@@ -174,3 +174,36 @@ impl std::io::Write for CapturedLogs {
         Ok(())
     }
 }
+
+/// The S3-compatible server the tests use (`.ci/seaweedfs.sh` starts one):
+/// `TENANTRY_TEST_S3` or `http://127.0.0.1:8333`, with the access key
+/// `tenantry` / `tenantry-test-secret`. `None` (after a loud skip, or a
+/// panic in CI) when nothing listens there.
+pub fn s3_endpoint() -> Option<String> {
+    let endpoint =
+        std::env::var("TENANTRY_TEST_S3").unwrap_or_else(|_| "http://127.0.0.1:8333".to_owned());
+    let authority = endpoint
+        .split_once("://")
+        .map_or(endpoint.as_str(), |(_, rest)| rest)
+        .trim_end_matches('/');
+    let reachable = std::net::ToSocketAddrs::to_socket_addrs(authority)
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .is_some_and(|addr| {
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).is_ok()
+        });
+    if reachable {
+        Some(endpoint)
+    } else {
+        require_service(
+            "S3 (SeaweedFS)",
+            &format!("nothing answers at {endpoint}; run .ci/seaweedfs.sh"),
+        );
+        None
+    }
+}
+
+/// The access key of [`s3_endpoint`]'s server.
+pub const S3_ACCESS_KEY: &str = "tenantry";
+/// The secret key of [`s3_endpoint`]'s server.
+pub const S3_SECRET_KEY: &str = "tenantry-test-secret";

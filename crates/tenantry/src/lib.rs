@@ -13,6 +13,7 @@
 //! | [`context`] | always | `TenantContext`, `scope`/`require`, `spawn`, the system tenant |
 //! | [`registry`] | always | tenant records, lifecycle states, the TTL-cached lookup |
 //! | `edge` | `edge` | tower layers: resolve the claimed tenant, verify the JWT, compare, gate on state |
+//! | `storage` | `storage`, `storage-s3` | `TenantStorage`: objects under the tenant's prefix or bucket, validated keys, signed URLs |
 //! | [`data`] | `postgres`, `sqlite` | `TenantDb`: RLS-scoped PostgreSQL, scoped SQLite, migrations, isolation audit |
 //!
 //! Every feature is off by default: a crate that only needs the context
@@ -25,9 +26,13 @@ pub mod context;
 pub mod data;
 #[cfg(feature = "edge")]
 pub mod edge;
+#[cfg(any(feature = "webhooks", feature = "storage"))]
+mod hex;
 #[cfg(feature = "limits")]
 pub mod limits;
 pub mod registry;
+#[cfg(feature = "storage")]
+pub mod storage;
 #[cfg(feature = "webhooks")]
 pub mod webhooks;
 

@@ -48,8 +48,7 @@ fn mac(secret: &[u8], timestamp: u64, body: &[u8]) -> Hmac<Sha256> {
 /// ```
 pub fn sign(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
     let digest = mac(secret, timestamp, body).finalize().into_bytes();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("t={timestamp},v1={hex}")
+    format!("t={timestamp},v1={}", crate::hex::encode(&digest))
 }
 
 /// Checks `header` against `body` with `secret`, at time `now` (Unix seconds).
@@ -65,7 +64,7 @@ pub fn verify(
     for part in header.split(',') {
         match part.trim().split_once('=') {
             Some(("t", t)) => timestamp = t.parse::<u64>().ok(),
-            Some(("v1", v)) => signature = decode_hex(v),
+            Some(("v1", v)) => signature = crate::hex::decode(v),
             _ => {}
         }
     }
@@ -78,16 +77,6 @@ pub fn verify(
     mac(secret, timestamp, body)
         .verify_slice(&signature)
         .map_err(|_| SignatureError::Mismatch)
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

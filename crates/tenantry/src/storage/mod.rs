@@ -1,0 +1,344 @@
+//! Tenant-scoped object storage on the `object_store` crate.
+//!
+//! [`TenantStorage`] takes the tenant from the [context](crate::context) and
+//! has no tenant parameter: every key is a validated [`ObjectKey`] joined
+//! to the tenant's place — a prefix in a shared bucket, or a bucket of its
+//! own, chosen per tenant by a [`LayoutPolicy`] — so no caller builds a
+//! bucket path by hand and no key reaches another tenant's objects.
+//!
+//! Backends: the local filesystem (the embedded default; each bucket a
+//! directory) and S3 (feature `storage-s3`, any S3-compatible server).
+//! Signed URLs hand a client one object for a while: presigned by S3, or for
+//! the local backend signed by [`UrlSigner`] and served by the app, whose
+//! edge checks the signature against the tenant it resolves.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use bytes::Bytes;
+//! use tenantry::context::{TenantContext, TenantId};
+//! use tenantry::storage::{Backend, LayoutPolicy, ObjectKey, TenantStorage, UrlSigner};
+//!
+//! let root = std::env::temp_dir().join(format!("tenantry-doc-{}", TenantId::new_v4()));
+//! let storage = TenantStorage::new(
+//!     Backend::Local { root: root.clone() },
+//!     LayoutPolicy::new("objects"),
+//!     UrlSigner::new(b"doc-example-signing-key-32-bytes!"),
+//! );
+//! let (acme, globex) = (
+//!     TenantContext::builder(TenantId::new_v4(), "acme").build().unwrap(),
+//!     TenantContext::builder(TenantId::new_v4(), "globex").build().unwrap(),
+//! );
+//! let key = ObjectKey::parse("notes/hello.txt").unwrap();
+//! acme.clone().scope(storage.put(&key, Bytes::from_static(b"hi"))).await.unwrap();
+//! assert_eq!(acme.scope(storage.get(&key)).await.unwrap(), "hi");
+//! assert!(globex.scope(storage.get(&key)).await.is_err()); // not globex's
+//! # std::fs::remove_dir_all(root).unwrap();
+//! # }
+//! ```
+
+mod key;
+mod layout;
+#[cfg(feature = "storage-s3")]
+mod s3;
+mod signing;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use object_store::ObjectStore;
+use object_store::path::Path;
+
+pub use key::ObjectKey;
+pub use layout::{Layout, LayoutPolicy};
+#[cfg(feature = "storage-s3")]
+pub use s3::S3Config;
+pub use signing::{SIGNED_PATH_PREFIX, SignatureError, UrlSigner};
+
+use crate::context::{NoTenantContext, TenantContext, TenantId};
+
+/// Where objects are kept.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Backend {
+    /// A directory per bucket under `root`.
+    Local {
+        /// The directory that holds the buckets.
+        root: PathBuf,
+    },
+    /// An S3-compatible server.
+    #[cfg(feature = "storage-s3")]
+    S3(S3Config),
+}
+
+/// One object, as listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Its key, relative to the tenant.
+    pub key: ObjectKey,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last change, Unix milliseconds.
+    pub last_modified_ms: i64,
+}
+
+/// What a signed URL allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Download (`GET`).
+    Read,
+    /// Upload (`PUT`).
+    Write,
+}
+
+impl Access {
+    fn method(self) -> &'static str {
+        match self {
+            Access::Read => "GET",
+            Access::Write => "PUT",
+        }
+    }
+}
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// Used outside a tenant context.
+    #[error(transparent)]
+    NoTenantContext(#[from] NoTenantContext),
+    /// Used in the system context, which has no objects of its own.
+    #[error("the system tenant has no objects")]
+    SystemTenant,
+    /// The key is not acceptable.
+    #[error("object key {key:?} {why}")]
+    InvalidKey {
+        /// The key as given (truncated).
+        key: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// No such object for this tenant.
+    #[error("no object {0}")]
+    NotFound(ObjectKey),
+    /// The backend is misconfigured.
+    #[error("storage configuration: {0}")]
+    Config(String),
+    /// The backend failed.
+    #[error("storage: {0}")]
+    Backend(String),
+}
+
+/// The current tenant's objects; see the module docs.
+#[derive(Clone)]
+pub struct TenantStorage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    policy: LayoutPolicy,
+    signer: UrlSigner,
+    // One store per bucket, opened on first use.
+    stores: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
+}
+
+impl TenantStorage {
+    /// Storage on `backend`, laid out by `policy`; `signer` signs the local
+    /// backend's URLs (S3 presigns its own).
+    pub fn new(backend: Backend, policy: LayoutPolicy, signer: UrlSigner) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                backend,
+                policy,
+                signer,
+                stores: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The signer of the local backend's URLs (the edge checks them with it).
+    pub fn signer(&self) -> &UrlSigner {
+        &self.inner.signer
+    }
+
+    /// Stores `bytes` at `key`, replacing what was there.
+    pub async fn put(&self, key: &ObjectKey, bytes: Bytes) -> Result<ObjectInfo, StorageError> {
+        let (store, path) = self.locate(key)?;
+        let size = bytes.len() as u64;
+        store
+            .put(&path, bytes.into())
+            .await
+            .map_err(|e| backend(key, e))?;
+        let meta = store.head(&path).await.map_err(|e| backend(key, e))?;
+        Ok(ObjectInfo {
+            key: key.clone(),
+            size,
+            last_modified_ms: meta.last_modified.timestamp_millis(),
+        })
+    }
+
+    /// The object at `key`.
+    pub async fn get(&self, key: &ObjectKey) -> Result<Bytes, StorageError> {
+        let (store, path) = self.locate(key)?;
+        let result = store.get(&path).await.map_err(|e| backend(key, e))?;
+        result.bytes().await.map_err(|e| backend(key, e))
+    }
+
+    /// The size and age of the object at `key`.
+    pub async fn head(&self, key: &ObjectKey) -> Result<ObjectInfo, StorageError> {
+        let (store, path) = self.locate(key)?;
+        let meta = store.head(&path).await.map_err(|e| backend(key, e))?;
+        Ok(ObjectInfo {
+            key: key.clone(),
+            size: meta.size,
+            last_modified_ms: meta.last_modified.timestamp_millis(),
+        })
+    }
+
+    /// Deletes the object at `key`; deleting what is not there succeeds.
+    pub async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
+        let (store, path) = self.locate(key)?;
+        match store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(backend(key, e)),
+        }
+    }
+
+    /// The tenant's objects under `prefix` (all of them for `None`), by key.
+    pub async fn list(&self, prefix: Option<&ObjectKey>) -> Result<Vec<ObjectInfo>, StorageError> {
+        let ctx = tenant()?;
+        let (store, tenant_prefix) = self.place(&ctx)?;
+        let base = match prefix {
+            Some(p) => format!("{tenant_prefix}{p}"),
+            None => tenant_prefix.trim_end_matches('/').to_owned(),
+        };
+        let base = Path::parse(&base).map_err(|e| StorageError::Backend(e.to_string()))?;
+        let listed: Vec<_> = store
+            .list(Some(&base))
+            .try_collect()
+            .await
+            .map_err(|e| StorageError::Backend(e.to_string()))?;
+        let mut objects = Vec::with_capacity(listed.len());
+        for meta in listed {
+            let full = meta.location.to_string();
+            // Keys outside the tenant's prefix cannot be listed under it;
+            // skip rather than trust the backend.
+            let Some(relative) = full.strip_prefix(&tenant_prefix) else {
+                continue;
+            };
+            objects.push(ObjectInfo {
+                key: ObjectKey::parse(relative)?,
+                size: meta.size,
+                last_modified_ms: meta.last_modified.timestamp_millis(),
+            });
+        }
+        objects.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
+        Ok(objects)
+    }
+
+    /// Deletes every object of the tenant (offboarding); returns how many.
+    pub async fn delete_all(&self) -> Result<usize, StorageError> {
+        let objects = self.list(None).await?;
+        for object in &objects {
+            self.delete(&object.key).await?;
+        }
+        Ok(objects.len())
+    }
+
+    /// A URL that lets its holder read or write `key` for `ttl`: presigned
+    /// by S3, or, on the local backend, a path below the tenant's own URL
+    /// space (`/files/…`) signed with [`UrlSigner`].
+    pub async fn signed_url(
+        &self,
+        access: Access,
+        key: &ObjectKey,
+        ttl: Duration,
+    ) -> Result<String, StorageError> {
+        let ctx = tenant()?;
+        match &self.inner.backend {
+            Backend::Local { .. } => {
+                Ok(self
+                    .inner
+                    .signer
+                    .sign(access.method(), ctx.tenant_id(), key, ttl))
+            }
+            #[cfg(feature = "storage-s3")]
+            Backend::S3(config) => {
+                let (bucket, prefix) = self.inner.policy.place(&ctx);
+                let path = Path::parse(format!("{prefix}{key}"))
+                    .map_err(|e| StorageError::Backend(e.to_string()))?;
+                config.presign(&bucket, access, &path, ttl).await
+            }
+        }
+    }
+
+    /// Checks a request for a local signed URL against `tenant` (what the
+    /// edge resolved): the raw path and query as received.
+    pub fn verify_signed(
+        &self,
+        method: &str,
+        tenant: TenantId,
+        path: &str,
+        query: Option<&str>,
+    ) -> Result<ObjectKey, SignatureError> {
+        self.inner.signer.verify(method, tenant, path, query)?;
+        let encoded = path
+            .strip_prefix(SIGNED_PATH_PREFIX)
+            .ok_or(SignatureError::Mismatch)?;
+        let key = signing::decode_key(encoded).ok_or(SignatureError::Mismatch)?;
+        ObjectKey::parse(&key).map_err(|_| SignatureError::Mismatch)
+    }
+
+    fn locate(&self, key: &ObjectKey) -> Result<(Arc<dyn ObjectStore>, Path), StorageError> {
+        let ctx = tenant()?;
+        let (store, prefix) = self.place(&ctx)?;
+        // `ObjectKey` already refuses what `Path` would; this is a backstop.
+        let path = Path::parse(format!("{prefix}{key}")).map_err(|_| StorageError::InvalidKey {
+            key: key.to_string(),
+            why: "is not a valid object path",
+        })?;
+        Ok((store, path))
+    }
+
+    fn place(&self, ctx: &TenantContext) -> Result<(Arc<dyn ObjectStore>, String), StorageError> {
+        let (bucket, prefix) = self.inner.policy.place(ctx);
+        let mut stores = self.inner.stores.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(store) = stores.get(&bucket) {
+            return Ok((store.clone(), prefix));
+        }
+        let store: Arc<dyn ObjectStore> = match &self.inner.backend {
+            Backend::Local { root } => {
+                let dir = root.join(&bucket);
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| StorageError::Config(format!("{}: {e}", dir.display())))?;
+                Arc::new(
+                    object_store::local::LocalFileSystem::new_with_prefix(&dir)
+                        .map_err(|e| StorageError::Config(e.to_string()))?,
+                )
+            }
+            #[cfg(feature = "storage-s3")]
+            Backend::S3(config) => Arc::new(config.store(&bucket)?),
+        };
+        stores.insert(bucket, store.clone());
+        Ok((store, prefix))
+    }
+}
+
+fn tenant() -> Result<TenantContext, StorageError> {
+    let ctx = crate::context::require()?;
+    if ctx.is_system() {
+        return Err(StorageError::SystemTenant);
+    }
+    Ok(ctx)
+}
+
+fn backend(key: &ObjectKey, e: object_store::Error) -> StorageError {
+    match e {
+        object_store::Error::NotFound { .. } => StorageError::NotFound(key.clone()),
+        other => StorageError::Backend(other.to_string()),
+    }
+}

@@ -1,0 +1,70 @@
+//! The S3 backend: any S3-compatible server, one client per bucket.
+
+use std::time::Duration;
+
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path;
+use object_store::signer::Signer;
+
+use super::{Access, StorageError};
+
+/// How to reach an S3-compatible server.
+#[derive(Clone)]
+pub struct S3Config {
+    /// Endpoint URL (`http://127.0.0.1:8333`); `None` is AWS itself.
+    pub endpoint: Option<String>,
+    /// Region (`us-east-1` when the server does not care).
+    pub region: String,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Config {
+    pub(super) fn store(&self, bucket: &str) -> Result<AmazonS3, StorageError> {
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_region(&self.region)
+            .with_access_key_id(&self.access_key_id)
+            .with_secret_access_key(&self.secret_access_key);
+        if let Some(endpoint) = &self.endpoint {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"))
+                .with_virtual_hosted_style_request(false);
+        }
+        builder
+            .build()
+            .map_err(|e| StorageError::Config(e.to_string()))
+    }
+
+    pub(super) async fn presign(
+        &self,
+        bucket: &str,
+        access: Access,
+        path: &Path,
+        ttl: Duration,
+    ) -> Result<String, StorageError> {
+        let method = match access {
+            Access::Read => http::Method::GET,
+            Access::Write => http::Method::PUT,
+        };
+        let url = self
+            .store(bucket)?
+            .signed_url(method, path, ttl)
+            .await
+            .map_err(|e| StorageError::Backend(e.to_string()))?;
+        Ok(url.to_string())
+    }
+}
