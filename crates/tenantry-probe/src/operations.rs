@@ -50,7 +50,10 @@ pub struct Operation {
     pub path: String,
     /// Id-taking slots.
     pub slots: Vec<IdSlot>,
-    /// Other path parameters (not ids; cannot be filled).
+    /// Path parameters that are not ids but have an `example` in the
+    /// document (a file name, say): filled with it for both tenants.
+    pub example_path_params: Vec<(String, String)>,
+    /// Other path parameters (not ids, no example; cannot be filled).
     pub other_path_params: Vec<String>,
     /// The resolved JSON request-body schema, if any.
     pub body_schema: Option<Value>,
@@ -124,6 +127,7 @@ pub fn operations(doc: &Value) -> Result<Vec<Operation>, ProbeError> {
             );
             let mut slots = Vec::new();
             let mut other_path_params = Vec::new();
+            let mut example_path_params = Vec::new();
             for param in &params {
                 let param = resolve(doc, param);
                 let (Some(name), Some(location)) = (
@@ -144,7 +148,16 @@ pub fn operations(doc: &Value) -> Result<Vec<Operation>, ProbeError> {
                         name: name.into(),
                         resource,
                     }),
-                    ("path", None) => other_path_params.push(name.to_owned()),
+                    ("path", None) => match param
+                        .get("example")
+                        .or_else(|| param.pointer("/schema/example"))
+                        .and_then(Value::as_str)
+                    {
+                        Some(example) => {
+                            example_path_params.push((name.to_owned(), example.to_owned()));
+                        }
+                        None => other_path_params.push(name.to_owned()),
+                    },
                     ("query", Some(resource)) => slots.push(IdSlot::Query {
                         name: name.into(),
                         resource,
@@ -173,6 +186,7 @@ pub fn operations(doc: &Value) -> Result<Vec<Operation>, ProbeError> {
                 method: method.to_ascii_uppercase(),
                 path: path.clone(),
                 slots,
+                example_path_params,
                 other_path_params,
                 body_schema,
             });
@@ -193,7 +207,8 @@ mod tests {
                 "/api/orders/{id}": {"get": {"parameters": [{"name": "id", "in": "path"}]}},
                 "/api/orders": {"get": {"parameters": [{"name": "customer_id", "in": "query"}]}},
                 "/api/invoices": {"post": {"requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewInvoice"}}}}}},
-                "/api/x/{slug}": {"get": {"parameters": [{"name": "slug", "in": "path"}]}}
+                "/api/x/{slug}": {"get": {"parameters": [{"name": "slug", "in": "path"}]}},
+                "/api/files/{id}/{name}": {"get": {"parameters": [{"name": "id", "in": "path"}, {"name": "name", "in": "path", "example": "a.txt"}]}}
             },
             "components": {"schemas": {"NewInvoice": {"properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}}
         });
@@ -226,5 +241,11 @@ mod tests {
             }]
         );
         assert_eq!(find("GET", "/api/x/{slug}").other_path_params, ["slug"]);
+        let files = find("GET", "/api/files/{id}/{name}");
+        assert!(files.other_path_params.is_empty());
+        assert_eq!(
+            files.example_path_params,
+            [("name".to_owned(), "a.txt".to_owned())]
+        );
     }
 }

@@ -239,6 +239,9 @@ impl Probe {
         as_tenant: &TenantAccess,
     ) -> Result<u16, ProbeError> {
         let mut path = op.path.clone();
+        for (name, example) in &op.example_path_params {
+            path = path.replace(&format!("{{{name}}}"), example);
+        }
         let mut query = Vec::new();
         let mut body_ids = Map::new();
         for (slot, value) in op.slots.iter().zip(values) {

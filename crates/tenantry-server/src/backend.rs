@@ -10,6 +10,7 @@ use tenantry::data::postgres::{self as pg, PgDatabase, PgTenantStore};
 use tenantry::data::sqlite::{self as lite, SqliteDatabase, SqliteTenantStore};
 use tenantry::data::{Database, Migration};
 use tenantry::registry::{TenantState, Tenants};
+use tenantry::storage::{LayoutPolicy, TenantStorage, UrlSigner};
 
 /// Database-tier SQLite files kept open at once (least recently used close first).
 const OPEN_TENANT_FILES: usize = 64;
@@ -37,6 +38,8 @@ pub struct Backend {
     pub db: Database,
     /// Registry (control plane) behind its cache.
     pub tenants: Tenants,
+    /// Tenants' objects (invoice attachments).
+    pub storage: TenantStorage,
     /// How tier targets are created; see [`crate::provision`].
     pub(crate) provisioner: Provisioner,
 }
@@ -90,7 +93,16 @@ pub async fn connect(config: &Config) -> anyhow::Result<Backend> {
             owner_url,
             app_url,
             app_role,
-        } => connect_postgres(owner_url, app_url, app_role, config.pool_size).await,
+        } => {
+            connect_postgres(
+                owner_url,
+                app_url,
+                app_role,
+                config.pool_size,
+                storage(config),
+            )
+            .await
+        }
     }?;
     if let Some(url) = &config.redis_url {
         let events = Arc::new(
@@ -133,6 +145,7 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Backend> {
     Ok(Backend {
         db: Database::Sqlite(shared),
         tenants,
+        storage: storage(config),
         provisioner: Provisioner::Sqlite,
     })
 }
@@ -142,6 +155,7 @@ async fn connect_postgres(
     app_url: &str,
     app_role: &str,
     pool_size: usize,
+    storage: TenantStorage,
 ) -> anyhow::Result<Backend> {
     create_database_if_missing(owner_url).await?;
     let mut owner = pg::migrate::connect(owner_url)
@@ -161,11 +175,27 @@ async fn connect_postgres(
     Ok(Backend {
         db: Database::Postgres(db),
         tenants,
+        storage,
         provisioner: Provisioner::Postgres {
             owner_url: owner_url.to_owned(),
             app_role: app_role.to_owned(),
         },
     })
+}
+
+/// Object storage as configured: enterprise tenants get a bucket of their
+/// own, the rest share one under their prefix. Local URLs are signed with a
+/// key derived from the JWT secret (a distinct key: a token signature is
+/// never a URL signature).
+fn storage(config: &Config) -> TenantStorage {
+    let mut key = b"tenantry-signed-urls\0".to_vec();
+    key.extend_from_slice(&config.jwt_secret);
+    TenantStorage::new(
+        config.storage.backend.clone(),
+        LayoutPolicy::new(config.storage.bucket.clone())
+            .dedicated_for(tenantry::context::Plan::Enterprise),
+        UrlSigner::new(&key),
+    )
 }
 
 /// Creates the URL's database through the `postgres` maintenance database

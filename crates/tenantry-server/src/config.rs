@@ -48,6 +48,29 @@ pub struct Settings {
     /// Maximum database connections [default: 16].
     #[arg(long, env = "TENANTRY_POOL_SIZE", global = true)]
     pub pool_size: Option<usize>,
+    /// Directory for objects on the local backend [default: DATA_DIR/objects].
+    #[arg(long, env = "TENANTRY_STORAGE_DIR", global = true)]
+    pub storage_dir: Option<PathBuf>,
+    /// Bucket for shared-layout tenants; dedicated buckets are `<bucket>-<tenant id>` [default: tenantry].
+    #[arg(long, env = "TENANTRY_STORAGE_BUCKET", global = true)]
+    pub storage_bucket: Option<String>,
+    /// S3 endpoint (`http://127.0.0.1:8333`); selects S3 over the local directory.
+    #[arg(long, env = "TENANTRY_S3_ENDPOINT", global = true)]
+    pub s3_endpoint: Option<String>,
+    /// S3 region [default: us-east-1].
+    #[arg(long, env = "TENANTRY_S3_REGION", global = true)]
+    pub s3_region: Option<String>,
+    /// S3 access key id.
+    #[arg(long, env = "TENANTRY_S3_ACCESS_KEY_ID", global = true)]
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret access key.
+    #[arg(
+        long,
+        env = "TENANTRY_S3_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub s3_secret_access_key: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -62,6 +85,16 @@ struct FileSettings {
     base_domain: Option<String>,
     pool_size: Option<usize>,
     redis_url: Option<String>,
+    storage_dir: Option<PathBuf>,
+    storage_bucket: Option<String>,
+    s3_endpoint: Option<String>,
+    // Accepted without the `s3` feature too, so one file serves every build.
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))]
+    s3_region: Option<String>,
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))]
+    s3_access_key_id: Option<String>,
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))]
+    s3_secret_access_key: Option<String>,
 }
 
 /// Where tenant data lives.
@@ -97,6 +130,17 @@ pub struct Config {
     pub pool_size: usize,
     /// Redis, for cross-process invalidation.
     pub redis_url: Option<String>,
+    /// Object storage.
+    pub storage: StorageConfig,
+}
+
+/// Where objects live and how tenants are laid out.
+#[derive(Clone, Debug)]
+pub struct StorageConfig {
+    /// Local directory or S3.
+    pub backend: tenantry::storage::Backend,
+    /// The shared bucket (and the dedicated buckets' prefix).
+    pub bucket: String,
 }
 
 impl Settings {
@@ -114,8 +158,16 @@ impl Settings {
         let data_dir = self
             .data_dir
             .clone()
-            .or(file.data_dir)
+            .or(file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from("data"));
+        let storage = StorageConfig {
+            backend: self.storage_backend(&file, &data_dir)?,
+            bucket: self
+                .storage_bucket
+                .clone()
+                .or(file.storage_bucket.clone())
+                .unwrap_or_else(|| "tenantry".to_owned()),
+        };
         let app_role = self
             .app_role
             .clone()
@@ -148,7 +200,6 @@ impl Settings {
             }
         });
         Ok(Config {
-            data_dir,
             database,
             jwt_secret,
             jwks,
@@ -158,8 +209,70 @@ impl Settings {
                 .or(file.base_domain)
                 .unwrap_or_else(|| "localhost".to_owned()),
             pool_size: self.pool_size.or(file.pool_size).unwrap_or(16).max(1),
+            storage,
             redis_url: self.redis_url.clone().or(file.redis_url),
+            data_dir,
         })
+    }
+}
+
+impl Settings {
+    fn storage_backend(
+        &self,
+        file: &FileSettings,
+        data_dir: &Path,
+    ) -> anyhow::Result<tenantry::storage::Backend> {
+        let Some(endpoint) = self.s3_endpoint.clone().or(file.s3_endpoint.clone()) else {
+            let root = self
+                .storage_dir
+                .clone()
+                .or(file.storage_dir.clone())
+                .unwrap_or_else(|| data_dir.join("objects"));
+            return Ok(tenantry::storage::Backend::Local { root });
+        };
+        self.s3_backend(file, endpoint)
+    }
+
+    #[cfg(feature = "s3")]
+    fn s3_backend(
+        &self,
+        file: &FileSettings,
+        endpoint: String,
+    ) -> anyhow::Result<tenantry::storage::Backend> {
+        let pick = |flag: &Option<String>, file: &Option<String>, name: &str| {
+            flag.clone()
+                .or(file.clone())
+                .with_context(|| format!("--s3-endpoint needs --{name}"))
+        };
+        Ok(tenantry::storage::Backend::S3(
+            tenantry::storage::S3Config {
+                endpoint: Some(endpoint),
+                region: self
+                    .s3_region
+                    .clone()
+                    .or(file.s3_region.clone())
+                    .unwrap_or_else(|| "us-east-1".to_owned()),
+                access_key_id: pick(
+                    &self.s3_access_key_id,
+                    &file.s3_access_key_id,
+                    "s3-access-key-id",
+                )?,
+                secret_access_key: pick(
+                    &self.s3_secret_access_key,
+                    &file.s3_secret_access_key,
+                    "s3-secret-access-key",
+                )?,
+            },
+        ))
+    }
+
+    #[cfg(not(feature = "s3"))]
+    fn s3_backend(
+        &self,
+        _file: &FileSettings,
+        _endpoint: String,
+    ) -> anyhow::Result<tenantry::storage::Backend> {
+        anyhow::bail!("this build has no S3 support; rebuild with `--features s3`")
     }
 }
 

@@ -76,7 +76,16 @@ async fn fill(backend: &Backend, slug: &str) -> anyhow::Result<()> {
         );
     }
     for order in &created[..2] {
-        invoices::create_for_order(db, order.id).await?;
+        let invoice = invoices::create_for_order(db, order.id).await?;
+        // A receipt on every invoice: the file the OpenAPI document's
+        // example names, so the leak probe has a real object to aim at.
+        let key = tenantry::storage::ObjectKey::join([
+            "invoices",
+            invoice.id.to_string().as_str(),
+            "receipt.txt",
+        ])?;
+        let receipt = format!("Receipt for {} ({slug})\n", order.customer);
+        backend.storage.put(&key, receipt.into()).await?;
     }
     Ok(())
 }

@@ -37,10 +37,13 @@ pub fn build(config: &Config, backend: &Backend) -> Router {
         .resolver(FromPathPrefix::new("/t"))
         .resolver(FromSubdomain::new(&config.base_domain))
         .resolver(FromCustomDomain::new(&config.base_domain))
-        .resolver(FromHeader::new());
+        .resolver(FromHeader::new())
+        // Object URLs signed by the local storage backend (`/files/…`).
+        .signed_requests(std::sync::Arc::new(backend.storage.clone()));
     api::router(
         api::AppState {
             db: backend.db.clone(),
+            storage: backend.storage.clone(),
         },
         edge,
     )

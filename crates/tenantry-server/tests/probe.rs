@@ -70,6 +70,11 @@ fn assert_clean(report: &Report) {
         "GET /api/invoices/{id}",
         "POST /api/invoices/{id}/pay",
         "POST /api/invoices",
+        "GET /api/invoices/{id}/attachments ",
+        "GET /api/invoices/{id}/attachments/{name}",
+        "PUT /api/invoices/{id}/attachments/{name}",
+        "DELETE /api/invoices/{id}/attachments/{name}",
+        "POST /api/invoices/{id}/attachments/{name}/upload-url",
     ] {
         assert!(tried(op), "{op} was not probed:\n{report}");
     }

@@ -6,6 +6,7 @@
 //! prefix (`/t/acme/api/…`) is stripped before routes are matched.
 
 mod access_log;
+mod attachments;
 mod error;
 mod extract;
 mod invoices;
@@ -14,6 +15,7 @@ mod orders;
 mod users;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -30,6 +32,8 @@ pub use openapi::ApiDoc;
 pub struct AppState {
     /// The tenant plane.
     pub db: Database,
+    /// Tenants' objects.
+    pub storage: tenantry::storage::TenantStorage,
 }
 
 /// The whole app: public routes, then the tenant edge around the API.
@@ -50,6 +54,22 @@ pub fn router(state: AppState, edge: TenantLayer) -> Router {
         .route("/api/invoices", get(invoices::list).post(invoices::create))
         .route("/api/invoices/{id}", get(invoices::get))
         .route("/api/invoices/{id}/pay", post(invoices::pay))
+        .route("/api/invoices/{id}/attachments", get(attachments::list))
+        .route(
+            "/api/invoices/{id}/attachments/{name}",
+            get(attachments::get)
+                .put(attachments::put)
+                .delete(attachments::delete),
+        )
+        .route(
+            "/api/invoices/{id}/attachments/{name}/upload-url",
+            post(attachments::upload_url),
+        )
+        .route(
+            "/files/{*key}",
+            get(attachments::serve_signed).put(attachments::accept_signed),
+        )
+        .layer(DefaultBodyLimit::max(attachments::MAX_ATTACHMENT_BYTES))
         .fallback(|| async { ApiError::NotFound })
         .layer(axum::middleware::from_fn(access_log::log_request))
         .with_state(state.clone());

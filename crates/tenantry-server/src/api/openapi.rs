@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{invoices, orders, users};
+use super::{attachments, invoices, orders, users};
 
 /// The API's OpenAPI description.
 #[derive(OpenApi)]
@@ -15,10 +15,11 @@ use super::{invoices, orders, users};
         orders::list, orders::create, orders::get, orders::update, orders::delete,
         users::list, users::create, users::get, users::update, users::delete,
         invoices::list, invoices::create, invoices::get, invoices::pay,
+        attachments::list, attachments::put, attachments::get, attachments::delete, attachments::upload_url,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    tags((name = "orders"), (name = "users"), (name = "invoices")),
+    tags((name = "orders"), (name = "users"), (name = "invoices"), (name = "attachments")),
 )]
 pub struct ApiDoc;
 

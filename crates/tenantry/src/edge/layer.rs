@@ -13,7 +13,7 @@ use tower::{Layer, Service};
 use super::auth::TokenVerifier;
 use super::request_id::REQUEST_ID_HEADER;
 use super::{Claim, Rejection, TenantResolver};
-use crate::context::{RequestId, TenantContext};
+use crate::context::{RequestId, TenantContext, TenantId};
 use crate::registry::{TenantRecord, TenantState, Tenants};
 
 /// Resolves and verifies the tenant of each request, then runs the inner
@@ -30,6 +30,21 @@ struct Edge {
     tenants: Tenants,
     verifier: Arc<TokenVerifier>,
     resolvers: Vec<Arc<dyn TenantResolver>>,
+    signed: Option<Arc<dyn SignedRequests>>,
+}
+
+/// Checks requests that carry a signed URL instead of a bearer token, such
+/// as [`TenantStorage`](crate::storage::TenantStorage)'s object URLs.
+///
+/// The tenant is still resolved from the request as usual; the signature
+/// must have been made for that tenant, so a URL signed for one tenant is
+/// refused on another's host.
+pub trait SignedRequests: Send + Sync + 'static {
+    /// Whether requests to `path` (after any path-prefix rewrite) may be
+    /// signed instead of authenticated.
+    fn covers(&self, path: &str) -> bool;
+    /// Whether `method` on the raw `path` and `query` is signed for `tenant`.
+    fn verify(&self, method: &str, tenant: TenantId, path: &str, query: Option<&str>) -> bool;
 }
 
 impl TenantLayer {
@@ -40,6 +55,7 @@ impl TenantLayer {
                 tenants,
                 verifier: Arc::new(verifier),
                 resolvers: Vec::new(),
+                signed: None,
             }),
         }
     }
@@ -50,6 +66,15 @@ impl TenantLayer {
         Arc::make_mut(&mut self.edge)
             .resolvers
             .push(Arc::new(resolver));
+        self
+    }
+}
+
+impl TenantLayer {
+    /// Lets requests under the paths `signed` covers authenticate with a
+    /// signed URL instead of a bearer token. Their context has no user.
+    pub fn signed_requests(mut self, signed: Arc<dyn SignedRequests>) -> Self {
+        Arc::make_mut(&mut self.edge).signed = Some(signed);
         self
     }
 }
@@ -116,30 +141,32 @@ impl Edge {
             return Err(Rejection::NoTenantClaimed);
         }
 
-        let token = bearer(&parts).ok_or(Rejection::Unauthenticated)?;
-        let token_claims = self.verifier.verify(token).await.map_err(|e| {
-            // The reason stays in the logs; clients only learn "401".
-            tracing::debug!(error = %e, "bearer token refused");
-            Rejection::Unauthenticated
-        })?;
-        let user = token_claims.user_id().ok_or(Rejection::Unauthenticated)?;
-
-        let mut tenant: Option<Arc<TenantRecord>> = None;
-        let mut rewrite = None;
-        for claim in claims {
-            let record = self
-                .tenants
-                .find(&claim.key)
-                .await
-                .map_err(|_| Rejection::RegistryUnavailable)?
-                .ok_or(Rejection::UnknownTenant)?;
-            if !issued_for(&token_claims.tenant, &record) {
-                return Err(Rejection::TenantMismatch);
+        let rewrite = claims.iter().find_map(|c| c.rewrite.clone());
+        let path = rewrite.as_ref().map_or(parts.uri.path(), |uri| uri.path());
+        let (tenant, user) = match (bearer(&parts), &self.signed) {
+            (None, Some(signed)) if signed.covers(path) => {
+                let tenant = self.claimed_tenant(&claims).await?;
+                let query = parts.uri.query();
+                if !signed.verify(parts.method.as_str(), tenant.id, path, query) {
+                    return Err(Rejection::Unauthenticated);
+                }
+                (tenant, None)
             }
-            rewrite = rewrite.or(claim.rewrite);
-            tenant = Some(record);
-        }
-        let tenant = tenant.ok_or(Rejection::NoTenantClaimed)?;
+            (token, _) => {
+                let token = token.ok_or(Rejection::Unauthenticated)?;
+                let token_claims = self.verifier.verify(token).await.map_err(|e| {
+                    // The reason stays in the logs; clients only learn "401".
+                    tracing::debug!(error = %e, "bearer token refused");
+                    Rejection::Unauthenticated
+                })?;
+                let user = token_claims.user_id().ok_or(Rejection::Unauthenticated)?;
+                let tenant = self.claimed_tenant(&claims).await?;
+                if !issued_for(&token_claims.tenant, &tenant) {
+                    return Err(Rejection::TenantMismatch);
+                }
+                (tenant, Some((user, token_claims.role())))
+            }
+        };
 
         match tenant.state {
             TenantState::Active => {}
@@ -154,19 +181,41 @@ impl Edge {
             .and_then(|v| v.to_str().ok())
             .and_then(RequestId::parse)
             .unwrap_or_else(RequestId::generate);
-        let ctx = TenantContext::builder(tenant.id, tenant.slug.clone())
+        let mut ctx = TenantContext::builder(tenant.id, tenant.slug.clone())
             .plan(tenant.plan)
             .route(tenant.route())
-            .user(user, token_claims.role())
-            .request_id(request_id)
-            .build()
-            .map_err(|_| Rejection::UnknownTenant)?;
+            .request_id(request_id);
+        if let Some((user, role)) = user {
+            ctx = ctx.user(user, role);
+        }
+        let ctx = ctx.build().map_err(|_| Rejection::UnknownTenant)?;
 
         if let Some(uri) = rewrite {
             parts.uri = uri;
         }
         parts.extensions.insert(ctx.clone());
         Ok((ctx, Request::from_parts(parts, body)))
+    }
+}
+
+impl Edge {
+    /// The one tenant every claim names: each is looked up, and claims that
+    /// name different tenants are a mismatch.
+    async fn claimed_tenant(&self, claims: &[Claim]) -> Result<Arc<TenantRecord>, Rejection> {
+        let mut tenant: Option<Arc<TenantRecord>> = None;
+        for claim in claims {
+            let record = self
+                .tenants
+                .find(&claim.key)
+                .await
+                .map_err(|_| Rejection::RegistryUnavailable)?
+                .ok_or(Rejection::UnknownTenant)?;
+            if tenant.as_ref().is_some_and(|t| t.id != record.id) {
+                return Err(Rejection::TenantMismatch);
+            }
+            tenant = Some(record);
+        }
+        tenant.ok_or(Rejection::NoTenantClaimed)
     }
 }
 

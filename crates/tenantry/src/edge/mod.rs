@@ -6,6 +6,8 @@
 //!    [`TenantResolver`] (subdomain, custom domain, path prefix, header);
 //! 2. verifies the bearer token ([`TokenVerifier`]: HS256 secret, or
 //!    RS256/ES256 against a JWKS) — missing, invalid or expired → 401;
+//!    or, on paths a [`SignedRequests`] covers, a URL signature made for
+//!    the claimed tenant (the context then has no user);
 //! 3. looks each claimed tenant up through the TTL-cached
 //!    [`Tenants`](crate::registry::Tenants) — unknown → 404;
 //! 4. requires every claim to be the token's tenant — otherwise 403
@@ -46,7 +48,7 @@ mod resolve;
 pub use auth::{AuthError, Claims, TokenVerifier, issue_hs256};
 pub use extract::Tenant;
 pub use jwks::JwksSource;
-pub use layer::{TenantLayer, TenantService};
+pub use layer::{SignedRequests, TenantLayer, TenantService};
 pub use rejection::Rejection;
 pub use request_id::{REQUEST_ID_HEADER, RequestIdLayer, RequestIdService};
 pub use resolve::{

@@ -328,6 +328,17 @@ impl TenantStorage {
     }
 }
 
+#[cfg(feature = "edge")]
+impl crate::edge::SignedRequests for TenantStorage {
+    fn covers(&self, path: &str) -> bool {
+        path.starts_with(SIGNED_PATH_PREFIX)
+    }
+
+    fn verify(&self, method: &str, tenant: TenantId, path: &str, query: Option<&str>) -> bool {
+        self.verify_signed(method, tenant, path, query).is_ok()
+    }
+}
+
 fn tenant() -> Result<TenantContext, StorageError> {
     let ctx = crate::context::require()?;
     if ctx.is_system() {

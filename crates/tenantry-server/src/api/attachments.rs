@@ -1,0 +1,236 @@
+//! `/api/invoices/{id}/attachments`: files on an invoice, kept in the
+//! tenant's object storage under `invoices/<invoice id>/<name>`, downloaded
+//! and uploaded through signed URLs; and `/files/…`, where the local
+//! backend's signed URLs are served.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tenantry::context;
+use tenantry::storage::{Access, ObjectInfo, ObjectKey, StorageError};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::extract::Id;
+use super::{ApiError, AppState};
+use crate::store::invoices;
+
+/// How long a download or upload URL stays valid.
+const URL_TTL: Duration = Duration::from_secs(300);
+
+/// The largest attachment accepted through the API.
+pub(crate) const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
+
+/// One file on an invoice.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Attachment {
+    /// File name.
+    pub(crate) name: String,
+    /// Size in bytes.
+    pub(crate) size: u64,
+    /// A URL that downloads it for the next five minutes, no token needed.
+    pub(crate) download_url: String,
+}
+
+/// An invoice's files.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AttachmentList {
+    /// By name.
+    pub(crate) attachments: Vec<Attachment>,
+}
+
+/// Where to send a file.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct UploadUrl {
+    /// `PUT` the file's bytes here within five minutes, no token needed.
+    pub(crate) url: String,
+    /// Always `PUT`.
+    pub(crate) method: &'static str,
+}
+
+/// `{id}` and `{name}`: an unknown id is a 404 like any other; a name that
+/// is not one plain file name is a 400.
+pub(crate) struct InvoiceFile {
+    invoice: Uuid,
+    key: ObjectKey,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for InvoiceFile {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path((id, name)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound)?;
+        let invoice = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
+        let key = file_key(invoice, &name)?;
+        Ok(Self { invoice, key })
+    }
+}
+
+fn file_key(invoice: Uuid, name: &str) -> Result<ObjectKey, ApiError> {
+    let invoice = invoice.to_string();
+    ObjectKey::join(["invoices", invoice.as_str(), name]).map_err(|e| ApiError::BadRequest {
+        field: Some("name".into()),
+        message: e.to_string(),
+    })
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound(_) => ApiError::NotFound,
+            StorageError::InvalidKey { .. } => ApiError::BadRequest {
+                field: Some("name".into()),
+                message: e.to_string(),
+            },
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// 404 unless the invoice is the tenant's.
+async fn require_invoice(app: &AppState, id: Uuid) -> Result<(), ApiError> {
+    invoices::get(&app.db, id)
+        .await?
+        .map(drop)
+        .ok_or(ApiError::NotFound)
+}
+
+/// A signed URL as clients use it: the local backend's paths get the
+/// tenant's `/t/<slug>` prefix, so they resolve whatever host they are
+/// sent to; S3's are absolute.
+async fn url_for(app: &AppState, access: Access, key: &ObjectKey) -> Result<String, ApiError> {
+    let url = app.storage.signed_url(access, key, URL_TTL).await?;
+    if url.starts_with('/') {
+        let ctx = context::require().map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(format!("/t/{}{url}", ctx.slug()))
+    } else {
+        Ok(url)
+    }
+}
+
+async fn describe(app: &AppState, object: ObjectInfo) -> Result<Attachment, ApiError> {
+    Ok(Attachment {
+        name: object.key.file_name().to_owned(),
+        size: object.size,
+        download_url: url_for(app, Access::Read, &object.key).await?,
+    })
+}
+
+/// List an invoice's files.
+#[utoipa::path(get, path = "/api/invoices/{id}/attachments", tag = "attachments",
+    params(("id" = uuid::Uuid, Path, description = "Invoice id")),
+    responses((status = 200, body = AttachmentList), (status = 404, description = "no such invoice for this tenant")))]
+pub(crate) async fn list(
+    State(app): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<AttachmentList>, ApiError> {
+    require_invoice(&app, id).await?;
+    let prefix = ObjectKey::join(["invoices", id.to_string().as_str()])?;
+    let mut attachments = Vec::new();
+    for object in app.storage.list(Some(&prefix)).await? {
+        attachments.push(describe(&app, object).await?);
+    }
+    Ok(Json(AttachmentList { attachments }))
+}
+
+/// Store a file on an invoice (the raw request body, at most 10 MiB).
+#[utoipa::path(put, path = "/api/invoices/{id}/attachments/{name}", tag = "attachments",
+    params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name", example = "receipt.txt")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = Attachment), (status = 400, description = "bad file name"), (status = 404, description = "no such invoice for this tenant"), (status = 413, description = "over 10 MiB")))]
+pub(crate) async fn put(
+    State(app): State<AppState>,
+    file: InvoiceFile,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Attachment>), ApiError> {
+    require_invoice(&app, file.invoice).await?;
+    let stored = app.storage.put(&file.key, body).await?;
+    Ok((StatusCode::CREATED, Json(describe(&app, stored).await?)))
+}
+
+/// One file's size and a download URL.
+#[utoipa::path(get, path = "/api/invoices/{id}/attachments/{name}", tag = "attachments",
+    params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name", example = "receipt.txt")),
+    responses((status = 200, body = Attachment), (status = 400, description = "bad file name"), (status = 404, description = "no such invoice or file for this tenant")))]
+pub(crate) async fn get(
+    State(app): State<AppState>,
+    file: InvoiceFile,
+) -> Result<Json<Attachment>, ApiError> {
+    require_invoice(&app, file.invoice).await?;
+    let object = app.storage.head(&file.key).await?;
+    Ok(Json(describe(&app, object).await?))
+}
+
+/// Delete a file.
+#[utoipa::path(delete, path = "/api/invoices/{id}/attachments/{name}", tag = "attachments",
+    params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name", example = "receipt.txt")),
+    responses((status = 204, description = "deleted"), (status = 400, description = "bad file name"), (status = 404, description = "no such invoice or file for this tenant")))]
+pub(crate) async fn delete(
+    State(app): State<AppState>,
+    file: InvoiceFile,
+) -> Result<StatusCode, ApiError> {
+    require_invoice(&app, file.invoice).await?;
+    app.storage.head(&file.key).await?;
+    app.storage.delete(&file.key).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A URL to upload a file directly (to S3, or to this server).
+#[utoipa::path(post, path = "/api/invoices/{id}/attachments/{name}/upload-url", tag = "attachments",
+    params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name", example = "receipt.txt")),
+    responses((status = 200, body = UploadUrl), (status = 400, description = "bad file name"), (status = 404, description = "no such invoice for this tenant")))]
+pub(crate) async fn upload_url(
+    State(app): State<AppState>,
+    file: InvoiceFile,
+) -> Result<Json<UploadUrl>, ApiError> {
+    require_invoice(&app, file.invoice).await?;
+    Ok(Json(UploadUrl {
+        url: url_for(&app, Access::Write, &file.key).await?,
+        method: "PUT",
+    }))
+}
+
+/// `GET /files/…`: a download through a URL the local backend signed.
+///
+/// The edge admitted the request on its signature; it is checked again
+/// here so that a bearer token alone never reads raw objects.
+pub(crate) async fn serve_signed(State(app): State<AppState>, uri: Uri) -> Response {
+    match signed_key(&app, "GET", &uri) {
+        Ok(key) => match app.storage.get(&key).await {
+            Ok(bytes) => (
+                [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+                bytes,
+            )
+                .into_response(),
+            Err(e) => ApiError::from(e).into_response(),
+        },
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `PUT /files/…`: an upload through a URL the local backend signed.
+pub(crate) async fn accept_signed(State(app): State<AppState>, uri: Uri, body: Bytes) -> Response {
+    let key = match signed_key(&app, "PUT", &uri) {
+        Ok(key) => key,
+        Err(e) => return e.into_response(),
+    };
+    match app.storage.put(&key, body).await {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+fn signed_key(app: &AppState, method: &str, uri: &Uri) -> Result<ObjectKey, ApiError> {
+    let ctx = context::require().map_err(|e| ApiError::Internal(e.to_string()))?;
+    app.storage
+        .verify_signed(method, ctx.tenant_id(), uri.path(), uri.query())
+        .map_err(|_| ApiError::Forbidden("this URL is not signed for this tenant and method"))
+}
