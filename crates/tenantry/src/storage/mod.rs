@@ -142,8 +142,17 @@ struct Inner {
     backend: Backend,
     policy: LayoutPolicy,
     signer: UrlSigner,
-    // One store per bucket, opened on first use.
-    stores: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
+    // One store per bucket, opened on first use (building an S3 client
+    // loads TLS roots: milliseconds, so never per request).
+    stores: Mutex<HashMap<String, Opened>>,
+}
+
+#[derive(Clone)]
+struct Opened {
+    store: Arc<dyn ObjectStore>,
+    // The same client, typed, for presigning.
+    #[cfg(feature = "storage-s3")]
+    s3: Option<Arc<object_store::aws::AmazonS3>>,
 }
 
 impl TenantStorage {
@@ -267,11 +276,14 @@ impl TenantStorage {
                     .sign(access.method(), ctx.tenant_id(), key, ttl))
             }
             #[cfg(feature = "storage-s3")]
-            Backend::S3(config) => {
-                let (bucket, prefix) = self.inner.policy.place(&ctx);
+            Backend::S3(_) => {
+                let (opened, prefix) = self.open(&ctx)?;
                 let path = Path::parse(format!("{prefix}{key}"))
                     .map_err(|e| StorageError::Backend(e.to_string()))?;
-                config.presign(&bucket, access, &path, ttl).await
+                let client = opened.s3.ok_or_else(|| {
+                    StorageError::Config("an S3 bucket opened without its client".into())
+                })?;
+                s3::presign(&client, access, &path, ttl).await
             }
         }
     }
@@ -305,26 +317,42 @@ impl TenantStorage {
     }
 
     fn place(&self, ctx: &TenantContext) -> Result<(Arc<dyn ObjectStore>, String), StorageError> {
+        let (opened, prefix) = self.open(ctx)?;
+        Ok((opened.store, prefix))
+    }
+
+    /// `ctx`'s bucket, opened once, and its prefix.
+    fn open(&self, ctx: &TenantContext) -> Result<(Opened, String), StorageError> {
         let (bucket, prefix) = self.inner.policy.place(ctx);
         let mut stores = self.inner.stores.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(store) = stores.get(&bucket) {
-            return Ok((store.clone(), prefix));
+        if let Some(opened) = stores.get(&bucket) {
+            return Ok((opened.clone(), prefix));
         }
-        let store: Arc<dyn ObjectStore> = match &self.inner.backend {
+        let opened = match &self.inner.backend {
             Backend::Local { root } => {
                 let dir = root.join(&bucket);
                 std::fs::create_dir_all(&dir)
                     .map_err(|e| StorageError::Config(format!("{}: {e}", dir.display())))?;
-                Arc::new(
-                    object_store::local::LocalFileSystem::new_with_prefix(&dir)
-                        .map_err(|e| StorageError::Config(e.to_string()))?,
-                )
+                Opened {
+                    store: Arc::new(
+                        object_store::local::LocalFileSystem::new_with_prefix(&dir)
+                            .map_err(|e| StorageError::Config(e.to_string()))?,
+                    ),
+                    #[cfg(feature = "storage-s3")]
+                    s3: None,
+                }
             }
             #[cfg(feature = "storage-s3")]
-            Backend::S3(config) => Arc::new(config.store(&bucket)?),
+            Backend::S3(config) => {
+                let client = Arc::new(config.store(&bucket)?);
+                Opened {
+                    store: client.clone(),
+                    s3: Some(client),
+                }
+            }
         };
-        stores.insert(bucket, store.clone());
-        Ok((store, prefix))
+        stores.insert(bucket, opened.clone());
+        Ok((opened, prefix))
     }
 }
 

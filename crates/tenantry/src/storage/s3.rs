@@ -48,23 +48,22 @@ impl S3Config {
             .build()
             .map_err(|e| StorageError::Config(e.to_string()))
     }
+}
 
-    pub(super) async fn presign(
-        &self,
-        bucket: &str,
-        access: Access,
-        path: &Path,
-        ttl: Duration,
-    ) -> Result<String, StorageError> {
-        let method = match access {
-            Access::Read => http::Method::GET,
-            Access::Write => http::Method::PUT,
-        };
-        let url = self
-            .store(bucket)?
-            .signed_url(method, path, ttl)
-            .await
-            .map_err(|e| StorageError::Backend(e.to_string()))?;
-        Ok(url.to_string())
-    }
+/// A presigned URL for `path` in `client`'s bucket.
+pub(super) async fn presign(
+    client: &AmazonS3,
+    access: Access,
+    path: &Path,
+    ttl: Duration,
+) -> Result<String, StorageError> {
+    let method = match access {
+        Access::Read => http::Method::GET,
+        Access::Write => http::Method::PUT,
+    };
+    let url = client
+        .signed_url(method, path, ttl)
+        .await
+        .map_err(|e| StorageError::Backend(e.to_string()))?;
+    Ok(url.to_string())
 }
