@@ -182,17 +182,7 @@ impl std::io::Write for CapturedLogs {
 pub fn s3_endpoint() -> Option<String> {
     let endpoint =
         std::env::var("TENANTRY_TEST_S3").unwrap_or_else(|_| "http://127.0.0.1:8333".to_owned());
-    let authority = endpoint
-        .split_once("://")
-        .map_or(endpoint.as_str(), |(_, rest)| rest)
-        .trim_end_matches('/');
-    let reachable = std::net::ToSocketAddrs::to_socket_addrs(authority)
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .is_some_and(|addr| {
-            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).is_ok()
-        });
-    if reachable {
+    if reachable(&endpoint) {
         Some(endpoint)
     } else {
         require_service(
@@ -201,6 +191,41 @@ pub fn s3_endpoint() -> Option<String> {
         );
         None
     }
+}
+
+/// The OpenBao (Vault-compatible) dev server the tests use
+/// (`.ci/openbao.sh` starts one): `TENANTRY_TEST_OPENBAO` or
+/// `http://127.0.0.1:8200`, root token [`OPENBAO_TOKEN`], transit mounted.
+/// `None` (after a loud skip, or a panic in CI) when nothing listens there.
+pub fn openbao_addr() -> Option<String> {
+    let addr = std::env::var("TENANTRY_TEST_OPENBAO")
+        .unwrap_or_else(|_| "http://127.0.0.1:8200".to_owned());
+    if reachable(&addr) {
+        Some(addr)
+    } else {
+        require_service(
+            "OpenBao",
+            &format!("nothing answers at {addr}; run .ci/openbao.sh"),
+        );
+        None
+    }
+}
+
+/// The root token of [`openbao_addr`]'s dev server.
+pub const OPENBAO_TOKEN: &str = "tenantry-dev-root";
+
+/// Whether a TCP connection to `url`'s host and port succeeds within 2 s.
+fn reachable(url: &str) -> bool {
+    let authority = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .trim_end_matches('/');
+    std::net::ToSocketAddrs::to_socket_addrs(authority)
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .is_some_and(|addr| {
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).is_ok()
+        })
 }
 
 /// The access key of [`s3_endpoint`]'s server.

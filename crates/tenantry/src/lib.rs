@@ -13,6 +13,7 @@
 //! | [`context`] | always | `TenantContext`, `scope`/`require`, `spawn`, the system tenant |
 //! | [`registry`] | always | tenant records, lifecycle states, the TTL-cached lookup |
 //! | `edge` | `edge` | tower layers: resolve the claimed tenant, verify the JWT, compare, gate on state |
+//! | `secrets` | `secrets`, `secrets-openbao` | per-tenant secrets: AES-256-GCM under a per-tenant data key, wrapped by a master key (key file or OpenBao transit); rotation, crypto-shredding |
 //! | `storage` | `storage`, `storage-s3` | `TenantStorage`: objects under the tenant's prefix or bucket, validated keys, signed URLs |
 //! | [`data`] | `postgres`, `sqlite` | `TenantDb`: RLS-scoped PostgreSQL, scoped SQLite, migrations, isolation audit |
 //!
@@ -31,6 +32,8 @@ mod hex;
 #[cfg(feature = "limits")]
 pub mod limits;
 pub mod registry;
+#[cfg(feature = "secrets")]
+pub mod secrets;
 #[cfg(feature = "storage")]
 pub mod storage;
 #[cfg(feature = "webhooks")]
