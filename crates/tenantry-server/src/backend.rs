@@ -10,6 +10,7 @@ use tenantry::data::postgres::{self as pg, PgDatabase, PgTenantStore};
 use tenantry::data::sqlite::{self as lite, SqliteDatabase, SqliteTenantStore};
 use tenantry::data::{Database, Migration};
 use tenantry::registry::{TenantState, Tenants};
+use tenantry::secrets::{LocalKeyring, MasterKey, OpenBaoTransit, SecretStorage, Secrets};
 use tenantry::storage::{LayoutPolicy, TenantStorage, UrlSigner};
 
 /// Database-tier SQLite files kept open at once (least recently used close first).
@@ -40,6 +41,8 @@ pub struct Backend {
     pub tenants: Tenants,
     /// Tenants' objects (invoice attachments).
     pub storage: TenantStorage,
+    /// Tenants' secrets.
+    pub secrets: Secrets,
     /// How tier targets are created; see [`crate::provision`].
     pub(crate) provisioner: Provisioner,
 }
@@ -93,16 +96,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<Backend> {
             owner_url,
             app_url,
             app_role,
-        } => {
-            connect_postgres(
-                owner_url,
-                app_url,
-                app_role,
-                config.pool_size,
-                storage(config),
-            )
-            .await
-        }
+        } => connect_postgres(config, owner_url, app_url, app_role).await,
     }?;
     if let Some(url) = &config.redis_url {
         let events = Arc::new(
@@ -127,7 +121,7 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Backend> {
         .context("opening shared.db")?
         .with_tenant_files(&dir.join("tenants"), OPEN_TENANT_FILES);
     lite::apply_migrations(&shared, "shared", SQLITE_APP_MIGRATIONS).await?;
-    let tenants = Tenants::new(Arc::new(SqliteTenantStore::new(control)));
+    let tenants = Tenants::new(Arc::new(SqliteTenantStore::new(control.clone())));
     // Each database-tier tenant's file. SQLite files are local and few, so
     // one after another is fine here.
     for tenant in tenants.list().await? {
@@ -142,21 +136,23 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Backend> {
                 .with_context(|| format!("migrating the database of tenant {}", tenant.slug))?;
         }
     }
+    let secret_storage = Arc::new(lite::SqliteSecretStorage::new(control));
     Ok(Backend {
         db: Database::Sqlite(shared),
         tenants,
         storage: storage(config),
+        secrets: secrets(config, secret_storage).await?,
         provisioner: Provisioner::Sqlite,
     })
 }
 
 async fn connect_postgres(
+    config: &Config,
     owner_url: &str,
     app_url: &str,
     app_role: &str,
-    pool_size: usize,
-    storage: TenantStorage,
 ) -> anyhow::Result<Backend> {
+    let pool_size = config.pool_size;
     create_database_if_missing(owner_url).await?;
     let mut owner = pg::migrate::connect(owner_url)
         .await
@@ -172,10 +168,12 @@ async fn connect_postgres(
     drop(owner);
     let db = PgDatabase::connect(app_url, pool_size)?;
     let tenants = Tenants::new(Arc::new(PgTenantStore::new(db.clone())));
+    let secret_storage = Arc::new(pg::PgSecretStorage::new(db.clone()));
     Ok(Backend {
         db: Database::Postgres(db),
         tenants,
-        storage,
+        storage: storage(config),
+        secrets: secrets(config, secret_storage).await?,
         provisioner: Provisioner::Postgres {
             owner_url: owner_url.to_owned(),
             app_role: app_role.to_owned(),
@@ -196,6 +194,26 @@ fn storage(config: &Config) -> TenantStorage {
             .dedicated_for(tenantry::context::Plan::Enterprise),
         UrlSigner::new(&key),
     )
+}
+
+/// Secrets as configured: the master key from the keyring file (created on
+/// first use) or from OpenBao transit (the key created if missing).
+async fn secrets(config: &Config, storage: Arc<dyn SecretStorage>) -> anyhow::Result<Secrets> {
+    let master: Arc<dyn MasterKey> = match &config.master_key {
+        crate::config::MasterKeyConfig::File(path) => Arc::new(
+            LocalKeyring::load_or_create(path)
+                .with_context(|| format!("loading the master keyring {}", path.display()))?,
+        ),
+        crate::config::MasterKeyConfig::OpenBao { addr, token, key } => {
+            let transit = OpenBaoTransit::new(addr.clone(), token.clone(), key.clone());
+            transit
+                .ensure_key()
+                .await
+                .with_context(|| format!("reaching the OpenBao transit key {key} at {addr}"))?;
+            Arc::new(transit)
+        }
+    };
+    Ok(Secrets::new(storage, master))
 }
 
 /// Creates the URL's database through the `postgres` maintenance database

@@ -71,6 +71,23 @@ pub struct Settings {
         global = true
     )]
     pub s3_secret_access_key: Option<String>,
+    /// Keyring file of master keys that wrap tenants' data keys [default: DATA_DIR/master-keys, created on first use].
+    #[arg(long, env = "TENANTRY_MASTER_KEY_FILE", global = true)]
+    pub master_key_file: Option<PathBuf>,
+    /// OpenBao/Vault address: keep the master key in its transit engine instead of a file.
+    #[arg(long, env = "TENANTRY_OPENBAO_ADDR", global = true)]
+    pub openbao_addr: Option<String>,
+    /// OpenBao/Vault token.
+    #[arg(
+        long,
+        env = "TENANTRY_OPENBAO_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub openbao_token: Option<String>,
+    /// Transit key name [default: tenantry].
+    #[arg(long, env = "TENANTRY_OPENBAO_KEY", global = true)]
+    pub openbao_key: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -95,6 +112,10 @@ struct FileSettings {
     s3_access_key_id: Option<String>,
     #[cfg_attr(not(feature = "s3"), allow(dead_code))]
     s3_secret_access_key: Option<String>,
+    master_key_file: Option<PathBuf>,
+    openbao_addr: Option<String>,
+    openbao_token: Option<String>,
+    openbao_key: Option<String>,
 }
 
 /// Where tenant data lives.
@@ -132,6 +153,24 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Object storage.
     pub storage: StorageConfig,
+    /// Where the master key of tenants' secrets is.
+    pub master_key: MasterKeyConfig,
+}
+
+/// Where the master key that wraps tenants' data keys is kept.
+#[derive(Clone, Debug)]
+pub enum MasterKeyConfig {
+    /// A keyring file (created with one key on first use).
+    File(PathBuf),
+    /// An OpenBao/Vault transit key.
+    OpenBao {
+        /// Server address.
+        addr: String,
+        /// Token.
+        token: String,
+        /// Transit key name.
+        key: String,
+    },
 }
 
 /// Where objects live and how tenants are laid out.
@@ -199,7 +238,29 @@ impl Settings {
                 tenantry::edge::JwksSource::File(PathBuf::from(source))
             }
         });
+        let master_key = match self.openbao_addr.clone().or(file.openbao_addr.clone()) {
+            Some(addr) => MasterKeyConfig::OpenBao {
+                addr,
+                token: self
+                    .openbao_token
+                    .clone()
+                    .or(file.openbao_token.clone())
+                    .context("--openbao-addr needs --openbao-token")?,
+                key: self
+                    .openbao_key
+                    .clone()
+                    .or(file.openbao_key.clone())
+                    .unwrap_or_else(|| "tenantry".to_owned()),
+            },
+            None => MasterKeyConfig::File(
+                self.master_key_file
+                    .clone()
+                    .or(file.master_key_file.clone())
+                    .unwrap_or_else(|| data_dir.join("master-keys")),
+            ),
+        };
         Ok(Config {
+            master_key,
             database,
             jwt_secret,
             jwks,

@@ -44,6 +44,7 @@ pub fn build(config: &Config, backend: &Backend) -> Router {
         api::AppState {
             db: backend.db.clone(),
             storage: backend.storage.clone(),
+            secrets: backend.secrets.clone(),
         },
         edge,
     )

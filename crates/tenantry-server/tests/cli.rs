@@ -184,5 +184,5 @@ fn probe_command_against_a_running_server() {
         "{report}\n{}",
         String::from_utf8_lossy(&probe.stderr)
     );
-    assert!(report.contains("probe: 31 passed, 0 failed"), "{report}");
+    assert!(report.contains("probe: 35 passed, 0 failed"), "{report}");
 }

@@ -79,8 +79,8 @@ fn assert_clean(report: &Report) {
         assert!(tried(op), "{op} was not probed:\n{report}");
     }
     assert!(
-        report.checks.iter().filter(|c| c.expected == 403).count() >= 9,
-        "spoofs on every list endpoint"
+        report.checks.iter().filter(|c| c.expected == 403).count() >= 12,
+        "spoofs on every list endpoint (orders, users, invoices, secrets)"
     );
 }
 

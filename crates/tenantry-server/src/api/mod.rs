@@ -12,6 +12,7 @@ mod extract;
 mod invoices;
 mod openapi;
 mod orders;
+mod secrets;
 mod users;
 
 use axum::Router;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub db: Database,
     /// Tenants' objects.
     pub storage: tenantry::storage::TenantStorage,
+    /// Tenants' secrets.
+    pub secrets: tenantry::secrets::Secrets,
 }
 
 /// The whole app: public routes, then the tenant edge around the API.
@@ -64,6 +67,11 @@ pub fn router(state: AppState, edge: TenantLayer) -> Router {
         .route(
             "/api/invoices/{id}/attachments/{name}/upload-url",
             post(attachments::upload_url),
+        )
+        .route("/api/secrets", get(secrets::list))
+        .route(
+            "/api/secrets/{name}",
+            get(secrets::get).put(secrets::put).delete(secrets::delete),
         )
         .route(
             "/files/{*key}",

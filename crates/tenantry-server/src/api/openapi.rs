@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{attachments, invoices, orders, users};
+use super::{attachments, invoices, orders, secrets, users};
 
 /// The API's OpenAPI description.
 #[derive(OpenApi)]
@@ -16,10 +16,11 @@ use super::{attachments, invoices, orders, users};
         users::list, users::create, users::get, users::update, users::delete,
         invoices::list, invoices::create, invoices::get, invoices::pay,
         attachments::list, attachments::put, attachments::get, attachments::delete, attachments::upload_url,
+        secrets::list, secrets::put, secrets::get, secrets::delete,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    tags((name = "orders"), (name = "users"), (name = "invoices"), (name = "attachments")),
+    tags((name = "orders"), (name = "users"), (name = "invoices"), (name = "attachments"), (name = "secrets")),
 )]
 pub struct ApiDoc;
 

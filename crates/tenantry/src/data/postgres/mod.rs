@@ -21,6 +21,8 @@ pub mod migrate;
 mod params;
 mod registry;
 mod scoped;
+#[cfg(feature = "secrets")]
+mod secrets;
 mod tenant_pools;
 
 use std::str::FromStr;
@@ -34,6 +36,8 @@ use tokio_postgres::NoTls;
 pub use budget::{BudgetedClient, BudgetedManager, ConnectError, PooledClient};
 pub use registry::{CONTROL_MIGRATIONS, CONTROL_SCHEMA, PgTenantStore};
 pub use scoped::{PgTx, schema_for};
+#[cfg(feature = "secrets")]
+pub use secrets::PgSecretStorage;
 pub use tenant_pools::{database_for, tenant_database_prefix};
 
 use super::DataError;

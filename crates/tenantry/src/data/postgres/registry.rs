@@ -31,6 +31,11 @@ pub const CONTROL_MIGRATIONS: &[Migration] = &[
         name: "database_server",
         sql: include_str!("../../../migrations/postgres/0003_database_server.sql"),
     },
+    Migration {
+        version: 4,
+        name: "secrets",
+        sql: include_str!("../../../migrations/postgres/0004_secrets.sql"),
+    },
 ];
 
 const SELECT: &str = "

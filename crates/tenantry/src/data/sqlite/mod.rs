@@ -11,6 +11,8 @@
 mod migrate;
 mod pool;
 mod registry;
+#[cfg(feature = "secrets")]
+mod secrets;
 mod tenant_files;
 mod tx;
 
@@ -19,6 +21,8 @@ use std::sync::Arc;
 
 pub use migrate::apply as apply_migrations;
 pub use registry::{CONTROL_MIGRATIONS, SqliteTenantStore};
+#[cfg(feature = "secrets")]
+pub use secrets::SqliteSecretStorage;
 pub use tx::SqliteTx;
 
 use pool::SqlitePool;

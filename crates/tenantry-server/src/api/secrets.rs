@@ -1,0 +1,120 @@
+//! `/api/secrets`: the tenant's secrets (SMTP password, API keys), admin
+//! only and write-only — reads show a name, the last four characters and
+//! when it changed, never the value.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use tenantry::secrets::{SecretInfo, SecretValue, SecretsError};
+use utoipa::ToSchema;
+
+use super::extract::{Admin, Body};
+use super::{ApiError, AppState};
+
+/// A secret's value, to store.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewSecret {
+    /// The value (1 byte to 16 KiB). It is never returned.
+    pub(crate) value: String,
+}
+
+/// What may be shown about a secret.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SecretMeta {
+    /// Name.
+    pub(crate) name: String,
+    /// The value's last four characters, or empty for values under 8.
+    pub(crate) last4: String,
+    /// Last change, Unix milliseconds.
+    pub(crate) updated_at_ms: i64,
+}
+
+impl From<SecretInfo> for SecretMeta {
+    fn from(info: SecretInfo) -> Self {
+        Self {
+            name: info.name,
+            last4: info.last4,
+            updated_at_ms: info.updated_at_ms,
+        }
+    }
+}
+
+/// The tenant's secrets.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SecretList {
+    /// By name.
+    pub(crate) secrets: Vec<SecretMeta>,
+}
+
+impl From<SecretsError> for ApiError {
+    fn from(e: SecretsError) -> Self {
+        match e {
+            SecretsError::Invalid(message) => ApiError::BadRequest {
+                field: None,
+                message,
+            },
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// List the tenant's secrets (metadata only).
+#[utoipa::path(get, path = "/api/secrets", tag = "secrets",
+    responses((status = 200, body = SecretList), (status = 403, description = "admin role required")))]
+pub(crate) async fn list(
+    State(app): State<AppState>,
+    _: Admin,
+) -> Result<Json<SecretList>, ApiError> {
+    let secrets = app.secrets.list().await?;
+    Ok(Json(SecretList {
+        secrets: secrets.into_iter().map(SecretMeta::from).collect(),
+    }))
+}
+
+/// Store a secret (replacing it); answers with its metadata, never the value.
+#[utoipa::path(put, path = "/api/secrets/{name}", tag = "secrets", request_body = NewSecret,
+    params(("name" = String, Path, description = "Secret name: 1 to 64 of a-z, 0-9, '_', '.', '-'", example = "smtp_password")),
+    responses((status = 200, body = SecretMeta), (status = 400, description = "bad name or value"), (status = 403, description = "admin role required")))]
+pub(crate) async fn put(
+    State(app): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+    Body(new): Body<NewSecret>,
+) -> Result<Json<SecretMeta>, ApiError> {
+    let info = app.secrets.put(&name, SecretValue::new(new.value)).await?;
+    Ok(Json(info.into()))
+}
+
+/// One secret's metadata.
+#[utoipa::path(get, path = "/api/secrets/{name}", tag = "secrets",
+    params(("name" = String, Path, description = "Secret name", example = "smtp_password")),
+    responses((status = 200, body = SecretMeta), (status = 403, description = "admin role required"), (status = 404, description = "no such secret")))]
+pub(crate) async fn get(
+    State(app): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Result<Json<SecretMeta>, ApiError> {
+    app.secrets
+        .info(&name)
+        .await?
+        .map(|info| Json(info.into()))
+        .ok_or(ApiError::NotFound)
+}
+
+/// Delete a secret.
+#[utoipa::path(delete, path = "/api/secrets/{name}", tag = "secrets",
+    params(("name" = String, Path, description = "Secret name", example = "smtp_password")),
+    responses((status = 204, description = "deleted"), (status = 403, description = "admin role required"), (status = 404, description = "no such secret")))]
+pub(crate) async fn delete(
+    State(app): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if app.secrets.delete(&name).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
