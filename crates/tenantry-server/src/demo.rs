@@ -84,7 +84,7 @@ async fn fill(backend: &Backend, slug: &str) -> anyhow::Result<()> {
             invoice.id.to_string().as_str(),
             "receipt.txt",
         ])?;
-        let receipt = format!("Receipt for {} ({slug})\n", order.customer);
+        let receipt = format!("Receipt for {}\n", order.customer);
         backend.storage.put(&key, receipt.into()).await?;
     }
     Ok(())

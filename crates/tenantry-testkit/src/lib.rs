@@ -5,6 +5,9 @@
 //! SKIP line and return — unless `CI=true`, where a missing service fails the
 //! test, so CI always exercises every backend.
 
+#[cfg(feature = "cache")]
+pub mod cache;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio_postgres::NoTls;

@@ -112,18 +112,28 @@ impl SecretStorage for SqliteSecretStorage {
     fn data_keys(&self) -> BoxFuture<'_, Result<Vec<(TenantId, WrappedKey)>, SecretsError>> {
         Box::pin(self.run(|conn| {
             let mut stmt = conn
-                .prepare("SELECT owner, master_key_id, wrapped FROM tenant_data_keys ORDER BY owner")
+                .prepare(
+                    "SELECT owner, master_key_id, wrapped FROM tenant_data_keys ORDER BY owner",
+                )
                 .map_err(sqlite_error)?;
             let rows = stmt
                 .query_map([], |row| {
                     let id: String = row.get(0)?;
-                    Ok((id, WrappedKey { master_key_id: row.get(1)?, ciphertext: row.get(2)? }))
+                    Ok((
+                        id,
+                        WrappedKey {
+                            master_key_id: row.get(1)?,
+                            ciphertext: row.get(2)?,
+                        },
+                    ))
                 })
                 .map_err(sqlite_error)?;
             let mut out = Vec::new();
             for row in rows {
                 let (id, key) = row.map_err(sqlite_error)?;
-                let id = id.parse().map_err(|_| DataError::Decode(format!("tenant id {id:?}")))?;
+                let id = id
+                    .parse()
+                    .map_err(|_| DataError::Decode(format!("tenant id {id:?}")))?;
                 out.push((id, key));
             }
             Ok(out)
