@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use tenantry::cache::RedisRegistryEvents;
+use tenantry::config::{Flag, FlagSet, TenantConfig};
 use tenantry::context::Tier;
 use tenantry::data::postgres::fleet::FleetOptions;
 use tenantry::data::postgres::{self as pg, PgDatabase, PgTenantStore};
@@ -43,6 +44,8 @@ pub struct Backend {
     pub storage: TenantStorage,
     /// Tenants' secrets.
     pub secrets: Secrets,
+    /// Tenants' settings and feature flags.
+    pub config: TenantConfig,
     /// How tier targets are created; see [`crate::provision`].
     pub(crate) provisioner: Provisioner,
 }
@@ -108,7 +111,12 @@ pub async fn connect(config: &Config) -> anyhow::Result<Backend> {
             .listen(backend.tenants.clone())
             .await
             .context("subscribing to registry changes")?;
-        backend.tenants = backend.tenants.clone().with_events(events);
+        events
+            .listen_config(backend.config.clone())
+            .await
+            .context("subscribing to configuration changes")?;
+        backend.tenants = backend.tenants.clone().with_events(events.clone());
+        backend.config = backend.config.clone().with_events(events);
     }
     Ok(backend)
 }
@@ -136,8 +144,10 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Backend> {
                 .with_context(|| format!("migrating the database of tenant {}", tenant.slug))?;
         }
     }
-    let secret_storage = Arc::new(lite::SqliteSecretStorage::new(control));
+    let secret_storage = Arc::new(lite::SqliteSecretStorage::new(control.clone()));
+    let config_store = Arc::new(lite::SqliteConfigStore::new(control));
     Ok(Backend {
+        config: TenantConfig::new(config_store, flags()),
         db: Database::Sqlite(shared),
         tenants,
         storage: storage(config),
@@ -169,7 +179,9 @@ async fn connect_postgres(
     let db = PgDatabase::connect(app_url, pool_size)?;
     let tenants = Tenants::new(Arc::new(PgTenantStore::new(db.clone())));
     let secret_storage = Arc::new(pg::PgSecretStorage::new(db.clone()));
+    let config_store = Arc::new(pg::PgConfigStore::new(db.clone()));
     Ok(Backend {
+        config: TenantConfig::new(config_store, flags()),
         db: Database::Postgres(db),
         tenants,
         storage: storage(config),
@@ -194,6 +206,22 @@ fn storage(config: &Config) -> TenantStorage {
             .dedicated_for(tenantry::context::Plan::Enterprise),
         UrlSigner::new(&key),
     )
+}
+
+/// The reference app's feature flags.
+pub fn flags() -> FlagSet {
+    use tenantry::context::Plan;
+    FlagSet::new()
+        .with(
+            Flag::new("bulk_export", "CSV export of every invoice")
+                .on_for(Plan::Pro)
+                .on_for(Plan::Enterprise),
+        )
+        .with(Flag::new("new_invoice_ui", "The redesigned invoice page").rollout(25))
+        .with(
+            Flag::new("invoice_reminders", "Overdue-invoice reminder e-mails")
+                .on_for(Plan::Enterprise),
+        )
 }
 
 /// Secrets as configured: the master key from the keyring file (created on

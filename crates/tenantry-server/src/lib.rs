@@ -45,6 +45,7 @@ pub fn build(config: &Config, backend: &Backend) -> Router {
             db: backend.db.clone(),
             storage: backend.storage.clone(),
             secrets: backend.secrets.clone(),
+            config: backend.config.clone(),
         },
         edge,
     )

@@ -242,7 +242,7 @@ async fn attachments_on_s3() {
         settings.s3_endpoint = Some(endpoint);
         settings.s3_access_key_id = Some(tenantry_testkit::S3_ACCESS_KEY.into());
         settings.s3_secret_access_key = Some(tenantry_testkit::S3_SECRET_KEY.into());
-        settings.storage_bucket = Some(bucket);
+        settings.storage_bucket = Some(bucket.clone());
     })
     .await;
     tenantry_server::demo::seed_tenant(
@@ -259,4 +259,5 @@ async fn attachments_on_s3() {
     let (_, listed): (_, Value) =
         status_and_json(s.as_tenant("acme", Method::GET, "/api/invoices")).await;
     assert!(!listed["invoices"].as_array().unwrap().is_empty());
+    tenantry_testkit::s3_drop_buckets(&bucket).await;
 }

@@ -79,3 +79,88 @@ async fn a_suspension_reaches_every_process_without_waiting_for_the_ttl() {
     drop((a, b, stale));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Settings and flag changes through one process are seen by the other at
+/// once: each caches a tenant's configuration for 60 s, and the change is
+/// announced over Redis.
+#[tokio::test]
+async fn settings_and_flags_reach_every_process_without_waiting_for_the_ttl() {
+    let redis =
+        std::env::var("TENANTRY_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    if let Err(e) = tenantry::cache::RedisCache::connect(&redis).await {
+        tenantry_testkit::require_service("Redis", &format!("{redis}: {e}"));
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tenantry-2p-{}", uuid::Uuid::new_v4().simple()));
+    let a = ServerProcess::start(&dir, &["--demo", "--redis-url", &redis]);
+    let b = ServerProcess::start(&dir, &["--redis-url", &redis]);
+    let stale = ServerProcess::start(&dir, &[]);
+    let token = String::from_utf8(
+        tenantry_cli(&dir, &["token", "--tenant", "acme", "--role", "admin"]).stdout,
+    )
+    .unwrap();
+    let http = reqwest::Client::new();
+    let call = |server: &ServerProcess, method: reqwest::Method, path: &str| {
+        http.request(method, format!("http://{}{path}", server.addr))
+            .header("host", format!("acme.localhost:{}", server.port))
+            .bearer_auth(token.trim())
+    };
+    let currency = |server: &ServerProcess| {
+        let request = call(server, reqwest::Method::GET, "/api/settings");
+        async move {
+            let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            body["currency"].as_str().unwrap().to_owned()
+        }
+    };
+    let reminders_flag = |server: &ServerProcess| {
+        let request = call(server, reqwest::Method::GET, "/api/flags");
+        async move {
+            let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            body["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["key"] == "invoice_reminders")
+                .map(|f| f["enabled"].as_bool().unwrap())
+                .unwrap()
+        }
+    };
+    // Everyone caches the defaults (acme is not on the enterprise plan: no reminders).
+    for server in [&a, &b, &stale] {
+        assert_eq!(currency(server).await, "USD");
+        assert!(!reminders_flag(server).await);
+    }
+
+    let saved = call(&a, reqwest::Method::PUT, "/api/settings")
+        .json(
+            &serde_json::json!({"email_from": null, "currency": "EUR", "timezone": "Europe/Paris",
+                                  "webhook_url": null, "request_timeout_ms": 5000}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), StatusCode::OK);
+    let flagged = call(&a, reqwest::Method::PUT, "/api/flags/invoice_reminders")
+        .json(&serde_json::json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(flagged.status(), StatusCode::OK);
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while currency(&b).await != "EUR" || !reminders_flag(&b).await {
+        assert!(
+            Instant::now() < deadline,
+            "process b still serves the old configuration"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        currency(&stale).await,
+        "USD",
+        "without --redis-url the cache stands until its TTL"
+    );
+    assert!(!reminders_flag(&stale).await);
+    drop((a, b, stale));
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -231,6 +231,43 @@ fn reachable(url: &str) -> bool {
         })
 }
 
+/// Drops every bucket of the test S3 server named `prefix` or
+/// `prefix-…`, with their objects: each bucket holds a SeaweedFS volume of
+/// its own, and a server that keeps every test's buckets runs out. Goes
+/// through SeaweedFS's filer (`TENANTRY_TEST_S3_FILER`, default
+/// `http://127.0.0.1:8888`), which S3 itself has no call for. Best effort.
+pub async fn s3_drop_buckets(prefix: &str) {
+    let filer = std::env::var("TENANTRY_TEST_S3_FILER")
+        .unwrap_or_else(|_| "http://127.0.0.1:8888".to_owned());
+    let http = reqwest::Client::new();
+    let Ok(listing) = http
+        .get(format!("{filer}/buckets/?limit=10000"))
+        .header("accept", "application/json")
+        .send()
+        .await
+    else {
+        return;
+    };
+    let Ok(listing) = listing.json::<serde_json::Value>().await else {
+        return;
+    };
+    let paths = listing["Entries"].as_array().cloned().unwrap_or_default();
+    for entry in paths {
+        let Some(path) = entry["FullPath"].as_str() else {
+            continue;
+        };
+        let name = path.trim_start_matches("/buckets/");
+        if name == prefix || name.starts_with(&format!("{prefix}-")) {
+            let _ = http
+                .delete(format!(
+                    "{filer}{path}?recursive=true&ignoreRecursiveError=true"
+                ))
+                .send()
+                .await;
+        }
+    }
+}
+
 /// The access key of [`s3_endpoint`]'s server.
 pub const S3_ACCESS_KEY: &str = "tenantry";
 /// The secret key of [`s3_endpoint`]'s server.

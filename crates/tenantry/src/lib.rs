@@ -10,6 +10,7 @@
 //! | `cache` | `cache`, `cache-redis` | `TenantCache`: keys prefixed by construction; in-process and Redis backends |
 //! | `limits` | `limits` | tower layer: per-tenant GCRA rate limit, concurrent-request budget, timeout |
 //! | `webhooks` | `webhooks` | HMAC-SHA256 webhook signatures; the guard that keeps tenant URLs off internal addresses |
+//! | `config` | `config`, `openfeature` | `TenantConfig`: typed tenant settings and feature flags (plan defaults, sticky rollouts, overrides), an OpenFeature provider |
 //! | [`context`] | always | `TenantContext`, `scope`/`require`, `spawn`, the system tenant |
 //! | [`registry`] | always | tenant records, lifecycle states, the TTL-cached lookup |
 //! | `edge` | `edge` | tower layers: resolve the claimed tenant, verify the JWT, compare, gate on state |
@@ -22,6 +23,8 @@
 
 #[cfg(feature = "cache")]
 pub mod cache;
+#[cfg(feature = "config")]
+pub mod config;
 pub mod context;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod data;

@@ -247,9 +247,11 @@ mod s3 {
         let Some(endpoint) = tenantry_testkit::s3_endpoint() else {
             return;
         };
-        let storage = s3_storage(&endpoint, &fresh_bucket());
+        let bucket = fresh_bucket();
+        let storage = s3_storage(&endpoint, &bucket);
         conformance(&storage, Plan::Pro).await;
         conformance(&storage, Plan::Enterprise).await;
+        tenantry_testkit::s3_drop_buckets(&bucket).await;
     }
 
     #[tokio::test]
@@ -257,7 +259,8 @@ mod s3 {
         let Some(endpoint) = tenantry_testkit::s3_endpoint() else {
             return;
         };
-        let storage = s3_storage(&endpoint, &fresh_bucket());
+        let bucket = fresh_bucket();
+        let storage = s3_storage(&endpoint, &bucket);
         let (acme, globex) = (tenant("acme", Plan::Pro), tenant("globex", Plan::Pro));
         let doc = key("invoices/3/scan.pdf");
         acme.clone()
@@ -316,5 +319,6 @@ mod s3 {
         assert_eq!(http.get(&upload).send().await.unwrap().status(), 403);
         acme.clone().scope(storage.delete_all()).await.unwrap();
         globex.clone().scope(storage.delete_all()).await.unwrap();
+        tenantry_testkit::s3_drop_buckets(&bucket).await;
     }
 }

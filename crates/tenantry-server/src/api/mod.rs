@@ -13,6 +13,7 @@ mod invoices;
 mod openapi;
 mod orders;
 mod secrets;
+mod settings;
 mod users;
 
 use axum::Router;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub storage: tenantry::storage::TenantStorage,
     /// Tenants' secrets.
     pub secrets: tenantry::secrets::Secrets,
+    /// Tenants' settings and flags.
+    pub config: tenantry::config::TenantConfig,
 }
 
 /// The whole app: public routes, then the tenant edge around the API.
@@ -68,6 +71,9 @@ pub fn router(state: AppState, edge: TenantLayer) -> Router {
             "/api/invoices/{id}/attachments/{name}/upload-url",
             post(attachments::upload_url),
         )
+        .route("/api/settings", get(settings::get).put(settings::put))
+        .route("/api/flags", get(settings::flags))
+        .route("/api/flags/{key}", axum::routing::put(settings::set_flag))
         .route("/api/secrets", get(secrets::list))
         .route(
             "/api/secrets/{name}",

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{attachments, invoices, orders, secrets, users};
+use super::{attachments, invoices, orders, secrets, settings, users};
 
 /// The API's OpenAPI description.
 #[derive(OpenApi)]
@@ -17,10 +17,11 @@ use super::{attachments, invoices, orders, secrets, users};
         invoices::list, invoices::create, invoices::get, invoices::pay,
         attachments::list, attachments::put, attachments::get, attachments::delete, attachments::upload_url,
         secrets::list, secrets::put, secrets::get, secrets::delete,
+        settings::get, settings::put, settings::flags, settings::set_flag,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    tags((name = "orders"), (name = "users"), (name = "invoices"), (name = "attachments"), (name = "secrets")),
+    tags((name = "orders"), (name = "users"), (name = "invoices"), (name = "attachments"), (name = "secrets"), (name = "settings")),
 )]
 pub struct ApiDoc;
 

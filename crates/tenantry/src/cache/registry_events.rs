@@ -1,4 +1,4 @@
-//! [`RedisRegistryEvents`]: tenant-record changes announced between
+//! [`RedisRegistryEvents`]: tenant-record (and tenant-configuration) changes announced between
 //! processes over Redis pub/sub.
 //!
 //! Suspending a tenant in one process must stop its requests in every
@@ -70,6 +70,59 @@ impl RegistryEvents for RedisRegistryEvents {
             if let Err(e) = sent {
                 // The change itself is committed; other processes catch up by TTL.
                 tracing::warn!(error = %e, "could not announce a registry change");
+            }
+        })
+    }
+}
+
+/// Tenant settings and flags changes travel on their own channel: one
+/// message, the tenant id.
+#[cfg(feature = "config")]
+const CONFIG_CHANNEL: &str = "tenantry:config";
+
+#[cfg(feature = "config")]
+impl RedisRegistryEvents {
+    /// Starts dropping other processes' configuration changes from
+    /// `config`'s cache; the subscription is in place when this returns.
+    pub async fn listen_config(
+        &self,
+        config: crate::config::TenantConfig,
+    ) -> Result<tokio::task::JoinHandle<()>, CacheError> {
+        let backend = |e: redis::RedisError| CacheError::Backend(e.to_string());
+        let mut pubsub = self.client.get_async_pubsub().await.map_err(backend)?;
+        pubsub.subscribe(CONFIG_CHANNEL).await.map_err(backend)?;
+        Ok(tokio::spawn(async move {
+            let mut messages = pubsub.into_on_message();
+            while let Some(message) = messages.next().await {
+                match message
+                    .get_payload::<String>()
+                    .ok()
+                    .and_then(|p| p.parse::<crate::context::TenantId>().ok())
+                {
+                    Some(tenant) => config.forget(tenant),
+                    None => tracing::warn!("ignoring a malformed configuration change message"),
+                }
+            }
+            tracing::warn!(
+                "configuration change subscription ended; settings now refresh only by TTL"
+            );
+        }))
+    }
+}
+
+#[cfg(feature = "config")]
+impl crate::config::ConfigEvents for RedisRegistryEvents {
+    fn changed(&self, tenant: crate::context::TenantId) -> BoxFuture<'_, ()> {
+        let mut conn = self.publisher.clone();
+        Box::pin(async move {
+            let sent = redis::cmd("PUBLISH")
+                .arg(CONFIG_CHANNEL)
+                .arg(tenant.to_string())
+                .query_async::<i64>(&mut conn)
+                .await;
+            if let Err(e) = sent {
+                // The change is committed; other processes catch up by TTL.
+                tracing::warn!(error = %e, "could not announce a configuration change");
             }
         })
     }

@@ -16,6 +16,8 @@
 
 pub mod audit;
 mod budget;
+#[cfg(feature = "config")]
+mod config_store;
 pub mod fleet;
 pub mod migrate;
 mod params;
@@ -34,6 +36,8 @@ use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 pub use budget::{BudgetedClient, BudgetedManager, ConnectError, PooledClient};
+#[cfg(feature = "config")]
+pub use config_store::PgConfigStore;
 pub use registry::{CONTROL_MIGRATIONS, CONTROL_SCHEMA, PgTenantStore};
 pub use scoped::{PgTx, schema_for};
 #[cfg(feature = "secrets")]

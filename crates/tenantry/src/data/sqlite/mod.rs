@@ -8,6 +8,8 @@
 //! runner gives every table with a `tenant_id` column triggers that refuse
 //! inserting, updating or deleting another tenant's rows.
 
+#[cfg(feature = "config")]
+mod config_store;
 mod migrate;
 mod pool;
 mod registry;
@@ -19,6 +21,8 @@ mod tx;
 use std::path::Path;
 use std::sync::Arc;
 
+#[cfg(feature = "config")]
+pub use config_store::SqliteConfigStore;
 pub use migrate::apply as apply_migrations;
 pub use registry::{CONTROL_MIGRATIONS, SqliteTenantStore};
 #[cfg(feature = "secrets")]

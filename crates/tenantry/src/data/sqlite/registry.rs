@@ -31,6 +31,11 @@ pub const CONTROL_MIGRATIONS: &[Migration] = &[
         name: "secrets",
         sql: include_str!("../../../migrations/sqlite/0004_secrets.sql"),
     },
+    Migration {
+        version: 5,
+        name: "config",
+        sql: include_str!("../../../migrations/sqlite/0005_config.sql"),
+    },
 ];
 
 const SELECT: &str = "

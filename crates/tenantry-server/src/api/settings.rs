@@ -1,0 +1,159 @@
+//! `/api/settings` and `/api/flags`: the tenant's typed settings and its
+//! feature flags. Admins change them; a change reaches every server process
+//! at once (with `--redis-url`), not when a cache expires.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use tenantry::config::{ConfigError, FlagSource, FlagState, TenantSettings};
+use utoipa::ToSchema;
+
+use super::extract::{Admin, Body};
+use super::{ApiError, AppState};
+
+/// The tenant's settings (every field; missing ones take their defaults on PUT).
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Settings {
+    /// Sender of the tenant's e-mails, or null for the platform's.
+    pub(crate) email_from: Option<String>,
+    /// ISO 4217 currency code (`EUR`).
+    pub(crate) currency: String,
+    /// IANA time zone (`Europe/Paris`), or `UTC`.
+    pub(crate) timezone: String,
+    /// Where the tenant's webhooks go, or null.
+    pub(crate) webhook_url: Option<String>,
+    /// How long one request may run, 100 to 60000 ms.
+    pub(crate) request_timeout_ms: u32,
+}
+
+impl From<TenantSettings> for Settings {
+    fn from(s: TenantSettings) -> Self {
+        Self {
+            email_from: s.email_from,
+            currency: s.currency,
+            timezone: s.timezone,
+            webhook_url: s.webhook_url,
+            request_timeout_ms: s.request_timeout_ms,
+        }
+    }
+}
+
+impl From<Settings> for TenantSettings {
+    fn from(s: Settings) -> Self {
+        Self {
+            email_from: s.email_from,
+            currency: s.currency,
+            timezone: s.timezone,
+            webhook_url: s.webhook_url,
+            request_timeout_ms: s.request_timeout_ms,
+        }
+    }
+}
+
+/// One flag for this tenant.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct FlagView {
+    /// Key.
+    pub(crate) key: String,
+    /// What it turns on.
+    pub(crate) description: String,
+    /// Its value for this tenant.
+    pub(crate) enabled: bool,
+    /// Why: `override`, `plan` or `rollout`.
+    pub(crate) source: String,
+}
+
+impl From<FlagState> for FlagView {
+    fn from(f: FlagState) -> Self {
+        Self {
+            key: f.key.to_owned(),
+            description: f.description.to_owned(),
+            enabled: f.enabled,
+            source: match f.source {
+                FlagSource::Override => "override",
+                FlagSource::Plan => "plan",
+                FlagSource::Rollout => "rollout",
+            }
+            .to_owned(),
+        }
+    }
+}
+
+/// The tenant's flags.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct FlagList {
+    /// By key.
+    pub(crate) flags: Vec<FlagView>,
+}
+
+/// An override: `true` or `false`, or `null` to return to the plan and rollout.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FlagOverride {
+    /// The value to force, or null.
+    pub(crate) enabled: Option<bool>,
+}
+
+impl From<ConfigError> for ApiError {
+    fn from(e: ConfigError) -> Self {
+        match e {
+            ConfigError::Invalid(errors) => {
+                let first = errors.first().map(|e| e.field.to_owned());
+                ApiError::BadRequest {
+                    field: first,
+                    message: errors
+                        .iter()
+                        .map(|e| format!("{}: {}", e.field, e.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                }
+            }
+            ConfigError::UnknownFlag(_) => ApiError::NotFound,
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// The tenant's settings.
+#[utoipa::path(get, path = "/api/settings", tag = "settings",
+    responses((status = 200, body = Settings), (status = 403, description = "admin role required")))]
+pub(crate) async fn get(State(app): State<AppState>, _: Admin) -> Result<Json<Settings>, ApiError> {
+    Ok(Json(app.config.settings().await?.into()))
+}
+
+/// Replace the tenant's settings (validated; every problem is reported).
+#[utoipa::path(put, path = "/api/settings", tag = "settings", request_body = Settings,
+    responses((status = 200, body = Settings), (status = 400, description = "invalid settings"), (status = 403, description = "admin role required")))]
+pub(crate) async fn put(
+    State(app): State<AppState>,
+    _: Admin,
+    Body(settings): Body<Settings>,
+) -> Result<Json<Settings>, ApiError> {
+    Ok(Json(
+        app.config.update_settings(settings.into()).await?.into(),
+    ))
+}
+
+/// The tenant's feature flags and why each is on or off.
+#[utoipa::path(get, path = "/api/flags", tag = "settings",
+    responses((status = 200, body = FlagList)))]
+pub(crate) async fn flags(State(app): State<AppState>) -> Result<Json<FlagList>, ApiError> {
+    let flags = app.config.flag_states().await?;
+    Ok(Json(FlagList {
+        flags: flags.into_iter().map(FlagView::from).collect(),
+    }))
+}
+
+/// Override a flag for the tenant (or, with null, remove the override).
+#[utoipa::path(put, path = "/api/flags/{key}", tag = "settings", request_body = FlagOverride,
+    params(("key" = String, Path, description = "Flag key", example = "bulk_export")),
+    responses((status = 200, body = FlagView), (status = 400, description = "invalid body"), (status = 403, description = "admin role required"), (status = 404, description = "no such flag")))]
+pub(crate) async fn set_flag(
+    State(app): State<AppState>,
+    _: Admin,
+    Path(key): Path<String>,
+    Body(value): Body<FlagOverride>,
+) -> Result<Json<FlagView>, ApiError> {
+    Ok(Json(app.config.set_flag(&key, value.enabled).await?.into()))
+}
