@@ -57,8 +57,14 @@ impl RedisCache {
             .query_async(&mut conn)
             .await
             .map_err(backend)?;
-        // PTTL: -1 no expiry, -2 missing (raced with expiry).
-        Ok(value.map(|v| (v, u64::try_from(millis).ok().map(Duration::from_millis))))
+        // PTTL: -1 no expiry; -2 the key expired between GET and PTTL, so
+        // the value has no time left (reading -2 as "no expiry" once let a
+        // two-level cache keep an expired value for its whole local TTL).
+        let left = match millis {
+            -1 => None,
+            ms => Some(Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+        };
+        Ok(value.map(|v| (v, left)))
     }
 }
 
