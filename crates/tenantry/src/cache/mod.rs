@@ -110,7 +110,7 @@ impl TenantCache {
 
     /// The current tenant's value for `key`.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        self.backend.get(full_key(key)?.as_str()).await
+        self.backend.get(&full_key(key)?).await
     }
 
     /// Stores `value` for the current tenant under `key` for `ttl`.
@@ -118,12 +118,12 @@ impl TenantCache {
         if ttl.is_zero() {
             return Err(CacheError::ZeroTtl);
         }
-        self.backend.set(full_key(key)?.as_str(), value, ttl).await
+        self.backend.set(&full_key(key)?, value, ttl).await
     }
 
     /// Removes the current tenant's `key`; whether it was present.
     pub async fn delete(&self, key: &str) -> Result<bool, CacheError> {
-        self.backend.delete(full_key(key)?.as_str()).await
+        self.backend.delete(&full_key(key)?).await
     }
 
     /// The current tenant's value for `key`, decoded from JSON.
@@ -164,7 +164,7 @@ fn current_tenant() -> Result<TenantId, CacheError> {
     Ok(tenant)
 }
 
-/// `t:{tenant}:{rest}` in one allocation.
+/// `t:{tenant}:{rest}` in one allocation (this runs on every cache call).
 fn prefixed(tenant: TenantId, rest: &str) -> String {
     let mut uuid = uuid::Uuid::encode_buffer();
     let id = tenant.as_uuid().hyphenated().encode_lower(&mut uuid);
@@ -176,86 +176,19 @@ fn prefixed(tenant: TenantId, rest: &str) -> String {
     key
 }
 
-/// Room for `t:` + a hyphenated UUID + `:` + a key of up to 88 bytes.
-const INLINE_KEY: usize = 128;
-const PREFIX_LEN: usize = 2 + 36 + 1;
-
-/// A full key, built on the stack when it fits: this runs on every cache
-/// call, and an in-process hit costs ~180 ns, so a heap allocation per
-/// call was most of the wrapper's overhead.
-enum FullKey {
-    Inline { bytes: [u8; INLINE_KEY], len: usize },
-    Heap(String),
-}
-
-impl FullKey {
-    fn new(tenant: TenantId, rest: &str) -> Self {
-        let len = PREFIX_LEN + rest.len();
-        if len > INLINE_KEY {
-            return FullKey::Heap(prefixed(tenant, rest));
-        }
-        let mut bytes = [0u8; INLINE_KEY];
-        bytes[..2].copy_from_slice(b"t:");
-        tenant
-            .as_uuid()
-            .hyphenated()
-            .encode_lower(&mut bytes[2..PREFIX_LEN - 1]);
-        bytes[PREFIX_LEN - 1] = b':';
-        bytes[PREFIX_LEN..len].copy_from_slice(rest.as_bytes());
-        FullKey::Inline { bytes, len }
-    }
-
-    fn as_str(&self) -> &str {
-        match self {
-            // An ASCII prefix and a `&str`: always UTF-8.
-            FullKey::Inline { bytes, len } => {
-                std::str::from_utf8(&bytes[..*len]).unwrap_or_default()
-            }
-            FullKey::Heap(key) => key,
-        }
-    }
-}
-
 fn prefix(tenant: TenantId) -> String {
     prefixed(tenant, "")
 }
 
-fn full_key(key: &str) -> Result<FullKey, CacheError> {
+fn full_key(key: &str) -> Result<String, CacheError> {
     if key.is_empty() {
         return Err(CacheError::InvalidKey("empty"));
     }
     if key.len() > MAX_KEY_LEN {
         return Err(CacheError::InvalidKey("longer than 512 bytes"));
     }
-    // ASCII keys (nearly all) are checked byte by byte; others per char.
-    let control = if key.is_ascii() {
-        key.bytes().any(|b| b.is_ascii_control())
-    } else {
-        key.chars().any(char::is_control)
-    };
-    if control {
+    if key.chars().any(char::is_control) {
         return Err(CacheError::InvalidKey("control characters"));
     }
-    Ok(FullKey::new(current_tenant()?, key))
-}
-
-#[cfg(test)]
-mod key_tests {
-    use super::{FullKey, INLINE_KEY, PREFIX_LEN, prefixed};
-    use crate::context::TenantId;
-
-    #[test]
-    fn stack_and_heap_keys_are_the_same_text() {
-        let tenant = TenantId::new_v4();
-        let fits = "a".repeat(INLINE_KEY - PREFIX_LEN);
-        let spills = "b".repeat(INLINE_KEY - PREFIX_LEN + 1);
-        for rest in ["profile", "ünïcode:κλειδί", fits.as_str(), spills.as_str()] {
-            let key = FullKey::new(tenant, rest);
-            assert_eq!(key.as_str(), prefixed(tenant, rest));
-            assert_eq!(
-                matches!(key, FullKey::Inline { .. }),
-                rest.len() <= INLINE_KEY - PREFIX_LEN
-            );
-        }
-    }
+    Ok(prefixed(current_tenant()?, key))
 }
