@@ -14,15 +14,7 @@ use tenantry::registry::{TenantKey, TenantState};
 async fn api_on_sqlite() {
     let s = TestServer::sqlite().await;
     // A database-tier tenant: its own SQLite file, in the same server.
-    tenantry_server::demo::seed_tenant(
-        &s.backend,
-        "umbrella",
-        "Umbrella",
-        Plan::Enterprise,
-        Tier::Database,
-    )
-    .await
-    .unwrap();
+    s.seed("umbrella", Plan::Enterprise, Tier::Database).await;
     suite(&s, "acme", "globex").await;
     suite(&s, "umbrella", "acme").await;
     suite(&s, "acme", "umbrella").await;
@@ -36,18 +28,8 @@ async fn api_on_postgres_across_tiers() {
     let Some(s) = TestServer::postgres().await else {
         return;
     };
-    tenantry_server::demo::seed_tenant(&s.backend, "initech", "Initech", Plan::Pro, Tier::Schema)
-        .await
-        .unwrap();
-    tenantry_server::demo::seed_tenant(
-        &s.backend,
-        "umbrella",
-        "Umbrella",
-        Plan::Enterprise,
-        Tier::Database,
-    )
-    .await
-    .unwrap();
+    s.seed("initech", Plan::Pro, Tier::Schema).await;
+    s.seed("umbrella", Plan::Enterprise, Tier::Database).await;
     suite(&s, "acme", "globex").await;
     suite(&s, "initech", "acme").await;
     suite(&s, "acme", "initech").await;

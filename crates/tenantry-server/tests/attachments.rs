@@ -206,15 +206,7 @@ async fn attachments_flow(s: &TestServer, a: &str, b: &str) {
 #[tokio::test]
 async fn attachments_on_local_storage_with_sqlite() {
     let s = TestServer::sqlite().await;
-    tenantry_server::demo::seed_tenant(
-        &s.backend,
-        "umbrella",
-        "Umbrella",
-        Plan::Enterprise,
-        Tier::Database,
-    )
-    .await
-    .unwrap();
+    s.seed("umbrella", Plan::Enterprise, Tier::Database).await;
     attachments_flow(&s, "acme", "globex").await;
     // Enterprise tenants have a bucket of their own.
     attachments_flow(&s, "umbrella", "acme").await;
@@ -226,9 +218,7 @@ async fn attachments_on_local_storage_with_postgres() {
     let Some(s) = TestServer::postgres().await else {
         return;
     };
-    tenantry_server::demo::seed_tenant(&s.backend, "initech", "Initech", Plan::Pro, Tier::Schema)
-        .await
-        .unwrap();
+    s.seed("initech", Plan::Pro, Tier::Schema).await;
     attachments_flow(&s, "initech", "acme").await;
 }
 
@@ -245,15 +235,7 @@ async fn attachments_on_s3() {
         settings.storage_bucket = Some(bucket.clone());
     })
     .await;
-    tenantry_server::demo::seed_tenant(
-        &s.backend,
-        "umbrella",
-        "Umbrella",
-        Plan::Enterprise,
-        Tier::Shared,
-    )
-    .await
-    .unwrap();
+    s.seed("umbrella", Plan::Enterprise, Tier::Shared).await;
     attachments_flow(&s, "acme", "globex").await;
     attachments_flow(&s, "umbrella", "acme").await;
     let (_, listed): (_, Value) =

@@ -37,9 +37,7 @@ const BLOCKABLE: &str = "
 async fn server_with_schema_tenants(slugs: &[&str]) -> Option<TestServer> {
     let s = TestServer::postgres().await?;
     for slug in slugs {
-        tenantry_server::demo::seed_tenant(&s.backend, slug, slug, Plan::Pro, Tier::Schema)
-            .await
-            .unwrap();
+        s.seed(slug, Plan::Pro, Tier::Schema).await;
     }
     Some(s)
 }
@@ -83,15 +81,7 @@ async fn parallel_canary_first_recorded_and_serving_throughout() {
         return;
     };
     // And a database-tier tenant: its own database is a target too.
-    let d0 = tenantry_server::demo::seed_tenant(
-        &s.backend,
-        "d0",
-        "d0",
-        Plan::Enterprise,
-        Tier::Database,
-    )
-    .await
-    .unwrap();
+    let d0 = s.seed("d0", Plan::Enterprise, Tier::Database).await;
     let tenantry::data::Database::Postgres(pg) = &s.backend.db else {
         unreachable!()
     };

@@ -26,15 +26,7 @@ async fn busy_database_tier_tenants_share_the_connection_budget() {
     let mut slugs = Vec::new();
     for i in 0..TENANTS {
         let slug = format!("dbt{i}");
-        tenantry_server::demo::seed_tenant(
-            &s.backend,
-            &slug,
-            "DB tenant",
-            Plan::Pro,
-            Tier::Database,
-        )
-        .await
-        .unwrap();
+        s.seed(&slug, Plan::Pro, Tier::Database).await;
         slugs.push(slug);
     }
     let Database::Postgres(pg) = &s.backend.db else {

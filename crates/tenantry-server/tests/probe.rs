@@ -89,15 +89,13 @@ async fn reference_server_has_no_leaks_on_sqlite() {
     let server = TestServer::sqlite().await;
     assert_clean(&probe_server(&server).await);
     // Across tiers: database-tier umbrella (its own file) against shared-tier acme.
-    tenantry_server::demo::seed_tenant(
-        &server.backend,
-        "umbrella",
-        "Umbrella",
-        tenantry::context::Plan::Pro,
-        tenantry::context::Tier::Database,
-    )
-    .await
-    .unwrap();
+    server
+        .seed(
+            "umbrella",
+            tenantry::context::Plan::Pro,
+            tenantry::context::Tier::Database,
+        )
+        .await;
     assert_clean(&probe_pair(&server, "umbrella", "acme").await);
     assert_clean(&probe_pair(&server, "acme", "umbrella").await);
 }
@@ -109,27 +107,23 @@ async fn reference_server_has_no_leaks_on_postgres() {
     };
     assert_clean(&probe_server(&server).await);
     // Across tiers: schema-tier initech against shared-tier acme, both ways.
-    tenantry_server::demo::seed_tenant(
-        &server.backend,
-        "initech",
-        "Initech",
-        tenantry::context::Plan::Pro,
-        tenantry::context::Tier::Schema,
-    )
-    .await
-    .unwrap();
+    server
+        .seed(
+            "initech",
+            tenantry::context::Plan::Pro,
+            tenantry::context::Tier::Schema,
+        )
+        .await;
     assert_clean(&probe_pair(&server, "initech", "acme").await);
     assert_clean(&probe_pair(&server, "acme", "initech").await);
     // And database-tier umbrella (its own database) against both.
-    tenantry_server::demo::seed_tenant(
-        &server.backend,
-        "umbrella",
-        "Umbrella",
-        tenantry::context::Plan::Enterprise,
-        tenantry::context::Tier::Database,
-    )
-    .await
-    .unwrap();
+    server
+        .seed(
+            "umbrella",
+            tenantry::context::Plan::Enterprise,
+            tenantry::context::Tier::Database,
+        )
+        .await;
     for (attacker, victim) in [
         ("umbrella", "acme"),
         ("acme", "umbrella"),

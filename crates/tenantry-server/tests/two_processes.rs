@@ -11,14 +11,24 @@ use std::time::{Duration, Instant};
 use common::{ServerProcess, tenantry_cli};
 use reqwest::StatusCode;
 
-#[tokio::test]
-async fn a_suspension_reaches_every_process_without_waiting_for_the_ttl() {
+/// The test Redis's URL, or `None` after a loud skip.
+async fn redis() -> Option<String> {
     let redis =
         std::env::var("TENANTRY_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    if let Err(e) = tenantry::cache::RedisCache::connect(&redis).await {
-        tenantry_testkit::require_service("Redis", &format!("{redis}: {e}"));
-        return;
+    match tenantry::cache::RedisCache::connect(&redis).await {
+        Ok(_) => Some(redis),
+        Err(e) => {
+            tenantry_testkit::require_service("Redis", &format!("{redis}: {e}"));
+            None
+        }
     }
+}
+
+#[tokio::test]
+async fn a_suspension_reaches_every_process_without_waiting_for_the_ttl() {
+    let Some(redis) = redis().await else {
+        return;
+    };
     let dir = std::env::temp_dir().join(format!("tenantry-2p-{}", uuid::Uuid::new_v4().simple()));
     let a = ServerProcess::start(&dir, &["--demo", "--redis-url", &redis]);
     let b = ServerProcess::start(&dir, &["--redis-url", &redis]);
@@ -85,12 +95,9 @@ async fn a_suspension_reaches_every_process_without_waiting_for_the_ttl() {
 /// announced over Redis.
 #[tokio::test]
 async fn settings_and_flags_reach_every_process_without_waiting_for_the_ttl() {
-    let redis =
-        std::env::var("TENANTRY_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    if let Err(e) = tenantry::cache::RedisCache::connect(&redis).await {
-        tenantry_testkit::require_service("Redis", &format!("{redis}: {e}"));
+    let Some(redis) = redis().await else {
         return;
-    }
+    };
     let dir = std::env::temp_dir().join(format!("tenantry-2p-{}", uuid::Uuid::new_v4().simple()));
     let a = ServerProcess::start(&dir, &["--demo", "--redis-url", &redis]);
     let b = ServerProcess::start(&dir, &["--redis-url", &redis]);

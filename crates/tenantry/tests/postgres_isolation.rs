@@ -5,35 +5,17 @@
 
 use tenantry::context::{TenantContext, TenantId};
 use tenantry::data::postgres::{PgDatabase, audit::Finding, migrate};
-use tenantry::data::{DataError, Database, Migration};
+use tenantry::data::{DataError, Database};
 use tenantry::params;
 use tenantry_testkit::PgTestDb;
 
-const APP_ROLE: &str = "tenantry_app";
+mod pg_notes;
 
-const NOTES: &[Migration] = &[Migration {
-    version: 1,
-    name: "notes",
-    sql:
-        "CREATE TABLE notes (id bigserial PRIMARY KEY, tenant_id uuid NOT NULL, body text NOT NULL);
-          ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
-          ALTER TABLE notes FORCE ROW LEVEL SECURITY;
-          CREATE POLICY tenant_isolation ON notes
-              USING (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid)
-              WITH CHECK (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid);",
-}];
+use pg_notes::{APP_ROLE, NOTES};
 
 /// A migrated database with one RLS table, and the app-role pool over it.
 async fn setup(pool_size: usize) -> Option<(PgTestDb, tokio_postgres::Client, Database)> {
-    let test_db = tenantry_testkit::postgres().await?;
-    let mut owner = migrate::connect(test_db.url()).await.unwrap();
-    migrate::ensure_app_role(&owner, APP_ROLE).await.unwrap();
-    migrate::apply(&mut owner, "public", NOTES, APP_ROLE)
-        .await
-        .unwrap();
-    let app_url = test_db
-        .url()
-        .replacen("postgres@", &format!("{APP_ROLE}@"), 1);
+    let (test_db, owner, app_url) = pg_notes::notes_database().await?;
     let db = Database::Postgres(PgDatabase::connect(&app_url, pool_size).unwrap());
     Some((test_db, owner, db))
 }

@@ -81,6 +81,19 @@ impl TestServer {
         }
     }
 
+    /// Creates tenant `slug` on `plan` and `tier`, provisioned and filled
+    /// with the demo's rows, as `tenants create` plus the demo seed would.
+    pub async fn seed(
+        &self,
+        slug: &str,
+        plan: tenantry::context::Plan,
+        tier: tenantry::context::Tier,
+    ) -> tenantry::registry::TenantRecord {
+        tenantry_server::demo::seed_tenant(&self.backend, slug, slug, plan, tier)
+            .await
+            .unwrap()
+    }
+
     pub fn backend_name(&self) -> &'static str {
         self.backend.db.backend_name()
     }
