@@ -8,6 +8,7 @@
 //! | module | feature | what |
 //! |---|---|---|
 //! | `cache` | `cache`, `cache-redis` | `TenantCache`: keys prefixed by construction; in-process and Redis backends |
+//! | `jobs` | `jobs` | a durable job queue, fair across tenants (stride scheduling, caps, pause), leases, retries, dead letters; workers run jobs in their tenant's context |
 //! | `limits` | `limits` | tower layer: per-tenant GCRA rate limit, concurrent-request budget, timeout |
 //! | `webhooks` | `webhooks` | HMAC-SHA256 webhook signatures; the guard that keeps tenant URLs off internal addresses |
 //! | `config` | `config`, `openfeature` | `TenantConfig`: typed tenant settings and feature flags (plan defaults, sticky rollouts, overrides), an OpenFeature provider |
@@ -32,6 +33,8 @@ pub mod data;
 pub mod edge;
 #[cfg(any(feature = "webhooks", feature = "storage"))]
 mod hex;
+#[cfg(feature = "jobs")]
+pub mod jobs;
 #[cfg(feature = "limits")]
 pub mod limits;
 pub mod registry;

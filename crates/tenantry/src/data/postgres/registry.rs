@@ -41,6 +41,11 @@ pub const CONTROL_MIGRATIONS: &[Migration] = &[
         name: "config",
         sql: include_str!("../../../migrations/postgres/0005_config.sql"),
     },
+    Migration {
+        version: 6,
+        name: "jobs",
+        sql: include_str!("../../../migrations/postgres/0006_jobs.sql"),
+    },
 ];
 
 const SELECT: &str = "
