@@ -3,10 +3,11 @@
 //! **Fairness** is stride scheduling per lane: each tenant has a *pass*; a
 //! claim takes a runnable job of the tenant with the lowest pass (that is
 //! neither paused nor at its concurrency cap) and advances that tenant's
-//! pass by `STRIDE / weight`. A tenant that becomes active starts at the
-//! lowest pass of the tenants already waiting, so a quiet tenant's first job
-//! runs within a slot or two of arriving, however deep a noisy tenant's
-//! backlog is; over time tenants are served in proportion to their weights.
+//! pass by `STRIDE / weight`. A tenant that becomes active starts just
+//! ahead of the lowest pass of the tenants already waiting, so a quiet
+//! tenant's first job is the next dispatched and its jobs then alternate
+//! with the others', however deep their backlogs; over time tenants are
+//! served in proportion to their weights.
 //!
 //! Claims take row locks with `FOR UPDATE SKIP LOCKED`, so workers in any
 //! number of processes never take the same job or block each other, and
