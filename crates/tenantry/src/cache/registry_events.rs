@@ -37,22 +37,40 @@ impl RedisRegistryEvents {
         &self,
         tenants: Tenants,
     ) -> Result<tokio::task::JoinHandle<()>, CacheError> {
+        self.subscribe(CHANNEL, "registry", move |payload| {
+            let keys = serde_json::from_str::<ChangedKeys>(payload).ok()?;
+            tenants.forget(&keys);
+            Some(())
+        })
+        .await
+    }
+
+    /// Subscribes to `channel` and hands each message to `apply` (which
+    /// says `None` for a message it cannot read) on a background task.
+    async fn subscribe(
+        &self,
+        channel: &'static str,
+        what: &'static str,
+        apply: impl Fn(&str) -> Option<()> + Send + 'static,
+    ) -> Result<tokio::task::JoinHandle<()>, CacheError> {
         let backend = |e: redis::RedisError| CacheError::Backend(e.to_string());
         let mut pubsub = self.client.get_async_pubsub().await.map_err(backend)?;
-        pubsub.subscribe(CHANNEL).await.map_err(backend)?;
+        pubsub.subscribe(channel).await.map_err(backend)?;
         Ok(tokio::spawn(async move {
             let mut messages = pubsub.into_on_message();
             while let Some(message) = messages.next().await {
-                match message
+                let applied = message
                     .get_payload::<String>()
                     .ok()
-                    .and_then(|p| serde_json::from_str::<ChangedKeys>(&p).ok())
-                {
-                    Some(keys) => tenants.forget(&keys),
-                    None => tracing::warn!("ignoring a malformed registry change message"),
+                    .and_then(|payload| apply(&payload));
+                if applied.is_none() {
+                    tracing::warn!(what, "ignoring a malformed change message");
                 }
             }
-            tracing::warn!("registry change subscription ended; records now refresh only by TTL");
+            tracing::warn!(
+                what,
+                "change subscription ended; caches now refresh only by TTL"
+            );
         }))
     }
 }
@@ -88,25 +106,11 @@ impl RedisRegistryEvents {
         &self,
         config: crate::config::TenantConfig,
     ) -> Result<tokio::task::JoinHandle<()>, CacheError> {
-        let backend = |e: redis::RedisError| CacheError::Backend(e.to_string());
-        let mut pubsub = self.client.get_async_pubsub().await.map_err(backend)?;
-        pubsub.subscribe(CONFIG_CHANNEL).await.map_err(backend)?;
-        Ok(tokio::spawn(async move {
-            let mut messages = pubsub.into_on_message();
-            while let Some(message) = messages.next().await {
-                match message
-                    .get_payload::<String>()
-                    .ok()
-                    .and_then(|p| p.parse::<crate::context::TenantId>().ok())
-                {
-                    Some(tenant) => config.forget(tenant),
-                    None => tracing::warn!("ignoring a malformed configuration change message"),
-                }
-            }
-            tracing::warn!(
-                "configuration change subscription ended; settings now refresh only by TTL"
-            );
-        }))
+        self.subscribe(CONFIG_CHANNEL, "configuration", move |payload| {
+            config.forget(payload.parse().ok()?);
+            Some(())
+        })
+        .await
     }
 }
 
