@@ -8,13 +8,12 @@ use std::time::Duration;
 use tenantry::context::{Route, TenantContext, TenantId, Tier};
 use tenantry::data::postgres::{PgDatabase, PgPoolOptions, migrate};
 use tenantry::data::{DataError, Database};
-use tenantry::params;
 use tenantry_testkit::PgTestDb;
 use tokio::sync::oneshot;
 
 mod pg_notes;
 
-use pg_notes::{APP_ROLE, NOTES};
+use pg_notes::{APP_ROLE, NOTES, insert_note};
 
 struct Fixture {
     test_db: PgTestDb,
@@ -103,20 +102,6 @@ impl Fixture {
             .unwrap()
             .get(0)
     }
-}
-
-async fn insert_note(db: &Database, tenant: &TenantContext, body: &str) -> Result<u64, DataError> {
-    tenant
-        .clone()
-        .scope(async {
-            db.tenant()?
-                .execute(
-                    "INSERT INTO notes (tenant_id, body) VALUES (tenantry_current_tenant(), $1)",
-                    params![body],
-                )
-                .await
-        })
-        .await
 }
 
 async fn count_notes(db: &Database, tenant: &TenantContext) -> Result<i64, DataError> {

@@ -37,18 +37,7 @@ fn ctx(slug: &str) -> TenantContext {
 }
 
 async fn insert_note(db: &Database, tenant: &TenantContext, body: &str) {
-    tenant
-        .clone()
-        .scope(async {
-            db.tenant()?
-                .execute(
-                    "INSERT INTO notes (tenant_id, body) VALUES (tenantry_current_tenant(), $1)",
-                    params![body],
-                )
-                .await
-        })
-        .await
-        .unwrap();
+    pg_notes::insert_note(db, tenant, body).await.unwrap();
 }
 
 #[tokio::test]

@@ -3,8 +3,10 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
-use tenantry::data::Migration;
+use tenantry::context::TenantContext;
 use tenantry::data::postgres::migrate;
+use tenantry::data::{DataError, Database, Migration};
+use tenantry::params;
 use tenantry_testkit::PgTestDb;
 
 pub const APP_ROLE: &str = "tenantry_app";
@@ -34,4 +36,23 @@ pub async fn notes_database() -> Option<(PgTestDb, tokio_postgres::Client, Strin
         .url()
         .replacen("postgres@", &format!("{APP_ROLE}@"), 1);
     Some((test_db, owner, app_url))
+}
+
+/// Inserts a note as `tenant`.
+pub async fn insert_note(
+    db: &Database,
+    tenant: &TenantContext,
+    body: &str,
+) -> Result<u64, DataError> {
+    tenant
+        .clone()
+        .scope(async {
+            db.tenant()?
+                .execute(
+                    "INSERT INTO notes (tenant_id, body) VALUES (tenantry_current_tenant(), $1)",
+                    params![body],
+                )
+                .await
+        })
+        .await
 }
