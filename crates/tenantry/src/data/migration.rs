@@ -7,6 +7,23 @@
 //! migrations of a target apply in one transaction: a target is never left
 //! half-migrated.
 
+/// A list of [`Migration`]s from `migrations/<backend>/<file>.sql` of this
+/// crate: `control_migrations!("postgres", [(1, "registry", "0001_registry"), …])`.
+macro_rules! control_migrations {
+    ($backend:literal, [$(($version:literal, $name:literal, $file:literal)),+ $(,)?]) => {
+        &[$(
+            $crate::data::Migration {
+                version: $version,
+                name: $name,
+                sql: include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"), "/migrations/", $backend, "/", $file, ".sql"
+                )),
+            }
+        ),+]
+    };
+}
+pub(crate) use control_migrations;
+
 /// One SQL migration.
 #[derive(Clone, Copy, Debug)]
 pub struct Migration {

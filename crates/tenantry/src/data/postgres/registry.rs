@@ -15,38 +15,17 @@ use crate::registry::{
 pub const CONTROL_SCHEMA: &str = "tenantry";
 
 /// Control-plane migrations, applied to [`CONTROL_SCHEMA`].
-pub const CONTROL_MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "registry",
-        sql: include_str!("../../../migrations/postgres/0001_registry.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "fleet",
-        sql: include_str!("../../../migrations/postgres/0002_fleet.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "database_server",
-        sql: include_str!("../../../migrations/postgres/0003_database_server.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "secrets",
-        sql: include_str!("../../../migrations/postgres/0004_secrets.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "config",
-        sql: include_str!("../../../migrations/postgres/0005_config.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "jobs",
-        sql: include_str!("../../../migrations/postgres/0006_jobs.sql"),
-    },
-];
+pub const CONTROL_MIGRATIONS: &[Migration] = crate::data::migration::control_migrations!(
+    "postgres",
+    [
+        (1, "registry", "0001_registry"),
+        (2, "fleet", "0002_fleet"),
+        (3, "database_server", "0003_database_server"),
+        (4, "secrets", "0004_secrets"),
+        (5, "config", "0005_config"),
+        (6, "jobs", "0006_jobs"),
+    ]
+);
 
 const SELECT: &str = "
     SELECT t.id, t.slug, t.name, t.plan, t.tier, t.state, t.created_at, t.updated_at,

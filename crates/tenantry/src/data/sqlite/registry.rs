@@ -10,33 +10,16 @@ use crate::registry::{
 };
 
 /// Control-plane migrations for `control.db`.
-pub const CONTROL_MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "registry",
-        sql: include_str!("../../../migrations/sqlite/0001_registry.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "fleet",
-        sql: include_str!("../../../migrations/sqlite/0002_fleet.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "database_server",
-        sql: include_str!("../../../migrations/sqlite/0003_database_server.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "secrets",
-        sql: include_str!("../../../migrations/sqlite/0004_secrets.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "config",
-        sql: include_str!("../../../migrations/sqlite/0005_config.sql"),
-    },
-];
+pub const CONTROL_MIGRATIONS: &[Migration] = crate::data::migration::control_migrations!(
+    "sqlite",
+    [
+        (1, "registry", "0001_registry"),
+        (2, "fleet", "0002_fleet"),
+        (3, "database_server", "0003_database_server"),
+        (4, "secrets", "0004_secrets"),
+        (5, "config", "0005_config"),
+    ]
+);
 
 const SELECT: &str = "
     SELECT t.id, t.slug, t.name, t.plan, t.tier, t.state, t.created_at, t.updated_at,
