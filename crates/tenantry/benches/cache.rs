@@ -15,25 +15,16 @@ use std::time::Duration;
 
 use divan::counter::ItemsCount;
 use tenantry::cache::{CacheBackend, LocalCache, TenantCache};
-use tenantry::context::{TenantContext, TenantId};
+use tenantry::context::TenantContext;
 
 const BATCH: usize = 100;
 
+mod common;
+
+use common::{runtime, tenant};
+
 fn main() {
     divan::main();
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn tenant() -> TenantContext {
-    TenantContext::builder(TenantId::new_v4(), "bench")
-        .build()
-        .unwrap()
 }
 
 fn full_key(ctx: &TenantContext) -> String {

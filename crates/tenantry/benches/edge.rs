@@ -21,6 +21,10 @@ use tower::{Layer, Service, ServiceExt, service_fn};
 
 const SECRET: &[u8] = b"bench-secret-change-me";
 
+mod common;
+
+use common::runtime;
+
 fn main() {
     tracing_subscriber::fmt()
         .json()
@@ -28,13 +32,6 @@ fn main() {
         .with_writer(std::io::sink)
         .init();
     divan::main();
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// The registry with tenant `t042`, in memory.

@@ -12,27 +12,18 @@
 use std::time::Duration;
 
 use divan::counter::ItemsCount;
-use tenantry::context::{TenantContext, TenantId};
+use tenantry::context::TenantId;
 use tenantry::storage::{Access, Backend, LayoutPolicy, ObjectKey, TenantStorage, UrlSigner};
 
 const BATCH: usize = 100;
 const TTL: Duration = Duration::from_secs(300);
 
+mod common;
+
+use common::{runtime, tenant};
+
 fn main() {
     divan::main();
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn tenant() -> TenantContext {
-    TenantContext::builder(TenantId::new_v4(), "bench")
-        .build()
-        .unwrap()
 }
 
 fn signer() -> UrlSigner {
