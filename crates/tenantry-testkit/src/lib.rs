@@ -7,6 +7,8 @@
 
 #[cfg(feature = "cache")]
 pub mod cache;
+#[cfg(feature = "jobs")]
+pub mod jobs;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -37,13 +37,15 @@ pub struct JobEnvelope {
     pub(super) delay: std::time::Duration,
     pub(super) idempotency_key: Option<String>,
     pub(super) max_attempts: i32,
+    pub(super) request_id: Option<String>,
 }
 
 impl JobEnvelope {
     /// A job of `kind` with `payload`, for the current tenant (the system
     /// tenant inside [`run_as_system`](crate::context::run_as_system)).
     pub fn new(kind: &str, payload: &impl Serialize) -> Result<Self, JobError> {
-        let tenant = context::current_tenant_id()?;
+        let ctx = context::require()?;
+        let tenant = ctx.tenant_id();
         if kind.is_empty() || kind.len() > 100 {
             return Err(JobError::Invalid(
                 "a job kind is 1 to 100 characters".into(),
@@ -58,6 +60,7 @@ impl JobEnvelope {
             delay: std::time::Duration::ZERO,
             idempotency_key: None,
             max_attempts: 5,
+            request_id: ctx.request_id().map(|r| r.as_str().to_owned()),
         })
     }
 

@@ -14,21 +14,245 @@
 //! with exponential backoff and jitter, dead letters after the last
 //! attempt, idempotency keys on enqueue.
 //!
-//! Backends: PostgreSQL (`FOR UPDATE SKIP LOCKED`, SQL in `sql/`). The
-//! SQLite backend of the embedded default is still to come.
+//! Backends: PostgreSQL ([`PgQueue`]: `FOR UPDATE SKIP LOCKED`, SQL in
+//! `sql/`, `LISTEN/NOTIFY` wake-ups) and SQLite ([`SqliteQueue`], the
+//! embedded default). Both implement [`JobQueue`] and pass one conformance
+//! suite (`tenantry_testkit::jobs`). [`cron`] enqueues scheduled work
+//! exactly once per tick across processes.
 
+pub mod cron;
 mod envelope;
+#[cfg(feature = "postgres")]
+mod pg_listen;
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 mod worker;
 
 use std::fmt;
 use std::str::FromStr;
 
 pub use envelope::JobEnvelope;
+#[cfg(feature = "postgres")]
 pub use postgres::PgQueue;
-pub use worker::{Handler, Worker, WorkerOptions};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteQueue;
+pub use worker::{Failure, Handler, Worker, WorkerOptions};
 
-use crate::context::{NoTenantContext, TenantId};
+use std::time::Duration;
+
+use crate::context::{self, NoTenantContext, TenantId};
+pub use crate::registry::BoxFuture;
+
+/// Pass advance per dispatched job for weight 1 (stride scheduling).
+pub(crate) const STRIDE: i64 = 1_000_000;
+
+/// A durable, tenant-fair job queue; see the [module docs](self).
+///
+/// Operations on one tenant's jobs ([`dead_letters`](Self::dead_letters),
+/// [`retry_dead`](Self::retry_dead), [`discard_dead`](Self::discard_dead),
+/// [`stats`](Self::stats)) take the tenant from the context: a tenant sees
+/// its own, the system tenant sees all. Operator actions that name a tenant
+/// ([`set_paused`](Self::set_paused), [`set_share`](Self::set_share)) run
+/// only as the system tenant.
+pub trait JobQueue: Send + Sync + 'static {
+    /// Enqueues `job`; returns its id, or the id of the job already queued
+    /// with the same idempotency key. [`JobError::BacklogFull`] when its
+    /// tenant already has its maximum of queued jobs in the lane.
+    fn enqueue<'a>(&'a self, job: &'a JobEnvelope) -> BoxFuture<'a, Result<i64, JobError>>;
+
+    /// Claims up to `max` runnable jobs in `lane` for `worker`, leased for
+    /// `lease`: jobs of the tenant whose turn it is (empty when none has one).
+    fn claim<'a>(
+        &'a self,
+        lane: Lane,
+        worker: &'a str,
+        lease: Duration,
+        max: usize,
+    ) -> BoxFuture<'a, Result<Vec<Job>, JobError>>;
+
+    /// Marks jobs done (they are removed).
+    fn complete<'a>(&'a self, ids: &'a [i64]) -> BoxFuture<'a, Result<(), JobError>>;
+
+    /// Records a failed attempt: queued again after `backoff`, or, past its
+    /// attempts, moved to the dead letters with `error`.
+    fn fail<'a>(
+        &'a self,
+        job: &'a Job,
+        error: &'a str,
+        backoff: Duration,
+    ) -> BoxFuture<'a, Result<(), JobError>>;
+
+    /// Moves job `id` straight to the dead letters: it can never run.
+    fn bury<'a>(&'a self, id: i64, reason: &'a str) -> BoxFuture<'a, Result<(), JobError>>;
+
+    /// Extends the leases of running jobs (a heartbeat from their worker).
+    fn heartbeat<'a>(&'a self, ids: &'a [i64], lease: Duration)
+    -> BoxFuture<'a, Result<(), JobError>>;
+
+    /// Requeues jobs whose lease ran out (their worker died); how many.
+    fn reap_expired(&self) -> BoxFuture<'_, Result<u64, JobError>>;
+
+    /// Holds or releases `tenant`'s jobs in `lane` (queued jobs stay queued).
+    /// System tenant only.
+    fn set_paused(
+        &self,
+        tenant: TenantId,
+        lane: Lane,
+        paused: bool,
+    ) -> BoxFuture<'_, Result<(), JobError>>;
+
+    /// Sets `tenant`'s share of `lane`. System tenant only.
+    fn set_share(
+        &self,
+        tenant: TenantId,
+        lane: Lane,
+        share: TenantShare,
+    ) -> BoxFuture<'_, Result<(), JobError>>;
+
+    /// Queued and running counts per tenant in `lane` (the context's
+    /// tenant only, unless it is the system tenant).
+    fn stats(&self, lane: Lane) -> BoxFuture<'_, Result<Vec<TenantQueueStats>, JobError>>;
+
+    /// Dead letters, newest first (the context's tenant's, or all for the
+    /// system tenant).
+    fn dead_letters(&self) -> BoxFuture<'_, Result<Vec<DeadJob>, JobError>>;
+
+    /// Queues dead letter `id` again with fresh attempts; `false` when the
+    /// context's tenant has no such dead letter.
+    fn retry_dead(&self, id: i64) -> BoxFuture<'_, Result<bool, JobError>>;
+
+    /// Deletes dead letter `id`; `false` when the context's tenant has none.
+    fn discard_dead(&self, id: i64) -> BoxFuture<'_, Result<bool, JobError>>;
+
+    /// Records tick `tick` (Unix seconds) of `schedule` and enqueues `jobs`,
+    /// atomically; `false` (and nothing enqueued) when the tick was
+    /// recorded before — by this process or any other.
+    fn enqueue_tick<'a>(
+        &'a self,
+        schedule: &'a str,
+        tick: i64,
+        jobs: &'a [JobEnvelope],
+    ) -> BoxFuture<'a, Result<bool, JobError>>;
+
+    /// The last recorded tick of `schedule`.
+    fn last_tick<'a>(&'a self, schedule: &'a str) -> BoxFuture<'a, Result<Option<i64>, JobError>>;
+
+    /// Wake-ups for `lane`: the value changes when work may have arrived
+    /// (`None` for a queue without them). A watch, not a notification, so
+    /// a wake-up sent between a worker's empty claim and its wait is not
+    /// lost. Workers also poll.
+    fn wakeups(&self, lane: Lane) -> Option<tokio::sync::watch::Receiver<u64>>;
+}
+
+/// A tenant's share of a lane: its weight in dispatch, how many of its jobs
+/// may run at once across every worker, how fast its jobs may start, and
+/// how many may wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TenantShare {
+    /// Dispatch weight (≥ 1): a tenant of weight 3 is served three times as
+    /// often as one of weight 1 while both have work.
+    pub weight: u16,
+    /// Jobs running at once, across all workers (≥ 1).
+    pub cap: u16,
+    /// Jobs started per minute; `None` for no limit.
+    pub per_minute: Option<u32>,
+    /// Jobs that may wait; enqueue fails beyond it.
+    pub max_backlog: u32,
+}
+
+impl Default for TenantShare {
+    /// Weight 1, 4 at once, no rate limit, 100,000 waiting.
+    fn default() -> Self {
+        Self {
+            weight: 1,
+            cap: 4,
+            per_minute: None,
+            max_backlog: 100_000,
+        }
+    }
+}
+
+impl TenantShare {
+    /// Weight `weight`, otherwise the defaults.
+    pub fn weight(mut self, weight: u16) -> Self {
+        self.weight = weight.max(1);
+        self
+    }
+    /// At most `cap` running at once.
+    pub fn cap(mut self, cap: u16) -> Self {
+        self.cap = cap.max(1);
+        self
+    }
+    /// At most `per_minute` starts a minute.
+    pub fn per_minute(mut self, per_minute: u32) -> Self {
+        self.per_minute = Some(per_minute.max(1));
+        self
+    }
+    /// At most `max_backlog` waiting.
+    pub fn max_backlog(mut self, max_backlog: u32) -> Self {
+        self.max_backlog = max_backlog;
+        self
+    }
+    /// Milliseconds between starts under the rate limit.
+    pub(crate) fn interval_ms(&self) -> Option<i64> {
+        self.per_minute.map(|n| 60_000 / i64::from(n.max(1)))
+    }
+}
+
+/// The tenants the context may see: `None` for the system tenant (all).
+pub(crate) fn visible_tenant() -> Result<Option<TenantId>, JobError> {
+    let tenant = context::current_tenant_id()?;
+    Ok((!tenant.is_system()).then_some(tenant))
+}
+
+/// Fails unless the context is the system tenant.
+pub(crate) fn require_system() -> Result<(), JobError> {
+    if context::current_tenant_id()?.is_system() {
+        Ok(())
+    } else {
+        Err(JobError::SystemOnly)
+    }
+}
+
+/// A wake-up counter per lane; idle workers watch it.
+pub(crate) struct Wakeups {
+    interactive: tokio::sync::watch::Sender<u64>,
+    batch: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Wakeups {
+    fn default() -> Self {
+        Self {
+            interactive: tokio::sync::watch::Sender::new(0),
+            batch: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
+
+impl Wakeups {
+    fn sender(&self, lane: Lane) -> &tokio::sync::watch::Sender<u64> {
+        match lane {
+            Lane::Interactive => &self.interactive,
+            Lane::Batch => &self.batch,
+        }
+    }
+
+    /// Wakes `lane`'s idle workers.
+    pub(crate) fn wake(&self, lane: Lane) {
+        self.sender(lane).send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub(crate) fn watch(&self, lane: Lane) -> tokio::sync::watch::Receiver<u64> {
+        self.sender(lane).subscribe()
+    }
+}
+
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
 
 /// Which worker pool a job runs in: short user-facing work apart from bulk
 /// work, so a batch backlog never delays an e-mail a user is waiting for.
@@ -84,6 +308,8 @@ pub struct Job {
     pub attempt: i32,
     /// Attempts allowed.
     pub max_attempts: i32,
+    /// The request that enqueued it, if one did.
+    pub request_id: Option<String>,
 }
 
 /// A job that will not run again, and why.
@@ -91,6 +317,8 @@ pub struct Job {
 pub struct DeadJob {
     /// Id.
     pub id: i64,
+    /// Its lane.
+    pub lane: Lane,
     /// Its tenant, if it had one.
     pub tenant: Option<TenantId>,
     /// Kind.
@@ -112,6 +340,10 @@ pub struct TenantQueueStats {
     pub running: i64,
     /// Whether its jobs are held.
     pub paused: bool,
+    /// Its dispatch weight.
+    pub weight: i32,
+    /// Its concurrency cap.
+    pub cap: i32,
 }
 
 /// Queue failures.
@@ -124,6 +356,19 @@ pub enum JobError {
     /// Bad job fields.
     #[error("{0}")]
     Invalid(String),
+    /// The tenant has its maximum of jobs waiting in the lane.
+    #[error("tenant {tenant} has {max} jobs waiting in the {lane} lane, its maximum")]
+    BacklogFull {
+        /// The tenant.
+        tenant: TenantId,
+        /// The lane.
+        lane: Lane,
+        /// Its maximum backlog.
+        max: i64,
+    },
+    /// An operator action attempted outside the system tenant.
+    #[error("only the system tenant may do this")]
+    SystemOnly,
     /// The queue's storage failed.
     #[error("job queue: {0}")]
     Storage(String),

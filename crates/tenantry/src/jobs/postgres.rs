@@ -11,35 +11,51 @@
 //!
 //! Claims take row locks with `FOR UPDATE SKIP LOCKED`, so workers in any
 //! number of processes never take the same job or block each other, and
-//! the per-tenant cap counts running jobs across all of them.
+//! the per-tenant cap counts running jobs across all of them. A claim takes
+//! up to a batch of the chosen tenant's jobs (as many as its cap leaves room
+//! for) and advances its pass once per job, so batching changes throughput,
+//! not shares.
+//!
+//! Every operation is one statement (one round trip), except the cron
+//! tick, which records the tick and its jobs in one transaction.
+//!
+//! **Wake-ups**: an enqueue that gives a tenant its first queued job sends
+//! `NOTIFY tenantry_jobs, '<lane>'`; [`PgQueue::with_wakeups`] listens on a
+//! connection of its own and wakes idle workers. Workers poll as well, so a
+//! lost notification (or a delayed job coming due) costs one poll interval.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio_postgres::Row;
 
-use super::{DeadJob, Job, JobEnvelope, JobError, Lane, TenantQueueStats};
+use super::{
+    BoxFuture, DeadJob, Job, JobEnvelope, JobError, JobQueue, Lane, STRIDE, TenantQueueStats,
+    TenantShare, Wakeups, millis, require_system, visible_tenant,
+};
 use crate::context::TenantId;
 use crate::data::postgres::{PgDatabase, db_error_text};
-
-/// Pass advance per claim for weight 1.
-const STRIDE: i64 = 1_000_000;
 
 /// The queue's SQL, kept in `.sql` files beside this one.
 mod sql {
     pub(super) const INSERT_JOB: &str = include_str!("sql/insert_job.sql");
-    pub(super) const COUNT_QUEUED: &str = include_str!("sql/count_queued.sql");
     pub(super) const CLAIM: &str = include_str!("sql/claim.sql");
     pub(super) const COMPLETE: &str = include_str!("sql/complete.sql");
     pub(super) const RETRY: &str = include_str!("sql/retry.sql");
     pub(super) const BURY: &str = include_str!("sql/bury.sql");
     pub(super) const REAP: &str = include_str!("sql/reap.sql");
+    pub(super) const RETRY_DEAD: &str = include_str!("sql/retry_dead.sql");
 }
+
+/// The channel enqueues notify on; the payload is the lane.
+pub(crate) const WAKE_CHANNEL: &str = "tenantry_jobs";
 
 /// The queue on PostgreSQL.
 #[derive(Clone)]
 pub struct PgQueue {
     db: PgDatabase,
+    wakeups: Option<Arc<Wakeups>>,
 }
 
 fn storage(e: impl std::fmt::Display) -> JobError {
@@ -53,17 +69,27 @@ fn pg(e: tokio_postgres::Error) -> JobError {
 impl PgQueue {
     /// The queue over `db`'s pool (the control schema, migrated).
     pub fn new(db: PgDatabase) -> Self {
-        Self { db }
+        Self { db, wakeups: None }
     }
 
-    /// Enqueues `job`; returns its id, or the id of the job already queued
-    /// with the same idempotency key.
-    pub async fn enqueue(&self, job: &JobEnvelope) -> Result<i64, JobError> {
-        let mut client = self.db.client().await.map_err(storage)?;
-        let delay_ms = i64::try_from(job.delay.as_millis()).unwrap_or(i64::MAX);
-        let tx = client.transaction().await.map_err(pg)?;
-        let inserted = tx
-            .query_opt(
+    /// Also wakes idle workers on `NOTIFY`, listening on a connection of
+    /// its own to `url` (reconnected when lost; workers poll meanwhile).
+    pub fn with_wakeups(mut self, url: &str) -> Result<Self, JobError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| JobError::Invalid(format!("bad PostgreSQL URL: {e}")))?;
+        let wakeups = Arc::new(Wakeups::default());
+        tokio::spawn(super::pg_listen::listen(config, Arc::downgrade(&wakeups)));
+        self.wakeups = Some(wakeups);
+        Ok(self)
+    }
+
+    async fn insert(
+        client: &impl tokio_postgres::GenericClient,
+        job: &JobEnvelope,
+    ) -> Result<i64, JobError> {
+        let row = client
+            .query_one(
                 sql::INSERT_JOB,
                 &[
                     job.tenant().as_uuid(),
@@ -71,200 +97,329 @@ impl PgQueue {
                     &job.kind(),
                     job.payload(),
                     &job.priority,
-                    &delay_ms,
+                    &millis(job.delay),
                     &job.idempotency_key,
                     &job.max_attempts,
+                    &job.request_id,
                 ],
             )
             .await
             .map_err(pg)?;
-        let id = match inserted {
-            Some(row) => {
-                tx.execute(
-                    sql::COUNT_QUEUED,
-                    &[job.tenant().as_uuid(), &job.lane.as_str()],
-                )
-                .await
-                .map_err(pg)?;
-                row.get(0)
-            }
-            // Seen before: the first enqueue's job.
-            None => tx
-                .query_opt(
-                    "SELECT id FROM tenantry.jobs WHERE owner = $1 AND idempotency_key = $2",
-                    &[job.tenant().as_uuid(), &job.idempotency_key],
-                )
-                .await
-                .map_err(pg)?
-                .map(|row| row.get(0))
-                // It finished between the two statements: a rare race.
-                .ok_or_else(|| {
-                    JobError::Storage("the job with this key just finished; retry".into())
-                })?,
-        };
-        tx.commit().await.map_err(pg)?;
-        Ok(id)
-    }
-
-    /// Claims up to one runnable job in `lane` for `worker`, leased for
-    /// `lease`; `None` when no tenant has one.
-    pub async fn claim(
-        &self,
-        lane: Lane,
-        worker: &str,
-        lease: Duration,
-    ) -> Result<Option<Job>, JobError> {
-        let client = self.db.client().await.map_err(storage)?;
-        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        let rows = client
-            .query(sql::CLAIM, &[&lane.as_str(), &lease_ms, &worker, &STRIDE])
-            .await
-            .map_err(pg)?;
-        rows.first().map(job_row).transpose()
-    }
-
-    /// Marks job `id` done (it is removed).
-    pub async fn complete(&self, id: i64) -> Result<(), JobError> {
-        let client = self.db.client().await.map_err(storage)?;
-        client.execute(sql::COMPLETE, &[&id]).await.map_err(pg)?;
-        Ok(())
-    }
-
-    /// Records a failed attempt: queued again after `backoff`, or, past its
-    /// attempts, moved to the dead letters with `error`.
-    pub async fn fail(&self, job: &Job, error: &str, backoff: Duration) -> Result<(), JobError> {
-        let client = self.db.client().await.map_err(storage)?;
-        if job.attempt >= job.max_attempts {
-            client
-                .execute(sql::BURY, &[&job.id, &error])
-                .await
-                .map_err(pg)?;
-        } else {
-            let backoff_ms = i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX);
-            client
-                .execute(sql::RETRY, &[&job.id, &error, &backoff_ms])
-                .await
-                .map_err(pg)?;
+        let (room, id, earlier): (bool, Option<i64>, Option<i64>) =
+            (row.get("ok"), row.get("id"), row.get("earlier"));
+        match (id, earlier) {
+            (Some(id), _) | (None, Some(id)) => Ok(id),
+            (None, None) if !room => Err(JobError::BacklogFull {
+                tenant: job.tenant(),
+                lane: job.lane,
+                max: i64::from(row.get::<_, Option<i32>>("max_backlog").unwrap_or_default()),
+            }),
+            // Another enqueue with this key committed after this statement began.
+            (None, None) => Err(JobError::Storage(
+                "a job with this idempotency key was enqueued concurrently; retry".into(),
+            )),
         }
-        Ok(())
+    }
+}
+
+impl JobQueue for PgQueue {
+    fn enqueue<'a>(&'a self, job: &'a JobEnvelope) -> BoxFuture<'a, Result<i64, JobError>> {
+        Box::pin(async move {
+            let client = self.db.client().await.map_err(storage)?;
+            let client: &tokio_postgres::Client = &client;
+            Self::insert(client, job).await
+        })
     }
 
-    /// Moves job `id` straight to the dead letters (it can never run:
-    /// unknown tenant, undecodable payload).
-    pub async fn bury(&self, id: i64, reason: &str) -> Result<(), JobError> {
-        let client = self.db.client().await.map_err(storage)?;
-        client
-            .execute(sql::BURY, &[&id, &reason])
-            .await
-            .map_err(pg)?;
-        Ok(())
+    fn claim<'a>(
+        &'a self,
+        lane: Lane,
+        worker: &'a str,
+        lease: Duration,
+        max: usize,
+    ) -> BoxFuture<'a, Result<Vec<Job>, JobError>> {
+        Box::pin(async move {
+            let client = self.db.client().await.map_err(storage)?;
+            let max = i64::try_from(max.max(1)).unwrap_or(i64::MAX);
+            let rows = client
+                .query(
+                    sql::CLAIM,
+                    &[&lane.as_str(), &millis(lease), &worker, &STRIDE, &max],
+                )
+                .await
+                .map_err(pg)?;
+            rows.iter().map(job_row).collect()
+        })
     }
 
-    /// Extends job `id`'s lease (a heartbeat from a long job).
-    pub async fn heartbeat(&self, id: i64, lease: Duration) -> Result<(), JobError> {
-        let client = self.db.client().await.map_err(storage)?;
-        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        client
-            .execute(
-                "UPDATE tenantry.jobs SET lease_until = now() + $2::bigint * interval '1 millisecond'
-                 WHERE id = $1 AND state = 'running'",
-                &[&id, &lease_ms],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(())
+    fn complete<'a>(&'a self, ids: &'a [i64]) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move {
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let client = self.db.client().await.map_err(storage)?;
+            client.execute(sql::COMPLETE, &[&ids]).await.map_err(pg)?;
+            Ok(())
+        })
     }
 
-    /// Requeues jobs whose lease ran out (their worker died); returns how many.
-    pub async fn reap_expired(&self) -> Result<u64, JobError> {
-        let client = self.db.client().await.map_err(storage)?;
-        let rows = client.query(sql::REAP, &[]).await.map_err(pg)?;
-        Ok(rows.len() as u64)
+    fn fail<'a>(
+        &'a self,
+        job: &'a Job,
+        error: &'a str,
+        backoff: Duration,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move {
+            let client = self.db.client().await.map_err(storage)?;
+            if job.attempt >= job.max_attempts {
+                client
+                    .execute(sql::BURY, &[&job.id, &error])
+                    .await
+                    .map_err(pg)?;
+            } else {
+                client
+                    .execute(sql::RETRY, &[&job.id, &error, &millis(backoff)])
+                    .await
+                    .map_err(pg)?;
+            }
+            Ok(())
+        })
     }
 
-    /// Pauses or resumes `tenant`'s jobs in `lane` (queued jobs stay queued).
-    pub async fn set_paused(
+    fn bury<'a>(&'a self, id: i64, reason: &'a str) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move {
+            let client = self.db.client().await.map_err(storage)?;
+            client
+                .execute(sql::BURY, &[&id, &reason])
+                .await
+                .map_err(pg)?;
+            Ok(())
+        })
+    }
+
+    fn heartbeat<'a>(
+        &'a self,
+        ids: &'a [i64],
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move {
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let client = self.db.client().await.map_err(storage)?;
+            client
+                .execute(
+                    "UPDATE tenantry.jobs SET lease_until = now() + $2::bigint * interval '1 millisecond'
+                     WHERE id = ANY($1) AND state = 'running'",
+                    &[&ids, &millis(lease)],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(())
+        })
+    }
+
+    fn reap_expired(&self) -> BoxFuture<'_, Result<u64, JobError>> {
+        Box::pin(async move {
+            let client = self.db.client().await.map_err(storage)?;
+            let rows = client.query(sql::REAP, &[]).await.map_err(pg)?;
+            Ok(rows.len() as u64)
+        })
+    }
+
+    fn set_paused(
         &self,
         tenant: TenantId,
         lane: Lane,
         paused: bool,
-    ) -> Result<(), JobError> {
-        let client = self.db.client().await.map_err(storage)?;
-        client
-            .execute(
-                "INSERT INTO tenantry.job_tenants (owner, lane, paused) VALUES ($1, $2, $3)
-                 ON CONFLICT (owner, lane) DO UPDATE SET paused = excluded.paused",
-                &[tenant.as_uuid(), &lane.as_str(), &paused],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(())
+    ) -> BoxFuture<'_, Result<(), JobError>> {
+        Box::pin(async move {
+            require_system()?;
+            let client = self.db.client().await.map_err(storage)?;
+            client
+                .execute(
+                    "INSERT INTO tenantry.job_tenants (owner, lane, paused) VALUES ($1, $2, $3)
+                     ON CONFLICT (owner, lane) DO UPDATE SET paused = excluded.paused",
+                    &[tenant.as_uuid(), &lane.as_str(), &paused],
+                )
+                .await
+                .map_err(pg)?;
+            if !paused {
+                client
+                    .execute("SELECT pg_notify($1, $2)", &[&WAKE_CHANNEL, &lane.as_str()])
+                    .await
+                    .map_err(pg)?;
+            }
+            Ok(())
+        })
     }
 
-    /// Sets `tenant`'s weight (its share of dispatch) and concurrency cap in `lane`.
-    pub async fn set_share(
+    fn set_share(
         &self,
         tenant: TenantId,
         lane: Lane,
-        weight: u16,
-        cap: u16,
-    ) -> Result<(), JobError> {
-        let client = self.db.client().await.map_err(storage)?;
-        let (weight, cap) = (i32::from(weight.max(1)), i32::from(cap.max(1)));
-        client
-            .execute(
-                "INSERT INTO tenantry.job_tenants (owner, lane, weight, cap) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (owner, lane) DO UPDATE SET weight = excluded.weight, cap = excluded.cap",
-                &[tenant.as_uuid(), &lane.as_str(), &weight, &cap],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(())
+        share: TenantShare,
+    ) -> BoxFuture<'_, Result<(), JobError>> {
+        Box::pin(async move {
+            require_system()?;
+            let client = self.db.client().await.map_err(storage)?;
+            let max_backlog = i32::try_from(share.max_backlog).unwrap_or(i32::MAX);
+            client
+                .execute(
+                    "INSERT INTO tenantry.job_tenants AS t (owner, lane, weight, cap, rate_interval_ms, max_backlog)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (owner, lane) DO UPDATE
+                     SET weight = excluded.weight, cap = excluded.cap,
+                         rate_interval_ms = excluded.rate_interval_ms, max_backlog = excluded.max_backlog",
+                    &[
+                        tenant.as_uuid(),
+                        &lane.as_str(),
+                        &i32::from(share.weight.max(1)),
+                        &i32::from(share.cap.max(1)),
+                        &share.interval_ms(),
+                        &max_backlog,
+                    ],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(())
+        })
     }
 
-    /// Queued and running counts per tenant in `lane`.
-    pub async fn stats(&self, lane: Lane) -> Result<Vec<TenantQueueStats>, JobError> {
-        let client = self.db.client().await.map_err(storage)?;
-        let rows = client
-            .query(
-                "SELECT owner, queued, running, paused FROM tenantry.job_tenants
-                 WHERE lane = $1 ORDER BY owner",
-                &[&lane.as_str()],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(rows
-            .iter()
-            .map(|r| TenantQueueStats {
-                tenant: TenantId::from_uuid(r.get(0)),
-                queued: i64::from(r.get::<_, i32>(1)),
-                running: i64::from(r.get::<_, i32>(2)),
-                paused: r.get(3),
-            })
-            .collect())
+    fn stats(&self, lane: Lane) -> BoxFuture<'_, Result<Vec<TenantQueueStats>, JobError>> {
+        Box::pin(async move {
+            let visible = visible_tenant()?.map(|t| *t.as_uuid());
+            let client = self.db.client().await.map_err(storage)?;
+            let rows = client
+                .query(
+                    "SELECT owner, queued, running, paused, weight, cap FROM tenantry.job_tenants
+                     WHERE lane = $1 AND ($2::uuid IS NULL OR owner = $2) ORDER BY owner",
+                    &[&lane.as_str(), &visible],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(rows
+                .iter()
+                .map(|r| TenantQueueStats {
+                    tenant: TenantId::from_uuid(r.get(0)),
+                    queued: i64::from(r.get::<_, i32>(1)),
+                    running: i64::from(r.get::<_, i32>(2)),
+                    paused: r.get(3),
+                    weight: r.get(4),
+                    cap: r.get(5),
+                })
+                .collect())
+        })
     }
 
-    /// `tenant`'s dead letters, newest first.
-    pub async fn dead_letters(&self, tenant: Option<TenantId>) -> Result<Vec<DeadJob>, JobError> {
-        let client = self.db.client().await.map_err(storage)?;
-        let rows = client
-            .query(
-                "SELECT id, owner, kind, attempts, reason FROM tenantry.dead_jobs
-                 WHERE $1::uuid IS NULL OR owner = $1 ORDER BY died_at DESC, id DESC",
-                &[&tenant.map(|t| *t.as_uuid())],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(rows
-            .iter()
-            .map(|r| DeadJob {
-                id: r.get(0),
-                tenant: r.get::<_, Option<uuid::Uuid>>(1).map(TenantId::from_uuid),
-                kind: r.get(2),
-                attempts: r.get(3),
-                reason: r.get(4),
-            })
-            .collect())
+    fn dead_letters(&self) -> BoxFuture<'_, Result<Vec<DeadJob>, JobError>> {
+        Box::pin(async move {
+            let visible = visible_tenant()?.map(|t| *t.as_uuid());
+            let client = self.db.client().await.map_err(storage)?;
+            let rows = client
+                .query(
+                    "SELECT id, owner, lane, kind, attempts, reason FROM tenantry.dead_jobs
+                     WHERE $1::uuid IS NULL OR owner = $1 ORDER BY died_at DESC, id DESC",
+                    &[&visible],
+                )
+                .await
+                .map_err(pg)?;
+            rows.iter()
+                .map(|r| {
+                    Ok(DeadJob {
+                        id: r.get(0),
+                        tenant: r.get::<_, Option<uuid::Uuid>>(1).map(TenantId::from_uuid),
+                        lane: r.get::<_, String>(2).parse()?,
+                        kind: r.get(3),
+                        attempts: r.get(4),
+                        reason: r.get(5),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn retry_dead(&self, id: i64) -> BoxFuture<'_, Result<bool, JobError>> {
+        Box::pin(async move {
+            let visible = visible_tenant()?.map(|t| *t.as_uuid());
+            let client = self.db.client().await.map_err(storage)?;
+            let row = client
+                .query_one(sql::RETRY_DEAD, &[&id, &visible])
+                .await
+                .map_err(pg)?;
+            Ok(row.get::<_, i64>(0) > 0)
+        })
+    }
+
+    fn discard_dead(&self, id: i64) -> BoxFuture<'_, Result<bool, JobError>> {
+        Box::pin(async move {
+            let visible = visible_tenant()?.map(|t| *t.as_uuid());
+            let client = self.db.client().await.map_err(storage)?;
+            let n = client
+                .execute(
+                    "DELETE FROM tenantry.dead_jobs WHERE id = $1 AND ($2::uuid IS NULL OR owner = $2)",
+                    &[&id, &visible],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(n > 0)
+        })
+    }
+
+    fn enqueue_tick<'a>(
+        &'a self,
+        schedule: &'a str,
+        tick: i64,
+        jobs: &'a [JobEnvelope],
+    ) -> BoxFuture<'a, Result<bool, JobError>> {
+        Box::pin(async move {
+            let mut client = self.db.client().await.map_err(storage)?;
+            let tx = client.transaction().await.map_err(pg)?;
+            let count = i32::try_from(jobs.len()).unwrap_or(i32::MAX);
+            let recorded = tx
+                .execute(
+                    "INSERT INTO tenantry.cron_ticks (schedule, tick, jobs) VALUES ($1, $2, $3)
+                     ON CONFLICT DO NOTHING",
+                    &[&schedule, &tick, &count],
+                )
+                .await
+                .map_err(pg)?;
+            if recorded == 0 {
+                return Ok(false);
+            }
+            for job in jobs {
+                let inner: &tokio_postgres::Transaction<'_> = &tx;
+                match Self::insert(inner, job).await {
+                    // A full backlog skips that tenant's run, not everyone's.
+                    Err(JobError::BacklogFull { tenant, .. }) => {
+                        tracing::warn!(%tenant, schedule, tick, "backlog full: scheduled job skipped");
+                    }
+                    other => {
+                        other?;
+                    }
+                }
+            }
+            tx.commit().await.map_err(pg)?;
+            Ok(true)
+        })
+    }
+
+    fn last_tick<'a>(&'a self, schedule: &'a str) -> BoxFuture<'a, Result<Option<i64>, JobError>> {
+        Box::pin(async move {
+            let client = self.db.client().await.map_err(storage)?;
+            let row = client
+                .query_one(
+                    "SELECT max(tick) FROM tenantry.cron_ticks WHERE schedule = $1",
+                    &[&schedule],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(row.get(0))
+        })
+    }
+
+    fn wakeups(&self, lane: Lane) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.wakeups.as_ref().map(|w| w.watch(lane))
     }
 }
 
@@ -278,5 +433,6 @@ fn job_row(row: &Row) -> Result<Job, JobError> {
         payload: row.get::<_, Value>("payload"),
         attempt: row.get("attempts"),
         max_attempts: row.get("max_attempts"),
+        request_id: row.get("request_id"),
     })
 }

@@ -1,17 +1,48 @@
 //! [`Worker`]: claims jobs from one lane and runs each inside its tenant's
-//! context.
+//! context, several at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Job, JobError, Lane, PgQueue};
-use crate::context::{self, TenantContext};
+use serde::de::DeserializeOwned;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use super::{Job, JobError, JobQueue, Lane};
+use crate::context::{self, RequestId, TenantContext};
 use crate::registry::{BoxFuture, TenantKey, TenantState, Tenants};
 
-/// Runs jobs of one kind: `Ok` completes the job, `Err` is a failed attempt.
-pub type Handler = Arc<dyn Fn(Job) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+/// Resolves on the next wake-up; never without wake-ups (or once the
+/// queue is gone).
+async fn woken(wakeups: &mut Option<tokio::sync::watch::Receiver<u64>>) {
+    let changed = match wakeups {
+        Some(w) => w.changed().await.is_ok(),
+        None => false,
+    };
+    if !changed {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// How an attempt ended, as a handler sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Worth another attempt (after a backoff), if any are left.
+    Retry(String),
+    /// Can never succeed (bad payload): straight to the dead letters.
+    Fatal(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Retry(message)
+    }
+}
+
+/// Runs jobs of one kind: `Ok` completes the job.
+pub type Handler = Arc<dyn Fn(Job) -> BoxFuture<'static, Result<(), Failure>> + Send + Sync>;
 
 /// How a [`Worker`] claims and retries.
 #[derive(Clone, Debug)]
@@ -21,22 +52,27 @@ pub struct WorkerOptions {
     pub lane: Lane,
     /// Its name in the queue (`host:pid:n`), for leases.
     pub name: String,
-    /// How long a claimed job is held before it counts as lost.
+    /// Jobs it runs at once.
+    pub concurrency: usize,
+    /// How long a claimed job is held before it counts as lost; running jobs
+    /// are renewed every third of it.
     pub lease: Duration,
-    /// How long to wait when no job is runnable.
+    /// How long to wait when no job is runnable and no wake-up comes.
     pub idle_poll: Duration,
     /// The first retry's delay; each next one doubles, plus jitter.
     pub base_backoff: Duration,
 }
 
 impl WorkerOptions {
-    /// Defaults for `lane`: 30 s leases, 200 ms idle polls, 1 s first backoff.
+    /// Defaults for `lane`: 8 at once, 30 s leases, 1 s idle polls, 1 s
+    /// first backoff.
     pub fn new(lane: Lane, name: impl Into<String>) -> Self {
         Self {
             lane,
             name: name.into(),
+            concurrency: 8,
             lease: Duration::from_secs(30),
-            idle_poll: Duration::from_millis(200),
+            idle_poll: Duration::from_secs(1),
             base_backoff: Duration::from_secs(1),
         }
     }
@@ -45,15 +81,22 @@ impl WorkerOptions {
 /// Claims jobs and runs their handlers; see the [module docs](super).
 #[derive(Clone)]
 pub struct Worker {
-    queue: PgQueue,
+    queue: Arc<dyn JobQueue>,
     tenants: Tenants,
     handlers: Arc<HashMap<String, Handler>>,
     options: WorkerOptions,
 }
 
+/// An attempt's result, for the queue.
+enum Outcome {
+    Done,
+    Retry(String),
+    Bury(String),
+}
+
 impl Worker {
     /// A worker on `queue`, looking tenants up in `tenants`.
-    pub fn new(queue: PgQueue, tenants: Tenants, options: WorkerOptions) -> Self {
+    pub fn new(queue: Arc<dyn JobQueue>, tenants: Tenants, options: WorkerOptions) -> Self {
         Self {
             queue,
             tenants,
@@ -62,81 +105,200 @@ impl Worker {
         }
     }
 
-    /// Runs jobs of `kind` with `handler`.
-    pub fn handle<F, Fut>(mut self, kind: &str, handler: F) -> Self
+    /// Runs jobs of `kind` with `handler`; an `Err` is a failed attempt.
+    pub fn handle<F, Fut, E>(mut self, kind: &str, handler: F) -> Self
     where
         F: Fn(Job) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), String>> + Send + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<Failure>,
     {
-        let handler: Handler = Arc::new(move |job| Box::pin(handler(job)));
+        let handler: Handler = Arc::new(move |job| {
+            let attempt = handler(job);
+            Box::pin(async move { attempt.await.map_err(Into::into) })
+        });
         Arc::make_mut(&mut self.handlers).insert(kind.to_owned(), handler);
         self
     }
 
+    /// Runs jobs of `kind` with `handler`, their payload decoded as `T`; a
+    /// payload that does not decode goes to the dead letters unrun.
+    pub fn handle_json<T, F, Fut, E>(self, kind: &str, handler: F) -> Self
+    where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(Job, T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<Failure>,
+    {
+        let handler = Arc::new(handler);
+        self.handle(kind, move |job: Job| {
+            let handler = handler.clone();
+            async move {
+                let payload = serde_json::from_value::<T>(job.payload.clone())
+                    .map_err(|e| Failure::Fatal(format!("undecodable payload: {e}")))?;
+                handler(job, payload).await.map_err(Into::into)
+            }
+        })
+    }
+
     /// Claims one job and runs it to its outcome; whether there was one.
     pub async fn run_once(&self) -> Result<bool, JobError> {
-        let Some(job) = self
+        let jobs = self
             .queue
-            .claim(self.options.lane, &self.options.name, self.options.lease)
-            .await?
-        else {
+            .claim(self.options.lane, &self.options.name, self.options.lease, 1)
+            .await?;
+        let Some(job) = jobs.into_iter().next() else {
             return Ok(false);
         };
-        let Some(handler) = self.handlers.get(&job.kind).cloned() else {
-            self.queue
-                .bury(job.id, &format!("no handler for kind {:?}", job.kind))
-                .await?;
-            return Ok(true);
-        };
-        let outcome = if job.tenant.is_system() {
-            context::run_as_system("job", handler(job.clone())).await
-        } else {
-            match self.context_for(&job).await? {
-                Some(ctx) => ctx.scope(handler(job.clone())).await,
-                None => {
-                    self.queue
-                        .bury(job.id, &format!("unknown or deleted tenant {}", job.tenant))
-                        .await?;
-                    return Ok(true);
+        let (job, outcome) = self.clone().attempt(job).await;
+        let mut done = Vec::new();
+        self.settle(job, outcome, &mut done).await?;
+        self.queue.complete(&done).await?;
+        Ok(true)
+    }
+
+    /// Runs jobs, up to [`concurrency`](WorkerOptions::concurrency) at once,
+    /// until `shutdown` completes; then stops claiming and drains: jobs
+    /// already started finish and are recorded before it returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut running: JoinSet<(Job, Outcome)> = JoinSet::new();
+        let mut in_flight: HashSet<i64> = HashSet::new();
+        let mut done: Vec<i64> = Vec::new();
+        let mut renew = tokio::time::interval(self.options.lease / 3);
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stopping = false;
+        let mut wakeups = self.queue.wakeups(self.options.lane);
+        loop {
+            while let Some(finished) = running.try_join_next() {
+                self.finish(finished, &mut in_flight, &mut done).await;
+            }
+            self.flush(&mut done).await;
+            if stopping && running.is_empty() {
+                return;
+            }
+            let free = self.options.concurrency.saturating_sub(running.len());
+            if !stopping && free > 0 {
+                // Seen before the claim: a wake-up from now on is new work.
+                if let Some(w) = &mut wakeups {
+                    w.borrow_and_update();
+                }
+                match self
+                    .queue
+                    .claim(self.options.lane, &self.options.name, self.options.lease, free)
+                    .await
+                {
+                    Ok(jobs) if !jobs.is_empty() => {
+                        let more = jobs.len() == free;
+                        for job in jobs {
+                            in_flight.insert(job.id);
+                            running.spawn(self.clone().attempt(job));
+                        }
+                        // Other tenants may have work too: claim again at once
+                        // while there is room.
+                        if !more {
+                            continue;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, lane = %self.options.lane, "job worker could not reach the queue"),
                 }
             }
+            tokio::select! {
+                () = &mut shutdown, if !stopping => stopping = true,
+                Some(finished) = running.join_next(), if !running.is_empty() => {
+                    self.finish(finished, &mut in_flight, &mut done).await;
+                }
+                () = woken(&mut wakeups), if !stopping && running.len() < self.options.concurrency => {}
+                () = tokio::time::sleep(self.options.idle_poll), if !stopping => {}
+                _ = renew.tick() => self.renew(&in_flight).await,
+            }
+        }
+    }
+
+    async fn finish(
+        &self,
+        finished: Result<(Job, Outcome), tokio::task::JoinError>,
+        in_flight: &mut HashSet<i64>,
+        done: &mut Vec<i64>,
+    ) {
+        match finished {
+            Ok((job, outcome)) => {
+                in_flight.remove(&job.id);
+                if let Err(e) = self.settle(job, outcome, done).await {
+                    // The lease brings the job back; it is not lost.
+                    tracing::warn!(error = %e, "could not record a job's outcome");
+                }
+            }
+            // A handler that panicked: its job's lease brings it back.
+            Err(e) => tracing::error!(error = %e, "job handler panicked"),
+        }
+    }
+
+    async fn flush(&self, done: &mut Vec<i64>) {
+        if done.is_empty() {
+            return;
+        }
+        match self.queue.complete(done).await {
+            Ok(()) => done.clear(),
+            Err(e) => tracing::warn!(error = %e, "could not complete jobs; retrying"),
+        }
+    }
+
+    /// Renews running jobs' leases and brings back other workers' lost jobs.
+    async fn renew(&self, in_flight: &HashSet<i64>) {
+        let ids: Vec<i64> = in_flight.iter().copied().collect();
+        if let Err(e) = self.queue.heartbeat(&ids, self.options.lease).await {
+            tracing::warn!(error = %e, "could not renew job leases");
+        }
+        match self.queue.reap_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(jobs = n, "requeued jobs of lost workers"),
+            Err(e) => tracing::warn!(error = %e, "could not requeue lost jobs"),
+        }
+    }
+
+    /// Runs one attempt in the job's tenant context.
+    async fn attempt(self, job: Job) -> (Job, Outcome) {
+        let Some(handler) = self.handlers.get(&job.kind).cloned() else {
+            let reason = format!("no handler for kind {:?}", job.kind);
+            return (job, Outcome::Bury(reason));
         };
+        let span = tracing::info_span!("job", job_id = job.id, kind = %job.kind, attempt = job.attempt);
+        let result = if job.tenant.is_system() {
+            context::run_as_system("job", handler(job.clone()).instrument(span)).await
+        } else {
+            match self.context_for(&job).await {
+                Ok(Some(ctx)) => ctx.scope(handler(job.clone()).instrument(span)).await,
+                Ok(None) => {
+                    let reason = format!("unknown or deleted tenant {}", job.tenant);
+                    return (job, Outcome::Bury(reason));
+                }
+                Err(e) => Err(Failure::Retry(format!("tenant lookup failed: {e}"))),
+            }
+        };
+        let outcome = match result {
+            Ok(()) => Outcome::Done,
+            Err(Failure::Retry(error)) => Outcome::Retry(error),
+            Err(Failure::Fatal(error)) => Outcome::Bury(error),
+        };
+        (job, outcome)
+    }
+
+    async fn settle(&self, job: Job, outcome: Outcome, done: &mut Vec<i64>) -> Result<(), JobError> {
         match outcome {
-            Ok(()) => self.queue.complete(job.id).await?,
-            Err(error) => {
-                tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempt, %error, "job failed");
+            Outcome::Done => done.push(job.id),
+            Outcome::Retry(error) => {
+                tracing::warn!(job = job.id, kind = %job.kind, tenant = %job.tenant, attempt = job.attempt, %error, "job failed");
                 self.queue
                     .fail(&job, &error, self.backoff(job.attempt))
                     .await?;
             }
-        }
-        Ok(true)
-    }
-
-    /// Runs jobs until `shutdown` completes; a job already started finishes
-    /// first (its lease would bring it back otherwise).
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        loop {
-            let idle = tokio::select! {
-                biased;
-                () = &mut shutdown => return,
-                ran = self.run_once() => match ran {
-                    Ok(true) => false,
-                    Ok(false) => true,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "job worker could not reach the queue");
-                        true
-                    }
-                },
-            };
-            if idle {
-                tokio::select! {
-                    () = &mut shutdown => return,
-                    () = tokio::time::sleep(self.options.idle_poll) => {}
-                }
+            Outcome::Bury(reason) => {
+                tracing::warn!(job = job.id, kind = %job.kind, tenant = %job.tenant, %reason, "job moved to the dead letters");
+                self.queue.bury(job.id, &reason).await?;
             }
         }
+        Ok(())
     }
 
     /// The job's tenant context, from the registry: `None` when the tenant is
@@ -153,11 +315,13 @@ impl Worker {
         if matches!(record.state, TenantState::Deleting | TenantState::Deleted) {
             return Ok(None);
         }
-        Ok(TenantContext::builder(record.id, record.slug.clone())
+        let mut builder = TenantContext::builder(record.id, record.slug.clone())
             .plan(record.plan)
-            .route(record.route())
-            .build()
-            .ok())
+            .route(record.route());
+        if let Some(request) = job.request_id.as_deref().and_then(RequestId::parse) {
+            builder = builder.request_id(request);
+        }
+        Ok(builder.build().ok())
     }
 
     /// `base · 2^(attempt − 1)`, plus up to as much again of jitter so

@@ -18,6 +18,8 @@ pub const CONTROL_MIGRATIONS: &[Migration] = crate::data::migration::control_mig
         (3, "database_server", "0003_database_server"),
         (4, "secrets", "0004_secrets"),
         (5, "config", "0005_config"),
+        (6, "jobs", "0006_jobs"),
+        (7, "job_limits_cron", "0007_job_limits_cron"),
     ]
 );
 
