@@ -10,6 +10,7 @@ use tenantry::data::postgres::fleet::FleetOptions;
 use tenantry::data::postgres::{self as pg, PgDatabase, PgTenantStore};
 use tenantry::data::sqlite::{self as lite, SqliteDatabase, SqliteTenantStore};
 use tenantry::data::{Database, Migration};
+use tenantry::jobs::{JobQueue, PgQueue, SqliteQueue};
 use tenantry::registry::{TenantState, Tenants};
 use tenantry::secrets::{LocalKeyring, MasterKey, OpenBaoTransit, SecretStorage, Secrets};
 use tenantry::storage::{LayoutPolicy, TenantStorage, UrlSigner};
@@ -24,6 +25,11 @@ pub const PG_APP_MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
     name: "app",
     sql: include_str!("../migrations/postgres/0001_app.sql"),
+},
+Migration {
+    version: 2,
+    name: "webhook_deliveries",
+    sql: include_str!("../migrations/postgres/0002_webhook_deliveries.sql"),
 }];
 
 /// The reference app's tenant-plane migrations for SQLite (`shared.db`).
@@ -31,6 +37,11 @@ pub const SQLITE_APP_MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
     name: "app",
     sql: include_str!("../migrations/sqlite/0001_app.sql"),
+},
+Migration {
+    version: 2,
+    name: "webhook_deliveries",
+    sql: include_str!("../migrations/sqlite/0002_webhook_deliveries.sql"),
 }];
 
 /// The opened backend.
@@ -46,6 +57,8 @@ pub struct Backend {
     pub secrets: Secrets,
     /// Tenants' settings and feature flags.
     pub config: TenantConfig,
+    /// The job queue (in the control database).
+    pub queue: Arc<dyn JobQueue>,
     /// How tier targets are created; see [`crate::provision`].
     pub(crate) provisioner: Provisioner,
 }
@@ -145,8 +158,9 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Backend> {
         }
     }
     let secret_storage = Arc::new(lite::SqliteSecretStorage::new(control.clone()));
-    let config_store = Arc::new(lite::SqliteConfigStore::new(control));
+    let config_store = Arc::new(lite::SqliteConfigStore::new(control.clone()));
     Ok(Backend {
+        queue: Arc::new(SqliteQueue::new(control)),
         config: TenantConfig::new(config_store, flags()),
         db: Database::Sqlite(shared),
         tenants,
@@ -180,7 +194,9 @@ async fn connect_postgres(
     let tenants = Tenants::new(Arc::new(PgTenantStore::new(db.clone())));
     let secret_storage = Arc::new(pg::PgSecretStorage::new(db.clone()));
     let config_store = Arc::new(pg::PgConfigStore::new(db.clone()));
+    let queue = PgQueue::new(db.clone()).with_wakeups(app_url)?;
     Ok(Backend {
+        queue: Arc::new(queue),
         config: TenantConfig::new(config_store, flags()),
         db: Database::Postgres(db),
         tenants,

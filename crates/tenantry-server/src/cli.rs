@@ -213,7 +213,11 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
         base = config.base_domain,
         port = addr.port(),
     );
+    let background = crate::jobs::start(&config, &backend)?;
     crate::run(listener, app, shutdown_signal()).await?;
+    // In-flight jobs finish before the process exits (their leases would
+    // bring them back otherwise, but later).
+    background.stop().await;
     Ok(())
 }
 

@@ -88,6 +88,30 @@ pub struct Settings {
     /// Transit key name [default: tenantry].
     #[arg(long, env = "TENANTRY_OPENBAO_KEY", global = true)]
     pub openbao_key: Option<String>,
+    /// Jobs each lane's worker runs at once; 0 runs no workers and no cron here [default: 4].
+    #[arg(long, env = "TENANTRY_WORKERS", global = true)]
+    pub workers: Option<usize>,
+    /// Directory the default mail transport writes `.eml` files to [default: DATA_DIR/outbox].
+    #[arg(long, env = "TENANTRY_OUTBOX_DIR", global = true)]
+    pub outbox_dir: Option<PathBuf>,
+    /// SMTP server (`host:port`): send e-mail there instead of writing files.
+    #[arg(long, env = "TENANTRY_SMTP_ADDR", global = true)]
+    pub smtp_addr: Option<String>,
+    /// Sender of e-mails for tenants without `email_from` [default: billing@tenantry.localhost].
+    #[arg(long, env = "TENANTRY_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
+    /// Internal address ranges webhooks may reach anyway (comma-separated CIDRs; none by default).
+    #[arg(long, env = "TENANTRY_WEBHOOK_ALLOW", global = true)]
+    pub webhook_allow: Option<String>,
+    /// When overdue-invoice reminders go out, per tenant (cron, UTC, seconds first) [default: 0 0 3 * * *].
+    #[arg(long, env = "TENANTRY_CRON_REMINDERS", global = true)]
+    pub cron_reminders: Option<String>,
+    /// When the system cleanup runs (cron, UTC, seconds first) [default: 0 15 * * * *].
+    #[arg(long, env = "TENANTRY_CRON_CLEANUP", global = true)]
+    pub cron_cleanup: Option<String>,
+    /// Age after which an open invoice is overdue, in seconds [default: 1209600, 14 days].
+    #[arg(long, env = "TENANTRY_OVERDUE_AFTER_SECS", global = true)]
+    pub overdue_after_secs: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -116,6 +140,42 @@ struct FileSettings {
     openbao_addr: Option<String>,
     openbao_token: Option<String>,
     openbao_key: Option<String>,
+    workers: Option<usize>,
+    outbox_dir: Option<PathBuf>,
+    smtp_addr: Option<String>,
+    mail_from: Option<String>,
+    webhook_allow: Option<String>,
+    cron_reminders: Option<String>,
+    cron_cleanup: Option<String>,
+    overdue_after_secs: Option<u64>,
+}
+
+/// Background jobs: workers, cron, e-mail and webhooks.
+#[derive(Clone, Debug)]
+pub struct JobsConfig {
+    /// Jobs each lane's worker runs at once (0: no workers or cron here).
+    pub workers: usize,
+    /// Where e-mails go.
+    pub mail: MailTransport,
+    /// Sender for tenants without their own.
+    pub mail_from: String,
+    /// Internal ranges webhooks may reach.
+    pub webhook_allow: Vec<String>,
+    /// Overdue-reminder schedule.
+    pub cron_reminders: String,
+    /// System cleanup schedule.
+    pub cron_cleanup: String,
+    /// When an open invoice becomes overdue.
+    pub overdue_after: std::time::Duration,
+}
+
+/// How e-mail leaves.
+#[derive(Clone, Debug)]
+pub enum MailTransport {
+    /// `.eml` files in a directory (one per message).
+    Files(PathBuf),
+    /// An SMTP server (`host:port`), plain.
+    Smtp(String),
 }
 
 /// Where tenant data lives.
@@ -155,6 +215,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Where the master key of tenants' secrets is.
     pub master_key: MasterKeyConfig,
+    /// Background jobs.
+    pub jobs: JobsConfig,
 }
 
 /// Where the master key that wraps tenants' data keys is kept.
@@ -259,7 +321,52 @@ impl Settings {
                     .unwrap_or_else(|| data_dir.join("master-keys")),
             ),
         };
+        let jobs = JobsConfig {
+            workers: self.workers.or(file.workers).unwrap_or(4),
+            mail: match self.smtp_addr.clone().or(file.smtp_addr) {
+                Some(addr) => MailTransport::Smtp(addr),
+                None => MailTransport::Files(
+                    self.outbox_dir
+                        .clone()
+                        .or(file.outbox_dir)
+                        .unwrap_or_else(|| data_dir.join("outbox")),
+                ),
+            },
+            mail_from: self
+                .mail_from
+                .clone()
+                .or(file.mail_from)
+                .unwrap_or_else(|| "billing@tenantry.localhost".to_owned()),
+            webhook_allow: self
+                .webhook_allow
+                .clone()
+                .or(file.webhook_allow)
+                .map(|list| {
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            cron_reminders: self
+                .cron_reminders
+                .clone()
+                .or(file.cron_reminders)
+                .unwrap_or_else(|| "0 0 3 * * *".to_owned()),
+            cron_cleanup: self
+                .cron_cleanup
+                .clone()
+                .or(file.cron_cleanup)
+                .unwrap_or_else(|| "0 15 * * * *".to_owned()),
+            overdue_after: std::time::Duration::from_secs(
+                self.overdue_after_secs
+                    .or(file.overdue_after_secs)
+                    .unwrap_or(14 * 24 * 60 * 60),
+            ),
+        };
         Ok(Config {
+            jobs,
             master_key,
             database,
             jwt_secret,

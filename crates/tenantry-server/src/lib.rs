@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod fleet;
+pub mod jobs;
 pub mod logging;
 pub mod pg_url;
 pub mod provision;
@@ -46,6 +47,10 @@ pub fn build(config: &Config, backend: &Backend) -> Router {
             storage: backend.storage.clone(),
             secrets: backend.secrets.clone(),
             config: backend.config.clone(),
+            events: jobs::Events {
+                queue: backend.queue.clone(),
+                config: backend.config.clone(),
+            },
         },
         edge,
     )

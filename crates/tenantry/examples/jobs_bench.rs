@@ -37,6 +37,8 @@ use tenantry::registry::{NewTenant, TenantState, Tenants};
 
 const APP_ROLE: &str = "tenantry_app";
 const LEASE: Duration = Duration::from_secs(60);
+/// Concurrent enqueuers (requests enqueueing one job each).
+const PRODUCERS: usize = 64;
 
 #[tokio::main]
 async fn main() {
@@ -87,7 +89,7 @@ async fn main() {
         owner.batch_execute("VACUUM ANALYZE tenantry.jobs, tenantry.job_tenants").await.unwrap();
         let rate = throughput(&app, &queue, tenants, 40_000).await;
         println!(
-            "throughput, {tenants:>4} tenants: {rate:.0} jobs/s end to end (8 producers enqueueing one job a statement; 2 workers x 32 running them in tenant context)"
+            "throughput, {tenants:>4} tenants: {rate:.0} jobs/s end to end ({PRODUCERS} concurrent producers enqueueing one job per call; 2 workers x 32 running them in tenant context)"
         );
     }
 }
@@ -258,10 +260,10 @@ async fn throughput(app: &PgDatabase, queue: &PgQueue, tenants: usize, jobs: usi
     }
     let started = Instant::now();
     let mut producers = tokio::task::JoinSet::new();
-    for p in 0..8 {
+    for p in 0..PRODUCERS {
         let (queue, contexts) = (queue.clone(), contexts.clone());
         producers.spawn(async move {
-            for i in 0..jobs / 8 {
+            for i in 0..jobs / PRODUCERS {
                 let ctx = &contexts[(p * 7919 + i) % contexts.len()];
                 let job = ctx
                     .clone()

@@ -8,7 +8,8 @@
 //! | module | feature | what |
 //! |---|---|---|
 //! | `cache` | `cache`, `cache-redis` | `TenantCache`: keys prefixed by construction; in-process and Redis backends |
-//! | `jobs` | `jobs` | a durable job queue, fair across tenants (stride scheduling, caps, pause), leases, retries, dead letters; workers run jobs in their tenant's context |
+//! | `jobs` | `jobs` + `postgres`/`sqlite` | a durable job queue, fair across tenants (stride scheduling, weights, caps, rates, backlogs, pause), leases, retries, dead letters; workers run jobs in their tenant's context; cron fan-out once per tick |
+//! | `http_client` | `http-client` | outbound HTTP in the tenant's name: tenant, request and trace headers, per-tenant timeouts, the SSRF guard at connect time |
 //! | `limits` | `limits` | tower layer: per-tenant GCRA rate limit, concurrent-request budget, timeout |
 //! | `webhooks` | `webhooks` | HMAC-SHA256 webhook signatures; the guard that keeps tenant URLs off internal addresses |
 //! | `config` | `config`, `openfeature` | `TenantConfig`: typed tenant settings and feature flags (plan defaults, sticky rollouts, overrides), an OpenFeature provider |
@@ -33,6 +34,8 @@ pub mod data;
 pub mod edge;
 #[cfg(any(feature = "webhooks", feature = "storage"))]
 mod hex;
+#[cfg(feature = "http-client")]
+pub mod http_client;
 #[cfg(feature = "jobs")]
 pub mod jobs;
 #[cfg(feature = "limits")]

@@ -44,6 +44,7 @@ pub(crate) async fn create(
     Body(new): Body<NewInvoice>,
 ) -> Result<(StatusCode, Json<Invoice>), ApiError> {
     let invoice = invoices::create_for_order(&app.db, new.order_id).await?;
+    crate::jobs::invoice_created(&app.events, &invoice).await;
     Ok((StatusCode::CREATED, Json(invoice)))
 }
 
@@ -69,8 +70,9 @@ pub(crate) async fn pay(
     State(app): State<AppState>,
     Id(id): Id,
 ) -> Result<Json<Invoice>, ApiError> {
-    invoices::mark_paid(&app.db, id)
+    let invoice = invoices::mark_paid(&app.db, id)
         .await?
-        .map(Json)
-        .ok_or(ApiError::NotFound)
+        .ok_or(ApiError::NotFound)?;
+    crate::jobs::invoice_paid(&app.events, &invoice).await;
+    Ok(Json(invoice))
 }

@@ -10,11 +10,13 @@ mod attachments;
 mod error;
 mod extract;
 mod invoices;
+mod jobs;
 mod openapi;
 mod orders;
 mod secrets;
 mod settings;
 mod users;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -40,6 +42,8 @@ pub struct AppState {
     pub secrets: tenantry::secrets::Secrets,
     /// Tenants' settings and flags.
     pub config: tenantry::config::TenantConfig,
+    /// Where invoice events become jobs.
+    pub events: crate::jobs::Events,
 }
 
 /// The whole app: public routes, then the tenant edge around the API.
@@ -74,6 +78,11 @@ pub fn router(state: AppState, edge: TenantLayer) -> Router {
         .route("/api/settings", get(settings::get).put(settings::put))
         .route("/api/flags", get(settings::flags))
         .route("/api/flags/{key}", axum::routing::put(settings::set_flag))
+        .route("/api/jobs", get(jobs::get))
+        .route("/api/jobs/dead/{id}/retry", post(jobs::retry))
+        .route("/api/jobs/dead/{id}", axum::routing::delete(jobs::discard))
+        .route("/api/webhooks/secret", post(webhooks::rotate_secret))
+        .route("/api/webhooks/deliveries", get(webhooks::deliveries))
         .route("/api/secrets", get(secrets::list))
         .route(
             "/api/secrets/{name}",

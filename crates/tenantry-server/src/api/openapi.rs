@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{attachments, invoices, orders, secrets, settings, users};
+use super::{attachments, invoices, jobs, orders, secrets, settings, users, webhooks};
 
 /// The API's OpenAPI description.
 #[derive(OpenApi)]
@@ -18,10 +18,12 @@ use super::{attachments, invoices, orders, secrets, settings, users};
         attachments::list, attachments::put, attachments::get, attachments::delete, attachments::upload_url,
         secrets::list, secrets::put, secrets::get, secrets::delete,
         settings::get, settings::put, settings::flags, settings::set_flag,
+        jobs::get, jobs::retry, jobs::discard,
+        webhooks::rotate_secret, webhooks::deliveries,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    tags((name = "orders"), (name = "users"), (name = "invoices"), (name = "attachments"), (name = "secrets"), (name = "settings")),
+    tags((name = "orders"), (name = "users"), (name = "invoices"), (name = "attachments"), (name = "secrets"), (name = "settings"), (name = "jobs"), (name = "webhooks")),
 )]
 pub struct ApiDoc;
 

@@ -25,6 +25,8 @@ pub(crate) struct Settings {
     pub(crate) webhook_url: Option<String>,
     /// How long one request may run, 100 to 60000 ms.
     pub(crate) request_timeout_ms: u32,
+    /// How long a call to the tenant's webhook endpoint may take, 100 to 60000 ms.
+    pub(crate) outbound_timeout_ms: u32,
 }
 
 impl From<TenantSettings> for Settings {
@@ -35,6 +37,7 @@ impl From<TenantSettings> for Settings {
             timezone: s.timezone,
             webhook_url: s.webhook_url,
             request_timeout_ms: s.request_timeout_ms,
+            outbound_timeout_ms: s.outbound_timeout_ms,
         }
     }
 }
@@ -47,6 +50,7 @@ impl From<Settings> for TenantSettings {
             timezone: s.timezone,
             webhook_url: s.webhook_url,
             request_timeout_ms: s.request_timeout_ms,
+            outbound_timeout_ms: s.outbound_timeout_ms,
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod invoices;
 pub mod orders;
 pub mod users;
+pub mod webhook_deliveries;
 
 mod counters;
 mod time;

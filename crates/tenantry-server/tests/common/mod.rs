@@ -20,6 +20,8 @@ pub struct TestServer {
     pub config: Config,
     pub backend: Backend,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    // Workers and cron; dropping it aborts them.
+    _background: tenantry_server::jobs::Background,
     data_dir: PathBuf,
     pub pg: Option<PgTestDb>,
 }
@@ -70,7 +72,9 @@ impl TestServer {
         tokio::spawn(tenantry_server::run(listener, app, async {
             let _ = rx.await;
         }));
+        let background = tenantry_server::jobs::start(&config, &backend).expect("background jobs");
         TestServer {
+            _background: background,
             addr,
             http: reqwest::Client::new(),
             config,

@@ -18,3 +18,9 @@ CREATE TABLE cron_ticks (
     recorded_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (schedule, tick)
 );
+
+-- A scheduler row is rewritten on every claim and completion: vacuum it
+-- often, whatever its size, and leave room on its pages for the new
+-- versions. The job table churns too.
+ALTER TABLE job_tenants SET (fillfactor = 50, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000);
+ALTER TABLE jobs SET (autovacuum_vacuum_scale_factor = 0.02);

@@ -35,6 +35,9 @@ pub struct TenantSettings {
     pub webhook_url: Option<String>,
     /// How long one of the tenant's requests may run, 100 ms to 60 s.
     pub request_timeout_ms: u32,
+    /// How long a call to the tenant's endpoints (webhooks) may take, 100 ms
+    /// to 60 s: a slow endpoint holds a worker no longer than this.
+    pub outbound_timeout_ms: u32,
 }
 
 impl Default for TenantSettings {
@@ -45,6 +48,7 @@ impl Default for TenantSettings {
             timezone: "UTC".into(),
             webhook_url: None,
             request_timeout_ms: 10_000,
+            outbound_timeout_ms: 10_000,
         }
     }
 }
@@ -86,6 +90,9 @@ impl TenantSettings {
         }
         if !(100..=60_000).contains(&self.request_timeout_ms) {
             fail("request_timeout_ms", "must be between 100 and 60000");
+        }
+        if !(100..=60_000).contains(&self.outbound_timeout_ms) {
+            fail("outbound_timeout_ms", "must be between 100 and 60000");
         }
         if errors.is_empty() {
             Ok(())

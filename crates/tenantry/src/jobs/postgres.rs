@@ -24,8 +24,10 @@
 //! connection of its own and wakes idle workers. Workers poll as well, so a
 //! lost notification (or a delayed job coming due) costs one poll interval.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
 
 use serde_json::Value;
 use tokio_postgres::Row;
@@ -39,7 +41,7 @@ use crate::data::postgres::{PgDatabase, db_error_text};
 
 /// The queue's SQL, kept in `.sql` files beside this one.
 mod sql {
-    pub(super) const INSERT_JOB: &str = include_str!("sql/insert_job.sql");
+    pub(super) const ENQUEUE: &str = include_str!("sql/enqueue.sql");
     pub(super) const CLAIM: &str = include_str!("sql/claim.sql");
     pub(super) const COMPLETE: &str = include_str!("sql/complete.sql");
     pub(super) const RETRY: &str = include_str!("sql/retry.sql");
@@ -51,11 +53,78 @@ mod sql {
 /// The channel enqueues notify on; the payload is the lane.
 pub(crate) const WAKE_CHANNEL: &str = "tenantry_jobs";
 
+/// Most jobs written by one enqueue statement.
+const MAX_BATCH: usize = 256;
+/// Enqueue statements in flight at once.
+const FLUSHERS: usize = 4;
+
 /// The queue on PostgreSQL.
 #[derive(Clone)]
 pub struct PgQueue {
     db: PgDatabase,
     wakeups: Option<Arc<Wakeups>>,
+    batcher: Arc<OnceLock<Batcher>>,
+}
+
+type Pending = (JobEnvelope, oneshot::Sender<Result<i64, JobError>>);
+
+/// Concurrent [`JobQueue::enqueue`] calls share statements: each flusher
+/// takes every enqueue waiting when it becomes free (up to a batch) and
+/// writes them in one statement. One caller alone waits for one statement,
+/// as without batching; many callers cost a statement per batch, not per
+/// job — how a request-per-job workload reaches thousands of jobs a second.
+struct Batcher {
+    sender: mpsc::UnboundedSender<Pending>,
+}
+
+impl Batcher {
+    fn start(db: PgDatabase) -> Self {
+        let (sender, receiver) = mpsc::unbounded_channel::<Pending>();
+        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+        for _ in 0..FLUSHERS {
+            tokio::spawn(flush_loop(db.clone(), receiver.clone()));
+        }
+        Self { sender }
+    }
+}
+
+async fn flush_loop(db: PgDatabase, receiver: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>) {
+    loop {
+        let mut batch: Vec<Pending> = Vec::new();
+        {
+            let mut receiver = receiver.lock().await;
+            let Some(first) = receiver.recv().await else {
+                return; // every queue handle is gone
+            };
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match receiver.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+        }
+        let (jobs, replies): (Vec<JobEnvelope>, Vec<_>) = batch.into_iter().unzip();
+        let results = match db.client().await {
+            Ok(client) => {
+                let client: &tokio_postgres::Client = &client;
+                PgQueue::insert(client, &jobs).await
+            }
+            Err(e) => Err(storage(e)),
+        };
+        match results {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(JobError::Storage(e.to_string())));
+                }
+            }
+        }
+    }
 }
 
 fn storage(e: impl std::fmt::Display) -> JobError {
@@ -69,7 +138,11 @@ fn pg(e: tokio_postgres::Error) -> JobError {
 impl PgQueue {
     /// The queue over `db`'s pool (the control schema, migrated).
     pub fn new(db: PgDatabase) -> Self {
-        Self { db, wakeups: None }
+        Self {
+            db,
+            wakeups: None,
+            batcher: Arc::default(),
+        }
     }
 
     /// Also wakes idle workers on `NOTIFY`, listening on a connection of
@@ -84,50 +157,65 @@ impl PgQueue {
         Ok(self)
     }
 
+    /// Writes `jobs` in one statement: each one's id (or the id of the job
+    /// queued earlier under its key), or why it was refused.
     async fn insert(
         client: &impl tokio_postgres::GenericClient,
-        job: &JobEnvelope,
-    ) -> Result<i64, JobError> {
-        let row = client
-            .query_one(
-                sql::INSERT_JOB,
+        jobs: &[JobEnvelope],
+    ) -> Result<Vec<Result<i64, JobError>>, JobError> {
+        let owners: Vec<uuid::Uuid> = jobs.iter().map(|j| *j.tenant().as_uuid()).collect();
+        let lanes: Vec<&str> = jobs.iter().map(|j| j.lane.as_str()).collect();
+        let kinds: Vec<&str> = jobs.iter().map(JobEnvelope::kind).collect();
+        let payloads: Vec<&Value> = jobs.iter().map(JobEnvelope::payload).collect();
+        let priorities: Vec<i16> = jobs.iter().map(|j| j.priority).collect();
+        let delays: Vec<i64> = jobs.iter().map(|j| millis(j.delay)).collect();
+        let keys: Vec<Option<&str>> = jobs.iter().map(|j| j.idempotency_key.as_deref()).collect();
+        let attempts: Vec<i32> = jobs.iter().map(|j| j.max_attempts).collect();
+        let requests: Vec<Option<&str>> = jobs.iter().map(|j| j.request_id.as_deref()).collect();
+        let rows = client
+            .query(
+                sql::ENQUEUE,
                 &[
-                    job.tenant().as_uuid(),
-                    &job.lane.as_str(),
-                    &job.kind(),
-                    job.payload(),
-                    &job.priority,
-                    &millis(job.delay),
-                    &job.idempotency_key,
-                    &job.max_attempts,
-                    &job.request_id,
+                    &owners, &lanes, &kinds, &payloads, &priorities, &delays, &keys, &attempts,
+                    &requests,
                 ],
             )
             .await
             .map_err(pg)?;
-        let (room, id, earlier): (bool, Option<i64>, Option<i64>) =
-            (row.get("ok"), row.get("id"), row.get("earlier"));
-        match (id, earlier) {
-            (Some(id), _) | (None, Some(id)) => Ok(id),
-            (None, None) if !room => Err(JobError::BacklogFull {
-                tenant: job.tenant(),
-                lane: job.lane,
-                max: i64::from(row.get::<_, Option<i32>>("max_backlog").unwrap_or_default()),
-            }),
-            // Another enqueue with this key committed after this statement began.
-            (None, None) => Err(JobError::Storage(
-                "a job with this idempotency key was enqueued concurrently; retry".into(),
-            )),
-        }
+        Ok(jobs
+            .iter()
+            .zip(rows)
+            .map(|(job, row)| {
+                let (id, earlier): (Option<i64>, Option<i64>) = (row.get("id"), row.get("earlier"));
+                match (id, earlier) {
+                    (Some(id), _) | (None, Some(id)) => Ok(id),
+                    (None, None) if !row.get::<_, bool>("ok") => Err(JobError::BacklogFull {
+                        tenant: job.tenant(),
+                        lane: job.lane,
+                        max: i64::from(row.get::<_, i32>("max_backlog")),
+                    }),
+                    // Another enqueue with this key committed after this statement began.
+                    (None, None) => Err(JobError::Storage(
+                        "a job with this idempotency key was enqueued concurrently; retry".into(),
+                    )),
+                }
+            })
+            .collect())
     }
 }
 
 impl JobQueue for PgQueue {
     fn enqueue<'a>(&'a self, job: &'a JobEnvelope) -> BoxFuture<'a, Result<i64, JobError>> {
         Box::pin(async move {
-            let client = self.db.client().await.map_err(storage)?;
-            let client: &tokio_postgres::Client = &client;
-            Self::insert(client, job).await
+            let batcher = self.batcher.get_or_init(|| Batcher::start(self.db.clone()));
+            let (reply, result) = oneshot::channel();
+            batcher
+                .sender
+                .send((job.clone(), reply))
+                .map_err(|_| JobError::Storage("the enqueue batcher stopped".into()))?;
+            result
+                .await
+                .map_err(|_| JobError::Storage("the enqueue batcher stopped".into()))?
         })
     }
 
@@ -387,15 +475,17 @@ impl JobQueue for PgQueue {
             if recorded == 0 {
                 return Ok(false);
             }
-            for job in jobs {
-                let inner: &tokio_postgres::Transaction<'_> = &tx;
-                match Self::insert(inner, job).await {
-                    // A full backlog skips that tenant's run, not everyone's.
-                    Err(JobError::BacklogFull { tenant, .. }) => {
-                        tracing::warn!(%tenant, schedule, tick, "backlog full: scheduled job skipped");
-                    }
-                    other => {
-                        other?;
+            let inner: &tokio_postgres::Transaction<'_> = &tx;
+            for chunk in jobs.chunks(MAX_BATCH) {
+                for result in Self::insert(inner, chunk).await? {
+                    match result {
+                        // A full backlog skips that tenant's run, not everyone's.
+                        Err(JobError::BacklogFull { tenant, .. }) => {
+                            tracing::warn!(%tenant, schedule, tick, "backlog full: scheduled job skipped");
+                        }
+                        other => {
+                            other?;
+                        }
                     }
                 }
             }

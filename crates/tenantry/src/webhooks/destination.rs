@@ -88,22 +88,26 @@ impl DestinationGuard {
                 .collect(),
             None => return Err(DestinationError::InvalidUrl("no host".into())),
         };
+        self.vet(parsed.host_str().unwrap_or_default(), &addrs)?;
+        Ok(addrs)
+    }
+
+    /// Checks the addresses `host` resolved to: every one must be public or
+    /// allow-listed — a name with one public and one internal record would
+    /// otherwise be a way in. For resolvers that vet at connect time.
+    pub fn vet(&self, host: &str, addrs: &[SocketAddr]) -> Result<(), DestinationError> {
         if addrs.is_empty() {
-            return Err(DestinationError::Resolve(
-                parsed.host_str().unwrap_or_default().to_owned(),
-            ));
+            return Err(DestinationError::Resolve(host.to_owned()));
         }
-        // Every address must pass: a name with one public and one internal
-        // record would otherwise be a way in.
-        for addr in &addrs {
+        for addr in addrs {
             if is_internal(addr.ip()) && !self.allows(addr.ip()) {
                 return Err(DestinationError::Internal {
-                    host: parsed.host_str().unwrap_or_default().to_owned(),
+                    host: host.to_owned(),
                     addr: addr.ip(),
                 });
             }
         }
-        Ok(addrs)
+        Ok(())
     }
 
     fn allows(&self, ip: IpAddr) -> bool {

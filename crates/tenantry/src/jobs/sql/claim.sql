@@ -1,20 +1,25 @@
 -- $1 lane, $2 lease (ms), $3 worker, $4 stride, $5 most jobs to take.
--- Takes the runnable jobs (best priority first) of the tenant with the
--- lowest pass that is not paused, under its cap and within its rate — as
--- many as its cap leaves room for, up to $5, or one when it is rate
--- limited — and advances its pass by stride / weight for each.
+--
+-- Takes runnable jobs round-robin from the tenants with the lowest passes
+-- (up to $5 tenants) that are not paused, under their caps and within their
+-- rates: each tenant's best job first (priority, then age), then each one's
+-- second, and so on — no tenant more than its cap leaves room for, a
+-- rate-limited one one job — until $5 jobs. Each tenant's pass advances by
+-- stride / weight per job it got. Tenant rows are taken with SKIP LOCKED:
+-- concurrent claims take other tenants, never wait.
 WITH tenant AS (
-    SELECT t.owner, t.weight, t.rate_interval_ms, t.cap - t.running AS room
+    SELECT t.owner, t.weight, t.rate_interval_ms, t.pass,
+           CASE WHEN t.rate_interval_ms IS NULL THEN t.cap - t.running ELSE 1 END AS room
     FROM tenantry.job_tenants t
     WHERE t.lane = $1 AND t.queued > 0 AND NOT t.paused AND t.running < t.cap
       AND (t.rate_interval_ms IS NULL OR t.tat <= now())
       AND EXISTS (SELECT 1 FROM tenantry.jobs j
                   WHERE j.owner = t.owner AND j.lane = t.lane AND j.state = 'queued' AND j.run_at <= now())
     ORDER BY t.pass, t.owner
-    LIMIT 1
+    LIMIT $5
     FOR UPDATE OF t SKIP LOCKED
 ), candidates AS (
-    SELECT j.id, j.priority FROM tenant CROSS JOIN LATERAL (
+    SELECT tenant.owner, tenant.pass, tenant.room, j.id, j.priority FROM tenant CROSS JOIN LATERAL (
         SELECT id, priority FROM tenantry.jobs j
         WHERE j.owner = tenant.owner AND j.lane = $1 AND j.state = 'queued' AND j.run_at <= now()
         ORDER BY j.priority DESC, j.id
@@ -22,10 +27,14 @@ WITH tenant AS (
         FOR UPDATE SKIP LOCKED
     ) j
 ), picked AS (
-    SELECT c.id FROM (
-        SELECT id, row_number() OVER (ORDER BY priority DESC, id) AS n FROM candidates
-    ) c, tenant
-    WHERE c.n <= CASE WHEN tenant.rate_interval_ms IS NULL THEN tenant.room ELSE 1 END
+    SELECT id FROM (
+        SELECT c.id, c.pass, c.owner, c.room,
+               row_number() OVER (PARTITION BY c.owner ORDER BY c.priority DESC, c.id) AS turn
+        FROM candidates c
+    ) r
+    WHERE r.turn <= r.room
+    ORDER BY r.turn, r.pass, r.owner
+    LIMIT $5
 ), claimed AS (
     UPDATE tenantry.jobs j
     SET state = 'running', attempts = j.attempts + 1, worker = $3,
@@ -33,15 +42,17 @@ WITH tenant AS (
     FROM picked
     WHERE j.id = picked.id
     RETURNING j.id, j.owner, j.lane, j.kind, j.payload, j.attempts, j.max_attempts, j.priority, j.request_id
+), per_tenant AS (
+    SELECT owner, count(*)::int AS n FROM claimed GROUP BY owner
 ), advanced AS (
     UPDATE tenantry.job_tenants t
-    SET pass = t.pass + c.n * $4::bigint / tenant.weight,
-        queued = t.queued - c.n,
-        running = t.running + c.n,
+    SET pass = t.pass + p.n * $4::bigint / tenant.weight,
+        queued = t.queued - p.n,
+        running = t.running + p.n,
         tat = CASE WHEN tenant.rate_interval_ms IS NULL THEN t.tat
                    ELSE greatest(t.tat, now()) + tenant.rate_interval_ms * interval '1 millisecond' END
-    FROM tenant, (SELECT count(*)::int AS n FROM claimed) c
-    WHERE t.owner = tenant.owner AND t.lane = $1 AND c.n > 0
+    FROM per_tenant p JOIN tenant ON tenant.owner = p.owner
+    WHERE t.owner = p.owner AND t.lane = $1
 )
 SELECT id, owner, lane, kind, payload, attempts, max_attempts, request_id FROM claimed
-ORDER BY priority DESC, id
+ORDER BY owner, priority DESC, id

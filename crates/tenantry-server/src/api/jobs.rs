@@ -1,0 +1,139 @@
+//! `/api/jobs`: the tenant's background jobs — queue depth and running
+//! jobs per lane, dead letters, retrying or discarding one. Admin only.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Serialize;
+use tenantry::jobs::{DeadJob, JobError, Lane};
+use utoipa::ToSchema;
+
+use super::extract::Admin;
+use super::{ApiError, AppState};
+
+/// One lane's numbers for this tenant.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LaneStats {
+    /// `interactive` or `batch`.
+    pub(crate) lane: String,
+    /// Jobs waiting.
+    pub(crate) queued: i64,
+    /// Jobs running now.
+    pub(crate) running: i64,
+    /// Whether an operator paused them.
+    pub(crate) paused: bool,
+}
+
+/// A job that will not run again.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DeadLetter {
+    /// Id.
+    pub(crate) id: i64,
+    /// Lane.
+    pub(crate) lane: String,
+    /// Kind.
+    pub(crate) kind: String,
+    /// Attempts made.
+    pub(crate) attempts: i32,
+    /// Why it died.
+    pub(crate) reason: String,
+}
+
+impl From<DeadJob> for DeadLetter {
+    fn from(d: DeadJob) -> Self {
+        Self {
+            id: d.id,
+            lane: d.lane.to_string(),
+            kind: d.kind,
+            attempts: d.attempts,
+            reason: d.reason,
+        }
+    }
+}
+
+/// The tenant's queues and dead letters.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct JobsView {
+    /// Per lane.
+    pub(crate) lanes: Vec<LaneStats>,
+    /// Dead letters, newest first.
+    pub(crate) dead_letters: Vec<DeadLetter>,
+}
+
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::BacklogFull { .. } => ApiError::Conflict(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// A dead letter's id; anything but a number names no dead letter (404,
+/// like every id the tenant cannot see).
+fn dead_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound)
+}
+
+/// The tenant's job queues and dead letters.
+#[utoipa::path(get, path = "/api/jobs", tag = "jobs",
+    responses((status = 200, body = JobsView), (status = 403, description = "admin role required")))]
+pub(crate) async fn get(State(app): State<AppState>, _: Admin) -> Result<Json<JobsView>, ApiError> {
+    let mut lanes = Vec::new();
+    for lane in [Lane::Interactive, Lane::Batch] {
+        let stats = app.events.queue.stats(lane).await?;
+        let (queued, running, paused) = stats
+            .first()
+            .map_or((0, 0, false), |s| (s.queued, s.running, s.paused));
+        lanes.push(LaneStats {
+            lane: lane.to_string(),
+            queued,
+            running,
+            paused,
+        });
+    }
+    let dead_letters = app
+        .events
+        .queue
+        .dead_letters()
+        .await?
+        .into_iter()
+        .map(DeadLetter::from)
+        .collect();
+    Ok(Json(JobsView {
+        lanes,
+        dead_letters,
+    }))
+}
+
+/// Queue a dead letter again, with fresh attempts.
+#[utoipa::path(post, path = "/api/jobs/dead/{id}/retry", tag = "jobs",
+    params(("id" = i64, Path, description = "Dead letter id", example = 1)),
+    responses((status = 204, description = "queued again"), (status = 403, description = "admin role required"), (status = 404, description = "no such dead letter for this tenant")))]
+pub(crate) async fn retry(
+    State(app): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if app.events.queue.retry_dead(dead_id(&id)?).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// Discard a dead letter.
+#[utoipa::path(delete, path = "/api/jobs/dead/{id}", tag = "jobs",
+    params(("id" = i64, Path, description = "Dead letter id", example = 1)),
+    responses((status = 204, description = "discarded"), (status = 403, description = "admin role required"), (status = 404, description = "no such dead letter for this tenant")))]
+pub(crate) async fn discard(
+    State(app): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if app.events.queue.discard_dead(dead_id(&id)?).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}

@@ -1,0 +1,148 @@
+//! Background work of the reference server, all of it tenant-scoped jobs
+//! on the fair queue: invoice e-mails, webhooks on invoice events, the
+//! nightly overdue reminders (one job per tenant per night) and the hourly
+//! system cleanup.
+//!
+//! Events are enqueued right after the change commits, with an idempotency
+//! key per invoice and event, so a retried request never sends twice. (The
+//! invoice and its jobs live in different stores — `control.db` and
+//! `shared.db` on SQLite — so the enqueue is not in the invoice's
+//! transaction; a failed enqueue is logged.)
+
+pub mod mail;
+mod tasks;
+pub mod webhooks;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tenantry::jobs::cron::{CronJob, Fanout, Scheduler};
+use tenantry::jobs::{JobEnvelope, JobError, JobQueue, Lane, Worker, WorkerOptions};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::backend::Backend;
+use crate::config::Config;
+use crate::store::invoices::Invoice;
+
+/// Job kinds.
+pub mod kinds {
+    /// E-mail the tenant's admins about a new invoice.
+    pub const INVOICE_EMAIL: &str = "invoice.email";
+    /// Deliver one webhook event.
+    pub const WEBHOOK: &str = "webhook.deliver";
+    /// E-mail reminders for the tenant's overdue invoices (nightly, per tenant).
+    pub const OVERDUE_REMINDERS: &str = "invoice.overdue_reminders";
+    /// Prune old outbox files (hourly, system tenant).
+    pub const CLEANUP: &str = "system.cleanup";
+}
+
+/// The invoice a job is about.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InvoiceRef {
+    /// Its id.
+    pub invoice_id: uuid::Uuid,
+}
+
+/// Enqueues what follows a new invoice: its e-mail, and a webhook when the
+/// tenant has an endpoint. Must run in the tenant's context.
+pub async fn invoice_created(events: &Events, invoice: &Invoice) {
+    let email = JobEnvelope::new(
+        kinds::INVOICE_EMAIL,
+        &InvoiceRef {
+            invoice_id: invoice.id,
+        },
+    )
+    .map(|job| {
+        job.lane(Lane::Interactive)
+            .idempotency_key(format!("invoice-email:{}", invoice.id))
+    });
+    enqueue(events, email).await;
+    webhooks::emit(events, "invoice.created", invoice).await;
+}
+
+/// Enqueues what follows a payment: the `invoice.paid` webhook.
+pub async fn invoice_paid(events: &Events, invoice: &Invoice) {
+    webhooks::emit(events, "invoice.paid", invoice).await;
+}
+
+/// What enqueueing an event needs: the queue, and the tenant's settings
+/// (its webhook endpoint).
+#[derive(Clone)]
+pub struct Events {
+    /// The queue.
+    pub queue: Arc<dyn JobQueue>,
+    /// Tenants' settings.
+    pub config: tenantry::config::TenantConfig,
+}
+
+pub(crate) async fn enqueue(events: &Events, job: Result<JobEnvelope, JobError>) {
+    let result = match job {
+        Ok(job) => events.queue.enqueue(&job).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        tracing::error!(error = %e, "could not enqueue a job");
+    }
+}
+
+/// The running workers and scheduler; [`stop`](Self::stop) drains them.
+pub struct Background {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Background {
+    /// Stops claiming, lets running jobs finish, and returns when they have.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Starts a worker per lane and the cron scheduler (none when
+/// `config.jobs.workers` is 0).
+pub fn start(config: &Config, backend: &Backend) -> anyhow::Result<Background> {
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    if config.jobs.workers == 0 {
+        return Ok(Background { stop, tasks });
+    }
+    let handlers = Arc::new(tasks::Handlers::new(config, backend)?);
+    let name = format!(
+        "{}:{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "tenantry".into()),
+        std::process::id()
+    );
+    for lane in [Lane::Interactive, Lane::Batch] {
+        let mut options = WorkerOptions::new(lane, format!("{name}:{lane}"));
+        options.concurrency = config.jobs.workers;
+        let worker = handlers.register(Worker::new(
+            backend.queue.clone(),
+            backend.tenants.clone(),
+            options,
+        ));
+        tasks.spawn(worker.run(until(stopped.clone())));
+    }
+    let schedules = vec![
+        CronJob::new(
+            "overdue-reminders",
+            &config.jobs.cron_reminders,
+            Fanout::EachTenant,
+            kinds::OVERDUE_REMINDERS,
+        )?,
+        CronJob::new(
+            "cleanup",
+            &config.jobs.cron_cleanup,
+            Fanout::System,
+            kinds::CLEANUP,
+        )?,
+    ];
+    let scheduler = Scheduler::new(backend.queue.clone(), backend.tenants.clone(), schedules);
+    tasks.spawn(scheduler.run(until(stopped)));
+    Ok(Background { stop, tasks })
+}
+
+async fn until(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
+}

@@ -1,0 +1,198 @@
+//! The job handlers: what each kind does, inside its tenant's context.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use tenantry::http_client::OutboundClient;
+use tenantry::jobs::cron::Tick;
+use tenantry::jobs::{Failure, Job, Worker};
+use tenantry::webhooks::DestinationGuard;
+
+use super::mail::{Email, Mailer};
+use super::{InvoiceRef, kinds, webhooks};
+use crate::backend::Backend;
+use crate::config::{Config, MailTransport};
+use crate::store::{invoices, users};
+
+/// Outbox files older than this are pruned by the system cleanup.
+const OUTBOX_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// What the handlers share.
+pub(super) struct Handlers {
+    backend: Backend,
+    mailer: Mailer,
+    outbound: OutboundClient,
+    mail_from: String,
+    overdue_after: Duration,
+    outbox: Option<std::path::PathBuf>,
+}
+
+fn retry(e: impl std::fmt::Display) -> Failure {
+    Failure::Retry(e.to_string())
+}
+
+impl Handlers {
+    pub(super) fn new(config: &Config, backend: &Backend) -> anyhow::Result<Self> {
+        let mut guard = DestinationGuard::new();
+        for cidr in &config.jobs.webhook_allow {
+            guard = guard
+                .allow(cidr)
+                .with_context(|| format!("--webhook-allow {cidr}"))?;
+        }
+        let outbound = OutboundClient::new(guard)?.with_timeouts(Arc::new(backend.config.clone()));
+        Ok(Self {
+            backend: backend.clone(),
+            mailer: Mailer::new(config.jobs.mail.clone()),
+            outbound,
+            mail_from: config.jobs.mail_from.clone(),
+            overdue_after: config.jobs.overdue_after,
+            outbox: match &config.jobs.mail {
+                MailTransport::Files(dir) => Some(dir.clone()),
+                MailTransport::Smtp(_) => None,
+            },
+        })
+    }
+
+    /// `worker` with a handler for every kind.
+    pub(super) fn register(self: &Arc<Self>, worker: Worker) -> Worker {
+        let (a, b, c, d) = (self.clone(), self.clone(), self.clone(), self.clone());
+        worker
+            .handle_json(kinds::INVOICE_EMAIL, move |job, invoice: InvoiceRef| {
+                let h = a.clone();
+                async move { h.invoice_email(&job, invoice).await }
+            })
+            .handle_json(kinds::WEBHOOK, move |job, delivery: webhooks::Delivery| {
+                let h = b.clone();
+                async move { webhooks::deliver(&h.backend, &h.outbound, &job, delivery).await }
+            })
+            .handle_json(kinds::OVERDUE_REMINDERS, move |job, tick: Tick| {
+                let h = c.clone();
+                async move { h.overdue_reminders(&job, tick).await }
+            })
+            .handle_json(kinds::CLEANUP, move |_job, _tick: Tick| {
+                let h = d.clone();
+                async move { h.cleanup().await }
+            })
+    }
+
+    /// Who hears about the tenant's invoices: its admins.
+    async fn recipients(&self) -> Result<Vec<String>, Failure> {
+        Ok(users::list(&self.backend.db)
+            .await
+            .map_err(retry)?
+            .into_iter()
+            .filter(|u| u.role == "admin")
+            .map(|u| u.email)
+            .collect())
+    }
+
+    async fn sender(&self) -> String {
+        match self.backend.config.settings().await {
+            Ok(settings) => settings.email_from.unwrap_or_else(|| self.mail_from.clone()),
+            Err(_) => self.mail_from.clone(),
+        }
+    }
+
+    async fn send_all(&self, job: &Job, subject: &str, body: &str) -> Result<usize, Failure> {
+        let ctx = tenantry::context::require().map_err(retry)?;
+        let from = self.sender().await;
+        let recipients = self.recipients().await?;
+        for to in &recipients {
+            let email = Email {
+                from: from.clone(),
+                to: to.clone(),
+                subject: subject.to_owned(),
+                body: body.to_owned(),
+            };
+            self.mailer
+                .send(&email, ctx.slug(), job.id)
+                .await
+                .map_err(Failure::Retry)?;
+        }
+        Ok(recipients.len())
+    }
+
+    async fn invoice_email(&self, job: &Job, invoice: InvoiceRef) -> Result<(), Failure> {
+        let Some(invoice) = invoices::get(&self.backend.db, invoice.invoice_id)
+            .await
+            .map_err(retry)?
+        else {
+            return Err(Failure::Fatal(format!("no invoice {}", invoice.invoice_id)));
+        };
+        let sent = self
+            .send_all(
+                job,
+                &format!("Invoice #{} issued", invoice.number),
+                &format!(
+                    "Invoice #{} for {}.{:02} was issued.\n",
+                    invoice.number,
+                    invoice.amount_cents / 100,
+                    invoice.amount_cents % 100
+                ),
+            )
+            .await?;
+        tracing::info!(invoice = invoice.number, recipients = sent, "invoice e-mail sent");
+        Ok(())
+    }
+
+    async fn overdue_reminders(&self, job: &Job, tick: Tick) -> Result<(), Failure> {
+        let cutoff = SystemTime::now() - self.overdue_after;
+        let overdue: Vec<_> = invoices::list(&self.backend.db)
+            .await
+            .map_err(retry)?
+            .into_iter()
+            .filter(|i| i.status == "open" && i.created_at.0 <= cutoff)
+            .collect();
+        for invoice in &overdue {
+            self.send_all(
+                job,
+                &format!("Reminder: invoice #{} is overdue", invoice.number),
+                &format!(
+                    "Invoice #{} is still open (reminder run {} at tick {}).\n",
+                    invoice.number, tick.schedule, tick.tick
+                ),
+            )
+            .await?;
+        }
+        tracing::info!(overdue = overdue.len(), tick = tick.tick, "overdue reminders sent");
+        Ok(())
+    }
+
+    /// Prunes outbox files past their retention (system tenant: every
+    /// tenant's directory).
+    async fn cleanup(&self) -> Result<(), Failure> {
+        let Some(outbox) = &self.outbox else {
+            return Ok(());
+        };
+        let outbox = outbox.clone();
+        let pruned = tokio::task::spawn_blocking(move || prune(&outbox, OUTBOX_RETENTION))
+            .await
+            .map_err(retry)?;
+        tracing::info!(pruned, "outbox cleanup done");
+        Ok(())
+    }
+}
+
+fn prune(outbox: &std::path::Path, retention: Duration) -> usize {
+    let Ok(tenants) = std::fs::read_dir(outbox) else {
+        return 0;
+    };
+    let cutoff = SystemTime::now() - retention;
+    let mut pruned = 0;
+    for dir in tenants.flatten() {
+        let Ok(files) = std::fs::read_dir(dir.path()) else {
+            continue;
+        };
+        for file in files.flatten() {
+            let old = file
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < cutoff);
+            if old && std::fs::remove_file(file.path()).is_ok() {
+                pruned += 1;
+            }
+        }
+    }
+    pruned
+}

@@ -1,0 +1,349 @@
+//! Background jobs through the real server: invoice e-mails in the outbox,
+//! signed webhooks to a real HTTP endpoint (verified with the tenant's
+//! secret, refused with another's), the SSRF guard, per-tenant outbound
+//! timeouts, the dead-letter API, and cron run by two server processes on
+//! one PostgreSQL enqueueing each tick once.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use common::{ServerProcess, TestServer, status_and_json};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+/// Polls `check` until it returns `Some` (bounded: a hang is a failure).
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn emails(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect()
+}
+
+async fn first_order(s: &TestServer, slug: &str) -> String {
+    let (_, orders) = status_and_json(s.as_tenant(slug, Method::GET, "/api/orders")).await;
+    let (_, invoices) = status_and_json(s.as_tenant(slug, Method::GET, "/api/invoices")).await;
+    let invoiced: Vec<&str> = invoices["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["order_id"].as_str().unwrap())
+        .collect();
+    orders["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .find(|id| !invoiced.contains(id))
+        .unwrap()
+        .to_owned()
+}
+
+async fn create_invoice(s: &TestServer, slug: &str) -> Value {
+    let order = first_order(s, slug).await;
+    let (status, invoice) = status_and_json(
+        s.as_tenant(slug, Method::POST, "/api/invoices")
+            .json(&json!({"order_id": order})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{invoice}");
+    invoice
+}
+
+#[tokio::test]
+async fn a_new_invoice_is_e_mailed_by_a_job_in_its_tenant_s_context() {
+    let outbox = std::env::temp_dir().join(format!("tenantry-outbox-{}", uuid::Uuid::new_v4().simple()));
+    let dir = outbox.clone();
+    let s = TestServer::sqlite_with(move |settings| settings.outbox_dir = Some(dir)).await;
+    let invoice = create_invoice(&s, "acme").await;
+    let number = invoice["number"].as_i64().unwrap();
+    let acme = outbox.join("acme");
+    let mail = eventually("the invoice e-mail", || {
+        let acme = acme.clone();
+        async move {
+            emails(&acme)
+                .into_iter()
+                .find(|m| m.contains(&format!("Invoice #{number} issued")))
+        }
+    })
+    .await;
+    assert!(mail.contains("X-Tenant: acme"), "{mail}");
+    assert!(mail.contains("@acme"), "sent to acme's admins: {mail}");
+    assert!(
+        emails(&outbox.join("globex")).is_empty(),
+        "nothing went out under another tenant"
+    );
+    let _ = std::fs::remove_dir_all(&outbox);
+}
+
+/// A webhook endpoint on loopback: every request's headers and body.
+async fn receiver() -> (String, mpsc::UnboundedReceiver<(HeaderMap, String)>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let tx = tx.clone();
+                async move {
+                    tx.send((headers, body)).unwrap();
+                    "ok"
+                }
+            }),
+        )
+        .route(
+            "/slow",
+            axum::routing::post(|| std::future::pending::<&'static str>()),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), rx)
+}
+
+async fn configure(s: &TestServer, slug: &str, changes: Value) -> String {
+    let (_, mut settings) = status_and_json(s.as_tenant(slug, Method::GET, "/api/settings")).await;
+    for (key, value) in changes.as_object().unwrap() {
+        settings[key] = value.clone();
+    }
+    let (status, body) =
+        status_and_json(s.as_tenant(slug, Method::PUT, "/api/settings").json(&settings)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, secret) =
+        status_and_json(s.as_tenant(slug, Method::POST, "/api/webhooks/secret")).await;
+    assert_eq!(status, StatusCode::CREATED, "{secret}");
+    secret["secret"].as_str().unwrap().to_owned()
+}
+
+async fn deliveries(s: &TestServer, slug: &str) -> Vec<Value> {
+    let (_, log) = status_and_json(s.as_tenant(slug, Method::GET, "/api/webhooks/deliveries")).await;
+    log["deliveries"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn webhooks_are_signed_with_the_tenant_s_secret_and_logged() {
+    let s = TestServer::sqlite_with(|settings| {
+        settings.webhook_allow = Some("127.0.0.0/8".into());
+    })
+    .await;
+    let (base, mut received) = receiver().await;
+    let acme_secret = configure(&s, "acme", json!({"webhook_url": format!("{base}/hook")})).await;
+    let globex_secret = configure(&s, "globex", json!({})).await;
+    assert_ne!(acme_secret, globex_secret);
+
+    let invoice = create_invoice(&s, "acme").await;
+    let (headers, body) = tokio::time::timeout(Duration::from_secs(60), received.recv())
+        .await
+        .expect("the webhook arrived")
+        .unwrap();
+    let event: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(event["event"], "invoice.created");
+    assert_eq!(event["data"]["id"], invoice["id"]);
+    let acme_id = event["tenant_id"].as_str().unwrap().to_owned();
+    assert_eq!(headers["x-tenant-id"].to_str().unwrap(), acme_id);
+    assert!(headers["baggage"].to_str().unwrap().contains("tenant.slug=acme"));
+    assert!(headers["traceparent"].to_str().unwrap().starts_with("00-"));
+    assert!(headers.contains_key("x-request-id"), "the request's id travels with the job");
+
+    let signature = headers["tenantry-signature"].to_str().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let tolerance = Duration::from_secs(300);
+    tenantry::webhooks::verify(acme_secret.as_bytes(), signature, body.as_bytes(), now, tolerance)
+        .expect("verifies with acme's secret");
+    assert!(
+        tenantry::webhooks::verify(globex_secret.as_bytes(), signature, body.as_bytes(), now, tolerance)
+            .is_err(),
+        "another tenant's secret does not verify it"
+    );
+
+    // Paying it sends `invoice.paid`; both attempts are in acme's log only.
+    let id = invoice["id"].as_str().unwrap();
+    let (status, _) =
+        status_and_json(s.as_tenant("acme", Method::POST, &format!("/api/invoices/{id}/pay"))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, paid) = tokio::time::timeout(Duration::from_secs(60), received.recv())
+        .await
+        .expect("the paid webhook arrived")
+        .unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&paid).unwrap()["event"], "invoice.paid");
+    let log = eventually("both deliveries logged", || async {
+        let log = deliveries(&s, "acme").await;
+        (log.len() == 2).then_some(log)
+    })
+    .await;
+    assert!(log.iter().all(|d| d["status_code"] == 200), "{log:?}");
+    assert!(deliveries(&s, "globex").await.is_empty());
+}
+
+#[tokio::test]
+async fn loopback_endpoints_are_refused_unless_allow_listed_and_slow_ones_time_out() {
+    // No allow-list: 127.0.0.1 is refused, the job dies, nothing is sent.
+    let s = TestServer::sqlite().await;
+    let (base, mut received) = receiver().await;
+    configure(&s, "acme", json!({"webhook_url": format!("{base}/hook")})).await;
+    create_invoice(&s, "acme").await;
+    let dead = eventually("the refused delivery's dead letter", || async {
+        let (_, jobs) = status_and_json(s.as_tenant("acme", Method::GET, "/api/jobs")).await;
+        let dead = jobs["dead_letters"].as_array().unwrap().clone();
+        (!dead.is_empty()).then_some(dead)
+    })
+    .await;
+    assert!(dead[0]["reason"].as_str().unwrap().contains("refused"), "{dead:?}");
+    assert_eq!(dead[0]["attempts"], 1, "a refused destination is not retried");
+    let log = deliveries(&s, "acme").await;
+    assert!(log[0]["error"].as_str().unwrap().contains("127.0.0.1"), "{log:?}");
+    assert!(received.try_recv().is_err(), "the endpoint received nothing");
+
+    // The dead letter is acme's: globex can neither retry nor discard it.
+    let id = dead[0]["id"].as_i64().unwrap();
+    for (method, path) in [
+        (Method::POST, format!("/api/jobs/dead/{id}/retry")),
+        (Method::DELETE, format!("/api/jobs/dead/{id}")),
+    ] {
+        let (status, _) = status_and_json(s.as_tenant("globex", method, &path)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    let (status, _) = status_and_json(s.as_tenant("acme", Method::GET, "/api/jobs/dead/x/retry")).await;
+    assert!(status.is_client_error());
+    let (status, _) =
+        status_and_json(s.as_tenant("acme", Method::DELETE, &format!("/api/jobs/dead/{id}"))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // Allow-listed, but the endpoint never answers: the tenant's 200 ms
+    // outbound budget ends the attempt.
+    let s = TestServer::sqlite_with(|settings| {
+        settings.webhook_allow = Some("127.0.0.0/8".into());
+    })
+    .await;
+    configure(&s, "acme", json!({"webhook_url": format!("{base}/slow"), "outbound_timeout_ms": 200})).await;
+    create_invoice(&s, "acme").await;
+    let log = eventually("the timed-out attempt", || async {
+        let log = deliveries(&s, "acme").await;
+        (!log.is_empty()).then_some(log)
+    })
+    .await;
+    assert!(
+        log[0]["error"].as_str().unwrap().contains("200ms"),
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
+async fn two_server_processes_enqueue_each_cron_tick_once() {
+    let Some(pg) = tenantry_testkit::postgres().await else {
+        return;
+    };
+    let root = std::env::temp_dir().join(format!("tenantry-cron-{}", uuid::Uuid::new_v4().simple()));
+    let outbox = root.join("outbox");
+    let start = |name: &str| {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        ServerProcess::start(
+            &dir,
+            &[
+                "--database-url",
+                pg.url(),
+                "--jwt-secret",
+                "cron-test-secret-0123456789",
+                "--outbox-dir",
+                outbox.to_str().unwrap(),
+                "--cron-reminders",
+                "* * * * * *",
+                "--overdue-after-secs",
+                "0",
+                "--demo",
+            ],
+        )
+    };
+    let first = start("a");
+    let second = start("b");
+    let owner = tenantry::data::postgres::migrate::connect(pg.url()).await.unwrap();
+    // Three ticks recorded (each by one process or the other), then their jobs done.
+    let ticks: Vec<i64> = eventually("three reminder ticks", || async {
+        let rows = owner
+            .query(
+                "SELECT tick FROM tenantry.cron_ticks WHERE schedule = 'overdue-reminders' ORDER BY tick",
+                &[],
+            )
+            .await
+            .unwrap();
+        (rows.len() >= 3).then(|| rows.iter().map(|r| r.get(0)).collect())
+    })
+    .await;
+    let ticks = &ticks[..3];
+    eventually("their jobs to finish", || async {
+        let left: i64 = owner
+            .query_one(
+                "SELECT count(*) FROM tenantry.jobs WHERE kind = 'invoice.overdue_reminders' \
+                 AND (payload->>'tick')::bigint <= $1",
+                &[&ticks[2]],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        (left == 0).then_some(())
+    })
+    .await;
+    drop((first, second));
+
+    // Every reminder names its tick: count them per tenant, tick, invoice
+    // and recipient. A tick enqueued twice would send everything twice.
+    let mut sent: HashMap<(String, i64, String, String), usize> = HashMap::new();
+    for tenant in std::fs::read_dir(&outbox).unwrap().flatten() {
+        let slug = tenant.file_name().to_string_lossy().into_owned();
+        for mail in emails(&tenant.path()) {
+            let Some(subject) = mail.lines().find(|l| l.starts_with("Subject: Reminder")) else {
+                continue;
+            };
+            let tick: i64 = mail
+                .split("at tick ")
+                .nth(1)
+                .and_then(|t| t.split(')').next())
+                .unwrap()
+                .parse()
+                .unwrap();
+            let to = mail.lines().find(|l| l.starts_with("To: ")).unwrap().to_owned();
+            *sent.entry((slug.clone(), tick, subject.to_owned(), to)).or_default() += 1;
+        }
+    }
+    for tick in ticks {
+        assert!(
+            sent.keys().any(|(slug, t, _, _)| slug == "acme" && t == tick),
+            "tick {tick} reached acme: {sent:?}"
+        );
+        assert!(
+            sent.keys().any(|(slug, t, _, _)| slug == "globex" && t == tick),
+            "tick {tick} reached globex"
+        );
+    }
+    let duplicates: Vec<_> = sent.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(duplicates.is_empty(), "sent more than once: {duplicates:?}");
+    let _ = std::fs::remove_dir_all(&root);
+}
