@@ -21,28 +21,32 @@ const OPEN_TENANT_FILES: usize = 64;
 use crate::config::{Config, DatabaseConfig};
 
 /// The reference app's tenant-plane migrations for PostgreSQL (schema `public`).
-pub const PG_APP_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "app",
-    sql: include_str!("../migrations/postgres/0001_app.sql"),
-},
-Migration {
-    version: 2,
-    name: "webhook_deliveries",
-    sql: include_str!("../migrations/postgres/0002_webhook_deliveries.sql"),
-}];
+pub const PG_APP_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "app",
+        sql: include_str!("../migrations/postgres/0001_app.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "webhook_deliveries",
+        sql: include_str!("../migrations/postgres/0002_webhook_deliveries.sql"),
+    },
+];
 
 /// The reference app's tenant-plane migrations for SQLite (`shared.db`).
-pub const SQLITE_APP_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "app",
-    sql: include_str!("../migrations/sqlite/0001_app.sql"),
-},
-Migration {
-    version: 2,
-    name: "webhook_deliveries",
-    sql: include_str!("../migrations/sqlite/0002_webhook_deliveries.sql"),
-}];
+pub const SQLITE_APP_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "app",
+        sql: include_str!("../migrations/sqlite/0001_app.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "webhook_deliveries",
+        sql: include_str!("../migrations/sqlite/0002_webhook_deliveries.sql"),
+    },
+];
 
 /// The opened backend.
 #[derive(Clone)]

@@ -38,6 +38,9 @@ enum Command {
     /// Migrate the tenant plane as a fleet (PostgreSQL).
     #[command(subcommand)]
     Migrate(MigrateCommand),
+    /// Inspect and steer the job queue (as the system tenant).
+    #[command(subcommand)]
+    Jobs(crate::jobs_cli::JobsCommand),
     /// Probe an API for cross-tenant leaks (exit status 1 on any finding).
     Probe(tenantry_probe::ProbeArgs),
 }
@@ -172,6 +175,7 @@ impl Cli {
             Command::Tenants(cmd) => tenants(&self.settings, cmd).await,
             Command::Token(args) => token(&self.settings, &args),
             Command::Migrate(cmd) => migrate(&self.settings, cmd).await,
+            Command::Jobs(cmd) => crate::jobs_cli::run(&self.settings, cmd).await,
             Command::Probe(args) => {
                 if !tenantry_probe::run_cli(args).await? {
                     bail!(

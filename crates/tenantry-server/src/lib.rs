@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod fleet;
 pub mod jobs;
+pub mod jobs_cli;
 pub mod logging;
 pub mod pg_url;
 pub mod provision;

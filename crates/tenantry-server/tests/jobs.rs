@@ -29,7 +29,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -77,7 +80,8 @@ async fn create_invoice(s: &TestServer, slug: &str) -> Value {
 
 #[tokio::test]
 async fn a_new_invoice_is_e_mailed_by_a_job_in_its_tenant_s_context() {
-    let outbox = std::env::temp_dir().join(format!("tenantry-outbox-{}", uuid::Uuid::new_v4().simple()));
+    let outbox =
+        std::env::temp_dir().join(format!("tenantry-outbox-{}", uuid::Uuid::new_v4().simple()));
     let dir = outbox.clone();
     let s = TestServer::sqlite_with(move |settings| settings.outbox_dir = Some(dir)).await;
     let invoice = create_invoice(&s, "acme").await;
@@ -130,8 +134,11 @@ async fn configure(s: &TestServer, slug: &str, changes: Value) -> String {
     for (key, value) in changes.as_object().unwrap() {
         settings[key] = value.clone();
     }
-    let (status, body) =
-        status_and_json(s.as_tenant(slug, Method::PUT, "/api/settings").json(&settings)).await;
+    let (status, body) = status_and_json(
+        s.as_tenant(slug, Method::PUT, "/api/settings")
+            .json(&settings),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, secret) =
         status_and_json(s.as_tenant(slug, Method::POST, "/api/webhooks/secret")).await;
@@ -140,7 +147,8 @@ async fn configure(s: &TestServer, slug: &str, changes: Value) -> String {
 }
 
 async fn deliveries(s: &TestServer, slug: &str) -> Vec<Value> {
-    let (_, log) = status_and_json(s.as_tenant(slug, Method::GET, "/api/webhooks/deliveries")).await;
+    let (_, log) =
+        status_and_json(s.as_tenant(slug, Method::GET, "/api/webhooks/deliveries")).await;
     log["deliveries"].as_array().unwrap().clone()
 }
 
@@ -165,9 +173,17 @@ async fn webhooks_are_signed_with_the_tenant_s_secret_and_logged() {
     assert_eq!(event["data"]["id"], invoice["id"]);
     let acme_id = event["tenant_id"].as_str().unwrap().to_owned();
     assert_eq!(headers["x-tenant-id"].to_str().unwrap(), acme_id);
-    assert!(headers["baggage"].to_str().unwrap().contains("tenant.slug=acme"));
+    assert!(
+        headers["baggage"]
+            .to_str()
+            .unwrap()
+            .contains("tenant.slug=acme")
+    );
     assert!(headers["traceparent"].to_str().unwrap().starts_with("00-"));
-    assert!(headers.contains_key("x-request-id"), "the request's id travels with the job");
+    assert!(
+        headers.contains_key("x-request-id"),
+        "the request's id travels with the job"
+    );
 
     let signature = headers["tenantry-signature"].to_str().unwrap();
     let now = std::time::SystemTime::now()
@@ -175,24 +191,40 @@ async fn webhooks_are_signed_with_the_tenant_s_secret_and_logged() {
         .unwrap()
         .as_secs();
     let tolerance = Duration::from_secs(300);
-    tenantry::webhooks::verify(acme_secret.as_bytes(), signature, body.as_bytes(), now, tolerance)
-        .expect("verifies with acme's secret");
+    tenantry::webhooks::verify(
+        acme_secret.as_bytes(),
+        signature,
+        body.as_bytes(),
+        now,
+        tolerance,
+    )
+    .expect("verifies with acme's secret");
     assert!(
-        tenantry::webhooks::verify(globex_secret.as_bytes(), signature, body.as_bytes(), now, tolerance)
-            .is_err(),
+        tenantry::webhooks::verify(
+            globex_secret.as_bytes(),
+            signature,
+            body.as_bytes(),
+            now,
+            tolerance
+        )
+        .is_err(),
         "another tenant's secret does not verify it"
     );
 
     // Paying it sends `invoice.paid`; both attempts are in acme's log only.
     let id = invoice["id"].as_str().unwrap();
     let (status, _) =
-        status_and_json(s.as_tenant("acme", Method::POST, &format!("/api/invoices/{id}/pay"))).await;
+        status_and_json(s.as_tenant("acme", Method::POST, &format!("/api/invoices/{id}/pay")))
+            .await;
     assert_eq!(status, StatusCode::OK);
     let (_, paid) = tokio::time::timeout(Duration::from_secs(60), received.recv())
         .await
         .expect("the paid webhook arrived")
         .unwrap();
-    assert_eq!(serde_json::from_str::<Value>(&paid).unwrap()["event"], "invoice.paid");
+    assert_eq!(
+        serde_json::from_str::<Value>(&paid).unwrap()["event"],
+        "invoice.paid"
+    );
     let log = eventually("both deliveries logged", || async {
         let log = deliveries(&s, "acme").await;
         (log.len() == 2).then_some(log)
@@ -215,11 +247,23 @@ async fn loopback_endpoints_are_refused_unless_allow_listed_and_slow_ones_time_o
         (!dead.is_empty()).then_some(dead)
     })
     .await;
-    assert!(dead[0]["reason"].as_str().unwrap().contains("refused"), "{dead:?}");
-    assert_eq!(dead[0]["attempts"], 1, "a refused destination is not retried");
+    assert!(
+        dead[0]["reason"].as_str().unwrap().contains("refused"),
+        "{dead:?}"
+    );
+    assert_eq!(
+        dead[0]["attempts"], 1,
+        "a refused destination is not retried"
+    );
     let log = deliveries(&s, "acme").await;
-    assert!(log[0]["error"].as_str().unwrap().contains("127.0.0.1"), "{log:?}");
-    assert!(received.try_recv().is_err(), "the endpoint received nothing");
+    assert!(
+        log[0]["error"].as_str().unwrap().contains("127.0.0.1"),
+        "{log:?}"
+    );
+    assert!(
+        received.try_recv().is_err(),
+        "the endpoint received nothing"
+    );
 
     // The dead letter is acme's: globex can neither retry nor discard it.
     let id = dead[0]["id"].as_i64().unwrap();
@@ -230,7 +274,8 @@ async fn loopback_endpoints_are_refused_unless_allow_listed_and_slow_ones_time_o
         let (status, _) = status_and_json(s.as_tenant("globex", method, &path)).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
-    let (status, _) = status_and_json(s.as_tenant("acme", Method::GET, "/api/jobs/dead/x/retry")).await;
+    let (status, _) =
+        status_and_json(s.as_tenant("acme", Method::GET, "/api/jobs/dead/x/retry")).await;
     assert!(status.is_client_error());
     let (status, _) =
         status_and_json(s.as_tenant("acme", Method::DELETE, &format!("/api/jobs/dead/{id}"))).await;
@@ -242,7 +287,12 @@ async fn loopback_endpoints_are_refused_unless_allow_listed_and_slow_ones_time_o
         settings.webhook_allow = Some("127.0.0.0/8".into());
     })
     .await;
-    configure(&s, "acme", json!({"webhook_url": format!("{base}/slow"), "outbound_timeout_ms": 200})).await;
+    configure(
+        &s,
+        "acme",
+        json!({"webhook_url": format!("{base}/slow"), "outbound_timeout_ms": 200}),
+    )
+    .await;
     create_invoice(&s, "acme").await;
     let log = eventually("the timed-out attempt", || async {
         let log = deliveries(&s, "acme").await;
@@ -260,7 +310,8 @@ async fn two_server_processes_enqueue_each_cron_tick_once() {
     let Some(pg) = tenantry_testkit::postgres().await else {
         return;
     };
-    let root = std::env::temp_dir().join(format!("tenantry-cron-{}", uuid::Uuid::new_v4().simple()));
+    let root =
+        std::env::temp_dir().join(format!("tenantry-cron-{}", uuid::Uuid::new_v4().simple()));
     let outbox = root.join("outbox");
     let start = |name: &str| {
         let dir = root.join(name);
@@ -284,7 +335,9 @@ async fn two_server_processes_enqueue_each_cron_tick_once() {
     };
     let first = start("a");
     let second = start("b");
-    let owner = tenantry::data::postgres::migrate::connect(pg.url()).await.unwrap();
+    let owner = tenantry::data::postgres::migrate::connect(pg.url())
+        .await
+        .unwrap();
     // Three ticks recorded (each by one process or the other), then their jobs done.
     let ticks: Vec<i64> = eventually("three reminder ticks", || async {
         let rows = owner
@@ -329,21 +382,71 @@ async fn two_server_processes_enqueue_each_cron_tick_once() {
                 .unwrap()
                 .parse()
                 .unwrap();
-            let to = mail.lines().find(|l| l.starts_with("To: ")).unwrap().to_owned();
-            *sent.entry((slug.clone(), tick, subject.to_owned(), to)).or_default() += 1;
+            let to = mail
+                .lines()
+                .find(|l| l.starts_with("To: "))
+                .unwrap()
+                .to_owned();
+            *sent
+                .entry((slug.clone(), tick, subject.to_owned(), to))
+                .or_default() += 1;
         }
     }
     for tick in ticks {
         assert!(
-            sent.keys().any(|(slug, t, _, _)| slug == "acme" && t == tick),
+            sent.keys()
+                .any(|(slug, t, _, _)| slug == "acme" && t == tick),
             "tick {tick} reached acme: {sent:?}"
         );
         assert!(
-            sent.keys().any(|(slug, t, _, _)| slug == "globex" && t == tick),
+            sent.keys()
+                .any(|(slug, t, _, _)| slug == "globex" && t == tick),
             "tick {tick} reached globex"
         );
     }
     let duplicates: Vec<_> = sent.iter().filter(|(_, n)| **n > 1).collect();
     assert!(duplicates.is_empty(), "sent more than once: {duplicates:?}");
     let _ = std::fs::remove_dir_all(&root);
+}
+
+#[tokio::test]
+async fn the_jobs_cli_pauses_resumes_and_shares_as_the_system_tenant() {
+    let dir = std::env::temp_dir().join(format!(
+        "tenantry-jobs-cli-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let run = |args: &[&str]| {
+        let out = common::tenantry_cli(&dir, args);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, _, err) = run(&["tenants", "create", "--slug", "acme"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&["jobs", "share", "acme", "--cap", "2", "--weight", "3"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&["jobs", "pause", "acme", "--lane", "batch"]);
+    assert!(ok, "{err}");
+    let (_, stats, _) = run(&["jobs", "stats"]);
+    let line = stats
+        .lines()
+        .find(|l| l.starts_with("acme") && l.contains("batch"))
+        .unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[4..], ["3", "2", "true"], "{stats}");
+    run(&["jobs", "resume", "acme"]);
+    let (_, stats, _) = run(&["jobs", "stats"]);
+    assert!(
+        stats
+            .lines()
+            .any(|l| l.starts_with("acme") && l.contains("batch") && l.ends_with("false")),
+        "{stats}"
+    );
+    let (ok, _, err) = run(&["jobs", "retry", "424242"]);
+    assert!(!ok && err.contains("no dead letter 424242"), "{err}");
+    let (ok, _, err) = run(&["jobs", "pause", "nobody"]);
+    assert!(!ok && err.contains("no tenant"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -124,7 +124,10 @@ async fn a_quiet_tenant_is_served_next_despite_a_deep_backlog(f: JobFixture) {
         .map(|(i, _)| i)
         .collect();
     assert_eq!(slots.len(), 2, "{next:?}");
-    assert_eq!(slots[0], 0, "the quiet tenant's first job is next: {next:?}");
+    assert_eq!(
+        slots[0], 0,
+        "the quiet tenant's first job is next: {next:?}"
+    );
     assert!(slots[1] <= 2, "its second waited {} slots", slots[1]);
 }
 
@@ -146,7 +149,10 @@ async fn weights_share_dispatch_caps_and_pause_hold(f: JobFixture) {
     f.enqueue(&light, "w", 100).await;
     let order = f.drain(40).await;
     let heavy_share = order.iter().filter(|t| **t == heavy.tenant_id()).count();
-    assert!((28..=32).contains(&heavy_share), "heavy got {heavy_share} of 40");
+    assert!(
+        (28..=32).contains(&heavy_share),
+        "heavy got {heavy_share} of 40"
+    );
 
     // Operator actions are the system tenant's.
     let refused = heavy
@@ -159,7 +165,11 @@ async fn weights_share_dispatch_caps_and_pause_hold(f: JobFixture) {
     // backlog and resume releases it.
     f.as_system(async {
         f.queue
-            .set_share(light.tenant_id(), Lane::Batch, TenantShare::default().cap(2))
+            .set_share(
+                light.tenant_id(),
+                Lane::Batch,
+                TenantShare::default().cap(2),
+            )
             .await
             .unwrap();
         f.queue
@@ -172,7 +182,11 @@ async fn weights_share_dispatch_caps_and_pause_hold(f: JobFixture) {
     assert_eq!(first.len(), 2, "cap 2");
     assert!(first.iter().all(|j| j.tenant == light.tenant_id()));
     assert!(
-        f.queue.claim(Lane::Batch, "b", LEASE, 10).await.unwrap().is_empty(),
+        f.queue
+            .claim(Lane::Batch, "b", LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty(),
         "light at its cap, heavy paused"
     );
     f.as_system(f.queue.set_paused(heavy.tenant_id(), Lane::Batch, false))
@@ -181,10 +195,17 @@ async fn weights_share_dispatch_caps_and_pause_hold(f: JobFixture) {
     let third = f.queue.claim(Lane::Batch, "c", LEASE, 1).await.unwrap();
     assert_eq!(third[0].tenant, heavy.tenant_id());
     let stats = f.as_system(f.queue.stats(Lane::Batch)).await.unwrap();
-    let light_stats = stats.iter().find(|s| s.tenant == light.tenant_id()).unwrap();
+    let light_stats = stats
+        .iter()
+        .find(|s| s.tenant == light.tenant_id())
+        .unwrap();
     assert_eq!((light_stats.running, light_stats.cap), (2, 2));
     // A tenant sees its own line only.
-    let own = light.clone().scope(f.queue.stats(Lane::Batch)).await.unwrap();
+    let own = light
+        .clone()
+        .scope(f.queue.stats(Lane::Batch))
+        .await
+        .unwrap();
     assert_eq!(own.len(), 1);
     assert_eq!(own[0].tenant, light.tenant_id());
 }
@@ -210,9 +231,21 @@ async fn batches_respect_caps_and_priorities(f: JobFixture) {
     assert_eq!(batch.len(), 4);
     assert_eq!(batch[0].id, urgent_id);
     assert!(batch.iter().all(|j| j.kind != "later"));
-    assert!(f.queue.claim(Lane::Batch, "w", LEASE, 16).await.unwrap().is_empty());
+    assert!(
+        f.queue
+            .claim(Lane::Batch, "w", LEASE, 16)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Another lane is scheduled apart.
-    assert!(f.queue.claim(Lane::Interactive, "w", LEASE, 16).await.unwrap().is_empty());
+    assert!(
+        f.queue
+            .claim(Lane::Interactive, "w", LEASE, 16)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let ids: Vec<i64> = batch.iter().map(|j| j.id).collect();
     f.queue.complete(&ids).await.unwrap();
     let stats = f.as_system(f.queue.stats(Lane::Batch)).await.unwrap();
@@ -238,7 +271,9 @@ async fn jobs_run_in_their_tenant_context_and_bad_ones_die_with_a_reason(f: JobF
                 }
             }
         })
-        .handle("always_fails", |_job| async { Err("smtp said no".to_owned()) })
+        .handle("always_fails", |_job| async {
+            Err("smtp said no".to_owned())
+        })
         .handle_json("typed", |_job, _n: u32| async { Ok::<(), Failure>(()) });
 
     let job = acme
@@ -260,10 +295,16 @@ async fn jobs_run_in_their_tenant_context_and_bad_ones_die_with_a_reason(f: JobF
     f.queue.enqueue(&failing).await.unwrap();
     assert!(worker.run_once().await.unwrap());
     assert!(worker.run_once().await.unwrap());
-    assert!(!worker.run_once().await.unwrap(), "nothing left after the last attempt");
+    assert!(
+        !worker.run_once().await.unwrap(),
+        "nothing left after the last attempt"
+    );
     let dead = acme.clone().scope(f.queue.dead_letters()).await.unwrap();
     assert_eq!(dead.len(), 1);
-    assert_eq!((dead[0].attempts, dead[0].reason.as_str()), (2, "smtp said no"));
+    assert_eq!(
+        (dead[0].attempts, dead[0].reason.as_str()),
+        (2, "smtp said no")
+    );
 
     // An undecodable payload and an unknown kind die on their first attempt.
     for (kind, payload) in [("typed", "not a number"), ("nobody_handles_this", "x")] {
@@ -276,15 +317,25 @@ async fn jobs_run_in_their_tenant_context_and_bad_ones_die_with_a_reason(f: JobF
     }
     let dead = acme.clone().scope(f.queue.dead_letters()).await.unwrap();
     let reasons: Vec<&str> = dead.iter().map(|d| d.reason.as_str()).collect();
-    assert!(reasons.iter().any(|r| r.contains("undecodable payload")), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.contains("no handler")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("undecodable payload")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("no handler")),
+        "{reasons:?}"
+    );
 
     // A row no envelope made — an unknown tenant — lands in the dead letters, unrun.
     let forged = TenantId::new_v4();
     (f.forge_row)(forged).await;
     let before = seen.lock().unwrap().len();
     assert!(worker.run_once().await.unwrap());
-    assert_eq!(seen.lock().unwrap().len(), before, "the forged job did not run");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        before,
+        "the forged job did not run"
+    );
     let dead = f.as_system(f.queue.dead_letters()).await.unwrap();
     let forged_dead = dead.iter().find(|d| d.tenant == Some(forged)).unwrap();
     assert!(forged_dead.reason.contains("unknown"), "{forged_dead:?}");
@@ -311,11 +362,20 @@ async fn lost_jobs_come_back_and_keys_dedupe(f: JobFixture) {
         .await
         .unwrap();
     assert_eq!(claimed[0].attempt, 1);
-    assert!(f.queue.claim(Lane::Batch, "other", LEASE, 1).await.unwrap().is_empty());
+    assert!(
+        f.queue
+            .claim(Lane::Batch, "other", LEASE, 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // The lease (1 ms) has passed once the clock moves on.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while f.queue.reap_expired().await.unwrap() == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "the lease never expired");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the lease never expired"
+        );
         tokio::task::yield_now().await;
     }
     let retried = f.queue.claim(Lane::Batch, "other", LEASE, 1).await.unwrap();
@@ -332,11 +392,19 @@ async fn backlogs_and_rates_are_limited_per_tenant(f: JobFixture) {
     let (acme, globex) = (f.tenant("acme").await, f.tenant("globex").await);
     f.as_system(async {
         f.queue
-            .set_share(acme.tenant_id(), Lane::Batch, TenantShare::default().max_backlog(3))
+            .set_share(
+                acme.tenant_id(),
+                Lane::Batch,
+                TenantShare::default().max_backlog(3),
+            )
             .await
             .unwrap();
         f.queue
-            .set_share(globex.tenant_id(), Lane::Batch, TenantShare::default().per_minute(1))
+            .set_share(
+                globex.tenant_id(),
+                Lane::Batch,
+                TenantShare::default().per_minute(1),
+            )
             .await
             .unwrap();
     })
@@ -364,7 +432,11 @@ async fn backlogs_and_rates_are_limited_per_tenant(f: JobFixture) {
     let first = f.queue.claim(Lane::Batch, "w", LEASE, 10).await.unwrap();
     assert_eq!(first.len(), 1, "a rate-limited tenant gets one job a claim");
     assert!(
-        f.queue.claim(Lane::Batch, "w", LEASE, 10).await.unwrap().is_empty(),
+        f.queue
+            .claim(Lane::Batch, "w", LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty(),
         "globex's next start is a minute away"
     );
     f.as_system(f.queue.set_paused(acme.tenant_id(), Lane::Batch, false))
@@ -384,17 +456,35 @@ async fn dead_letters_are_the_tenant_s_own(f: JobFixture) {
         Err(JobError::NoTenantContext(_))
     ));
     let theirs = globex.clone();
-    assert!(theirs.clone().scope(f.queue.dead_letters()).await.unwrap().is_empty());
+    assert!(
+        theirs
+            .clone()
+            .scope(f.queue.dead_letters())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(!theirs.clone().scope(f.queue.retry_dead(id)).await.unwrap());
     assert!(!theirs.scope(f.queue.discard_dead(id)).await.unwrap());
     // Acme retries its own: queued again, under the same id.
     assert!(acme.clone().scope(f.queue.retry_dead(id)).await.unwrap());
-    assert!(acme.clone().scope(f.queue.dead_letters()).await.unwrap().is_empty());
+    assert!(
+        acme.clone()
+            .scope(f.queue.dead_letters())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let again = f.queue.claim(Lane::Batch, "w", LEASE, 1).await.unwrap();
     assert_eq!((again[0].id, again[0].tenant), (id, acme.tenant_id()));
     f.queue.bury(id, "again").await.unwrap();
     assert!(acme.clone().scope(f.queue.discard_dead(id)).await.unwrap());
-    assert!(f.as_system(f.queue.dead_letters()).await.unwrap().is_empty());
+    assert!(
+        f.as_system(f.queue.dead_letters())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn a_tick_is_enqueued_once(f: JobFixture) {
@@ -410,10 +500,17 @@ async fn a_tick_is_enqueued_once(f: JobFixture) {
         .collect();
     assert_eq!(f.queue.last_tick("nightly").await.unwrap(), None);
     assert!(f.queue.enqueue_tick("nightly", 1_000, &jobs).await.unwrap());
-    assert!(!f.queue.enqueue_tick("nightly", 1_000, &jobs).await.unwrap(), "recorded already");
+    assert!(
+        !f.queue.enqueue_tick("nightly", 1_000, &jobs).await.unwrap(),
+        "recorded already"
+    );
     assert_eq!(f.queue.last_tick("nightly").await.unwrap(), Some(1_000));
     let stats = f.as_system(f.queue.stats(Lane::Batch)).await.unwrap();
-    assert_eq!(stats.iter().map(|s| s.queued).sum::<i64>(), 2, "one job per tenant, once");
+    assert_eq!(
+        stats.iter().map(|s| s.queued).sum::<i64>(),
+        2,
+        "one job per tenant, once"
+    );
 }
 
 async fn workers_run_jobs_concurrently_and_drain_on_shutdown(f: JobFixture) {
@@ -472,7 +569,11 @@ async fn an_idle_worker_is_woken_by_an_enqueue(f: JobFixture) {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(async move {
         started_tx.send(()).ok();
-        worker.run(async { stop_rx.await.ok(); }).await;
+        worker
+            .run(async {
+                stop_rx.await.ok();
+            })
+            .await;
     });
     started_rx.await.unwrap();
     // Enqueue until one is taken: the first may land before the worker

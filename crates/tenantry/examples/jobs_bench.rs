@@ -30,9 +30,7 @@ use tenantry::context::{self, Plan, TenantContext, TenantId, Tier};
 use tenantry::data::postgres::{
     CONTROL_MIGRATIONS, CONTROL_SCHEMA, PgDatabase, PgTenantStore, migrate,
 };
-use tenantry::jobs::{
-    JobEnvelope, JobQueue, Lane, PgQueue, TenantShare, Worker, WorkerOptions,
-};
+use tenantry::jobs::{JobEnvelope, JobQueue, Lane, PgQueue, TenantShare, Worker, WorkerOptions};
 use tenantry::registry::{NewTenant, TenantState, Tenants};
 
 const APP_ROLE: &str = "tenantry_app";
@@ -86,7 +84,10 @@ async fn main() {
             .batch_execute("TRUNCATE tenantry.jobs, tenantry.job_tenants, tenantry.dead_jobs")
             .await
             .unwrap();
-        owner.batch_execute("VACUUM ANALYZE tenantry.jobs, tenantry.job_tenants").await.unwrap();
+        owner
+            .batch_execute("VACUUM ANALYZE tenantry.jobs, tenantry.job_tenants")
+            .await
+            .unwrap();
         let rate = throughput(&app, &queue, tenants, 40_000).await;
         println!(
             "throughput, {tenants:>4} tenants: {rate:.0} jobs/s end to end ({PRODUCERS} concurrent producers enqueueing one job per call; 2 workers x 32 running them in tenant context)"
@@ -230,7 +231,11 @@ async fn throughput(app: &PgDatabase, queue: &PgQueue, tenants: usize, jobs: usi
             .await
             .unwrap();
         }
-        contexts.push(TenantContext::builder(record.id, record.slug).build().unwrap());
+        contexts.push(
+            TenantContext::builder(record.id, record.slug)
+                .build()
+                .unwrap(),
+        );
     }
     let done = Arc::new(AtomicUsize::new(0));
     let all_done = Arc::new(tokio::sync::Notify::new());
@@ -241,9 +246,8 @@ async fn throughput(app: &PgDatabase, queue: &PgQueue, tenants: usize, jobs: usi
         let mut options = WorkerOptions::new(Lane::Batch, format!("bench-{w}"));
         options.concurrency = 32;
         let (done, all_done) = (done.clone(), all_done.clone());
-        let worker = Worker::new(queue.clone(), registry.clone(), options).handle(
-            "noop",
-            move |_job| {
+        let worker =
+            Worker::new(queue.clone(), registry.clone(), options).handle("noop", move |_job| {
                 let (done, all_done) = (done.clone(), all_done.clone());
                 async move {
                     if done.fetch_add(1, Ordering::SeqCst) + 1 == jobs {
@@ -251,8 +255,7 @@ async fn throughput(app: &PgDatabase, queue: &PgQueue, tenants: usize, jobs: usi
                     }
                     Ok::<(), String>(())
                 }
-            },
-        );
+            });
         let mut stop = stop_rx.clone();
         workers.spawn(worker.run(async move {
             let _ = stop.wait_for(|s| *s).await;

@@ -12,7 +12,9 @@ use tenantry::data::postgres::{
     CONTROL_MIGRATIONS, CONTROL_SCHEMA, PgDatabase, PgTenantStore, migrate,
 };
 use tenantry::data::sqlite::{self as lite, SqliteDatabase, SqliteTenantStore};
-use tenantry::jobs::{JobEnvelope, JobQueue, Lane, PgQueue, SqliteQueue, TenantShare, Worker, WorkerOptions};
+use tenantry::jobs::{
+    JobEnvelope, JobQueue, Lane, PgQueue, SqliteQueue, TenantShare, Worker, WorkerOptions,
+};
 use tenantry::registry::{NewTenant, TenantState, Tenants};
 use tenantry_testkit::PgTestDb;
 use tenantry_testkit::jobs::{Hook, JobFixture, conformance};
@@ -36,7 +38,9 @@ async fn migrated_postgres() -> Option<(PgTestDb, Arc<tokio_postgres::Client>)> 
 async fn postgres_fixture() -> Option<JobFixture> {
     let (db, owner) = migrated_postgres().await?;
     let app = PgDatabase::connect(&app_url(&db), 4).unwrap();
-    let queue = PgQueue::new(app.clone()).with_wakeups(&app_url(&db)).unwrap();
+    let queue = PgQueue::new(app.clone())
+        .with_wakeups(&app_url(&db))
+        .unwrap();
     let forge_row = Arc::new(move |tenant: TenantId| -> Hook {
         let owner = owner.clone();
         Box::pin(async move {
@@ -188,7 +192,10 @@ fn worker_for(url: &str, app: &str, lease: Duration, concurrency: usize) -> Work
         async move {
             let client = migrate::connect(&url).await.map_err(|e| e.to_string())?;
             client
-                .execute("UPDATE gauge SET now = now + 1, peak = greatest(peak, now + 1)", &[])
+                .execute(
+                    "UPDATE gauge SET now = now + 1, peak = greatest(peak, now + 1)",
+                    &[],
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             // Work long enough for the other process's workers to try.
@@ -208,8 +215,16 @@ fn worker_for(url: &str, app: &str, lease: Duration, concurrency: usize) -> Work
 async fn worker_child() {
     let url = std::env::var("JOBS_CHILD_URL").expect("started by a parent test");
     let app = std::env::var("JOBS_CHILD_APP_URL").unwrap();
-    let lease = Duration::from_millis(std::env::var("JOBS_CHILD_LEASE_MS").unwrap().parse().unwrap());
-    let concurrency = std::env::var("JOBS_CHILD_CONCURRENCY").unwrap().parse().unwrap();
+    let lease = Duration::from_millis(
+        std::env::var("JOBS_CHILD_LEASE_MS")
+            .unwrap()
+            .parse()
+            .unwrap(),
+    );
+    let concurrency = std::env::var("JOBS_CHILD_CONCURRENCY")
+        .unwrap()
+        .parse()
+        .unwrap();
     worker_for(&url, &app, lease, concurrency)
         .run(std::future::pending())
         .await;
@@ -236,7 +251,10 @@ async fn count(owner: &tokio_postgres::Client, sql: &str) -> i64 {
 async fn wait_for(owner: &tokio_postgres::Client, sql: &str, n: i64, what: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while count(owner, sql).await < n {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
         tokio::task::yield_now().await;
     }
 }
@@ -253,8 +271,15 @@ async fn a_worker_killed_mid_job_loses_nothing_and_duplicates_nothing() {
     let acme = create_tenant(&tenants, "acme").await;
     let mut ids = Vec::new();
     for i in 0..20 {
-        let payload = if i == 0 { serde_json::json!("slow") } else { serde_json::json!(i) };
-        let job = acme.clone().sync_scope(|| JobEnvelope::new("credit", &payload)).unwrap();
+        let payload = if i == 0 {
+            serde_json::json!("slow")
+        } else {
+            serde_json::json!(i)
+        };
+        let job = acme
+            .clone()
+            .sync_scope(|| JobEnvelope::new("credit", &payload))
+            .unwrap();
         ids.push(queue.enqueue(&job).await.unwrap());
     }
 
@@ -270,7 +295,10 @@ async fn a_worker_killed_mid_job_loses_nothing_and_duplicates_nothing() {
     child.kill().unwrap(); // SIGKILL: no drain, no cleanup
     child.wait().unwrap();
     let applied_at_kill = count(&owner, "SELECT count(*) FROM applied").await;
-    assert!(applied_at_kill < 20, "the slow job was not applied by the child");
+    assert!(
+        applied_at_kill < 20,
+        "the slow job was not applied by the child"
+    );
 
     // A new worker (this process) finishes the work once the lease runs out.
     let worker = worker_for(db.url(), &app_url(&db), Duration::from_secs(2), 4);
@@ -278,19 +306,42 @@ async fn a_worker_killed_mid_job_loses_nothing_and_duplicates_nothing() {
     let running = tokio::spawn(worker.run(async {
         stop_rx.await.ok();
     }));
-    wait_for(&owner, "SELECT count(*) FROM applied", 20, "all jobs applied").await;
+    wait_for(
+        &owner,
+        "SELECT count(*) FROM applied",
+        20,
+        "all jobs applied",
+    )
+    .await;
     stop_tx.send(()).unwrap();
     running.await.unwrap();
 
-    assert_eq!(count(&owner, "SELECT n::bigint FROM total").await, 20, "each job's effect once");
-    assert_eq!(count(&owner, "SELECT count(*) FROM tenantry.jobs").await, 0, "no job left");
-    assert_eq!(count(&owner, "SELECT count(*) FROM tenantry.dead_jobs").await, 0);
+    assert_eq!(
+        count(&owner, "SELECT n::bigint FROM total").await,
+        20,
+        "each job's effect once"
+    );
+    assert_eq!(
+        count(&owner, "SELECT count(*) FROM tenantry.jobs").await,
+        0,
+        "no job left"
+    );
+    assert_eq!(
+        count(&owner, "SELECT count(*) FROM tenantry.dead_jobs").await,
+        0
+    );
     let slow_attempts = count(
         &owner,
-        &format!("SELECT count(DISTINCT pid) FROM attempts WHERE job_id = {}", ids[0]),
+        &format!(
+            "SELECT count(DISTINCT pid) FROM attempts WHERE job_id = {}",
+            ids[0]
+        ),
     )
     .await;
-    assert_eq!(slow_attempts, 2, "the slow job ran again in the second process");
+    assert_eq!(
+        slow_attempts, 2,
+        "the slow job ran again in the second process"
+    );
 }
 
 #[tokio::test]
@@ -310,7 +361,10 @@ async fn a_tenant_s_cap_holds_across_two_worker_processes() {
     .await
     .unwrap();
     for i in 0..16 {
-        let job = acme.clone().sync_scope(|| JobEnvelope::new("hold", &i)).unwrap();
+        let job = acme
+            .clone()
+            .sync_scope(|| JobEnvelope::new("hold", &i))
+            .unwrap();
         queue.enqueue(&job).await.unwrap();
     }
     // Two processes, four workers each: eight would run at once uncapped.
@@ -328,6 +382,12 @@ async fn a_tenant_s_cap_holds_across_two_worker_processes() {
         child.wait().unwrap();
     }
     let peak = count(&owner, "SELECT peak::bigint FROM gauge").await;
-    assert_eq!(peak, 2, "at most two of the tenant's jobs ran at once, and two did");
-    assert_eq!(count(&owner, "SELECT count(*) FROM tenantry.dead_jobs").await, 0);
+    assert_eq!(
+        peak, 2,
+        "at most two of the tenant's jobs ran at once, and two did"
+    );
+    assert_eq!(
+        count(&owner, "SELECT count(*) FROM tenantry.dead_jobs").await,
+        0
+    );
 }

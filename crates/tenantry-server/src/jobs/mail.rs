@@ -123,7 +123,12 @@ async fn expect(
 ) -> Result<(), String> {
     loop {
         let mut line = String::new();
-        if replies.read_line(&mut line).await.map_err(|e| e.to_string())? == 0 {
+        if replies
+            .read_line(&mut line)
+            .await
+            .map_err(|e| e.to_string())?
+            == 0
+        {
             return Err("SMTP server closed the connection".into());
         }
         let got: u16 = line.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);

@@ -89,7 +89,9 @@ impl Handlers {
 
     async fn sender(&self) -> String {
         match self.backend.config.settings().await {
-            Ok(settings) => settings.email_from.unwrap_or_else(|| self.mail_from.clone()),
+            Ok(settings) => settings
+                .email_from
+                .unwrap_or_else(|| self.mail_from.clone()),
             Err(_) => self.mail_from.clone(),
         }
     }
@@ -132,7 +134,11 @@ impl Handlers {
                 ),
             )
             .await?;
-        tracing::info!(invoice = invoice.number, recipients = sent, "invoice e-mail sent");
+        tracing::info!(
+            invoice = invoice.number,
+            recipients = sent,
+            "invoice e-mail sent"
+        );
         Ok(())
     }
 
@@ -155,7 +161,11 @@ impl Handlers {
             )
             .await?;
         }
-        tracing::info!(overdue = overdue.len(), tick = tick.tick, "overdue reminders sent");
+        tracing::info!(
+            overdue = overdue.len(),
+            tick = tick.tick,
+            "overdue reminders sent"
+        );
         Ok(())
     }
 

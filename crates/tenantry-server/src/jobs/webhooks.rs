@@ -48,11 +48,14 @@ pub async fn emit(events: &super::Events, event: &str, invoice: &Invoice) {
                 "data": invoice,
             })
             .to_string();
-            JobEnvelope::new(kinds::WEBHOOK, &Delivery {
-                event: event.to_owned(),
-                url,
-                body,
-            })
+            JobEnvelope::new(
+                kinds::WEBHOOK,
+                &Delivery {
+                    event: event.to_owned(),
+                    url,
+                    body,
+                },
+            )
         })
         .map(|job| {
             job.lane(Lane::Interactive)
@@ -66,7 +69,9 @@ pub async fn emit(events: &super::Events, event: &str, invoice: &Invoice) {
 /// the only time its value is shown.
 pub async fn rotate_secret(secrets: &Secrets) -> Result<String, tenantry::secrets::SecretsError> {
     let value = format!("whsec_{}", uuid::Uuid::new_v4().simple());
-    secrets.put(SIGNING_SECRET, SecretValue::new(value.clone())).await?;
+    secrets
+        .put(SIGNING_SECRET, SecretValue::new(value.clone()))
+        .await?;
     Ok(value)
 }
 
@@ -124,7 +129,9 @@ pub async fn deliver(
         tracing::warn!(error = %e, "could not log a webhook delivery");
     }
     match (sent, error) {
-        (Err(OutboundError::Refused(e)), _) => Err(Failure::Fatal(format!("destination refused: {e}"))),
+        (Err(OutboundError::Refused(e)), _) => {
+            Err(Failure::Fatal(format!("destination refused: {e}")))
+        }
         (_, Some(error)) => Err(Failure::Retry(error)),
         (_, None) => {
             tracing::info!(event = %delivery.event, status = ?status_code, "webhook delivered");

@@ -218,7 +218,8 @@ impl Scheduler {
         };
         let key = format!("cron:{}:{tick}", job.name);
         let build = |payload: &Tick| {
-            JobEnvelope::new(&job.kind, payload).map(|e| e.lane(job.lane).idempotency_key(key.clone()))
+            JobEnvelope::new(&job.kind, payload)
+                .map(|e| e.lane(job.lane).idempotency_key(key.clone()))
         };
         match job.fanout {
             Fanout::System => Ok(vec![
@@ -231,7 +232,12 @@ impl Scheduler {
                 tenants
                     .into_iter()
                     .filter(|t| t.state == TenantState::Active)
-                    .filter_map(|t| TenantContext::builder(t.id, t.slug).plan(t.plan).build().ok())
+                    .filter_map(|t| {
+                        TenantContext::builder(t.id, t.slug)
+                            .plan(t.plan)
+                            .build()
+                            .ok()
+                    })
                     .map(|ctx| ctx.sync_scope(|| build(&payload)))
                     .collect()
             }

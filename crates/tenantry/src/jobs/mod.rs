@@ -88,8 +88,11 @@ pub trait JobQueue: Send + Sync + 'static {
     fn bury<'a>(&'a self, id: i64, reason: &'a str) -> BoxFuture<'a, Result<(), JobError>>;
 
     /// Extends the leases of running jobs (a heartbeat from their worker).
-    fn heartbeat<'a>(&'a self, ids: &'a [i64], lease: Duration)
-    -> BoxFuture<'a, Result<(), JobError>>;
+    fn heartbeat<'a>(
+        &'a self,
+        ids: &'a [i64],
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<(), JobError>>;
 
     /// Requeues jobs whose lease ran out (their worker died); how many.
     fn reap_expired(&self) -> BoxFuture<'_, Result<u64, JobError>>;

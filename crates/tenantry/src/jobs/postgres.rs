@@ -88,7 +88,10 @@ impl Batcher {
     }
 }
 
-async fn flush_loop(db: PgDatabase, receiver: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>) {
+async fn flush_loop(
+    db: PgDatabase,
+    receiver: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>,
+) {
     loop {
         let mut batch: Vec<Pending> = Vec::new();
         {
@@ -176,7 +179,14 @@ impl PgQueue {
             .query(
                 sql::ENQUEUE,
                 &[
-                    &owners, &lanes, &kinds, &payloads, &priorities, &delays, &keys, &attempts,
+                    &owners,
+                    &lanes,
+                    &kinds,
+                    &payloads,
+                    &priorities,
+                    &delays,
+                    &keys,
+                    &attempts,
                     &requests,
                 ],
             )

@@ -60,7 +60,11 @@ enum Enqueued {
     Full(i64),
 }
 
-fn insert(tx: &rusqlite::Transaction<'_>, job: &JobEnvelope, now: i64) -> Result<Enqueued, DataError> {
+fn insert(
+    tx: &rusqlite::Transaction<'_>,
+    job: &JobEnvelope,
+    now: i64,
+) -> Result<Enqueued, DataError> {
     let owner = job.tenant().to_string();
     let lane = job.lane.as_str();
     if let Some(key) = &job.idempotency_key {

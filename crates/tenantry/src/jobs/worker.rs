@@ -184,7 +184,12 @@ impl Worker {
                 }
                 match self
                     .queue
-                    .claim(self.options.lane, &self.options.name, self.options.lease, free)
+                    .claim(
+                        self.options.lane,
+                        &self.options.name,
+                        self.options.lease,
+                        free,
+                    )
                     .await
                 {
                     Ok(jobs) if !jobs.is_empty() => {
@@ -200,7 +205,9 @@ impl Worker {
                         }
                     }
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, lane = %self.options.lane, "job worker could not reach the queue"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, lane = %self.options.lane, "job worker could not reach the queue")
+                    }
                 }
             }
             tokio::select! {
@@ -263,7 +270,8 @@ impl Worker {
             let reason = format!("no handler for kind {:?}", job.kind);
             return (job, Outcome::Bury(reason));
         };
-        let span = tracing::info_span!("job", job_id = job.id, kind = %job.kind, attempt = job.attempt);
+        let span =
+            tracing::info_span!("job", job_id = job.id, kind = %job.kind, attempt = job.attempt);
         let result = if job.tenant.is_system() {
             context::run_as_system("job", handler(job.clone()).instrument(span)).await
         } else {
@@ -284,7 +292,12 @@ impl Worker {
         (job, outcome)
     }
 
-    async fn settle(&self, job: Job, outcome: Outcome, done: &mut Vec<i64>) -> Result<(), JobError> {
+    async fn settle(
+        &self,
+        job: Job,
+        outcome: Outcome,
+        done: &mut Vec<i64>,
+    ) -> Result<(), JobError> {
         match outcome {
             Outcome::Done => done.push(job.id),
             Outcome::Retry(error) => {

@@ -1,0 +1,196 @@
+//! `tenantry jobs …`: the operator's view of the queue, as the system
+//! tenant — depth and running jobs per tenant, dead letters, retrying or
+//! discarding one, pausing and resuming a tenant's jobs.
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use tenantry::context::{TenantId, run_as_system};
+use tenantry::jobs::{Lane, TenantShare};
+use tenantry::registry::TenantKey;
+
+use crate::backend::{self, Backend};
+use crate::config::Settings;
+
+/// Queue administration.
+#[derive(Subcommand, Debug)]
+pub enum JobsCommand {
+    /// Queued and running jobs per tenant and lane.
+    Stats,
+    /// Dead letters (every tenant's, or one's with --tenant).
+    Dead {
+        /// Only this tenant's (slug).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Queue a dead letter again with fresh attempts.
+    Retry {
+        /// Dead letter id.
+        id: i64,
+    },
+    /// Delete a dead letter.
+    Discard {
+        /// Dead letter id.
+        id: i64,
+    },
+    /// Hold a tenant's queued jobs (running ones finish).
+    Pause {
+        /// Tenant slug.
+        slug: String,
+        /// Only this lane [default: both].
+        #[arg(long)]
+        lane: Option<String>,
+    },
+    /// Release a paused tenant's jobs.
+    Resume {
+        /// Tenant slug.
+        slug: String,
+        /// Only this lane [default: both].
+        #[arg(long)]
+        lane: Option<String>,
+    },
+    /// Set a tenant's share of a lane: weight, concurrency cap, rate, backlog.
+    Share {
+        /// Tenant slug.
+        slug: String,
+        /// Lane.
+        #[arg(long, default_value = "batch")]
+        lane: String,
+        /// Dispatch weight.
+        #[arg(long, default_value_t = 1)]
+        weight: u16,
+        /// Jobs running at once, across all workers.
+        #[arg(long, default_value_t = 4)]
+        cap: u16,
+        /// Jobs started per minute (none: no limit).
+        #[arg(long)]
+        per_minute: Option<u32>,
+        /// Jobs that may wait.
+        #[arg(long, default_value_t = 100_000)]
+        max_backlog: u32,
+    },
+}
+
+fn lanes(lane: Option<&str>) -> anyhow::Result<Vec<Lane>> {
+    match lane {
+        None => Ok(vec![Lane::Interactive, Lane::Batch]),
+        Some(name) => Ok(vec![name.parse().map_err(|e| anyhow::anyhow!("{e}"))?]),
+    }
+}
+
+async fn tenant_id(backend: &Backend, slug: &str) -> anyhow::Result<TenantId> {
+    Ok(backend
+        .tenants
+        .find(&TenantKey::Slug(slug.to_owned()))
+        .await?
+        .with_context(|| format!("no tenant {slug:?}"))?
+        .id)
+}
+
+/// Runs `cmd` as the system tenant.
+pub async fn run(settings: &Settings, cmd: JobsCommand) -> anyhow::Result<()> {
+    let config = settings.resolve()?;
+    let backend = backend::connect(&config).await?;
+    run_as_system("jobs-cli", execute(&backend, cmd)).await
+}
+
+async fn execute(backend: &Backend, cmd: JobsCommand) -> anyhow::Result<()> {
+    let queue = &backend.queue;
+    let slugs = async {
+        let records = backend.tenants.list().await?;
+        anyhow::Ok(
+            records
+                .into_iter()
+                .map(|t| (t.id, t.slug))
+                .collect::<std::collections::HashMap<_, _>>(),
+        )
+    };
+    match cmd {
+        JobsCommand::Stats => {
+            let slugs = slugs.await?;
+            println!(
+                "{:<24} {:<12} {:>8} {:>8} {:>6} {:>4}  paused",
+                "tenant", "lane", "queued", "running", "weight", "cap"
+            );
+            for lane in [Lane::Interactive, Lane::Batch] {
+                for s in queue.stats(lane).await? {
+                    let name = slugs
+                        .get(&s.tenant)
+                        .cloned()
+                        .unwrap_or_else(|| s.tenant.to_string());
+                    println!(
+                        "{name:<24} {lane:<12} {:>8} {:>8} {:>6} {:>4}  {}",
+                        s.queued, s.running, s.weight, s.cap, s.paused
+                    );
+                }
+            }
+        }
+        JobsCommand::Dead { tenant } => {
+            let only = match tenant {
+                Some(slug) => Some(tenant_id(backend, &slug).await?),
+                None => None,
+            };
+            let slugs = slugs.await?;
+            for d in queue.dead_letters().await? {
+                if only.is_some() && d.tenant != only {
+                    continue;
+                }
+                let name = d
+                    .tenant
+                    .map(|t| slugs.get(&t).cloned().unwrap_or_else(|| t.to_string()))
+                    .unwrap_or_else(|| "-".into());
+                println!(
+                    "{}\t{name}\t{}\t{}\tattempts {}\t{}",
+                    d.id, d.lane, d.kind, d.attempts, d.reason
+                );
+            }
+        }
+        JobsCommand::Retry { id } => {
+            if !queue.retry_dead(id).await? {
+                bail!("no dead letter {id}");
+            }
+            println!("dead letter {id} queued again");
+        }
+        JobsCommand::Discard { id } => {
+            if !queue.discard_dead(id).await? {
+                bail!("no dead letter {id}");
+            }
+            println!("dead letter {id} discarded");
+        }
+        JobsCommand::Pause { slug, lane } => {
+            let tenant = tenant_id(backend, &slug).await?;
+            for lane in lanes(lane.as_deref())? {
+                queue.set_paused(tenant, lane, true).await?;
+            }
+            println!("{slug}: jobs paused");
+        }
+        JobsCommand::Resume { slug, lane } => {
+            let tenant = tenant_id(backend, &slug).await?;
+            for lane in lanes(lane.as_deref())? {
+                queue.set_paused(tenant, lane, false).await?;
+            }
+            println!("{slug}: jobs resumed");
+        }
+        JobsCommand::Share {
+            slug,
+            lane,
+            weight,
+            cap,
+            per_minute,
+            max_backlog,
+        } => {
+            let tenant = tenant_id(backend, &slug).await?;
+            let mut share = TenantShare::default()
+                .weight(weight)
+                .cap(cap)
+                .max_backlog(max_backlog);
+            if let Some(n) = per_minute {
+                share = share.per_minute(n);
+            }
+            for lane in lanes(Some(&lane))? {
+                queue.set_share(tenant, lane, share).await?;
+            }
+            println!("{slug}: share set");
+        }
+    }
+    Ok(())
+}
