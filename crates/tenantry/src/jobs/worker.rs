@@ -270,13 +270,25 @@ impl Worker {
             let reason = format!("no handler for kind {:?}", job.kind);
             return (job, Outcome::Bury(reason));
         };
-        let span =
-            tracing::info_span!("job", job_id = job.id, kind = %job.kind, attempt = job.attempt);
+        // The job span is made inside the tenant scope, so it nests in the
+        // tenant span and every line of the handler names both.
+        let run = {
+            let job = job.clone();
+            async move {
+                let span = tracing::info_span!(
+                    "job",
+                    job_id = job.id,
+                    kind = %job.kind,
+                    attempt = job.attempt
+                );
+                handler(job).instrument(span).await
+            }
+        };
         let result = if job.tenant.is_system() {
-            context::run_as_system("job", handler(job.clone()).instrument(span)).await
+            context::run_as_system("job", run).await
         } else {
             match self.context_for(&job).await {
-                Ok(Some(ctx)) => ctx.scope(handler(job.clone()).instrument(span)).await,
+                Ok(Some(ctx)) => ctx.scope(run).await,
                 Ok(None) => {
                     let reason = format!("unknown or deleted tenant {}", job.tenant);
                     return (job, Outcome::Bury(reason));

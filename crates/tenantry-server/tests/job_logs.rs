@@ -1,0 +1,86 @@
+//! Log lines emitted inside jobs carry the job's tenant and the id of the
+//! request that enqueued it — checked on the server's real output.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestServer, status_and_json};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tenantry::registry::TenantKey;
+use tenantry_server::logging::{LogFormat, init_with_writer};
+
+fn span_field<'a>(line: &'a Value, field: &str) -> Option<&'a Value> {
+    line["spans"]
+        .as_array()?
+        .iter()
+        .find_map(|span| span.get(field))
+}
+
+fn in_job(line: &Value) -> bool {
+    line["spans"]
+        .as_array()
+        .is_some_and(|spans| spans.iter().any(|s| s["name"] == "job"))
+}
+
+#[tokio::test]
+async fn lines_inside_jobs_carry_the_tenant_and_the_enqueuing_request() {
+    let captured = tenantry_testkit::CapturedLogs::default();
+    let writer = captured.clone();
+    init_with_writer(LogFormat::Json, move || writer.clone());
+
+    let s = TestServer::sqlite().await;
+    let acme = s
+        .backend
+        .tenants
+        .find(&TenantKey::Slug("acme".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    let start = captured.len();
+    let (_, orders) = status_and_json(s.as_tenant("acme", Method::GET, "/api/orders")).await;
+    let (_, invoices) = status_and_json(s.as_tenant("acme", Method::GET, "/api/invoices")).await;
+    let invoiced: Vec<&Value> = invoices["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["order_id"])
+        .collect();
+    let order = orders["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| &o["id"])
+        .find(|id| !invoiced.contains(id))
+        .unwrap()
+        .clone();
+    let (status, _) = status_and_json(
+        s.as_tenant("acme", Method::POST, "/api/invoices")
+            .header("x-request-id", "log-job-1")
+            .json(&json!({ "order_id": order })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // The handler's own line marks the job's end (bounded wait).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let lines = loop {
+        let lines = captured.json_lines(start);
+        if lines.iter().any(|l| l["fields"]["message"] == "invoice e-mail sent") {
+            break lines;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no job line: {lines:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let job_lines: Vec<&Value> = lines.iter().filter(|l| in_job(l)).collect();
+    assert!(!job_lines.is_empty());
+    for line in job_lines {
+        assert_eq!(span_field(line, "tenant_id"), Some(&json!(acme.id.to_string())), "{line}");
+        assert_eq!(span_field(line, "tenant_slug"), Some(&json!("acme")), "{line}");
+        assert_eq!(span_field(line, "request_id"), Some(&json!("log-job-1")), "{line}");
+        assert_eq!(span_field(line, "kind"), Some(&json!("invoice.email")), "{line}");
+    }
+}
