@@ -69,18 +69,40 @@ async fn lines_inside_jobs_carry_the_tenant_and_the_enqueuing_request() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let lines = loop {
         let lines = captured.json_lines(start);
-        if lines.iter().any(|l| l["fields"]["message"] == "invoice e-mail sent") {
+        if lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "invoice e-mail sent")
+        {
             break lines;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no job line: {lines:#?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no job line: {lines:#?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let job_lines: Vec<&Value> = lines.iter().filter(|l| in_job(l)).collect();
     assert!(!job_lines.is_empty());
     for line in job_lines {
-        assert_eq!(span_field(line, "tenant_id"), Some(&json!(acme.id.to_string())), "{line}");
-        assert_eq!(span_field(line, "tenant_slug"), Some(&json!("acme")), "{line}");
-        assert_eq!(span_field(line, "request_id"), Some(&json!("log-job-1")), "{line}");
-        assert_eq!(span_field(line, "kind"), Some(&json!("invoice.email")), "{line}");
+        assert_eq!(
+            span_field(line, "tenant_id"),
+            Some(&json!(acme.id.to_string())),
+            "{line}"
+        );
+        assert_eq!(
+            span_field(line, "tenant_slug"),
+            Some(&json!("acme")),
+            "{line}"
+        );
+        assert_eq!(
+            span_field(line, "request_id"),
+            Some(&json!("log-job-1")),
+            "{line}"
+        );
+        assert_eq!(
+            span_field(line, "kind"),
+            Some(&json!("invoice.email")),
+            "{line}"
+        );
     }
 }

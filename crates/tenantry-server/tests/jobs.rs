@@ -121,7 +121,7 @@ async fn receiver() -> (String, mpsc::UnboundedReceiver<(HeaderMap, String)>) {
         )
         .route(
             "/slow",
-            axum::routing::post(|| std::future::pending::<&'static str>()),
+            axum::routing::post(std::future::pending::<&'static str>),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

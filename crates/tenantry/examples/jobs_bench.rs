@@ -1,7 +1,7 @@
 //! The job queue's fairness and throughput on PostgreSQL.
 //!
 //! ```text
-//! cargo run --release -p tenantry --features jobs --example jobs_bench -- postgres://postgres@127.0.0.1:5432/bench_jobs
+//! cargo run --release -p tenantry --features jobs,postgres --example jobs_bench -- postgres://postgres@127.0.0.1:5432/bench_jobs [--throughput]
 //! ```
 //!
 //! The database is dropped and recreated, its control schema migrated.
@@ -37,6 +37,8 @@ const APP_ROLE: &str = "tenantry_app";
 const LEASE: Duration = Duration::from_secs(60);
 /// Concurrent enqueuers (requests enqueueing one job each).
 const PRODUCERS: usize = 64;
+/// Jobs each of the two workers runs at once.
+const WORKER_CONCURRENCY: usize = 64;
 
 #[tokio::main]
 async fn main() {
@@ -62,7 +64,13 @@ async fn main() {
     let app = PgDatabase::connect(&app_url, 16).unwrap();
     let queue = PgQueue::new(app.clone()).with_wakeups(&app_url).unwrap();
 
-    for backlog in [10_000, 100_000] {
+    // `--throughput` skips the fairness runs (FIFO over 100k takes minutes).
+    let fairness_runs: &[i64] = if std::env::args().any(|a| a == "--throughput") {
+        &[]
+    } else {
+        &[10_000, 100_000]
+    };
+    for &backlog in fairness_runs {
         let fair = fairness(&owner, &queue, backlog, false).await;
         let fifo = fairness(&owner, &queue, backlog, true).await;
         println!(
@@ -79,7 +87,10 @@ async fn main() {
             fifo.1.1 / 100
         );
     }
-    for tenants in [1, 10, 1000] {
+    // (tenants, per-tenant concurrency cap): the default cap is 4; one
+    // tenant alone may use all 64 worker slots; 10 tenants are also run
+    // with caps that add up to the slots.
+    for (tenants, cap) in [(1, Some(128)), (10, None), (10, Some(13)), (1000, None)] {
         owner
             .batch_execute("TRUNCATE tenantry.jobs, tenantry.job_tenants, tenantry.dead_jobs")
             .await
@@ -88,9 +99,10 @@ async fn main() {
             .batch_execute("VACUUM ANALYZE tenantry.jobs, tenantry.job_tenants")
             .await
             .unwrap();
-        let rate = throughput(&app, &queue, tenants, 40_000).await;
+        let rate = throughput(&app, &queue, tenants, cap, 40_000).await;
         println!(
-            "throughput, {tenants:>4} tenants: {rate:.0} jobs/s end to end ({PRODUCERS} concurrent producers enqueueing one job per call; 2 workers x 32 running them in tenant context)"
+            "throughput, {tenants:>4} tenants, cap {}: {rate:.0} jobs/s end to end ({PRODUCERS} concurrent producers enqueueing one job per call; 2 workers x {WORKER_CONCURRENCY} running them in tenant context)",
+            cap.unwrap_or(4)
         );
     }
 }
@@ -205,7 +217,13 @@ async fn fifo_claim(owner: &tokio_postgres::Client) -> (i64, TenantId) {
 /// over `tenants` registered tenants) while two real [`Worker`]s (32 at
 /// once each) claim, run — in the tenant's context, looked up through the
 /// registry cache — and complete them. Jobs per second, end to end.
-async fn throughput(app: &PgDatabase, queue: &PgQueue, tenants: usize, jobs: usize) -> f64 {
+async fn throughput(
+    app: &PgDatabase,
+    queue: &PgQueue,
+    tenants: usize,
+    cap: Option<u16>,
+    jobs: usize,
+) -> f64 {
     let registry = Tenants::new(Arc::new(PgTenantStore::new(app.clone())));
     let mut contexts = Vec::new();
     for i in 0..tenants {
@@ -222,11 +240,10 @@ async fn throughput(app: &PgDatabase, queue: &PgQueue, tenants: usize, jobs: usi
             })
             .await
             .unwrap();
-        if tenants == 1 {
-            // One tenant alone may use every worker.
+        if let Some(cap) = cap {
             context::run_as_system(
                 "bench",
-                queue.set_share(record.id, Lane::Batch, TenantShare::default().cap(64)),
+                queue.set_share(record.id, Lane::Batch, TenantShare::default().cap(cap)),
             )
             .await
             .unwrap();
@@ -244,7 +261,7 @@ async fn throughput(app: &PgDatabase, queue: &PgQueue, tenants: usize, jobs: usi
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..2 {
         let mut options = WorkerOptions::new(Lane::Batch, format!("bench-{w}"));
-        options.concurrency = 32;
+        options.concurrency = WORKER_CONCURRENCY;
         let (done, all_done) = (done.clone(), all_done.clone());
         let worker =
             Worker::new(queue.clone(), registry.clone(), options).handle("noop", move |_job| {

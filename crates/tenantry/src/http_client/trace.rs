@@ -28,12 +28,11 @@ pub fn traceparent(ctx: &TenantContext) -> String {
 
 fn trace_id(request_id: &str) -> u128 {
     let hex: String = request_id.chars().filter(|c| *c != '-').collect();
-    if hex.len() == 32 {
-        if let Ok(id) = u128::from_str_radix(&hex, 16) {
-            if id != 0 {
-                return id;
-            }
-        }
+    if hex.len() == 32
+        && let Ok(id) = u128::from_str_radix(&hex, 16)
+        && id != 0
+    {
+        return id;
     }
     // FNV-1a, widened: stable for the same request id.
     let mut hash: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;

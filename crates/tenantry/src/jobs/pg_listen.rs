@@ -60,10 +60,10 @@ async fn session(config: &tokio_postgres::Config, wakeups: &Weak<Wakeups>) -> Re
         let Some(wakeups) = wakeups.upgrade() else {
             return Ok(());
         };
-        if let AsyncMessage::Notification(n) = message.map_err(|e| e.to_string())? {
-            if let Ok(lane) = n.payload().parse::<Lane>() {
-                wakeups.wake(lane);
-            }
+        if let AsyncMessage::Notification(n) = message.map_err(|e| e.to_string())?
+            && let Ok(lane) = n.payload().parse::<Lane>()
+        {
+            wakeups.wake(lane);
         }
     }
     Err(closed())

@@ -88,10 +88,10 @@ fn insert(
         )
         .optional()
         .map_err(sql)?;
-    if let Some((queued, max)) = backlog {
-        if queued >= max {
-            return Ok(Enqueued::Full(max));
-        }
+    if let Some((queued, max)) = backlog
+        && queued >= max
+    {
+        return Ok(Enqueued::Full(max));
     }
     let id: i64 = tx
         .query_row(

@@ -26,6 +26,55 @@ async fn woken(wakeups: &mut Option<tokio::sync::watch::Receiver<u64>>) {
     }
 }
 
+/// Records completions off the claim loop: finished jobs' ids are sent
+/// here and completed in batches (one statement for all that arrived
+/// meanwhile), so a worker never waits for a completion to claim again.
+/// Ends once the sender is dropped and everything sent is recorded (or,
+/// when the queue stays unreachable, left to the jobs' leases).
+/// The watch changes after every recorded batch.
+fn spawn_completer(
+    queue: Arc<dyn JobQueue>,
+) -> (
+    tokio::sync::mpsc::UnboundedSender<Vec<i64>>,
+    tokio::sync::watch::Receiver<u64>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Vec<i64>>();
+    let (recorded, completed) = tokio::sync::watch::channel(0u64);
+    let task = tokio::spawn(async move {
+        let mut pending: Vec<i64> = Vec::new();
+        let mut failures = 0u32;
+        loop {
+            if pending.is_empty() {
+                match receiver.recv().await {
+                    Some(ids) => pending.extend(ids),
+                    None => return,
+                }
+            }
+            while let Ok(ids) = receiver.try_recv() {
+                pending.extend(ids);
+            }
+            match queue.complete(&pending).await {
+                Ok(()) => {
+                    pending.clear();
+                    failures = 0;
+                    recorded.send_modify(|n| *n = n.wrapping_add(1));
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(error = %e, jobs = pending.len(), "could not complete jobs; retrying");
+                    if failures >= 20 {
+                        // Their leases bring them back; handlers are idempotent.
+                        pending.clear();
+                    }
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(failures))).await;
+                }
+            }
+        }
+    });
+    (sender, completed, task)
+}
+
 /// How an attempt ended, as a handler sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -168,12 +217,17 @@ impl Worker {
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut stopping = false;
         let mut wakeups = self.queue.wakeups(self.options.lane);
+        let (completions, mut completed, completer) = spawn_completer(self.queue.clone());
         loop {
             while let Some(finished) = running.try_join_next() {
                 self.finish(finished, &mut in_flight, &mut done).await;
             }
-            self.flush(&mut done).await;
+            if !done.is_empty() {
+                let _ = completions.send(std::mem::take(&mut done));
+            }
             if stopping && running.is_empty() {
+                drop(completions);
+                let _ = completer.await;
                 return;
             }
             let free = self.options.concurrency.saturating_sub(running.len());
@@ -216,6 +270,8 @@ impl Worker {
                     self.finish(finished, &mut in_flight, &mut done).await;
                 }
                 () = woken(&mut wakeups), if !stopping && running.len() < self.options.concurrency => {}
+                // Completions free cap room: claim again.
+                Ok(()) = completed.changed(), if !stopping && running.len() < self.options.concurrency => {}
                 () = tokio::time::sleep(self.options.idle_poll), if !stopping => {}
                 _ = renew.tick() => self.renew(&in_flight).await,
             }
@@ -238,16 +294,6 @@ impl Worker {
             }
             // A handler that panicked: its job's lease brings it back.
             Err(e) => tracing::error!(error = %e, "job handler panicked"),
-        }
-    }
-
-    async fn flush(&self, done: &mut Vec<i64>) {
-        if done.is_empty() {
-            return;
-        }
-        match self.queue.complete(done).await {
-            Ok(()) => done.clear(),
-            Err(e) => tracing::warn!(error = %e, "could not complete jobs; retrying"),
         }
     }
 

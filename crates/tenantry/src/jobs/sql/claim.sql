@@ -13,8 +13,14 @@ WITH tenant AS (
     FROM tenantry.job_tenants t
     WHERE t.lane = $1 AND t.queued > 0 AND NOT t.paused AND t.running < t.cap
       AND (t.rate_interval_ms IS NULL OR t.tat <= now())
-      AND EXISTS (SELECT 1 FROM tenantry.jobs j
-                  WHERE j.owner = t.owner AND j.lane = t.lane AND j.state = 'queued' AND j.run_at <= now())
+      -- A subplan probed per tenant in pass order, through the ready-jobs
+      -- index (its ORDER BY): an EXISTS would be planned as a semi-join
+      -- over the whole job table, a bare LIMIT 1 as a sequential scan that
+      -- wades through claimed rows.
+      AND (SELECT true FROM tenantry.jobs j
+           WHERE j.owner = t.owner AND j.lane = t.lane AND j.state = 'queued' AND j.run_at <= now()
+           ORDER BY j.priority DESC, j.id
+           LIMIT 1)
     ORDER BY t.pass, t.owner
     LIMIT $5
     FOR UPDATE OF t SKIP LOCKED
