@@ -7,9 +7,9 @@ use serde_json::Value;
 /// Collection name → ids, for one tenant.
 pub(crate) type Ids = HashMap<String, Vec<String>>;
 
-/// Ids found in a list response: objects with a string `id`, either as the
-/// top-level array or in an array value (preferring the key named after
-/// the collection).
+/// Ids found in a list response: objects with a string (or integer) `id`,
+/// either as the top-level array or in an array value (preferring the key
+/// named after the collection).
 pub(crate) fn ids_in(body: &Value, collection: &str) -> Vec<String> {
     let array = match body {
         Value::Array(items) => Some(items),
@@ -22,7 +22,11 @@ pub(crate) fn ids_in(body: &Value, collection: &str) -> Vec<String> {
     array
         .into_iter()
         .flatten()
-        .filter_map(|item| item.get("id").and_then(Value::as_str).map(str::to_owned))
+        .filter_map(|item| match item.get("id")? {
+            Value::String(id) => Some(id.clone()),
+            Value::Number(id) if id.is_i64() || id.is_u64() => Some(id.to_string()),
+            _ => None,
+        })
         .collect()
 }
 
@@ -41,6 +45,7 @@ mod tests {
             ["a", "b"]
         );
         assert_eq!(ids_in(&json!([{"id": "x"}]), "notes"), ["x"]);
+        assert_eq!(ids_in(&json!({"dead": [{"id": 42}, {"id": 1.5}]}), "dead"), ["42"]);
         assert!(ids_in(&json!({"error": "nope"}), "orders").is_empty());
     }
 }

@@ -87,5 +87,13 @@ async fn fill(backend: &Backend, slug: &str) -> anyhow::Result<()> {
         let receipt = format!("Receipt for {}\n", order.customer);
         backend.storage.put(&key, receipt.into()).await?;
     }
+    // A dead letter, as a failed export would leave: what the jobs page
+    // shows, and an id the leak probe can aim at.
+    let job = tenantry::jobs::JobEnvelope::new("demo.export", &"invoices.csv")?;
+    let id = backend.queue.enqueue(&job).await?;
+    backend
+        .queue
+        .bury(id, "demo: the export service was unreachable")
+        .await?;
     Ok(())
 }

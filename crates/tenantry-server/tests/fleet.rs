@@ -16,11 +16,16 @@ use tenantry::data::postgres::fleet::{self, FleetEvent, FleetOptions, FleetRepor
 use tenantry::data::postgres::migrate;
 use tenantry_server::backend::PG_APP_MIGRATIONS;
 
-/// The app's migrations plus one more: `sql` as version 2.
+/// The app's current migration version (before a test adds one).
+const CURRENT: i64 = PG_APP_MIGRATIONS.len() as i64;
+/// The version a test's extra migration gets.
+const NEXT: i64 = CURRENT + 1;
+
+/// The app's migrations plus one more: `sql` as version [`NEXT`].
 fn with_v2(sql: &str) -> &'static [Migration] {
     let mut set = PG_APP_MIGRATIONS.to_vec();
     set.push(Migration {
-        version: 2,
+        version: NEXT,
         name: "fleet_test",
         sql: Box::leak(sql.to_owned().into_boxed_str()),
     });
@@ -188,7 +193,7 @@ async fn parallel_canary_first_recorded_and_serving_throughout() {
     assert!(
         recorded
             .iter()
-            .all(|(state, version)| state == "ok" && *version == Some(2)),
+            .all(|(state, version)| state == "ok" && *version == Some(NEXT)),
         "{recorded:?}"
     );
 
@@ -270,7 +275,7 @@ async fn failures_are_recorded_and_a_rerun_migrates_only_them() {
             .await
             .unwrap();
         assert_eq!(row.get::<_, String>(0), "failed");
-        assert_eq!(row.get::<_, Option<i64>>(1), Some(1));
+        assert_eq!(row.get::<_, Option<i64>>(1), Some(CURRENT));
         assert!(row.get::<_, String>(2).contains("blocked by fleet_block"));
     }
 
@@ -451,8 +456,8 @@ async fn runner_killed_mid_fleet_leaves_no_half_migrated_target() {
     loop {
         let done: i64 = owner
             .query_one(
-                "SELECT count(*) FROM tenantry.migration_targets WHERE version = 2",
-                &[],
+                "SELECT count(*) FROM tenantry.migration_targets WHERE version = $1",
+                &[&NEXT],
             )
             .await
             .unwrap()
@@ -474,10 +479,10 @@ async fn runner_killed_mid_fleet_leaves_no_half_migrated_target() {
         let version = fleet::current_version(&owner, schema).await.unwrap();
         let note = has_note_column(&owner, schema).await;
         assert!(
-            matches!((version, note), (Some(1), false) | (Some(2), true)),
+            matches!((version, note), (Some(CURRENT), false) | (Some(NEXT), true)),
             "{schema}: version {version:?}, note column {note}"
         );
-        at_v2 += usize::from(version == Some(2));
+        at_v2 += usize::from(version == Some(NEXT));
     }
     assert!(
         at_v2 >= 2 && at_v2 < schemas.len(),
@@ -504,7 +509,7 @@ async fn runner_killed_mid_fleet_leaves_no_half_migrated_target() {
     for schema in &schemas {
         assert_eq!(
             fleet::current_version(&owner, schema).await.unwrap(),
-            Some(2)
+            Some(NEXT)
         );
     }
 }
@@ -561,7 +566,7 @@ async fn the_cli_provisions_a_database_tier_tenant() {
         .find(|line| line.starts_with("vault\t"))
         .unwrap_or_else(|| panic!("no vault in {status}"));
     assert!(
-        line.starts_with(&format!("vault\t{database}\t1\t")),
+        line.starts_with(&format!("vault\t{database}\t{CURRENT}\t")),
         "{line}"
     );
     let _ = std::fs::remove_dir_all(cleanup);

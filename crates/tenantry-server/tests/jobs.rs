@@ -242,8 +242,14 @@ async fn loopback_endpoints_are_refused_unless_allow_listed_and_slow_ones_time_o
     configure(&s, "acme", json!({"webhook_url": format!("{base}/hook")})).await;
     create_invoice(&s, "acme").await;
     let dead = eventually("the refused delivery's dead letter", || async {
-        let (_, jobs) = status_and_json(s.as_tenant("acme", Method::GET, "/api/jobs")).await;
-        let dead = jobs["dead_letters"].as_array().unwrap().clone();
+        let (_, jobs) = status_and_json(s.as_tenant("acme", Method::GET, "/api/jobs/dead")).await;
+        let dead: Vec<Value> = jobs["dead"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["kind"] == "webhook.deliver")
+            .cloned()
+            .collect();
         (!dead.is_empty()).then_some(dead)
     })
     .await;

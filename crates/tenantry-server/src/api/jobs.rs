@@ -51,13 +51,18 @@ impl From<DeadJob> for DeadLetter {
     }
 }
 
-/// The tenant's queues and dead letters.
+/// The tenant's queues.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct JobsView {
     /// Per lane.
     pub(crate) lanes: Vec<LaneStats>,
-    /// Dead letters, newest first.
-    pub(crate) dead_letters: Vec<DeadLetter>,
+}
+
+/// The tenant's dead letters.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DeadList {
+    /// Newest first.
+    pub(crate) dead: Vec<DeadLetter>,
 }
 
 impl From<JobError> for ApiError {
@@ -75,7 +80,7 @@ fn dead_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound)
 }
 
-/// The tenant's job queues and dead letters.
+/// The tenant's job queues: waiting and running jobs per lane.
 #[utoipa::path(get, path = "/api/jobs", tag = "jobs",
     responses((status = 200, body = JobsView), (status = 403, description = "admin role required")))]
 pub(crate) async fn get(State(app): State<AppState>, _: Admin) -> Result<Json<JobsView>, ApiError> {
@@ -92,17 +97,16 @@ pub(crate) async fn get(State(app): State<AppState>, _: Admin) -> Result<Json<Jo
             paused,
         });
     }
-    let dead_letters = app
-        .events
-        .queue
-        .dead_letters()
-        .await?
-        .into_iter()
-        .map(DeadLetter::from)
-        .collect();
-    Ok(Json(JobsView {
-        lanes,
-        dead_letters,
+    Ok(Json(JobsView { lanes }))
+}
+
+/// The tenant's dead letters: jobs that will not run again, and why.
+#[utoipa::path(get, path = "/api/jobs/dead", tag = "jobs",
+    responses((status = 200, body = DeadList), (status = 403, description = "admin role required")))]
+pub(crate) async fn dead(State(app): State<AppState>, _: Admin) -> Result<Json<DeadList>, ApiError> {
+    let dead = app.events.queue.dead_letters().await?;
+    Ok(Json(DeadList {
+        dead: dead.into_iter().map(DeadLetter::from).collect(),
     }))
 }
 

@@ -79,6 +79,7 @@ pub fn router(state: AppState, edge: TenantLayer) -> Router {
         .route("/api/flags", get(settings::flags))
         .route("/api/flags/{key}", axum::routing::put(settings::set_flag))
         .route("/api/jobs", get(jobs::get))
+        .route("/api/jobs/dead", get(jobs::dead))
         .route("/api/jobs/dead/{id}/retry", post(jobs::retry))
         .route("/api/jobs/dead/{id}", axum::routing::delete(jobs::discard))
         .route("/api/webhooks/secret", post(webhooks::rotate_secret))

@@ -18,7 +18,7 @@ use super::{attachments, invoices, jobs, orders, secrets, settings, users, webho
         attachments::list, attachments::put, attachments::get, attachments::delete, attachments::upload_url,
         secrets::list, secrets::put, secrets::get, secrets::delete,
         settings::get, settings::put, settings::flags, settings::set_flag,
-        jobs::get, jobs::retry, jobs::discard,
+        jobs::get, jobs::dead, jobs::retry, jobs::discard,
         webhooks::rotate_secret, webhooks::deliveries,
     ),
     modifiers(&BearerAuth),

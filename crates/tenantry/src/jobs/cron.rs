@@ -261,8 +261,15 @@ mod tests {
         // Never ran: the scheduler does not reach back before it started.
         assert_eq!(every_minute.due(None, ten + 30), Some(ten));
         assert_eq!(every_minute.due(None, ten + 61), Some(ten + 60));
-        let strict = every_minute.clone().missed(MissedTicks::Skip);
-        assert_eq!(strict.due(Some(ten), ten + 210), None, "90 s late");
-        assert_eq!(strict.due(Some(ten), ten + 185), Some(ten + 180));
+        // Hourly: at 11:01:30 the 11:00 tick is 90 s late — run it under
+        // RunLatest, drop it under Skip; at 11:00:30 it is on time.
+        let hourly = CronJob::new("h", "0 0 * * * *", Fanout::System, "k").unwrap();
+        let ten_o_clock = 1_699_999_200;
+        assert_eq!(ten_o_clock % 3600, 0);
+        let eleven = ten_o_clock + 3600;
+        assert_eq!(hourly.due(Some(ten_o_clock), eleven + 90), Some(eleven));
+        let strict = hourly.missed(MissedTicks::Skip);
+        assert_eq!(strict.due(Some(ten_o_clock), eleven + 90), None, "90 s late");
+        assert_eq!(strict.due(Some(ten_o_clock), eleven + 30), Some(eleven));
     }
 }
