@@ -45,7 +45,10 @@ mod tests {
             ["a", "b"]
         );
         assert_eq!(ids_in(&json!([{"id": "x"}]), "notes"), ["x"]);
-        assert_eq!(ids_in(&json!({"dead": [{"id": 42}, {"id": 1.5}]}), "dead"), ["42"]);
+        assert_eq!(
+            ids_in(&json!({"dead": [{"id": 42}, {"id": 1.5}]}), "dead"),
+            ["42"]
+        );
         assert!(ids_in(&json!({"error": "nope"}), "orders").is_empty());
     }
 }

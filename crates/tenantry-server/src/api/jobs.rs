@@ -103,7 +103,10 @@ pub(crate) async fn get(State(app): State<AppState>, _: Admin) -> Result<Json<Jo
 /// The tenant's dead letters: jobs that will not run again, and why.
 #[utoipa::path(get, path = "/api/jobs/dead", tag = "jobs",
     responses((status = 200, body = DeadList), (status = 403, description = "admin role required")))]
-pub(crate) async fn dead(State(app): State<AppState>, _: Admin) -> Result<Json<DeadList>, ApiError> {
+pub(crate) async fn dead(
+    State(app): State<AppState>,
+    _: Admin,
+) -> Result<Json<DeadList>, ApiError> {
     let dead = app.events.queue.dead_letters().await?;
     Ok(Json(DeadList {
         dead: dead.into_iter().map(DeadLetter::from).collect(),

@@ -269,7 +269,11 @@ mod tests {
         let eleven = ten_o_clock + 3600;
         assert_eq!(hourly.due(Some(ten_o_clock), eleven + 90), Some(eleven));
         let strict = hourly.missed(MissedTicks::Skip);
-        assert_eq!(strict.due(Some(ten_o_clock), eleven + 90), None, "90 s late");
+        assert_eq!(
+            strict.due(Some(ten_o_clock), eleven + 90),
+            None,
+            "90 s late"
+        );
         assert_eq!(strict.due(Some(ten_o_clock), eleven + 30), Some(eleven));
     }
 }
