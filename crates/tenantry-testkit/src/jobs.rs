@@ -96,6 +96,7 @@ where
 {
     a_quiet_tenant_is_served_next_despite_a_deep_backlog(fresh().await).await;
     weights_share_dispatch_caps_and_pause_hold(fresh().await).await;
+    plans_weigh_dispatch_by_default(fresh().await).await;
     batches_respect_caps_and_priorities(fresh().await).await;
     jobs_run_in_their_tenant_context_and_bad_ones_die_with_a_reason(fresh().await).await;
     lost_jobs_come_back_and_keys_dedupe(fresh().await).await;
@@ -208,6 +209,39 @@ async fn weights_share_dispatch_caps_and_pause_hold(f: JobFixture) {
         .unwrap();
     assert_eq!(own.len(), 1);
     assert_eq!(own[0].tenant, light.tenant_id());
+}
+
+async fn plans_weigh_dispatch_by_default(f: JobFixture) {
+    let (big, small) = (f.tenant("big").await, f.tenant("small").await);
+    let big = TenantContext::builder(big.tenant_id(), "big")
+        .plan(Plan::Enterprise)
+        .build()
+        .unwrap();
+    let small = TenantContext::builder(small.tenant_id(), "small")
+        .plan(Plan::Free)
+        .build()
+        .unwrap();
+    f.enqueue(&big, "w", 100).await;
+    f.enqueue(&small, "w", 100).await;
+    let order = f.drain(50).await;
+    let big_share = order.iter().filter(|t| **t == big.tenant_id()).count();
+    // Enterprise 4 : free 1 — 40 of 50, give or take the join order.
+    assert!(
+        (38..=42).contains(&big_share),
+        "enterprise got {big_share} of 50"
+    );
+    let stats = f.as_system(f.queue.stats(Lane::Batch)).await.unwrap();
+    let weights: Vec<i32> = [&big, &small]
+        .iter()
+        .map(|c| {
+            stats
+                .iter()
+                .find(|s| s.tenant == c.tenant_id())
+                .unwrap()
+                .weight
+        })
+        .collect();
+    assert_eq!(weights, [4, 1]);
 }
 
 async fn batches_respect_caps_and_priorities(f: JobFixture) {

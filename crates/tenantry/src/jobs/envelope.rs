@@ -38,6 +38,7 @@ pub struct JobEnvelope {
     pub(super) idempotency_key: Option<String>,
     pub(super) max_attempts: i32,
     pub(super) request_id: Option<String>,
+    pub(super) weight: i32,
 }
 
 impl JobEnvelope {
@@ -61,6 +62,7 @@ impl JobEnvelope {
             idempotency_key: None,
             max_attempts: 5,
             request_id: ctx.request_id().map(|r| r.as_str().to_owned()),
+            weight: super::plan_weight(ctx.plan()),
         })
     }
 

@@ -175,6 +175,7 @@ impl PgQueue {
         let keys: Vec<Option<&str>> = jobs.iter().map(|j| j.idempotency_key.as_deref()).collect();
         let attempts: Vec<i32> = jobs.iter().map(|j| j.max_attempts).collect();
         let requests: Vec<Option<&str>> = jobs.iter().map(|j| j.request_id.as_deref()).collect();
+        let weights: Vec<i32> = jobs.iter().map(|j| j.weight).collect();
         let rows = client
             .query(
                 sql::ENQUEUE,
@@ -188,6 +189,7 @@ impl PgQueue {
                     &keys,
                     &attempts,
                     &requests,
+                    &weights,
                 ],
             )
             .await

@@ -31,9 +31,9 @@ pub struct SqliteQueue {
 /// A tenant joining (or rejoining) a lane's schedule, as in the PostgreSQL
 /// queue's `insert_job.sql`: just ahead of the lowest waiting pass.
 const COUNT_QUEUED: &str = "
-    INSERT INTO job_tenants AS t (owner, lane, pass, queued)
+    INSERT INTO job_tenants AS t (owner, lane, pass, queued, weight)
     VALUES (?1, ?2, coalesce((SELECT min(pass) - 1 FROM job_tenants
-                              WHERE lane = ?2 AND queued > 0 AND NOT paused), 0), 1)
+                              WHERE lane = ?2 AND queued > 0 AND NOT paused), 0), 1, ?3)
     ON CONFLICT (owner, lane) DO UPDATE
         SET pass = CASE WHEN t.queued = 0 AND t.running = 0
                         THEN max(t.pass, excluded.pass) ELSE t.pass END,
@@ -113,7 +113,7 @@ fn insert(
         )
         .map_err(sql)?;
     let queued: i64 = tx
-        .query_row(COUNT_QUEUED, params![owner, lane], |r| r.get(0))
+        .query_row(COUNT_QUEUED, params![owner, lane, job.weight], |r| r.get(0))
         .map_err(sql)?;
     Ok(Enqueued::Id {
         id,
@@ -603,8 +603,11 @@ impl JobQueue for SqliteQueue {
                         params![id, owner, lane, kind, payload, now],
                     )
                     .map_err(sql)?;
-                    tx.query_row(COUNT_QUEUED, params![owner, lane], |r| r.get::<_, i64>(0))
-                        .map_err(sql)?;
+                    // Revived at the default weight if the tenant left the lane.
+                    tx.query_row(COUNT_QUEUED, params![owner, lane, 1], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                    .map_err(sql)?;
                     Ok(Some(lane))
                 })
                 .await?;

@@ -1,6 +1,7 @@
 -- A batch of jobs, one statement. Parallel arrays: $1 owners, $2 lanes,
 -- $3 kinds, $4 payloads, $5 priorities, $6 delays (ms), $7 idempotency
--- keys, $8 max attempts, $9 enqueuing requests' ids.
+-- keys, $8 max attempts, $9 enqueuing requests' ids, $10 the tenants'
+-- default weights (by plan; used when a tenant is first seen in a lane).
 --
 -- * `numbered`: each input row gets its job id up front, so the result can
 --   say which input became which job;
@@ -21,8 +22,8 @@
 WITH numbered AS MATERIALIZED (
     SELECT i.*, nextval('tenantry.jobs_id_seq') AS id
     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::smallint[],
-                $6::bigint[], $7::text[], $8::int[], $9::text[])
-         WITH ORDINALITY AS i(owner, lane, kind, payload, priority, delay_ms, key, max_attempts, request_id, n)
+                $6::bigint[], $7::text[], $8::int[], $9::text[], $10::int[])
+         WITH ORDINALITY AS i(owner, lane, kind, payload, priority, delay_ms, key, max_attempts, request_id, weight, n)
 ), room AS (
     SELECT n.n, coalesce(t.queued < t.max_backlog, true) AS ok, coalesce(t.max_backlog, 0) AS max_backlog
     FROM numbered n
@@ -35,14 +36,14 @@ WITH numbered AS MATERIALIZED (
     WHERE r.ok
     ORDER BY n.n
     ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING id, owner, lane, run_at <= now() AS runnable
+    RETURNING id, owner, lane
 ), counted AS (
-    INSERT INTO tenantry.job_tenants AS t (owner, lane, pass, queued)
+    INSERT INTO tenantry.job_tenants AS t (owner, lane, pass, queued, weight)
     SELECT i.owner, i.lane,
            coalesce((SELECT min(w.pass) - 1 FROM tenantry.job_tenants w
                      WHERE w.lane = i.lane AND w.queued > 0 AND NOT w.paused), 0),
-           count(*)::int
-    FROM inserted i
+           count(*)::int, max(n.weight)
+    FROM inserted i JOIN numbered n ON n.id = i.id
     GROUP BY i.owner, i.lane
     ORDER BY i.owner, i.lane
     ON CONFLICT (owner, lane) DO UPDATE
