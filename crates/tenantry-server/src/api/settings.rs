@@ -13,7 +13,7 @@ use super::{ApiError, AppState};
 
 /// The tenant's settings (every field; missing ones take their defaults on PUT).
 #[derive(Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct Settings {
     /// Sender of the tenant's e-mails, or null for the platform's.
     pub(crate) email_from: Option<String>,
@@ -39,6 +39,12 @@ impl From<TenantSettings> for Settings {
             request_timeout_ms: s.request_timeout_ms,
             outbound_timeout_ms: s.outbound_timeout_ms,
         }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        TenantSettings::default().into()
     }
 }
 
