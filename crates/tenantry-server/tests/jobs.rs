@@ -456,3 +456,87 @@ async fn the_jobs_cli_pauses_resumes_and_shares_as_the_system_tenant() {
     assert!(!ok && err.contains("no tenant"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A real SMTP server (`aiosmtpd` from PyPI) on a free port, printing every
+/// message it receives; `None` (after a loud skip) when it cannot run.
+fn smtp_server() -> Option<(std::process::Child, u16, std::sync::mpsc::Receiver<String>)> {
+    use std::io::{BufRead, BufReader};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spawned = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-c",
+            "aiosmtpd.handlers.Debugging",
+            "-l",
+        ])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let Ok(mut child) = spawned else {
+        tenantry_testkit::require_service("aiosmtpd", "python3 is missing (bash .ci/aiosmtpd.sh)");
+        return None;
+    };
+    let stdout = child.stdout.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if child.try_wait().unwrap().is_some() || std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            tenantry_testkit::require_service(
+                "aiosmtpd",
+                "it did not start (bash .ci/aiosmtpd.sh)",
+            );
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some((child, port, received))
+}
+
+#[tokio::test]
+async fn invoice_e_mails_go_through_a_real_smtp_server_when_configured() {
+    let Some((mut smtp, port, received)) = smtp_server() else {
+        return;
+    };
+    let s = TestServer::sqlite_with(move |settings| {
+        settings.smtp_addr = Some(format!("127.0.0.1:{port}"));
+    })
+    .await;
+    let invoice = create_invoice(&s, "acme").await;
+    let subject = format!("Subject: Invoice #{} issued", invoice["number"]);
+    let mut message = Vec::new();
+    let found = tokio::task::spawn_blocking(move || {
+        while let Ok(line) = received.recv_timeout(Duration::from_secs(60)) {
+            let end = line.contains("END MESSAGE");
+            message.push(line);
+            if end && message.iter().any(|l| *l == subject) {
+                return Some(message);
+            }
+        }
+        None
+    })
+    .await
+    .unwrap();
+    let _ = smtp.kill();
+    let _ = smtp.wait();
+    let message = found.expect("the SMTP server received the invoice e-mail");
+    assert!(message.iter().any(|l| l == "X-Tenant: acme"), "{message:?}");
+    assert!(
+        message.iter().any(|l| l.starts_with("To: admin@acme")),
+        "{message:?}"
+    );
+}
