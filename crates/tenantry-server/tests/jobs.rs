@@ -523,7 +523,7 @@ async fn invoice_e_mails_go_through_a_real_smtp_server_when_configured() {
         while let Ok(line) = received.recv_timeout(Duration::from_secs(60)) {
             let end = line.contains("END MESSAGE");
             message.push(line);
-            if end && message.iter().any(|l| *l == subject) {
+            if end && message.contains(&subject) {
                 return Some(message);
             }
         }
