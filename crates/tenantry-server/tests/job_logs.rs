@@ -12,13 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tenantry::registry::TenantKey;
 use tenantry_server::logging::{LogFormat, init_with_writer};
-
-fn span_field<'a>(line: &'a Value, field: &str) -> Option<&'a Value> {
-    line["spans"]
-        .as_array()?
-        .iter()
-        .find_map(|span| span.get(field))
-}
+use tenantry_testkit::span_field;
 
 fn in_job(line: &Value) -> bool {
     line["spans"]

@@ -10,14 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tenantry::registry::TenantKey;
 use tenantry_server::logging::{LogFormat, init_with_writer};
-
-/// The tenant fields of a line, read from its spans.
-fn span_field<'a>(line: &'a Value, field: &str) -> Option<&'a Value> {
-    line["spans"]
-        .as_array()?
-        .iter()
-        .find_map(|span| span.get(field))
-}
+use tenantry_testkit::span_field;
 
 #[tokio::test]
 async fn request_lines_carry_tenant_and_request_id() {

@@ -35,23 +35,27 @@ pub struct JobFixture {
 
 const LEASE: Duration = Duration::from_secs(30);
 
+/// Registers an active pro tenant `slug` (shared tier); its context.
+pub async fn create_tenant(tenants: &Tenants, slug: &str) -> TenantContext {
+    let record = tenants
+        .create(NewTenant {
+            id: None,
+            slug: slug.into(),
+            name: slug.into(),
+            plan: Plan::Pro,
+            tier: Tier::Shared,
+            state: TenantState::Active,
+            domains: vec![],
+            database_server: None,
+        })
+        .await
+        .unwrap();
+    TenantContext::builder(record.id, slug).build().unwrap()
+}
+
 impl JobFixture {
     async fn tenant(&self, slug: &str) -> TenantContext {
-        let record = self
-            .tenants
-            .create(NewTenant {
-                id: None,
-                slug: slug.into(),
-                name: slug.into(),
-                plan: Plan::Pro,
-                tier: Tier::Shared,
-                state: TenantState::Active,
-                domains: vec![],
-                database_server: None,
-            })
-            .await
-            .unwrap();
-        TenantContext::builder(record.id, slug).build().unwrap()
+        create_tenant(&self.tenants, slug).await
     }
 
     async fn enqueue(&self, ctx: &TenantContext, kind: &str, n: usize) -> Vec<i64> {

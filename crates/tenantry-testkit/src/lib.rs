@@ -274,3 +274,12 @@ pub async fn s3_drop_buckets(prefix: &str) {
 pub const S3_ACCESS_KEY: &str = "tenantry";
 /// The secret key of [`s3_endpoint`]'s server.
 pub const S3_SECRET_KEY: &str = "tenantry-test-secret";
+
+/// A field of a captured JSON log line, read from its spans (where the
+/// tenant context puts `tenant_id`, `tenant_slug` and `request_id`).
+pub fn span_field<'a>(line: &'a serde_json::Value, field: &str) -> Option<&'a serde_json::Value> {
+    line["spans"]
+        .as_array()?
+        .iter()
+        .find_map(|span| span.get(field))
+}

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tenantry::context::{self, Plan, TenantContext, TenantId, Tier};
+use tenantry::context::{self, TenantContext, TenantId};
 use tenantry::data::postgres::{
     CONTROL_MIGRATIONS, CONTROL_SCHEMA, PgDatabase, PgTenantStore, migrate,
 };
@@ -15,9 +15,9 @@ use tenantry::data::sqlite::{self as lite, SqliteDatabase, SqliteTenantStore};
 use tenantry::jobs::{
     JobEnvelope, JobQueue, Lane, PgQueue, SqliteQueue, TenantShare, Worker, WorkerOptions,
 };
-use tenantry::registry::{NewTenant, TenantState, Tenants};
+use tenantry::registry::Tenants;
 use tenantry_testkit::PgTestDb;
-use tenantry_testkit::jobs::{Hook, JobFixture, conformance};
+use tenantry_testkit::jobs::{Hook, JobFixture, conformance, create_tenant};
 
 const APP_ROLE: &str = "tenantry_app";
 
@@ -112,23 +112,6 @@ async fn the_postgres_queue_conforms() {
 #[tokio::test]
 async fn the_sqlite_queue_conforms() {
     conformance(sqlite_fixture).await;
-}
-
-async fn create_tenant(tenants: &Tenants, slug: &str) -> TenantContext {
-    let record = tenants
-        .create(NewTenant {
-            id: None,
-            slug: slug.into(),
-            name: slug.into(),
-            plan: Plan::Pro,
-            tier: Tier::Shared,
-            state: TenantState::Active,
-            domains: vec![],
-            database_server: None,
-        })
-        .await
-        .unwrap();
-    TenantContext::builder(record.id, slug).build().unwrap()
 }
 
 /// The effect every `credit` job applies exactly once: a ledger row per
@@ -259,16 +242,26 @@ async fn wait_for(owner: &tokio_postgres::Client, sql: &str, n: i64, what: &str)
     }
 }
 
-#[tokio::test]
-async fn a_worker_killed_mid_job_loses_nothing_and_duplicates_nothing() {
-    let Some((db, owner)) = migrated_postgres().await else {
-        return;
-    };
+/// A migrated database with the effect tables, its queue, and tenant acme.
+async fn with_effects() -> Option<(
+    PgTestDb,
+    Arc<tokio_postgres::Client>,
+    PgQueue,
+    TenantContext,
+)> {
+    let (db, owner) = migrated_postgres().await?;
     owner.batch_execute(EFFECTS).await.unwrap();
     let app = PgDatabase::connect(&app_url(&db), 4).unwrap();
     let tenants = Tenants::new(Arc::new(PgTenantStore::new(app.clone())));
-    let queue = PgQueue::new(app);
     let acme = create_tenant(&tenants, "acme").await;
+    Some((db, owner, PgQueue::new(app), acme))
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_job_loses_nothing_and_duplicates_nothing() {
+    let Some((db, owner, queue, acme)) = with_effects().await else {
+        return;
+    };
     let mut ids = Vec::new();
     for i in 0..20 {
         let payload = if i == 0 {
@@ -346,14 +339,9 @@ async fn a_worker_killed_mid_job_loses_nothing_and_duplicates_nothing() {
 
 #[tokio::test]
 async fn a_tenant_s_cap_holds_across_two_worker_processes() {
-    let Some((db, owner)) = migrated_postgres().await else {
+    let Some((db, owner, queue, acme)) = with_effects().await else {
         return;
     };
-    owner.batch_execute(EFFECTS).await.unwrap();
-    let app = PgDatabase::connect(&app_url(&db), 4).unwrap();
-    let tenants = Tenants::new(Arc::new(PgTenantStore::new(app.clone())));
-    let queue = PgQueue::new(app);
-    let acme = create_tenant(&tenants, "acme").await;
     context::run_as_system(
         "test",
         queue.set_share(acme.tenant_id(), Lane::Batch, TenantShare::default().cap(2)),
