@@ -112,6 +112,9 @@ pub struct Settings {
     /// Age after which an open invoice is overdue, in seconds [default: 1209600, 14 days].
     #[arg(long, env = "TENANTRY_OVERDUE_AFTER_SECS", global = true)]
     pub overdue_after_secs: Option<u64>,
+    /// Tenants labelled by id in `/metrics` (the busiest; the rest are `other`) [default: 20].
+    #[arg(long, env = "TENANTRY_METRICS_TOP_K", global = true)]
+    pub metrics_top_k: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -148,6 +151,7 @@ struct FileSettings {
     cron_reminders: Option<String>,
     cron_cleanup: Option<String>,
     overdue_after_secs: Option<u64>,
+    metrics_top_k: Option<usize>,
 }
 
 /// Background jobs: workers, cron, e-mail and webhooks.
@@ -217,6 +221,8 @@ pub struct Config {
     pub master_key: MasterKeyConfig,
     /// Background jobs.
     pub jobs: JobsConfig,
+    /// Tenants labelled by id in `/metrics`.
+    pub metrics_top_k: usize,
 }
 
 /// Where the master key that wraps tenants' data keys is kept.
@@ -366,6 +372,7 @@ impl Settings {
             ),
         };
         Ok(Config {
+            metrics_top_k: self.metrics_top_k.or(file.metrics_top_k).unwrap_or(20),
             jobs,
             master_key,
             database,

@@ -52,6 +52,7 @@ pub fn build(config: &Config, backend: &Backend) -> Router {
                 queue: backend.queue.clone(),
                 config: backend.config.clone(),
             },
+            metrics: std::sync::Arc::new(tenantry::metrics::HttpMetrics::new(config.metrics_top_k)),
         },
         edge,
     )

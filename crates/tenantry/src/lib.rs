@@ -10,6 +10,7 @@
 //! | `cache` | `cache`, `cache-redis` | `TenantCache`: keys prefixed by construction; in-process and Redis backends |
 //! | `jobs` | `jobs` + `postgres`/`sqlite` | a durable job queue, fair across tenants (stride scheduling, weights, caps, rates, backlogs, pause), leases, retries, dead letters; workers run jobs in their tenant's context; cron fan-out once per tick |
 //! | `http_client` | `http-client` | outbound HTTP in the tenant's name: tenant, request and trace headers, per-tenant timeouts, the SSRF guard at connect time |
+//! | `metrics` | `metrics` | Prometheus text: request durations by route template, tier and plan; per-tenant series for the top K tenants, the rest as `other` |
 //! | `limits` | `limits` | tower layer: per-tenant GCRA rate limit, concurrent-request budget, timeout |
 //! | `webhooks` | `webhooks` | HMAC-SHA256 webhook signatures; the guard that keeps tenant URLs off internal addresses |
 //! | `config` | `config`, `openfeature` | `TenantConfig`: typed tenant settings and feature flags (plan defaults, sticky rollouts, overrides), an OpenFeature provider |
@@ -40,6 +41,8 @@ pub mod http_client;
 pub mod jobs;
 #[cfg(feature = "limits")]
 pub mod limits;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod registry;
 #[cfg(feature = "secrets")]
 pub mod secrets;

@@ -11,6 +11,7 @@ mod error;
 mod extract;
 mod invoices;
 mod jobs;
+mod metrics;
 mod openapi;
 mod orders;
 mod secrets;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub config: tenantry::config::TenantConfig,
     /// Where invoice events become jobs.
     pub events: crate::jobs::Events,
+    /// What `/metrics` serves.
+    pub metrics: std::sync::Arc<tenantry::metrics::HttpMetrics>,
 }
 
 /// The whole app: public routes, then the tenant edge around the API.
@@ -95,12 +98,16 @@ pub fn router(state: AppState, edge: TenantLayer) -> Router {
         )
         .layer(DefaultBodyLimit::max(attachments::MAX_ATTACHMENT_BYTES))
         .fallback(|| async { ApiError::NotFound })
-        .layer(axum::middleware::from_fn(access_log::log_request))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access_log::log_request,
+        ))
         .with_state(state.clone());
 
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics::render))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
         .with_state(state)
         .fallback_service(edge.layer(api))

@@ -1,0 +1,88 @@
+//! `/metrics` through the real server: route templates (never raw paths),
+//! tier and plan labels, per-tenant series, job gauges — and Prometheus's
+//! own parser (`promtool check metrics`) accepts it.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::io::Write;
+
+use common::{TestServer, status_and_json};
+use reqwest::{Method, StatusCode};
+use tenantry::registry::TenantKey;
+
+#[tokio::test]
+async fn metrics_name_routes_tiers_plans_and_tenants_and_parse_with_promtool() {
+    let s = TestServer::sqlite().await;
+    let ids = s.ids("acme", "/api/orders", "orders").await;
+    let (status, _) =
+        status_and_json(s.as_tenant("acme", Method::GET, &format!("/api/orders/{}", ids[0]))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = status_and_json(s.as_tenant(
+        "globex",
+        Method::GET,
+        "/api/orders/00000000-0000-4000-8000-000000000000",
+    ))
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let text = reqwest::get(s.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let acme = s
+        .backend
+        .tenants
+        .find(&TenantKey::Slug("acme".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        text.contains(&format!(
+            "http_request_duration_seconds_count{{method=\"GET\",route=\"/api/orders/{{id}}\",status=\"200\",tier=\"shared\",plan=\"{}\"}} 1",
+            acme.plan.as_str()
+        )),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&ids[0]),
+        "a raw path (with an id) leaked into a label"
+    );
+    assert!(text.contains("status=\"404\""));
+    assert!(text.contains(&format!(
+        "tenant_http_requests_total{{tenant=\"{}\",class=\"2xx\"}}",
+        acme.id
+    )));
+    assert!(text.contains("jobs_queued{lane=\"interactive\"}"));
+
+    let Ok(mut promtool) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        tenantry_testkit::require_service("promtool", "not installed (bash .ci/promtool.sh)");
+        return;
+    };
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "promtool refused /metrics: {report}\n{text}"
+    );
+    assert!(!report.contains("error"), "{report}");
+}

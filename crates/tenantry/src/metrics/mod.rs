@@ -1,0 +1,22 @@
+//! Prometheus metrics with the tenant in them, at bounded cardinality.
+//!
+//! Labelling every series by tenant would make the series count grow with
+//! the tenant count — a scrape of 10,000 tenants' histograms is an outage of
+//! its own. So the wide series ([`HttpMetrics`]' request-duration
+//! histogram) carry only bounded labels (method, route *template*, status,
+//! tier, plan), and the per-tenant series (requests and errors) name a
+//! tenant only while it is among the top K by traffic ([`TopTenants`]);
+//! every other tenant is counted under `tenant="other"`. The series count
+//! is bounded by K, not by the number of tenants.
+//!
+//! The text format is written here (no client library): a few counters and
+//! histograms do not need one, and `promtool check metrics` checks it.
+
+mod histogram;
+mod http;
+mod text;
+mod top_k;
+
+pub use histogram::Histogram;
+pub use http::{HttpMetrics, RequestLabels};
+pub use top_k::{OTHER, TopTenants};
