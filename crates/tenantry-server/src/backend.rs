@@ -63,6 +63,8 @@ pub struct Backend {
     pub config: TenantConfig,
     /// The job queue (in the control database).
     pub queue: Arc<dyn JobQueue>,
+    /// What the workers report, for `/metrics`.
+    pub job_metrics: Arc<tenantry::metrics::JobMetrics>,
     /// How tier targets are created; see [`crate::provision`].
     pub(crate) provisioner: Provisioner,
 }
@@ -165,6 +167,7 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Backend> {
     let config_store = Arc::new(lite::SqliteConfigStore::new(control.clone()));
     Ok(Backend {
         queue: Arc::new(SqliteQueue::new(control)),
+        job_metrics: Arc::new(tenantry::metrics::JobMetrics::new(config.metrics_top_k)),
         config: TenantConfig::new(config_store, flags()),
         db: Database::Sqlite(shared),
         tenants,
@@ -201,6 +204,7 @@ async fn connect_postgres(
     let queue = PgQueue::new(db.clone()).with_wakeups(app_url)?;
     Ok(Backend {
         queue: Arc::new(queue),
+        job_metrics: Arc::new(tenantry::metrics::JobMetrics::new(config.metrics_top_k)),
         config: TenantConfig::new(config_store, flags()),
         db: Database::Postgres(db),
         tenants,

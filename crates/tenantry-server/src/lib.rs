@@ -53,6 +53,7 @@ pub fn build(config: &Config, backend: &Backend) -> Router {
                 config: backend.config.clone(),
             },
             metrics: std::sync::Arc::new(tenantry::metrics::HttpMetrics::new(config.metrics_top_k)),
+            job_metrics: backend.job_metrics.clone(),
         },
         edge,
     )

@@ -19,6 +19,29 @@ async fn metrics_name_routes_tiers_plans_and_tenants_and_parse_with_promtool() {
     let (status, _) =
         status_and_json(s.as_tenant("acme", Method::GET, &format!("/api/orders/{}", ids[0]))).await;
     assert_eq!(status, StatusCode::OK);
+    // An invoice: its e-mail job runs, and is measured.
+    let (_, orders) = status_and_json(s.as_tenant("acme", Method::GET, "/api/orders")).await;
+    let (_, invoices) = status_and_json(s.as_tenant("acme", Method::GET, "/api/invoices")).await;
+    let invoiced: Vec<&serde_json::Value> = invoices["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["order_id"])
+        .collect();
+    let order = orders["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| &o["id"])
+        .find(|id| !invoiced.contains(id))
+        .unwrap()
+        .clone();
+    let (status, _) = status_and_json(
+        s.as_tenant("acme", Method::POST, "/api/invoices")
+            .json(&serde_json::json!({ "order_id": order })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
     let (status, _) = status_and_json(s.as_tenant(
         "globex",
         Method::GET,
@@ -27,12 +50,25 @@ async fn metrics_name_routes_tiers_plans_and_tenants_and_parse_with_promtool() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let text = reqwest::get(s.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let text = loop {
+        let text = reqwest::get(s.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains(
+            "job_run_seconds_count{lane=\"interactive\",kind=\"invoice.email\",outcome=\"done\"} 1",
+        ) {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the e-mail job was never measured: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     let acme = s
         .backend
         .tenants
@@ -57,6 +93,11 @@ async fn metrics_name_routes_tiers_plans_and_tenants_and_parse_with_promtool() {
         acme.id
     )));
     assert!(text.contains("jobs_queued{lane=\"interactive\"}"));
+    assert!(text.contains("job_wait_seconds_count{lane=\"interactive\",kind=\"invoice.email\"} 1"));
+    assert!(text.contains(&format!(
+        "tenant_job_attempts_total{{tenant=\"{}\",outcome=\"done\"}} 1",
+        acme.id
+    )));
 
     let Ok(mut promtool) = std::process::Command::new("promtool")
         .args(["check", "metrics"])

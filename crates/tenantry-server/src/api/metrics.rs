@@ -1,6 +1,6 @@
 //! `/metrics`: Prometheus text — request durations by route template, tier
-//! and plan; requests per tenant for the busiest tenants (the rest as
-//! `other`); job-queue depth per lane.
+//! and plan; requests and job attempts per tenant for the busiest tenants
+//! (the rest as `other`); job wait and run times; queue depth per lane.
 
 use std::fmt::Write;
 
@@ -15,6 +15,7 @@ use super::AppState;
 /// only the scraper reaches it).
 pub(crate) async fn render(State(app): State<AppState>) -> impl IntoResponse {
     let mut text = app.metrics.render();
+    text.push_str(&app.job_metrics.render());
     let _ = writeln!(
         text,
         "# HELP jobs_queued Jobs waiting, per lane (every tenant)."

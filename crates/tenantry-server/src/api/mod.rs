@@ -45,8 +45,10 @@ pub struct AppState {
     pub config: tenantry::config::TenantConfig,
     /// Where invoice events become jobs.
     pub events: crate::jobs::Events,
-    /// What `/metrics` serves.
+    /// What `/metrics` serves: requests…
     pub metrics: std::sync::Arc<tenantry::metrics::HttpMetrics>,
+    /// …and jobs.
+    pub job_metrics: std::sync::Arc<tenantry::metrics::JobMetrics>,
 }
 
 /// The whole app: public routes, then the tenant edge around the API.

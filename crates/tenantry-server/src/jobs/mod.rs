@@ -117,11 +117,13 @@ pub fn start(config: &Config, backend: &Backend) -> anyhow::Result<Background> {
     for lane in [Lane::Interactive, Lane::Batch] {
         let mut options = WorkerOptions::new(lane, format!("{name}:{lane}"));
         options.concurrency = config.jobs.workers;
-        let worker = handlers.register(Worker::new(
-            backend.queue.clone(),
-            backend.tenants.clone(),
-            options,
-        ));
+        let worker = handlers
+            .register(Worker::new(
+                backend.queue.clone(),
+                backend.tenants.clone(),
+                options,
+            ))
+            .observed_by(backend.job_metrics.clone());
         tasks.spawn(worker.run(until(stopped.clone())));
     }
     let schedules = vec![

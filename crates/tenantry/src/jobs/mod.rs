@@ -323,6 +323,15 @@ pub struct Job {
     pub max_attempts: i32,
     /// The request that enqueued it, if one did.
     pub request_id: Option<String>,
+    /// How long it waited between becoming due and being claimed.
+    pub waited: Duration,
+}
+
+/// Told about every finished attempt (metrics): what ran, how long it had
+/// waited, how long it ran, and how it ended (`done`, `retry`, `dead`).
+pub trait JobObserver: Send + Sync {
+    /// One attempt of `job` ended.
+    fn finished(&self, job: &Job, ran: Duration, outcome: &'static str);
 }
 
 /// A job that will not run again, and why.

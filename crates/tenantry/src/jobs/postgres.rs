@@ -536,5 +536,6 @@ fn job_row(row: &Row) -> Result<Job, JobError> {
         attempt: row.get("attempts"),
         max_attempts: row.get("max_attempts"),
         request_id: row.get("request_id"),
+        waited: Duration::from_millis(u64::try_from(row.get::<_, i64>("waited_ms")).unwrap_or(0)),
     })
 }

@@ -232,7 +232,7 @@ impl JobQueue for SqliteQueue {
                          WHERE id IN (SELECT id FROM jobs
                                       WHERE owner = ?1 AND lane = ?2 AND state = 'queued' AND run_at <= ?3
                                       ORDER BY priority DESC, id LIMIT ?6)
-                         RETURNING id, kind, payload, attempts, max_attempts, priority, request_id",
+                         RETURNING id, kind, payload, attempts, max_attempts, priority, request_id, max(0, ?3 - run_at)",
                     )
                     .map_err(sql)?;
                 let mut claimed = stmt
@@ -247,6 +247,7 @@ impl JobQueue for SqliteQueue {
                                 r.get::<_, i32>(4)?,
                                 r.get::<_, i64>(5)?,
                                 r.get::<_, Option<String>>(6)?,
+                                r.get::<_, i64>(7)?,
                             ))
                         },
                     )
@@ -266,7 +267,7 @@ impl JobQueue for SqliteQueue {
                 let tenant = parse_tenant(&owner)?;
                 claimed
                     .into_iter()
-                    .map(|(id, kind, payload, attempt, max_attempts, _, request_id)| {
+                    .map(|(id, kind, payload, attempt, max_attempts, _, request_id, waited_ms)| {
                         Ok(Job {
                             id,
                             tenant,
@@ -279,6 +280,7 @@ impl JobQueue for SqliteQueue {
                             attempt,
                             max_attempts,
                             request_id,
+                            waited: Duration::from_millis(u64::try_from(waited_ms).unwrap_or(0)),
                         })
                     })
                     .collect()

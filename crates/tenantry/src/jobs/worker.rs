@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use super::{Job, JobError, JobQueue, Lane};
+use super::{Job, JobError, JobObserver, JobQueue, Lane};
 use crate::context::{self, RequestId, TenantContext};
 use crate::registry::{BoxFuture, TenantKey, TenantState, Tenants};
 
@@ -134,6 +134,7 @@ pub struct Worker {
     tenants: Tenants,
     handlers: Arc<HashMap<String, Handler>>,
     options: WorkerOptions,
+    observer: Option<Arc<dyn JobObserver>>,
 }
 
 /// An attempt's result, for the queue.
@@ -151,7 +152,14 @@ impl Worker {
             tenants,
             handlers: Arc::new(HashMap::new()),
             options,
+            observer: None,
         }
+    }
+
+    /// Reports every finished attempt to `observer` (metrics).
+    pub fn observed_by(mut self, observer: Arc<dyn JobObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Runs jobs of `kind` with `handler`; an `Err` is a failed attempt.
@@ -310,8 +318,23 @@ impl Worker {
         }
     }
 
-    /// Runs one attempt in the job's tenant context.
+    /// Runs one attempt in the job's tenant context, and reports it.
     async fn attempt(self, job: Job) -> (Job, Outcome) {
+        let started = std::time::Instant::now();
+        let observer = self.observer.clone();
+        let (job, outcome) = self.run_attempt(job).await;
+        if let Some(observer) = observer {
+            let label = match outcome {
+                Outcome::Done => "done",
+                Outcome::Retry(_) => "retry",
+                Outcome::Bury(_) => "dead",
+            };
+            observer.finished(&job, started.elapsed(), label);
+        }
+        (job, outcome)
+    }
+
+    async fn run_attempt(self, job: Job) -> (Job, Outcome) {
         let Some(handler) = self.handlers.get(&job.kind).cloned() else {
             let reason = format!("no handler for kind {:?}", job.kind);
             return (job, Outcome::Bury(reason));

@@ -148,29 +148,36 @@ impl HttpMetrics {
         out
     }
 
-    /// The per-tenant counters, after folding tenants that left the top K
-    /// into `other` (their series end; `other` only grows).
     fn per_tenant_series(&self) -> Vec<((String, &'static str), u64)> {
-        let mut per_tenant = self.per_tenant.lock().unwrap_or_else(|e| e.into_inner());
-        let stale: Vec<(String, &'static str)> = per_tenant
-            .keys()
-            .filter(|(label, _)| {
-                label != OTHER
-                    && label
-                        .parse::<TenantId>()
-                        .is_ok_and(|t| self.top.label(t) == OTHER)
-            })
-            .cloned()
-            .collect();
-        for key in stale {
-            if let Some(count) = per_tenant.remove(&key) {
-                *per_tenant.entry((OTHER.to_owned(), key.1)).or_default() += count;
-            }
-        }
-        let mut rows: Vec<_> = per_tenant.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let mut rows = fold_stale(&self.per_tenant, &self.top);
         rows.sort();
         rows
     }
+}
+
+/// The per-tenant counters of `map`, after folding tenants that left the
+/// top K into `other` (their series end; `other` only grows).
+pub(crate) fn fold_stale(
+    map: &Mutex<HashMap<(String, &'static str), u64>>,
+    top: &TopTenants,
+) -> Vec<((String, &'static str), u64)> {
+    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+    let stale: Vec<(String, &'static str)> = map
+        .keys()
+        .filter(|(label, _)| {
+            label != OTHER
+                && label
+                    .parse::<TenantId>()
+                    .is_ok_and(|t| top.label(t) == OTHER)
+        })
+        .cloned()
+        .collect();
+    for key in stale {
+        if let Some(count) = map.remove(&key) {
+            *map.entry((OTHER.to_owned(), key.1)).or_default() += count;
+        }
+    }
+    map.iter().map(|(k, v)| (k.clone(), *v)).collect()
 }
 
 #[cfg(test)]

@@ -14,9 +14,13 @@
 
 mod histogram;
 mod http;
+#[cfg(feature = "jobs")]
+mod jobs;
 mod text;
 mod top_k;
 
 pub use histogram::Histogram;
 pub use http::{HttpMetrics, RequestLabels};
+#[cfg(feature = "jobs")]
+pub use jobs::JobMetrics;
 pub use top_k::{OTHER, TopTenants};

@@ -1,0 +1,142 @@
+//! [`JobMetrics`]: wait and run time per lane and kind, attempts per
+//! tenant (top K) — a [`JobObserver`] for the workers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::histogram::{Histogram, LATENCY_BUCKETS};
+use super::text::{header, series};
+use super::top_k::TopTenants;
+use crate::jobs::{Job, JobObserver};
+
+/// (lane, kind, outcome) of a run-time histogram.
+type RunKey = (String, String, &'static str);
+
+/// Job metrics; kinds and lanes are defined in code, so their label sets
+/// are bounded; tenants are labelled for the top K only.
+///
+/// ```
+/// # use std::time::Duration;
+/// use tenantry::jobs::JobObserver;
+/// use tenantry::metrics::JobMetrics;
+/// let metrics = JobMetrics::new(10);
+/// let text = metrics.render();
+/// assert!(text.contains("# TYPE job_wait_seconds histogram"));
+/// ```
+#[derive(Debug)]
+pub struct JobMetrics {
+    // (lane, kind) → wait before the claim.
+    waits: Mutex<BTreeMap<(String, String), Arc<Histogram>>>,
+    runs: Mutex<BTreeMap<RunKey, Arc<Histogram>>>,
+    // (tenant label, outcome) → attempts.
+    per_tenant: Mutex<HashMap<(String, &'static str), u64>>,
+    top: TopTenants,
+}
+
+impl JobMetrics {
+    /// Metrics that label at most `top_k` tenants by id.
+    pub fn new(top_k: usize) -> Self {
+        Self {
+            waits: Mutex::default(),
+            runs: Mutex::default(),
+            per_tenant: Mutex::default(),
+            top: TopTenants::new(top_k),
+        }
+    }
+
+    /// The Prometheus text of everything observed.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        header(
+            &mut out,
+            "job_wait_seconds",
+            "histogram",
+            "Time from a job being due to being claimed, per lane and kind.",
+        );
+        let waits = self.waits.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for ((lane, kind), h) in &waits {
+            write_histogram(
+                &mut out,
+                "job_wait_seconds",
+                &[("lane", lane), ("kind", kind)],
+                h,
+            );
+        }
+        header(
+            &mut out,
+            "job_run_seconds",
+            "histogram",
+            "Attempt run time, per lane, kind and outcome (done, retry, dead).",
+        );
+        let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for ((lane, kind, outcome), h) in &runs {
+            write_histogram(
+                &mut out,
+                "job_run_seconds",
+                &[("lane", lane), ("kind", kind), ("outcome", outcome)],
+                h,
+            );
+        }
+        header(
+            &mut out,
+            "tenant_job_attempts_total",
+            "counter",
+            "Job attempts per tenant (the busiest by id, the rest as \"other\") and outcome.",
+        );
+        let mut rows: Vec<_> = super::http::fold_stale(&self.per_tenant, &self.top);
+        rows.sort();
+        for ((tenant, outcome), count) in rows {
+            series(
+                &mut out,
+                "tenant_job_attempts_total",
+                &[("tenant", tenant.as_str()), ("outcome", outcome)],
+            );
+            let _ = writeln!(out, " {count}");
+        }
+        out
+    }
+}
+
+fn write_histogram(out: &mut String, name: &str, labels: &[(&str, &str)], h: &Histogram) {
+    let cumulative = h.cumulative();
+    for (i, count) in cumulative.iter().enumerate() {
+        let le = LATENCY_BUCKETS
+            .get(i)
+            .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
+        let mut with_le = labels.to_vec();
+        with_le.push(("le", le.as_str()));
+        series(out, &format!("{name}_bucket"), &with_le);
+        let _ = writeln!(out, " {count}");
+    }
+    series(out, &format!("{name}_sum"), labels);
+    let _ = writeln!(out, " {}", h.sum_seconds());
+    series(out, &format!("{name}_count"), labels);
+    let _ = writeln!(out, " {}", cumulative.last().copied().unwrap_or(0));
+}
+
+impl JobObserver for JobMetrics {
+    fn finished(&self, job: &Job, ran: Duration, outcome: &'static str) {
+        let lane = job.lane.as_str().to_owned();
+        let wait = {
+            let mut waits = self.waits.lock().unwrap_or_else(|e| e.into_inner());
+            waits
+                .entry((lane.clone(), job.kind.clone()))
+                .or_default()
+                .clone()
+        };
+        wait.observe(job.waited);
+        let run = {
+            let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+            runs.entry((lane, job.kind.clone(), outcome))
+                .or_default()
+                .clone()
+        };
+        run.observe(ran);
+        self.top.hit(job.tenant);
+        let label = self.top.label(job.tenant);
+        let mut per_tenant = self.per_tenant.lock().unwrap_or_else(|e| e.into_inner());
+        *per_tenant.entry((label, outcome)).or_default() += 1;
+    }
+}
