@@ -12,6 +12,63 @@ use common::{TestServer, status_and_json};
 use reqwest::{Method, StatusCode};
 use tenantry::registry::TenantKey;
 
+async fn promtool_accepts(text: &str) {
+    let Ok(mut promtool) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        tenantry_testkit::require_service("promtool", "not installed (bash .ci/promtool.sh)");
+        return;
+    };
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "promtool refused /metrics: {report}\n{text}"
+    );
+    assert!(!report.contains("error"), "{report}");
+}
+
+#[tokio::test]
+async fn postgres_pools_are_measured() {
+    let Some(s) = TestServer::postgres().await else {
+        return;
+    };
+    let (status, _) = status_and_json(s.as_tenant("acme", Method::GET, "/api/orders")).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = reqwest::get(s.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("db_connection_budget 8"), "{text}");
+    let open: u64 = text
+        .lines()
+        .filter(|l| l.starts_with("db_connections{pool=\"shared\""))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert!(
+        (1..=8).contains(&open),
+        "the shared pool holds connections: {text}"
+    );
+    assert!(text.contains("db_connection_waiters{pool=\"tenant_databases\"} 0"));
+    promtool_accepts(&text).await;
+}
+
 #[tokio::test]
 async fn metrics_name_routes_tiers_plans_and_tenants_and_parse_with_promtool() {
     let s = TestServer::sqlite().await;
@@ -99,31 +156,5 @@ async fn metrics_name_routes_tiers_plans_and_tenants_and_parse_with_promtool() {
         acme.id
     )));
 
-    let Ok(mut promtool) = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-    else {
-        tenantry_testkit::require_service("promtool", "not installed (bash .ci/promtool.sh)");
-        return;
-    };
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = promtool.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "promtool refused /metrics: {report}\n{text}"
-    );
-    assert!(!report.contains("error"), "{report}");
+    promtool_accepts(&text).await;
 }

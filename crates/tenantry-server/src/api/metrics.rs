@@ -1,6 +1,7 @@
 //! `/metrics`: Prometheus text — request durations by route template, tier
 //! and plan; requests and job attempts per tenant for the busiest tenants
-//! (the rest as `other`); job wait and run times; queue depth per lane.
+//! (the rest as `other`); job wait and run times; queue depth per lane;
+//! database connections by pool (PostgreSQL).
 
 use std::fmt::Write;
 
@@ -37,6 +38,9 @@ pub(crate) async fn render(State(app): State<AppState>) -> impl IntoResponse {
     );
     let _ = writeln!(text, "# TYPE jobs_running gauge");
     text.push_str(&running);
+    if let tenantry::data::Database::Postgres(db) = &app.db {
+        write_pool_stats(&mut text, &db.pool_stats());
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -44,4 +48,48 @@ pub(crate) async fn render(State(app): State<AppState>) -> impl IntoResponse {
         )],
         text,
     )
+}
+
+/// Connections by pool (the shared pool serves the shared and schema tiers;
+/// the database tier has a pool per tenant, summed here) and the budget.
+fn write_pool_stats(text: &mut String, stats: &tenantry::data::postgres::PoolStats) {
+    let _ = writeln!(
+        text,
+        "# HELP db_connection_budget Connections all pools may open together."
+    );
+    let _ = writeln!(text, "# TYPE db_connection_budget gauge");
+    let _ = writeln!(text, "db_connection_budget {}", stats.budget);
+    let _ = writeln!(
+        text,
+        "# HELP db_connections Open connections by pool and state."
+    );
+    let _ = writeln!(text, "# TYPE db_connections gauge");
+    let pools = [
+        ("shared", stats.shared),
+        ("tenant_databases", stats.tenant_databases),
+    ];
+    for (pool, usage) in pools {
+        let in_use = usage.open.saturating_sub(usage.idle);
+        let _ = writeln!(
+            text,
+            "db_connections{{pool=\"{pool}\",state=\"in_use\"}} {in_use}"
+        );
+        let _ = writeln!(
+            text,
+            "db_connections{{pool=\"{pool}\",state=\"idle\"}} {}",
+            usage.idle
+        );
+    }
+    let _ = writeln!(
+        text,
+        "# HELP db_connection_waiters Callers waiting for a connection, by pool."
+    );
+    let _ = writeln!(text, "# TYPE db_connection_waiters gauge");
+    for (pool, usage) in pools {
+        let _ = writeln!(
+            text,
+            "db_connection_waiters{{pool=\"{pool}\"}} {}",
+            usage.waiting
+        );
+    }
 }

@@ -58,6 +58,30 @@ pub struct PgDatabase {
     acquire_timeout: Duration,
 }
 
+/// How a [`PgDatabase`]'s connections are used; see [`PgDatabase::pool_stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// The connection budget (all pools together).
+    pub budget: usize,
+    /// Connections open, all pools.
+    pub open: usize,
+    /// The shared pool.
+    pub shared: PoolUse,
+    /// The database tier's per-tenant pools, summed.
+    pub tenant_databases: PoolUse,
+}
+
+/// One pool's (or a group of pools') connections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolUse {
+    /// Open.
+    pub open: usize,
+    /// Open and idle.
+    pub idle: usize,
+    /// Callers waiting for one.
+    pub waiting: usize,
+}
+
 /// A connection for control-plane work; back to its pool when dropped.
 pub struct ControlClient {
     pool: BudgetedPool,
@@ -184,6 +208,22 @@ impl PgDatabase {
     /// Database-tier tenant pools open now.
     pub fn open_tenant_pools(&self) -> usize {
         self.tenant_pools.len()
+    }
+
+    /// Connections by pool, for metrics: the shared pool (shared and schema
+    /// tiers, and the control plane) and the database tier's pools summed.
+    pub fn pool_stats(&self) -> PoolStats {
+        let shared = self.pool.status();
+        PoolStats {
+            budget: self.budget.limit(),
+            open: self.budget.open(),
+            shared: PoolUse {
+                open: shared.size,
+                idle: shared.available,
+                waiting: shared.waiting,
+            },
+            tenant_databases: self.tenant_pools.usage(),
+        }
     }
 
     /// Runs the isolation audit as this pool's role; see [`audit`].

@@ -93,6 +93,21 @@ impl TenantPools {
         }))
     }
 
+    /// Every tenant pool's connections, summed.
+    pub(crate) fn usage(&self) -> super::PoolUse {
+        let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        pools
+            .values()
+            .fold(super::PoolUse::default(), |sum, entry| {
+                let status = entry.pool.status();
+                super::PoolUse {
+                    open: sum.open + status.size,
+                    idle: sum.idle + status.available,
+                    waiting: sum.waiting + status.waiting,
+                }
+            })
+    }
+
     pub(crate) fn database_for(&self, tenant: TenantId) -> String {
         database_for(&self.control_database, tenant)
     }
