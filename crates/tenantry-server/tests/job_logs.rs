@@ -7,8 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestServer, status_and_json};
-use reqwest::{Method, StatusCode};
+use common::TestServer;
 use serde_json::{Value, json};
 use tenantry::registry::TenantKey;
 use tenantry_server::logging::{LogFormat, init_with_writer};
@@ -35,29 +34,7 @@ async fn lines_inside_jobs_carry_the_tenant_and_the_enqueuing_request() {
         .unwrap()
         .unwrap();
     let start = captured.len();
-    let (_, orders) = status_and_json(s.as_tenant("acme", Method::GET, "/api/orders")).await;
-    let (_, invoices) = status_and_json(s.as_tenant("acme", Method::GET, "/api/invoices")).await;
-    let invoiced: Vec<&Value> = invoices["invoices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| &i["order_id"])
-        .collect();
-    let order = orders["orders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| &o["id"])
-        .find(|id| !invoiced.contains(id))
-        .unwrap()
-        .clone();
-    let (status, _) = status_and_json(
-        s.as_tenant("acme", Method::POST, "/api/invoices")
-            .header("x-request-id", "log-job-1")
-            .json(&json!({ "order_id": order })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
+    s.invoice_an_order("acme", "log-job-1").await;
 
     // The handler's own line marks the job's end (bounded wait).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -48,34 +48,9 @@ fn emails(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-async fn first_order(s: &TestServer, slug: &str) -> String {
-    let (_, orders) = status_and_json(s.as_tenant(slug, Method::GET, "/api/orders")).await;
-    let (_, invoices) = status_and_json(s.as_tenant(slug, Method::GET, "/api/invoices")).await;
-    let invoiced: Vec<&str> = invoices["invoices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["order_id"].as_str().unwrap())
-        .collect();
-    orders["orders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["id"].as_str().unwrap())
-        .find(|id| !invoiced.contains(id))
-        .unwrap()
-        .to_owned()
-}
-
 async fn create_invoice(s: &TestServer, slug: &str) -> Value {
-    let order = first_order(s, slug).await;
-    let (status, invoice) = status_and_json(
-        s.as_tenant(slug, Method::POST, "/api/invoices")
-            .json(&json!({"order_id": order})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{invoice}");
-    invoice
+    s.invoice_an_order(slug, &format!("jobs-{}", uuid::Uuid::new_v4().simple()))
+        .await
 }
 
 #[tokio::test]

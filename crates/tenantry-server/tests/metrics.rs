@@ -77,28 +77,7 @@ async fn metrics_name_routes_tiers_plans_and_tenants_and_parse_with_promtool() {
         status_and_json(s.as_tenant("acme", Method::GET, &format!("/api/orders/{}", ids[0]))).await;
     assert_eq!(status, StatusCode::OK);
     // An invoice: its e-mail job runs, and is measured.
-    let (_, orders) = status_and_json(s.as_tenant("acme", Method::GET, "/api/orders")).await;
-    let (_, invoices) = status_and_json(s.as_tenant("acme", Method::GET, "/api/invoices")).await;
-    let invoiced: Vec<&serde_json::Value> = invoices["invoices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| &i["order_id"])
-        .collect();
-    let order = orders["orders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| &o["id"])
-        .find(|id| !invoiced.contains(id))
-        .unwrap()
-        .clone();
-    let (status, _) = status_and_json(
-        s.as_tenant("acme", Method::POST, "/api/invoices")
-            .json(&serde_json::json!({ "order_id": order })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
+    s.invoice_an_order("acme", "metrics-1").await;
     let (status, _) = status_and_json(s.as_tenant(
         "globex",
         Method::GET,

@@ -149,6 +149,35 @@ impl TestServer {
             .map(|o| o["id"].as_str().unwrap().to_owned())
             .collect()
     }
+
+    /// Invoices one of `slug`'s orders that has no invoice yet, with
+    /// `request_id` as the request's id; the new invoice.
+    #[allow(dead_code)] // not every test binary invoices
+    pub async fn invoice_an_order(&self, slug: &str, request_id: &str) -> Value {
+        let (_, invoices) =
+            status_and_json(self.as_tenant(slug, Method::GET, "/api/invoices")).await;
+        let taken: Vec<&Value> = invoices["invoices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| &i["order_id"])
+            .collect();
+        let order = self
+            .ids(slug, "/api/orders", "orders")
+            .await
+            .into_iter()
+            .map(Value::String)
+            .find(|id| !taken.contains(&id))
+            .expect("an order without an invoice");
+        let (status, invoice) = status_and_json(
+            self.as_tenant(slug, Method::POST, "/api/invoices")
+                .header("x-request-id", request_id)
+                .json(&serde_json::json!({ "order_id": order })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{invoice}");
+        invoice
+    }
 }
 
 impl Drop for TestServer {

@@ -5,8 +5,8 @@ use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::histogram::{Histogram, LATENCY_BUCKETS};
-use super::text::{header, series};
+use super::histogram::Histogram;
+use super::text::{header, histogram, series};
 use super::top_k::{OTHER, TopTenants};
 use crate::context::TenantId;
 
@@ -107,7 +107,7 @@ impl HttpMetrics {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        for ((method, route, status, tier, plan), histogram) in &durations {
+        for ((method, route, status, tier, plan), h) in &durations {
             let status = status.to_string();
             let labels = [
                 ("method", method.as_str()),
@@ -116,20 +116,7 @@ impl HttpMetrics {
                 ("tier", tier.as_str()),
                 ("plan", plan.as_str()),
             ];
-            let cumulative = histogram.cumulative();
-            for (i, count) in cumulative.iter().enumerate() {
-                let le = LATENCY_BUCKETS
-                    .get(i)
-                    .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
-                let mut with_le = labels.to_vec();
-                with_le.push(("le", le.as_str()));
-                series(&mut out, "http_request_duration_seconds_bucket", &with_le);
-                let _ = writeln!(out, " {count}");
-            }
-            series(&mut out, "http_request_duration_seconds_sum", &labels);
-            let _ = writeln!(out, " {}", histogram.sum_seconds());
-            series(&mut out, "http_request_duration_seconds_count", &labels);
-            let _ = writeln!(out, " {}", cumulative.last().copied().unwrap_or(0));
+            histogram(&mut out, "http_request_duration_seconds", &labels, h);
         }
         header(
             &mut out,

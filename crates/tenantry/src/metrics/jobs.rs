@@ -6,8 +6,8 @@ use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::histogram::{Histogram, LATENCY_BUCKETS};
-use super::text::{header, series};
+use super::histogram::Histogram;
+use super::text::{header, histogram, series};
 use super::top_k::TopTenants;
 use crate::jobs::{Job, JobObserver};
 
@@ -57,7 +57,7 @@ impl JobMetrics {
         );
         let waits = self.waits.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for ((lane, kind), h) in &waits {
-            write_histogram(
+            histogram(
                 &mut out,
                 "job_wait_seconds",
                 &[("lane", lane), ("kind", kind)],
@@ -72,7 +72,7 @@ impl JobMetrics {
         );
         let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for ((lane, kind, outcome), h) in &runs {
-            write_histogram(
+            histogram(
                 &mut out,
                 "job_run_seconds",
                 &[("lane", lane), ("kind", kind), ("outcome", outcome)],
@@ -97,23 +97,6 @@ impl JobMetrics {
         }
         out
     }
-}
-
-fn write_histogram(out: &mut String, name: &str, labels: &[(&str, &str)], h: &Histogram) {
-    let cumulative = h.cumulative();
-    for (i, count) in cumulative.iter().enumerate() {
-        let le = LATENCY_BUCKETS
-            .get(i)
-            .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
-        let mut with_le = labels.to_vec();
-        with_le.push(("le", le.as_str()));
-        series(out, &format!("{name}_bucket"), &with_le);
-        let _ = writeln!(out, " {count}");
-    }
-    series(out, &format!("{name}_sum"), labels);
-    let _ = writeln!(out, " {}", h.sum_seconds());
-    series(out, &format!("{name}_count"), labels);
-    let _ = writeln!(out, " {}", cumulative.last().copied().unwrap_or(0));
 }
 
 impl JobObserver for JobMetrics {

@@ -2,6 +2,8 @@
 
 use std::fmt::Write;
 
+use super::histogram::{Histogram, LATENCY_BUCKETS};
+
 /// `name{k="v",…}` with label values escaped.
 pub(crate) fn series(out: &mut String, name: &str, labels: &[(&str, &str)]) {
     out.push_str(name);
@@ -31,4 +33,22 @@ pub(crate) fn series(out: &mut String, name: &str, labels: &[(&str, &str)]) {
 pub(crate) fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Every series of one histogram: buckets, sum and count.
+pub(crate) fn histogram(out: &mut String, name: &str, labels: &[(&str, &str)], h: &Histogram) {
+    let cumulative = h.cumulative();
+    for (i, count) in cumulative.iter().enumerate() {
+        let le = LATENCY_BUCKETS
+            .get(i)
+            .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
+        let mut with_le = labels.to_vec();
+        with_le.push(("le", le.as_str()));
+        series(out, &format!("{name}_bucket"), &with_le);
+        let _ = writeln!(out, " {count}");
+    }
+    series(out, &format!("{name}_sum"), labels);
+    let _ = writeln!(out, " {}", h.sum_seconds());
+    series(out, &format!("{name}_count"), labels);
+    let _ = writeln!(out, " {}", cumulative.last().copied().unwrap_or(0));
 }
