@@ -8,7 +8,7 @@ use common::{TestServer, status_and_json, token_with};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tenantry::context::{Plan, Tier};
-use tenantry::registry::{TenantKey, TenantState};
+use tenantry::registry::TenantState;
 
 #[tokio::test]
 async fn api_on_sqlite() {
@@ -434,13 +434,7 @@ async fn resolvers(s: &TestServer) {
         .await
         .unwrap();
     assert_eq!(by_header.status(), StatusCode::OK);
-    let acme = s
-        .backend
-        .tenants
-        .find(&TenantKey::Slug("acme".into()))
-        .await
-        .unwrap()
-        .unwrap();
+    let acme = s.record("acme").await;
     let by_id = s
         .http
         .get(s.url("/api/orders"))
@@ -488,13 +482,7 @@ async fn resolvers(s: &TestServer) {
 }
 
 async fn tenant_states(s: &TestServer) {
-    let globex = s
-        .backend
-        .tenants
-        .find(&TenantKey::Slug("globex".into()))
-        .await
-        .unwrap()
-        .unwrap();
+    let globex = s.record("globex").await;
     s.backend
         .tenants
         .set_state(globex.id, TenantState::Suspended)

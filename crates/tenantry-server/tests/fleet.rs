@@ -103,13 +103,7 @@ async fn parallel_canary_first_recorded_and_serving_throughout() {
          CREATE INDEX orders_note_idx ON orders (note);
          INSERT INTO public.fleet_log VALUES (pg_backend_pid(), current_schema());",
     );
-    let f3 = s
-        .backend
-        .tenants
-        .find(&tenantry::registry::TenantKey::Slug("f3".into()))
-        .await
-        .unwrap()
-        .unwrap();
+    let f3 = s.record("f3").await;
     s.backend.tenants.set_canary(f3.id, true).await.unwrap();
     let targets = tenantry_server::fleet::targets(&s.backend, None, &[])
         .await
@@ -354,13 +348,7 @@ async fn a_failed_canary_stops_the_fleet() {
         return;
     };
     let owner = owner(&s).await;
-    let c1 = s
-        .backend
-        .tenants
-        .find(&tenantry::registry::TenantKey::Slug("c1".into()))
-        .await
-        .unwrap()
-        .unwrap();
+    let c1 = s.record("c1").await;
     owner
         .batch_execute(&format!(
             "CREATE TABLE {}.fleet_block (x int)",

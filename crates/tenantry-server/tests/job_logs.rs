@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use common::TestServer;
 use serde_json::{Value, json};
-use tenantry::registry::TenantKey;
 use tenantry_server::logging::{LogFormat, init_with_writer};
 use tenantry_testkit::span_field;
 
@@ -26,13 +25,7 @@ async fn lines_inside_jobs_carry_the_tenant_and_the_enqueuing_request() {
     init_with_writer(LogFormat::Json, move || writer.clone());
 
     let s = TestServer::sqlite().await;
-    let acme = s
-        .backend
-        .tenants
-        .find(&TenantKey::Slug("acme".into()))
-        .await
-        .unwrap()
-        .unwrap();
+    let acme = s.record("acme").await;
     let start = captured.len();
     s.invoice_an_order("acme", "log-job-1").await;
 

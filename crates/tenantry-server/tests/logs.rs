@@ -8,7 +8,6 @@ mod common;
 use common::TestServer;
 use reqwest::Method;
 use serde_json::{Value, json};
-use tenantry::registry::TenantKey;
 use tenantry_server::logging::{LogFormat, init_with_writer};
 use tenantry_testkit::span_field;
 
@@ -19,13 +18,7 @@ async fn request_lines_carry_tenant_and_request_id() {
     init_with_writer(LogFormat::Json, move || writer.clone());
 
     let s = TestServer::sqlite().await;
-    let acme = s
-        .backend
-        .tenants
-        .find(&TenantKey::Slug("acme".into()))
-        .await
-        .unwrap()
-        .unwrap();
+    let acme = s.record("acme").await;
     let start = captured.len();
     let requests = [
         (Method::GET, "/api/orders", None, "log-list-1"),

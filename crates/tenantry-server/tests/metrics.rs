@@ -10,7 +10,6 @@ use std::io::Write;
 
 use common::{TestServer, status_and_json};
 use reqwest::{Method, StatusCode};
-use tenantry::registry::TenantKey;
 
 async fn promtool_accepts(text: &str) {
     let Ok(mut promtool) = std::process::Command::new("promtool")
@@ -105,13 +104,7 @@ async fn metrics_name_routes_tiers_plans_and_tenants_and_parse_with_promtool() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
-    let acme = s
-        .backend
-        .tenants
-        .find(&TenantKey::Slug("acme".into()))
-        .await
-        .unwrap()
-        .unwrap();
+    let acme = s.record("acme").await;
     assert!(
         text.contains(&format!(
             "http_request_duration_seconds_count{{method=\"GET\",route=\"/api/orders/{{id}}\",status=\"200\",tier=\"shared\",plan=\"{}\"}} 1",

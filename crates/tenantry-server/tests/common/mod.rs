@@ -150,6 +150,17 @@ impl TestServer {
             .collect()
     }
 
+    /// Tenant `slug`'s registry record (it must exist).
+    #[allow(dead_code)] // not every test binary needs it
+    pub async fn record(&self, slug: &str) -> std::sync::Arc<tenantry::registry::TenantRecord> {
+        self.backend
+            .tenants
+            .find(&tenantry::registry::TenantKey::Slug(slug.to_owned()))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no tenant {slug}"))
+    }
+
     /// Invoices one of `slug`'s orders that has no invoice yet, with
     /// `request_id` as the request's id; the new invoice.
     #[allow(dead_code)] // not every test binary invoices
