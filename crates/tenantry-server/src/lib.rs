@@ -54,6 +54,7 @@ pub fn build(config: &Config, backend: &Backend) -> Router {
             },
             metrics: std::sync::Arc::new(tenantry::metrics::HttpMetrics::new(config.metrics_top_k)),
             job_metrics: backend.job_metrics.clone(),
+            tenants: backend.tenants.clone(),
         },
         edge,
     )

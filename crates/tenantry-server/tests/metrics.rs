@@ -122,6 +122,20 @@ async fn metrics_name_routes_tiers_plans_and_tenants_and_parse_with_promtool() {
         acme.id
     )));
     assert!(text.contains("jobs_queued{lane=\"interactive\"}"));
+    // Every request above looked its tenant up; repeated lookups hit the cache.
+    let lookups = |result: &str| -> u64 {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "tenant_registry_lookups_total{{result=\"{result}\"}} "
+                ))
+            })
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(lookups("hit") >= 3, "{text}");
+    assert!(lookups("hit") + lookups("miss") >= 6, "{text}");
     assert!(text.contains("job_wait_seconds_count{lane=\"interactive\",kind=\"invoice.email\"} 1"));
     assert!(text.contains(&format!(
         "tenant_job_attempts_total{{tenant=\"{}\",outcome=\"done\"}} 1",

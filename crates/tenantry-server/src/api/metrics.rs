@@ -1,7 +1,8 @@
 //! `/metrics`: Prometheus text — request durations by route template, tier
 //! and plan; requests and job attempts per tenant for the busiest tenants
 //! (the rest as `other`); job wait and run times; queue depth per lane;
-//! database connections by pool (PostgreSQL).
+//! tenant-record cache hits and misses; database connections by pool
+//! (PostgreSQL).
 
 use std::fmt::Write;
 
@@ -38,6 +39,20 @@ pub(crate) async fn render(State(app): State<AppState>) -> impl IntoResponse {
     );
     let _ = writeln!(text, "# TYPE jobs_running gauge");
     text.push_str(&running);
+    let (hits, misses) = app.tenants.cache_stats();
+    let _ = writeln!(
+        text,
+        "# HELP tenant_registry_lookups_total Tenant-record lookups, answered from the cache (hit) or the store (miss)."
+    );
+    let _ = writeln!(text, "# TYPE tenant_registry_lookups_total counter");
+    let _ = writeln!(
+        text,
+        "tenant_registry_lookups_total{{result=\"hit\"}} {hits}"
+    );
+    let _ = writeln!(
+        text,
+        "tenant_registry_lookups_total{{result=\"miss\"}} {misses}"
+    );
     if let tenantry::data::Database::Postgres(db) = &app.db {
         write_pool_stats(&mut text, &db.pool_stats());
     }

@@ -49,6 +49,8 @@ pub struct AppState {
     pub metrics: std::sync::Arc<tenantry::metrics::HttpMetrics>,
     /// …and jobs.
     pub job_metrics: std::sync::Arc<tenantry::metrics::JobMetrics>,
+    /// The registry (its cache's hit ratio is a metric).
+    pub tenants: tenantry::registry::Tenants,
 }
 
 /// The whole app: public routes, then the tenant edge around the API.

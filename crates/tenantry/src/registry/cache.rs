@@ -24,6 +24,14 @@ pub struct Tenants {
     // Keyed by every way a tenant is looked up; `None` records a known miss.
     cache: Cache<TenantKey, Option<Arc<TenantRecord>>>,
     events: Option<Arc<dyn RegistryEvents>>,
+    lookups: Arc<Lookups>,
+}
+
+/// Cache hits and misses of [`Tenants::find`], shared by every clone.
+#[derive(Debug, Default)]
+struct Lookups {
+    hits: std::sync::atomic::AtomicU64,
+    misses: std::sync::atomic::AtomicU64,
 }
 
 /// Where registry changes are announced to other processes.
@@ -62,6 +70,7 @@ impl Tenants {
             store,
             cache,
             events: None,
+            lookups: Arc::default(),
         }
     }
 
@@ -89,12 +98,25 @@ impl Tenants {
 
     /// Looks a tenant up, through the cache.
     pub async fn find(&self, key: &TenantKey) -> Result<Option<Arc<TenantRecord>>, RegistryError> {
+        use std::sync::atomic::Ordering::Relaxed;
         if let Some(hit) = self.cache.get(key) {
+            self.lookups.hits.fetch_add(1, Relaxed);
             return Ok(hit);
         }
+        self.lookups.misses.fetch_add(1, Relaxed);
         let found = self.store.find(key).await?.map(Arc::new);
         self.cache.insert(key.clone(), found.clone());
         Ok(found)
+    }
+
+    /// Lookups answered from the cache and from the store, since start
+    /// (for a hit-ratio metric).
+    pub fn cache_stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.lookups.hits.load(Relaxed),
+            self.lookups.misses.load(Relaxed),
+        )
     }
 
     /// Lists every tenant, straight from the store.
