@@ -26,6 +26,7 @@
 
 #[cfg(feature = "cache")]
 pub mod cache;
+mod clock;
 #[cfg(feature = "config")]
 pub mod config;
 pub mod context;

@@ -40,12 +40,6 @@ const COUNT_QUEUED: &str = "
             queued = t.queued + 1
     RETURNING queued";
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 fn storage(e: DataError) -> JobError {
     JobError::Storage(e.to_string())
 }
@@ -178,7 +172,10 @@ impl JobQueue for SqliteQueue {
     fn enqueue<'a>(&'a self, job: &'a JobEnvelope) -> BoxFuture<'a, Result<i64, JobError>> {
         Box::pin(async move {
             let owned = job.clone();
-            match self.write(move |tx| insert(tx, &owned, now_ms())).await? {
+            match self
+                .write(move |tx| insert(tx, &owned, crate::clock::now_ms()))
+                .await?
+            {
                 Enqueued::Id { id, woke } => {
                     if woke {
                         self.wake(job.lane);
@@ -204,7 +201,7 @@ impl JobQueue for SqliteQueue {
         let worker = worker.to_owned();
         Box::pin(async move {
             self.write(move |tx| {
-                let now = now_ms();
+                let now = crate::clock::now_ms();
                 let pick: Option<(String, Option<i64>, i64)> = tx
                     .query_row(
                         "SELECT owner, rate_interval_ms, cap - running FROM job_tenants t
@@ -336,7 +333,11 @@ impl JobQueue for SqliteQueue {
                         "UPDATE jobs SET state = 'queued', worker = NULL, lease_until = NULL,
                              last_error = ?2, run_at = ?3
                          WHERE id = ?1 AND state = 'running' RETURNING owner, lane",
-                        params![id, error, now_ms().saturating_add(millis(backoff))],
+                        params![
+                            id,
+                            error,
+                            crate::clock::now_ms().saturating_add(millis(backoff))
+                        ],
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )
                     .optional()
@@ -359,7 +360,7 @@ impl JobQueue for SqliteQueue {
                         "INSERT INTO dead_jobs (id, owner, lane, kind, payload, attempts, reason, died_at)
                          SELECT id, owner, lane, kind, payload, attempts, ?2, ?3 FROM jobs WHERE id = ?1
                          RETURNING owner, lane, (SELECT state FROM jobs WHERE id = ?1)",
-                        params![id, reason, now_ms()],
+                        params![id, reason, crate::clock::now_ms()],
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                     )
                     .optional()
@@ -390,7 +391,7 @@ impl JobQueue for SqliteQueue {
                 return Ok(());
             }
             self.write(move |tx| {
-                let until = now_ms().saturating_add(millis(lease));
+                let until = crate::clock::now_ms().saturating_add(millis(lease));
                 let mut stmt = tx
                     .prepare_cached(
                         "UPDATE jobs SET lease_until = ?2 WHERE id = ?1 AND state = 'running'",
@@ -408,7 +409,7 @@ impl JobQueue for SqliteQueue {
     fn reap_expired(&self) -> BoxFuture<'_, Result<u64, JobError>> {
         Box::pin(async move {
             self.write(|tx| {
-                let now = now_ms();
+                let now = crate::clock::now_ms();
                 let mut stmt = tx
                     .prepare_cached(
                         "UPDATE jobs SET state = 'queued', worker = NULL, lease_until = NULL, run_at = ?1,
@@ -598,7 +599,7 @@ impl JobQueue for SqliteQueue {
                     let Some((owner, lane, kind, payload)) = dead else {
                         return Ok(None);
                     };
-                    let now = now_ms();
+                    let now = crate::clock::now_ms();
                     tx.execute(
                         "INSERT INTO jobs (id, owner, lane, kind, payload, run_at, created_at)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
@@ -646,7 +647,7 @@ impl JobQueue for SqliteQueue {
         Box::pin(async move {
             let recorded = self
                 .write(move |tx| {
-                    let now = now_ms();
+                    let now = crate::clock::now_ms();
                     let recorded = tx
                         .execute(
                             "INSERT INTO cron_ticks (schedule, tick, jobs, recorded_at)

@@ -1,7 +1,6 @@
 //! [`MemoryTenantStore`]: the registry in memory, for tests and examples.
 
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{
     BoxFuture, NewTenant, RegistryError, TenantKey, TenantRecord, TenantState, TenantStore,
@@ -28,12 +27,6 @@ pub struct MemoryTenantStore {
     rows: Mutex<Vec<TenantRecord>>,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 impl MemoryTenantStore {
     fn update(
         &self,
@@ -46,7 +39,7 @@ impl MemoryTenantStore {
             .find(|r| r.id == id)
             .ok_or(RegistryError::NotFound)?;
         change(row);
-        row.updated_at_ms = now_ms();
+        row.updated_at_ms = crate::clock::now_ms();
         Ok(row.clone())
     }
 }
@@ -87,7 +80,7 @@ impl TenantStore for MemoryTenantStore {
         let result = match taken {
             Some(what) => Err(RegistryError::Conflict(what)),
             None => {
-                let now = now_ms();
+                let now = crate::clock::now_ms();
                 let record = TenantRecord {
                     id,
                     slug: t.slug,

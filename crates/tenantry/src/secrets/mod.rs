@@ -174,7 +174,7 @@ impl Secrets {
             name: name.to_owned(),
             ciphertext: envelope::seal(&key, value.0.as_bytes(), &aad(tenant, name))?,
             last4: last4(&value.0),
-            updated_at_ms: now_ms(),
+            updated_at_ms: crate::clock::now_ms(),
         };
         let info = SecretInfo::from(&sealed);
         self.storage.put_secret(tenant, sealed).await?;
@@ -323,10 +323,4 @@ fn last4(value: &str) -> String {
     } else {
         chars[chars.len() - 4..].iter().collect()
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -24,12 +24,6 @@ fn storage(e: DataError) -> ConfigError {
     ConfigError::Storage(e.to_string())
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 impl ConfigStore for SqliteConfigStore {
     fn load(&self, tenant: TenantId) -> BoxFuture<'_, Result<StoredConfig, ConfigError>> {
         Box::pin(async move {
@@ -82,7 +76,7 @@ impl ConfigStore for SqliteConfigStore {
                     conn.execute(
                         "INSERT INTO tenant_settings (owner, settings, updated_at) VALUES (?1, ?2, ?3)
                          ON CONFLICT (owner) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
-                        params![tenant.to_string(), json, now_ms()],
+                        params![tenant.to_string(), json, crate::clock::now_ms()],
                     )
                     .map(drop)
                     .map_err(sqlite_error)
@@ -106,7 +100,7 @@ impl ConfigStore for SqliteConfigStore {
                         Some(enabled) => conn.execute(
                             "INSERT INTO tenant_flags (owner, flag, enabled, updated_at) VALUES (?1, ?2, ?3, ?4)
                              ON CONFLICT (owner, flag) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at",
-                            params![tenant.to_string(), flag, i64::from(enabled), now_ms()],
+                            params![tenant.to_string(), flag, i64::from(enabled), crate::clock::now_ms()],
                         ),
                         None => conn.execute(
                             "DELETE FROM tenant_flags WHERE owner = ?1 AND flag = ?2",

@@ -47,12 +47,6 @@ fn storage(e: DataError) -> RegistryError {
     RegistryError::Storage(e.to_string())
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 fn decode(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TenantRecord, RegistryError>> {
     let id: String = row.get(0)?;
     let (plan, tier, state): (String, String, String) = (row.get(3)?, row.get(4)?, row.get(5)?);
@@ -112,7 +106,7 @@ impl SqliteTenantStore {
         let changed = self
             .db
             .run_unscoped(move |conn| {
-                conn.execute(sql, params![id.to_string(), value, now_ms()])
+                conn.execute(sql, params![id.to_string(), value, crate::clock::now_ms()])
                     .map_err(sqlite_error)
             })
             .await
@@ -160,7 +154,7 @@ impl TenantStore for SqliteTenantStore {
             self.db
                 .run_unscoped(move |conn| {
                     let tx = conn.transaction().map_err(sqlite_error)?;
-                    let now = now_ms();
+                    let now = crate::clock::now_ms();
                     tx.execute(
                         "INSERT INTO tenants (id, slug, name, plan, tier, state, created_at, updated_at, database_server)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",

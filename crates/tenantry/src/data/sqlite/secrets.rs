@@ -68,9 +68,7 @@ impl SecretStorage for SqliteSecretStorage {
         key: WrappedKey,
     ) -> BoxFuture<'_, Result<WrappedKey, SecretsError>> {
         Box::pin(self.run(move |conn| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            let now = crate::clock::now_ms();
             conn.execute(
                 "INSERT INTO tenant_data_keys (owner, master_key_id, wrapped, created_at)
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT (owner) DO NOTHING",
