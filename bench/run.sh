@@ -43,9 +43,10 @@ psql -At -F $'\t' "$db" -c "SELECT t.slug, o.id FROM orders o JOIN tenantry.tena
 node "$BENCH/load/mint-tokens.js" >/dev/null
 wc -l /tmp/bench/orders.tsv /tmp/bench/tokens.tsv
 
-say "tenantry (RLS, per-transaction tenant, JWT, registry cache, JSON access log to a file)"
+say "tenantry (RLS, per-transaction tenant, JWT, registry cache, tenant limits, JSON access log to a file)"
 "$bin" serve --listen 127.0.0.1:3002 --database-url "$db" --jwt-secret "$BENCH_JWT_SECRET" \
-  --base-domain app.localhost --data-dir /tmp/bench/tenantry-data > /tmp/bench/tenantry.log 2>&1 &
+  --base-domain app.localhost --data-dir /tmp/bench/tenantry-data \
+  --limits bench/limits-contract.toml > /tmp/bench/tenantry.log 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 wait_up 3002

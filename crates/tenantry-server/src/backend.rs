@@ -65,6 +65,8 @@ pub struct Backend {
     pub queue: Arc<dyn JobQueue>,
     /// What the workers report, for `/metrics`.
     pub job_metrics: Arc<tenantry::metrics::JobMetrics>,
+    /// Rate-limit state shared by every process (with `--redis-url`).
+    pub rates: Option<tenantry::limits::RedisRates>,
     /// How tier targets are created; see [`crate::provision`].
     pub(crate) provisioner: Provisioner,
 }
@@ -136,6 +138,11 @@ pub async fn connect(config: &Config) -> anyhow::Result<Backend> {
             .context("subscribing to configuration changes")?;
         backend.tenants = backend.tenants.clone().with_events(events.clone());
         backend.config = backend.config.clone().with_events(events);
+        backend.rates = Some(
+            tenantry::limits::RedisRates::connect(url, "tenantry:rate:")
+                .await
+                .context("connecting to Redis for rate limits")?,
+        );
     }
     Ok(backend)
 }
@@ -173,6 +180,7 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Backend> {
         tenants,
         storage: storage(config),
         secrets: secrets(config, secret_storage).await?,
+        rates: None,
         provisioner: Provisioner::Sqlite,
     })
 }
@@ -210,6 +218,7 @@ async fn connect_postgres(
         tenants,
         storage: storage(config),
         secrets: secrets(config, secret_storage).await?,
+        rates: None,
         provisioner: Provisioner::Postgres {
             owner_url: owner_url.to_owned(),
             app_role: app_role.to_owned(),

@@ -115,6 +115,10 @@ pub struct Settings {
     /// Tenants labelled by id in `/metrics` (the busiest; the rest are `other`) [default: 20].
     #[arg(long, env = "TENANTRY_METRICS_TOP_K", global = true)]
     pub metrics_top_k: Option<usize>,
+    /// Per-tenant limit sizes (a TOML file of plans, system and tenant
+    /// overrides; see the `limits` module), or `off` [default: built-in plan sizes].
+    #[arg(long, env = "TENANTRY_LIMITS", global = true)]
+    pub limits: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -152,6 +156,7 @@ struct FileSettings {
     cron_cleanup: Option<String>,
     overdue_after_secs: Option<u64>,
     metrics_top_k: Option<usize>,
+    limits: Option<String>,
 }
 
 /// Background jobs: workers, cron, e-mail and webhooks.
@@ -223,6 +228,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Tenants labelled by id in `/metrics`.
     pub metrics_top_k: usize,
+    /// Per-tenant limits, or none when turned off.
+    pub limits: Option<crate::limits::LimitSizes>,
 }
 
 /// Where the master key that wraps tenants' data keys is kept.
@@ -372,6 +379,9 @@ impl Settings {
             ),
         };
         Ok(Config {
+            limits: crate::limits::LimitSizes::from_flag(
+                self.limits.clone().or(file.limits).as_deref(),
+            )?,
             metrics_top_k: self.metrics_top_k.or(file.metrics_top_k).unwrap_or(20),
             jobs,
             master_key,

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod fleet;
 pub mod jobs;
 pub mod jobs_cli;
+pub mod limits;
 pub mod logging;
 pub mod pg_url;
 pub mod provision;
@@ -42,8 +43,15 @@ pub fn build(config: &Config, backend: &Backend) -> Router {
         .resolver(FromHeader::new())
         // Object URLs signed by the local storage backend (`/files/…`).
         .signed_requests(std::sync::Arc::new(backend.storage.clone()));
+    let limit_metrics =
+        std::sync::Arc::new(tenantry::metrics::LimitMetrics::new(config.metrics_top_k));
+    let limits = config
+        .limits
+        .clone()
+        .map(|sizes| limits::layer(sizes, backend, limit_metrics.clone()));
     api::router(
         api::AppState {
+            limit_metrics,
             db: backend.db.clone(),
             storage: backend.storage.clone(),
             secrets: backend.secrets.clone(),
@@ -57,6 +65,7 @@ pub fn build(config: &Config, backend: &Backend) -> Router {
             tenants: backend.tenants.clone(),
         },
         edge,
+        limits,
     )
 }
 

@@ -31,7 +31,8 @@ async fn settings_flow(s: &TestServer) {
 
     let wanted = json!({"email_from": "billing@acme.example", "currency": "EUR", "timezone": "Europe/Paris",
                         "webhook_url": "https://hooks.acme.example/in", "request_timeout_ms": 5000,
-                        "outbound_timeout_ms": 2500});
+                        "outbound_timeout_ms": 2500, "rate_limit_per_second": 1000,
+                        "rate_limit_burst": null, "max_concurrent_requests": 8});
     let (status, saved) = status_and_json(
         s.as_tenant("acme", Method::PUT, "/api/settings")
             .json(&wanted),

@@ -44,7 +44,7 @@ async fn settings_are_validated_and_kept_per_tenant() {
     );
 
     let bad = TenantSettings {
-        request_timeout_ms: 0,
+        request_timeout_ms: Some(0),
         ..eur.clone()
     };
     let err = acme

@@ -18,6 +18,7 @@ use super::AppState;
 pub(crate) async fn render(State(app): State<AppState>) -> impl IntoResponse {
     let mut text = app.metrics.render();
     text.push_str(&app.job_metrics.render());
+    text.push_str(&app.limit_metrics.render());
     let _ = writeln!(
         text,
         "# HELP jobs_queued Jobs waiting, per lane (every tenant)."

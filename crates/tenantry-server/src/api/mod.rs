@@ -26,6 +26,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tenantry::data::Database;
 use tenantry::edge::{RequestIdLayer, TenantLayer};
+use tenantry::limits::TenantLimitsLayer;
 use tower::Layer;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -51,10 +52,14 @@ pub struct AppState {
     pub job_metrics: std::sync::Arc<tenantry::metrics::JobMetrics>,
     /// The registry (its cache's hit ratio is a metric).
     pub tenants: tenantry::registry::Tenants,
+    /// …and refusals by the tenant limits.
+    pub limit_metrics: std::sync::Arc<tenantry::metrics::LimitMetrics>,
 }
 
-/// The whole app: public routes, then the tenant edge around the API.
-pub fn router(state: AppState, edge: TenantLayer) -> Router {
+/// The whole app: public routes, then the tenant edge around the API, the
+/// tenant limits (when on) inside the edge and inside the access log, so
+/// refusals are logged and measured like any response.
+pub fn router(state: AppState, edge: TenantLayer, limits: Option<TenantLimitsLayer>) -> Router {
     let api = Router::new()
         .route("/api/orders", get(orders::list).post(orders::create))
         .route(
@@ -101,7 +106,12 @@ pub fn router(state: AppState, edge: TenantLayer) -> Router {
             get(attachments::serve_signed).put(attachments::accept_signed),
         )
         .layer(DefaultBodyLimit::max(attachments::MAX_ATTACHMENT_BYTES))
-        .fallback(|| async { ApiError::NotFound })
+        .fallback(|| async { ApiError::NotFound });
+    let api = match limits {
+        Some(limits) => api.layer(limits),
+        None => api,
+    };
+    let api = api
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             access_log::log_request,

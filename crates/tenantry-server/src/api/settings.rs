@@ -23,10 +23,17 @@ pub(crate) struct Settings {
     pub(crate) timezone: String,
     /// Where the tenant's webhooks go, or null.
     pub(crate) webhook_url: Option<String>,
-    /// How long one request may run, 100 to 60000 ms.
-    pub(crate) request_timeout_ms: u32,
+    /// How long one request may run, 100 to 60000 ms; null for the plan's
+    /// limit. Settings can lower the plan's limits, not raise them.
+    pub(crate) request_timeout_ms: Option<u32>,
     /// How long a call to the tenant's webhook endpoint may take, 100 to 60000 ms.
     pub(crate) outbound_timeout_ms: u32,
+    /// Requests per second, null for the plan's rate.
+    pub(crate) rate_limit_per_second: Option<u32>,
+    /// Requests allowed at once above the rate, null for the plan's burst.
+    pub(crate) rate_limit_burst: Option<u32>,
+    /// Requests in flight at once, null for the plan's budget.
+    pub(crate) max_concurrent_requests: Option<u32>,
 }
 
 impl From<TenantSettings> for Settings {
@@ -38,6 +45,9 @@ impl From<TenantSettings> for Settings {
             webhook_url: s.webhook_url,
             request_timeout_ms: s.request_timeout_ms,
             outbound_timeout_ms: s.outbound_timeout_ms,
+            rate_limit_per_second: s.rate_limit_per_second,
+            rate_limit_burst: s.rate_limit_burst,
+            max_concurrent_requests: s.max_concurrent_requests,
         }
     }
 }
@@ -57,6 +67,9 @@ impl From<Settings> for TenantSettings {
             webhook_url: s.webhook_url,
             request_timeout_ms: s.request_timeout_ms,
             outbound_timeout_ms: s.outbound_timeout_ms,
+            rate_limit_per_second: s.rate_limit_per_second,
+            rate_limit_burst: s.rate_limit_burst,
+            max_concurrent_requests: s.max_concurrent_requests,
         }
     }
 }

@@ -18,7 +18,7 @@ pub struct FieldError {
 ///
 /// let ok: TenantSettings = serde_json::from_str(r#"{"currency": "EUR", "timezone": "Europe/Paris"}"#).unwrap();
 /// assert!(ok.validate().is_ok());
-/// let bad = TenantSettings { currency: "euro".into(), request_timeout_ms: 5, ..TenantSettings::default() };
+/// let bad = TenantSettings { currency: "euro".into(), request_timeout_ms: Some(5), ..TenantSettings::default() };
 /// let errors = bad.validate().unwrap_err();
 /// assert_eq!(errors.iter().map(|e| e.field).collect::<Vec<_>>(), ["currency", "request_timeout_ms"]);
 /// ```
@@ -33,11 +33,19 @@ pub struct TenantSettings {
     pub timezone: String,
     /// Where the tenant's webhooks go (`https://…`), or none.
     pub webhook_url: Option<String>,
-    /// How long one of the tenant's requests may run, 100 ms to 60 s.
-    pub request_timeout_ms: u32,
+    /// How long one of the tenant's requests may run, 100 ms to 60 s, or
+    /// none for the plan's limit (a setting above the plan's has no effect).
+    pub request_timeout_ms: Option<u32>,
     /// How long a call to the tenant's endpoints (webhooks) may take, 100 ms
     /// to 60 s: a slow endpoint holds a worker no longer than this.
     pub outbound_timeout_ms: u32,
+    /// The tenant's own request rate limit (per second), or none for the
+    /// plan's. Lowers the plan's limit, never raises it.
+    pub rate_limit_per_second: Option<u32>,
+    /// Requests the tenant allows above its rate at once, or none for the plan's.
+    pub rate_limit_burst: Option<u32>,
+    /// Requests of the tenant's in flight at once, or none for the plan's.
+    pub max_concurrent_requests: Option<u32>,
 }
 
 impl Default for TenantSettings {
@@ -47,8 +55,11 @@ impl Default for TenantSettings {
             currency: "USD".into(),
             timezone: "UTC".into(),
             webhook_url: None,
-            request_timeout_ms: 10_000,
+            request_timeout_ms: None,
             outbound_timeout_ms: 10_000,
+            rate_limit_per_second: None,
+            rate_limit_burst: None,
+            max_concurrent_requests: None,
         }
     }
 }
@@ -88,11 +99,32 @@ impl TenantSettings {
                 "must be an http:// or https:// URL with a host",
             );
         }
-        if !(100..=60_000).contains(&self.request_timeout_ms) {
-            fail("request_timeout_ms", "must be between 100 and 60000");
+        let out_of = |value: Option<u32>, range: std::ops::RangeInclusive<u32>| {
+            value.is_some_and(|v| !range.contains(&v))
+        };
+        if out_of(self.request_timeout_ms, 100..=60_000) {
+            fail(
+                "request_timeout_ms",
+                "must be between 100 and 60000, or null",
+            );
         }
         if !(100..=60_000).contains(&self.outbound_timeout_ms) {
             fail("outbound_timeout_ms", "must be between 100 and 60000");
+        }
+        if out_of(self.rate_limit_per_second, 1..=1_000_000) {
+            fail(
+                "rate_limit_per_second",
+                "must be between 1 and 1000000, or null",
+            );
+        }
+        if out_of(self.rate_limit_burst, 0..=1_000_000) {
+            fail("rate_limit_burst", "must be between 0 and 1000000, or null");
+        }
+        if out_of(self.max_concurrent_requests, 1..=100_000) {
+            fail(
+                "max_concurrent_requests",
+                "must be between 1 and 100000, or null",
+            );
         }
         if errors.is_empty() {
             Ok(())

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::context::{Plan, TenantContext, TenantId};
+use crate::registry::BoxFuture;
 
 /// One tenant's budgets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,7 +25,7 @@ pub struct Limits {
 pub struct LimitsConfig {
     /// Defaults by plan.
     pub by_plan: HashMap<Plan, Limits>,
-    /// Tenants with their own limits.
+    /// Tenants with their own limits (set by the operator; may exceed the plan).
     pub overrides: HashMap<TenantId, Limits>,
     /// The system tenant's quota.
     pub system: Limits,
@@ -65,5 +66,19 @@ impl LimitsConfig {
             .get(&ctx.plan())
             .copied()
             .unwrap_or(self.system)
+    }
+}
+
+/// Where [`TenantLimitsLayer`](super::TenantLimitsLayer) gets a request's
+/// limits. Called once per request, inside the tenant's scope, so it can
+/// read the tenant's settings; keep it cheap (cached).
+pub trait LimitsPolicy: Send + Sync + 'static {
+    /// The limits for a request of `ctx`'s.
+    fn limits<'a>(&'a self, ctx: &'a TenantContext) -> BoxFuture<'a, Limits>;
+}
+
+impl LimitsPolicy for LimitsConfig {
+    fn limits<'a>(&'a self, ctx: &'a TenantContext) -> BoxFuture<'a, Limits> {
+        Box::pin(std::future::ready(self.for_context(ctx)))
     }
 }

@@ -9,13 +9,19 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// What the limiter decided.
+/// What the rate limiter decided about one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Decision {
-    /// Allowed; this many more would be allowed right now.
-    Allow { remaining: u32 },
-    /// Refused; retry after this long.
-    Deny { retry_after: Duration },
+pub enum Decision {
+    /// Allowed.
+    Allow {
+        /// How many more would be allowed right now.
+        remaining: u32,
+    },
+    /// Refused.
+    Deny {
+        /// When the next request would be allowed.
+        retry_after: Duration,
+    },
 }
 
 /// Applies one request to a tenant's TAT (`None` for a tenant not seen yet).
@@ -37,7 +43,9 @@ pub(crate) fn check(
     let next = current + interval;
     *tat = Some(next);
     let ahead = next.saturating_duration_since(now);
-    let used = u32::try_from(ahead.as_nanos() / interval.as_nanos().max(1)).unwrap_or(u32::MAX);
+    // Rounded up: a slot partly spent since the last request is not free.
+    let used =
+        u32::try_from(ahead.as_nanos().div_ceil(interval.as_nanos().max(1))).unwrap_or(u32::MAX);
     Decision::Allow {
         remaining: (burst + 1).saturating_sub(used),
     }

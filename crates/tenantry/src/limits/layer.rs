@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -13,40 +13,94 @@ use moka::sync::Cache;
 use tokio::sync::Semaphore;
 use tower::{Layer, Service};
 
-use super::gcra::{self, Decision};
-use super::{Limits, LimitsConfig};
+use super::rates::{Decision, IDLE_STATE, LocalRates, RateStore};
+use super::{Limits, LimitsPolicy};
 use crate::context::{TenantContext, TenantId};
 
-/// Per-tenant state is dropped after this long without requests, so the
-/// maps stay as small as the set of active tenants.
-const IDLE_STATE: Duration = Duration::from_secs(600);
-
-/// Applies [`LimitsConfig`] per tenant; see the [module docs](super).
-#[derive(Clone)]
-pub struct TenantLimitsLayer {
-    state: Arc<State>,
+/// Why a request was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// Over the rate (429).
+    Rate,
+    /// Every concurrent-request slot taken (429).
+    Concurrency,
+    /// Over the time budget (504).
+    Timeout,
 }
 
-struct State {
-    config: LimitsConfig,
-    // The GCRA timestamp per tenant; a `Mutex` per entry because a check is
-    // a read-modify-write that must not interleave for one tenant.
-    rates: Cache<TenantId, Arc<Mutex<Option<tokio::time::Instant>>>>,
-    // In-flight slots per tenant.
-    slots: Cache<TenantId, Arc<Semaphore>>,
+impl Rejection {
+    /// `rate`, `concurrency` or `timeout`: a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rate => "rate",
+            Self::Concurrency => "concurrency",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
+/// Told about every refused request (metrics, alerts).
+pub trait LimitsObserver: Send + Sync + 'static {
+    /// A request of `ctx`'s was refused.
+    fn rejected(&self, ctx: &TenantContext, why: Rejection);
+}
+
+/// A tenant's in-flight slots, with the size they were made for: a changed
+/// limit gets a new semaphore (requests holding the old one finish on it).
+type Slots = Arc<(u32, Arc<Semaphore>)>;
+
+/// Applies a [`LimitsPolicy`] per tenant; see the [module docs](super).
+///
+/// Clones share their state, and so do the services of one layer: axum
+/// applies a layer to each route, and a budget per route would be no budget.
+#[derive(Clone)]
+pub struct TenantLimitsLayer {
+    policy: Arc<dyn LimitsPolicy>,
+    rates: Arc<dyn RateStore>,
+    observer: Option<Arc<dyn LimitsObserver>>,
+    slots: Cache<TenantId, Slots>,
 }
 
 impl TenantLimitsLayer {
-    /// Limits sized by `config`.
-    pub fn new(config: LimitsConfig) -> Self {
-        let rates = Cache::builder().time_to_idle(IDLE_STATE).build();
-        let slots = Cache::builder().time_to_idle(IDLE_STATE).build();
+    /// Limits sized by `policy` (a [`LimitsConfig`](super::LimitsConfig),
+    /// or one that reads tenants' settings), rates kept in this process.
+    pub fn new(policy: impl LimitsPolicy) -> Self {
         Self {
-            state: Arc::new(State {
-                config,
-                rates,
-                slots,
-            }),
+            policy: Arc::new(policy),
+            rates: Arc::new(LocalRates::default()),
+            observer: None,
+            slots: Cache::builder().time_to_idle(IDLE_STATE).build(),
+        }
+    }
+
+    /// Keeps rates in `rates` instead (Redis, for several processes).
+    pub fn with_rates(mut self, rates: impl RateStore) -> Self {
+        self.rates = Arc::new(rates);
+        self
+    }
+
+    /// Tells `observer` about every refusal.
+    pub fn observed_by(mut self, observer: Arc<dyn LimitsObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn slots_for(&self, tenant: TenantId, size: u32) -> Arc<Semaphore> {
+        let slots = self.slots.get_with(tenant, || {
+            Arc::new((size, Arc::new(Semaphore::new(size as usize))))
+        });
+        if slots.0 == size {
+            return slots.1.clone();
+        }
+        let fresh = Arc::new((size, Arc::new(Semaphore::new(size as usize))));
+        self.slots.insert(tenant, fresh.clone());
+        fresh.1.clone()
+    }
+
+    fn refused(&self, ctx: &TenantContext, why: Rejection) {
+        if let Some(observer) = &self.observer {
+            observer.rejected(ctx, why);
         }
     }
 }
@@ -56,7 +110,7 @@ impl<S> Layer<S> for TenantLimitsLayer {
     fn layer(&self, inner: S) -> Self::Service {
         TenantLimitsService {
             inner,
-            state: self.state.clone(),
+            limits: self.clone(),
         }
     }
 }
@@ -65,7 +119,7 @@ impl<S> Layer<S> for TenantLimitsLayer {
 #[derive(Clone)]
 pub struct TenantLimitsService<S> {
     inner: S,
-    state: Arc<State>,
+    limits: TenantLimitsLayer,
 }
 
 impl<S> Service<Request<Body>> for TenantLimitsService<S>
@@ -87,35 +141,33 @@ where
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let state = self.state.clone();
+        let limits = self.limits.clone();
         Box::pin(async move {
             // Outside the tenant edge there is nothing to budget by; that is
             // a wiring mistake the edge's own checks already refuse.
             let Some(ctx) = req.extensions().get::<TenantContext>().cloned() else {
                 return inner.call(req).await;
             };
-            let limits = state.config.for_context(&ctx);
+            let budget = limits.policy.limits(&ctx).await;
             let tenant = ctx.tenant_id();
 
-            let rate = state.rates.get_with(tenant, || Arc::new(Mutex::new(None)));
-            let decision = {
-                let mut tat = rate.lock().unwrap_or_else(|p| p.into_inner());
-                gcra::check(
-                    &mut tat,
-                    tokio::time::Instant::now(),
-                    limits.per_second,
-                    limits.burst,
-                )
-            };
+            let decision = limits
+                .rates
+                .check(tenant, budget.per_second, budget.burst)
+                .await;
             let remaining = match decision {
-                Decision::Deny { retry_after } => return Ok(rate_limited(&limits, retry_after)),
+                Decision::Deny { retry_after } => {
+                    limits.refused(&ctx, Rejection::Rate);
+                    return Ok(rate_limited(&budget, retry_after));
+                }
                 Decision::Allow { remaining } => remaining,
             };
 
-            let slots = state.slots.get_with(tenant, || {
-                Arc::new(Semaphore::new(limits.concurrent as usize))
-            });
-            let Ok(_slot) = slots.try_acquire_owned() else {
+            let Ok(_slot) = limits
+                .slots_for(tenant, budget.concurrent)
+                .try_acquire_owned()
+            else {
+                limits.refused(&ctx, Rejection::Concurrency);
                 return Ok(refuse(
                     StatusCode::TOO_MANY_REQUESTS,
                     "too many concurrent requests for this tenant",
@@ -123,13 +175,14 @@ where
                 ));
             };
 
-            let mut response = match tokio::time::timeout(limits.timeout, inner.call(req)).await {
+            let mut response = match tokio::time::timeout(budget.timeout, inner.call(req)).await {
                 Ok(response) => response?,
                 Err(_) => {
                     tracing::warn!(
-                        timeout_ms = limits.timeout.as_millis() as u64,
+                        timeout_ms = budget.timeout.as_millis() as u64,
                         "request exceeded the tenant's timeout"
                     );
+                    limits.refused(&ctx, Rejection::Timeout);
                     refuse(
                         StatusCode::GATEWAY_TIMEOUT,
                         "the request took longer than this tenant's time budget",
@@ -138,7 +191,7 @@ where
                 }
             };
             let headers = response.headers_mut();
-            headers.insert("ratelimit-limit", HeaderValue::from(limits.burst + 1));
+            headers.insert("ratelimit-limit", HeaderValue::from(budget.burst + 1));
             headers.insert("ratelimit-remaining", HeaderValue::from(remaining));
             Ok(response)
         })

@@ -14,9 +14,22 @@
 //! One tenant exhausting its budgets does not touch another tenant's. The
 //! system tenant has its own quota ([`LimitsConfig::system`]).
 
+//! Rates live in this process by default; [`RedisRates`] (feature
+//! `limits-redis`) keeps them in Redis so a limit holds across processes.
+//! With the `config` feature, [`SettingsLimits`] lets each tenant's
+//! settings lower its plan's limits.
+
 mod config;
 mod gcra;
 mod layer;
+mod rates;
+#[cfg(feature = "config")]
+mod settings;
 
-pub use config::{Limits, LimitsConfig};
-pub use layer::{TenantLimitsLayer, TenantLimitsService};
+pub use config::{Limits, LimitsConfig, LimitsPolicy};
+pub use layer::{LimitsObserver, Rejection, TenantLimitsLayer, TenantLimitsService};
+#[cfg(feature = "limits-redis")]
+pub use rates::RedisRates;
+pub use rates::{Decision, LocalRates, RateStore};
+#[cfg(feature = "config")]
+pub use settings::SettingsLimits;

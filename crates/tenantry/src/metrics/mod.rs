@@ -16,6 +16,9 @@ mod histogram;
 mod http;
 #[cfg(feature = "jobs")]
 mod jobs;
+#[cfg(feature = "limits")]
+mod limits;
+mod tenant_counters;
 mod text;
 mod top_k;
 
@@ -23,4 +26,6 @@ pub use histogram::Histogram;
 pub use http::{HttpMetrics, RequestLabels};
 #[cfg(feature = "jobs")]
 pub use jobs::JobMetrics;
+#[cfg(feature = "limits")]
+pub use limits::LimitMetrics;
 pub use top_k::{OTHER, TopTenants};

@@ -1,0 +1,146 @@
+//! The server's noisy-neighbour limits: plan sizes and operator overrides
+//! (`--limits FILE`), lowered by each tenant's own settings, with rates in
+//! Redis when `--redis-url` is set so one limit holds across processes.
+//!
+//! The file, every key optional (missing ones keep the defaults of
+//! [`LimitsConfig::default`]):
+//!
+//! ```toml
+//! [plans.free]
+//! per_second = 50
+//! burst = 100
+//! concurrent = 16
+//! timeout_ms = 10000
+//!
+//! [system]            # the system tenant's own quota
+//! per_second = 100
+//!
+//! [tenants.acme]      # an operator's override, by slug; may exceed the plan
+//! per_second = 5000
+//! ```
+//!
+//! `--limits off` turns the limits off (benchmarks compare with and without).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+use tenantry::context::{Plan, TenantContext};
+use tenantry::limits::{Limits, LimitsConfig, LimitsPolicy, SettingsLimits, TenantLimitsLayer};
+use tenantry::registry::BoxFuture;
+
+use crate::backend::Backend;
+
+/// Limit sizes: per plan, for the system tenant, and per tenant by slug.
+#[derive(Clone, Debug, Default)]
+pub struct LimitSizes {
+    config: LimitsConfig,
+    by_slug: HashMap<String, Limits>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    #[serde(default)]
+    plans: HashMap<String, Entry>,
+    system: Option<Entry>,
+    #[serde(default)]
+    tenants: HashMap<String, Entry>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    per_second: Option<u32>,
+    burst: Option<u32>,
+    concurrent: Option<u32>,
+    timeout_ms: Option<u64>,
+}
+
+impl Entry {
+    fn over(self, base: Limits) -> anyhow::Result<Limits> {
+        let limits = Limits {
+            per_second: self.per_second.unwrap_or(base.per_second),
+            burst: self.burst.unwrap_or(base.burst),
+            concurrent: self.concurrent.unwrap_or(base.concurrent),
+            timeout: self.timeout_ms.map_or(base.timeout, Duration::from_millis),
+        };
+        anyhow::ensure!(limits.per_second > 0, "per_second must be at least 1");
+        anyhow::ensure!(limits.concurrent > 0, "concurrent must be at least 1");
+        anyhow::ensure!(!limits.timeout.is_zero(), "timeout_ms must be at least 1");
+        Ok(limits)
+    }
+}
+
+impl LimitSizes {
+    /// `--limits`: `off` (no limits), a file, or absent (the defaults).
+    pub fn from_flag(flag: Option<&str>) -> anyhow::Result<Option<Self>> {
+        match flag {
+            Some("off") => Ok(None),
+            Some(path) => Self::read(Path::new(path)).map(Some),
+            None => Ok(Some(Self::default())),
+        }
+    }
+
+    fn read(path: &Path) -> anyhow::Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let file: LimitsFile =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let mut sizes = Self::default();
+        for (plan, entry) in file.plans {
+            let plan: Plan = plan
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{}: unknown plan {plan:?}", path.display()))?;
+            let base = sizes.config.by_plan[&plan];
+            sizes.config.by_plan.insert(
+                plan,
+                entry
+                    .over(base)
+                    .with_context(|| format!("{}: plans.{plan}", path.display()))?,
+            );
+        }
+        if let Some(entry) = file.system {
+            sizes.config.system = entry
+                .over(sizes.config.system)
+                .with_context(|| format!("{}: system", path.display()))?;
+        }
+        for (slug, entry) in file.tenants {
+            // An override starts from the free plan's sizes: explicit is better.
+            let base = sizes.config.by_plan[&Plan::Free];
+            let limits = entry
+                .over(base)
+                .with_context(|| format!("{}: tenants.{slug}", path.display()))?;
+            sizes.by_slug.insert(slug, limits);
+        }
+        Ok(sizes)
+    }
+}
+
+impl LimitsPolicy for LimitSizes {
+    fn limits<'a>(&'a self, ctx: &'a TenantContext) -> BoxFuture<'a, Limits> {
+        let limits = match self.by_slug.get(ctx.slug()) {
+            Some(limits) if !ctx.is_system() => *limits,
+            _ => self.config.for_context(ctx),
+        };
+        Box::pin(std::future::ready(limits))
+    }
+}
+
+/// The layer for `sizes`: settings lower them, refusals are counted in
+/// `metrics`, rates go to Redis when the backend has it.
+pub fn layer(
+    sizes: LimitSizes,
+    backend: &Backend,
+    metrics: Arc<tenantry::metrics::LimitMetrics>,
+) -> TenantLimitsLayer {
+    let layer = TenantLimitsLayer::new(SettingsLimits::new(sizes, backend.config.clone()))
+        .observed_by(metrics);
+    match &backend.rates {
+        Some(rates) => layer.with_rates(rates.clone()),
+        None => layer,
+    }
+}
