@@ -82,6 +82,7 @@ fn write_pool_stats(text: &mut String, stats: &tenantry::data::postgres::PoolSta
     let _ = writeln!(text, "# TYPE db_connections gauge");
     let pools = [
         ("shared", stats.shared),
+        ("schema", stats.schema),
         ("tenant_databases", stats.tenant_databases),
     ];
     for (pool, usage) in pools {

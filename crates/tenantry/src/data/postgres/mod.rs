@@ -21,6 +21,7 @@ mod config_store;
 pub mod fleet;
 pub mod migrate;
 mod params;
+mod quota;
 mod registry;
 mod scoped;
 #[cfg(feature = "secrets")]
@@ -52,7 +53,12 @@ use tenant_pools::TenantPools;
 /// and, for database-tier tenants, to each tenant's database.
 #[derive(Clone)]
 pub struct PgDatabase {
+    // The shared tier's rows and the control plane.
     pool: BudgetedPool,
+    // The schema tier: a pool of its own, so neither tier can hold the
+    // whole budget (each is capped at `per_tier`).
+    schema_pool: BudgetedPool,
+    quotas: Arc<quota::TenantQuotas>,
     budget: Arc<ConnectionBudget>,
     tenant_pools: Arc<TenantPools>,
     acquire_timeout: Duration,
@@ -65,8 +71,10 @@ pub struct PoolStats {
     pub budget: usize,
     /// Connections open, all pools.
     pub open: usize,
-    /// The shared pool.
+    /// The shared tier's pool (and the control plane's).
     pub shared: PoolUse,
+    /// The schema tier's pool.
+    pub schema: PoolUse,
     /// The database tier's per-tenant pools, summed.
     pub tenant_databases: PoolUse,
 }
@@ -119,6 +127,12 @@ pub struct PgPoolOptions {
     pub max_connections: usize,
     /// Connections one database-tier tenant may hold.
     pub per_tenant: usize,
+    /// Connections one shared- or schema-tier tenant may hold at once (at
+    /// least 2: a transaction during a tier move writes to two tiers).
+    pub per_tenant_shared: usize,
+    /// Connections the shared tier's pool and the schema tier's pool may
+    /// each hold, so one tier cannot take the whole budget.
+    pub per_tier: usize,
     /// Database-tier tenant pools kept at once (least recently used dropped).
     pub max_tenant_pools: usize,
     /// A tenant pool's connection idle this long is closed.
@@ -128,12 +142,17 @@ pub struct PgPoolOptions {
 }
 
 impl PgPoolOptions {
-    /// Defaults for a budget of `max_connections`: four per tenant, 1,024
-    /// tenant pools, 30 s idle timeout, 5 s acquire timeout.
+    /// Defaults for a budget of `max_connections`: four per database-tier
+    /// tenant; a quarter of the budget (at least 2) per shared- or
+    /// schema-tier tenant; three quarters per
+    /// tier; 1,024 tenant pools, 30 s idle timeout, 5 s acquire timeout.
     pub fn new(max_connections: usize) -> Self {
+        let max_connections = max_connections.max(1);
         Self {
-            max_connections: max_connections.max(1),
+            max_connections,
             per_tenant: 4,
+            per_tenant_shared: (max_connections / 4).max(2),
+            per_tier: (max_connections - max_connections / 4).max(1),
             max_tenant_pools: 1024,
             idle_timeout: Duration::from_secs(30),
             acquire_timeout: Duration::from_secs(5),
@@ -161,25 +180,33 @@ impl PgDatabase {
         let config = tokio_postgres::Config::from_str(url)
             .map_err(|e| DataError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
         let budget = ConnectionBudget::new(options.max_connections);
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            // Connections are never returned mid-transaction (see `scoped`), so
-            // recycling needs no round trip.
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = BudgetedPool::builder(BudgetedManager::new(manager, budget.clone()))
-            .max_size(options.max_connections.max(1))
-            .timeouts(pool_timeouts(options.acquire_timeout))
-            .runtime(deadpool::Runtime::Tokio1)
-            .build()
-            .map_err(|e| DataError::Unavailable(e.to_string()))?;
-        budget.register(&pool);
+        let tier_pool = || {
+            let manager = Manager::from_config(
+                config.clone(),
+                NoTls,
+                // Connections are never returned mid-transaction (see
+                // `scoped`), so recycling needs no round trip.
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            );
+            let pool = BudgetedPool::builder(BudgetedManager::new(manager, budget.clone()))
+                .max_size(options.per_tier.clamp(1, options.max_connections.max(1)))
+                .timeouts(pool_timeouts(options.acquire_timeout))
+                .runtime(deadpool::Runtime::Tokio1)
+                .build()
+                .map_err(|e| DataError::Unavailable(e.to_string()))?;
+            budget.register(&pool);
+            Ok::<_, DataError>(pool)
+        };
+        let pool = tier_pool()?;
+        let schema_pool = tier_pool()?;
+        let quotas = Arc::new(quota::TenantQuotas::new(options.per_tenant_shared.max(2)));
         let tenant_pools = TenantPools::new(config, budget.clone(), options)?;
         Ok(Self {
             pool,
+            schema_pool,
+            quotas,
             budget,
             tenant_pools,
             acquire_timeout: options.acquire_timeout,
@@ -214,6 +241,7 @@ impl PgDatabase {
     /// tiers, and the control plane) and the database tier's pools summed.
     pub fn pool_stats(&self) -> PoolStats {
         let shared = self.pool.status();
+        let schema = self.schema_pool.status();
         PoolStats {
             budget: self.budget.limit(),
             open: self.budget.open(),
@@ -221,6 +249,11 @@ impl PgDatabase {
                 open: shared.size,
                 idle: shared.available,
                 waiting: shared.waiting,
+            },
+            schema: PoolUse {
+                open: schema.size,
+                idle: schema.available,
+                waiting: schema.waiting,
             },
             tenant_databases: self.tenant_pools.usage(),
         }

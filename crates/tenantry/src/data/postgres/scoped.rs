@@ -93,6 +93,9 @@ struct ScopedConn {
     pool: BudgetedPool,
     client: Option<PooledClient>,
     idle: bool,
+    // The tenant's connection slot (shared and schema tiers), given back
+    // after the connection (fields drop after `Drop::drop`).
+    _quota: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl ScopedConn {
@@ -123,7 +126,8 @@ impl PgDatabase {
     /// The pool that holds `ctx`'s rows on `tier`.
     fn pool_for(&self, ctx: &TenantContext, tier: Tier) -> Result<BudgetedPool, DataError> {
         match tier {
-            Tier::Shared | Tier::Schema => Ok(self.pool.clone()),
+            Tier::Shared => Ok(self.pool.clone()),
+            Tier::Schema => Ok(self.schema_pool.clone()),
             Tier::Database => self
                 .tenant_pools
                 .pool_for(ctx.tenant_id(), ctx.route().database_server()),
@@ -132,11 +136,19 @@ impl PgDatabase {
 
     async fn scoped_conn(&self, ctx: &TenantContext, tier: Tier) -> Result<ScopedConn, DataError> {
         let pool = self.pool_for(ctx, tier)?;
+        let quota = match tier {
+            Tier::Shared | Tier::Schema => {
+                Some(self.quotas.acquire(ctx, self.acquire_timeout).await?)
+            }
+            // Database-tier pools are the tenant's own, capped per tenant.
+            Tier::Database => None,
+        };
         let client = budget::get(&pool, self.acquire_timeout).await?;
         Ok(ScopedConn {
             pool,
             client: Some(client),
             idle: true,
+            _quota: quota,
         })
     }
 
