@@ -169,8 +169,12 @@ impl Cli {
             Command::Serve(_) => LogTarget::Stdout,
             _ => LogTarget::Stderr,
         };
-        let _log_guard = crate::logging::init(self.log_format, target);
-        match command {
+        let log_guard = crate::logging::init(
+            self.log_format,
+            target,
+            self.settings.otlp_endpoint.as_deref(),
+        )?;
+        let result = match command {
             Command::Serve(args) => serve(&self.settings, args).await,
             Command::Tenants(cmd) => tenants(&self.settings, cmd).await,
             Command::Token(args) => token(&self.settings, &args),
@@ -184,7 +188,9 @@ impl Cli {
                 }
                 Ok(())
             }
-        }
+        };
+        log_guard.shutdown().await;
+        result
     }
 }
 

@@ -119,6 +119,10 @@ pub struct Settings {
     /// overrides; see the `limits` module), or `off` [default: built-in plan sizes].
     #[arg(long, env = "TENANTRY_LIMITS", global = true)]
     pub limits: Option<String>,
+    /// Export traces to this OTLP/HTTP collector (`http://127.0.0.1:4318`;
+    /// needs the `otel` feature).
+    #[arg(long, env = "TENANTRY_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

@@ -15,9 +15,24 @@ pub enum LogFormat {
     Pretty,
 }
 
-/// Keeps the log writer thread alive; dropping it flushes what is queued.
+/// Keeps the log writer thread alive (dropping it flushes what is queued)
+/// and, when traces are exported, the exporter.
 #[must_use = "logs written after the guard is dropped are lost"]
-pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
+pub struct LogGuard {
+    _writer: tracing_appender::non_blocking::WorkerGuard,
+    #[cfg(feature = "otel")]
+    telemetry: Option<tenantry::telemetry::Telemetry>,
+}
+
+impl LogGuard {
+    /// Sends the spans still buffered (logs flush on drop).
+    pub async fn shutdown(self) {
+        #[cfg(feature = "otel")]
+        if let Some(telemetry) = self.telemetry {
+            telemetry.shutdown().await;
+        }
+    }
+}
 
 /// Where log lines go.
 #[derive(Clone, Copy, Debug)]
@@ -29,14 +44,15 @@ pub enum LogTarget {
 }
 
 /// Installs the global subscriber writing to `target`; `RUST_LOG` filters
-/// (default `info`).
+/// (default `info`). With `otlp` (an OTLP/HTTP endpoint; needs the `otel`
+/// feature) spans are exported as traces too.
 ///
 /// Lines are formatted on the calling thread but written by a dedicated
 /// thread through a buffer that it flushes whenever its queue runs dry: at
 /// load, many lines leave in one `write`; idle, each line leaves at once.
 /// The queue is not lossy — a full queue slows callers rather than dropping
 /// lines, since these logs are the tenant audit trail.
-pub fn init(format: LogFormat, target: LogTarget) -> LogGuard {
+pub fn init(format: LogFormat, target: LogTarget, otlp: Option<&str>) -> anyhow::Result<LogGuard> {
     let sink: Box<dyn std::io::Write + Send> = match target {
         LogTarget::Stdout => Box::new(std::io::stdout()),
         LogTarget::Stderr => Box::new(std::io::stderr()),
@@ -46,8 +62,25 @@ pub fn init(format: LogFormat, target: LogTarget) -> LogGuard {
         .lossy(false)
         .thread_name("tenantry-log-writer")
         .finish(buffered);
-    init_with_writer(format, writer);
-    LogGuard(guard)
+    #[cfg(feature = "otel")]
+    {
+        let telemetry = otlp
+            .map(|endpoint| tenantry::telemetry::Telemetry::otlp(endpoint, "tenantry"))
+            .transpose()?;
+        install(format, writer, telemetry.as_ref());
+        Ok(LogGuard {
+            _writer: guard,
+            telemetry,
+        })
+    }
+    #[cfg(not(feature = "otel"))]
+    {
+        if otlp.is_some() {
+            anyhow::bail!("--otlp-endpoint needs a build with the `otel` feature");
+        }
+        install(format, writer);
+        Ok(LogGuard { _writer: guard })
+    }
 }
 
 /// Installs the global subscriber writing to `writer` (tests capture logs this way).
@@ -55,18 +88,38 @@ pub fn init_with_writer<W>(format: LogFormat, writer: W)
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
+    #[cfg(feature = "otel")]
+    install(format, writer, None);
+    #[cfg(not(feature = "otel"))]
+    install(format, writer);
+}
+
+fn install<W>(
+    format: LogFormat,
+    writer: W,
+    #[cfg(feature = "otel")] telemetry: Option<&tenantry::telemetry::Telemetry>,
+) where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
-    let installed = match format {
-        LogFormat::Json => builder
+    let lines = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .with_current_span(false)
             .with_span_list(true)
-            .try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+            .with_writer(writer)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .compact()
+            .with_writer(writer)
+            .boxed(),
     };
+    let subscriber = tracing_subscriber::registry().with(filter).with(lines);
+    #[cfg(feature = "otel")]
+    let subscriber = subscriber.with(telemetry.map(|t| t.layer()));
     // Already installed (tests): keep the first.
-    drop(installed);
+    drop(subscriber.try_init());
 }

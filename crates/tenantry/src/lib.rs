@@ -49,6 +49,8 @@ pub mod registry;
 pub mod secrets;
 #[cfg(feature = "storage")]
 pub mod storage;
+#[cfg(feature = "otel")]
+pub mod telemetry;
 #[cfg(feature = "webhooks")]
 pub mod webhooks;
 

@@ -236,11 +236,21 @@ impl ServerProcess {
     /// Starts `tenantry serve --listen 127.0.0.1:0 --data-dir DIR ARGS…` and
     /// waits for its banner (which names the bound port).
     pub fn start(data_dir: &std::path::Path, args: &[&str]) -> ServerProcess {
+        Self::start_with_env(data_dir, args, &[])
+    }
+
+    /// [`start`](Self::start) with `env` added to the process's environment.
+    pub fn start_with_env(
+        data_dir: &std::path::Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
         use std::io::{BufRead, BufReader};
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tenantry"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(args)
+            .envs(env.iter().copied())
             .env_remove("TENANTRY_DATABASE_URL")
             .env_remove("TENANTRY_JWT_SECRET")
             .stdout(std::process::Stdio::null())

@@ -33,6 +33,7 @@ mod route;
 mod scope;
 mod spawn;
 mod tenant;
+mod trace;
 
 pub use ids::{RequestId, TenantId, UserId};
 pub use route::Route;
@@ -41,3 +42,4 @@ pub use spawn::{spawn, spawn_blocking};
 pub use tenant::{
     Plan, Role, SystemTenantReserved, TenantContext, TenantContextBuilder, Tier, UnknownVariant,
 };
+pub use trace::{TraceParent, trace_id_of};

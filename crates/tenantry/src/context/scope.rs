@@ -65,6 +65,8 @@ impl TenantContext {
         if let Some(operator) = self.impersonated_by() {
             span.record("impersonated_by", tracing::field::display(operator));
         }
+        #[cfg(feature = "otel")]
+        crate::telemetry::adopt(&span, self);
         span
     }
 

@@ -116,6 +116,7 @@ struct Inner {
     user_id: Option<UserId>,
     role: Role,
     request_id: Option<RequestId>,
+    trace_parent: Option<super::TraceParent>,
     impersonated_by: Option<UserId>,
 }
 
@@ -132,6 +133,7 @@ impl TenantContext {
                 user_id: None,
                 role: Role::default(),
                 request_id: None,
+                trace_parent: None,
                 impersonated_by: None,
             },
         }
@@ -168,6 +170,12 @@ impl TenantContext {
     /// The request that started this work, if any.
     pub fn request_id(&self) -> Option<&RequestId> {
         self.inner.request_id.as_ref()
+    }
+
+    /// The caller's span, when the request arrived with a `traceparent` of
+    /// the request's own trace (see [`TraceParent`](super::TraceParent)).
+    pub fn trace_parent(&self) -> Option<super::TraceParent> {
+        self.inner.trace_parent
     }
     /// The operator impersonating the tenant, if this is an impersonated session.
     pub fn impersonated_by(&self) -> Option<UserId> {
@@ -229,6 +237,11 @@ impl TenantContextBuilder {
     /// Sets the request id.
     pub fn request_id(mut self, request_id: RequestId) -> Self {
         self.inner.request_id = Some(request_id);
+        self
+    }
+    /// Sets the caller's span (an inbound `traceparent`).
+    pub fn trace_parent(mut self, parent: super::TraceParent) -> Self {
+        self.inner.trace_parent = Some(parent);
         self
     }
     /// Marks the context as an operator's impersonation of the tenant.

@@ -11,9 +11,9 @@ use http::{Request, Response, header};
 use tower::{Layer, Service};
 
 use super::auth::TokenVerifier;
-use super::request_id::REQUEST_ID_HEADER;
+use super::request_id::{request_id_of, trace_parent_of};
 use super::{Claim, Rejection, TenantResolver};
-use crate::context::{RequestId, TenantContext, TenantId};
+use crate::context::{TenantContext, TenantId};
 use crate::registry::{TenantRecord, TenantState, Tenants};
 
 /// Resolves and verifies the tenant of each request, then runs the inner
@@ -175,16 +175,15 @@ impl Edge {
             TenantState::Deleting | TenantState::Deleted => return Err(Rejection::UnknownTenant),
         }
 
-        let request_id = parts
-            .headers
-            .get(&REQUEST_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(RequestId::parse)
-            .unwrap_or_else(RequestId::generate);
+        let request_id = request_id_of(&parts.headers);
+        let trace_parent = trace_parent_of(&parts.headers, &request_id);
         let mut ctx = TenantContext::builder(tenant.id, tenant.slug.clone())
             .plan(tenant.plan)
             .route(tenant.route())
             .request_id(request_id);
+        if let Some(parent) = trace_parent {
+            ctx = ctx.trace_parent(parent);
+        }
         if let Some((user, role)) = user {
             ctx = ctx.user(user, role);
         }

@@ -1,16 +1,37 @@
-//! `X-Request-Id`: kept when well-formed, generated otherwise, echoed always.
+//! `X-Request-Id`: kept when well-formed, taken from an inbound
+//! `traceparent`'s trace id when absent (so the request id and the trace id
+//! stay one), generated otherwise; echoed always.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http::{HeaderName, HeaderValue, Request, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use tower::{Layer, Service};
 
-use crate::context::RequestId;
+use crate::context::{RequestId, TraceParent};
 
 /// The request-id header.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request's id: its well-formed `X-Request-Id`, else its
+/// `traceparent`'s trace id as a UUID, else a new one.
+pub(crate) fn request_id_of(headers: &HeaderMap) -> RequestId {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    header(REQUEST_ID_HEADER.as_str())
+        .and_then(RequestId::parse)
+        .or_else(|| {
+            let parent = TraceParent::parse(header("traceparent")?)?;
+            RequestId::parse(&uuid::Uuid::from_u128(parent.trace_id).to_string())
+        })
+        .unwrap_or_else(RequestId::generate)
+}
+
+/// The inbound `traceparent` when it belongs to `request`'s trace.
+pub(crate) fn trace_parent_of(headers: &HeaderMap, request: &RequestId) -> Option<TraceParent> {
+    let parent = TraceParent::parse(headers.get("traceparent")?.to_str().ok()?)?;
+    (parent.trace_id == crate::context::trace_id_of(request.as_str())).then_some(parent)
+}
 
 /// Ensures every request carries a well-formed `X-Request-Id` (replacing a
 /// malformed one, so nothing downstream logs attacker-chosen text) and
@@ -45,12 +66,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let id = req
-            .headers()
-            .get(&REQUEST_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(RequestId::parse)
-            .unwrap_or_else(RequestId::generate);
+        let id = request_id_of(req.headers());
         // `RequestId` admits only header-safe ASCII, so this cannot fail.
         let value = HeaderValue::from_str(id.as_str())
             .unwrap_or_else(|_| HeaderValue::from_static("invalid"));

@@ -33,6 +33,7 @@ mod trace;
 
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use crate::context::{self, NoTenantContext, TenantContext};
 use crate::registry::BoxFuture;
@@ -147,12 +148,19 @@ impl OutboundClient {
             return Err(DestinationError::Scheme(parsed.scheme().to_owned()).into());
         }
         let budget = self.timeouts.timeout(&ctx).await;
+        let span = tracing::info_span!(
+            "outbound",
+            http.request.method = "POST",
+            server.address = parsed.host_str().unwrap_or_default(),
+        );
+        // Inside the call's span: when traced, the receiver's spans hang off it.
+        let trace_header = span.in_scope(|| traceparent(&ctx));
         let mut request = self
             .client
             .post(parsed)
             .header("content-type", content_type)
             .header("x-tenant-id", ctx.tenant_id().to_string())
-            .header("traceparent", traceparent(&ctx))
+            .header("traceparent", trace_header)
             .header("baggage", trace::baggage(&ctx))
             .body(body);
         if let Some(request_id) = ctx.request_id() {
@@ -176,6 +184,7 @@ impl OutboundClient {
             Ok(OutboundResponse { status, body })
         };
         tokio::time::timeout(budget, call)
+            .instrument(span)
             .await
             .map_err(|_| OutboundError::Timeout(budget))?
     }

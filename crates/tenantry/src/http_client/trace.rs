@@ -18,29 +18,17 @@ use crate::context::TenantContext;
 /// assert!(header.ends_with("-01") && header.len() == 55);
 /// ```
 pub fn traceparent(ctx: &TenantContext) -> String {
+    // Traced: the current span is the caller the receiver's spans hang off.
+    #[cfg(feature = "otel")]
+    if let Some(current) = crate::telemetry::current_traceparent() {
+        return current;
+    }
     let trace_id = ctx
         .request_id()
-        .map(|r| trace_id(r.as_str()))
+        .map(|r| crate::context::trace_id_of(r.as_str()))
         .unwrap_or_else(|| uuid::Uuid::new_v4().as_u128());
     let span_id = (uuid::Uuid::new_v4().as_u128() as u64).max(1);
     format!("00-{trace_id:032x}-{span_id:016x}-01")
-}
-
-fn trace_id(request_id: &str) -> u128 {
-    let hex: String = request_id.chars().filter(|c| *c != '-').collect();
-    if hex.len() == 32
-        && let Ok(id) = u128::from_str_radix(&hex, 16)
-        && id != 0
-    {
-        return id;
-    }
-    // FNV-1a, widened: stable for the same request id.
-    let mut hash: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
-    for byte in request_id.bytes() {
-        hash ^= u128::from(byte);
-        hash = hash.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
-    }
-    hash.max(1)
 }
 
 /// `tenant.id=…,tenant.slug=…` (slugs are URL-safe by construction).
