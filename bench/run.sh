@@ -37,9 +37,7 @@ bare="$CARGO_TARGET_DIR/release/examples/bare_orders"
 
 say "seed bench_rust"
 db="$PG/bench_rust"
-"$bin" --log-format pretty tenants list --database-url "$db" --data-dir /tmp/bench/tenantry-data >/dev/null  # creates + migrates
-psql -q "$db" -f bench/seed-tenantry.sql
-psql -At -F $'\t' "$db" -c "SELECT t.slug, o.id FROM orders o JOIN tenantry.tenants t ON t.id = o.tenant_id ORDER BY t.slug, o.number" > /tmp/bench/orders.tsv
+bench/seed.sh "$db" "$bin"
 node "$BENCH/load/mint-tokens.js" >/dev/null
 wc -l /tmp/bench/orders.tsv /tmp/bench/tokens.tsv
 
