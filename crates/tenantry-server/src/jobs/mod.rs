@@ -47,6 +47,15 @@ pub struct InvoiceRef {
 /// Enqueues what follows a new invoice: its e-mail, and a webhook when the
 /// tenant has an endpoint. Must run in the tenant's context.
 pub async fn invoice_created(events: &Events, invoice: &Invoice) {
+    // The webhook waits on the tenant's settings; it is prepared on a task
+    // of its own (which carries the tenant context and span) while the
+    // e-mail is enqueued, and both are in the queue before the response.
+    let webhook = {
+        let (events, invoice) = (events.clone(), invoice.clone());
+        tenantry::context::spawn(async move {
+            webhooks::emit(&events, "invoice.created", &invoice).await;
+        })
+    };
     let email = JobEnvelope::new(
         kinds::INVOICE_EMAIL,
         &InvoiceRef {
@@ -58,7 +67,9 @@ pub async fn invoice_created(events: &Events, invoice: &Invoice) {
             .idempotency_key(format!("invoice-email:{}", invoice.id))
     });
     enqueue(events, email).await;
-    webhooks::emit(events, "invoice.created", invoice).await;
+    if let Err(e) = webhook.await {
+        tracing::error!(error = %e, "the webhook task failed; webhook not sent");
+    }
 }
 
 /// Enqueues what follows a payment: the `invoice.paid` webhook.

@@ -63,6 +63,7 @@ pub async fn emit(events: &super::Events, event: &str, invoice: &Invoice) {
                 .idempotency_key(format!("webhook:{event}:{}", invoice.id))
         });
     super::enqueue(events, job).await;
+    tracing::info!(event, "webhook event queued");
 }
 
 /// A new signing secret for the context's tenant, replacing the old one;

@@ -337,6 +337,7 @@ impl Worker {
     async fn run_attempt(self, job: Job) -> (Job, Outcome) {
         let Some(handler) = self.handlers.get(&job.kind).cloned() else {
             let reason = format!("no handler for kind {:?}", job.kind);
+            tracing::warn!(job = job.id, tenant = %job.tenant, %reason, "job moved to the dead letters");
             return (job, Outcome::Bury(reason));
         };
         // The job span is made inside the tenant scope, so it nests in the
@@ -350,7 +351,17 @@ impl Worker {
                     kind = %job.kind,
                     attempt = job.attempt
                 );
-                handler(job).instrument(span).await
+                let result = handler(job).instrument(span.clone()).await;
+                // Logged here, inside the tenant's scope and the job's span,
+                // so the line names the tenant and the enqueuing request.
+                span.in_scope(|| match &result {
+                    Ok(()) => {}
+                    Err(Failure::Retry(error)) => tracing::warn!(%error, "job failed"),
+                    Err(Failure::Fatal(reason)) => {
+                        tracing::warn!(%reason, "job failed for good; moved to the dead letters")
+                    }
+                });
+                result
             }
         };
         let result = if job.tenant.is_system() {
@@ -360,9 +371,13 @@ impl Worker {
                 Ok(Some(ctx)) => ctx.scope(run).await,
                 Ok(None) => {
                     let reason = format!("unknown or deleted tenant {}", job.tenant);
+                    tracing::warn!(job = job.id, %reason, "job moved to the dead letters");
                     return (job, Outcome::Bury(reason));
                 }
-                Err(e) => Err(Failure::Retry(format!("tenant lookup failed: {e}"))),
+                Err(e) => {
+                    tracing::warn!(job = job.id, tenant = %job.tenant, error = %e, "job's tenant lookup failed; will retry");
+                    Err(Failure::Retry(format!("tenant lookup failed: {e}")))
+                }
             }
         };
         let outcome = match result {
@@ -382,13 +397,14 @@ impl Worker {
         match outcome {
             Outcome::Done => done.push(job.id),
             Outcome::Retry(error) => {
-                tracing::warn!(job = job.id, kind = %job.kind, tenant = %job.tenant, attempt = job.attempt, %error, "job failed");
+                // Logged by `run_attempt` in the tenant's scope.
+                tracing::debug!(job = job.id, attempt = job.attempt, "retry scheduled");
                 self.queue
                     .fail(&job, &error, self.backoff(job.attempt))
                     .await?;
             }
             Outcome::Bury(reason) => {
-                tracing::warn!(job = job.id, kind = %job.kind, tenant = %job.tenant, %reason, "job moved to the dead letters");
+                tracing::debug!(job = job.id, %reason, "buried");
                 self.queue.bury(job.id, &reason).await?;
             }
         }
