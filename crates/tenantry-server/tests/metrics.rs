@@ -141,6 +141,17 @@ async fn metrics_name_routes_tiers_plans_and_tenants_and_parse_with_promtool() {
         "tenant_job_attempts_total{{tenant=\"{}\",outcome=\"done\"}} 1",
         acme.id
     )));
+    // Queue wait per tenant: one job waited, for some non-negative time.
+    assert!(text.contains(&format!(
+        "tenant_job_wait_seconds_count{{tenant=\"{}\"}} 1\n",
+        acme.id
+    )));
+    assert!(text.contains(&format!(
+        "tenant_job_wait_seconds_sum{{tenant=\"{}\"}} ",
+        acme.id
+    )));
+    // Limit refusals are declared even before any.
+    assert!(text.contains("# TYPE tenant_limit_rejections_total counter"));
 
     promtool_accepts(&text).await;
 }

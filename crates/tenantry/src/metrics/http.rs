@@ -1,13 +1,12 @@
 //! [`HttpMetrics`]: request durations by route, and requests per tenant.
 
-use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::histogram::Histogram;
-use super::text::{header, histogram, series};
-use super::top_k::{OTHER, TopTenants};
+use super::tenant_counters::TenantCounters;
+use super::text::{header, histogram};
 use crate::context::TenantId;
 
 /// What a request is counted under.
@@ -47,8 +46,7 @@ pub struct HttpMetrics {
     durations: Mutex<BTreeMap<RouteKey, Arc<Histogram>>>,
     // (tenant label, status class) → requests. Labels of tenants that left
     // the top K are folded into `other` at the next render.
-    per_tenant: Mutex<HashMap<(String, &'static str), u64>>,
-    top: TopTenants,
+    per_tenant: TenantCounters,
 }
 
 fn class(status: u16) -> &'static str {
@@ -66,8 +64,7 @@ impl HttpMetrics {
     pub fn new(top_k: usize) -> Self {
         Self {
             durations: Mutex::new(BTreeMap::new()),
-            per_tenant: Mutex::new(HashMap::new()),
-            top: TopTenants::new(top_k),
+            per_tenant: TenantCounters::new(top_k),
         }
     }
 
@@ -86,10 +83,7 @@ impl HttpMetrics {
         };
         histogram.observe(elapsed);
         if let Some(tenant) = labels.tenant {
-            self.top.hit(tenant);
-            let label = self.top.label(tenant);
-            let mut per_tenant = self.per_tenant.lock().unwrap_or_else(|e| e.into_inner());
-            *per_tenant.entry((label, class(labels.status))).or_default() += 1;
+            self.per_tenant.add(tenant, class(labels.status));
         }
     }
 
@@ -118,57 +112,19 @@ impl HttpMetrics {
             ];
             histogram(&mut out, "http_request_duration_seconds", &labels, h);
         }
-        header(
+        self.per_tenant.render(
             &mut out,
             "tenant_http_requests_total",
-            "counter",
             "Requests per tenant (the top tenants by traffic by id, the rest as \"other\") and status class.",
+            "class",
         );
-        for ((tenant, class), count) in self.per_tenant_series() {
-            series(
-                &mut out,
-                "tenant_http_requests_total",
-                &[("tenant", tenant.as_str()), ("class", class)],
-            );
-            let _ = writeln!(out, " {count}");
-        }
         out
     }
-
-    fn per_tenant_series(&self) -> Vec<((String, &'static str), u64)> {
-        let mut rows = fold_stale(&self.per_tenant, &self.top);
-        rows.sort();
-        rows
-    }
-}
-
-/// The per-tenant counters of `map`, after folding tenants that left the
-/// top K into `other` (their series end; `other` only grows).
-pub(crate) fn fold_stale(
-    map: &Mutex<HashMap<(String, &'static str), u64>>,
-    top: &TopTenants,
-) -> Vec<((String, &'static str), u64)> {
-    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
-    let stale: Vec<(String, &'static str)> = map
-        .keys()
-        .filter(|(label, _)| {
-            label != OTHER
-                && label
-                    .parse::<TenantId>()
-                    .is_ok_and(|t| top.label(t) == OTHER)
-        })
-        .cloned()
-        .collect();
-    for key in stale {
-        if let Some(count) = map.remove(&key) {
-            *map.entry((OTHER.to_owned(), key.1)).or_default() += count;
-        }
-    }
-    map.iter().map(|(k, v)| (k.clone(), *v)).collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::OTHER;
     use super::*;
 
     #[test]

@@ -1,14 +1,14 @@
-//! [`JobMetrics`]: wait and run time per lane and kind, attempts per
-//! tenant (top K) — a [`JobObserver`] for the workers.
+//! [`JobMetrics`]: wait and run time per lane and kind, attempts and queue
+//! wait per tenant (top K) — a [`JobObserver`] for the workers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::histogram::Histogram;
+use super::tenant_counters::TenantCounters;
 use super::text::{header, histogram, series};
-use super::top_k::TopTenants;
 use crate::jobs::{Job, JobObserver};
 
 /// (lane, kind, outcome) of a run-time histogram.
@@ -30,10 +30,14 @@ pub struct JobMetrics {
     // (lane, kind) → wait before the claim.
     waits: Mutex<BTreeMap<(String, String), Arc<Histogram>>>,
     runs: Mutex<BTreeMap<RunKey, Arc<Histogram>>>,
-    // (tenant label, outcome) → attempts.
-    per_tenant: Mutex<HashMap<(String, &'static str), u64>>,
-    top: TopTenants,
+    // Per tenant: attempts by outcome, and the queue wait summed (`wait_us`
+    // over `waited` jobs) — one table, so one top-K set names both.
+    per_tenant: TenantCounters,
 }
+
+/// `per_tenant`'s second labels for the wait summary.
+const WAIT_US: &str = "wait_us";
+const WAITED: &str = "waited";
 
 impl JobMetrics {
     /// Metrics that label at most `top_k` tenants by id.
@@ -41,8 +45,7 @@ impl JobMetrics {
         Self {
             waits: Mutex::default(),
             runs: Mutex::default(),
-            per_tenant: Mutex::default(),
-            top: TopTenants::new(top_k),
+            per_tenant: TenantCounters::new(top_k),
         }
     }
 
@@ -85,15 +88,32 @@ impl JobMetrics {
             "counter",
             "Job attempts per tenant (the busiest by id, the rest as \"other\") and outcome.",
         );
-        let mut rows: Vec<_> = super::http::fold_stale(&self.per_tenant, &self.top);
-        rows.sort();
-        for ((tenant, outcome), count) in rows {
+        let rows = self.per_tenant.rows();
+        for ((tenant, outcome), count) in &rows {
+            if matches!(*outcome, WAIT_US | WAITED) {
+                continue;
+            }
             series(
                 &mut out,
                 "tenant_job_attempts_total",
                 &[("tenant", tenant.as_str()), ("outcome", outcome)],
             );
             let _ = writeln!(out, " {count}");
+        }
+        header(
+            &mut out,
+            "tenant_job_wait_seconds",
+            "summary",
+            "Time from due to claimed, per tenant (the busiest by id, the rest as \"other\"): queue lag by tenant.",
+        );
+        for ((tenant, part), value) in &rows {
+            let (name, value) = match *part {
+                WAIT_US => ("tenant_job_wait_seconds_sum", *value as f64 / 1e6),
+                WAITED => ("tenant_job_wait_seconds_count", *value as f64),
+                _ => continue,
+            };
+            series(&mut out, name, &[("tenant", tenant.as_str())]);
+            let _ = writeln!(out, " {value}");
         }
         out
     }
@@ -117,9 +137,8 @@ impl JobObserver for JobMetrics {
                 .clone()
         };
         run.observe(ran);
-        self.top.hit(job.tenant);
-        let label = self.top.label(job.tenant);
-        let mut per_tenant = self.per_tenant.lock().unwrap_or_else(|e| e.into_inner());
-        *per_tenant.entry((label, outcome)).or_default() += 1;
+        let wait_us = u64::try_from(job.waited.as_micros()).unwrap_or(u64::MAX);
+        self.per_tenant
+            .add_all(job.tenant, &[(outcome, 1), (WAIT_US, wait_us), (WAITED, 1)]);
     }
 }

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
-use super::http::fold_stale;
 use super::text::{header, series};
+use super::top_k::OTHER;
 use super::top_k::TopTenants;
 use crate::context::TenantId;
 
@@ -26,18 +26,30 @@ impl TenantCounters {
     }
 
     pub(crate) fn add(&self, tenant: TenantId, second: &'static str) {
+        self.add_all(tenant, &[(second, 1)]);
+    }
+
+    /// One event of `tenant`'s, adding to several of its counters.
+    pub(crate) fn add_all(&self, tenant: TenantId, amounts: &[(&'static str, u64)]) {
         self.top.hit(tenant);
         let label = self.top.label(tenant);
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        *counts.entry((label, second)).or_default() += 1;
+        for (second, amount) in amounts {
+            *counts.entry((label.clone(), second)).or_default() += amount;
+        }
+    }
+
+    /// Every (tenant label, second label) → count, stale tenants folded.
+    pub(crate) fn rows(&self) -> Vec<((String, &'static str), u64)> {
+        let mut rows = fold_stale(&self.counts, &self.top);
+        rows.sort();
+        rows
     }
 
     /// Writes the counter `name` with labels `tenant` and `second_key`.
     pub(crate) fn render(&self, out: &mut String, name: &str, help: &str, second_key: &str) {
         header(out, name, "counter", help);
-        let mut rows = fold_stale(&self.counts, &self.top);
-        rows.sort();
-        for ((tenant, second), count) in rows {
+        for ((tenant, second), count) in self.rows() {
             series(
                 out,
                 name,
@@ -46,4 +58,29 @@ impl TenantCounters {
             let _ = writeln!(out, " {count}");
         }
     }
+}
+
+/// The per-tenant counters of `map`, after folding tenants that left the
+/// top K into `other` (their series end; `other` only grows).
+fn fold_stale(
+    map: &Mutex<HashMap<(String, &'static str), u64>>,
+    top: &TopTenants,
+) -> Vec<((String, &'static str), u64)> {
+    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+    let stale: Vec<(String, &'static str)> = map
+        .keys()
+        .filter(|(label, _)| {
+            label != OTHER
+                && label
+                    .parse::<TenantId>()
+                    .is_ok_and(|t| top.label(t) == OTHER)
+        })
+        .cloned()
+        .collect();
+    for key in stale {
+        if let Some(count) = map.remove(&key) {
+            *map.entry((OTHER.to_owned(), key.1)).or_default() += count;
+        }
+    }
+    map.iter().map(|(k, v)| (k.clone(), *v)).collect()
 }
