@@ -193,10 +193,14 @@ async fn a_request_its_job_and_its_webhook_are_one_trace_tagged_with_the_tenant(
             .collect()
     };
     let exported = spans
-        .until("the outbound span", |all| {
-            in_trace(all)
-                .iter()
-                .any(|s| hex(&s.span_id) == outbound_span_id)
+        .until("the trace's whole tree", |all| {
+            // The outbound span, and every span's parent (but the caller's).
+            let spans = in_trace(all);
+            let has = |id: &[u8]| spans.iter().any(|s| s.span_id == id);
+            spans.iter().any(|s| hex(&s.span_id) == outbound_span_id)
+                && spans
+                    .iter()
+                    .all(|s| hex(&s.parent_span_id) == caller_span || has(&s.parent_span_id))
         })
         .await;
     let trace_spans = in_trace(&exported);
@@ -222,6 +226,20 @@ async fn a_request_its_job_and_its_webhook_are_one_trace_tagged_with_the_tenant(
     assert_eq!(
         outbound.parent_span_id, job.span_id,
         "the call is the job's"
+    );
+    // The job's tenant scope hangs off the request's span that enqueued it.
+    let request_scope = trace_spans
+        .iter()
+        .find(|s| s.name == "tenant" && hex(&s.parent_span_id) == caller_span)
+        .unwrap();
+    let job_scope = trace_spans
+        .iter()
+        .find(|s| s.span_id == job.parent_span_id)
+        .unwrap_or_else(|| panic!("the job's parent is not in the trace: {names:?}"));
+    assert_eq!(job_scope.name, "tenant");
+    assert_eq!(
+        job_scope.parent_span_id, request_scope.span_id,
+        "the job was enqueued in the request's scope"
     );
     // Every span of the trace names the tenant.
     assert!(trace_spans.len() >= 4, "{names:?}");

@@ -38,6 +38,7 @@ pub struct JobEnvelope {
     pub(super) idempotency_key: Option<String>,
     pub(super) max_attempts: i32,
     pub(super) request_id: Option<String>,
+    pub(super) trace_parent: Option<String>,
     pub(super) weight: i32,
 }
 
@@ -62,6 +63,7 @@ impl JobEnvelope {
             idempotency_key: None,
             max_attempts: 5,
             request_id: ctx.request_id().map(|r| r.as_str().to_owned()),
+            trace_parent: enqueuing_span(),
             weight: super::plan_weight(ctx.plan()),
         })
     }
@@ -110,4 +112,12 @@ impl JobEnvelope {
     pub fn payload(&self) -> &serde_json::Value {
         &self.payload
     }
+}
+
+/// The current span as a `traceparent`, so the job's spans hang off it.
+fn enqueuing_span() -> Option<String> {
+    #[cfg(feature = "otel")]
+    return crate::telemetry::current_traceparent();
+    #[cfg(not(feature = "otel"))]
+    None
 }

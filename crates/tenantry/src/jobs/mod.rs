@@ -323,6 +323,8 @@ pub struct Job {
     pub max_attempts: i32,
     /// The request that enqueued it, if one did.
     pub request_id: Option<String>,
+    /// The span that enqueued it (a W3C `traceparent`), when traced.
+    pub trace_parent: Option<String>,
     /// How long it waited between becoming due and being claimed.
     pub waited: Duration,
 }

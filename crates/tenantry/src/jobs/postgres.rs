@@ -176,6 +176,7 @@ impl PgQueue {
         let attempts: Vec<i32> = jobs.iter().map(|j| j.max_attempts).collect();
         let requests: Vec<Option<&str>> = jobs.iter().map(|j| j.request_id.as_deref()).collect();
         let weights: Vec<i32> = jobs.iter().map(|j| j.weight).collect();
+        let traces: Vec<Option<&str>> = jobs.iter().map(|j| j.trace_parent.as_deref()).collect();
         let rows = client
             .query(
                 sql::ENQUEUE,
@@ -190,6 +191,7 @@ impl PgQueue {
                     &attempts,
                     &requests,
                     &weights,
+                    &traces,
                 ],
             )
             .await
@@ -536,6 +538,7 @@ fn job_row(row: &Row) -> Result<Job, JobError> {
         attempt: row.get("attempts"),
         max_attempts: row.get("max_attempts"),
         request_id: row.get("request_id"),
+        trace_parent: row.get("trace_parent"),
         waited: Duration::from_millis(u64::try_from(row.get::<_, i64>("waited_ms")).unwrap_or(0)),
     })
 }

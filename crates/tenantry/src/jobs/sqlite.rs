@@ -89,8 +89,8 @@ fn insert(
     }
     let id: i64 = tx
         .query_row(
-            "INSERT INTO jobs (owner, lane, kind, payload, priority, run_at, idempotency_key, max_attempts, created_at, request_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+            "INSERT INTO jobs (owner, lane, kind, payload, priority, run_at, idempotency_key, max_attempts, created_at, request_id, trace_parent)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
             params![
                 owner,
                 lane,
@@ -102,6 +102,7 @@ fn insert(
                 job.max_attempts,
                 now,
                 job.request_id,
+                job.trace_parent,
             ],
             |r| r.get(0),
         )
@@ -229,7 +230,7 @@ impl JobQueue for SqliteQueue {
                          WHERE id IN (SELECT id FROM jobs
                                       WHERE owner = ?1 AND lane = ?2 AND state = 'queued' AND run_at <= ?3
                                       ORDER BY priority DESC, id LIMIT ?6)
-                         RETURNING id, kind, payload, attempts, max_attempts, priority, request_id, max(0, ?3 - run_at)",
+                         RETURNING id, kind, payload, attempts, max_attempts, priority, request_id, max(0, ?3 - run_at), trace_parent",
                     )
                     .map_err(sql)?;
                 let mut claimed = stmt
@@ -245,6 +246,7 @@ impl JobQueue for SqliteQueue {
                                 r.get::<_, i64>(5)?,
                                 r.get::<_, Option<String>>(6)?,
                                 r.get::<_, i64>(7)?,
+                                r.get::<_, Option<String>>(8)?,
                             ))
                         },
                     )
@@ -264,7 +266,7 @@ impl JobQueue for SqliteQueue {
                 let tenant = parse_tenant(&owner)?;
                 claimed
                     .into_iter()
-                    .map(|(id, kind, payload, attempt, max_attempts, _, request_id, waited_ms)| {
+                    .map(|(id, kind, payload, attempt, max_attempts, _, request_id, waited_ms, trace_parent)| {
                         Ok(Job {
                             id,
                             tenant,
@@ -277,6 +279,7 @@ impl JobQueue for SqliteQueue {
                             attempt,
                             max_attempts,
                             request_id,
+                            trace_parent,
                             waited: Duration::from_millis(u64::try_from(waited_ms).unwrap_or(0)),
                         })
                     })

@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::{Job, JobError, JobObserver, JobQueue, Lane};
-use crate::context::{self, RequestId, TenantContext};
+use crate::context::{self, RequestId, TenantContext, TraceParent, trace_id_of};
 use crate::registry::{BoxFuture, TenantKey, TenantState, Tenants};
 
 /// Resolves on the next wake-up; never without wake-ups (or once the
@@ -429,6 +429,12 @@ impl Worker {
             .plan(record.plan)
             .route(record.route());
         if let Some(request) = job.request_id.as_deref().and_then(RequestId::parse) {
+            // The enqueuing span, when it belongs to the request's trace.
+            if let Some(parent) = job.trace_parent.as_deref().and_then(TraceParent::parse)
+                && parent.trace_id == trace_id_of(request.as_str())
+            {
+                builder = builder.trace_parent(parent);
+            }
             builder = builder.request_id(request);
         }
         Ok(builder.build().ok())

@@ -8,10 +8,10 @@
 //! - **One trace per request, jobs included.** A tenant scope continues the
 //!   trace of its request id (see [`TraceParent`](crate::context::TraceParent)):
 //!   under the inbound `traceparent` when the caller sent one, else under a
-//!   span id derived from the request id. A job runs in a context rebuilt
-//!   from the request id stored with it, so its spans join the request's
-//!   trace even though the job row stores no span. Spawned tasks keep their
-//!   span ([`spawn`](crate::context::spawn)).
+//!   span id derived from the request id. A job stores the request id and
+//!   the span that enqueued it, and runs in a context rebuilt from both, so
+//!   its spans hang off that span. Spawned tasks keep their span
+//!   ([`spawn`](crate::context::spawn)).
 //! - **Baggage.** The tenant scope puts `tenant.id` and `tenant.slug` in the
 //!   W3C baggage of its span's context; every span below inherits it. The
 //!   outbound client sends it on (`baggage` header). Inbound baggage is

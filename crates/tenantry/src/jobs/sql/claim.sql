@@ -47,7 +47,7 @@ WITH tenant AS (
         lease_until = now() + $2::bigint * interval '1 millisecond'
     FROM picked
     WHERE j.id = picked.id
-    RETURNING j.id, j.owner, j.lane, j.kind, j.payload, j.attempts, j.max_attempts, j.priority, j.request_id,
+    RETURNING j.id, j.owner, j.lane, j.kind, j.payload, j.attempts, j.max_attempts, j.priority, j.request_id, j.trace_parent,
               greatest(0, (extract(epoch FROM now() - j.run_at) * 1000))::bigint AS waited_ms
 ), per_tenant AS (
     SELECT owner, count(*)::int AS n FROM claimed GROUP BY owner
@@ -61,5 +61,5 @@ WITH tenant AS (
     FROM per_tenant p JOIN tenant ON tenant.owner = p.owner
     WHERE t.owner = p.owner AND t.lane = $1
 )
-SELECT id, owner, lane, kind, payload, attempts, max_attempts, request_id, waited_ms FROM claimed
+SELECT id, owner, lane, kind, payload, attempts, max_attempts, request_id, trace_parent, waited_ms FROM claimed
 ORDER BY owner, priority DESC, id

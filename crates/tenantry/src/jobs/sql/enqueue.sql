@@ -1,7 +1,8 @@
 -- A batch of jobs, one statement. Parallel arrays: $1 owners, $2 lanes,
 -- $3 kinds, $4 payloads, $5 priorities, $6 delays (ms), $7 idempotency
 -- keys, $8 max attempts, $9 enqueuing requests' ids, $10 the tenants'
--- default weights (by plan; used when a tenant is first seen in a lane).
+-- default weights (by plan; used when a tenant is first seen in a lane),
+-- $11 the enqueuing spans (`traceparent`s).
 --
 -- * `numbered`: each input row gets its job id up front, so the result can
 --   say which input became which job;
@@ -22,16 +23,16 @@
 WITH numbered AS MATERIALIZED (
     SELECT i.*, nextval('tenantry.jobs_id_seq') AS id
     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::smallint[],
-                $6::bigint[], $7::text[], $8::int[], $9::text[], $10::int[])
-         WITH ORDINALITY AS i(owner, lane, kind, payload, priority, delay_ms, key, max_attempts, request_id, weight, n)
+                $6::bigint[], $7::text[], $8::int[], $9::text[], $10::int[], $11::text[])
+         WITH ORDINALITY AS i(owner, lane, kind, payload, priority, delay_ms, key, max_attempts, request_id, weight, trace_parent, n)
 ), room AS (
     SELECT n.n, coalesce(t.queued < t.max_backlog, true) AS ok, coalesce(t.max_backlog, 0) AS max_backlog
     FROM numbered n
     LEFT JOIN tenantry.job_tenants t ON t.owner = n.owner AND t.lane = n.lane
 ), inserted AS (
-    INSERT INTO tenantry.jobs (id, owner, lane, kind, payload, priority, run_at, idempotency_key, max_attempts, request_id)
+    INSERT INTO tenantry.jobs (id, owner, lane, kind, payload, priority, run_at, idempotency_key, max_attempts, request_id, trace_parent)
     SELECT n.id, n.owner, n.lane, n.kind, n.payload, n.priority,
-           now() + n.delay_ms * interval '1 millisecond', n.key, n.max_attempts, n.request_id
+           now() + n.delay_ms * interval '1 millisecond', n.key, n.max_attempts, n.request_id, n.trace_parent
     FROM numbered n JOIN room r ON r.n = n.n
     WHERE r.ok
     ORDER BY n.n
