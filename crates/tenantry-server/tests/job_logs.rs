@@ -12,12 +12,6 @@ use serde_json::{Value, json};
 use tenantry_server::logging::{LogFormat, init_with_writer};
 use tenantry_testkit::span_field;
 
-fn in_job(line: &Value) -> bool {
-    line["spans"]
-        .as_array()
-        .is_some_and(|spans| spans.iter().any(|s| s["name"] == "job"))
-}
-
 #[tokio::test]
 async fn lines_inside_jobs_carry_the_tenant_and_the_enqueuing_request() {
     let captured = tenantry_testkit::CapturedLogs::default();
@@ -45,7 +39,7 @@ async fn lines_inside_jobs_carry_the_tenant_and_the_enqueuing_request() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let job_lines: Vec<&Value> = lines.iter().filter(|l| in_job(l)).collect();
+    let job_lines: Vec<&Value> = lines.iter().filter(|l| common::in_job(l)).collect();
     assert!(!job_lines.is_empty());
     for line in job_lines {
         assert_eq!(

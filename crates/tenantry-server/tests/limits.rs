@@ -227,22 +227,9 @@ async fn the_concurrent_budget_is_per_tenant_and_slow_requests_get_504() {
     assert_eq!(files["attachments"].as_array().unwrap().len(), 1, "{files}");
 }
 
-/// The test Redis's URL, or `None` after a loud skip.
-async fn redis() -> Option<String> {
-    let redis =
-        std::env::var("TENANTRY_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    match tenantry::cache::RedisCache::connect(&redis).await {
-        Ok(_) => Some(redis),
-        Err(e) => {
-            tenantry_testkit::require_service("Redis", &format!("{redis}: {e}"));
-            None
-        }
-    }
-}
-
 #[tokio::test]
 async fn with_redis_one_rate_limit_holds_across_two_processes() {
-    let Some(redis) = redis().await else {
+    let Some(redis) = common::redis().await else {
         return;
     };
     let dir = std::env::temp_dir().join(format!("tenantry-rl-{}", uuid::Uuid::new_v4().simple()));

@@ -13,12 +13,6 @@ use serde_json::{Value, json};
 use tenantry_server::logging::{LogFormat, init_with_writer};
 use tenantry_testkit::span_field;
 
-fn in_job(line: &Value) -> bool {
-    line["spans"]
-        .as_array()
-        .is_some_and(|spans| spans.iter().any(|s| s["name"] == "job"))
-}
-
 /// A request that spawns a task (the webhook is prepared on one) and
 /// enqueues jobs (the e-mail, the webhook): every line it causes — the
 /// request's, the task's, the jobs' — names the tenant and the request.
@@ -47,7 +41,7 @@ async fn every_line_of_a_request_its_task_and_its_jobs_names_the_tenant() {
         let lines = captured.json_lines(start);
         let webhook_tried = lines
             .iter()
-            .any(|l| in_job(l) && span_field(l, "kind") == Some(&json!("webhook.deliver")));
+            .any(|l| common::in_job(l) && span_field(l, "kind") == Some(&json!("webhook.deliver")));
         if seen(&lines, "invoice e-mail sent") && webhook_tried {
             break lines;
         }

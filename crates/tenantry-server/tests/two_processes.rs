@@ -11,22 +11,9 @@ use std::time::{Duration, Instant};
 use common::{ServerProcess, tenantry_cli};
 use reqwest::StatusCode;
 
-/// The test Redis's URL, or `None` after a loud skip.
-async fn redis() -> Option<String> {
-    let redis =
-        std::env::var("TENANTRY_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    match tenantry::cache::RedisCache::connect(&redis).await {
-        Ok(_) => Some(redis),
-        Err(e) => {
-            tenantry_testkit::require_service("Redis", &format!("{redis}: {e}"));
-            None
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_suspension_reaches_every_process_without_waiting_for_the_ttl() {
-    let Some(redis) = redis().await else {
+    let Some(redis) = common::redis().await else {
         return;
     };
     let dir = std::env::temp_dir().join(format!("tenantry-2p-{}", uuid::Uuid::new_v4().simple()));
@@ -95,7 +82,7 @@ async fn a_suspension_reaches_every_process_without_waiting_for_the_ttl() {
 /// announced over Redis.
 #[tokio::test]
 async fn settings_and_flags_reach_every_process_without_waiting_for_the_ttl() {
-    let Some(redis) = redis().await else {
+    let Some(redis) = common::redis().await else {
         return;
     };
     let dir = std::env::temp_dir().join(format!("tenantry-2p-{}", uuid::Uuid::new_v4().simple()));

@@ -303,3 +303,23 @@ pub fn tenantry_cli(data_dir: &std::path::Path, args: &[&str]) -> std::process::
         .output()
         .unwrap()
 }
+
+/// The test Redis's URL, or `None` after a loud skip.
+pub async fn redis() -> Option<String> {
+    let redis =
+        std::env::var("TENANTRY_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    match tenantry::cache::RedisCache::connect(&redis).await {
+        Ok(_) => Some(redis),
+        Err(e) => {
+            tenantry_testkit::require_service("Redis", &format!("{redis}: {e}"));
+            None
+        }
+    }
+}
+
+/// Whether a JSON log line was emitted inside a job's span.
+pub fn in_job(line: &Value) -> bool {
+    line["spans"]
+        .as_array()
+        .is_some_and(|spans| spans.iter().any(|s| s["name"] == "job"))
+}
