@@ -50,7 +50,7 @@ pub fn build(config: &Config, backend: &Backend) -> Router {
         .clone()
         .map(|sizes| limits::layer(sizes, backend, limit_metrics.clone()));
     api::router(
-        api::AppState {
+        api::AppState::new(api::Shared {
             limit_metrics,
             db: backend.db.clone(),
             storage: backend.storage.clone(),
@@ -63,7 +63,7 @@ pub fn build(config: &Config, backend: &Backend) -> Router {
             metrics: std::sync::Arc::new(tenantry::metrics::HttpMetrics::new(config.metrics_top_k)),
             job_metrics: backend.job_metrics.clone(),
             tenants: backend.tenants.clone(),
-        },
+        }),
         edge,
         limits,
     )

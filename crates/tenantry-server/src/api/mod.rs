@@ -33,9 +33,27 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 
-/// What handlers share.
+/// What handlers share: one `Arc`, because axum clones the state for
+/// every extractor and middleware of every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<Shared>);
+
+impl AppState {
+    /// The state around `shared`.
+    pub fn new(shared: Shared) -> Self {
+        Self(std::sync::Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     /// The tenant plane.
     pub db: Database,
     /// Tenants' objects.
