@@ -73,6 +73,7 @@ pub(crate) fn adopt(span: &tracing::Span, ctx: &TenantContext) {
 }
 
 /// The `traceparent` of the current span, when one is being traced.
+#[cfg_attr(not(any(feature = "jobs", feature = "http-client")), allow(dead_code))]
 pub(crate) fn current_traceparent() -> Option<String> {
     let cx = tracing::Span::current().context();
     let span = cx.span();
