@@ -18,8 +18,7 @@ use crate::registry::BoxFuture;
 /// read, the configured limits apply.
 ///
 /// ```
-/// # use std::sync::Arc;
-/// use tenantry::config::{FlagSet, MemoryConfigStore, TenantConfig, TenantSettings};
+/// use tenantry::config::TenantSettings;
 /// use tenantry::limits::{LimitsConfig, SettingsLimits};
 /// let settings = TenantSettings { max_concurrent_requests: Some(3), ..TenantSettings::default() };
 /// let plan = LimitsConfig::default().by_plan[&tenantry::context::Plan::Free];
