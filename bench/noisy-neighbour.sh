@@ -7,7 +7,7 @@
 # times it with limits off.
 #
 #   bench/noisy-neighbour.sh [DURATION_S] [NORMAL_RPS] [NOISY_RPS]   (defaults: 20 20 4000)
-#   env: PG (postgres://postgres@127.0.0.1:5432)
+#   env: PG (postgres://postgres@127.0.0.1:5432), REPEAT (1) rounds of the four runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-20}"; normal_rps="${2:-20}"; noisy_rps="${3:-4000}"
@@ -36,7 +36,11 @@ run() {  # run LABEL LIMITS NOISY_RPS
   "$load" http://127.0.0.1:3010 "$secret" /tmp/bench/orders.tsv 50 "$normal_rps" "$3" "$duration" "$1"
   kill $pid; wait $pid 2>/dev/null || true
 }
-run "no noisy tenant (limits on)" bench/limits-noisy.toml 0
-run "noisy tenant at its quota (200/s), limits on" bench/limits-noisy.toml 200
-run "noisy tenant, limits on" bench/limits-noisy.toml "$noisy_rps"
-run "noisy tenant, limits off" off "$noisy_rps"
+# REPEAT rounds, the four runs interleaved in each, so slow spells of the
+# machine spread over all of them rather than landing on one.
+for _ in $(seq "${REPEAT:-1}"); do
+  run "no noisy tenant (limits on)" bench/limits-noisy.toml 0
+  run "noisy tenant at its quota (200/s), limits on" bench/limits-noisy.toml 200
+  run "noisy tenant, limits on" bench/limits-noisy.toml "$noisy_rps"
+  run "noisy tenant, limits off" off "$noisy_rps"
+done
