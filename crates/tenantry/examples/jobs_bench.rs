@@ -26,12 +26,12 @@ use std::time::{Duration, Instant};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tenantry::context::{self, Plan, TenantContext, TenantId, Tier};
+use tenantry::context::{self, TenantContext, TenantId};
 use tenantry::data::postgres::{
     CONTROL_MIGRATIONS, CONTROL_SCHEMA, PgDatabase, PgTenantStore, migrate,
 };
 use tenantry::jobs::{JobEnvelope, JobQueue, Lane, PgQueue, TenantShare, Worker, WorkerOptions};
-use tenantry::registry::{NewTenant, TenantState, Tenants};
+use tenantry::registry::Tenants;
 
 const APP_ROLE: &str = "tenantry_app";
 const LEASE: Duration = Duration::from_secs(60);
@@ -227,32 +227,21 @@ async fn throughput(
     let registry = Tenants::new(Arc::new(PgTenantStore::new(app.clone())));
     let mut contexts = Vec::new();
     for i in 0..tenants {
-        let record = registry
-            .create(NewTenant {
-                id: None,
-                slug: format!("bench-{}-{i}", uuid::Uuid::new_v4().simple()),
-                name: "bench".into(),
-                plan: Plan::Pro,
-                tier: Tier::Shared,
-                state: TenantState::Active,
-                domains: vec![],
-                database_server: None,
-            })
-            .await
-            .unwrap();
+        let slug = format!("bench-{}-{i}", uuid::Uuid::new_v4().simple());
+        let ctx = tenantry_testkit::jobs::create_tenant(&registry, &slug).await;
         if let Some(cap) = cap {
             context::run_as_system(
                 "bench",
-                queue.set_share(record.id, Lane::Batch, TenantShare::default().cap(cap)),
+                queue.set_share(
+                    ctx.tenant_id(),
+                    Lane::Batch,
+                    TenantShare::default().cap(cap),
+                ),
             )
             .await
             .unwrap();
         }
-        contexts.push(
-            TenantContext::builder(record.id, record.slug)
-                .build()
-                .unwrap(),
-        );
+        contexts.push(ctx);
     }
     let done = Arc::new(AtomicUsize::new(0));
     let all_done = Arc::new(tokio::sync::Notify::new());
