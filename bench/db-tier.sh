@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 tenants="${1:-1000}"; budget="${2:-40}"; rounds="${3:-3}"
 PG="${PG:-postgres://postgres@127.0.0.1:5432}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tenantry-target}"
-secret="db-tier-bench-secret-0123"
+secret="db-tier-bench-secret-0123456789abcdef"
 db="$PG/bench_db_tier"
 data=/tmp/bench/db-tier-data
 mkdir -p /tmp/bench

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-20}"; normal_rps="${2:-20}"; noisy_rps="${3:-4000}"
 PG="${PG:-postgres://postgres@127.0.0.1:5432}"
-secret="bench-secret-change-me"
+secret="bench-secret-change-me-0123456789abcdef"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tenantry-target}"
 mkdir -p /tmp/bench
 cargo build --release -q -p tenantry-server --bin tenantry --example noisy_neighbour

@@ -15,7 +15,7 @@ duration="${1:-10}"; conns="${2:-32}"
 PG="${PG:-postgres://postgres@127.0.0.1:5432}"
 BENCH="${BENCH:-$root/../shared/bench}"
 BENCH="$(cd "$BENCH" && pwd)"
-export BENCH_JWT_SECRET="${BENCH_JWT_SECRET:-bench-secret-change-me}"
+export BENCH_JWT_SECRET="${BENCH_JWT_SECRET:-bench-secret-change-me-0123456789abcdef}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tenantry-target}"
 mkdir -p /tmp/bench
 

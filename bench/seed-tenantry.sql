@@ -22,6 +22,13 @@ SELECT md5('order:' || t.slug || ':' || n)::uuid,
        timestamptz '2024-01-01 00:00:00+00' + make_interval(mins => n)
   FROM tenantry.tenants AS t, generate_series(1, 1000) AS n;
 
+-- The contract's user of each tenant (its tokens' `sub`), a member: the
+-- server checks every token's user against the tenant's users.
+INSERT INTO public.users (id, tenant_id, email, name, role, created_at)
+SELECT md5('user:' || t.slug)::uuid, t.id, 'user@' || t.slug || '.example', 'User ' || t.slug,
+       'member', timestamptz '2024-01-01 00:00:00+00'
+  FROM tenantry.tenants AS t;
+
 -- New orders continue after the seeded 1,000 of each tenant.
 INSERT INTO public.counters (tenant_id, name, value) SELECT id, 'orders', 1000 FROM tenantry.tenants;
 COMMIT;

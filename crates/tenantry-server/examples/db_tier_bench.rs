@@ -66,7 +66,7 @@ async fn provision(url: &str, tenants: usize, concurrency: usize) -> anyhow::Res
     let settings = Settings {
         database_url: Some(url.to_owned()),
         data_dir: Some(std::env::temp_dir().join("tenantry-db-tier-bench")),
-        jwt_secret: Some("db-tier-bench-secret-0123".into()),
+        jwt_secret: Some("db-tier-bench-secret-0123456789abcdef".into()),
         pool_size: Some(concurrency * 2),
         ..Settings::default()
     };
@@ -135,11 +135,11 @@ fn token(secret: &str, tenant: &str) -> anyhow::Result<String> {
         .as_secs()
         + 3600;
     let claims = Claims {
-        sub: uuid::Uuid::new_v4().to_string(),
+        sub: tenantry_server::demo::user_id(tenant, "member").to_string(),
         tenant: tenant.to_owned(),
         role: Some("member".into()),
         exp,
-        iat: None,
+        ..Claims::default()
     };
     Ok(issue_hs256(secret.as_bytes(), &claims)?)
 }

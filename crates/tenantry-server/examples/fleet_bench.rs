@@ -55,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings {
         database_url: Some(url.clone()),
         data_dir: Some(data_dir),
-        jwt_secret: Some("fleet-bench-secret-0123".into()),
+        jwt_secret: Some("fleet-bench-secret-0123456789abcdef".into()),
         ..Settings::default()
     };
     let backend = backend::connect(&settings.resolve()?).await?;

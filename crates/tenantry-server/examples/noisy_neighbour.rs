@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use md5::Digest;
 use tenantry::edge::{Claims, issue_hs256};
 
 /// Outcomes of one class of traffic.
@@ -35,12 +36,15 @@ fn token(secret: &str, slug: &str) -> anyhow::Result<String> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
+    // The contract's user of the tenant, as bench/seed-tenantry.sql creates
+    // it (`md5('user:' || slug)` as a UUID): the edge checks membership.
+    let digest = md5::Md5::digest(format!("user:{slug}"));
     let claims = Claims {
-        sub: uuid::Uuid::new_v4().to_string(),
+        sub: uuid::Uuid::from_slice(&digest)?.to_string(),
         tenant: slug.to_owned(),
         role: Some("member".to_owned()),
         exp: now + 3600,
-        iat: None,
+        ..Claims::default()
     };
     Ok(issue_hs256(secret.as_bytes(), &claims)?)
 }

@@ -314,13 +314,7 @@ pub async fn ping(db: &Database) -> Result<(), tenantry::data::DataError> {
             .await
             .map(drop)
             .map_err(|e| tenantry::data::DataError::Unavailable(e.to_string())),
-        Database::Sqlite(lite) => {
-            lite.run_unscoped(|conn| {
-                conn.query_row("SELECT 1", [], |_| Ok(()))
-                    .map_err(|e| tenantry::data::DataError::Unavailable(e.to_string()))
-            })
-            .await
-        }
+        Database::Sqlite(lite) => lite.ping().await,
         _ => Ok(()),
     }
 }

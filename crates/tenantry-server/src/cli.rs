@@ -53,6 +53,36 @@ struct ServeArgs {
     /// Seed the demo tenants `acme` and `globex` (idempotent).
     #[arg(long)]
     demo: bool,
+    /// Address of the operator endpoints (`/metrics`, health), or `off`.
+    /// Keep it on loopback or a private network: metrics name tenants.
+    #[arg(long, default_value = "127.0.0.1:9464", env = "TENANTRY_ADMIN_LISTEN")]
+    admin_listen: AdminListen,
+}
+
+/// Where the operator endpoints listen, if anywhere.
+#[derive(Clone, Copy, Debug)]
+enum AdminListen {
+    Off,
+    On(SocketAddr),
+}
+
+impl std::str::FromStr for AdminListen {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "off" => Ok(Self::Off),
+            addr => addr
+                .parse()
+                .map(Self::On)
+                .map_err(|_| format!("{addr:?} is neither an address (host:port) nor `off`")),
+        }
+    }
+}
+
+impl Default for AdminListen {
+    fn default() -> Self {
+        Self::On(SocketAddr::from(([127, 0, 0, 1], 9464)))
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -79,6 +109,9 @@ enum TenantsCommand {
         /// server (`postgres://host:port`) instead of the default one.
         #[arg(long)]
         database_server: Option<String>,
+        /// Create the tenant's first admin user with this e-mail.
+        #[arg(long)]
+        admin_email: Option<String>,
     },
     /// List tenants.
     List,
@@ -129,19 +162,23 @@ enum MigrateCommand {
 
 #[derive(clap::Args, Debug)]
 struct TokenArgs {
-    /// Tenant slug (or id) the token is for.
+    /// Tenant slug the token is for (it must exist).
     #[arg(long)]
     tenant: String,
-    /// Role in the tenant.
-    #[arg(long, default_value = "admin", value_parser = ["admin", "member"])]
+    /// Role the token carries: no default, so an admin token is always asked for.
+    #[arg(long, value_parser = ["admin", "member"])]
     role: String,
-    /// Lifetime, e.g. 30m, 12h, 7d.
-    #[arg(long, default_value = "12h", value_parser = parse_ttl)]
+    /// Lifetime, e.g. 30m, 12h (at most 24h).
+    #[arg(long, default_value = "1h", value_parser = parse_ttl)]
     ttl: Duration,
-    /// User id (`sub`) [default: a fresh UUID].
+    /// The user, by e-mail [default: the tenant's first user with --role].
     #[arg(long)]
-    sub: Option<uuid::Uuid>,
+    user: Option<String>,
 }
+
+/// The longest lifetime `tenantry token` mints: a token cannot be revoked
+/// one by one, so a leaked one must not outlive a day.
+const MAX_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
 fn parse_ttl(text: &str) -> Result<Duration, String> {
     let (digits, unit) = text.split_at(
@@ -158,7 +195,11 @@ fn parse_ttl(text: &str) -> Result<Duration, String> {
         "d" => n * 86_400,
         _ => return Err(format!("bad duration unit in {text:?} (use s, m, h or d)")),
     };
-    Ok(Duration::from_secs(secs))
+    let ttl = Duration::from_secs(secs);
+    if ttl.is_zero() || ttl > MAX_TOKEN_TTL {
+        return Err(format!("{text:?}: a token lives between 1s and 24h"));
+    }
+    Ok(ttl)
 }
 
 impl Cli {
@@ -177,7 +218,7 @@ impl Cli {
         let result = match command {
             Command::Serve(args) => serve(&self.settings, args).await,
             Command::Tenants(cmd) => tenants(&self.settings, cmd).await,
-            Command::Token(args) => token(&self.settings, &args),
+            Command::Token(args) => token(&self.settings, &args).await,
             Command::Migrate(cmd) => migrate(&self.settings, cmd).await,
             Command::Jobs(cmd) => crate::jobs_cli::run(&self.settings, cmd).await,
             Command::Probe(args) => {
@@ -201,6 +242,19 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
         demo::seed(&backend).await?;
     }
     let app = crate::build(&config, &backend);
+    let admin_listener = match args.admin_listen {
+        AdminListen::Off => None,
+        AdminListen::On(addr) => {
+            if !addr.ip().is_loopback() {
+                tracing::warn!(%addr, "the operator endpoints listen beyond loopback: keep that network private");
+            }
+            Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the admin listener {addr}"))?,
+            )
+        }
+    };
     let addr = args
         .listen
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
@@ -223,8 +277,32 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
         base = config.base_domain,
         port = addr.port(),
     );
+    if let Some(admin) = &admin_listener {
+        eprintln!(
+            "tenantry admin on http://{}  (/metrics)",
+            admin.local_addr()?
+        );
+    }
     let background = crate::jobs::start(&config, &backend)?;
-    crate::run(listener, app, shutdown_signal()).await?;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    };
+    let admin = admin_listener.map(|listener| {
+        tokio::spawn(crate::run(
+            listener,
+            app.admin,
+            until_stopped(stopping.clone()),
+        ))
+    });
+    crate::run(listener, app.api, until_stopped(stopping)).await?;
+    if let Some(admin) = admin {
+        admin.await??;
+    }
     // In-flight jobs finish before the process exits (their leases would
     // bring them back otherwise, but later).
     background.stop().await;
@@ -267,6 +345,7 @@ async fn tenants(settings: &Settings, cmd: TenantsCommand) -> anyhow::Result<()>
             tier,
             domains,
             database_server,
+            admin_email,
         } => {
             let domains = domains
                 .iter()
@@ -282,7 +361,20 @@ async fn tenants(settings: &Settings, cmd: TenantsCommand) -> anyhow::Result<()>
                 domains,
                 database_server,
             };
-            print_tenant(&crate::provision::create_tenant(&backend, new).await?);
+            let record = crate::provision::create_tenant(&backend, new).await?;
+            if let Some(email) = admin_email {
+                let email = email.trim().to_ascii_lowercase();
+                demo::context_for(&record)?
+                    .scope(crate::store::users::create(
+                        &backend.db,
+                        &email,
+                        "Admin",
+                        "admin",
+                    ))
+                    .await
+                    .with_context(|| format!("creating the admin user {email}"))?;
+            }
+            print_tenant(&record);
         }
         TenantsCommand::List => {
             for record in tenants.list().await? {
@@ -362,17 +454,57 @@ fn print_tenant(record: &TenantRecord) {
     );
 }
 
-fn token(settings: &Settings, args: &TokenArgs) -> anyhow::Result<()> {
+async fn token(settings: &Settings, args: &TokenArgs) -> anyhow::Result<()> {
     let config = settings.resolve()?;
+    if !config.hs256_tokens {
+        bail!(
+            "this configuration does not accept HS256 tokens (a JWKS is configured without \
+             --jwt-allow-hs256): get tokens from the identity provider"
+        );
+    }
+    let backend = backend::open(&config).await?;
+    let tenant = backend
+        .tenants
+        .find(&TenantKey::Slug(args.tenant.clone()))
+        .await?
+        .with_context(|| format!("no tenant {:?}", args.tenant))?;
+    let ctx = demo::context_for(&tenant)?;
+    let db = backend.db.clone();
+    let user = ctx
+        .scope(async {
+            match &args.user {
+                Some(email) => crate::store::users::by_email(&db, email).await,
+                None => crate::store::users::first_with_role(&db, &args.role).await,
+            }
+        })
+        .await?
+        .with_context(|| match &args.user {
+            Some(email) => format!("{} has no user {email:?}", tenant.slug),
+            None => format!(
+                "{} has no {} user: create one first, or name one with --user",
+                tenant.slug, args.role
+            ),
+        })?;
+    if args.role == "admin" && user.role != "admin" {
+        bail!(
+            "{} is a {} of {}: a token cannot carry more than the user's role",
+            user.email,
+            user.role,
+            tenant.slug
+        );
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
     let claims = Claims {
-        sub: args.sub.unwrap_or_else(uuid::Uuid::new_v4).to_string(),
-        tenant: args.tenant.clone(),
+        sub: user.id.to_string(),
+        tenant: tenant.slug.clone(),
         role: Some(args.role.clone()),
         exp: now + args.ttl.as_secs(),
         iat: Some(now),
+        iss: config.jwt_issuer.clone(),
+        aud: config.jwt_audience.clone(),
+        ..Claims::default()
     };
     println!("{}", issue_hs256(&config.jwt_secret, &claims)?);
     Ok(())

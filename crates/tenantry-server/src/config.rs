@@ -28,7 +28,7 @@ pub struct Settings {
     /// Non-owner role without BYPASSRLS the app connects as [default: tenantry_app].
     #[arg(long, env = "TENANTRY_APP_ROLE", global = true)]
     pub app_role: Option<String>,
-    /// HS256 secret for bearer tokens [default: generated into DATA_DIR/jwt-secret].
+    /// HS256 secret for bearer tokens, at least 32 characters [default: generated into DATA_DIR/jwt-secret].
     #[arg(
         long,
         env = "TENANTRY_JWT_SECRET",
@@ -36,9 +36,22 @@ pub struct Settings {
         global = true
     )]
     pub jwt_secret: Option<String>,
-    /// JWKS for RS256/ES256 tokens: a file path or an http(s) URL (HS256 stays accepted).
+    /// JWKS for RS256/ES256 tokens: a file path or an https URL. HS256
+    /// tokens are then refused unless --jwt-allow-hs256.
     #[arg(long, env = "TENANTRY_JWKS", global = true)]
     pub jwks: Option<String>,
+    /// Keep accepting HS256 tokens (the shared secret) beside a JWKS.
+    #[arg(long, env = "TENANTRY_JWT_ALLOW_HS256", global = true)]
+    pub jwt_allow_hs256: bool,
+    /// Allow a plain-HTTP JWKS URL when its host is a loopback address (tests, a local sidecar).
+    #[arg(long, env = "TENANTRY_JWKS_ALLOW_LOOPBACK_HTTP", global = true)]
+    pub jwks_allow_loopback_http: bool,
+    /// Required `iss` of every token.
+    #[arg(long, env = "TENANTRY_JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of every token.
+    #[arg(long, env = "TENANTRY_JWT_AUDIENCE", global = true)]
+    pub jwt_audience: Option<String>,
     /// Base domain whose subdomains are tenant slugs [default: localhost].
     #[arg(long, env = "TENANTRY_BASE_DOMAIN", global = true)]
     pub base_domain: Option<String>,
@@ -134,6 +147,12 @@ struct FileSettings {
     app_role: Option<String>,
     jwt_secret: Option<String>,
     jwks: Option<String>,
+    #[serde(default)]
+    jwt_allow_hs256: bool,
+    #[serde(default)]
+    jwks_allow_loopback_http: bool,
+    jwt_issuer: Option<String>,
+    jwt_audience: Option<String>,
     base_domain: Option<String>,
     pool_size: Option<usize>,
     redis_url: Option<String>,
@@ -214,10 +233,17 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Database.
     pub database: DatabaseConfig,
-    /// HS256 secret.
+    /// HS256 secret (also the root of the URL-signing key).
     pub jwt_secret: Vec<u8>,
     /// JWKS source for RS256/ES256 tokens, if configured.
     pub jwks: Option<tenantry::edge::JwksSource>,
+    /// Whether HS256 tokens are accepted (always without a JWKS; with one
+    /// only when asked for).
+    pub hs256_tokens: bool,
+    /// Required `iss`.
+    pub jwt_issuer: Option<String>,
+    /// Required `aud`.
+    pub jwt_audience: Option<String>,
     /// Base domain for subdomain resolution.
     pub base_domain: String,
     /// Connection pool size.
@@ -306,17 +332,17 @@ impl Settings {
             }
         };
         let jwt_secret = match self.jwt_secret.clone().or(file.jwt_secret) {
-            Some(secret) if secret.len() >= 16 => secret.into_bytes(),
-            Some(_) => anyhow::bail!("the JWT secret must be at least 16 characters"),
+            Some(secret) => strong_secret(secret.as_bytes(), "--jwt-secret")?,
             None => dev_secret(&data_dir)?,
         };
-        let jwks = self.jwks.clone().or(file.jwks).map(|source| {
-            if source.starts_with("http://") || source.starts_with("https://") {
-                tenantry::edge::JwksSource::Url(source)
-            } else {
-                tenantry::edge::JwksSource::File(PathBuf::from(source))
-            }
-        });
+        let loopback_http = self.jwks_allow_loopback_http || file.jwks_allow_loopback_http;
+        let jwks = self
+            .jwks
+            .clone()
+            .or(file.jwks)
+            .map(|source| jwks_source(&source, loopback_http))
+            .transpose()?;
+        let hs256_tokens = jwks.is_none() || self.jwt_allow_hs256 || file.jwt_allow_hs256;
         let master_key = match self.openbao_addr.clone().or(file.openbao_addr.clone()) {
             Some(addr) => MasterKeyConfig::OpenBao {
                 addr,
@@ -392,6 +418,9 @@ impl Settings {
             database,
             jwt_secret,
             jwks,
+            hs256_tokens,
+            jwt_issuer: self.jwt_issuer.clone().or(file.jwt_issuer),
+            jwt_audience: self.jwt_audience.clone().or(file.jwt_audience),
             base_domain: self
                 .base_domain
                 .clone()
@@ -465,11 +494,57 @@ impl Settings {
     }
 }
 
+/// The shortest HS256 secret accepted: 256 bits, as RFC 7518 asks of an
+/// HS256 key (shorter ones can be brute-forced from one token).
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// `secret` without surrounding white space, if it is long enough.
+fn strong_secret(secret: &[u8], source: &str) -> anyhow::Result<Vec<u8>> {
+    let trimmed = secret.trim_ascii();
+    if trimmed.len() < MIN_SECRET_LEN {
+        anyhow::bail!(
+            "the JWT secret from {source} is {} characters long; it must be at least {MIN_SECRET_LEN} \
+             (anyone who guesses it can sign tokens for every tenant)",
+            trimmed.len()
+        );
+    }
+    Ok(trimmed.to_vec())
+}
+
+fn jwks_source(source: &str, loopback_http: bool) -> anyhow::Result<tenantry::edge::JwksSource> {
+    use tenantry::edge::{JwksSource, JwksUrl};
+    if !source.contains("://") {
+        return Ok(JwksSource::File(PathBuf::from(source)));
+    }
+    let url = if loopback_http {
+        JwksUrl::allowing_loopback_http(source)
+    } else {
+        JwksUrl::https(source)
+    };
+    Ok(JwksSource::Url(url.context("--jwks")?))
+}
+
 /// Reads `DATA_DIR/jwt-secret`, creating it (owner-only) on first use.
+///
+/// The file appears whole or not at all: the secret is written to a
+/// private temporary file, synced, then hard-linked to its name (which
+/// fails if another process got there first). A reader never sees a
+/// half-written or empty file, and a crash leaves at most a stray
+/// temporary file — never an empty secret that would be accepted.
 fn dev_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     let path = data_dir.join("jwt-secret");
-    if let Ok(secret) = std::fs::read_to_string(&path) {
-        return Ok(secret.trim().as_bytes().to_vec());
+    let read = |path: &Path| -> anyhow::Result<Vec<u8>> {
+        let secret = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        strong_secret(&secret, &path.display().to_string()).with_context(|| {
+            format!(
+                "{} is not a usable secret: remove it to have a new one generated, \
+                 or write at least {MIN_SECRET_LEN} random characters into it",
+                path.display()
+            )
+        })
+    };
+    if path.exists() {
+        return read(&path);
     }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
@@ -479,19 +554,115 @@ fn dev_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
+    let staging = data_dir.join(format!(".jwt-secret.{}", uuid::Uuid::new_v4().simple()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(&path) {
-        Ok(mut file) => {
-            std::io::Write::write_all(&mut file, secret.as_bytes())?;
-            Ok(secret.into_bytes())
-        }
-        // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(std::fs::read_to_string(&path)?.trim().as_bytes().to_vec())
-        }
+    let written = options.open(&staging).and_then(|mut file| {
+        std::io::Write::write_all(&mut file, secret.as_bytes())?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&staging, &path));
+    let _ = std::fs::remove_file(&staging);
+    match linked {
+        Ok(()) => Ok(secret.into_bytes()),
+        // Another process created it first: use theirs (complete, by the above).
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&path),
         Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tenantry-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn settings(dir: &Path) -> Settings {
+        Settings {
+            data_dir: Some(dir.to_owned()),
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn an_empty_or_short_secret_file_is_refused() {
+        for content in ["", "   \n", "short-secret\n"] {
+            let dir = temp_dir();
+            std::fs::write(dir.join("jwt-secret"), content).unwrap();
+            let err = settings(&dir).resolve().err().expect("refused");
+            assert!(format!("{err:#}").contains("jwt-secret"), "{err:#}");
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_short_secret_from_a_flag_or_file_is_refused() {
+        let dir = temp_dir();
+        let mut s = settings(&dir);
+        s.jwt_secret = Some("sixteen-chars-ok".into());
+        assert!(s.resolve().is_err());
+        s.jwt_secret = Some(format!("  {}  ", "x".repeat(31)));
+        assert!(s.resolve().is_err(), "white space does not count");
+        s.jwt_secret = Some("k".repeat(32));
+        assert_eq!(s.resolve().unwrap().jwt_secret.len(), 32);
+        let config = dir.join("tenantry.toml");
+        std::fs::write(&config, "jwt_secret = \"\"\n").unwrap();
+        let from_file = Settings {
+            config: Some(config),
+            ..settings(&dir)
+        };
+        assert!(from_file.resolve().is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn processes_starting_together_agree_on_one_complete_secret() {
+        let dir = temp_dir();
+        let secrets: Vec<Vec<u8>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..16)
+                .map(|_| scope.spawn(|| dev_secret(&dir).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(secrets[0].len() >= MIN_SECRET_LEN);
+        assert!(secrets.iter().all(|s| *s == secrets[0]));
+        let on_disk = std::fs::read(dir.join("jwt-secret")).unwrap();
+        assert_eq!(on_disk, secrets[0]);
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no stray files"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_jwks_url_must_be_https() {
+        assert!(jwks_source("http://id.example.com/jwks.json", false).is_err());
+        assert!(jwks_source("http://127.0.0.1:1/jwks.json", false).is_err());
+        assert!(jwks_source("http://127.0.0.1:1/jwks.json", true).is_ok());
+        assert!(jwks_source("http://id.example.com/jwks.json", true).is_err());
+        assert!(jwks_source("https://id.example.com/jwks.json", false).is_ok());
+    }
+
+    #[test]
+    fn hs256_is_off_beside_a_jwks_unless_asked_for() {
+        let dir = temp_dir();
+        let mut s = settings(&dir);
+        assert!(
+            s.resolve().unwrap().hs256_tokens,
+            "no JWKS: the secret is the key"
+        );
+        s.jwks = Some("https://id.example.com/jwks.json".into());
+        assert!(!s.resolve().unwrap().hs256_tokens);
+        s.jwt_allow_hs256 = true;
+        assert!(s.resolve().unwrap().hs256_tokens);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

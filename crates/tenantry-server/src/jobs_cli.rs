@@ -16,11 +16,17 @@ use crate::config::Settings;
 pub enum JobsCommand {
     /// Queued and running jobs per tenant and lane.
     Stats,
-    /// Dead letters (every tenant's, or one's with --tenant).
+    /// Dead letters, newest first (every tenant's, or one's with --tenant).
     Dead {
         /// Only this tenant's (slug).
         #[arg(long)]
         tenant: Option<String>,
+        /// How many at most.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Only ids below this (the last id of the page before).
+        #[arg(long)]
+        before: Option<i64>,
     },
     /// Queue a dead letter again with fresh attempts.
     Retry {
@@ -55,18 +61,21 @@ pub enum JobsCommand {
         /// Lane.
         #[arg(long, default_value = "batch")]
         lane: String,
-        /// Dispatch weight.
-        #[arg(long, default_value_t = 1)]
-        weight: u16,
-        /// Jobs running at once, across all workers.
-        #[arg(long, default_value_t = 4)]
-        cap: u16,
-        /// Jobs started per minute (none: no limit).
+        /// Dispatch weight [unchanged if absent; at first the plan's].
         #[arg(long)]
+        weight: Option<u16>,
+        /// Jobs running at once, across all workers [unchanged if absent].
+        #[arg(long)]
+        cap: Option<u16>,
+        /// Jobs started per minute [unchanged if absent].
+        #[arg(long, conflicts_with = "no_rate_limit")]
         per_minute: Option<u32>,
-        /// Jobs that may wait.
-        #[arg(long, default_value_t = 100_000)]
-        max_backlog: u32,
+        /// Remove the start-rate limit.
+        #[arg(long)]
+        no_rate_limit: bool,
+        /// Jobs that may wait [unchanged if absent].
+        #[arg(long)]
+        max_backlog: Option<u32>,
     },
 }
 
@@ -124,16 +133,28 @@ async fn execute(backend: &Backend, cmd: JobsCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        JobsCommand::Dead { tenant } => {
-            let only = match tenant {
-                Some(slug) => Some(tenant_id(backend, &slug).await?),
-                None => None,
+        JobsCommand::Dead {
+            tenant,
+            limit,
+            before,
+        } => {
+            let page = tenantry::jobs::DeadPage { limit, before };
+            // One tenant's: listed in its own context, so the page is its.
+            let dead = match tenant {
+                Some(slug) => {
+                    let record = backend
+                        .tenants
+                        .find(&TenantKey::Slug(slug.clone()))
+                        .await?
+                        .with_context(|| format!("no tenant {slug:?}"))?;
+                    crate::demo::context_for(&record)?
+                        .scope(queue.dead_letters(page))
+                        .await?
+                }
+                None => queue.dead_letters(page).await?,
             };
             let slugs = slugs.await?;
-            for d in queue.dead_letters().await? {
-                if only.is_some() && d.tenant != only {
-                    continue;
-                }
+            for d in dead {
                 let name = d
                     .tenant
                     .map(|t| slugs.get(&t).cloned().unwrap_or_else(|| t.to_string()))
@@ -176,20 +197,57 @@ async fn execute(backend: &Backend, cmd: JobsCommand) -> anyhow::Result<()> {
             weight,
             cap,
             per_minute,
+            no_rate_limit,
             max_backlog,
         } => {
-            let tenant = tenant_id(backend, &slug).await?;
-            let mut share = TenantShare::default()
-                .weight(weight)
-                .cap(cap)
-                .max_backlog(max_backlog);
-            if let Some(n) = per_minute {
-                share = share.per_minute(n);
+            if weight.is_none()
+                && cap.is_none()
+                && per_minute.is_none()
+                && !no_rate_limit
+                && max_backlog.is_none()
+            {
+                bail!(
+                    "nothing to change: give --weight, --cap, --per-minute, --no-rate-limit or --max-backlog"
+                );
             }
+            let record = backend
+                .tenants
+                .find(&TenantKey::Slug(slug.clone()))
+                .await?
+                .with_context(|| format!("no tenant {slug:?}"))?;
             for lane in lanes(Some(&lane))? {
-                queue.set_share(tenant, lane, share).await?;
+                // Only what was given changes; the rest stays as stored (or,
+                // for a tenant new to the lane, as it would start).
+                let mut share = queue.share(record.id, lane).await?.unwrap_or_else(|| {
+                    let weight = tenantry::jobs::plan_weight(record.plan);
+                    TenantShare::default().weight(u16::try_from(weight).unwrap_or(1))
+                });
+                if let Some(weight) = weight {
+                    share = share.weight(weight);
+                }
+                if let Some(cap) = cap {
+                    share = share.cap(cap);
+                }
+                if let Some(n) = per_minute {
+                    share = share.per_minute(n);
+                }
+                if no_rate_limit {
+                    share = share.unlimited_rate();
+                }
+                if let Some(n) = max_backlog {
+                    share = share.max_backlog(n);
+                }
+                queue.set_share(record.id, lane, share).await?;
+                println!(
+                    "{slug} {lane}: weight {}, cap {}, {} a minute, backlog {}",
+                    share.weight,
+                    share.cap,
+                    share
+                        .per_minute
+                        .map_or("unlimited".to_owned(), |n| n.to_string()),
+                    share.max_backlog
+                );
             }
-            println!("{slug}: share set");
         }
     }
     Ok(())

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod jobs_cli;
 pub mod limits;
 pub mod logging;
+pub mod membership;
 pub mod pg_url;
 pub mod provision;
 pub mod store;
@@ -28,15 +29,42 @@ use tokio::net::TcpListener;
 use crate::backend::Backend;
 use crate::config::Config;
 
-/// Builds the app for `backend`: the edge chain (path prefix, subdomain,
-/// custom domain, `X-Tenant-Id`) with HS256 tokens (and RS256/ES256 from a
-/// JWKS when configured), around the API.
-pub fn build(config: &Config, backend: &Backend) -> Router {
-    let mut verifier = TokenVerifier::hs256(&config.jwt_secret);
-    if let Some(jwks) = &config.jwks {
-        verifier = verifier.with_jwks(jwks.clone());
+/// The token verifier `config` asks for: HS256 with the secret, or the
+/// JWKS (with HS256 beside it only when explicitly allowed), with the
+/// required issuer and audience.
+pub fn verifier(config: &Config) -> TokenVerifier {
+    let mut verifier = match &config.jwks {
+        None => TokenVerifier::hs256(&config.jwt_secret),
+        Some(jwks) if config.hs256_tokens => {
+            TokenVerifier::hs256(&config.jwt_secret).with_jwks(jwks.clone())
+        }
+        Some(jwks) => TokenVerifier::jwks(jwks.clone()),
+    };
+    if let Some(issuer) = &config.jwt_issuer {
+        verifier = verifier.require_issuer(issuer);
     }
-    let edge = TenantLayer::new(backend.tenants.clone(), verifier)
+    if let Some(audience) = &config.jwt_audience {
+        verifier = verifier.require_audience(audience);
+    }
+    verifier
+}
+
+/// The two HTTP surfaces of the server.
+pub struct App {
+    /// Tenants' API (and the public health, docs and signed-file routes).
+    pub api: Router,
+    /// Operators' endpoints (`/metrics`, health), for `--admin-listen`.
+    pub admin: Router,
+}
+
+/// Builds the app for `backend`: the edge chain (path prefix, subdomain,
+/// custom domain, `X-Tenant-Id`) with the configured [`verifier`] and the
+/// tenant's users as the membership check, around the API; and the
+/// operator plane beside it.
+pub fn build(config: &Config, backend: &Backend) -> App {
+    let members = membership::UserMembership::cached(backend.db.clone());
+    let edge = TenantLayer::new(backend.tenants.clone(), verifier(config))
+        .membership(members.clone())
         .resolver(FromPathPrefix::new("/t"))
         .resolver(FromSubdomain::new(&config.base_domain))
         .resolver(FromCustomDomain::new(&config.base_domain))
@@ -49,24 +77,25 @@ pub fn build(config: &Config, backend: &Backend) -> Router {
         .limits
         .clone()
         .map(|sizes| limits::layer(sizes, backend, limit_metrics.clone()));
-    api::router(
-        api::AppState::new(api::Shared {
-            limit_metrics,
-            db: backend.db.clone(),
-            storage: backend.storage.clone(),
-            secrets: backend.secrets.clone(),
+    let state = api::AppState::new(api::Shared {
+        limit_metrics,
+        db: backend.db.clone(),
+        storage: backend.storage.clone(),
+        secrets: backend.secrets.clone(),
+        config: backend.config.clone(),
+        events: jobs::Events {
+            queue: backend.queue.clone(),
             config: backend.config.clone(),
-            events: jobs::Events {
-                queue: backend.queue.clone(),
-                config: backend.config.clone(),
-            },
-            metrics: std::sync::Arc::new(tenantry::metrics::HttpMetrics::new(config.metrics_top_k)),
-            job_metrics: backend.job_metrics.clone(),
-            tenants: backend.tenants.clone(),
-        }),
-        edge,
-        limits,
-    )
+        },
+        metrics: std::sync::Arc::new(tenantry::metrics::HttpMetrics::new(config.metrics_top_k)),
+        job_metrics: backend.job_metrics.clone(),
+        tenants: backend.tenants.clone(),
+        members,
+    });
+    App {
+        admin: api::admin_router(state.clone()),
+        api: api::router(state, edge, limits),
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then drains.

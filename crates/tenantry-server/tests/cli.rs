@@ -42,6 +42,8 @@ fn tenants_lifecycle_and_tokens() {
             "pro",
             "--domain",
             "App.Initech.Example",
+            "--admin-email",
+            "Boss@Initech.Example",
         ],
     ));
     assert_eq!(created["slug"], "initech");
@@ -68,14 +70,25 @@ fn tenants_lifecycle_and_tokens() {
         "active"
     );
 
+    // Tokens are for real users: initech has an admin and no member yet.
+    let no_member = tenantry(
+        &dir.0,
+        &["token", "--tenant", "initech", "--role", "member"],
+    );
+    assert!(!no_member.status.success());
+    assert!(String::from_utf8_lossy(&no_member.stderr).contains("has no member user"));
     // The token verifies with the secret the server generated into the data dir.
     let token = tenantry(
         &dir.0,
         &[
-            "token", "--tenant", "initech", "--role", "member", "--ttl", "5m",
+            "token", "--tenant", "initech", "--role", "admin", "--ttl", "5m",
         ],
     );
-    assert!(token.status.success());
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
     let token = String::from_utf8(token.stdout).unwrap();
     let secret = std::fs::read_to_string(dir.0.join("jwt-secret")).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -88,8 +101,9 @@ fn tenants_lifecycle_and_tokens() {
         .unwrap();
     assert_eq!(
         (claims.tenant.as_str(), claims.role.as_deref()),
-        ("initech", Some("member"))
+        ("initech", Some("admin"))
     );
+    assert!(claims.user_id().is_some(), "the admin user's id");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -117,8 +131,28 @@ fn bad_input_fails_cleanly() {
             "needs PostgreSQL",
         ),
         (
-            &["token", "--tenant", "acme", "--ttl", "5 parsecs"][..],
+            &[
+                "token",
+                "--tenant",
+                "acme",
+                "--role",
+                "admin",
+                "--ttl",
+                "5 parsecs",
+            ][..],
             "bad duration",
+        ),
+        // A token's rights are asked for, never defaulted.
+        (&["token", "--tenant", "acme"][..], "--role"),
+        (
+            &[
+                "token", "--tenant", "acme", "--role", "admin", "--ttl", "30d",
+            ][..],
+            "between 1s and 24h",
+        ),
+        (
+            &["token", "--tenant", "nobody", "--role", "admin"][..],
+            "no tenant",
         ),
     ] {
         let output = tenantry(&dir.0, args);
@@ -150,7 +184,7 @@ fn probe_command_against_a_running_server() {
     let server = ServerProcess::start(&dir.0, &["--demo"]);
     let (addr, port) = (server.addr.clone(), server.port.to_string());
     let token = |slug: &str| {
-        let out = tenantry(&dir.0, &["token", "--tenant", slug]);
+        let out = tenantry(&dir.0, &["token", "--tenant", slug, "--role", "admin"]);
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
     let probe = Command::new(env!("CARGO_BIN_EXE_tenantry"))
@@ -196,4 +230,39 @@ fn probe_command_against_a_running_server() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(passed >= 40, "{passed} checks:\n{report}");
+}
+
+#[test]
+fn jobs_share_changes_only_what_it_is_given() {
+    let dir = DataDir(
+        std::env::temp_dir().join(format!("tenantry-cli-{}", uuid::Uuid::new_v4().simple())),
+    );
+    let run = |args: &[&str]| {
+        let output = tenantry(&dir.0, args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    run(&["tenants", "create", "--slug", "initech", "--plan", "pro"]);
+    // A cap alone keeps the pro plan's weight of 2.
+    let first = run(&["jobs", "share", "initech", "--cap", "8"]);
+    assert!(
+        first.contains("weight 2, cap 8, unlimited a minute"),
+        "{first}"
+    );
+    let second = run(&["jobs", "share", "initech", "--per-minute", "60"]);
+    assert!(second.contains("weight 2, cap 8, 60 a minute"), "{second}");
+    let stats = run(&["jobs", "stats"]);
+    let row = stats
+        .lines()
+        .find(|l| l.starts_with("initech") && l.contains("batch"))
+        .unwrap_or_else(|| panic!("{stats}"));
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&columns[4..6], ["2", "8"], "weight and cap as set: {row}");
+    let nothing = tenantry(&dir.0, &["jobs", "share", "initech"]);
+    assert!(!nothing.status.success());
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("nothing to change"));
 }

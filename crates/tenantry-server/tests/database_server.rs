@@ -53,6 +53,7 @@ async fn a_tenant_database_on_another_server_is_reached_there() {
     .unwrap();
     assert_eq!(record.database_server.as_deref(), Some(server));
     assert_eq!(record.state, TenantState::Active);
+    s.add_member(&record, "faraway", "admin").await;
 
     let (status, created) = status_and_json(
         s.as_tenant("faraway", Method::POST, "/api/orders")

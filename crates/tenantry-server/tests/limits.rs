@@ -93,7 +93,7 @@ async fn a_tenant_over_its_rate_gets_429_with_headers_and_others_do_not() {
     );
 
     // Refusals are counted per tenant and reason.
-    let metrics = s.http.get(s.url("/metrics")).send().await.unwrap();
+    let metrics = s.http.get(s.admin_url("/metrics")).send().await.unwrap();
     let text = metrics.text().await.unwrap();
     let globex = s.record("globex").await.id;
     let acme = s.record("acme").await.id;
@@ -200,7 +200,7 @@ async fn the_concurrent_budget_is_per_tenant_and_slow_requests_get_504() {
     assert!(head.starts_with("HTTP/1.1 504"), "{head}");
     let text = s
         .http
-        .get(s.url("/metrics"))
+        .get(s.admin_url("/metrics"))
         .send()
         .await
         .unwrap()
@@ -240,8 +240,10 @@ async fn with_redis_one_rate_limit_holds_across_two_processes() {
         &["--demo", "--redis-url", &redis, "--limits", &limits],
     );
     let b = ServerProcess::start(&dir, &["--redis-url", &redis, "--limits", &limits]);
-    let token =
-        String::from_utf8(tenantry_cli(&dir, &["token", "--tenant", "globex"]).stdout).unwrap();
+    let token = String::from_utf8(
+        tenantry_cli(&dir, &["token", "--tenant", "globex", "--role", "member"]).stdout,
+    )
+    .unwrap();
     let http = reqwest::Client::new();
     let started = std::time::Instant::now();
     let mut admitted = 0;

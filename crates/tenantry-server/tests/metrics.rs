@@ -48,7 +48,7 @@ async fn postgres_pools_are_measured() {
     };
     let (status, _) = status_and_json(s.as_tenant("acme", Method::GET, "/api/orders")).await;
     assert_eq!(status, StatusCode::OK);
-    let text = reqwest::get(s.url("/metrics"))
+    let text = reqwest::get(s.admin_url("/metrics"))
         .await
         .unwrap()
         .text()
@@ -87,7 +87,7 @@ async fn metrics_name_routes_tiers_plans_and_tenants_and_parse_with_promtool() {
 
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     let text = loop {
-        let text = reqwest::get(s.url("/metrics"))
+        let text = reqwest::get(s.admin_url("/metrics"))
             .await
             .unwrap()
             .text()
@@ -154,4 +154,29 @@ async fn metrics_name_routes_tiers_plans_and_tenants_and_parse_with_promtool() {
     assert!(text.contains("# TYPE tenant_limit_rejections_total counter"));
 
     promtool_accepts(&text).await;
+}
+
+#[tokio::test]
+async fn the_api_port_serves_no_operator_endpoint() {
+    let s = TestServer::sqlite().await;
+    // Metrics name the busiest tenants: not for anyone who can reach the API.
+    for host in [None, Some("acme")] {
+        let mut request = s.http.get(s.url("/metrics"));
+        if let Some(slug) = host {
+            request = request.header("host", format!("{slug}.localhost:{}", s.addr.port()));
+        }
+        let response = request.send().await.unwrap();
+        assert_ne!(response.status(), StatusCode::OK);
+        let body = response.text().await.unwrap();
+        assert!(!body.contains("http_request_duration_seconds"), "{body}");
+    }
+    let admin = reqwest::get(s.admin_url("/metrics")).await.unwrap();
+    assert_eq!(admin.status(), StatusCode::OK);
+    assert!(
+        admin
+            .text()
+            .await
+            .unwrap()
+            .contains("http_request_duration_seconds")
+    );
 }

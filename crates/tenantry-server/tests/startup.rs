@@ -18,7 +18,7 @@ async fn an_unprotected_tenant_table_stops_the_server() {
     let settings = Settings {
         data_dir: Some(data_dir.clone()),
         database_url: Some(pg.url().to_owned()),
-        jwt_secret: Some("startup-test-secret-0123456789".into()),
+        jwt_secret: Some("startup-test-secret-0123456789abcdef".into()),
         ..Settings::default()
     };
     let config = settings.resolve().unwrap();
@@ -70,7 +70,7 @@ async fn a_missing_database_is_created_and_a_bad_role_is_not_mistaken_for_one() 
     let settings = |url: String| Settings {
         data_dir: Some(data_dir.clone()),
         database_url: Some(url),
-        jwt_secret: Some("startup-test-secret-0123456789".into()),
+        jwt_secret: Some("startup-test-secret-0123456789abcdef".into()),
         ..Settings::default()
     };
     let admin = tenantry::data::postgres::migrate::connect(&format!("{base}/postgres"))

@@ -130,8 +130,10 @@ async fn a_request_its_job_and_its_webhook_are_one_trace_tagged_with_the_tenant(
         // Export every 100 ms instead of every 5 s.
         &[("OTEL_BSP_SCHEDULE_DELAY", "100")],
     );
-    let token =
-        String::from_utf8(tenantry_cli(&dir, &["token", "--tenant", "acme"]).stdout).unwrap();
+    let token = String::from_utf8(
+        tenantry_cli(&dir, &["token", "--tenant", "acme", "--role", "admin"]).stdout,
+    )
+    .unwrap();
     let http = reqwest::Client::new();
     let call = |method: reqwest::Method, path: &str| {
         http.request(method, format!("http://{}{path}", server.addr))

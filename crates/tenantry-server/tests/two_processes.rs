@@ -22,8 +22,10 @@ async fn a_suspension_reaches_every_process_without_waiting_for_the_ttl() {
     // The control: a process that does not listen keeps its cached record.
     let stale = ServerProcess::start(&dir, &[]);
 
-    let token =
-        String::from_utf8(tenantry_cli(&dir, &["token", "--tenant", "acme"]).stdout).unwrap();
+    let token = String::from_utf8(
+        tenantry_cli(&dir, &["token", "--tenant", "acme", "--role", "admin"]).stdout,
+    )
+    .unwrap();
     let http = reqwest::Client::new();
     let status = |server: &ServerProcess| {
         let request = http

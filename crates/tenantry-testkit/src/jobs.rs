@@ -337,7 +337,11 @@ async fn jobs_run_in_their_tenant_context_and_bad_ones_die_with_a_reason(f: JobF
         !worker.run_once().await.unwrap(),
         "nothing left after the last attempt"
     );
-    let dead = acme.clone().scope(f.queue.dead_letters()).await.unwrap();
+    let dead = acme
+        .clone()
+        .scope(f.queue.dead_letters(tenantry::jobs::DeadPage::first(100)))
+        .await
+        .unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(
         (dead[0].attempts, dead[0].reason.as_str()),
@@ -353,7 +357,11 @@ async fn jobs_run_in_their_tenant_context_and_bad_ones_die_with_a_reason(f: JobF
         f.queue.enqueue(&bad).await.unwrap();
         assert!(worker.run_once().await.unwrap());
     }
-    let dead = acme.clone().scope(f.queue.dead_letters()).await.unwrap();
+    let dead = acme
+        .clone()
+        .scope(f.queue.dead_letters(tenantry::jobs::DeadPage::first(100)))
+        .await
+        .unwrap();
     let reasons: Vec<&str> = dead.iter().map(|d| d.reason.as_str()).collect();
     assert!(
         reasons.iter().any(|r| r.contains("undecodable payload")),
@@ -374,7 +382,10 @@ async fn jobs_run_in_their_tenant_context_and_bad_ones_die_with_a_reason(f: JobF
         before,
         "the forged job did not run"
     );
-    let dead = f.as_system(f.queue.dead_letters()).await.unwrap();
+    let dead = f
+        .as_system(f.queue.dead_letters(tenantry::jobs::DeadPage::first(100)))
+        .await
+        .unwrap();
     let forged_dead = dead.iter().find(|d| d.tenant == Some(forged)).unwrap();
     assert!(forged_dead.reason.contains("unknown"), "{forged_dead:?}");
     assert!(!worker.run_once().await.unwrap(), "the queue is empty");
@@ -490,14 +501,16 @@ async fn dead_letters_are_the_tenant_s_own(f: JobFixture) {
     f.queue.bury(id, "test").await.unwrap();
     // Nothing outside a context; nothing of acme's for globex.
     assert!(matches!(
-        f.queue.dead_letters().await,
+        f.queue
+            .dead_letters(tenantry::jobs::DeadPage::first(100))
+            .await,
         Err(JobError::NoTenantContext(_))
     ));
     let theirs = globex.clone();
     assert!(
         theirs
             .clone()
-            .scope(f.queue.dead_letters())
+            .scope(f.queue.dead_letters(tenantry::jobs::DeadPage::first(100)))
             .await
             .unwrap()
             .is_empty()
@@ -508,7 +521,7 @@ async fn dead_letters_are_the_tenant_s_own(f: JobFixture) {
     assert!(acme.clone().scope(f.queue.retry_dead(id)).await.unwrap());
     assert!(
         acme.clone()
-            .scope(f.queue.dead_letters())
+            .scope(f.queue.dead_letters(tenantry::jobs::DeadPage::first(100)))
             .await
             .unwrap()
             .is_empty()
@@ -518,7 +531,7 @@ async fn dead_letters_are_the_tenant_s_own(f: JobFixture) {
     f.queue.bury(id, "again").await.unwrap();
     assert!(acme.clone().scope(f.queue.discard_dead(id)).await.unwrap());
     assert!(
-        f.as_system(f.queue.dead_letters())
+        f.as_system(f.queue.dead_letters(tenantry::jobs::DeadPage::first(100)))
             .await
             .unwrap()
             .is_empty()

@@ -19,7 +19,7 @@ use tenantry::edge::{
 use tenantry::registry::{MemoryTenantStore, NewTenant, TenantKey, TenantState, Tenants};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
-const SECRET: &[u8] = b"bench-secret-change-me";
+const SECRET: &[u8] = b"bench-secret-change-me-0123456789abcdef";
 
 mod common;
 
@@ -57,7 +57,7 @@ fn token() -> String {
         tenant: "t042".into(),
         role: None,
         exp: jsonwebtoken::get_current_timestamp() + 3600,
-        iat: None,
+        ..Claims::default()
     };
     issue_hs256(SECRET, &claims).unwrap()
 }

@@ -80,8 +80,10 @@ async fn sqlite_fixture() -> JobFixture {
     let forge_db = db.clone();
     let forge_row = Arc::new(move |tenant: TenantId| -> Hook {
         let db = forge_db.clone();
-        Box::pin(async move {
-            db.run_unscoped(move |conn| {
+        Box::pin(tenantry::context::run_as_system(
+            "test: forge a job row",
+            async move {
+                db.run_as_system(move |conn| {
                 conn.execute_batch(&format!(
                     "INSERT INTO jobs (owner, lane, kind, payload, run_at, created_at) VALUES ('{tenant}', 'batch', 'record', '{{}}', 0, 0);
                      INSERT INTO job_tenants (owner, lane, queued) VALUES ('{tenant}', 'batch', 1);"
@@ -90,7 +92,8 @@ async fn sqlite_fixture() -> JobFixture {
             })
             .await
             .unwrap();
-        })
+            },
+        ))
     });
     JobFixture {
         queue: Arc::new(SqliteQueue::new(db.clone())),

@@ -21,7 +21,7 @@ fn claims() -> Claims {
         tenant: "acme".into(),
         role: None,
         exp: jsonwebtoken::get_current_timestamp() + 600,
-        iat: None,
+        ..Claims::default()
     }
 }
 
@@ -124,11 +124,116 @@ async fn the_key_set_can_come_from_a_url() {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let url = format!("http://{addr}/.well-known/jwks.json");
-    let verifier = TokenVerifier::jwks(JwksSource::Url(url));
+    let verifier = TokenVerifier::jwks(loopback(&url));
     let token = sign(Algorithm::ES256, "ec-a", &ec_key("es256-a.pem"));
     assert_eq!(verifier.verify(&token).await.unwrap().tenant, "acme");
 
-    let unreachable = TokenVerifier::jwks(JwksSource::Url(format!("http://{addr}/missing.json")));
+    let unreachable = TokenVerifier::jwks(loopback(&format!("http://{addr}/missing.json")));
     let err = unreachable.verify(&token).await.unwrap_err();
     assert!(err.to_string().contains("key set unavailable"), "{err}");
+}
+
+#[cfg(feature = "jwks-http")]
+fn loopback(url: &str) -> JwksSource {
+    JwksSource::Url(tenantry::edge::JwksUrl::allowing_loopback_http(url).unwrap())
+}
+
+/// A key-set server for the fetch-bounds tests: `/jwks.json` answers with
+/// the fixture, `/moved` redirects to it, `/huge` sends 1 MiB, `/slow`
+/// never answers.
+#[cfg(feature = "jwks-http")]
+async fn key_set_server() -> std::net::SocketAddr {
+    use axum::http::{StatusCode, header};
+    use axum::routing::get;
+    let body = std::fs::read_to_string(fixture("jwks-a.json")).unwrap();
+    let app = axum::Router::new()
+        .route("/jwks.json", get(move || async move { body }))
+        .route(
+            "/moved",
+            get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/jwks.json")]) }),
+        )
+        .route("/huge", get(|| async { " ".repeat(1024 * 1024) }))
+        .route("/slow", get(std::future::pending::<String>));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+#[cfg(feature = "jwks-http")]
+#[tokio::test]
+async fn a_fetch_follows_no_redirect_and_is_bounded_in_size_and_time() {
+    use tenantry::edge::JwksOptions;
+    let addr = key_set_server().await;
+    let token = sign(Algorithm::ES256, "ec-a", &ec_key("es256-a.pem"));
+    let verify = |path: &str| {
+        let options = JwksOptions::default().timeout(Duration::from_millis(300));
+        let verifier = TokenVerifier::jwks_with(loopback(&format!("http://{addr}{path}")), options);
+        let token = token.clone();
+        async move { verifier.verify(&token).await }
+    };
+    assert!(verify("/jwks.json").await.is_ok(), "the control");
+    let moved = verify("/moved").await.unwrap_err();
+    assert!(moved.to_string().contains("302"), "{moved}");
+    let huge = verify("/huge").await.unwrap_err();
+    assert!(huge.to_string().contains("larger than"), "{huge}");
+    let slow = verify("/slow").await.unwrap_err();
+    assert!(
+        matches!(slow, AuthError::KeySetUnavailable(_)),
+        "a provider that never answers: {slow}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_revoked_key_stops_verifying_after_the_ttl() {
+    use tenantry::edge::JwksOptions;
+    let file = KeySetFile::with("jwks-a.json");
+    let options =
+        JwksOptions::default().lifetimes(Duration::from_secs(60), Duration::from_secs(600));
+    let verifier = TokenVerifier::jwks_with(JwksSource::File(file.0.clone()), options);
+    let a = sign(Algorithm::ES256, "ec-a", &ec_key("es256-a.pem"));
+    verifier.verify(&a).await.unwrap();
+
+    // The provider drops key a (revoked) and publishes only key b.
+    std::fs::copy(fixture("jwks-rotated-only-b.json"), &file.0).unwrap();
+    assert!(
+        verifier.verify(&a).await.is_ok(),
+        "within the TTL the cached key still verifies"
+    );
+    tokio::time::advance(Duration::from_secs(61)).await;
+    // Past the TTL the stale key serves while one refresh runs behind it;
+    // once that refresh lands, key a is gone.
+    let mut refused = false;
+    for _ in 0..50 {
+        if verifier.verify(&a).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused, "the revoked key kept verifying");
+}
+
+#[tokio::test(start_paused = true)]
+async fn cached_keys_outlive_a_provider_outage_but_not_max_stale() {
+    use tenantry::edge::JwksOptions;
+    let file = KeySetFile::with("jwks-a.json");
+    let options =
+        JwksOptions::default().lifetimes(Duration::from_secs(60), Duration::from_secs(600));
+    let verifier = TokenVerifier::jwks_with(JwksSource::File(file.0.clone()), options);
+    let a = sign(Algorithm::ES256, "ec-a", &ec_key("es256-a.pem"));
+    verifier.verify(&a).await.unwrap();
+
+    std::fs::remove_file(&file.0).unwrap(); // the provider is down
+    tokio::time::advance(Duration::from_secs(300)).await;
+    assert!(
+        verifier.verify(&a).await.is_ok(),
+        "stale keys serve while refreshes fail"
+    );
+    tokio::time::advance(Duration::from_secs(301)).await;
+    let err = verifier.verify(&a).await.unwrap_err();
+    assert!(
+        matches!(err, AuthError::KeySetUnavailable(_)),
+        "past max_stale the keys are not used: {err}"
+    );
 }

@@ -45,7 +45,20 @@ impl ApiError {
 impl From<DataError> for ApiError {
     fn from(e: DataError) -> Self {
         match e {
-            DataError::Constraint(what) => ApiError::Conflict(what),
+            DataError::Constraint(detail) => {
+                // The database's text names constraints, columns and key
+                // values (tenant ids among them): logged, never sent.
+                tracing::info!(%detail, "constraint violation");
+                let detail = detail.to_ascii_lowercase();
+                ApiError::Conflict(
+                    if detail.contains("unique") || detail.contains("duplicate") {
+                        "a record with these values already exists"
+                    } else {
+                        "the change conflicts with other records"
+                    }
+                    .to_owned(),
+                )
+            }
             DataError::Unavailable(_) => ApiError::Unavailable,
             other => ApiError::Internal(other.to_string()),
         }
@@ -94,5 +107,41 @@ impl IntoResponse for ApiError {
             }
         };
         (status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(error: ApiError) -> (StatusCode, String) {
+        let response = error.into_response();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn constraint_text_is_logged_not_sent() {
+        let raw = "duplicate key value violates unique constraint \"invoices_order_id_key\" \
+                   DETAIL: Key (tenant_id, order_id)=(0190a5a0-7b1c-7c3e-9c1a-2f5d9b1e4a10, 42) already exists.";
+        let (status, body) = body_of(DataError::Constraint(raw.into()).into()).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(
+            body,
+            r#"{"error":"a record with these values already exists"}"#
+        );
+        let fk = "insert or update on table \"invoices\" violates foreign key constraint \"invoices_order_fk\"";
+        let (_, body) = body_of(DataError::Constraint(fk.into()).into()).await;
+        assert_eq!(
+            body,
+            r#"{"error":"the change conflicts with other records"}"#
+        );
+        let (_, body) =
+            body_of(DataError::Constraint("UNIQUE constraint failed: users.email".into()).into())
+                .await;
+        assert!(!body.contains("users.email"), "{body}");
     }
 }

@@ -4,10 +4,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::{Body, Id};
+use super::extract::{Body, Id, Params};
 use super::{ApiError, AppState};
 use crate::store::invoices::{self, Invoice};
 
@@ -19,18 +19,40 @@ pub(crate) struct NewInvoice {
     pub(crate) order_id: Uuid,
 }
 
-/// The tenant's invoices.
+/// A page of the tenant's invoices.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct InvoiceList {
     /// Invoices, newest first.
     pub(crate) invoices: Vec<Invoice>,
+    /// Pass as `before` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) next_before: Option<i64>,
+}
+
+/// Paging through invoices, newest first.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListInvoices {
+    /// Page size, 1–100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    pub(crate) limit: Option<i64>,
+    /// Only invoices numbered below this (the previous page's `next_before`).
+    pub(crate) before: Option<i64>,
 }
 
 /// List the tenant's invoices.
-#[utoipa::path(get, path = "/api/invoices", tag = "invoices", responses((status = 200, body = InvoiceList)))]
-pub(crate) async fn list(State(app): State<AppState>) -> Result<Json<InvoiceList>, ApiError> {
+#[utoipa::path(get, path = "/api/invoices", tag = "invoices", params(ListInvoices),
+    responses((status = 200, body = InvoiceList), (status = 400, description = "bad paging parameters")))]
+pub(crate) async fn list(
+    State(app): State<AppState>,
+    Params(q): Params<ListInvoices>,
+) -> Result<Json<InvoiceList>, ApiError> {
+    let limit = super::page::limit(q.limit, 50)?;
+    let invoices = invoices::list(&app.db, limit, q.before).await?;
+    let next_before = super::page::next(&invoices, limit, |i| i.number);
     Ok(Json(InvoiceList {
-        invoices: invoices::list(&app.db).await?,
+        invoices,
+        next_before,
     }))
 }
 

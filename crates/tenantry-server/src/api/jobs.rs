@@ -4,11 +4,11 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Serialize;
-use tenantry::jobs::{DeadJob, JobError, Lane};
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use tenantry::jobs::{DeadJob, DeadPage, JobError, Lane};
+use utoipa::{IntoParams, ToSchema};
 
-use super::extract::Admin;
+use super::extract::{Admin, Params};
 use super::{ApiError, AppState};
 
 /// One lane's numbers for this tenant.
@@ -63,6 +63,21 @@ pub(crate) struct JobsView {
 pub(crate) struct DeadList {
     /// Newest first.
     pub(crate) dead: Vec<DeadLetter>,
+    /// Pass as `before` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) next_before: Option<i64>,
+}
+
+/// Paging through dead letters, newest first.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListDead {
+    /// Page size, 1–100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    pub(crate) limit: Option<i64>,
+    /// Only dead letters with a smaller id (the previous page's `next_before`).
+    #[param(minimum = 1)]
+    pub(crate) before: Option<i64>,
 }
 
 impl From<JobError> for ApiError {
@@ -101,16 +116,28 @@ pub(crate) async fn get(State(app): State<AppState>, _: Admin) -> Result<Json<Jo
 }
 
 /// The tenant's dead letters: jobs that will not run again, and why.
-#[utoipa::path(get, path = "/api/jobs/dead", tag = "jobs",
-    responses((status = 200, body = DeadList), (status = 403, description = "admin role required")))]
+#[utoipa::path(get, path = "/api/jobs/dead", tag = "jobs", params(ListDead),
+    responses((status = 200, body = DeadList), (status = 400, description = "bad paging parameters"), (status = 403, description = "admin role required")))]
 pub(crate) async fn dead(
     State(app): State<AppState>,
     _: Admin,
+    Params(q): Params<ListDead>,
 ) -> Result<Json<DeadList>, ApiError> {
-    let dead = app.events.queue.dead_letters().await?;
-    Ok(Json(DeadList {
-        dead: dead.into_iter().map(DeadLetter::from).collect(),
-    }))
+    let limit = super::page::limit(q.limit, 50)?;
+    let page = DeadPage {
+        limit: u32::try_from(limit).unwrap_or(1),
+        before: q.before,
+    };
+    let dead: Vec<DeadLetter> = app
+        .events
+        .queue
+        .dead_letters(page)
+        .await?
+        .into_iter()
+        .map(DeadLetter::from)
+        .collect();
+    let next_before = super::page::next(&dead, limit, |d| d.id);
+    Ok(Json(DeadList { dead, next_before }))
 }
 
 /// Queue a dead letter again, with fresh attempts.

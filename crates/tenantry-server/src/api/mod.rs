@@ -4,6 +4,10 @@
 //! matched first; everything else falls through to the tenant edge, which
 //! wraps the `/api` router as a whole — outside its routing, so a path
 //! prefix (`/t/acme/api/…`) is stripped before routes are matched.
+//!
+//! Operator endpoints (`/metrics`, which names the busiest tenants) are on
+//! a router of their own, [`admin_router`], served on a separate listener
+//! (`--admin-listen`, loopback by default): the API port serves none of them.
 
 mod access_log;
 mod attachments;
@@ -14,6 +18,7 @@ mod jobs;
 mod metrics;
 mod openapi;
 mod orders;
+mod page;
 mod secrets;
 mod settings;
 mod users;
@@ -72,6 +77,19 @@ pub struct Shared {
     pub tenants: tenantry::registry::Tenants,
     /// …and refusals by the tenant limits.
     pub limit_metrics: std::sync::Arc<tenantry::metrics::LimitMetrics>,
+    /// The edge's membership cache, told when a user changes.
+    pub members: tenantry::edge::CachedMembership,
+}
+
+impl Shared {
+    /// Makes the edge ask again about the current tenant's user `id`: a
+    /// removal or demotion counts from the next request in this process
+    /// (and within the cache's few seconds in the others).
+    pub fn forget_member(&self, id: uuid::Uuid) {
+        if let Ok(tenant) = tenantry::context::current_tenant_id() {
+            self.members.forget(tenant, tenantry::context::UserId(id));
+        }
+    }
 }
 
 /// The whole app: public routes, then the tenant edge around the API, the
@@ -139,10 +157,20 @@ pub fn router(state: AppState, edge: TenantLayer, limits: Option<TenantLimitsLay
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
-        .route("/metrics", get(metrics::render))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
         .with_state(state)
         .fallback_service(edge.layer(api))
+        .layer(RequestIdLayer)
+}
+
+/// The operator plane: metrics and health, for the admin listener only.
+pub fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics::render))
+        .fallback(|| async { ApiError::NotFound })
+        .with_state(state)
         .layer(RequestIdLayer)
 }
 

@@ -86,14 +86,9 @@ pub(crate) async fn list(
     State(app): State<AppState>,
     Params(q): Params<ListOrders>,
 ) -> Result<Json<OrderPage>, ApiError> {
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 100"));
-    }
+    let limit = super::page::limit(q.limit, 20)?;
     let orders = orders::list(&app.db, limit, q.before).await?;
-    let next_before = (orders.len() as i64 == limit)
-        .then(|| orders.last().map(|o| o.number))
-        .flatten();
+    let next_before = super::page::next(&orders, limit, |o| o.number);
     Ok(Json(OrderPage {
         orders,
         next_before,

@@ -4,9 +4,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{Admin, Body, Id};
+use super::extract::{Admin, Body, Id, Params};
 use super::{ApiError, AppState};
 use crate::store::users::{self, User};
 
@@ -37,6 +37,21 @@ pub(crate) struct UserPatch {
 pub(crate) struct UserList {
     /// Users by e-mail.
     pub(crate) users: Vec<User>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) next_after: Option<String>,
+}
+
+/// Paging through users by e-mail.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListUsers {
+    /// Page size, 1–100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    pub(crate) limit: Option<i64>,
+    /// Only users whose e-mail sorts after this (the previous page's `next_after`).
+    #[param(max_length = 254)]
+    pub(crate) after: Option<String>,
 }
 
 fn check_email(email: &str) -> Result<(), ApiError> {
@@ -67,11 +82,19 @@ fn check_role(role: &str) -> Result<(), ApiError> {
 }
 
 /// List the tenant's users.
-#[utoipa::path(get, path = "/api/users", tag = "users", responses((status = 200, body = UserList)))]
-pub(crate) async fn list(State(app): State<AppState>) -> Result<Json<UserList>, ApiError> {
-    Ok(Json(UserList {
-        users: users::list(&app.db).await?,
-    }))
+#[utoipa::path(get, path = "/api/users", tag = "users", params(ListUsers),
+    responses((status = 200, body = UserList), (status = 400, description = "bad paging parameters")))]
+pub(crate) async fn list(
+    State(app): State<AppState>,
+    Params(q): Params<ListUsers>,
+) -> Result<Json<UserList>, ApiError> {
+    let limit = super::page::limit(q.limit, 50)?;
+    if q.after.as_ref().is_some_and(|a| a.len() > 254) {
+        return Err(ApiError::field("after", "must be at most 254 characters"));
+    }
+    let users = users::list(&app.db, limit, q.after.as_deref()).await?;
+    let next_after = super::page::next(&users, limit, |u| u.email.clone());
+    Ok(Json(UserList { users, next_after }))
 }
 
 /// Create a user (admin only).
@@ -124,10 +147,9 @@ pub(crate) async fn update(
         check_role(role)?;
     }
     let name = patch.name.as_deref().map(str::trim);
-    users::update(&app.db, id, name, patch.role.as_deref())
-        .await?
-        .map(Json)
-        .ok_or(ApiError::NotFound)
+    let updated = users::update(&app.db, id, name, patch.role.as_deref()).await?;
+    app.forget_member(id);
+    updated.map(Json).ok_or(ApiError::NotFound)
 }
 
 /// Delete a user (admin only).
@@ -139,7 +161,9 @@ pub(crate) async fn delete(
     _: Admin,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
-    if users::delete(&app.db, id).await? {
+    let deleted = users::delete(&app.db, id).await?;
+    app.forget_member(id);
+    if deleted {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)

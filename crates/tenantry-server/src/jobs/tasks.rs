@@ -15,6 +15,9 @@ use crate::backend::Backend;
 use crate::config::{Config, MailTransport};
 use crate::store::{invoices, users};
 
+/// The most admins one invoice e-mail goes to.
+const MAX_RECIPIENTS: i64 = 50;
+
 /// Outbox files older than this are pruned by the system cleanup.
 const OUTBOX_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
@@ -76,13 +79,13 @@ impl Handlers {
             })
     }
 
-    /// Who hears about the tenant's invoices: its admins.
+    /// Who hears about the tenant's invoices: its admins (the first
+    /// [`MAX_RECIPIENTS`] by e-mail).
     async fn recipients(&self) -> Result<Vec<String>, Failure> {
-        Ok(users::list(&self.backend.db)
+        Ok(users::admins(&self.backend.db, MAX_RECIPIENTS)
             .await
             .map_err(retry)?
             .into_iter()
-            .filter(|u| u.role == "admin")
             .map(|u| u.email)
             .collect())
     }
@@ -144,12 +147,25 @@ impl Handlers {
 
     async fn overdue_reminders(&self, job: &Job, tick: Tick) -> Result<(), Failure> {
         let cutoff = SystemTime::now() - self.overdue_after;
-        let overdue: Vec<_> = invoices::list(&self.backend.db)
-            .await
-            .map_err(retry)?
-            .into_iter()
-            .filter(|i| i.status == "open" && i.created_at.0 <= cutoff)
-            .collect();
+        // Page through every invoice: the list endpoint's pages, not one
+        // unbounded read.
+        let mut overdue = Vec::new();
+        let mut before = None;
+        loop {
+            let page = invoices::list(&self.backend.db, 100, before)
+                .await
+                .map_err(retry)?;
+            before = (page.len() == 100)
+                .then(|| page.last().map(|i| i.number))
+                .flatten();
+            overdue.extend(
+                page.into_iter()
+                    .filter(|i| i.status == "open" && i.created_at.0 <= cutoff),
+            );
+            if before.is_none() {
+                break;
+            }
+        }
         for invoice in &overdue {
             self.send_all(
                 job,

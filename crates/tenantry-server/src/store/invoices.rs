@@ -74,11 +74,16 @@ pub async fn get(db: &Database, id: Uuid) -> Result<Option<Invoice>, DataError> 
 }
 
 /// Every invoice of the current tenant, newest first.
-pub async fn list(db: &Database) -> Result<Vec<Invoice>, DataError> {
+pub async fn list(
+    db: &Database,
+    limit: i64,
+    before: Option<i64>,
+) -> Result<Vec<Invoice>, DataError> {
     const SQL: &str = "SELECT id, order_id, number, amount_cents, status, created_at, paid_at FROM invoices \
-                       WHERE tenant_id = tenantry_current_tenant() ORDER BY number DESC";
+                       WHERE tenant_id = tenantry_current_tenant() AND number < $2 \
+                       ORDER BY number DESC LIMIT $1";
     db.tenant()?
-        .fetch_all(SQL, &[])
+        .fetch_all(SQL, params![limit, before.unwrap_or(i64::MAX)])
         .await?
         .iter()
         .map(Invoice::from_row)

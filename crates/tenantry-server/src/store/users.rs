@@ -47,24 +47,83 @@ pub async fn get(db: &Database, id: Uuid) -> Result<Option<User>, DataError> {
         .transpose()
 }
 
-/// Every user of the current tenant, by e-mail.
-pub async fn list(db: &Database) -> Result<Vec<User>, DataError> {
+/// Up to `limit` users of the current tenant by e-mail, after `after`.
+pub async fn list(db: &Database, limit: i64, after: Option<&str>) -> Result<Vec<User>, DataError> {
     const SQL: &str = "SELECT id, email, name, role, created_at FROM users \
-                       WHERE tenant_id = tenantry_current_tenant() ORDER BY email";
+                       WHERE tenant_id = tenantry_current_tenant() AND email > $2 \
+                       ORDER BY email LIMIT $1";
     db.tenant()?
-        .fetch_all(SQL, &[])
+        .fetch_all(SQL, params![limit, after.unwrap_or("")])
         .await?
         .iter()
         .map(User::from_row)
         .collect()
 }
 
+/// The role of the current tenant's user `id`, if there is one.
+pub async fn role_of(db: &Database, id: Uuid) -> Result<Option<String>, DataError> {
+    const SQL: &str =
+        "SELECT role FROM users WHERE id = $1 AND tenant_id = tenantry_current_tenant()";
+    db.tenant()?
+        .fetch_optional(SQL, params![id])
+        .await?
+        .map(|r| r.get(0))
+        .transpose()
+}
+
+/// Up to `limit` admins of the current tenant, by e-mail.
+pub async fn admins(db: &Database, limit: i64) -> Result<Vec<User>, DataError> {
+    const SQL: &str = "SELECT id, email, name, role, created_at FROM users \
+                       WHERE tenant_id = tenantry_current_tenant() AND role = 'admin' \
+                       ORDER BY email LIMIT $1";
+    db.tenant()?
+        .fetch_all(SQL, params![limit])
+        .await?
+        .iter()
+        .map(User::from_row)
+        .collect()
+}
+
+/// The current tenant's user with e-mail `email`.
+pub async fn by_email(db: &Database, email: &str) -> Result<Option<User>, DataError> {
+    const SQL: &str = "SELECT id, email, name, role, created_at FROM users \
+                       WHERE email = $1 AND tenant_id = tenantry_current_tenant()";
+    db.tenant()?
+        .fetch_optional(SQL, params![email])
+        .await?
+        .map(|r| User::from_row(&r))
+        .transpose()
+}
+
+/// The current tenant's first user with `role`, by e-mail.
+pub async fn first_with_role(db: &Database, role: &str) -> Result<Option<User>, DataError> {
+    const SQL: &str = "SELECT id, email, name, role, created_at FROM users \
+                       WHERE role = $1 AND tenant_id = tenantry_current_tenant() \
+                       ORDER BY email LIMIT 1";
+    db.tenant()?
+        .fetch_optional(SQL, params![role])
+        .await?
+        .map(|r| User::from_row(&r))
+        .transpose()
+}
+
 /// Creates a user; a taken e-mail is a constraint error.
 pub async fn create(db: &Database, email: &str, name: &str, role: &str) -> Result<User, DataError> {
+    insert(db, Uuid::now_v7(), email, name, role).await
+}
+
+/// Creates a user with a chosen id (the demo's, which tests can derive).
+pub async fn insert(
+    db: &Database,
+    id: Uuid,
+    email: &str,
+    name: &str,
+    role: &str,
+) -> Result<User, DataError> {
     const SQL: &str = "INSERT INTO users (id, tenant_id, email, name, role, created_at) \
                        VALUES ($1, tenantry_current_tenant(), $2, $3, $4, $5) \
                        RETURNING id, email, name, role, created_at";
-    let params = params![Uuid::now_v7(), email, name, role, Timestamp::now().0];
+    let params = params![id, email, name, role, Timestamp::now().0];
     let row = db.tenant()?.fetch_optional(SQL, params).await?;
     User::from_row(&row.ok_or_else(|| DataError::Database("insert returned no row".into()))?)
 }

@@ -16,10 +16,15 @@ pub const SECRET: &str = "integration-test-secret-0123456789";
 
 pub struct TestServer {
     pub addr: std::net::SocketAddr,
+    /// The operator listener (`/metrics`).
+    pub admin_addr: std::net::SocketAddr,
     pub http: reqwest::Client,
     pub config: Config,
     pub backend: Backend,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    shutdown: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::sync::oneshot::Sender<()>,
+    )>,
     // Workers and cron; dropping it aborts them.
     _background: tenantry_server::jobs::Background,
     data_dir: PathBuf,
@@ -68,18 +73,27 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let admin_addr = admin.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(tenantry_server::run(listener, app, async {
+        let (admin_tx, admin_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(tenantry_server::run(listener, app.api, async {
             let _ = rx.await;
+        }));
+        tokio::spawn(tenantry_server::run(admin, app.admin, async {
+            let _ = admin_rx.await;
         }));
         let background = tenantry_server::jobs::start(&config, &backend).expect("background jobs");
         TestServer {
             _background: background,
             addr,
+            admin_addr,
             http: reqwest::Client::new(),
             config,
             backend,
-            shutdown: Some(tx),
+            shutdown: Some((tx, admin_tx)),
             data_dir,
             pg,
         }
@@ -96,6 +110,29 @@ impl TestServer {
         tenantry_server::demo::seed_tenant(&self.backend, slug, slug, plan, tier)
             .await
             .unwrap()
+    }
+
+    /// Adds to `tenant` the user that [`token_with`] mints tokens for when
+    /// it names the tenant as `token_tenant` (its slug or its id).
+    pub async fn add_member(
+        &self,
+        tenant: &tenantry::registry::TenantRecord,
+        token_tenant: &str,
+        role: &str,
+    ) {
+        let id = tenantry_server::demo::user_id(token_tenant, role);
+        let email = format!("{role}-{}@example.test", id.simple());
+        tenantry_server::demo::context_for(tenant)
+            .unwrap()
+            .scope(tenantry_server::store::users::insert(
+                &self.backend.db,
+                id,
+                &email,
+                "Test user",
+                role,
+            ))
+            .await
+            .unwrap();
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -130,6 +167,11 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// A URL on the operator listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin_addr)
     }
 
     /// GETs a list endpoint as `slug` and returns the ids under `key`.
@@ -193,24 +235,33 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+        if let Some((api, admin)) = self.shutdown.take() {
+            let _ = api.send(());
+            let _ = admin.send(());
         }
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
 
+/// A token for demo tenant `tenant`'s user with `role` (a real member, as
+/// the edge's membership check requires).
 pub fn token_with(secret: &str, tenant: &str, role: &str, ttl: i64) -> String {
+    let user = tenantry_server::demo::user_id(tenant, role);
+    token_for(secret, tenant, user, role, ttl)
+}
+
+/// A token for user `user` of `tenant` with `role`, living `ttl` seconds.
+pub fn token_for(secret: &str, tenant: &str, user: uuid::Uuid, role: &str, ttl: i64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
     let claims = Claims {
-        sub: uuid::Uuid::new_v4().to_string(),
+        sub: user.to_string(),
         tenant: tenant.to_owned(),
         role: Some(role.to_owned()),
         exp: (now + ttl) as u64,
-        iat: None,
+        ..Claims::default()
     };
     issue_hs256(secret.as_bytes(), &claims).unwrap()
 }
@@ -247,7 +298,14 @@ impl ServerProcess {
     ) -> ServerProcess {
         use std::io::{BufRead, BufReader};
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tenantry"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--data-dir")
             .arg(data_dir)
             .args(args)
             .envs(env.iter().copied())

@@ -37,6 +37,8 @@ mod trace;
 
 pub use ids::{RequestId, TenantId, UserId};
 pub use route::Route;
+#[cfg(feature = "edge")]
+pub(crate) use scope::scope_without_span;
 pub use scope::{NoTenantContext, current, current_tenant_id, require, run_as_system};
 pub use spawn::{spawn, spawn_blocking};
 pub use tenant::{

@@ -76,7 +76,7 @@ impl TenantContext {
     }
 }
 
-pub(super) async fn scope_without_span<F: Future>(ctx: TenantContext, work: F) -> F::Output {
+pub(crate) async fn scope_without_span<F: Future>(ctx: TenantContext, work: F) -> F::Output {
     CURRENT.scope(ctx, work).await
 }
 

@@ -108,6 +108,7 @@ pub struct TenantContext {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     tenant_id: TenantId,
     slug: String,
@@ -121,6 +122,17 @@ struct Inner {
 }
 
 impl TenantContext {
+    /// This context with the user's role changed (the edge narrows a
+    /// token's role to the member's).
+    #[cfg(feature = "edge")]
+    pub(crate) fn with_role(&self, role: Role) -> TenantContext {
+        let mut inner = (*self.inner).clone();
+        inner.role = role;
+        TenantContext {
+            inner: Arc::new(inner),
+        }
+    }
+
     /// Starts a context for `tenant_id` / `slug`; the rest defaults to a
     /// free-plan, shared-tier member with no user or request.
     pub fn builder(tenant_id: TenantId, slug: impl Into<String>) -> TenantContextBuilder {
@@ -203,6 +215,7 @@ impl fmt::Debug for TenantContext {
 
 /// Builds a [`TenantContext`]; see [`TenantContext::builder`].
 #[must_use]
+#[derive(Clone)]
 pub struct TenantContextBuilder {
     inner: Inner,
 }

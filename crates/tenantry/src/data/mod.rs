@@ -103,6 +103,9 @@ pub enum DataError {
     /// Used in the system context; cross-tenant work has its own API.
     #[error("the system tenant has no tenant rows; use the cross-tenant API")]
     SystemTenant,
+    /// Cross-tenant access outside the system context.
+    #[error("cross-tenant access needs the system tenant (run_as_system)")]
+    SystemOnly,
     /// The tenant's tier is not served by this backend (the schema tier on
     /// SQLite, or a tier not implemented yet).
     #[error("the {0} tier is not available on this backend")]

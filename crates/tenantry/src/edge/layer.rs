@@ -11,10 +11,11 @@ use http::{Request, Response, header};
 use tower::{Layer, Service};
 
 use super::auth::TokenVerifier;
+use super::membership::{Membership, narrower};
 use super::request_id::{request_id_of, trace_parent_of};
 use super::{Claim, Rejection, TenantResolver};
 use crate::context::{TenantContext, TenantId};
-use crate::registry::{TenantRecord, TenantState, Tenants};
+use crate::registry::{TenantKey, TenantRecord, TenantState, Tenants};
 
 /// Resolves and verifies the tenant of each request, then runs the inner
 /// service inside that tenant's context. See the [module docs](super).
@@ -31,6 +32,7 @@ struct Edge {
     verifier: Arc<TokenVerifier>,
     resolvers: Vec<Arc<dyn TenantResolver>>,
     signed: Option<Arc<dyn SignedRequests>>,
+    membership: Option<Arc<dyn Membership>>,
 }
 
 /// Checks requests that carry a signed URL instead of a bearer token, such
@@ -56,6 +58,7 @@ impl TenantLayer {
                 verifier: Arc::new(verifier),
                 resolvers: Vec::new(),
                 signed: None,
+                membership: None,
             }),
         }
     }
@@ -71,6 +74,14 @@ impl TenantLayer {
 }
 
 impl TenantLayer {
+    /// Checks every token's user against `membership` inside the tenant's
+    /// context: a user who is no longer a member gets 401, and the role is
+    /// the lesser of the token's and the member's. See [`Membership`].
+    pub fn membership(mut self, membership: impl Membership) -> Self {
+        Arc::make_mut(&mut self.edge).membership = Some(Arc::new(membership));
+        self
+    }
+
     /// Lets requests under the paths `signed` covers authenticate with a
     /// signed URL instead of a bearer token. Their context has no user.
     pub fn signed_requests(mut self, signed: Arc<dyn SignedRequests>) -> Self {
@@ -118,13 +129,27 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let edge = self.edge.clone();
         Box::pin(async move {
-            match edge.admit(req).await {
-                Ok((ctx, req)) => ctx.scope(inner.call(req)).await,
-                Err(rejection) => {
-                    tracing::debug!(status = %rejection.status(), reason = rejection.message(), "request refused at the edge");
-                    Ok(rejection.into_response())
-                }
-            }
+            let refused = |rejection: Rejection| {
+                tracing::debug!(status = %rejection.status(), reason = rejection.message(), "request refused at the edge");
+                Ok(rejection.into_response())
+            };
+            let (ctx, req) = match edge.admit(req).await {
+                Ok(admitted) => admitted,
+                Err(rejection) => return refused(rejection),
+            };
+            // One `tenant` span for the whole request: the membership check
+            // runs in it (it needs the tenant's context), then the handler
+            // runs in the context with the member's role.
+            ctx.clone()
+                .scope(async move {
+                    match edge.confirm_member(ctx, req).await {
+                        Ok((ctx, req)) => {
+                            crate::context::scope_without_span(ctx, inner.call(req)).await
+                        }
+                        Err(rejection) => refused(rejection),
+                    }
+                })
+                .await
         })
     }
 }
@@ -143,9 +168,20 @@ impl Edge {
 
         let rewrite = claims.iter().find_map(|c| c.rewrite.clone());
         let path = rewrite.as_ref().map_or(parts.uri.path(), |uri| uri.path());
+        // Authentication comes before any lookup of what the request claims:
+        // an anonymous caller learns nothing about which tenants exist (every
+        // refusal is the same 401) and cannot make us query the registry.
         let (tenant, user) = match (bearer(&parts), &self.signed) {
             (None, Some(signed)) if signed.covers(path) => {
-                let tenant = self.claimed_tenant(&claims).await?;
+                // A signed URL names its tenant only through the request; an
+                // unknown tenant is refused like a bad signature.
+                let tenant = match self.claimed_tenant(&claims).await {
+                    Ok(tenant) => tenant,
+                    Err(Rejection::RegistryUnavailable) => {
+                        return Err(Rejection::RegistryUnavailable);
+                    }
+                    Err(_) => return Err(Rejection::Unauthenticated),
+                };
                 let query = parts.uri.query();
                 if !signed.verify(parts.method.as_str(), tenant.id, path, query) {
                     return Err(Rejection::Unauthenticated);
@@ -160,8 +196,16 @@ impl Edge {
                     Rejection::Unauthenticated
                 })?;
                 let user = token_claims.user_id().ok_or(Rejection::Unauthenticated)?;
-                let tenant = self.claimed_tenant(&claims).await?;
-                if !issued_for(&token_claims.tenant, &tenant) {
+                // The token's own tenant is looked up; claims are compared
+                // with it, never looked up, so a token holder cannot tell
+                // another tenant from one that does not exist (both 403).
+                let tenant = self
+                    .tenants
+                    .find(&token_key(&token_claims.tenant))
+                    .await
+                    .map_err(|_| Rejection::RegistryUnavailable)?
+                    .ok_or(Rejection::UnknownTenant)?;
+                if !claims.iter().all(|claim| names(&claim.key, &tenant)) {
                     return Err(Rejection::TenantMismatch);
                 }
                 (tenant, Some((user, token_claims.role())))
@@ -184,8 +228,8 @@ impl Edge {
         if let Some(parent) = trace_parent {
             ctx = ctx.trace_parent(parent);
         }
-        if let Some((user, role)) = user {
-            ctx = ctx.user(user, role);
+        if let Some((user, token_role)) = user {
+            ctx = ctx.user(user, token_role);
         }
         let ctx = ctx.build().map_err(|_| Rejection::UnknownTenant)?;
 
@@ -198,8 +242,40 @@ impl Edge {
 }
 
 impl Edge {
-    /// The one tenant every claim names: each is looked up, and claims that
-    /// name different tenants are a mismatch.
+    /// Checks the token's user against the [`Membership`], inside the
+    /// tenant's context: not a member → 401; otherwise the context gets the
+    /// lesser of the token's and the member's roles.
+    async fn confirm_member(
+        &self,
+        ctx: TenantContext,
+        mut req: Request<Body>,
+    ) -> Result<(TenantContext, Request<Body>), Rejection> {
+        let (Some(membership), Some(user)) = (&self.membership, ctx.user_id()) else {
+            return Ok((ctx, req));
+        };
+        let member = membership
+            .role(user)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "membership check failed");
+                Rejection::RegistryUnavailable
+            })?
+            .ok_or_else(|| {
+                tracing::debug!(user = %user.0, "token of a user who is not a member");
+                Rejection::Unauthenticated
+            })?;
+        let role = narrower(ctx.role(), member);
+        if role == ctx.role() {
+            return Ok((ctx, req));
+        }
+        let ctx = ctx.with_role(role);
+        req.extensions_mut().insert(ctx.clone());
+        Ok((ctx, req))
+    }
+
+    /// The one tenant every claim names (for signed URLs, which have no
+    /// token to compare with): each is looked up, and claims that name
+    /// different tenants are a mismatch.
     async fn claimed_tenant(&self, claims: &[Claim]) -> Result<Arc<TenantRecord>, Rejection> {
         let mut tenant: Option<Arc<TenantRecord>> = None;
         for claim in claims {
@@ -227,10 +303,22 @@ fn bearer(parts: &http::request::Parts) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// A token names its tenant by slug or by id.
-fn issued_for(claim: &str, tenant: &TenantRecord) -> bool {
-    claim == tenant.slug
-        || claim
-            .parse::<crate::context::TenantId>()
-            .is_ok_and(|id| id == tenant.id)
+/// A token names its tenant by id or by slug.
+fn token_key(claim: &str) -> TenantKey {
+    match claim.parse::<TenantId>() {
+        Ok(id) => TenantKey::Id(id),
+        Err(_) => TenantKey::Slug(claim.to_owned()),
+    }
+}
+
+/// Whether a request's claim names `tenant`, without asking the registry.
+fn names(key: &TenantKey, tenant: &TenantRecord) -> bool {
+    match key {
+        TenantKey::Id(id) => *id == tenant.id,
+        TenantKey::Slug(slug) => *slug == tenant.slug,
+        TenantKey::Domain(domain) => tenant
+            .domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain)),
+    }
 }

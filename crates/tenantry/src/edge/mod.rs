@@ -41,14 +41,18 @@ mod auth;
 mod extract;
 mod jwks;
 mod layer;
+mod membership;
 mod rejection;
 mod request_id;
 mod resolve;
 
 pub use auth::{AuthError, Claims, TokenVerifier, issue_hs256};
 pub use extract::Tenant;
-pub use jwks::JwksSource;
+pub use jwks::{JwksOptions, JwksSource};
+#[cfg(feature = "jwks-http")]
+pub use jwks::{JwksUrl, JwksUrlError};
 pub use layer::{SignedRequests, TenantLayer, TenantService};
+pub use membership::{CachedMembership, Membership, MembershipError};
 pub use rejection::Rejection;
 pub use request_id::{REQUEST_ID_HEADER, RequestIdLayer, RequestIdService};
 pub use resolve::{

@@ -48,6 +48,39 @@ pub use crate::registry::BoxFuture;
 /// Pass advance per dispatched job for weight 1 (stride scheduling).
 pub(crate) const STRIDE: i64 = 1_000_000;
 
+/// Which dead letters to list: at most `limit`, with ids below `before`.
+///
+/// ```
+/// use tenantry::jobs::DeadPage;
+/// let first = DeadPage::first(50);
+/// let next = DeadPage { before: Some(1_234), ..first };
+/// assert_eq!((next.limit, next.before), (50, Some(1_234)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeadPage {
+    /// The most dead letters returned (capped at [`DeadPage::MAX_LIMIT`]).
+    pub limit: u32,
+    /// Only dead letters with a smaller id (the last id of the page before).
+    pub before: Option<i64>,
+}
+
+impl DeadPage {
+    /// The largest page.
+    pub const MAX_LIMIT: u32 = 500;
+
+    /// The newest `limit` dead letters.
+    pub fn first(limit: u32) -> Self {
+        Self {
+            limit,
+            before: None,
+        }
+    }
+
+    pub(crate) fn sql_limit(&self) -> i64 {
+        i64::from(self.limit.min(Self::MAX_LIMIT))
+    }
+}
+
 /// A durable, tenant-fair job queue; see the [module docs](self).
 ///
 /// Operations on one tenant's jobs ([`dead_letters`](Self::dead_letters),
@@ -114,13 +147,21 @@ pub trait JobQueue: Send + Sync + 'static {
         share: TenantShare,
     ) -> BoxFuture<'_, Result<(), JobError>>;
 
+    /// `tenant`'s share of `lane` as stored, `None` if it has none yet (it
+    /// then gets the defaults with its plan's weight). System tenant only.
+    fn share(
+        &self,
+        tenant: TenantId,
+        lane: Lane,
+    ) -> BoxFuture<'_, Result<Option<TenantShare>, JobError>>;
+
     /// Queued and running counts per tenant in `lane` (the context's
     /// tenant only, unless it is the system tenant).
     fn stats(&self, lane: Lane) -> BoxFuture<'_, Result<Vec<TenantQueueStats>, JobError>>;
 
-    /// Dead letters, newest first (the context's tenant's, or all for the
-    /// system tenant).
-    fn dead_letters(&self) -> BoxFuture<'_, Result<Vec<DeadJob>, JobError>>;
+    /// One page of dead letters, newest (highest id) first: the context's
+    /// tenant's, or all for the system tenant.
+    fn dead_letters(&self, page: DeadPage) -> BoxFuture<'_, Result<Vec<DeadJob>, JobError>>;
 
     /// Queues dead letter `id` again with fresh attempts; `false` when the
     /// context's tenant has no such dead letter.
@@ -199,9 +240,30 @@ impl TenantShare {
         self.max_backlog = max_backlog;
         self
     }
+    /// No start rate limit.
+    pub fn unlimited_rate(mut self) -> Self {
+        self.per_minute = None;
+        self
+    }
     /// Milliseconds between starts under the rate limit.
     pub(crate) fn interval_ms(&self) -> Option<i64> {
         self.per_minute.map(|n| 60_000 / i64::from(n.max(1)))
+    }
+    /// The share stored as these columns (the inverse of the setters).
+    pub(crate) fn from_columns(
+        weight: i32,
+        cap: i32,
+        rate_interval_ms: Option<i64>,
+        max_backlog: i64,
+    ) -> Self {
+        let clamp16 = |v: i32| u16::try_from(v.max(1)).unwrap_or(u16::MAX);
+        Self {
+            weight: clamp16(weight),
+            cap: clamp16(cap),
+            per_minute: rate_interval_ms
+                .map(|ms| u32::try_from(60_000 / ms.max(1)).unwrap_or(u32::MAX).max(1)),
+            max_backlog: u32::try_from(max_backlog.max(0)).unwrap_or(u32::MAX),
+        }
     }
 }
 

@@ -33,8 +33,8 @@ use serde_json::Value;
 use tokio_postgres::Row;
 
 use super::{
-    BoxFuture, DeadJob, Job, JobEnvelope, JobError, JobQueue, Lane, STRIDE, TenantQueueStats,
-    TenantShare, Wakeups, millis, require_system, visible_tenant,
+    BoxFuture, DeadJob, DeadPage, Job, JobEnvelope, JobError, JobQueue, Lane, STRIDE,
+    TenantQueueStats, TenantShare, Wakeups, millis, require_system, visible_tenant,
 };
 use crate::context::TenantId;
 use crate::data::postgres::{PgDatabase, db_error_text};
@@ -388,6 +388,33 @@ impl JobQueue for PgQueue {
         })
     }
 
+    fn share(
+        &self,
+        tenant: TenantId,
+        lane: Lane,
+    ) -> BoxFuture<'_, Result<Option<TenantShare>, JobError>> {
+        Box::pin(async move {
+            require_system()?;
+            let client = self.db.client().await.map_err(storage)?;
+            let row = client
+                .query_opt(
+                    "SELECT weight, cap, rate_interval_ms, max_backlog FROM tenantry.job_tenants
+                     WHERE owner = $1 AND lane = $2",
+                    &[tenant.as_uuid(), &lane.as_str()],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(row.map(|r| {
+                TenantShare::from_columns(
+                    r.get(0),
+                    r.get(1),
+                    r.get::<_, Option<i64>>(2),
+                    i64::from(r.get::<_, i32>(3)),
+                )
+            }))
+        })
+    }
+
     fn stats(&self, lane: Lane) -> BoxFuture<'_, Result<Vec<TenantQueueStats>, JobError>> {
         Box::pin(async move {
             let visible = visible_tenant()?.map(|t| *t.as_uuid());
@@ -414,15 +441,16 @@ impl JobQueue for PgQueue {
         })
     }
 
-    fn dead_letters(&self) -> BoxFuture<'_, Result<Vec<DeadJob>, JobError>> {
+    fn dead_letters(&self, page: DeadPage) -> BoxFuture<'_, Result<Vec<DeadJob>, JobError>> {
         Box::pin(async move {
             let visible = visible_tenant()?.map(|t| *t.as_uuid());
             let client = self.db.client().await.map_err(storage)?;
             let rows = client
                 .query(
                     "SELECT id, owner, lane, kind, attempts, reason FROM tenantry.dead_jobs
-                     WHERE $1::uuid IS NULL OR owner = $1 ORDER BY died_at DESC, id DESC",
-                    &[&visible],
+                     WHERE ($1::uuid IS NULL OR owner = $1) AND ($2::bigint IS NULL OR id < $2)
+                     ORDER BY id DESC LIMIT $3",
+                    &[&visible, &page.before, &page.sql_limit()],
                 )
                 .await
                 .map_err(pg)?;

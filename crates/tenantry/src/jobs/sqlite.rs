@@ -14,8 +14,8 @@ use std::time::Duration;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    BoxFuture, DeadJob, Job, JobEnvelope, JobError, JobQueue, Lane, STRIDE, TenantQueueStats,
-    TenantShare, Wakeups, millis, require_system, visible_tenant,
+    BoxFuture, DeadJob, DeadPage, Job, JobEnvelope, JobError, JobQueue, Lane, STRIDE,
+    TenantQueueStats, TenantShare, Wakeups, millis, require_system, visible_tenant,
 };
 use crate::context::TenantId;
 use crate::data::DataError;
@@ -494,6 +494,36 @@ impl JobQueue for SqliteQueue {
         })
     }
 
+    fn share(
+        &self,
+        tenant: TenantId,
+        lane: Lane,
+    ) -> BoxFuture<'_, Result<Option<TenantShare>, JobError>> {
+        Box::pin(async move {
+            require_system()?;
+            self.db
+                .run_unscoped(move |conn| {
+                    conn.query_row(
+                        "SELECT weight, cap, rate_interval_ms, max_backlog FROM job_tenants
+                         WHERE owner = ?1 AND lane = ?2",
+                        params![tenant.to_string(), lane.as_str()],
+                        |r| {
+                            Ok(TenantShare::from_columns(
+                                r.get(0)?,
+                                r.get(1)?,
+                                r.get(2)?,
+                                r.get(3)?,
+                            ))
+                        },
+                    )
+                    .optional()
+                    .map_err(sql)
+                })
+                .await
+                .map_err(storage)
+        })
+    }
+
     fn stats(&self, lane: Lane) -> BoxFuture<'_, Result<Vec<TenantQueueStats>, JobError>> {
         Box::pin(async move {
             let visible = visible_tenant()?.map(|t| t.to_string());
@@ -542,7 +572,7 @@ impl JobQueue for SqliteQueue {
         })
     }
 
-    fn dead_letters(&self) -> BoxFuture<'_, Result<Vec<DeadJob>, JobError>> {
+    fn dead_letters(&self, page: DeadPage) -> BoxFuture<'_, Result<Vec<DeadJob>, JobError>> {
         Box::pin(async move {
             let visible = visible_tenant()?.map(|t| t.to_string());
             let rows = self
@@ -551,10 +581,11 @@ impl JobQueue for SqliteQueue {
                     let mut stmt = conn
                         .prepare_cached(
                             "SELECT id, owner, lane, kind, attempts, reason FROM dead_jobs
-                             WHERE ?1 IS NULL OR owner = ?1 ORDER BY died_at DESC, id DESC",
+                             WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR id < ?2)
+                             ORDER BY id DESC LIMIT ?3",
                         )
                         .map_err(sql)?;
-                    stmt.query_map(params![visible], |r| {
+                    stmt.query_map(params![visible, page.before, page.sql_limit()], |r| {
                         Ok((
                             r.get::<_, i64>(0)?,
                             r.get::<_, Option<String>>(1)?,

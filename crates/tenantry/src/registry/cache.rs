@@ -10,8 +10,11 @@ use crate::context::TenantId;
 
 /// The tenant registry with an in-process TTL cache in front of it.
 ///
-/// Lookups hit the store at most once per key per TTL (misses are cached too,
-/// so a flood of requests for an unknown slug does not reach the database).
+/// Lookups hit the store at most once per key per TTL. Misses are cached
+/// too, so a flood of requests for one unknown slug does not reach the
+/// database — but in a cache of their own, smaller and shorter-lived, so a
+/// flood of *different* unknown names (anyone can make them up) evicts other
+/// made-up names, never real tenants' records.
 /// Every change made through this handle invalidates the affected keys at
 /// once and is announced through [`RegistryEvents`] when one is attached
 /// ([`Self::with_events`]); other processes that listen drop their copies
@@ -21,8 +24,10 @@ use crate::context::TenantId;
 #[derive(Clone)]
 pub struct Tenants {
     store: Arc<dyn TenantStore>,
-    // Keyed by every way a tenant is looked up; `None` records a known miss.
-    cache: Cache<TenantKey, Option<Arc<TenantRecord>>>,
+    // Keyed by every way a tenant is looked up.
+    cache: Cache<TenantKey, Arc<TenantRecord>>,
+    // Known misses, bounded apart from `cache` (see the type's docs).
+    misses: Cache<TenantKey, ()>,
     events: Option<Arc<dyn RegistryEvents>>,
     lookups: Arc<Lookups>,
 }
@@ -60,15 +65,28 @@ impl Tenants {
         Self::with_ttl(store, Self::DEFAULT_TTL)
     }
 
+    /// Records kept at most.
+    pub const MAX_RECORDS: u64 = 100_000;
+    /// Unknown names remembered at most (each costs one store query per
+    /// [`Self::MISS_TTL`] once forgotten).
+    pub const MAX_MISSES: u64 = 10_000;
+    /// The longest an unknown name is remembered.
+    pub const MISS_TTL: Duration = Duration::from_secs(10);
+
     /// Wraps `store` with a cache whose entries live for `ttl`.
     pub fn with_ttl(store: Arc<dyn TenantStore>, ttl: Duration) -> Self {
         let cache = Cache::builder()
-            .max_capacity(100_000)
+            .max_capacity(Self::MAX_RECORDS)
             .time_to_live(ttl)
+            .build();
+        let misses = Cache::builder()
+            .max_capacity(Self::MAX_MISSES)
+            .time_to_live(ttl.min(Self::MISS_TTL))
             .build();
         Self {
             store,
             cache,
+            misses,
             events: None,
             lookups: Arc::default(),
         }
@@ -82,10 +100,11 @@ impl Tenants {
 
     /// Drops the cached keys another process announced as changed.
     pub fn forget(&self, keys: &ChangedKeys) {
-        self.cache.invalidate(&TenantKey::Id(keys.id));
-        self.cache.invalidate(&TenantKey::Slug(keys.slug.clone()));
-        for domain in &keys.domains {
-            self.cache.invalidate(&TenantKey::Domain(domain.clone()));
+        let mut all = vec![TenantKey::Id(keys.id), TenantKey::Slug(keys.slug.clone())];
+        all.extend(keys.domains.iter().cloned().map(TenantKey::Domain));
+        for key in &all {
+            self.cache.invalidate(key);
+            self.misses.invalidate(key);
         }
     }
 
@@ -101,11 +120,18 @@ impl Tenants {
         use std::sync::atomic::Ordering::Relaxed;
         if let Some(hit) = self.cache.get(key) {
             self.lookups.hits.fetch_add(1, Relaxed);
-            return Ok(hit);
+            return Ok(Some(hit));
+        }
+        if self.misses.contains_key(key) {
+            self.lookups.hits.fetch_add(1, Relaxed);
+            return Ok(None);
         }
         self.lookups.misses.fetch_add(1, Relaxed);
         let found = self.store.find(key).await?.map(Arc::new);
-        self.cache.insert(key.clone(), found.clone());
+        match &found {
+            Some(record) => self.cache.insert(key.clone(), record.clone()),
+            None => self.misses.insert(key.clone(), ()),
+        }
         Ok(found)
     }
 
@@ -270,6 +296,41 @@ mod tests {
         assert_eq!(store.finds.load(Ordering::SeqCst), 1);
         tenants.create(new_tenant("later")).await.unwrap();
         assert!(tenants.find(&key).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn made_up_names_never_evict_real_records() {
+        let store = Arc::new(CountingStore::default());
+        let tenants = Tenants::new(store.clone());
+        let mut real = Vec::new();
+        for i in 0..100 {
+            let slug = format!("real{i}");
+            tenants.create(new_tenant(&slug)).await.unwrap();
+            real.push(TenantKey::Slug(slug));
+        }
+        for key in &real {
+            tenants.find(key).await.unwrap().unwrap();
+        }
+        // An enumeration run: far more made-up names than both caches hold.
+        let flood = Tenants::MAX_RECORDS + Tenants::MAX_MISSES;
+        for i in 0..flood {
+            tenants
+                .find(&TenantKey::Slug(format!("guess{i}")))
+                .await
+                .unwrap();
+        }
+        tenants.cache.run_pending_tasks();
+        tenants.misses.run_pending_tasks();
+        assert!(tenants.misses.entry_count() <= Tenants::MAX_MISSES);
+        let before = store.finds.load(Ordering::SeqCst);
+        for key in &real {
+            tenants.find(key).await.unwrap().unwrap();
+        }
+        assert_eq!(
+            store.finds.load(Ordering::SeqCst),
+            before,
+            "every real record is still served from the cache"
+        );
     }
 
     #[tokio::test]

@@ -3,6 +3,11 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Why a destination was refused.
+///
+/// The messages are shown to tenants (a webhook's delivery log), so an
+/// internal address and a name that does not resolve read the same: neither
+/// the address nor whether an internal name exists is told, or the guard
+/// would be a scanner of our network. The fields keep the details for logs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DestinationError {
@@ -13,10 +18,10 @@ pub enum DestinationError {
     #[error("scheme {0:?} is not allowed")]
     Scheme(String),
     /// The host did not resolve.
-    #[error("cannot resolve {0}")]
+    #[error("the destination does not resolve to a public address")]
     Resolve(String),
     /// The host is, or resolves to, an internal address.
-    #[error("{host} resolves to internal address {addr}")]
+    #[error("the destination does not resolve to a public address")]
     Internal {
         /// The URL's host.
         host: String,
@@ -155,10 +160,20 @@ fn is_internal(ip: IpAddr) -> bool {
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
                 || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
-                || in_range(ip, IpAddr::V6(Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0)), 96) // NAT64
-                || in_range(ip, IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0)), 32) // documentation
+                || (first & 0xffc0) == 0xfec0 // deprecated site-local fec0::/10
+                || in_range(ip, net6(0, 0), 96) // IPv4-compatible ::a.b.c.d (deprecated)
+                || in_range(ip, net6(0x64, 0xff9b), 96) // NAT64
+                || in_range(ip, IpAddr::V6(Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0)), 48) // local-use NAT64
+                || in_range(ip, net6(0x2002, 0), 16) // 6to4: embeds an IPv4 address, relayed anywhere
+                || in_range(ip, net6(0x2001, 0), 32) // Teredo: likewise
+                || in_range(ip, net6(0x2001, 0xdb8), 32) // documentation
         }
     }
+}
+
+/// `first:second::`, the start of an IPv6 range.
+fn net6(first: u16, second: u16) -> IpAddr {
+    IpAddr::V6(Ipv6Addr::new(first, second, 0, 0, 0, 0, 0, 0))
 }
 
 fn is_internal_v4(v4: Ipv4Addr) -> bool {
@@ -198,6 +213,14 @@ mod tests {
             "http://[fd00::1]/",
             "http://[fe80::1]/",
             "http://[::ffff:127.0.0.1]/",
+            "http://[::10.0.0.1]/",
+            "http://[::127.0.0.1]/",
+            "http://[2002:a00:1::]/",
+            "http://[2002:7f00:1::]/",
+            "http://[64:ff9b:1::a00:1]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[fec0::1]/",
+            "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
         ] {
             assert!(
                 matches!(
@@ -216,7 +239,24 @@ mod tests {
             Err(DestinationError::InvalidUrl(_))
         ));
         let public = guard.check("https://93.184.215.14/hook").await.unwrap();
+        assert!(guard.check("https://[2606:4700::1111]/hook").await.is_ok());
         assert_eq!(public, vec!["93.184.215.14:443".parse().unwrap()]);
+    }
+
+    #[tokio::test]
+    async fn refusals_tell_tenants_nothing_about_our_network() {
+        let guard = DestinationGuard::new();
+        let internal = guard.check("http://10.1.2.3:8080/").await.unwrap_err();
+        let unresolved = guard
+            .check("http://no-such-host.invalid/")
+            .await
+            .unwrap_err();
+        assert_eq!(internal.to_string(), unresolved.to_string());
+        assert!(!internal.to_string().contains("10.1.2.3"), "{internal}");
+        assert!(
+            !unresolved.to_string().contains("no-such-host"),
+            "{unresolved}"
+        );
     }
 
     #[tokio::test]

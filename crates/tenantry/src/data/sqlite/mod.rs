@@ -142,12 +142,38 @@ impl SqliteDatabase {
         SqliteTx::begin(self.target(ctx, tier)?, ctx.tenant_id()).await
     }
 
-    /// Runs `work` on a connection outside any tenant (control-plane use).
-    pub async fn run_unscoped<R: Send + 'static>(
+    /// Runs `work` on a connection outside any tenant (the library's own
+    /// control-plane stores, which scope their queries themselves).
+    pub(crate) async fn run_unscoped<R: Send + 'static>(
         &self,
         work: impl FnOnce(&mut rusqlite::Connection) -> Result<R, DataError> + Send + 'static,
     ) -> Result<R, DataError> {
         self.pool.run(None, work).await
+    }
+
+    /// Runs `work` on a raw connection that sees every tenant's rows: the
+    /// cross-tenant door, so only for the system tenant (inside
+    /// [`run_as_system`](crate::context::run_as_system)); anyone else gets
+    /// [`DataError::SystemOnly`]. SQLite has no row-level security, so
+    /// this is the check that stands in for it.
+    pub async fn run_as_system<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut rusqlite::Connection) -> Result<R, DataError> + Send + 'static,
+    ) -> Result<R, DataError> {
+        if !crate::context::current_tenant_id()?.is_system() {
+            return Err(DataError::SystemOnly);
+        }
+        self.pool.run(None, work).await
+    }
+
+    /// Whether a connection answers (readiness checks); reads no rows.
+    pub async fn ping(&self) -> Result<(), DataError> {
+        self.pool
+            .run(None, |conn| {
+                conn.query_row("SELECT 1", [], |_| Ok(()))
+                    .map_err(|e| DataError::Unavailable(e.to_string()))
+            })
+            .await
     }
 }
 

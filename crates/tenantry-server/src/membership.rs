@@ -1,0 +1,34 @@
+//! Who may use a tenant: its rows in `users`, asked by the edge on every
+//! request (through a few seconds' cache), so removing a user or demoting
+//! an admin takes effect long before their token expires.
+
+use tenantry::context::{Role, UserId};
+use tenantry::data::Database;
+use tenantry::edge::{CachedMembership, Membership, MembershipError};
+use tenantry::registry::BoxFuture;
+
+/// The tenant's `users` table as the edge's [`Membership`].
+pub struct UserMembership {
+    db: Database,
+}
+
+impl UserMembership {
+    /// Membership from `db`'s users, cached for [`CachedMembership::DEFAULT_TTL`].
+    pub fn cached(db: Database) -> CachedMembership {
+        CachedMembership::new(Self { db }, CachedMembership::DEFAULT_TTL)
+    }
+}
+
+impl Membership for UserMembership {
+    fn role(&self, user: UserId) -> BoxFuture<'_, Result<Option<Role>, MembershipError>> {
+        Box::pin(async move {
+            let role = crate::store::users::role_of(&self.db, user.0)
+                .await
+                .map_err(|e| MembershipError(Box::new(e)))?;
+            Ok(role.map(|r| match r.as_str() {
+                "admin" => Role::Admin,
+                _ => Role::Member,
+            }))
+        })
+    }
+}
