@@ -96,12 +96,32 @@ pub async fn open(config: &Config) -> anyhow::Result<Backend> {
         }
     }
     if let Database::Postgres(db) = &backend.db {
-        let findings = db
+        let mut list: Vec<String> = db
             .audit()
             .await
-            .context("running the isolation audit as the app role")?;
-        if !findings.is_empty() {
-            let list: Vec<String> = findings.iter().map(|f| format!("  - {f}")).collect();
+            .context("running the isolation audit as the app role")?
+            .iter()
+            .map(|f| format!("  - {f}"))
+            .collect();
+        // Every database-tier tenant's own database too.
+        for tenant in backend.tenants.list().await? {
+            if tenant.tier != Tier::Database
+                || matches!(tenant.state, TenantState::Deleting | TenantState::Deleted)
+            {
+                continue;
+            }
+            let database = db.tenant_database(tenant.id);
+            let findings = db
+                .audit_tenant_database(tenant.id, tenant.database_server.as_deref())
+                .await
+                .with_context(|| format!("auditing {}'s database {database}", tenant.slug))?;
+            list.extend(
+                findings
+                    .iter()
+                    .map(|f| format!("  - in {}'s database {database}: {f}", tenant.slug)),
+            );
+        }
+        if !list.is_empty() {
             bail!(
                 "refusing to start: the isolation audit found\n{}",
                 list.join("\n")

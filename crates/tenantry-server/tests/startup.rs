@@ -117,3 +117,61 @@ async fn a_missing_database_is_created_and_a_bad_role_is_not_mistaken_for_one() 
         .unwrap();
     let _ = std::fs::remove_dir_all(data_dir);
 }
+
+#[tokio::test]
+async fn an_unprotected_table_in_a_tenant_database_stops_the_server() {
+    let Some(pg) = tenantry_testkit::postgres().await else {
+        return;
+    };
+    let data_dir = std::env::temp_dir().join(format!(
+        "tenantry-startup-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let settings = Settings {
+        data_dir: Some(data_dir.clone()),
+        database_url: Some(pg.url().to_owned()),
+        jwt_secret: Some("startup-test-secret-0123456789abcdef".into()),
+        ..Settings::default()
+    };
+    let config = settings.resolve().unwrap();
+    let opened = backend::open(&config).await.unwrap();
+    let tenant = tenantry_server::provision::create_tenant(
+        &opened,
+        tenantry::registry::NewTenant {
+            id: None,
+            slug: "vault".into(),
+            name: "Vault".into(),
+            plan: tenantry::context::Plan::Enterprise,
+            tier: tenantry::context::Tier::Database,
+            state: tenantry::registry::TenantState::Active,
+            domains: vec![],
+            database_server: None,
+        },
+    )
+    .await
+    .unwrap();
+    let tenantry::data::Database::Postgres(db) = &opened.db else {
+        unreachable!()
+    };
+    let database = db.tenant_database(tenant.id);
+    drop(opened);
+    backend::open(&config)
+        .await
+        .expect("a freshly provisioned tenant database passes");
+
+    // A table added by hand in the tenant's own database, readable by the app.
+    let (base, _) = pg.url().rsplit_once('/').unwrap();
+    let owner = tenantry::data::postgres::migrate::connect(&format!("{base}/{database}"))
+        .await
+        .unwrap();
+    owner
+        .batch_execute("CREATE TABLE exports (id bigint, tenant_id uuid); GRANT SELECT ON exports TO tenantry_app;")
+        .await
+        .unwrap();
+    let message = format!("{:#}", backend::open(&config).await.err().unwrap());
+    assert!(
+        message.contains("vault's database") && message.contains("public.exports"),
+        "{message}"
+    );
+    let _ = std::fs::remove_dir_all(data_dir);
+}

@@ -108,6 +108,7 @@ where
     dead_letters_are_the_tenant_s_own(fresh().await).await;
     a_tick_is_enqueued_once(fresh().await).await;
     workers_run_jobs_concurrently_and_drain_on_shutdown(fresh().await).await;
+    a_suspended_tenant_s_jobs_wait_without_using_attempts(fresh().await).await;
     let f = fresh().await;
     if f.wakes_workers {
         an_idle_worker_is_woken_by_an_enqueue(f).await;
@@ -389,6 +390,56 @@ async fn jobs_run_in_their_tenant_context_and_bad_ones_die_with_a_reason(f: JobF
     let forged_dead = dead.iter().find(|d| d.tenant == Some(forged)).unwrap();
     assert!(forged_dead.reason.contains("unknown"), "{forged_dead:?}");
     assert!(!worker.run_once().await.unwrap(), "the queue is empty");
+}
+
+async fn a_suspended_tenant_s_jobs_wait_without_using_attempts(f: JobFixture) {
+    let acme = f.tenant("acme").await;
+    let runs = Arc::new(Mutex::new(0));
+    let mut options = WorkerOptions::new(Lane::Batch, "w1");
+    // Held jobs come back at once, so the test sees the second look.
+    options.held_retry = Duration::ZERO;
+    let worker = Worker::new(f.queue.clone(), f.tenants.clone(), options).handle("record", {
+        let runs = runs.clone();
+        move |_job| {
+            let runs = runs.clone();
+            async move {
+                *runs.lock().unwrap() += 1;
+                Ok::<(), String>(())
+            }
+        }
+    });
+    let job = acme
+        .clone()
+        .sync_scope(|| JobEnvelope::new("record", &1))
+        .unwrap()
+        .max_attempts(1);
+    f.queue.enqueue(&job).await.unwrap();
+    f.tenants
+        .set_state(acme.tenant_id(), TenantState::Suspended)
+        .await
+        .unwrap();
+    // Looked at more often than it has attempts: never run, never dead.
+    for _ in 0..3 {
+        assert!(worker.run_once().await.unwrap(), "the held job was claimed");
+    }
+    assert_eq!(
+        *runs.lock().unwrap(),
+        0,
+        "a suspended tenant's job did not run"
+    );
+    let dead = f
+        .as_system(f.queue.dead_letters(tenantry::jobs::DeadPage::first(100)))
+        .await
+        .unwrap();
+    assert!(dead.is_empty(), "held, not dead: {dead:?}");
+
+    f.tenants
+        .set_state(acme.tenant_id(), TenantState::Active)
+        .await
+        .unwrap();
+    assert!(worker.run_once().await.unwrap());
+    assert_eq!(*runs.lock().unwrap(), 1, "resumed: the job ran, once");
+    assert!(!worker.run_once().await.unwrap(), "and is gone");
 }
 
 async fn lost_jobs_come_back_and_keys_dedupe(f: JobFixture) {

@@ -197,6 +197,56 @@ async fn the_audit_names_unsafe_tables_and_roles() {
         findings.contains(&Finding::NoPolicy("public.no_policy".into())),
         "{findings:?}"
     );
+    assert!(
+        findings.contains(&Finding::PolicyNotTenantScoped {
+            table: "public.unforced".into(),
+            policy: "p".into()
+        }),
+        "USING (true) scopes nothing: {findings:?}"
+    );
+
+    // The side doors around RLS: views and functions that read as their
+    // (superuser) owner, a materialized view, and a second, permissive
+    // policy that ORs the first one away.
+    owner
+        .batch_execute(&format!(
+            "CREATE VIEW all_notes AS SELECT * FROM notes;
+             CREATE VIEW own_notes WITH (security_invoker = true) AS SELECT * FROM notes;
+             CREATE MATERIALIZED VIEW note_counts AS SELECT tenant_id, count(*) FROM notes GROUP BY 1;
+             CREATE FUNCTION every_note() RETURNS bigint LANGUAGE sql SECURITY DEFINER
+                 AS 'SELECT count(*) FROM notes';
+             CREATE FUNCTION my_notes() RETURNS bigint LANGUAGE sql
+                 AS 'SELECT count(*) FROM notes';
+             CREATE POLICY everyone ON notes USING (true);
+             GRANT SELECT ON all_notes, own_notes, note_counts TO {APP_ROLE};"
+        ))
+        .await
+        .unwrap();
+    let findings = pg.audit().await.unwrap();
+    for expected in [
+        Finding::ViewBypassesRls("public.all_notes".into()),
+        Finding::ViewBypassesRls("public.note_counts".into()),
+        Finding::SecurityDefiner("public.every_note()".into()),
+        Finding::PolicyNotTenantScoped {
+            table: "public.notes".into(),
+            policy: "everyone".into(),
+        },
+    ] {
+        assert!(findings.contains(&expected), "{expected:?} in {findings:?}");
+    }
+    let named = |name: &str| findings.iter().any(|f| f.to_string().contains(name));
+    assert!(
+        !named("own_notes"),
+        "a security_invoker view is safe: {findings:?}"
+    );
+    assert!(
+        !named("my_notes"),
+        "an invoker function is safe: {findings:?}"
+    );
+    assert!(
+        !named("tenant_isolation"),
+        "the real policy passes: {findings:?}"
+    );
 
     // A role with BYPASSRLS (unique name: roles are cluster-wide).
     let role = format!("bypass_{}", &test_db.name()[14..26]);

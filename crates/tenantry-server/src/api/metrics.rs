@@ -9,37 +9,24 @@ use std::fmt::Write;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use tenantry::jobs::Lane;
+use tenantry::jobs::{Lane, TenantQueueStats};
 
 use super::AppState;
 
-/// Serves the exposition (public, like `/healthz`: bind the server where
-/// only the scraper reaches it).
+/// Serves the exposition (on the admin listener only: it names tenants).
 pub(crate) async fn render(State(app): State<AppState>) -> impl IntoResponse {
     let mut text = app.metrics.render();
     text.push_str(&app.job_metrics.render());
     text.push_str(&app.limit_metrics.render());
-    let _ = writeln!(
-        text,
-        "# HELP jobs_queued Jobs waiting, per lane (every tenant)."
-    );
-    let _ = writeln!(text, "# TYPE jobs_queued gauge");
-    let mut running = String::new();
+    let mut depths = Vec::new();
     for lane in [Lane::Interactive, Lane::Batch] {
         let stats = tenantry::context::run_as_system("metrics", app.events.queue.stats(lane)).await;
-        let (queued, active) = stats.map_or((0, 0), |s| {
-            s.iter()
-                .fold((0, 0), |(q, r), t| (q + t.queued, r + t.running))
-        });
-        let _ = writeln!(text, "jobs_queued{{lane=\"{lane}\"}} {queued}");
-        let _ = writeln!(running, "jobs_running{{lane=\"{lane}\"}} {active}");
+        if let Err(e) = &stats {
+            tracing::warn!(error = %e, %lane, "queue depth unavailable for /metrics");
+        }
+        depths.push((lane, stats.ok()));
     }
-    let _ = writeln!(
-        text,
-        "# HELP jobs_running Jobs running, per lane (every tenant, every worker)."
-    );
-    let _ = writeln!(text, "# TYPE jobs_running gauge");
-    text.push_str(&running);
+    write_queue_depths(&mut text, &depths);
     let (hits, misses) = app.tenants.cache_stats();
     let _ = writeln!(
         text,
@@ -64,6 +51,47 @@ pub(crate) async fn render(State(app): State<AppState>) -> impl IntoResponse {
         )],
         text,
     )
+}
+
+/// Queue depth per lane. A lane whose stats could not be read has no
+/// `jobs_queued` / `jobs_running` sample at all — a made-up 0 would read as
+/// "the queue is empty" exactly when it may be stuck — and
+/// `jobs_queue_stats_up` 0, to alert on.
+fn write_queue_depths(text: &mut String, depths: &[(Lane, Option<Vec<TenantQueueStats>>)]) {
+    let _ = writeln!(
+        text,
+        "# HELP jobs_queue_stats_up Whether the queue's depth could be read (1) or not (0), per lane."
+    );
+    let _ = writeln!(text, "# TYPE jobs_queue_stats_up gauge");
+    for (lane, stats) in depths {
+        let _ = writeln!(
+            text,
+            "jobs_queue_stats_up{{lane=\"{lane}\"}} {}",
+            u8::from(stats.is_some())
+        );
+    }
+    let _ = writeln!(
+        text,
+        "# HELP jobs_queued Jobs waiting, per lane (every tenant)."
+    );
+    let _ = writeln!(text, "# TYPE jobs_queued gauge");
+    for (lane, stats) in depths {
+        if let Some(stats) = stats {
+            let queued: i64 = stats.iter().map(|t| t.queued).sum();
+            let _ = writeln!(text, "jobs_queued{{lane=\"{lane}\"}} {queued}");
+        }
+    }
+    let _ = writeln!(
+        text,
+        "# HELP jobs_running Jobs running, per lane (every tenant, every worker)."
+    );
+    let _ = writeln!(text, "# TYPE jobs_running gauge");
+    for (lane, stats) in depths {
+        if let Some(stats) = stats {
+            let running: i64 = stats.iter().map(|t| t.running).sum();
+            let _ = writeln!(text, "jobs_running{{lane=\"{lane}\"}} {running}");
+        }
+    }
 }
 
 /// Connections by pool (the shared pool serves the shared and schema tiers;
@@ -108,5 +136,33 @@ fn write_pool_stats(text: &mut String, stats: &tenantry::data::postgres::PoolSta
             "db_connection_waiters{{pool=\"{pool}\"}} {}",
             usage.waiting
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_lane_has_no_depth_rather_than_zero() {
+        let mut text = String::new();
+        write_queue_depths(
+            &mut text,
+            &[(Lane::Interactive, Some(Vec::new())), (Lane::Batch, None)],
+        );
+        assert!(
+            text.contains("jobs_queued{lane=\"interactive\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("jobs_queue_stats_up{lane=\"interactive\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("jobs_queue_stats_up{lane=\"batch\"} 0"),
+            "{text}"
+        );
+        assert!(!text.contains("jobs_queued{lane=\"batch\"}"), "{text}");
+        assert!(!text.contains("jobs_running{lane=\"batch\"}"), "{text}");
     }
 }

@@ -120,6 +120,10 @@ pub trait JobQueue: Send + Sync + 'static {
     /// Moves job `id` straight to the dead letters: it can never run.
     fn bury<'a>(&'a self, id: i64, reason: &'a str) -> BoxFuture<'a, Result<(), JobError>>;
 
+    /// Puts a claimed job back, to run after `delay`, without counting the
+    /// attempt: its tenant cannot run jobs now (suspended, provisioning).
+    fn defer<'a>(&'a self, job: &'a Job, delay: Duration) -> BoxFuture<'a, Result<(), JobError>>;
+
     /// Extends the leases of running jobs (a heartbeat from their worker).
     fn heartbeat<'a>(
         &'a self,

@@ -45,6 +45,7 @@ mod sql {
     pub(super) const CLAIM: &str = include_str!("sql/claim.sql");
     pub(super) const COMPLETE: &str = include_str!("sql/complete.sql");
     pub(super) const RETRY: &str = include_str!("sql/retry.sql");
+    pub(super) const DEFER: &str = include_str!("sql/defer.sql");
     pub(super) const BURY: &str = include_str!("sql/bury.sql");
     pub(super) const REAP: &str = include_str!("sql/reap.sql");
     pub(super) const RETRY_DEAD: &str = include_str!("sql/retry_dead.sql");
@@ -284,6 +285,17 @@ impl JobQueue for PgQueue {
                     .await
                     .map_err(pg)?;
             }
+            Ok(())
+        })
+    }
+
+    fn defer<'a>(&'a self, job: &'a Job, delay: Duration) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move {
+            let client = self.db.client().await.map_err(storage)?;
+            client
+                .execute(sql::DEFER, &[&job.id, &millis(delay)])
+                .await
+                .map_err(pg)?;
             Ok(())
         })
     }

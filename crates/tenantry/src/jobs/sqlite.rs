@@ -354,6 +354,29 @@ impl JobQueue for SqliteQueue {
         })
     }
 
+    fn defer<'a>(&'a self, job: &'a Job, delay: Duration) -> BoxFuture<'a, Result<(), JobError>> {
+        let id = job.id;
+        Box::pin(async move {
+            self.write(move |tx| {
+                let again: Option<(String, String)> = tx
+                    .query_row(
+                        "UPDATE jobs SET state = 'queued', worker = NULL, lease_until = NULL,
+                             attempts = max(attempts - 1, 0), run_at = ?2
+                         WHERE id = ?1 AND state = 'running' RETURNING owner, lane",
+                        params![id, crate::clock::now_ms().saturating_add(millis(delay))],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(sql)?;
+                if let Some((owner, lane)) = again {
+                    shift(tx, &owner, &lane, 1, -1)?;
+                }
+                Ok(())
+            })
+            .await
+        })
+    }
+
     fn bury<'a>(&'a self, id: i64, reason: &'a str) -> BoxFuture<'a, Result<(), JobError>> {
         let reason = reason.to_owned();
         Box::pin(async move {

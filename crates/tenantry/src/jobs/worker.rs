@@ -110,6 +110,9 @@ pub struct WorkerOptions {
     pub idle_poll: Duration,
     /// The first retry's delay; each next one doubles, plus jitter.
     pub base_backoff: Duration,
+    /// How long a job of a suspended or provisioning tenant waits before
+    /// it is looked at again (no attempt is counted).
+    pub held_retry: Duration,
 }
 
 impl WorkerOptions {
@@ -123,6 +126,7 @@ impl WorkerOptions {
             lease: Duration::from_secs(30),
             idle_poll: Duration::from_secs(1),
             base_backoff: Duration::from_secs(1),
+            held_retry: Duration::from_secs(30),
         }
     }
 }
@@ -142,6 +146,17 @@ enum Outcome {
     Done,
     Retry(String),
     Bury(String),
+    /// Back to the queue, no attempt counted: the tenant cannot run jobs now.
+    Defer,
+}
+
+/// Whether a job's tenant may run it now.
+enum Tenancy {
+    Runs(TenantContext),
+    /// Suspended or provisioning: later.
+    Held(TenantState),
+    /// Unknown, being deleted or gone: never.
+    Gone,
 }
 
 impl Worker {
@@ -328,6 +343,7 @@ impl Worker {
                 Outcome::Done => "done",
                 Outcome::Retry(_) => "retry",
                 Outcome::Bury(_) => "dead",
+                Outcome::Defer => "held",
             };
             observer.finished(&job, started.elapsed(), label);
         }
@@ -368,8 +384,14 @@ impl Worker {
             context::run_as_system("job", run).await
         } else {
             match self.context_for(&job).await {
-                Ok(Some(ctx)) => ctx.scope(run).await,
-                Ok(None) => {
+                Ok(Tenancy::Runs(ctx)) => ctx.scope(run).await,
+                Ok(Tenancy::Held(state)) => {
+                    // A suspended tenant's e-mails and webhooks wait for it
+                    // to be resumed (or deleted); no attempt is used up.
+                    tracing::debug!(job = job.id, tenant = %job.tenant, %state, "job held: its tenant is not active");
+                    return (job, Outcome::Defer);
+                }
+                Ok(Tenancy::Gone) => {
                     let reason = format!("unknown or deleted tenant {}", job.tenant);
                     tracing::warn!(job = job.id, %reason, "job moved to the dead letters");
                     return (job, Outcome::Bury(reason));
@@ -407,23 +429,28 @@ impl Worker {
                 tracing::debug!(job = job.id, %reason, "buried");
                 self.queue.bury(job.id, &reason).await?;
             }
+            Outcome::Defer => self.queue.defer(&job, self.options.held_retry).await?,
         }
         Ok(())
     }
 
-    /// The job's tenant context, from the registry: `None` when the tenant is
-    /// unknown, being deleted or gone.
-    async fn context_for(&self, job: &Job) -> Result<Option<TenantContext>, JobError> {
+    /// The job's tenant context, from the registry, if its tenant may run
+    /// jobs now.
+    async fn context_for(&self, job: &Job) -> Result<Tenancy, JobError> {
         let record = self
             .tenants
             .find(&TenantKey::Id(job.tenant))
             .await
             .map_err(|e| JobError::Storage(e.to_string()))?;
         let Some(record) = record else {
-            return Ok(None);
+            return Ok(Tenancy::Gone);
         };
-        if matches!(record.state, TenantState::Deleting | TenantState::Deleted) {
-            return Ok(None);
+        match record.state {
+            TenantState::Active => {}
+            TenantState::Suspended | TenantState::Provisioning => {
+                return Ok(Tenancy::Held(record.state));
+            }
+            TenantState::Deleting | TenantState::Deleted => return Ok(Tenancy::Gone),
         }
         let mut builder = TenantContext::builder(record.id, record.slug.clone())
             .plan(record.plan)
@@ -437,7 +464,7 @@ impl Worker {
             }
             builder = builder.request_id(request);
         }
-        Ok(builder.build().ok())
+        Ok(builder.build().map_or(Tenancy::Gone, Tenancy::Runs))
     }
 
     /// `base · 2^(attempt − 1)`, plus up to as much again of jitter so

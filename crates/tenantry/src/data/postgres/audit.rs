@@ -4,6 +4,22 @@
 //! policy, or the app connects as a role that bypasses it. The server runs
 //! this audit as its app role before accepting traffic and refuses to start
 //! on any finding, naming the table or role.
+//!
+//! Beside the tables it checks the three side doors around RLS that the
+//! app role can open:
+//!
+//! - **views** over tenant tables whose owner bypasses RLS (a superuser or
+//!   a `BYPASSRLS` role) and that are not `security_invoker`: the view reads
+//!   as its owner, every tenant's rows; and materialized views, which hold
+//!   whatever their last refresh could see;
+//! - **`SECURITY DEFINER` functions** owned by such a role that the app
+//!   role may execute: they run as their owner;
+//! - **policies** that do not scope by tenant: a permissive policy ORs
+//!   with the others, so one `USING (true)` opens the table. A policy must
+//!   compare `tenant_id` with the per-transaction tenant setting
+//!   (`current_setting('app.tenant_id')` or `tenantry_current_tenant()`).
+//!   The check reads the expression's text: it catches a forgotten or
+//!   placeholder policy, not a deliberately disguised one.
 
 use std::fmt;
 
@@ -33,6 +49,20 @@ pub enum Finding {
     Superuser(String),
     /// The app role has `BYPASSRLS`.
     BypassRls(String),
+    /// A view over a tenant table reads as an owner that bypasses RLS
+    /// (or is a materialized view), and the app role may read it.
+    ViewBypassesRls(String),
+    /// A `SECURITY DEFINER` function owned by a role that bypasses RLS,
+    /// executable by the app role.
+    SecurityDefiner(String),
+    /// A permissive policy on a tenant table that does not compare
+    /// `tenant_id` with the tenant setting.
+    PolicyNotTenantScoped {
+        /// Table.
+        table: String,
+        /// Policy name.
+        policy: String,
+    },
 }
 
 impl fmt::Display for Finding {
@@ -49,6 +79,20 @@ impl fmt::Display for Finding {
             }
             Finding::Superuser(r) => write!(f, "app role {r} is a superuser"),
             Finding::BypassRls(r) => write!(f, "app role {r} has BYPASSRLS"),
+            Finding::ViewBypassesRls(v) => write!(
+                f,
+                "view {v} reads tenant rows as an owner that bypasses row-level security \
+                 (make it security_invoker, or owned by a role subject to RLS)"
+            ),
+            Finding::SecurityDefiner(p) => write!(
+                f,
+                "function {p} is SECURITY DEFINER, owned by a role that bypasses \
+                 row-level security, and executable by the app role"
+            ),
+            Finding::PolicyNotTenantScoped { table, policy } => write!(
+                f,
+                "policy {policy} on {table} does not compare tenant_id with the tenant setting"
+            ),
         }
     }
 }
@@ -69,6 +113,68 @@ const TENANT_TABLES: &str = "
        AND EXISTS (SELECT 1 FROM pg_attribute a
                     WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
      ORDER BY 1";
+
+// Roles that read past RLS: the owners that make views and functions unsafe.
+const BYPASSES: &str = "(SELECT oid FROM pg_roles WHERE rolsuper OR rolbypassrls)";
+
+const UNSAFE_VIEWS: &str = "
+    SELECT quote_ident(n.nspname) || '.' || quote_ident(v.relname)
+      FROM pg_class v
+      JOIN pg_namespace n ON n.oid = v.relnamespace
+     WHERE v.relkind IN ('v', 'm')
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tenantry')
+       AND n.nspname NOT LIKE 'pg_toast%'
+       AND has_table_privilege(current_user, v.oid, 'SELECT')
+       AND (v.relkind = 'm'
+            OR (v.relowner IN BYPASSES
+                AND NOT coalesce(v.reloptions && ARRAY['security_invoker=true', 'security_invoker=on',
+                                                       'security_invoker=1', 'security_invoker=yes'], false)))
+       AND EXISTS (SELECT 1 FROM pg_rewrite r
+                     JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                     JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attname = 'tenant_id'
+                                        AND NOT a.attisdropped
+                    WHERE r.ev_class = v.oid AND d.refobjid <> v.oid)
+     ORDER BY 1";
+
+const UNSAFE_FUNCTIONS: &str = "
+    SELECT quote_ident(n.nspname) || '.' || quote_ident(p.proname)
+           || '(' || pg_get_function_identity_arguments(p.oid) || ')'
+      FROM pg_proc p
+      JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE p.prosecdef
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+       AND p.proowner IN BYPASSES
+       AND has_function_privilege(current_user, p.oid, 'EXECUTE')
+     ORDER BY 1";
+
+const TENANT_POLICIES: &str = "
+    SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),
+           pol.polname::text,
+           coalesce(pg_get_expr(pol.polqual, pol.polrelid), ''),
+           coalesce(pg_get_expr(pol.polwithcheck, pol.polrelid), ''),
+           pol.polcmd::text
+      FROM pg_policy pol
+      JOIN pg_class c ON c.oid = pol.polrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE pol.polpermissive
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tenantry')
+       AND (0 = ANY (pol.polroles)
+            OR EXISTS (SELECT 1 FROM unnest(pol.polroles) AS r(oid)
+                        WHERE pg_has_role(current_user, r.oid, 'MEMBER')))
+       AND EXISTS (SELECT 1 FROM pg_attribute a
+                    WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+     ORDER BY 1, 2";
+
+/// Whether a policy expression compares `tenant_id` with the tenant setting.
+fn scopes_by_tenant(expression: &str) -> bool {
+    let names_setting =
+        expression.contains("'app.tenant_id'") || expression.contains("tenantry_current_tenant()");
+    // The column, not the setting's name (which contains it).
+    let names_column = expression
+        .replace("'app.tenant_id'", "")
+        .contains("tenant_id");
+    names_setting && names_column
+}
 
 /// Audits the database as the role `client` is connected as.
 pub async fn run(client: &Client) -> Result<Vec<Finding>, DataError> {
@@ -107,5 +213,47 @@ pub async fn run(client: &Client) -> Result<Vec<Finding>, DataError> {
             });
         }
     }
+    let views = UNSAFE_VIEWS.replace("BYPASSES", BYPASSES);
+    for view in client.query(&views, &[]).await.map_err(db_error)? {
+        findings.push(Finding::ViewBypassesRls(view.get(0)));
+    }
+    let functions = UNSAFE_FUNCTIONS.replace("BYPASSES", BYPASSES);
+    for function in client.query(&functions, &[]).await.map_err(db_error)? {
+        findings.push(Finding::SecurityDefiner(function.get(0)));
+    }
+    for policy in client.query(TENANT_POLICIES, &[]).await.map_err(db_error)? {
+        let (using, check, command): (String, String, String) =
+            (policy.get(2), policy.get(3), policy.get(4));
+        // INSERT policies have only WITH CHECK; the others filter with USING
+        // (and check with it too when WITH CHECK is absent).
+        let scoped = match command.as_str() {
+            "a" => scopes_by_tenant(&check),
+            _ => scopes_by_tenant(&using) && (check.is_empty() || scopes_by_tenant(&check)),
+        };
+        if !scoped {
+            findings.push(Finding::PolicyNotTenantScoped {
+                table: policy.get(0),
+                policy: policy.get(1),
+            });
+        }
+    }
     Ok(findings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scopes_by_tenant;
+
+    #[test]
+    fn a_policy_must_name_the_column_and_the_setting() {
+        assert!(scopes_by_tenant(
+            "(tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid)"
+        ));
+        assert!(scopes_by_tenant("(tenant_id = tenantry_current_tenant())"));
+        assert!(!scopes_by_tenant("true"));
+        assert!(!scopes_by_tenant("(tenant_id IS NOT NULL)"));
+        assert!(!scopes_by_tenant(
+            "(current_setting('app.tenant_id'::text) IS NOT NULL)"
+        ));
+    }
 }

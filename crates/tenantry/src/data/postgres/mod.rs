@@ -264,6 +264,20 @@ impl PgDatabase {
         let client = self.client().await?;
         audit::run(&client).await
     }
+
+    /// Runs the isolation audit as the app role in database-tier tenant
+    /// `tenant`'s own database, on `server` (`None`: the default one).
+    /// Each tenant database has its own tables, policies and grants, so
+    /// each is audited, not only the shared one.
+    pub async fn audit_tenant_database(
+        &self,
+        tenant: crate::context::TenantId,
+        server: Option<&str>,
+    ) -> Result<Vec<audit::Finding>, DataError> {
+        let pool = self.tenant_pools.pool_for(tenant, server)?;
+        let client = budget::get(&pool, self.acquire_timeout).await?;
+        audit::run(&client).await
+    }
 }
 
 pub(crate) fn pool_error(e: PoolError<ConnectError>) -> DataError {
