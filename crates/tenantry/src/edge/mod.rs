@@ -3,18 +3,25 @@
 //! [`TenantLayer`] is a tower layer for any axum app. For each request it
 //!
 //! 1. collects the tenant the request **claims**, from every configured
-//!    [`TenantResolver`] (subdomain, custom domain, path prefix, header);
+//!    [`TenantResolver`] (subdomain, custom domain, path prefix, header) —
+//!    no claim → 400;
 //! 2. verifies the bearer token ([`TokenVerifier`]: HS256 secret, or
-//!    RS256/ES256 against a JWKS) — missing, invalid or expired → 401;
-//!    or, on paths a [`SignedRequests`] covers, a URL signature made for
-//!    the claimed tenant (the context then has no user);
-//! 3. looks each claimed tenant up through the TTL-cached
+//!    RS256/ES256 against a JWKS; `iss`/`aud` when required) **before
+//!    looking anything up** — missing, invalid or expired → 401, the same
+//!    whatever the request claims; or, on paths a [`SignedRequests`]
+//!    covers, a URL signature made for the claimed tenant (the context
+//!    then has no user; an unknown tenant is a bad signature, 401);
+//! 3. looks the *token's* tenant up through the TTL-cached
 //!    [`Tenants`](crate::registry::Tenants) — unknown → 404;
-//! 4. requires every claim to be the token's tenant — otherwise 403
-//!    `{"error":"tenant mismatch"}`;
+//! 4. requires every claim to name that tenant, by comparison, without a
+//!    lookup — otherwise 403 `{"error":"tenant mismatch"}`, the same for
+//!    another tenant and a made-up one;
 //! 5. gates on the tenant's state — provisioning → 503 + `Retry-After`,
 //!    suspended → 403, deleting/deleted → 404;
-//! 6. runs the inner service inside the tenant's context.
+//! 6. inside the tenant's context, asks the app's [`Membership`] (when
+//!    configured) whether the token's user is still a member — not → 401 —
+//!    and narrows the role to the member's;
+//! 7. runs the inner service inside the tenant's context.
 //!
 //! [`RequestIdLayer`] (outermost) gives every request a well-formed
 //! `X-Request-Id` and echoes it on every response, refusals included.

@@ -8,7 +8,7 @@ pub(crate) const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-/// A latency histogram with [fixed buckets](LATENCY_BUCKETS).
+/// A latency histogram with fixed buckets (`LATENCY_BUCKETS`).
 #[derive(Debug, Default)]
 pub struct Histogram {
     // Per-bucket (not cumulative) counts; the last slot is +Inf.

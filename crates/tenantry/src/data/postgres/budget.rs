@@ -42,7 +42,7 @@ const RECHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// A pool whose connections count against a [`ConnectionBudget`].
 pub(crate) type BudgetedPool = managed::Pool<BudgetedManager>;
 
-/// A connection checked out of a [`BudgetedPool`].
+/// A connection checked out of a budgeted pool.
 pub type PooledClient = managed::Object<BudgetedManager>;
 
 /// The process-wide cap on open PostgreSQL connections.
