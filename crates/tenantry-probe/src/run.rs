@@ -14,14 +14,23 @@ use crate::{Probe, ProbeError, TenantAccess};
 /// leaky DELETE cannot remove what a later check needs.
 const ORDER: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
+/// The probe's HTTP client: TLS with the system's roots (APIs under test
+/// are usually `https://`), no redirects (a redirect is an answer to judge,
+/// not to follow), a 15 s budget per request.
+fn client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .https_only(false)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(15))
+        .build()
+}
+
 impl Probe {
     /// Runs every check and returns the report.
     pub async fn run(&self) -> Result<Report, ProbeError> {
         let ops = operations(&self.openapi)?;
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(15))
-            .build()?;
+        let http = client()?;
         let mut report = Report::default();
 
         let attacker_ids = self.learn_ids(&http, &ops, &self.attacker).await?;
@@ -339,5 +348,16 @@ fn sample(property: &Value) -> Value {
         (_, Some("email")) => json!("probe@example.com"),
         (_, Some("uuid")) => json!("00000000-0000-4000-8000-000000000000"),
         _ => json!("probe"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_probe_speaks_tls_on_its_own() {
+        // Built alone (not unified with the server's features), the probe's
+        // client must still have a TLS stack: `use_rustls_tls` exists only
+        // with one, and `build` fails without roots to trust.
+        assert!(super::client().is_ok());
     }
 }

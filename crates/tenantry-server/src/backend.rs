@@ -69,6 +69,9 @@ pub struct Backend {
     pub rates: Option<tenantry::limits::RedisRates>,
     /// How tier targets are created; see [`crate::provision`].
     pub(crate) provisioner: Provisioner,
+    /// Whether tenant databases on other hosts may be reached without
+    /// verified TLS (`--allow-insecure-transport`).
+    pub(crate) allow_insecure_transport: bool,
 }
 
 /// What it takes to create a tenant's tier target.
@@ -202,6 +205,7 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Backend> {
         secrets: secrets(config, secret_storage).await?,
         rates: None,
         provisioner: Provisioner::Sqlite,
+        allow_insecure_transport: config.allow_insecure_transport,
     })
 }
 
@@ -243,6 +247,7 @@ async fn connect_postgres(
             owner_url: owner_url.to_owned(),
             app_role: app_role.to_owned(),
         },
+        allow_insecure_transport: config.allow_insecure_transport,
     })
 }
 

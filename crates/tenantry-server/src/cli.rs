@@ -57,6 +57,12 @@ struct ServeArgs {
     /// Keep it on loopback or a private network: metrics name tenants.
     #[arg(long, default_value = "127.0.0.1:9464", env = "TENANTRY_ADMIN_LISTEN")]
     admin_listen: AdminListen,
+    /// Seconds a client has to send a request's head (slow-loris guard).
+    #[arg(long, default_value_t = 10, env = "TENANTRY_HEADER_READ_TIMEOUT_SECS")]
+    header_read_timeout_secs: u64,
+    /// Connections open at once; more are closed on arrival.
+    #[arg(long, default_value_t = 4096, env = "TENANTRY_MAX_CONNECTIONS")]
+    max_connections: usize,
 }
 
 /// Where the operator endpoints listen, if anywhere.
@@ -292,14 +298,19 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
     let until_stopped = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopping.wait_for(|stop| *stop).await;
     };
+    let limits = crate::serve::ServeLimits {
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
+        max_connections: args.max_connections.max(1),
+    };
     let admin = admin_listener.map(|listener| {
-        tokio::spawn(crate::run(
+        tokio::spawn(crate::serve::serve(
             listener,
             app.admin,
+            limits,
             until_stopped(stopping.clone()),
         ))
     });
-    crate::run(listener, app.api, until_stopped(stopping)).await?;
+    crate::serve::serve(listener, app.api, limits, until_stopped(stopping)).await?;
     if let Some(admin) = admin {
         admin.await??;
     }

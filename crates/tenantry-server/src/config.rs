@@ -55,6 +55,11 @@ pub struct Settings {
     /// Base domain whose subdomains are tenant slugs [default: localhost].
     #[arg(long, env = "TENANTRY_BASE_DOMAIN", global = true)]
     pub base_domain: Option<String>,
+    /// Reach a PostgreSQL or Redis on another host without a verified
+    /// certificate (`sslmode` below verify-ca, `redis://`): only on a
+    /// network you trust.
+    #[arg(long, env = "TENANTRY_ALLOW_INSECURE_TRANSPORT", global = true)]
+    pub allow_insecure_transport: bool,
     /// Redis URL: tenant-record changes reach every server process at once.
     #[arg(long, env = "TENANTRY_REDIS_URL", global = true)]
     pub redis_url: Option<String>,
@@ -153,6 +158,8 @@ struct FileSettings {
     jwks_allow_loopback_http: bool,
     jwt_issuer: Option<String>,
     jwt_audience: Option<String>,
+    #[serde(default)]
+    allow_insecure_transport: bool,
     base_domain: Option<String>,
     pool_size: Option<usize>,
     redis_url: Option<String>,
@@ -244,6 +251,8 @@ pub struct Config {
     pub jwt_issuer: Option<String>,
     /// Required `aud`.
     pub jwt_audience: Option<String>,
+    /// Whether non-local backends may be reached without verified TLS.
+    pub allow_insecure_transport: bool,
     /// Base domain for subdomain resolution.
     pub base_domain: String,
     /// Connection pool size.
@@ -343,6 +352,22 @@ impl Settings {
             .map(|source| jwks_source(&source, loopback_http))
             .transpose()?;
         let hs256_tokens = jwks.is_none() || self.jwt_allow_hs256 || file.jwt_allow_hs256;
+        let allow_insecure_transport =
+            self.allow_insecure_transport || file.allow_insecure_transport;
+        let redis_url = self.redis_url.clone().or(file.redis_url);
+        if !allow_insecure_transport {
+            if let DatabaseConfig::Postgres {
+                owner_url, app_url, ..
+            } = &database
+            {
+                for url in [owner_url, app_url] {
+                    check_postgres_transport(url)?;
+                }
+            }
+            if let Some(url) = &redis_url {
+                check_redis_transport(url)?;
+            }
+        }
         let master_key = match self.openbao_addr.clone().or(file.openbao_addr.clone()) {
             Some(addr) => MasterKeyConfig::OpenBao {
                 addr,
@@ -421,6 +446,7 @@ impl Settings {
             hs256_tokens,
             jwt_issuer: self.jwt_issuer.clone().or(file.jwt_issuer),
             jwt_audience: self.jwt_audience.clone().or(file.jwt_audience),
+            allow_insecure_transport,
             base_domain: self
                 .base_domain
                 .clone()
@@ -428,7 +454,7 @@ impl Settings {
                 .unwrap_or_else(|| "localhost".to_owned()),
             pool_size: self.pool_size.or(file.pool_size).unwrap_or(16).max(1),
             storage,
-            redis_url: self.redis_url.clone().or(file.redis_url),
+            redis_url,
             data_dir,
         })
     }
@@ -492,6 +518,45 @@ impl Settings {
     ) -> anyhow::Result<tenantry::storage::Backend> {
         anyhow::bail!("this build has no S3 support; rebuild with `--features s3`")
     }
+}
+
+/// Refuses a PostgreSQL URL that reaches another host without verifying
+/// its certificate: anyone on the path could read every tenant's rows.
+pub fn check_postgres_transport(url: &str) -> anyhow::Result<()> {
+    let (config, tls) = tenantry::data::postgres::parse_url(url)?;
+    if !tenantry::data::postgres::is_local(&config) && !tls.verifies_server() {
+        anyhow::bail!(
+            "PostgreSQL on another host is reached with sslmode {:?}, which does not verify the server: \
+             add sslmode=verify-full (and sslrootcert=CA.pem for a private CA) to the URL, \
+             or pass --allow-insecure-transport on a network you trust",
+            tls.mode()
+        );
+    }
+    Ok(())
+}
+
+/// Refuses a plain `redis://` URL to another host (use `rediss://`).
+fn check_redis_transport(url: &str) -> anyhow::Result<()> {
+    let Some(rest) = url.strip_prefix("redis://") else {
+        return Ok(());
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    let local = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !local {
+        anyhow::bail!(
+            "Redis on {host} is reached without TLS: use a rediss:// URL \
+             (a private CA through SSL_CERT_FILE), or pass --allow-insecure-transport on a network you trust"
+        );
+    }
+    Ok(())
 }
 
 /// The shortest HS256 secret accepted: 256 bits, as RFC 7518 asks of an
@@ -649,6 +714,34 @@ mod tests {
         assert!(jwks_source("http://127.0.0.1:1/jwks.json", true).is_ok());
         assert!(jwks_source("http://id.example.com/jwks.json", true).is_err());
         assert!(jwks_source("https://id.example.com/jwks.json", false).is_ok());
+    }
+
+    #[test]
+    fn remote_backends_need_verified_tls_unless_allowed() {
+        let dir = temp_dir();
+        let mut s = settings(&dir);
+        s.database_url = Some("postgres://postgres@db.internal:5432/t".into());
+        let err = s.resolve().err().expect("refused");
+        assert!(format!("{err:#}").contains("verify-full"), "{err:#}");
+        s.database_url = Some("postgres://postgres@db.internal:5432/t?sslmode=require".into());
+        assert!(s.resolve().is_err(), "encrypted but unverified");
+        s.database_url = Some("postgres://postgres@db.internal:5432/t?sslmode=verify-full".into());
+        assert!(s.resolve().is_ok());
+        s.database_url = Some("postgres://postgres@127.0.0.1:5432/t".into());
+        assert!(s.resolve().is_ok(), "the same host needs no TLS");
+
+        s.redis_url = Some("redis://cache.internal:6379".into());
+        assert!(s.resolve().is_err());
+        s.redis_url = Some("rediss://cache.internal:6379".into());
+        assert!(s.resolve().is_ok());
+        s.redis_url = Some("redis://127.0.0.1:6379".into());
+        assert!(s.resolve().is_ok());
+
+        s.redis_url = Some("redis://cache.internal:6379".into());
+        s.database_url = Some("postgres://postgres@db.internal:5432/t".into());
+        s.allow_insecure_transport = true;
+        assert!(s.resolve().is_ok(), "an explicit choice");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

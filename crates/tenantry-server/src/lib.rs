@@ -16,6 +16,7 @@ pub mod logging;
 pub mod membership;
 pub mod pg_url;
 pub mod provision;
+pub mod serve;
 pub mod store;
 
 use std::future::Future;
@@ -98,13 +99,12 @@ pub fn build(config: &Config, backend: &Backend) -> App {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then drains.
+/// Serves `app` on `listener` with the default [`serve::ServeLimits`]
+/// until `shutdown` completes, then drains.
 pub async fn run(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve::serve(listener, app, serve::ServeLimits::default(), shutdown).await
 }

@@ -66,7 +66,18 @@ fn check_database_server(backend: &Backend, tier: Tier, server: &str) -> anyhow:
     if tier != Tier::Database || !matches!(backend.provisioner, Provisioner::Postgres { .. }) {
         bail!("--database-server applies to the database tier on PostgreSQL only");
     }
-    pg::parse_database_server(server)?;
+    let config = pg::parse_database_server(server)?;
+    let verified = match &backend.db {
+        tenantry::data::Database::Postgres(db) => db.tls().verifies_server(),
+        _ => false,
+    };
+    if !pg::is_local(&config) && !verified && !backend.allow_insecure_transport {
+        bail!(
+            "{server} is another host, and this deployment's PostgreSQL URL does not verify \
+             servers (sslmode=verify-full): its database would be reached unverified; \
+             or pass --allow-insecure-transport on a network you trust"
+        );
+    }
     Ok(())
 }
 

@@ -7,8 +7,10 @@
 
 #[cfg(feature = "cache")]
 pub mod cache;
+pub mod certs;
 #[cfg(feature = "jobs")]
 pub mod jobs;
+pub mod pg_cluster;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -13,10 +13,14 @@ use super::{Lane, Wakeups};
 
 /// Listens until the queue (the last strong reference to `wakeups`) is
 /// dropped; reconnects with a capped backoff when the session is lost.
-pub(crate) async fn listen(config: tokio_postgres::Config, wakeups: Weak<Wakeups>) {
+pub(crate) async fn listen(
+    config: tokio_postgres::Config,
+    tls: crate::data::postgres::PgTls,
+    wakeups: Weak<Wakeups>,
+) {
     let mut backoff = Duration::from_millis(100);
     while wakeups.strong_count() > 0 {
-        match session(&config, &wakeups).await {
+        match session(&config, &tls, &wakeups).await {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(error = %e, "job wake-ups lost; workers poll until they return");
@@ -35,10 +39,14 @@ pub(crate) async fn listen(config: tokio_postgres::Config, wakeups: Weak<Wakeups
 
 /// One listening session: `Ok` once the queue is gone, `Err` when the
 /// session is lost.
-async fn session(config: &tokio_postgres::Config, wakeups: &Weak<Wakeups>) -> Result<(), String> {
+async fn session(
+    config: &tokio_postgres::Config,
+    tls: &crate::data::postgres::PgTls,
+    wakeups: &Weak<Wakeups>,
+) -> Result<(), String> {
     let closed = || "connection closed".to_owned();
     let (client, mut connection) = config
-        .connect(tokio_postgres::NoTls)
+        .connect(tls.clone())
         .await
         .map_err(|e| e.to_string())?;
     let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

@@ -152,11 +152,14 @@ impl PgQueue {
     /// Also wakes idle workers on `NOTIFY`, listening on a connection of
     /// its own to `url` (reconnected when lost; workers poll meanwhile).
     pub fn with_wakeups(mut self, url: &str) -> Result<Self, JobError> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| JobError::Invalid(format!("bad PostgreSQL URL: {e}")))?;
+        let (config, tls) =
+            crate::data::postgres::parse_url(url).map_err(|e| JobError::Invalid(e.to_string()))?;
         let wakeups = Arc::new(Wakeups::default());
-        tokio::spawn(super::pg_listen::listen(config, Arc::downgrade(&wakeups)));
+        tokio::spawn(super::pg_listen::listen(
+            config,
+            tls,
+            Arc::downgrade(&wakeups),
+        ));
         self.wakeups = Some(wakeups);
         Ok(self)
     }

@@ -5,7 +5,7 @@
 //! two runners never migrate the same target at once. Everything pending
 //! for a target applies in one transaction, grants included.
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::quote_ident;
 use crate::data::migration::check_order;
@@ -33,15 +33,14 @@ pub async fn connect_on(
     server: Option<&str>,
     database: Option<&str>,
 ) -> Result<Client, MigrationError> {
-    let base: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| MigrationError::Connection(format!("bad PostgreSQL URL: {e}")))?;
+    let (base, tls) =
+        super::parse_url(url).map_err(|e| MigrationError::Connection(e.to_string()))?;
     let mut config =
         super::on_server(&base, server).map_err(|e| MigrationError::Connection(e.to_string()))?;
     if let Some(database) = database {
         config.dbname(database);
     }
-    let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+    let (client, connection) = config.connect(tls).await.map_err(|e| {
         if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) {
             MigrationError::DatabaseMissing(super::db_error(e).to_string())
         } else {

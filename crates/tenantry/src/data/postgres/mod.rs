@@ -27,6 +27,7 @@ mod scoped;
 #[cfg(feature = "secrets")]
 mod secrets;
 mod tenant_pools;
+mod tls;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -34,7 +35,6 @@ use std::time::Duration;
 
 use deadpool::managed::{PoolError, Timeouts};
 use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
-use tokio_postgres::NoTls;
 
 pub use budget::{BudgetedClient, BudgetedManager, ConnectError, PooledClient};
 #[cfg(feature = "config")]
@@ -44,6 +44,7 @@ pub use scoped::{PgTx, schema_for};
 #[cfg(feature = "secrets")]
 pub use secrets::PgSecretStorage;
 pub use tenant_pools::{database_for, tenant_database_prefix};
+pub use tls::{PgTls, SslMode, is_local, parse_url};
 
 use super::DataError;
 use budget::{BudgetedPool, ConnectionBudget};
@@ -62,6 +63,7 @@ pub struct PgDatabase {
     budget: Arc<ConnectionBudget>,
     tenant_pools: Arc<TenantPools>,
     acquire_timeout: Duration,
+    tls: PgTls,
 }
 
 /// How a [`PgDatabase`]'s connections are used; see [`PgDatabase::pool_stats`].
@@ -177,13 +179,12 @@ impl PgDatabase {
 
     /// [`connect`](Self::connect) with every pool setting spelled out.
     pub fn connect_with(url: &str, options: PgPoolOptions) -> Result<Self, DataError> {
-        let config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| DataError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
+        let (config, tls) = parse_url(url)?;
         let budget = ConnectionBudget::new(options.max_connections);
         let tier_pool = || {
             let manager = Manager::from_config(
                 config.clone(),
-                NoTls,
+                tls.clone(),
                 // Connections are never returned mid-transaction (see
                 // `scoped`), so recycling needs no round trip.
                 ManagerConfig {
@@ -202,7 +203,7 @@ impl PgDatabase {
         let pool = tier_pool()?;
         let schema_pool = tier_pool()?;
         let quotas = Arc::new(quota::TenantQuotas::new(options.per_tenant_shared.max(2)));
-        let tenant_pools = TenantPools::new(config, budget.clone(), options)?;
+        let tenant_pools = TenantPools::new(config, tls.clone(), budget.clone(), options)?;
         Ok(Self {
             pool,
             schema_pool,
@@ -210,6 +211,7 @@ impl PgDatabase {
             budget,
             tenant_pools,
             acquire_timeout: options.acquire_timeout,
+            tls,
         })
     }
 
@@ -220,6 +222,11 @@ impl PgDatabase {
             pool: self.pool.clone(),
             client: Some(client),
         })
+    }
+
+    /// The TLS its connections use (from the URL's `sslmode`).
+    pub fn tls(&self) -> &PgTls {
+        &self.tls
     }
 
     /// The database that holds database-tier tenant `tenant`'s tables.
@@ -362,6 +369,8 @@ pub(crate) fn on_server(
     if let Some(name) = base.get_application_name() {
         config.application_name(name);
     }
+    // The deployment's TLS holds on every server (see `tls`).
+    config.ssl_mode(base.get_ssl_mode());
     config.connect_timeout(
         base.get_connect_timeout()
             .copied()

@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
-use tokio_postgres::NoTls;
 
 use super::budget::{BudgetedManager, BudgetedPool, ConnectionBudget};
 use super::{PgPoolOptions, pool_timeouts};
@@ -66,6 +65,7 @@ struct Entry {
 /// Per-tenant pools for database-tier tenants.
 pub(crate) struct TenantPools {
     app: tokio_postgres::Config,
+    tls: super::PgTls,
     control_database: String,
     budget: Arc<ConnectionBudget>,
     options: PgPoolOptions,
@@ -76,6 +76,7 @@ pub(crate) struct TenantPools {
 impl TenantPools {
     pub(crate) fn new(
         app: tokio_postgres::Config,
+        tls: super::PgTls,
         budget: Arc<ConnectionBudget>,
         options: PgPoolOptions,
     ) -> Result<Arc<Self>, DataError> {
@@ -85,6 +86,7 @@ impl TenantPools {
             .to_owned();
         Ok(Arc::new(Self {
             app,
+            tls,
             control_database,
             budget,
             options,
@@ -160,7 +162,7 @@ impl TenantPools {
         config.dbname(self.database_for(tenant));
         let manager = Manager::from_config(
             config,
-            NoTls,
+            self.tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
