@@ -28,11 +28,27 @@ impl Email {
     fn render(&self, tenant: &str, job: i64) -> String {
         let body = self.body.replace("\r\n", "\n").replace('\n', "\r\n");
         format!(
-            "From: {}\r\nTo: {}\r\nSubject: {}\r\nX-Tenant: {tenant}\r\nX-Job-Id: {job}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n",
+            "From: {}\r\nTo: {}\r\nSubject: {}\r\nMessage-ID: <{}@tenantry>\r\nX-Tenant: {tenant}\r\nX-Job-Id: {job}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n",
             self.from,
             self.to,
             self.subject.replace(['\r', '\n'], " "),
+            self.delivery_key(job),
         )
+    }
+
+    /// The same for every attempt of one job's message to one recipient:
+    /// the outbox file's name and the `Message-ID`, so a job run again
+    /// after a crash replaces its file (and receivers can drop the
+    /// duplicate) instead of sending twice.
+    fn delivery_key(&self, job: i64) -> String {
+        // FNV-1a: stable across releases, unlike std's hasher.
+        let hash = [self.to.as_bytes(), b"\n", self.subject.as_bytes()]
+            .concat()
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        format!("job{job}-{hash:016x}")
     }
 }
 
@@ -52,7 +68,9 @@ impl Mailer {
     pub async fn send(&self, email: &Email, tenant: &str, job: i64) -> Result<(), String> {
         let text = email.render(tenant, job);
         match &self.transport {
-            MailTransport::Files(dir) => write_file(dir.join(tenant), &text).await,
+            MailTransport::Files(dir) => {
+                write_file(dir.join(tenant), &email.delivery_key(job), &text).await
+            }
             MailTransport::Smtp(addr) => {
                 tokio::time::timeout(Duration::from_secs(30), smtp(addr, email, &text))
                     .await
@@ -62,14 +80,14 @@ impl Mailer {
     }
 }
 
-/// Written under a temporary name and renamed: a reader never sees half a
-/// message.
-async fn write_file(dir: PathBuf, text: &str) -> Result<(), String> {
+/// Written under a temporary name and renamed over `name.eml`: a reader
+/// never sees half a message, and a second attempt replaces the first.
+async fn write_file(dir: PathBuf, name: &str, text: &str) -> Result<(), String> {
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let name = uuid::Uuid::now_v7().simple().to_string();
-    let partial = dir.join(format!(".{name}.tmp"));
+    let attempt = uuid::Uuid::now_v7().simple();
+    let partial = dir.join(format!(".{name}.{attempt}.tmp"));
     tokio::fs::write(&partial, text)
         .await
         .map_err(|e| format!("writing {}: {e}", partial.display()))?;
@@ -139,5 +157,44 @@ async fn expect(
         if line.as_bytes().get(3) != Some(&b'-') {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email(to: &str, subject: &str) -> Email {
+        Email {
+            from: "billing@example.test".into(),
+            to: to.into(),
+            subject: subject.into(),
+            body: "hello".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_job_run_twice_leaves_one_message() {
+        let dir =
+            std::env::temp_dir().join(format!("tenantry-mail-{}", uuid::Uuid::new_v4().simple()));
+        let mailer = Mailer::new(MailTransport::Files(dir.clone()));
+        let message = email("a@acme.example", "Invoice #1 issued");
+        mailer.send(&message, "acme", 7).await.unwrap();
+        mailer.send(&message, "acme", 7).await.unwrap(); // the rerun after a crash
+        mailer
+            .send(&email("b@acme.example", "Invoice #1 issued"), "acme", 7)
+            .await
+            .unwrap();
+        mailer
+            .send(
+                &email("a@acme.example", "Reminder: invoice #1 is overdue"),
+                "acme",
+                7,
+            )
+            .await
+            .unwrap();
+        let files = std::fs::read_dir(dir.join("acme")).unwrap().count();
+        assert_eq!(files, 3, "one file per job, recipient and subject");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

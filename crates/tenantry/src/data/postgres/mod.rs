@@ -311,6 +311,15 @@ pub(crate) fn db_error_text(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// SQLSTATE classes 08 (connection exception) and 57 (operator
+/// intervention: shutdown, restart, crash, cannot connect now, query
+/// cancelled by a timeout): the database is unavailable, not wrong — a 503
+/// and a retry, never a 500.
+fn is_server_going_away(code: &tokio_postgres::error::SqlState) -> bool {
+    let code = code.code();
+    code.starts_with("08") || code.starts_with("57")
+}
+
 /// Maps a driver error, keeping the server's message (the `Display` of
 /// `tokio_postgres::Error` alone says only "db error").
 pub(crate) fn db_error(e: tokio_postgres::Error) -> DataError {
@@ -332,11 +341,17 @@ pub(crate) fn db_error(e: tokio_postgres::Error) -> DataError {
             .contains(code)
             {
                 DataError::Constraint(text)
+            } else if is_server_going_away(code) {
+                DataError::Unavailable(text)
             } else {
                 DataError::Database(text)
             }
         }
         None if e.is_closed() => DataError::Unavailable(e.to_string()),
+        // A reset or refused socket: the server went away mid-request.
+        None if std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) => {
+            DataError::Unavailable(db_error_text(&e))
+        }
         None => DataError::Database(format!(
             "{e}: {}",
             std::error::Error::source(&e)
