@@ -281,3 +281,150 @@ async fn postgres_restarted_under_load() {
     );
     let _ = std::fs::remove_dir_all(&outbox);
 }
+
+/// A `redis-server` of the test's own on a fixed port, killed and started
+/// again at will (the machine's shared one must not be).
+struct OwnRedis {
+    child: Option<std::process::Child>,
+    port: u16,
+}
+
+impl OwnRedis {
+    fn start() -> Option<OwnRedis> {
+        let mut redis = OwnRedis {
+            child: None,
+            port: tenantry_testkit::pg_cluster::free_port(),
+        };
+        match redis.spawn() {
+            Ok(()) => Some(redis),
+            Err(e) => {
+                tenantry_testkit::require_service("redis-server", &e.to_string());
+                None
+            }
+        }
+    }
+
+    fn spawn(&mut self) -> std::io::Result<()> {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not listen");
+            std::thread::yield_now();
+        }
+        Ok(())
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_and_restarted_under_load() {
+    let Some(pg) = tenantry_testkit::postgres().await else {
+        return;
+    };
+    let Some(mut redis) = OwnRedis::start() else {
+        return;
+    };
+    let (db, url) = (pg.url().to_owned(), redis.url());
+    let settings = |db: String, url: String| {
+        move |s: &mut tenantry_server::config::Settings| {
+            s.database_url = Some(db);
+            s.redis_url = Some(url);
+        }
+    };
+    // Two processes' worth of server on one database and one Redis.
+    let a = Arc::new(TestServer::sqlite_with(settings(db.clone(), url.clone())).await);
+    let b = TestServer::sqlite_with(settings(db, url)).await;
+    let status = |s: &TestServer, slug: &'static str| {
+        let request = s.as_tenant(slug, Method::GET, "/api/orders");
+        async move { request.send().await.unwrap().status() }
+    };
+    // B caches globex as active.
+    assert_eq!(status(&b, "globex").await, StatusCode::OK);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Observed::default()));
+    start_load(&a, &stop, &seen);
+    first_answer(&seen, Instant::now(), |s| s == 200).await;
+
+    // Redis gone: tenants are served all the same (rates are admitted and
+    // counted per process); nothing but 200.
+    redis.kill();
+    let down = Instant::now();
+    let deadline = down + Duration::from_secs(60);
+    while seen
+        .lock()
+        .unwrap()
+        .answers
+        .iter()
+        .filter(|(at, _, _)| *at > down)
+        .count()
+        < 200
+    {
+        assert!(Instant::now() < deadline, "no load while Redis was down");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    redis.spawn().unwrap();
+    let up = Instant::now();
+
+    // Back: a change made in A reaches B's cache again, long before B's
+    // 60 s record TTL would have refreshed it.
+    let globex = a.record("globex").await;
+    a.backend
+        .tenants
+        .set_state(globex.id, tenantry::registry::TenantState::Suspended)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status(&b, "globex").await != StatusCode::FORBIDDEN {
+        assert!(
+            Instant::now() < deadline,
+            "B never saw the suspension: its subscription did not come back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen_by_b = up.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
+    assert!(seen.leaks.is_empty(), "cross-tenant rows: {:?}", seen.leaks);
+    let during: Vec<u16> = seen
+        .answers
+        .iter()
+        .filter(|(at, slug, _)| *at > down && *at < up && *slug == "acme")
+        .map(|(_, _, s)| *s)
+        .collect();
+    assert!(
+        during.iter().all(|s| *s == 200),
+        "acme was served while Redis was down: {during:?}"
+    );
+    let mut by_status: BTreeMap<u16, usize> = BTreeMap::new();
+    for (_, _, s) in &seen.answers {
+        *by_status.entry(*s).or_default() += 1;
+    }
+    eprintln!(
+        "FAULT redis-restart: answers {by_status:?}; {} while Redis was down, all 200 for acme; \
+         a suspension made after the restart reached the other server {seen_by_b:?} after Redis was back",
+        during.len()
+    );
+}

@@ -37,40 +37,76 @@ impl RedisRegistryEvents {
         &self,
         tenants: Tenants,
     ) -> Result<tokio::task::JoinHandle<()>, CacheError> {
-        self.subscribe(CHANNEL, "registry", move |payload| {
-            let keys = serde_json::from_str::<ChangedKeys>(payload).ok()?;
-            tenants.forget(&keys);
-            Some(())
-        })
+        let on_gap = tenants.clone();
+        self.subscribe(
+            CHANNEL,
+            "registry",
+            move |payload| {
+                let keys = serde_json::from_str::<ChangedKeys>(payload).ok()?;
+                tenants.forget(&keys);
+                Some(())
+            },
+            move || on_gap.forget_all(),
+        )
         .await
     }
 
     /// Subscribes to `channel` and hands each message to `apply` (which
     /// says `None` for a message it cannot read) on a background task.
+    ///
+    /// When Redis goes away the task subscribes again, with a capped
+    /// backoff, for as long as the process runs. Messages published while
+    /// it was away are lost, so on every resubscription `gap` drops all
+    /// that the cache holds: after an outage nothing is served from before
+    /// it, and invalidation is exact again from then on.
     async fn subscribe(
         &self,
         channel: &'static str,
         what: &'static str,
         apply: impl Fn(&str) -> Option<()> + Send + 'static,
+        gap: impl Fn() + Send + 'static,
     ) -> Result<tokio::task::JoinHandle<()>, CacheError> {
         let backend = |e: redis::RedisError| CacheError::Backend(e.to_string());
         let mut pubsub = self.client.get_async_pubsub().await.map_err(backend)?;
         pubsub.subscribe(channel).await.map_err(backend)?;
+        let client = self.client.clone();
         Ok(tokio::spawn(async move {
-            let mut messages = pubsub.into_on_message();
-            while let Some(message) = messages.next().await {
-                let applied = message
-                    .get_payload::<String>()
-                    .ok()
-                    .and_then(|payload| apply(&payload));
-                if applied.is_none() {
-                    tracing::warn!(what, "ignoring a malformed change message");
+            let mut pubsub = Some(pubsub);
+            let mut backoff = std::time::Duration::from_millis(100);
+            loop {
+                if let Some(subscribed) = pubsub.take() {
+                    let mut messages = subscribed.into_on_message();
+                    while let Some(message) = messages.next().await {
+                        let applied = message
+                            .get_payload::<String>()
+                            .ok()
+                            .and_then(|payload| apply(&payload));
+                        if applied.is_none() {
+                            tracing::warn!(what, "ignoring a malformed change message");
+                        }
+                    }
+                    tracing::warn!(
+                        what,
+                        "change subscription lost; caches refresh by TTL until it is back"
+                    );
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+                let again = async {
+                    let mut fresh = client.get_async_pubsub().await?;
+                    fresh.subscribe(channel).await?;
+                    Ok::<_, redis::RedisError>(fresh)
+                };
+                match again.await {
+                    Ok(fresh) => {
+                        gap();
+                        tracing::info!(what, "change subscription back; cache emptied");
+                        backoff = std::time::Duration::from_millis(100);
+                        pubsub = Some(fresh);
+                    }
+                    Err(e) => tracing::debug!(what, error = %e, "resubscribing failed"),
                 }
             }
-            tracing::warn!(
-                what,
-                "change subscription ended; caches now refresh only by TTL"
-            );
         }))
     }
 }
@@ -106,10 +142,16 @@ impl RedisRegistryEvents {
         &self,
         config: crate::config::TenantConfig,
     ) -> Result<tokio::task::JoinHandle<()>, CacheError> {
-        self.subscribe(CONFIG_CHANNEL, "configuration", move |payload| {
-            config.forget(payload.parse().ok()?);
-            Some(())
-        })
+        let on_gap = config.clone();
+        self.subscribe(
+            CONFIG_CHANNEL,
+            "configuration",
+            move |payload| {
+                config.forget(payload.parse().ok()?);
+                Some(())
+            },
+            move || on_gap.forget_all(),
+        )
         .await
     }
 }

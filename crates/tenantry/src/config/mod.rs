@@ -224,6 +224,12 @@ impl TenantConfig {
         self.cache.invalidate(&tenant);
     }
 
+    /// Drops every tenant's cached configuration (after changes may have
+    /// been missed, e.g. while the change channel was down).
+    pub fn forget_all(&self) {
+        self.cache.invalidate_all();
+    }
+
     async fn announce(&self, tenant: TenantId) {
         self.forget(tenant);
         if let Some(events) = &self.events {

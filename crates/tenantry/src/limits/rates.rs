@@ -79,15 +79,18 @@ return {1, burst + 1 - math.ceil((next - now) / interval)}
 
     /// Rates kept in Redis: one limit across every server process.
     ///
-    /// If Redis cannot be reached the request is **admitted** (and a
-    /// warning logged): an unreachable limiter must not take the whole
-    /// service down with it. The concurrency budget and timeout stay local
-    /// to each process.
+    /// If Redis does not answer within [`RedisRates::BUDGET`] the request
+    /// is judged by a per-process limiter instead (and a warning logged):
+    /// an unreachable Redis must neither take the service down nor hold
+    /// requests while it reconnects, and tenants stay limited meanwhile —
+    /// per process rather than across them. The concurrency budget and
+    /// timeout are always local to each process.
     #[derive(Clone)]
     pub struct RedisRates {
         conn: ConnectionManager,
         script: redis::Script,
         prefix: String,
+        fallback: std::sync::Arc<super::LocalRates>,
     }
 
     impl RedisRates {
@@ -101,8 +104,13 @@ return {1, burst + 1 - math.ceil((next - now) / interval)}
                 conn,
                 script: redis::Script::new(GCRA),
                 prefix: prefix.to_owned(),
+                fallback: std::sync::Arc::default(),
             })
         }
+
+        /// How long one rate check may wait for Redis before the
+        /// per-process limiter decides.
+        pub const BUDGET: Duration = Duration::from_millis(100);
     }
 
     impl RateStore for RedisRates {
@@ -110,13 +118,14 @@ return {1, burst + 1 - math.ceil((next - now) / interval)}
             Box::pin(async move {
                 let interval_us = (1_000_000 / u64::from(per_second.max(1))).max(1);
                 let mut conn = self.conn.clone();
-                let answer: Result<(i64, i64), _> = self
-                    .script
-                    .key(format!("{}{tenant}", self.prefix))
-                    .arg(interval_us)
-                    .arg(burst)
-                    .invoke_async(&mut conn)
-                    .await;
+                let key = format!("{}{tenant}", self.prefix);
+                let mut invocation = self.script.key(key);
+                invocation.arg(interval_us).arg(burst);
+                let call = invocation.invoke_async::<(i64, i64)>(&mut conn);
+                let answer = match tokio::time::timeout(Self::BUDGET, call).await {
+                    Ok(answer) => answer.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!("no answer within {:?}", Self::BUDGET)),
+                };
                 match answer {
                     Ok((1, remaining)) => Decision::Allow {
                         remaining: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
@@ -125,8 +134,8 @@ return {1, burst + 1 - math.ceil((next - now) / interval)}
                         retry_after: Duration::from_micros(wait_us.max(1).unsigned_abs()),
                     },
                     Err(e) => {
-                        tracing::warn!(error = %e, "rate limiter unreachable; request admitted");
-                        Decision::Allow { remaining: burst }
+                        tracing::warn!(error = %e, "Redis rate limiter unreachable; limiting in this process");
+                        self.fallback.check(tenant, per_second, burst).await
                     }
                 }
             })

@@ -191,6 +191,13 @@ impl Tenants {
         Ok(record)
     }
 
+    /// Drops every cached record and miss in this process (after changes
+    /// may have been missed, e.g. while the change channel was down).
+    pub fn forget_all(&self) {
+        self.cache.invalidate_all();
+        self.misses.invalidate_all();
+    }
+
     /// Drops every cached key of `record` (id, slug, domains) in this process.
     pub fn invalidate(&self, record: &TenantRecord) {
         self.forget(&ChangedKeys::of(record));
