@@ -4,24 +4,30 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use tenantry_server::backend;
-use tenantry_server::config::Settings;
+use tenantry_server::config::{Config, Settings};
 
-#[tokio::test]
-async fn an_unprotected_tenant_table_stops_the_server() {
-    let Some(pg) = tenantry_testkit::postgres().await else {
-        return;
-    };
+/// The server's configuration on database `url`, with a data directory of
+/// its own (returned for clean-up).
+fn config_on(url: &str) -> (std::path::PathBuf, Config) {
     let data_dir = std::env::temp_dir().join(format!(
         "tenantry-startup-{}",
         uuid::Uuid::new_v4().simple()
     ));
     let settings = Settings {
         data_dir: Some(data_dir.clone()),
-        database_url: Some(pg.url().to_owned()),
+        database_url: Some(url.to_owned()),
         jwt_secret: Some("startup-test-secret-0123456789abcdef".into()),
         ..Settings::default()
     };
-    let config = settings.resolve().unwrap();
+    (data_dir, settings.resolve().unwrap())
+}
+
+#[tokio::test]
+async fn an_unprotected_tenant_table_stops_the_server() {
+    let Some(pg) = tenantry_testkit::postgres().await else {
+        return;
+    };
+    let (data_dir, config) = config_on(pg.url());
     backend::open(&config)
         .await
         .expect("a freshly migrated database passes the audit");
@@ -123,17 +129,7 @@ async fn an_unprotected_table_in_a_tenant_database_stops_the_server() {
     let Some(pg) = tenantry_testkit::postgres().await else {
         return;
     };
-    let data_dir = std::env::temp_dir().join(format!(
-        "tenantry-startup-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    let settings = Settings {
-        data_dir: Some(data_dir.clone()),
-        database_url: Some(pg.url().to_owned()),
-        jwt_secret: Some("startup-test-secret-0123456789abcdef".into()),
-        ..Settings::default()
-    };
-    let config = settings.resolve().unwrap();
+    let (data_dir, config) = config_on(pg.url());
     let opened = backend::open(&config).await.unwrap();
     let tenant = tenantry_server::provision::create_tenant(
         &opened,
