@@ -245,3 +245,32 @@ async fn attachments_on_s3() {
     assert!(!listed["invoices"].as_array().unwrap().is_empty());
     tenantry_testkit::s3_drop_buckets(&bucket).await;
 }
+
+#[tokio::test]
+async fn an_invoice_holds_a_bounded_number_of_files() {
+    let s = TestServer::sqlite().await;
+    let inv = invoice(&s, "acme").await;
+    let base = format!("/api/invoices/{inv}/attachments");
+    let put = |name: String| {
+        s.as_tenant("acme", Method::PUT, &format!("{base}/{name}"))
+            .body("x")
+    };
+    for i in 0..20 {
+        let (status, body) = status_and_json(put(format!("f{i}.txt"))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = status_and_json(put("f20.txt".into())).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, _) =
+        status_and_json(s.as_tenant("acme", Method::POST, &format!("{base}/f20.txt/upload-url")))
+            .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "no upload URL past the bound either"
+    );
+    let (status, _) = status_and_json(put("f3.txt".into())).await;
+    assert_eq!(status, StatusCode::CREATED, "replacing a file is fine");
+    let (_, listed) = status_and_json(s.as_tenant("acme", Method::GET, &base)).await;
+    assert_eq!(listed["attachments"].as_array().unwrap().len(), 20);
+}

@@ -211,3 +211,28 @@ async fn secrets_with_the_master_key_in_openbao() {
     .await;
     secrets_flow(&s, "acme", "globex").await;
 }
+
+#[tokio::test]
+async fn a_tenant_holds_a_bounded_number_of_secrets() {
+    let s = TestServer::sqlite().await;
+    let put = |name: String| {
+        s.as_tenant("acme", Method::PUT, &format!("/api/secrets/{name}"))
+            .json(&json!({"value": "value-0123456789"}))
+    };
+    for i in 0..100 {
+        let (status, body) = status_and_json(put(format!("key_{i}"))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = status_and_json(put("one_too_many".into())).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, _) = status_and_json(put("key_7".into())).await;
+    assert_eq!(status, StatusCode::OK, "replacing one is fine");
+    let (_, listed) = status_and_json(s.as_tenant("acme", Method::GET, "/api/secrets")).await;
+    assert_eq!(listed["secrets"].as_array().unwrap().len(), 100);
+    let (status, _) = status_and_json(
+        s.as_tenant("globex", Method::PUT, "/api/secrets/first")
+            .json(&json!({"value": "value-0123456789"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "globex's own count");
+}

@@ -27,6 +27,22 @@ const URL_TTL: Duration = Duration::from_secs(300);
 /// The largest attachment accepted through the API.
 pub(crate) const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
 
+/// Files one invoice may hold: what bounds its attachment list.
+pub(crate) const MAX_ATTACHMENTS: usize = 20;
+
+/// Refuses a new name on an invoice that holds [`MAX_ATTACHMENTS`] files
+/// (replacing one of them is fine).
+async fn room_for(app: &AppState, invoice: uuid::Uuid, key: &ObjectKey) -> Result<(), ApiError> {
+    let prefix = ObjectKey::join(["invoices", invoice.to_string().as_str()])?;
+    let files = app.storage.list(Some(&prefix)).await?;
+    if files.len() >= MAX_ATTACHMENTS && !files.iter().any(|f| f.key == *key) {
+        return Err(ApiError::Conflict(format!(
+            "an invoice holds at most {MAX_ATTACHMENTS} files; delete one first"
+        )));
+    }
+    Ok(())
+}
+
 /// One file on an invoice.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct Attachment {
@@ -145,13 +161,14 @@ pub(crate) async fn list(
 #[utoipa::path(put, path = "/api/invoices/{id}/attachments/{name}", tag = "attachments",
     params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name", example = "receipt.txt")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = Attachment), (status = 400, description = "bad file name"), (status = 404, description = "no such invoice for this tenant"), (status = 413, description = "over 10 MiB")))]
+    responses((status = 201, body = Attachment), (status = 400, description = "bad file name"), (status = 404, description = "no such invoice for this tenant"), (status = 409, description = "the invoice holds 20 files already"), (status = 413, description = "over 10 MiB")))]
 pub(crate) async fn put(
     State(app): State<AppState>,
     file: InvoiceFile,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Attachment>), ApiError> {
     require_invoice(&app, file.invoice).await?;
+    room_for(&app, file.invoice, &file.key).await?;
     let stored = app.storage.put(&file.key, body).await?;
     Ok((StatusCode::CREATED, Json(describe(&app, stored).await?)))
 }
@@ -186,12 +203,13 @@ pub(crate) async fn delete(
 /// A URL to upload a file directly (to S3, or to this server).
 #[utoipa::path(post, path = "/api/invoices/{id}/attachments/{name}/upload-url", tag = "attachments",
     params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name", example = "receipt.txt")),
-    responses((status = 200, body = UploadUrl), (status = 400, description = "bad file name"), (status = 404, description = "no such invoice for this tenant")))]
+    responses((status = 200, body = UploadUrl), (status = 400, description = "bad file name"), (status = 404, description = "no such invoice for this tenant"), (status = 409, description = "the invoice holds 20 files already")))]
 pub(crate) async fn upload_url(
     State(app): State<AppState>,
     file: InvoiceFile,
 ) -> Result<Json<UploadUrl>, ApiError> {
     require_invoice(&app, file.invoice).await?;
+    room_for(&app, file.invoice, &file.key).await?;
     Ok(Json(UploadUrl {
         url: url_for(&app, Access::Write, &file.key).await?,
         method: "PUT",

@@ -60,6 +60,9 @@ impl From<SecretsError> for ApiError {
     }
 }
 
+/// Secrets one tenant may hold: what bounds the secrets list.
+pub(crate) const MAX_SECRETS: usize = 100;
+
 /// List the tenant's secrets (metadata only).
 #[utoipa::path(get, path = "/api/secrets", tag = "secrets",
     responses((status = 200, body = SecretList), (status = 403, description = "admin role required")))]
@@ -76,13 +79,18 @@ pub(crate) async fn list(
 /// Store a secret (replacing it); answers with its metadata, never the value.
 #[utoipa::path(put, path = "/api/secrets/{name}", tag = "secrets", request_body = NewSecret,
     params(("name" = String, Path, description = "Secret name: 1 to 64 of a-z, 0-9, '_', '.', '-'", example = "smtp_password")),
-    responses((status = 200, body = SecretMeta), (status = 400, description = "bad name or value"), (status = 403, description = "admin role required")))]
+    responses((status = 200, body = SecretMeta), (status = 400, description = "bad name or value"), (status = 403, description = "admin role required"), (status = 409, description = "the tenant holds 100 secrets already")))]
 pub(crate) async fn put(
     State(app): State<AppState>,
     _: Admin,
     Path(name): Path<String>,
     Body(new): Body<NewSecret>,
 ) -> Result<Json<SecretMeta>, ApiError> {
+    if app.secrets.info(&name).await?.is_none() && app.secrets.list().await?.len() >= MAX_SECRETS {
+        return Err(ApiError::Conflict(format!(
+            "a tenant holds at most {MAX_SECRETS} secrets; delete one first"
+        )));
+    }
     let info = app.secrets.put(&name, SecretValue::new(new.value)).await?;
     Ok(Json(info.into()))
 }
