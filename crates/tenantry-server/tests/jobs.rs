@@ -439,12 +439,14 @@ async fn the_jobs_cli_pauses_resumes_and_shares_as_the_system_tenant() {
 /// A real SMTP server (`aiosmtpd` from PyPI) on a free port, printing every
 /// message it receives; `None` (after a loud skip) when it cannot run.
 fn smtp_server() -> Option<(std::process::Child, u16, std::sync::mpsc::Receiver<String>)> {
+    smtp_server_on(tenantry_testkit::pg_cluster::free_port())
+}
+
+/// [`smtp_server`] on `port` (to bring one back where it was).
+fn smtp_server_on(
+    port: u16,
+) -> Option<(std::process::Child, u16, std::sync::mpsc::Receiver<String>)> {
     use std::io::{BufRead, BufReader};
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let spawned = std::process::Command::new("python3")
         .args([
             "-m",
@@ -517,5 +519,99 @@ async fn invoice_e_mails_go_through_a_real_smtp_server_when_configured() {
     assert!(
         message.iter().any(|l| l.starts_with("To: admin@acme")),
         "{message:?}"
+    );
+}
+
+/// The SMTP server is down when an invoice is made: the invoice is made all
+/// the same (only e-mail needs SMTP), the e-mail job fails and is retried,
+/// and once the server is back the message arrives — once.
+#[tokio::test]
+async fn an_e_mail_waits_for_smtp_to_come_back_and_is_sent_once() {
+    let Some(pg) = tenantry_testkit::postgres().await else {
+        return;
+    };
+    let Some((mut smtp, port, _)) = smtp_server() else {
+        return;
+    };
+    let _ = smtp.kill();
+    let _ = smtp.wait();
+    let url = pg.url().to_owned();
+    let s = TestServer::sqlite_with(move |settings| {
+        settings.database_url = Some(url);
+        settings.smtp_addr = Some(format!("127.0.0.1:{port}"));
+    })
+    .await;
+    let invoice = create_invoice(&s, "acme").await;
+    let subject = format!("Subject: Invoice #{} issued", invoice["number"]);
+
+    // The job has tried and failed (SMTP refused), and waits to retry.
+    let owner = tenantry::data::postgres::migrate::connect(pg.url())
+        .await
+        .unwrap();
+    let failed = eventually("a failed e-mail attempt", || {
+        let owner = &owner;
+        async move {
+            let row = owner
+                .query_opt(
+                    "SELECT attempts, last_error FROM tenantry.jobs \
+                     WHERE kind = 'invoice.email' AND last_error IS NOT NULL",
+                    &[],
+                )
+                .await
+                .unwrap()?;
+            Some((row.get::<_, i32>(0), row.get::<_, String>(1)))
+        }
+    })
+    .await;
+    assert!(
+        failed.1.contains("SMTP") || failed.1.contains("127.0.0.1"),
+        "{failed:?}"
+    );
+
+    let Some((mut smtp, _, received)) = smtp_server_on(port) else {
+        return;
+    };
+    let wanted = subject.clone();
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        while let Ok(line) = received.recv_timeout(Duration::from_secs(60)) {
+            let done = line == wanted;
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        (lines, received)
+    })
+    .await
+    .unwrap();
+    let (mut lines, received) = lines;
+    assert!(
+        lines.contains(&subject),
+        "the e-mail never arrived: {lines:?}"
+    );
+    // Delivered, the job is gone: no later attempt can send it again.
+    eventually("the e-mail job to be done", || {
+        let owner = &owner;
+        async move {
+            let left: i64 = owner
+                .query_one(
+                    "SELECT count(*) FROM tenantry.jobs WHERE kind = 'invoice.email'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            (left == 0).then_some(())
+        }
+    })
+    .await;
+    lines.extend(received.try_iter());
+    let _ = smtp.kill();
+    let _ = smtp.wait();
+    assert_eq!(
+        lines.iter().filter(|l| **l == subject).count(),
+        1,
+        "sent once: {lines:?}"
     );
 }
