@@ -278,8 +278,8 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
     eprintln!(
         "tenantry listening on http://{addr} ({store})\n\
          \n  docs:   http://{addr}/docs\
-         \n  token:  tenantry token --tenant {example}\
-         \n  try:    curl -H 'Host: {example}.{base}:{port}' -H \"Authorization: Bearer $(tenantry token --tenant {example})\" http://{addr}/api/orders\n",
+         \n  token:  tenantry token --tenant {example} --role admin\
+         \n  try:    curl -H 'Host: {example}.{base}:{port}' -H \"Authorization: Bearer $(tenantry token --tenant {example} --role admin)\" http://{addr}/api/orders\n",
         base = config.base_domain,
         port = addr.port(),
     );
