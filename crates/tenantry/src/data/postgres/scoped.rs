@@ -5,7 +5,7 @@
 //! request as soon as its future is first polled, and `join!` polls the four
 //! in order, so they leave in order without waiting for each other. On this
 //! machine that keeps ~89% of a bare `SELECT`'s rate, against ~34% for four
-//! round trips (DESIGN.md §4).
+//! round trips (pgbench, PostgreSQL 15, 32 clients, a primary-key `SELECT`).
 //!
 //! `join!`, not `try_join!`: the latter stops polling at the first error, and
 //! a statement that fails while encoding its parameters would then leave
