@@ -59,11 +59,14 @@ fn start_load(s: &Arc<TestServer>, stop: &Arc<AtomicBool>, seen: &Arc<Mutex<Obse
     }
 }
 
-/// Waits until `seen` has an answer after `since` that passes `check`.
-async fn first_answer(
+/// Waits until `seen` has `n` answers after `since` that pass `check`;
+/// when the `n`th came.
+async fn answers(
     seen: &Mutex<Observed>,
     since: Instant,
+    n: usize,
     check: impl Fn(u16) -> bool,
+    what: &str,
 ) -> Instant {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -72,13 +75,23 @@ async fn first_answer(
             .unwrap()
             .answers
             .iter()
-            .find(|(at, _, status)| *at > since && check(*status))
+            .filter(|(at, _, status)| *at > since && check(*status))
+            .nth(n - 1)
         {
             return *at;
         }
-        assert!(Instant::now() < deadline, "the load never saw that answer");
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The first answer after `since` that passes `check`.
+async fn first_answer(
+    seen: &Mutex<Observed>,
+    since: Instant,
+    check: impl Fn(u16) -> bool,
+) -> Instant {
+    answers(seen, since, 1, check, "the first such answer").await
 }
 
 fn outbox_subjects(dir: &Path) -> Vec<String> {
@@ -175,19 +188,14 @@ async fn postgres_restarted_under_load() {
     first_answer(&seen, down, |status| status == 503).await;
     // Held down for twenty refused requests: long enough for the pooled
     // connections and the job workers to have hit the outage.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while seen
-        .lock()
-        .unwrap()
-        .answers
-        .iter()
-        .filter(|(at, _, status)| *at > down && *status == 503)
-        .count()
-        < 20
-    {
-        assert!(Instant::now() < deadline, "the outage did not show");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    answers(
+        &seen,
+        down,
+        20,
+        |status| status == 503,
+        "the outage to show",
+    )
+    .await;
 
     // Back: how long until tenants are served again.
     let c = cluster.clone();
@@ -203,19 +211,7 @@ async fn postgres_restarted_under_load() {
     }
     // A stretch of load after the recovery, then stop.
     let settled = Instant::now();
-    let deadline = settled + Duration::from_secs(60);
-    while seen
-        .lock()
-        .unwrap()
-        .answers
-        .iter()
-        .filter(|(at, _, _)| *at > settled)
-        .count()
-        < 50
-    {
-        assert!(Instant::now() < deadline, "no load after the recovery");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    answers(&seen, settled, 50, |_| true, "load after the recovery").await;
     stop.store(true, Ordering::Relaxed);
 
     // Taken out of the lock: the load's last requests still report in, and
@@ -372,19 +368,7 @@ async fn redis_killed_and_restarted_under_load() {
     // counted per process); nothing but 200.
     redis.kill();
     let down = Instant::now();
-    let deadline = down + Duration::from_secs(60);
-    while seen
-        .lock()
-        .unwrap()
-        .answers
-        .iter()
-        .filter(|(at, _, _)| *at > down)
-        .count()
-        < 200
-    {
-        assert!(Instant::now() < deadline, "no load while Redis was down");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    answers(&seen, down, 200, |_| true, "load while Redis was down").await;
     redis.spawn().unwrap();
     let up = Instant::now();
 

@@ -184,15 +184,21 @@ async fn a_fetch_follows_no_redirect_and_is_bounded_in_size_and_time() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_revoked_key_stops_verifying_after_the_ttl() {
-    use tenantry::edge::JwksOptions;
+/// Key set `jwks-a.json` fresh for 60 s and usable stale for 600 s, a
+/// token signed with its key `ec-a`, verified once (so the set is cached).
+async fn verified_once_with_lifetimes() -> (KeySetFile, TokenVerifier, String) {
     let file = KeySetFile::with("jwks-a.json");
-    let options =
-        JwksOptions::default().lifetimes(Duration::from_secs(60), Duration::from_secs(600));
+    let options = tenantry::edge::JwksOptions::default()
+        .lifetimes(Duration::from_secs(60), Duration::from_secs(600));
     let verifier = TokenVerifier::jwks_with(JwksSource::File(file.0.clone()), options);
     let a = sign(Algorithm::ES256, "ec-a", &ec_key("es256-a.pem"));
     verifier.verify(&a).await.unwrap();
+    (file, verifier, a)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_revoked_key_stops_verifying_after_the_ttl() {
+    let (file, verifier, a) = verified_once_with_lifetimes().await;
 
     // The provider drops key a (revoked) and publishes only key b.
     std::fs::copy(fixture("jwks-rotated-only-b.json"), &file.0).unwrap();
@@ -216,13 +222,7 @@ async fn a_revoked_key_stops_verifying_after_the_ttl() {
 
 #[tokio::test(start_paused = true)]
 async fn cached_keys_outlive_a_provider_outage_but_not_max_stale() {
-    use tenantry::edge::JwksOptions;
-    let file = KeySetFile::with("jwks-a.json");
-    let options =
-        JwksOptions::default().lifetimes(Duration::from_secs(60), Duration::from_secs(600));
-    let verifier = TokenVerifier::jwks_with(JwksSource::File(file.0.clone()), options);
-    let a = sign(Algorithm::ES256, "ec-a", &ec_key("es256-a.pem"));
-    verifier.verify(&a).await.unwrap();
+    let (file, verifier, a) = verified_once_with_lifetimes().await;
 
     std::fs::remove_file(&file.0).unwrap(); // the provider is down
     tokio::time::advance(Duration::from_secs(300)).await;

@@ -86,7 +86,8 @@ pub(crate) async fn put(
     Path(name): Path<String>,
     Body(new): Body<NewSecret>,
 ) -> Result<Json<SecretMeta>, ApiError> {
-    if app.secrets.info(&name).await?.is_none() && app.secrets.list().await?.len() >= MAX_SECRETS {
+    let held = app.secrets.list().await?;
+    if held.len() >= MAX_SECRETS && !held.iter().any(|s| s.name == name) {
         return Err(ApiError::Conflict(format!(
             "a tenant holds at most {MAX_SECRETS} secrets; delete one first"
         )));
