@@ -143,7 +143,8 @@ pub async fn connect(config: &Config) -> anyhow::Result<Backend> {
             owner_url,
             app_url,
             app_role,
-        } => connect_postgres(config, owner_url, app_url, app_role).await,
+            statements,
+        } => connect_postgres(config, owner_url, app_url, app_role, *statements).await,
     }?;
     if let Some(url) = &config.redis_url {
         let events = Arc::new(
@@ -214,6 +215,7 @@ async fn connect_postgres(
     owner_url: &str,
     app_url: &str,
     app_role: &str,
+    statements: pg::Statements,
 ) -> anyhow::Result<Backend> {
     let pool_size = config.pool_size;
     create_database_if_missing(owner_url).await?;
@@ -229,11 +231,19 @@ async fn connect_postgres(
     )
     .await?;
     drop(owner);
-    let db = PgDatabase::connect(app_url, pool_size)?;
+    let mut options = pg::PgPoolOptions::new(pool_size);
+    options.statements = statements;
+    let db = PgDatabase::connect_with(app_url, options)?;
     let tenants = Tenants::new(Arc::new(PgTenantStore::new(db.clone())));
     let secret_storage = Arc::new(pg::PgSecretStorage::new(db.clone()));
     let config_store = Arc::new(pg::PgConfigStore::new(db.clone()));
-    let queue = PgQueue::new(db.clone()).with_wakeups(app_url)?;
+    // `LISTEN` is session state, which a transaction-mode pooler does not
+    // keep: wake-ups then come over the owner's direct connection.
+    let listen_url = match statements {
+        pg::Statements::Prepared => app_url,
+        pg::Statements::Unnamed => owner_url,
+    };
+    let queue = PgQueue::new(db.clone()).with_wakeups(listen_url)?;
     Ok(Backend {
         queue: Arc::new(queue),
         job_metrics: Arc::new(tenantry::metrics::JobMetrics::new(config.metrics_top_k)),

@@ -25,6 +25,11 @@ pub struct Settings {
     /// PostgreSQL URL the app serves with [default: --database-url as --app-role].
     #[arg(long, env = "TENANTRY_APP_DATABASE_URL", global = true)]
     pub app_database_url: Option<String>,
+    /// `transaction` when --app-database-url is a pooler in transaction
+    /// mode (PgBouncer `pool_mode = transaction`): statements are then sent
+    /// unnamed, and job wake-ups LISTEN on --database-url [default: none].
+    #[arg(long, env = "TENANTRY_DATABASE_POOLER", global = true)]
+    pub database_pooler: Option<String>,
     /// Non-owner role without BYPASSRLS the app connects as [default: tenantry_app].
     #[arg(long, env = "TENANTRY_APP_ROLE", global = true)]
     pub app_role: Option<String>,
@@ -149,6 +154,7 @@ struct FileSettings {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     app_database_url: Option<String>,
+    database_pooler: Option<String>,
     app_role: Option<String>,
     jwt_secret: Option<String>,
     jwks: Option<String>,
@@ -230,6 +236,8 @@ pub enum DatabaseConfig {
         app_url: String,
         /// The app role's name.
         app_role: String,
+        /// How statements reach the server through `app_url`.
+        statements: tenantry::data::postgres::Statements,
     },
 }
 
@@ -333,10 +341,17 @@ impl Settings {
                     Some(url) => url,
                     None => crate::pg_url::with_user(&owner_url, &app_role)?,
                 };
+                let statements = match self.database_pooler.clone().or(file.database_pooler) {
+                    Some(mode) => mode
+                        .parse()
+                        .map_err(|e: String| anyhow::anyhow!("--database-pooler: {e}"))?,
+                    None => tenantry::data::postgres::Statements::Prepared,
+                };
                 DatabaseConfig::Postgres {
                     owner_url,
                     app_url,
                     app_role,
+                    statements,
                 }
             }
         };

@@ -11,6 +11,7 @@ pub mod certs;
 #[cfg(feature = "jobs")]
 pub mod jobs;
 pub mod pg_cluster;
+pub mod pgbouncer;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -180,7 +180,7 @@ fn server_binaries() -> Option<PathBuf> {
     versions.pop()
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()

@@ -37,7 +37,7 @@ use super::{
     TenantQueueStats, TenantShare, Wakeups, millis, require_system, visible_tenant,
 };
 use crate::context::TenantId;
-use crate::data::postgres::{PgDatabase, db_error_text};
+use crate::data::postgres::{PgDatabase, Queries, db_error_text};
 
 /// The queue's SQL, kept in `.sql` files beside this one.
 mod sql {
@@ -110,10 +110,7 @@ async fn flush_loop(
         }
         let (jobs, replies): (Vec<JobEnvelope>, Vec<_>) = batch.into_iter().unzip();
         let results = match db.client().await {
-            Ok(client) => {
-                let client: &tokio_postgres::Client = &client;
-                PgQueue::insert(client, &jobs).await
-            }
+            Ok(client) => PgQueue::insert(&client, &jobs).await,
             Err(e) => Err(storage(e)),
         };
         match results {
@@ -167,7 +164,7 @@ impl PgQueue {
     /// Writes `jobs` in one statement: each one's id (or the id of the job
     /// queued earlier under its key), or why it was refused.
     async fn insert(
-        client: &impl tokio_postgres::GenericClient,
+        client: &impl Queries,
         jobs: &[JobEnvelope],
     ) -> Result<Vec<Result<i64, JobError>>, JobError> {
         let owners: Vec<uuid::Uuid> = jobs.iter().map(|j| *j.tenant().as_uuid()).collect();
@@ -182,7 +179,7 @@ impl PgQueue {
         let weights: Vec<i32> = jobs.iter().map(|j| j.weight).collect();
         let traces: Vec<Option<&str>> = jobs.iter().map(|j| j.trace_parent.as_deref()).collect();
         let rows = client
-            .query(
+            .rows(
                 sql::ENQUEUE,
                 &[
                     &owners,

@@ -23,7 +23,7 @@
 
 use std::fmt;
 
-use tokio_postgres::Client;
+use tokio_postgres::GenericClient;
 
 use super::db_error;
 use crate::data::DataError;
@@ -177,7 +177,7 @@ fn scopes_by_tenant(expression: &str) -> bool {
 }
 
 /// Audits the database as the role `client` is connected as.
-pub async fn run(client: &Client) -> Result<Vec<Finding>, DataError> {
+pub async fn run(client: &impl GenericClient) -> Result<Vec<Finding>, DataError> {
     let mut findings = Vec::new();
     let role = client
         .query_one("SELECT current_user::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user", &[])

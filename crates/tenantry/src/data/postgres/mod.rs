@@ -18,6 +18,7 @@ pub mod audit;
 mod budget;
 #[cfg(feature = "config")]
 mod config_store;
+mod control;
 pub mod fleet;
 pub mod migrate;
 mod params;
@@ -26,6 +27,7 @@ mod registry;
 mod scoped;
 #[cfg(feature = "secrets")]
 mod secrets;
+mod statements;
 mod tenant_pools;
 mod tls;
 
@@ -39,10 +41,13 @@ use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
 pub use budget::{BudgetedClient, BudgetedManager, ConnectError, PooledClient};
 #[cfg(feature = "config")]
 pub use config_store::PgConfigStore;
+pub use control::ControlClient;
+pub(crate) use control::Queries;
 pub use registry::{CONTROL_MIGRATIONS, CONTROL_SCHEMA, PgTenantStore};
 pub use scoped::{PgTx, schema_for};
 #[cfg(feature = "secrets")]
 pub use secrets::PgSecretStorage;
+pub use statements::Statements;
 pub use tenant_pools::{database_for, tenant_database_prefix};
 pub use tls::{PgTls, SslMode, is_local, parse_url};
 
@@ -64,6 +69,7 @@ pub struct PgDatabase {
     tenant_pools: Arc<TenantPools>,
     acquire_timeout: Duration,
     tls: PgTls,
+    statements: Statements,
 }
 
 /// How a [`PgDatabase`]'s connections are used; see [`PgDatabase::pool_stats`].
@@ -92,33 +98,6 @@ pub struct PoolUse {
     pub waiting: usize,
 }
 
-/// A connection for control-plane work; back to its pool when dropped.
-pub struct ControlClient {
-    pool: BudgetedPool,
-    // Present until drop.
-    client: Option<PooledClient>,
-}
-
-impl std::ops::Deref for ControlClient {
-    type Target = PooledClient;
-    fn deref(&self) -> &PooledClient {
-        self.client.as_ref().expect("present until drop")
-    }
-}
-
-impl std::ops::DerefMut for ControlClient {
-    fn deref_mut(&mut self) -> &mut PooledClient {
-        self.client.as_mut().expect("present until drop")
-    }
-}
-
-impl Drop for ControlClient {
-    fn drop(&mut self) {
-        drop(self.client.take());
-        budget::announce_return(&self.pool);
-    }
-}
-
 /// How a [`PgDatabase`] sizes and ages its pools.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
@@ -141,13 +120,17 @@ pub struct PgPoolOptions {
     pub idle_timeout: Duration,
     /// How long a request waits for a connection before a clear 503.
     pub acquire_timeout: Duration,
+    /// Prepared and cached (a direct connection), or unnamed (behind a
+    /// transaction-mode pooler); see [`Statements`].
+    pub statements: Statements,
 }
 
 impl PgPoolOptions {
     /// Defaults for a budget of `max_connections`: four per database-tier
     /// tenant; a quarter of the budget (at least 2) per shared- or
     /// schema-tier tenant; three quarters per
-    /// tier; 1,024 tenant pools, 30 s idle timeout, 5 s acquire timeout.
+    /// tier; 1,024 tenant pools, 30 s idle timeout, 5 s acquire timeout;
+    /// prepared statements (a direct connection).
     pub fn new(max_connections: usize) -> Self {
         let max_connections = max_connections.max(1);
         Self {
@@ -158,6 +141,7 @@ impl PgPoolOptions {
             max_tenant_pools: 1024,
             idle_timeout: Duration::from_secs(30),
             acquire_timeout: Duration::from_secs(5),
+            statements: Statements::Prepared,
         }
     }
 }
@@ -212,16 +196,23 @@ impl PgDatabase {
             tenant_pools,
             acquire_timeout: options.acquire_timeout,
             tls,
+            statements: options.statements,
         })
     }
 
     /// A pooled connection for control-plane work (not tenant-scoped).
     pub async fn client(&self) -> Result<ControlClient, DataError> {
         let client = budget::get(&self.pool, self.acquire_timeout).await?;
-        Ok(ControlClient {
-            pool: self.pool.clone(),
-            client: Some(client),
-        })
+        Ok(ControlClient::new(
+            self.pool.clone(),
+            client,
+            self.statements,
+        ))
+    }
+
+    /// How its statements reach the server.
+    pub fn statements(&self) -> Statements {
+        self.statements
     }
 
     /// The TLS its connections use (from the URL's `sslmode`).
@@ -268,8 +259,13 @@ impl PgDatabase {
 
     /// Runs the isolation audit as this pool's role; see [`audit`].
     pub async fn audit(&self) -> Result<Vec<audit::Finding>, DataError> {
-        let client = self.client().await?;
-        audit::run(&client).await
+        let mut client = self.client().await?;
+        // In a transaction, so it runs as well behind a transaction-mode
+        // pooler (see `statements`).
+        let tx = client.transaction().await.map_err(db_error)?;
+        let findings = audit::run(&tx).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(findings)
     }
 
     /// Runs the isolation audit as the app role in database-tier tenant
@@ -282,8 +278,12 @@ impl PgDatabase {
         server: Option<&str>,
     ) -> Result<Vec<audit::Finding>, DataError> {
         let pool = self.tenant_pools.pool_for(tenant, server)?;
-        let client = budget::get(&pool, self.acquire_timeout).await?;
-        audit::run(&client).await
+        let mut client = budget::get(&pool, self.acquire_timeout).await?;
+        let client: &mut tokio_postgres::Client = &mut client;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let findings = audit::run(&tx).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(findings)
     }
 }
 
@@ -300,15 +300,29 @@ pub(crate) fn pool_error(e: PoolError<ConnectError>) -> DataError {
 /// A driver error as text, with the server's message where there is one.
 pub(crate) fn db_error_text(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
-        Some(db) => match db.detail() {
-            Some(detail) => format!("{} ({detail})", db.message()),
-            None => db.message().to_owned(),
-        },
+        Some(db) => server_text(db),
         None => match std::error::Error::source(e) {
             Some(source) => format!("{e}: {source}"),
             None => e.to_string(),
         },
     }
+}
+
+/// The server's message and detail, with the likely cause when a prepared
+/// statement went missing: a transaction-mode pooler gave this transaction
+/// another server connection than the one the statement was prepared on.
+fn server_text(db: &tokio_postgres::error::DbError) -> String {
+    let mut text = match db.detail() {
+        Some(detail) => format!("{} ({detail})", db.message()),
+        None => db.message().to_owned(),
+    };
+    if *db.code() == tokio_postgres::error::SqlState::INVALID_SQL_STATEMENT_NAME {
+        text.push_str(
+            "; behind a transaction-mode pooler (PgBouncer `pool_mode = transaction`), \
+             connect with `Statements::Unnamed` (server: `--database-pooler transaction`)",
+        );
+    }
+    text
 }
 
 /// SQLSTATE classes 08 (connection exception) and 57 (operator
@@ -326,10 +340,7 @@ pub(crate) fn db_error(e: tokio_postgres::Error) -> DataError {
     use tokio_postgres::error::SqlState;
     match e.as_db_error() {
         Some(db) => {
-            let text = match db.detail() {
-                Some(detail) => format!("{} ({detail})", db.message()),
-                None => db.message().to_owned(),
-            };
+            let text = server_text(db);
             let code = db.code();
             if [
                 SqlState::UNIQUE_VIOLATION,

@@ -19,11 +19,12 @@
 
 use futures_util::TryStreamExt;
 use tokio_postgres::Statement;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 
 use super::budget::{self, BudgetedPool, PooledClient, announce_return};
 use super::params::as_sql_params;
 use super::quote_ident;
+use super::statements::{Statements, typed};
 use super::{PgDatabase, db_error};
 use crate::context::{TenantContext, TenantId, Tier};
 use crate::data::row::RowRepr;
@@ -184,18 +185,25 @@ impl PgDatabase {
         params: &[Value],
     ) -> Result<(Vec<tokio_postgres::Row>, u64), DataError> {
         let scope = Scope::of(ctx, tier)?;
-        let scope_params = scope.params();
         let mut conn = self.scoped_conn(ctx, tier).await?;
-        let statements = prepare(conn.client(), scope.sql, sql).await?;
-        let params = as_sql_params(params);
+        let prepared = match self.statements {
+            Statements::Prepared => Some(prepare(conn.client(), scope.sql, sql).await?),
+            Statements::Unnamed => None,
+        };
         conn.idle = false;
-        let client = conn.client();
-        // `query_raw` writes its request on first poll, like the others, so
-        // this async block keeps its place in the pipeline.
+        let client: &tokio_postgres::Client = conn.client();
+        // Each of the four writes its request on first poll (`query_raw`
+        // and `query_typed_raw` included), so these blocks keep their
+        // places in the pipeline.
         let statement = async {
-            let stream = client
-                .query_raw(&statements.statement, params.iter().copied())
-                .await?;
+            let stream = match &prepared {
+                Some(p) => {
+                    client
+                        .query_raw(&p.statement, as_sql_params(params))
+                        .await?
+                }
+                None => client.query_typed_raw(sql, typed(params)).await?,
+            };
             futures_util::pin_mut!(stream);
             let mut rows = Vec::new();
             while let Some(row) = stream.try_next().await? {
@@ -204,10 +212,10 @@ impl PgDatabase {
             Ok::<_, tokio_postgres::Error>((rows, stream.rows_affected().unwrap_or(0)))
         };
         let (begin, set, result, commit) = futures_util::join!(
-            client.execute(&statements.begin, &[]),
-            client.execute(&statements.set_tenant, &scope_params),
+            run_plain(client, prepared.as_ref().map(|p| &p.begin), BEGIN),
+            set_scope(client, prepared.as_ref().map(|p| &p.set_tenant), &scope),
             statement,
-            client.execute(&statements.commit, &[]),
+            run_plain(client, prepared.as_ref().map(|p| &p.commit), COMMIT),
         );
         conn.idle = commit.is_ok();
         begin.map_err(db_error)?;
@@ -223,27 +231,58 @@ impl PgDatabase {
         tier: Tier,
     ) -> Result<PgTx, DataError> {
         let scope = Scope::of(ctx, tier)?;
-        let scope_params = scope.params();
         let mut conn = self.scoped_conn(ctx, tier).await?;
-        let begin = conn
-            .client()
-            .prepare_cached(BEGIN)
-            .await
-            .map_err(db_error)?;
-        let set_tenant = conn
-            .client()
-            .prepare_cached(scope.sql)
-            .await
-            .map_err(db_error)?;
+        let statements = self.statements;
+        let prepared = match statements {
+            Statements::Prepared => {
+                let client = conn.client();
+                Some((
+                    client.prepare_cached(BEGIN).await.map_err(db_error)?,
+                    client.prepare_cached(scope.sql).await.map_err(db_error)?,
+                ))
+            }
+            Statements::Unnamed => None,
+        };
         conn.idle = false;
-        let client = conn.client();
+        let client: &tokio_postgres::Client = conn.client();
         let (begun, set) = futures_util::join!(
-            client.execute(&begin, &[]),
-            client.execute(&set_tenant, &scope_params)
+            run_plain(client, prepared.as_ref().map(|p| &p.0), BEGIN),
+            set_scope(client, prepared.as_ref().map(|p| &p.1), &scope),
         );
         begun.map_err(db_error)?;
         set.map_err(db_error)?;
-        Ok(PgTx { conn })
+        Ok(PgTx { conn, statements })
+    }
+}
+
+/// A statement without parameters: the prepared one, or `sql` unnamed.
+async fn run_plain(
+    client: &tokio_postgres::Client,
+    prepared: Option<&Statement>,
+    sql: &str,
+) -> Result<u64, tokio_postgres::Error> {
+    match prepared {
+        Some(statement) => client.execute(statement, &[]).await,
+        None => client.execute_typed(sql, &[]).await,
+    }
+}
+
+/// Sets the tenant (and the schema tier's path) for the transaction.
+async fn set_scope(
+    client: &tokio_postgres::Client,
+    prepared: Option<&Statement>,
+    scope: &Scope,
+) -> Result<u64, tokio_postgres::Error> {
+    match prepared {
+        Some(statement) => client.execute(statement, &scope.params()).await,
+        None => {
+            let typed: Vec<(&(dyn ToSql + Sync), Type)> = scope
+                .params()
+                .into_iter()
+                .map(|p| (p, Type::TEXT))
+                .collect();
+            client.execute_typed(scope.sql, &typed).await
+        }
     }
 }
 
@@ -271,6 +310,7 @@ async fn prepare(
 /// An open PostgreSQL transaction with the tenant set.
 pub struct PgTx {
     conn: ScopedConn,
+    statements: Statements,
 }
 
 impl PgTx {
@@ -280,11 +320,21 @@ impl PgTx {
         params: &[Value],
     ) -> Result<Vec<Row>, DataError> {
         let client = self.conn.client();
-        let statement = client.prepare_cached(sql).await.map_err(db_error)?;
-        let rows = client
-            .query(&statement, &as_sql_params(params))
-            .await
-            .map_err(db_error)?;
+        let rows = match self.statements {
+            Statements::Prepared => {
+                let statement = client.prepare_cached(sql).await.map_err(db_error)?;
+                client.query(&statement, &as_sql_params(params)).await
+            }
+            Statements::Unnamed => {
+                let client: &tokio_postgres::Client = client;
+                let stream = client
+                    .query_typed_raw(sql, typed(params))
+                    .await
+                    .map_err(db_error)?;
+                stream.try_collect().await
+            }
+        }
+        .map_err(db_error)?;
         Ok(rows.into_iter().map(|r| Row(RowRepr::Pg(r))).collect())
     }
 
@@ -294,11 +344,23 @@ impl PgTx {
         params: &[Value],
     ) -> Result<u64, DataError> {
         let client = self.conn.client();
-        let statement = client.prepare_cached(sql).await.map_err(db_error)?;
-        client
-            .execute(&statement, &as_sql_params(params))
-            .await
-            .map_err(db_error)
+        match self.statements {
+            Statements::Prepared => {
+                let statement = client.prepare_cached(sql).await.map_err(db_error)?;
+                client.execute(&statement, &as_sql_params(params)).await
+            }
+            Statements::Unnamed => {
+                let client: &tokio_postgres::Client = client;
+                let stream = client
+                    .query_typed_raw(sql, typed(params))
+                    .await
+                    .map_err(db_error)?;
+                futures_util::pin_mut!(stream);
+                while stream.try_next().await.map_err(db_error)?.is_some() {}
+                Ok(stream.rows_affected().unwrap_or(0))
+            }
+        }
+        .map_err(db_error)
     }
 
     pub(crate) async fn commit(mut self) -> Result<(), DataError> {
@@ -312,8 +374,13 @@ impl PgTx {
 
     async fn finish(&mut self, verb: &'static str) -> Result<(), DataError> {
         let client = self.conn.client();
-        let statement = client.prepare_cached(verb).await.map_err(db_error)?;
-        client.execute(&statement, &[]).await.map_err(db_error)?;
+        let prepared = match self.statements {
+            Statements::Prepared => Some(client.prepare_cached(verb).await.map_err(db_error)?),
+            Statements::Unnamed => None,
+        };
+        run_plain(client, prepared.as_ref(), verb)
+            .await
+            .map_err(db_error)?;
         self.conn.idle = true;
         Ok(())
     }
