@@ -90,7 +90,16 @@ impl<S: Send + Sync> FromRequestParts<S> for InvoiceFile {
     }
 }
 
+/// The longest file name, in characters (well inside an object key's bound).
+const MAX_NAME_CHARS: usize = 200;
+
 fn file_key(invoice: Uuid, name: &str) -> Result<ObjectKey, ApiError> {
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::field(
+            "name",
+            format!("must be at most {MAX_NAME_CHARS} characters"),
+        ));
+    }
     let invoice = invoice.to_string();
     ObjectKey::join(["invoices", invoice.as_str(), name]).map_err(|e| ApiError::BadRequest {
         field: Some("name".into()),
@@ -143,7 +152,7 @@ async fn describe(app: &AppState, object: ObjectInfo) -> Result<Attachment, ApiE
 /// List an invoice's files.
 #[utoipa::path(get, path = "/api/invoices/{id}/attachments", tag = "attachments",
     params(("id" = uuid::Uuid, Path, description = "Invoice id")),
-    responses((status = 200, body = AttachmentList), (status = 404, description = "no such invoice for this tenant")))]
+    responses((status = 200, description = "the invoice's files", body = AttachmentList), (status = 404, description = "no such invoice for this tenant")))]
 pub(crate) async fn list(
     State(app): State<AppState>,
     Id(id): Id,
@@ -159,9 +168,9 @@ pub(crate) async fn list(
 
 /// Store a file on an invoice (the raw request body, at most 10 MiB).
 #[utoipa::path(put, path = "/api/invoices/{id}/attachments/{name}", tag = "attachments",
-    params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name", example = "receipt.txt")),
+    params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name: 1 to 200 characters; not `.` or `..`; no `/`, backslash or control character", example = "receipt.txt", pattern = r"^([^./\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f][^./\\\x00-\x1f\x7f-\x9f]|[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f]{3,200})$")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = Attachment), (status = 400, description = "bad file name"), (status = 404, description = "no such invoice for this tenant"), (status = 409, description = "the invoice holds 20 files already"), (status = 413, description = "over 10 MiB")))]
+    responses((status = 201, description = "the file, stored", body = Attachment), (status = 400, description = "bad file name"), (status = 404, description = "no such invoice for this tenant"), (status = 409, description = "the invoice holds 20 files already"), (status = 413, description = "over 10 MiB")))]
 pub(crate) async fn put(
     State(app): State<AppState>,
     file: InvoiceFile,
@@ -175,8 +184,8 @@ pub(crate) async fn put(
 
 /// One file's size and a download URL.
 #[utoipa::path(get, path = "/api/invoices/{id}/attachments/{name}", tag = "attachments",
-    params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name", example = "receipt.txt")),
-    responses((status = 200, body = Attachment), (status = 400, description = "bad file name"), (status = 404, description = "no such invoice or file for this tenant")))]
+    params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name: 1 to 200 characters; not `.` or `..`; no `/`, backslash or control character", example = "receipt.txt", pattern = r"^([^./\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f][^./\\\x00-\x1f\x7f-\x9f]|[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f]{3,200})$")),
+    responses((status = 200, description = "the file's metadata", body = Attachment), (status = 400, description = "bad file name"), (status = 404, description = "no such invoice or file for this tenant")))]
 pub(crate) async fn get(
     State(app): State<AppState>,
     file: InvoiceFile,
@@ -188,7 +197,7 @@ pub(crate) async fn get(
 
 /// Delete a file.
 #[utoipa::path(delete, path = "/api/invoices/{id}/attachments/{name}", tag = "attachments",
-    params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name", example = "receipt.txt")),
+    params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name: 1 to 200 characters; not `.` or `..`; no `/`, backslash or control character", example = "receipt.txt", pattern = r"^([^./\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f][^./\\\x00-\x1f\x7f-\x9f]|[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f]{3,200})$")),
     responses((status = 204, description = "deleted"), (status = 400, description = "bad file name"), (status = 404, description = "no such invoice or file for this tenant")))]
 pub(crate) async fn delete(
     State(app): State<AppState>,
@@ -202,8 +211,8 @@ pub(crate) async fn delete(
 
 /// A URL to upload a file directly (to S3, or to this server).
 #[utoipa::path(post, path = "/api/invoices/{id}/attachments/{name}/upload-url", tag = "attachments",
-    params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name", example = "receipt.txt")),
-    responses((status = 200, body = UploadUrl), (status = 400, description = "bad file name"), (status = 404, description = "no such invoice for this tenant"), (status = 409, description = "the invoice holds 20 files already")))]
+    params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name: 1 to 200 characters; not `.` or `..`; no `/`, backslash or control character", example = "receipt.txt", pattern = r"^([^./\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f][^./\\\x00-\x1f\x7f-\x9f]|[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f]{3,200})$")),
+    responses((status = 200, description = "a signed URL to upload the file to", body = UploadUrl), (status = 400, description = "bad file name"), (status = 404, description = "no such invoice for this tenant"), (status = 409, description = "the invoice holds 20 files already")))]
 pub(crate) async fn upload_url(
     State(app): State<AppState>,
     file: InvoiceFile,

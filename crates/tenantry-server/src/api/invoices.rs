@@ -32,17 +32,21 @@ pub(crate) struct InvoiceList {
 /// Paging through invoices, newest first.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListInvoices {
     /// Page size, 1–100 (default 50).
-    #[param(minimum = 1, maximum = 100)]
+    #[serde(default, deserialize_with = "super::integer::optional")]
+    #[param(nullable = false, minimum = 1, maximum = 100)]
     pub(crate) limit: Option<i64>,
     /// Only invoices numbered below this (the previous page's `next_before`).
+    #[serde(default, deserialize_with = "super::integer::optional")]
+    #[param(nullable = false)]
     pub(crate) before: Option<i64>,
 }
 
 /// List the tenant's invoices.
 #[utoipa::path(get, path = "/api/invoices", tag = "invoices", params(ListInvoices),
-    responses((status = 200, body = InvoiceList), (status = 400, description = "bad paging parameters")))]
+    responses((status = 200, description = "a page of invoices", body = InvoiceList), (status = 400, description = "bad paging parameters")))]
 pub(crate) async fn list(
     State(app): State<AppState>,
     Params(q): Params<ListInvoices>,
@@ -60,7 +64,7 @@ pub(crate) async fn list(
 ///
 /// An `order_id` the tenant cannot see is a 404, like any other id.
 #[utoipa::path(post, path = "/api/invoices", tag = "invoices", request_body = NewInvoice,
-    responses((status = 201, body = Invoice), (status = 400, description = "invalid body"), (status = 404, description = "no such order for this tenant"), (status = 409, description = "order already invoiced")))]
+    responses((status = 201, description = "the invoice, created", body = Invoice), (status = 400, description = "invalid body"), (status = 404, description = "no such order for this tenant"), (status = 409, description = "order already invoiced")))]
 pub(crate) async fn create(
     State(app): State<AppState>,
     Body(new): Body<NewInvoice>,
@@ -73,7 +77,7 @@ pub(crate) async fn create(
 /// Get one invoice.
 #[utoipa::path(get, path = "/api/invoices/{id}", tag = "invoices",
     params(("id" = uuid::Uuid, Path, description = "Invoice id")),
-    responses((status = 200, body = Invoice), (status = 404, description = "no such invoice for this tenant")))]
+    responses((status = 200, description = "the invoice", body = Invoice), (status = 404, description = "no such invoice for this tenant")))]
 pub(crate) async fn get(
     State(app): State<AppState>,
     Id(id): Id,
@@ -87,7 +91,7 @@ pub(crate) async fn get(
 /// Mark an invoice paid.
 #[utoipa::path(post, path = "/api/invoices/{id}/pay", tag = "invoices",
     params(("id" = uuid::Uuid, Path, description = "Invoice id")),
-    responses((status = 200, body = Invoice), (status = 404, description = "no such invoice for this tenant"), (status = 409, description = "already paid")))]
+    responses((status = 200, description = "the invoice", body = Invoice), (status = 404, description = "no such invoice for this tenant"), (status = 409, description = "already paid")))]
 pub(crate) async fn pay(
     State(app): State<AppState>,
     Id(id): Id,

@@ -71,12 +71,15 @@ pub(crate) struct DeadList {
 /// Paging through dead letters, newest first.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListDead {
     /// Page size, 1–100 (default 50).
-    #[param(minimum = 1, maximum = 100)]
+    #[serde(default, deserialize_with = "super::integer::optional")]
+    #[param(nullable = false, minimum = 1, maximum = 100)]
     pub(crate) limit: Option<i64>,
     /// Only dead letters with a smaller id (the previous page's `next_before`).
-    #[param(minimum = 1)]
+    #[serde(default, deserialize_with = "super::integer::optional")]
+    #[param(nullable = false, minimum = 1)]
     pub(crate) before: Option<i64>,
 }
 
@@ -97,7 +100,7 @@ fn dead_id(raw: &str) -> Result<i64, ApiError> {
 
 /// The tenant's job queues: waiting and running jobs per lane.
 #[utoipa::path(get, path = "/api/jobs", tag = "jobs",
-    responses((status = 200, body = JobsView), (status = 403, description = "admin role required")))]
+    responses((status = 200, description = "the tenant's queue", body = JobsView), (status = 403, description = "admin role required")))]
 pub(crate) async fn get(State(app): State<AppState>, _: Admin) -> Result<Json<JobsView>, ApiError> {
     let mut lanes = Vec::new();
     for lane in [Lane::Interactive, Lane::Batch] {
@@ -117,13 +120,16 @@ pub(crate) async fn get(State(app): State<AppState>, _: Admin) -> Result<Json<Jo
 
 /// The tenant's dead letters: jobs that will not run again, and why.
 #[utoipa::path(get, path = "/api/jobs/dead", tag = "jobs", params(ListDead),
-    responses((status = 200, body = DeadList), (status = 400, description = "bad paging parameters"), (status = 403, description = "admin role required")))]
+    responses((status = 200, description = "a page of dead letters", body = DeadList), (status = 400, description = "bad paging parameters"), (status = 403, description = "admin role required")))]
 pub(crate) async fn dead(
     State(app): State<AppState>,
     _: Admin,
     Params(q): Params<ListDead>,
 ) -> Result<Json<DeadList>, ApiError> {
     let limit = super::page::limit(q.limit, 50)?;
+    if q.before.is_some_and(|b| b < 1) {
+        return Err(ApiError::field("before", "must be at least 1"));
+    }
     let page = DeadPage {
         limit: u32::try_from(limit).unwrap_or(1),
         before: q.before,

@@ -18,9 +18,11 @@ mod jobs;
 mod metrics;
 mod openapi;
 mod orders;
+mod integer;
 mod page;
 mod secrets;
 mod settings;
+mod text;
 mod users;
 mod webhooks;
 

@@ -17,9 +17,12 @@ const MAX_TOTAL_CENTS: i64 = 1_000_000_000_000;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewOrder {
-    /// Customer name, 1–200 characters.
+    /// Customer name, 1–200 characters, not only spaces, no control characters.
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub(crate) customer: String,
     /// Total in cents, 0 to 10^12.
+    #[serde(deserialize_with = "super::integer::required")]
+    #[schema(minimum = 0, maximum = 1000000000000_u64)]
     pub(crate) total_cents: i64,
 }
 
@@ -27,21 +30,43 @@ pub(crate) struct NewOrder {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct OrderPatch {
-    /// New customer name.
+    /// New customer name (as for a new order).
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub(crate) customer: Option<String>,
-    /// New total in cents.
+    /// New total in cents, 0 to 10^12.
+    #[serde(default, deserialize_with = "super::integer::optional")]
+    #[schema(minimum = 0, maximum = 1000000000000_u64)]
     pub(crate) total_cents: Option<i64>,
-    /// `open`, `paid` or `cancelled`.
+    /// New status.
+    #[schema(value_type = Option<OrderStatus>)]
     pub(crate) status: Option<String>,
+}
+
+/// An order's status.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // documents the accepted strings
+pub(crate) enum OrderStatus {
+    /// Not paid yet.
+    Open,
+    /// Paid.
+    Paid,
+    /// Cancelled.
+    Cancelled,
 }
 
 /// Paging through orders, newest first.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListOrders {
     /// Page size, 1–100 (default 20).
+    #[serde(default, deserialize_with = "super::integer::optional")]
+    #[param(nullable = false, minimum = 1, maximum = 100)]
     pub(crate) limit: Option<i64>,
     /// Only orders numbered below this (the previous page's `next_before`).
+    #[serde(default, deserialize_with = "super::integer::optional")]
+    #[param(nullable = false)]
     pub(crate) before: Option<i64>,
 }
 
@@ -56,17 +81,7 @@ pub(crate) struct OrderPage {
 }
 
 pub(crate) fn check_customer(customer: &str) -> Result<(), ApiError> {
-    let len = customer.trim().chars().count();
-    if len == 0 || len > 200 {
-        return Err(ApiError::field("customer", "must be 1 to 200 characters"));
-    }
-    if customer.chars().any(char::is_control) {
-        return Err(ApiError::field(
-            "customer",
-            "must not contain control characters",
-        ));
-    }
-    Ok(())
+    super::text::display_text("customer", customer, 200)
 }
 
 fn check_total(total: i64) -> Result<(), ApiError> {
@@ -81,7 +96,7 @@ fn check_total(total: i64) -> Result<(), ApiError> {
 
 /// List the tenant's orders, newest first.
 #[utoipa::path(get, path = "/api/orders", tag = "orders", params(ListOrders),
-    responses((status = 200, body = OrderPage), (status = 400, description = "bad paging parameters")))]
+    responses((status = 200, description = "a page of orders", body = OrderPage), (status = 400, description = "bad paging parameters")))]
 pub(crate) async fn list(
     State(app): State<AppState>,
     Params(q): Params<ListOrders>,
@@ -97,7 +112,7 @@ pub(crate) async fn list(
 
 /// Create an order.
 #[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = NewOrder,
-    responses((status = 201, body = Order), (status = 400, description = "invalid body")))]
+    responses((status = 201, description = "the order, created", body = Order), (status = 400, description = "invalid body")))]
 pub(crate) async fn create(
     State(app): State<AppState>,
     Body(new): Body<NewOrder>,
@@ -111,7 +126,7 @@ pub(crate) async fn create(
 /// Get one order.
 #[utoipa::path(get, path = "/api/orders/{id}", tag = "orders",
     params(("id" = uuid::Uuid, Path, description = "Order id")),
-    responses((status = 200, body = Order), (status = 404, description = "no such order for this tenant")))]
+    responses((status = 200, description = "the order", body = Order), (status = 404, description = "no such order for this tenant")))]
 pub(crate) async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Json<Order>, ApiError> {
     orders::get(&app.db, id)
         .await?
@@ -122,7 +137,7 @@ pub(crate) async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Json<
 /// Change an order.
 #[utoipa::path(patch, path = "/api/orders/{id}", tag = "orders", request_body = OrderPatch,
     params(("id" = uuid::Uuid, Path, description = "Order id")),
-    responses((status = 200, body = Order), (status = 400, description = "invalid body"), (status = 404, description = "no such order for this tenant")))]
+    responses((status = 200, description = "the order", body = Order), (status = 400, description = "invalid body"), (status = 404, description = "no such order for this tenant")))]
 pub(crate) async fn update(
     State(app): State<AppState>,
     Id(id): Id,
@@ -153,7 +168,7 @@ pub(crate) async fn update(
 /// Delete an order (refused with 409 once it is invoiced).
 #[utoipa::path(delete, path = "/api/orders/{id}", tag = "orders",
     params(("id" = uuid::Uuid, Path, description = "Order id")),
-    responses((status = 204), (status = 404, description = "no such order for this tenant"), (status = 409, description = "the order is invoiced")))]
+    responses((status = 204, description = "done; no content"), (status = 404, description = "no such order for this tenant"), (status = 409, description = "the order is invoiced")))]
 pub(crate) async fn delete(
     State(app): State<AppState>,
     Id(id): Id,

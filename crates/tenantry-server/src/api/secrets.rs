@@ -16,7 +16,8 @@ use super::{ApiError, AppState};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewSecret {
-    /// The value (1 byte to 16 KiB). It is never returned.
+    /// The value, 1 to 4,096 characters. It is never returned.
+    #[schema(min_length = 1, max_length = 4096)]
     pub(crate) value: String,
 }
 
@@ -63,9 +64,13 @@ impl From<SecretsError> for ApiError {
 /// Secrets one tenant may hold: what bounds the secrets list.
 pub(crate) const MAX_SECRETS: usize = 100;
 
+/// The longest value, in characters (at most 16 KiB of UTF-8, the store's
+/// own bound).
+const MAX_VALUE_CHARS: usize = 4096;
+
 /// List the tenant's secrets (metadata only).
 #[utoipa::path(get, path = "/api/secrets", tag = "secrets",
-    responses((status = 200, body = SecretList), (status = 403, description = "admin role required")))]
+    responses((status = 200, description = "the names of the tenant's secrets", body = SecretList), (status = 403, description = "admin role required")))]
 pub(crate) async fn list(
     State(app): State<AppState>,
     _: Admin,
@@ -78,14 +83,20 @@ pub(crate) async fn list(
 
 /// Store a secret (replacing it); answers with its metadata, never the value.
 #[utoipa::path(put, path = "/api/secrets/{name}", tag = "secrets", request_body = NewSecret,
-    params(("name" = String, Path, description = "Secret name: 1 to 64 of a-z, 0-9, '_', '.', '-'", example = "smtp_password")),
-    responses((status = 200, body = SecretMeta), (status = 400, description = "bad name or value"), (status = 403, description = "admin role required"), (status = 409, description = "the tenant holds 100 secrets already")))]
+    params(("name" = String, Path, description = "Secret name: 1 to 64 of a-z, 0-9, '_', '.', '-'", example = "smtp_password", pattern = r"^[a-z0-9_.-]{1,64}$")),
+    responses((status = 200, description = "the secret's metadata (never its value)", body = SecretMeta), (status = 400, description = "bad name or value"), (status = 403, description = "admin role required"), (status = 409, description = "the tenant holds 100 secrets already")))]
 pub(crate) async fn put(
     State(app): State<AppState>,
     _: Admin,
     Path(name): Path<String>,
     Body(new): Body<NewSecret>,
 ) -> Result<Json<SecretMeta>, ApiError> {
+    if !(1..=MAX_VALUE_CHARS).contains(&new.value.chars().count()) {
+        return Err(ApiError::field(
+            "value",
+            format!("must be 1 to {MAX_VALUE_CHARS} characters"),
+        ));
+    }
     let held = app.secrets.list().await?;
     if held.len() >= MAX_SECRETS && !held.iter().any(|s| s.name == name) {
         return Err(ApiError::Conflict(format!(
@@ -98,8 +109,8 @@ pub(crate) async fn put(
 
 /// One secret's metadata.
 #[utoipa::path(get, path = "/api/secrets/{name}", tag = "secrets",
-    params(("name" = String, Path, description = "Secret name", example = "smtp_password")),
-    responses((status = 200, body = SecretMeta), (status = 403, description = "admin role required"), (status = 404, description = "no such secret")))]
+    params(("name" = String, Path, description = "Secret name: 1 to 64 of a-z, 0-9, '_', '.', '-'", example = "smtp_password", pattern = r"^[a-z0-9_.-]{1,64}$")),
+    responses((status = 200, description = "the secret's metadata (never its value)", body = SecretMeta), (status = 403, description = "admin role required"), (status = 404, description = "no such secret")))]
 pub(crate) async fn get(
     State(app): State<AppState>,
     _: Admin,
@@ -114,7 +125,7 @@ pub(crate) async fn get(
 
 /// Delete a secret.
 #[utoipa::path(delete, path = "/api/secrets/{name}", tag = "secrets",
-    params(("name" = String, Path, description = "Secret name", example = "smtp_password")),
+    params(("name" = String, Path, description = "Secret name: 1 to 64 of a-z, 0-9, '_', '.', '-'", example = "smtp_password", pattern = r"^[a-z0-9_.-]{1,64}$")),
     responses((status = 204, description = "deleted"), (status = 403, description = "admin role required"), (status = 404, description = "no such secret")))]
 pub(crate) async fn delete(
     State(app): State<AppState>,

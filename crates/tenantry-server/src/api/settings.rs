@@ -15,24 +15,41 @@ use super::{ApiError, AppState};
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Settings {
-    /// Sender of the tenant's e-mails, or null for the platform's.
+    /// Sender of the tenant's e-mails (`name@domain`, printable ASCII, at
+    /// most 254 characters), or null for the platform's.
+    #[schema(max_length = 254, pattern = r"^[!-?A-~]+@[!-?A-~]*\.[!-?A-~]*$")]
     pub(crate) email_from: Option<String>,
     /// ISO 4217 currency code (`EUR`).
+    #[schema(pattern = r"^[A-Z]{3}$")]
     pub(crate) currency: String,
     /// IANA time zone (`Europe/Paris`), or `UTC`.
+    #[schema(max_length = 64, pattern = r"^(UTC|[A-Z][A-Za-z0-9_+-]*(/[A-Z][A-Za-z0-9_+-]*)+)$")]
     pub(crate) timezone: String,
-    /// Where the tenant's webhooks go, or null.
+    /// Where the tenant's webhooks go (`http://` or `https://` with a host,
+    /// at most 2,048 characters, no spaces), or null.
+    #[schema(max_length = 2048, pattern = r"^https?://[^/?#\s\x00-\x1f\x7f-\x9f]+[^\s\x00-\x1f\x7f-\x9f]*$")]
     pub(crate) webhook_url: Option<String>,
     /// How long one request may run, 100 to 60000 ms; null for the plan's
     /// limit. Settings can lower the plan's limits, not raise them.
+    #[serde(deserialize_with = "super::integer::optional")]
+    #[schema(minimum = 100, maximum = 60000)]
     pub(crate) request_timeout_ms: Option<u32>,
     /// How long a call to the tenant's webhook endpoint may take, 100 to 60000 ms.
+    #[serde(deserialize_with = "super::integer::required")]
+    #[schema(minimum = 100, maximum = 60000)]
     pub(crate) outbound_timeout_ms: u32,
-    /// Requests per second, null for the plan's rate.
+    /// Requests per second, 1 to 1,000,000; null for the plan's rate.
+    #[serde(deserialize_with = "super::integer::optional")]
+    #[schema(minimum = 1, maximum = 1000000)]
     pub(crate) rate_limit_per_second: Option<u32>,
-    /// Requests allowed at once above the rate, null for the plan's burst.
+    /// Requests allowed at once above the rate, 0 to 1,000,000; null for
+    /// the plan's burst.
+    #[serde(deserialize_with = "super::integer::optional")]
+    #[schema(minimum = 0, maximum = 1000000)]
     pub(crate) rate_limit_burst: Option<u32>,
-    /// Requests in flight at once, null for the plan's budget.
+    /// Requests in flight at once, 1 to 100,000; null for the plan's budget.
+    #[serde(deserialize_with = "super::integer::optional")]
+    #[schema(minimum = 1, maximum = 100000)]
     pub(crate) max_concurrent_requests: Option<u32>,
 }
 
@@ -140,14 +157,14 @@ impl From<ConfigError> for ApiError {
 
 /// The tenant's settings.
 #[utoipa::path(get, path = "/api/settings", tag = "settings",
-    responses((status = 200, body = Settings), (status = 403, description = "admin role required")))]
+    responses((status = 200, description = "the tenant's settings", body = Settings), (status = 403, description = "admin role required")))]
 pub(crate) async fn get(State(app): State<AppState>, _: Admin) -> Result<Json<Settings>, ApiError> {
     Ok(Json(app.config.settings().await?.into()))
 }
 
 /// Replace the tenant's settings (validated; every problem is reported).
 #[utoipa::path(put, path = "/api/settings", tag = "settings", request_body = Settings,
-    responses((status = 200, body = Settings), (status = 400, description = "invalid settings"), (status = 403, description = "admin role required")))]
+    responses((status = 200, description = "the tenant's settings", body = Settings), (status = 400, description = "invalid settings"), (status = 403, description = "admin role required")))]
 pub(crate) async fn put(
     State(app): State<AppState>,
     _: Admin,
@@ -160,7 +177,7 @@ pub(crate) async fn put(
 
 /// The tenant's feature flags and why each is on or off.
 #[utoipa::path(get, path = "/api/flags", tag = "settings",
-    responses((status = 200, body = FlagList)))]
+    responses((status = 200, description = "the tenant's feature flags", body = FlagList)))]
 pub(crate) async fn flags(State(app): State<AppState>) -> Result<Json<FlagList>, ApiError> {
     let flags = app.config.flag_states().await?;
     Ok(Json(FlagList {
@@ -171,7 +188,7 @@ pub(crate) async fn flags(State(app): State<AppState>) -> Result<Json<FlagList>,
 /// Override a flag for the tenant (or, with null, remove the override).
 #[utoipa::path(put, path = "/api/flags/{key}", tag = "settings", request_body = FlagOverride,
     params(("key" = String, Path, description = "Flag key", example = "bulk_export")),
-    responses((status = 200, body = FlagView), (status = 400, description = "invalid body"), (status = 403, description = "admin role required"), (status = 404, description = "no such flag")))]
+    responses((status = 200, description = "the flag", body = FlagView), (status = 400, description = "invalid body"), (status = 403, description = "admin role required"), (status = 404, description = "no such flag")))]
 pub(crate) async fn set_flag(
     State(app): State<AppState>,
     _: Admin,

@@ -14,21 +14,38 @@ use crate::store::users::{self, User};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewUser {
-    /// E-mail, unique within the tenant.
+    /// E-mail, unique within the tenant: `local@domain` with a dot in the
+    /// domain, at most 254 characters, no spaces or control characters.
+    #[schema(min_length = 3, max_length = 254, pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^\s\x00-\x1f\x7f-\x9f]*\.[^\s\x00-\x1f\x7f-\x9f]*$")]
     pub(crate) email: String,
-    /// Display name.
+    /// Display name, 1–100 characters, not only spaces, no control characters.
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub(crate) name: String,
-    /// `admin` or `member` (default).
+    /// The role (default `member`).
+    #[schema(value_type = Option<UserRole>)]
     pub(crate) role: Option<String>,
+}
+
+/// A user's role in the tenant.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // documents the accepted strings
+pub(crate) enum UserRole {
+    /// Manages users, settings and secrets.
+    Admin,
+    /// Works with orders and invoices.
+    Member,
 }
 
 /// Changes to a user.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UserPatch {
-    /// New display name.
+    /// New display name (as for a new user).
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub(crate) name: Option<String>,
     /// New role.
+    #[schema(value_type = Option<UserRole>)]
     pub(crate) role: Option<String>,
 }
 
@@ -45,17 +62,19 @@ pub(crate) struct UserList {
 /// Paging through users by e-mail.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListUsers {
     /// Page size, 1–100 (default 50).
-    #[param(minimum = 1, maximum = 100)]
+    #[serde(default, deserialize_with = "super::integer::optional")]
+    #[param(nullable = false, minimum = 1, maximum = 100)]
     pub(crate) limit: Option<i64>,
     /// Only users whose e-mail sorts after this (the previous page's `next_after`).
-    #[param(max_length = 254)]
+    #[param(nullable = false, max_length = 254)]
     pub(crate) after: Option<String>,
 }
 
 fn check_email(email: &str) -> Result<(), ApiError> {
-    let ok = email.len() <= 254
+    let ok = email.chars().count() <= 254
         && email
             .split_once('@')
             .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
@@ -65,14 +84,7 @@ fn check_email(email: &str) -> Result<(), ApiError> {
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
-    let len = name.trim().chars().count();
-    if len == 0 || len > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::field(
-            "name",
-            "must be 1 to 100 printable characters",
-        ));
-    }
-    Ok(())
+    super::text::display_text("name", name, 100)
 }
 
 fn check_role(role: &str) -> Result<(), ApiError> {
@@ -83,13 +95,13 @@ fn check_role(role: &str) -> Result<(), ApiError> {
 
 /// List the tenant's users.
 #[utoipa::path(get, path = "/api/users", tag = "users", params(ListUsers),
-    responses((status = 200, body = UserList), (status = 400, description = "bad paging parameters")))]
+    responses((status = 200, description = "a page of users", body = UserList), (status = 400, description = "bad paging parameters")))]
 pub(crate) async fn list(
     State(app): State<AppState>,
     Params(q): Params<ListUsers>,
 ) -> Result<Json<UserList>, ApiError> {
     let limit = super::page::limit(q.limit, 50)?;
-    if q.after.as_ref().is_some_and(|a| a.len() > 254) {
+    if q.after.as_ref().is_some_and(|a| a.chars().count() > 254) {
         return Err(ApiError::field("after", "must be at most 254 characters"));
     }
     let users = users::list(&app.db, limit, q.after.as_deref()).await?;
@@ -99,7 +111,7 @@ pub(crate) async fn list(
 
 /// Create a user (admin only).
 #[utoipa::path(post, path = "/api/users", tag = "users", request_body = NewUser,
-    responses((status = 201, body = User), (status = 400, description = "invalid body"), (status = 403, description = "not an admin"), (status = 409, description = "e-mail taken")))]
+    responses((status = 201, description = "the user, created", body = User), (status = 400, description = "invalid body"), (status = 403, description = "not an admin"), (status = 409, description = "e-mail taken")))]
 pub(crate) async fn create(
     State(app): State<AppState>,
     _: Admin,
@@ -122,7 +134,7 @@ pub(crate) async fn create(
 /// Get one user.
 #[utoipa::path(get, path = "/api/users/{id}", tag = "users",
     params(("id" = uuid::Uuid, Path, description = "User id")),
-    responses((status = 200, body = User), (status = 404, description = "no such user for this tenant")))]
+    responses((status = 200, description = "the user", body = User), (status = 404, description = "no such user for this tenant")))]
 pub(crate) async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Json<User>, ApiError> {
     users::get(&app.db, id)
         .await?
@@ -133,7 +145,7 @@ pub(crate) async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Json<
 /// Change a user's name or role (admin only).
 #[utoipa::path(patch, path = "/api/users/{id}", tag = "users", request_body = UserPatch,
     params(("id" = uuid::Uuid, Path, description = "User id")),
-    responses((status = 200, body = User), (status = 400, description = "invalid body"), (status = 403, description = "not an admin"), (status = 404, description = "no such user for this tenant")))]
+    responses((status = 200, description = "the user", body = User), (status = 400, description = "invalid body"), (status = 403, description = "not an admin"), (status = 404, description = "no such user for this tenant")))]
 pub(crate) async fn update(
     State(app): State<AppState>,
     _: Admin,
@@ -155,7 +167,7 @@ pub(crate) async fn update(
 /// Delete a user (admin only).
 #[utoipa::path(delete, path = "/api/users/{id}", tag = "users",
     params(("id" = uuid::Uuid, Path, description = "User id")),
-    responses((status = 204), (status = 403, description = "not an admin"), (status = 404, description = "no such user for this tenant")))]
+    responses((status = 204, description = "done; no content"), (status = 403, description = "not an admin"), (status = 404, description = "no such user for this tenant")))]
 pub(crate) async fn delete(
     State(app): State<AppState>,
     _: Admin,

@@ -27,7 +27,7 @@ pub(crate) struct DeliveryList {
 
 /// Create or replace the webhook signing secret.
 #[utoipa::path(post, path = "/api/webhooks/secret", tag = "webhooks",
-    responses((status = 201, body = SigningSecret), (status = 403, description = "admin role required")))]
+    responses((status = 201, description = "the new signing secret (shown once)", body = SigningSecret), (status = 403, description = "admin role required")))]
 pub(crate) async fn rotate_secret(
     State(app): State<AppState>,
     _: Admin,
@@ -40,7 +40,7 @@ pub(crate) async fn rotate_secret(
 
 /// The webhook delivery log.
 #[utoipa::path(get, path = "/api/webhooks/deliveries", tag = "webhooks",
-    responses((status = 200, body = DeliveryList), (status = 403, description = "admin role required")))]
+    responses((status = 200, description = "recent webhook deliveries", body = DeliveryList), (status = 403, description = "admin role required")))]
 pub(crate) async fn deliveries(
     State(app): State<AppState>,
     _: Admin,

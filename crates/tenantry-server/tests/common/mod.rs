@@ -53,6 +53,12 @@ impl TestServer {
         Some(Self::start(Some(pg), tweak).await)
     }
 
+    /// On the given PostgreSQL database (e.g. one reached through a pooler
+    /// the test set up in front of it), with `tweak`.
+    pub async fn on_postgres(pg: PgTestDb, tweak: impl FnOnce(&mut Settings)) -> TestServer {
+        Self::start(Some(pg), tweak).await
+    }
+
     async fn start(pg: Option<PgTestDb>, tweak: impl FnOnce(&mut Settings)) -> TestServer {
         let data_dir =
             std::env::temp_dir().join(format!("tenantry-test-{}", uuid::Uuid::new_v4().simple()));

@@ -166,7 +166,7 @@ fn is_web_url(text: &str) -> bool {
         return false;
     };
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    text.len() <= 2048
+    text.chars().count() <= 2048
         && !host.is_empty()
         && !text.chars().any(|c| c.is_whitespace() || c.is_control())
 }

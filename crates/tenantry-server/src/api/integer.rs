@@ -1,0 +1,146 @@
+//! Integers as the API document promises them: JSON Schema's `integer` is
+//! any number with a zero fraction, so `576.0` is the integer 576 (client
+//! generators and JavaScript produce it). serde's integer types refuse it;
+//! these accept it, and in query strings (`?limit=20`) the text form too.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserializer;
+use serde::de::{self, Visitor};
+
+/// An integer field; `#[serde(deserialize_with = "integer::required")]`.
+pub(crate) fn required<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    deserializer.deserialize_any(IntegerVisitor(PhantomData))
+}
+
+/// An optional integer field (null or absent is `None`);
+/// `#[serde(default, deserialize_with = "integer::optional")]`.
+pub(crate) fn optional<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    deserializer.deserialize_option(OptionalVisitor(PhantomData))
+}
+
+struct IntegerVisitor<T>(PhantomData<T>);
+
+impl<T: TryFrom<i64>> IntegerVisitor<T> {
+    fn fit<E: de::Error>(value: i64) -> Result<T, E> {
+        T::try_from(value).map_err(|_| E::custom(format!("{value} is out of range")))
+    }
+}
+
+impl<'de, T: TryFrom<i64>> Visitor<'de> for IntegerVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an integer")
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<T, E> {
+        Self::fit(value)
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<T, E> {
+        Self::fit(i64::try_from(value).map_err(|_| E::custom(format!("{value} is out of range")))?)
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<T, E> {
+        // Exactly representable and whole: 2^63 itself is not an i64.
+        if value.fract() == 0.0 && (-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&value) {
+            Self::fit(value as i64)
+        } else if value.fract() == 0.0 {
+            Err(E::custom(format!("{value} is out of range")))
+        } else {
+            Err(E::custom(format!("{value} is not an integer")))
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
+        match text.parse::<i64>() {
+            Ok(value) => Self::fit(value),
+            Err(_) => match text.parse::<f64>() {
+                Ok(value) if value.is_finite() => self.visit_f64(value),
+                _ => Err(E::custom(format!("{text:?} is not an integer"))),
+            },
+        }
+    }
+}
+
+struct OptionalVisitor<T>(PhantomData<T>);
+
+impl<'de, T: TryFrom<i64>> Visitor<'de> for OptionalVisitor<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an integer or null")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<T>, D::Error> {
+        required(deserializer).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Body {
+        #[serde(deserialize_with = "super::required")]
+        n: u32,
+        #[serde(default, deserialize_with = "super::optional")]
+        m: Option<i64>,
+    }
+
+    fn parse(json: &str) -> Result<Body, String> {
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn whole_numbers_are_integers_in_either_spelling() {
+        assert_eq!(parse(r#"{"n": 576.0}"#).unwrap().n, 576);
+        assert_eq!(parse(r#"{"n": 5, "m": -2.0}"#).unwrap().m, Some(-2));
+        assert_eq!(parse(r#"{"n": 5, "m": null}"#).unwrap().m, None);
+        assert_eq!(parse(r#"{"n": 5}"#).unwrap().m, None);
+    }
+
+    #[test]
+    fn fractions_and_out_of_range_values_are_refused_with_a_reason() {
+        assert!(parse(r#"{"n": 1.5}"#).unwrap_err().contains("not an integer"));
+        assert!(parse(r#"{"n": -1}"#).unwrap_err().contains("out of range"));
+        assert!(parse(r#"{"n": 1e300}"#).unwrap_err().contains("out of range"));
+        assert!(parse(r#"{"n": "7"}"#).is_ok(), "text, as query strings carry it");
+        assert!(parse(r#"{"n": true}"#).is_err());
+    }
+
+    #[test]
+    fn query_strings_parse() {
+        #[derive(Deserialize)]
+        struct Query {
+            #[serde(default, deserialize_with = "super::optional")]
+            limit: Option<i64>,
+        }
+        let parse = |uri: &'static str| {
+            axum::extract::Query::<Query>::try_from_uri(&axum::http::Uri::from_static(uri))
+                .map(|q| q.0.limit)
+        };
+        assert_eq!(parse("/x?limit=20.0").unwrap(), Some(20));
+        assert_eq!(parse("/x").unwrap(), None);
+        assert!(parse("/x?limit=x").is_err());
+    }
+}
