@@ -85,14 +85,22 @@ async fn the_server_serves_every_tier_and_runs_its_jobs_through_transaction_pool
         slugs.push(slug);
     }
 
-    for (attacker, victim) in [("acme", "pooled1"), ("pooled1", "pooled2"), ("pooled2", "acme")] {
+    for (attacker, victim) in [
+        ("acme", "pooled1"),
+        ("pooled1", "pooled2"),
+        ("pooled2", "acme"),
+    ] {
         assert_no_leaks(&s, attacker, victim).await;
     }
 
     // Sixteen tenants at once, each writing and reading its own orders.
     let mut load = tokio::task::JoinSet::new();
     for slug in &slugs {
-        let mut own: HashSet<String> = s.ids(slug, "/api/orders", "orders").await.into_iter().collect();
+        let mut own: HashSet<String> = s
+            .ids(slug, "/api/orders", "orders")
+            .await
+            .into_iter()
+            .collect();
         let (http, url, host, token) = (
             s.http.clone(),
             s.url("/api/orders"),
@@ -111,10 +119,8 @@ async fn the_server_serves_every_tier_and_runs_its_jobs_through_transaction_pool
                 .await;
                 assert_eq!(status, StatusCode::CREATED, "{slug}: {order}");
                 own.insert(order["id"].as_str().unwrap().to_owned());
-                let (status, list) = status_and_json(
-                    http.get(&url).header("host", &host).bearer_auth(&token),
-                )
-                .await;
+                let (status, list) =
+                    status_and_json(http.get(&url).header("host", &host).bearer_auth(&token)).await;
                 assert_eq!(status, StatusCode::OK, "{slug}: {list}");
                 for order in list["orders"].as_array().unwrap() {
                     let id = order["id"].as_str().unwrap();

@@ -93,7 +93,7 @@ impl<S: Send + Sync> FromRequestParts<S> for InvoiceFile {
 /// The longest file name, in characters (well inside an object key's bound).
 const MAX_NAME_CHARS: usize = 200;
 
-fn file_key(invoice: Uuid, name: &str) -> Result<ObjectKey, ApiError> {
+pub(crate) fn file_key(invoice: Uuid, name: &str) -> Result<ObjectKey, ApiError> {
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(ApiError::field(
             "name",
@@ -170,12 +170,19 @@ pub(crate) async fn list(
 #[utoipa::path(put, path = "/api/invoices/{id}/attachments/{name}", tag = "attachments",
     params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name: 1 to 200 characters; not `.` or `..`; no `/`, backslash or control character", example = "receipt.txt", pattern = r"^([^./\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f][^./\\\x00-\x1f\x7f-\x9f]|[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f]{3,200})$")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, description = "the file, stored", body = Attachment), (status = 400, description = "bad file name"), (status = 404, description = "no such invoice for this tenant"), (status = 409, description = "the invoice holds 20 files already"), (status = 413, description = "over 10 MiB")))]
+    responses((status = 201, description = "the file, stored", body = Attachment), (status = 400, description = "bad file name, or an empty file"), (status = 404, description = "no such invoice for this tenant"), (status = 409, description = "the invoice holds 20 files already"), (status = 413, description = "over 10 MiB")))]
 pub(crate) async fn put(
     State(app): State<AppState>,
     file: InvoiceFile,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<Attachment>), ApiError> {
+    let body = body?;
+    if body.is_empty() {
+        return Err(ApiError::BadRequest {
+            field: None,
+            message: "the file is empty".into(),
+        });
+    }
     require_invoice(&app, file.invoice).await?;
     room_for(&app, file.invoice, &file.key).await?;
     let stored = app.storage.put(&file.key, body).await?;

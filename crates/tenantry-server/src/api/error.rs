@@ -26,6 +26,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     /// 409 with a reason.
     Conflict(String),
+    /// 413: the body is over the route's size limit.
+    TooLarge,
     /// 503: the database is overloaded or down.
     Unavailable,
     /// 500; the detail is logged, not sent.
@@ -60,7 +62,28 @@ impl From<DataError> for ApiError {
                 )
             }
             DataError::Unavailable(_) => ApiError::Unavailable,
+            DataError::InvalidValue(detail) => {
+                tracing::info!(%detail, "value refused by the database");
+                ApiError::BadRequest {
+                    field: None,
+                    message: "a value cannot be stored as given (a NUL character, or out of range)"
+                        .into(),
+                }
+            }
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(e: axum::extract::rejection::BytesRejection) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge
+        } else {
+            ApiError::BadRequest {
+                field: None,
+                message: e.body_text(),
+            }
         }
     }
 }
@@ -94,6 +117,10 @@ impl IntoResponse for ApiError {
             } => (StatusCode::BAD_REQUEST, json!({ "error": message })),
             ApiError::Forbidden(why) => (StatusCode::FORBIDDEN, json!({ "error": why })),
             ApiError::Conflict(why) => (StatusCode::CONFLICT, json!({ "error": why })),
+            ApiError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({ "error": "the body is over the size limit" }),
+            ),
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({ "error": "temporarily unavailable; retry shortly" }),

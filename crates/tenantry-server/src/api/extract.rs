@@ -18,15 +18,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !is_json(req.headers()) {
+            return Err(ApiError::BadRequest {
+                field: None,
+                message: "expected Content-Type: application/json".into(),
+            });
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await?;
+        // Every body of this API is an object; serde would also read a
+        // struct from an array (`[null, null]`), which no client means.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::BadRequest {
+                field: None,
+                message: "the body must be a JSON object".into(),
+            });
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Body(value)),
             Err(JsonRejection::JsonDataError(e)) => Err(ApiError::BadRequest {
                 field: None,
                 message: e.body_text(),
-            }),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::BadRequest {
-                field: None,
-                message: "expected Content-Type: application/json".into(),
             }),
             Err(e) => Err(ApiError::BadRequest {
                 field: None,
@@ -34,6 +45,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
             }),
         }
     }
+}
+
+/// `application/json` or any `+json` type, as axum's own `Json` accepts.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(content_type) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
 }
 
 /// Query parameters; a bad value is a 400.

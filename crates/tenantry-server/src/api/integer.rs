@@ -53,7 +53,9 @@ impl<'de, T: TryFrom<i64>> Visitor<'de> for IntegerVisitor<T> {
 
     fn visit_f64<E: de::Error>(self, value: f64) -> Result<T, E> {
         // Exactly representable and whole: 2^63 itself is not an i64.
-        if value.fract() == 0.0 && (-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&value) {
+        if value.fract() == 0.0
+            && (-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&value)
+        {
             Self::fit(value as i64)
         } else if value.fract() == 0.0 {
             Err(E::custom(format!("{value} is out of range")))
@@ -62,13 +64,20 @@ impl<'de, T: TryFrom<i64>> Visitor<'de> for IntegerVisitor<T> {
         }
     }
 
+    /// Query strings: an integer, or one written with a zero fraction
+    /// (`20.0`); parsed exactly, so no value beyond `i64` rounds into it.
     fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
-        match text.parse::<i64>() {
-            Ok(value) => Self::fit(value),
-            Err(_) => match text.parse::<f64>() {
-                Ok(value) if value.is_finite() => self.visit_f64(value),
-                _ => Err(E::custom(format!("{text:?} is not an integer"))),
+        let whole = match text.split_once('.') {
+            Some((whole, zeros)) if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') => whole,
+            Some(_) => return Err(E::custom(format!("{text:?} is not an integer"))),
+            None => text,
+        };
+        match whole.parse::<i128>() {
+            Ok(value) => match i64::try_from(value) {
+                Ok(value) => Self::fit(value),
+                Err(_) => Err(E::custom(format!("{text} is out of range"))),
             },
+            Err(_) => Err(E::custom(format!("{text:?} is not an integer"))),
         }
     }
 }
@@ -121,10 +130,21 @@ mod tests {
 
     #[test]
     fn fractions_and_out_of_range_values_are_refused_with_a_reason() {
-        assert!(parse(r#"{"n": 1.5}"#).unwrap_err().contains("not an integer"));
+        assert!(
+            parse(r#"{"n": 1.5}"#)
+                .unwrap_err()
+                .contains("not an integer")
+        );
         assert!(parse(r#"{"n": -1}"#).unwrap_err().contains("out of range"));
-        assert!(parse(r#"{"n": 1e300}"#).unwrap_err().contains("out of range"));
-        assert!(parse(r#"{"n": "7"}"#).is_ok(), "text, as query strings carry it");
+        assert!(
+            parse(r#"{"n": 1e300}"#)
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(
+            parse(r#"{"n": "7"}"#).is_ok(),
+            "text, as query strings carry it"
+        );
         assert!(parse(r#"{"n": true}"#).is_err());
     }
 
@@ -142,5 +162,12 @@ mod tests {
         assert_eq!(parse("/x?limit=20.0").unwrap(), Some(20));
         assert_eq!(parse("/x").unwrap(), None);
         assert!(parse("/x?limit=x").is_err());
+        assert!(parse("/x?limit=2.5").is_err());
+        // One below i64::MIN: a float would round it into range.
+        assert!(parse("/x?limit=-9223372036854775809").is_err());
+        assert_eq!(
+            parse("/x?limit=-9223372036854775808").unwrap(),
+            Some(i64::MIN)
+        );
     }
 }

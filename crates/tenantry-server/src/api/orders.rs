@@ -18,7 +18,11 @@ const MAX_TOTAL_CENTS: i64 = 1_000_000_000_000;
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewOrder {
     /// Customer name, 1–200 characters, not only spaces, no control characters.
-    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub(crate) customer: String,
     /// Total in cents, 0 to 10^12.
     #[serde(deserialize_with = "super::integer::required")]
@@ -31,7 +35,11 @@ pub(crate) struct NewOrder {
 #[serde(deny_unknown_fields)]
 pub(crate) struct OrderPatch {
     /// New customer name (as for a new order).
-    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub(crate) customer: Option<String>,
     /// New total in cents, 0 to 10^12.
     #[serde(default, deserialize_with = "super::integer::optional")]

@@ -23,11 +23,17 @@ pub(crate) struct Settings {
     #[schema(pattern = r"^[A-Z]{3}$")]
     pub(crate) currency: String,
     /// IANA time zone (`Europe/Paris`), or `UTC`.
-    #[schema(max_length = 64, pattern = r"^(UTC|[A-Z][A-Za-z0-9_+-]*(/[A-Z][A-Za-z0-9_+-]*)+)$")]
+    #[schema(
+        max_length = 64,
+        pattern = r"^(UTC|[A-Z][A-Za-z0-9_+-]*(/[A-Z][A-Za-z0-9_+-]*)+)$"
+    )]
     pub(crate) timezone: String,
     /// Where the tenant's webhooks go (`http://` or `https://` with a host,
     /// at most 2,048 characters, no spaces), or null.
-    #[schema(max_length = 2048, pattern = r"^https?://[^/?#\s\x00-\x1f\x7f-\x9f]+[^\s\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(
+        max_length = 2048,
+        pattern = r"^https?://[^/?#\s\x00-\x1f\x7f-\x9f]+[^\s\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub(crate) webhook_url: Option<String>,
     /// How long one request may run, 100 to 60000 ms; null for the plan's
     /// limit. Settings can lower the plan's limits, not raise them.

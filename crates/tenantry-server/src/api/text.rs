@@ -22,7 +22,10 @@ pub(crate) fn display_text(field: &str, value: &str, max: usize) -> Result<(), A
         ));
     }
     if value.chars().any(char::is_control) {
-        return Err(ApiError::field(field, "must not contain control characters"));
+        return Err(ApiError::field(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }

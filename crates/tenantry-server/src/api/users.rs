@@ -16,10 +16,18 @@ use crate::store::users::{self, User};
 pub(crate) struct NewUser {
     /// E-mail, unique within the tenant: `local@domain` with a dot in the
     /// domain, at most 254 characters, no spaces or control characters.
-    #[schema(min_length = 3, max_length = 254, pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^\s\x00-\x1f\x7f-\x9f]*\.[^\s\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(
+        min_length = 3,
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^\s\x00-\x1f\x7f-\x9f]*\.[^\s\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub(crate) email: String,
     /// Display name, 1–100 characters, not only spaces, no control characters.
-    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub(crate) name: String,
     /// The role (default `member`).
     #[schema(value_type = Option<UserRole>)]
@@ -42,7 +50,11 @@ pub(crate) enum UserRole {
 #[serde(deny_unknown_fields)]
 pub(crate) struct UserPatch {
     /// New display name (as for a new user).
-    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub(crate) name: Option<String>,
     /// New role.
     #[schema(value_type = Option<UserRole>)]
@@ -68,12 +80,17 @@ pub(crate) struct ListUsers {
     #[serde(default, deserialize_with = "super::integer::optional")]
     #[param(nullable = false, minimum = 1, maximum = 100)]
     pub(crate) limit: Option<i64>,
-    /// Only users whose e-mail sorts after this (the previous page's `next_after`).
-    #[param(nullable = false, max_length = 254)]
+    /// Only users whose e-mail sorts after this (the previous page's
+    /// `next_after`): at most 254 characters, no control characters.
+    #[param(
+        nullable = false,
+        max_length = 254,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub(crate) after: Option<String>,
 }
 
-fn check_email(email: &str) -> Result<(), ApiError> {
+pub(crate) fn check_email(email: &str) -> Result<(), ApiError> {
     let ok = email.chars().count() <= 254
         && email
             .split_once('@')
@@ -83,7 +100,7 @@ fn check_email(email: &str) -> Result<(), ApiError> {
         .ok_or_else(|| ApiError::field("email", "must be an e-mail address"))
 }
 
-fn check_name(name: &str) -> Result<(), ApiError> {
+pub(crate) fn check_name(name: &str) -> Result<(), ApiError> {
     super::text::display_text("name", name, 100)
 }
 
@@ -103,6 +120,15 @@ pub(crate) async fn list(
     let limit = super::page::limit(q.limit, 50)?;
     if q.after.as_ref().is_some_and(|a| a.chars().count() > 254) {
         return Err(ApiError::field("after", "must be at most 254 characters"));
+    }
+    if q.after
+        .as_ref()
+        .is_some_and(|a| a.chars().any(char::is_control))
+    {
+        return Err(ApiError::field(
+            "after",
+            "must not contain control characters",
+        ));
     }
     let users = users::list(&app.db, limit, q.after.as_deref()).await?;
     let next_after = super::page::next(&users, limit, |u| u.email.clone());

@@ -113,6 +113,11 @@ pub enum DataError {
     /// A unique or foreign-key constraint refused the write.
     #[error("constraint violated: {0}")]
     Constraint(String),
+    /// A value the database cannot store as given (a NUL character in
+    /// text, a number beyond its column's range, text over its length):
+    /// the caller's input, not the database, is at fault.
+    #[error("value not storable: {0}")]
+    InvalidValue(String),
     /// A column could not be read as the requested type.
     #[error("decode: {0}")]
     Decode(String),

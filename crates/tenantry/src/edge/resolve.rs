@@ -43,7 +43,9 @@ pub(crate) fn host(parts: &Parts) -> Option<String> {
         Some(bracketed) => bracketed.split(']').next()?,
         None => raw.split(':').next()?,
     };
-    Some(without_port.trim_end_matches('.').to_ascii_lowercase())
+    let host = without_port.trim_end_matches('.').to_ascii_lowercase();
+    // An empty `Host` (or one of dots) names nothing, not a custom domain "".
+    (!host.is_empty()).then_some(host)
 }
 
 fn is_ip_literal(host: &str) -> bool {

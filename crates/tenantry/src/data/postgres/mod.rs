@@ -352,6 +352,15 @@ pub(crate) fn db_error(e: tokio_postgres::Error) -> DataError {
             .contains(code)
             {
                 DataError::Constraint(text)
+            } else if [
+                SqlState::CHARACTER_NOT_IN_REPERTOIRE,
+                SqlState::UNTRANSLATABLE_CHARACTER,
+                SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+                SqlState::STRING_DATA_RIGHT_TRUNCATION,
+            ]
+            .contains(code)
+            {
+                DataError::InvalidValue(text)
             } else if is_server_going_away(code) {
                 DataError::Unavailable(text)
             } else {
