@@ -114,6 +114,10 @@ pub struct Settings {
     /// Jobs each lane's worker runs at once; 0 runs no workers and no cron here [default: 4].
     #[arg(long, env = "TENANTRY_WORKERS", global = true)]
     pub workers: Option<usize>,
+    /// How long a claimed job is held before another process may take it
+    /// over (renewed every third while it runs), in seconds, at least 3 [default: 30].
+    #[arg(long, env = "TENANTRY_JOB_LEASE_SECS", global = true)]
+    pub job_lease_secs: Option<u64>,
     /// Directory the default mail transport writes `.eml` files to [default: DATA_DIR/outbox].
     #[arg(long, env = "TENANTRY_OUTBOX_DIR", global = true)]
     pub outbox_dir: Option<PathBuf>,
@@ -184,6 +188,7 @@ struct FileSettings {
     openbao_token: Option<String>,
     openbao_key: Option<String>,
     workers: Option<usize>,
+    job_lease_secs: Option<u64>,
     outbox_dir: Option<PathBuf>,
     smtp_addr: Option<String>,
     mail_from: Option<String>,
@@ -200,6 +205,8 @@ struct FileSettings {
 pub struct JobsConfig {
     /// Jobs each lane's worker runs at once (0: no workers or cron here).
     pub workers: usize,
+    /// How long a claimed job is held before it counts as lost.
+    pub lease: std::time::Duration,
     /// Where e-mails go.
     pub mail: MailTransport,
     /// Sender for tenants without their own.
@@ -404,8 +411,14 @@ impl Settings {
                     .unwrap_or_else(|| data_dir.join("master-keys")),
             ),
         };
+        let lease_secs = self.job_lease_secs.or(file.job_lease_secs).unwrap_or(30);
+        anyhow::ensure!(
+            lease_secs >= 3,
+            "--job-lease-secs must be at least 3 (a lease is renewed every third of it)"
+        );
         let jobs = JobsConfig {
             workers: self.workers.or(file.workers).unwrap_or(4),
+            lease: std::time::Duration::from_secs(lease_secs),
             mail: match self.smtp_addr.clone().or(file.smtp_addr) {
                 Some(addr) => MailTransport::Smtp(addr),
                 None => MailTransport::Files(

@@ -12,11 +12,11 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use axum::http::HeaderMap;
-use common::{ServerProcess, TestServer, status_and_json};
+use common::{
+    ServerProcess, TestServer, configure_webhooks, deliveries, receiver, status_and_json,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 /// Polls `check` until it returns `Some` (bounded: a hang is a failure).
 async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
@@ -80,53 +80,6 @@ async fn a_new_invoice_is_e_mailed_by_a_job_in_its_tenant_s_context() {
     let _ = std::fs::remove_dir_all(&outbox);
 }
 
-/// A webhook endpoint on loopback: every request's headers and body.
-async fn receiver() -> (String, mpsc::UnboundedReceiver<(HeaderMap, String)>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let app = axum::Router::new()
-        .route(
-            "/hook",
-            axum::routing::post(move |headers: HeaderMap, body: String| {
-                let tx = tx.clone();
-                async move {
-                    tx.send((headers, body)).unwrap();
-                    "ok"
-                }
-            }),
-        )
-        .route(
-            "/slow",
-            axum::routing::post(std::future::pending::<&'static str>),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), rx)
-}
-
-async fn configure(s: &TestServer, slug: &str, changes: Value) -> String {
-    let (_, mut settings) = status_and_json(s.as_tenant(slug, Method::GET, "/api/settings")).await;
-    for (key, value) in changes.as_object().unwrap() {
-        settings[key] = value.clone();
-    }
-    let (status, body) = status_and_json(
-        s.as_tenant(slug, Method::PUT, "/api/settings")
-            .json(&settings),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, secret) =
-        status_and_json(s.as_tenant(slug, Method::POST, "/api/webhooks/secret")).await;
-    assert_eq!(status, StatusCode::CREATED, "{secret}");
-    secret["secret"].as_str().unwrap().to_owned()
-}
-
-async fn deliveries(s: &TestServer, slug: &str) -> Vec<Value> {
-    let (_, log) =
-        status_and_json(s.as_tenant(slug, Method::GET, "/api/webhooks/deliveries")).await;
-    log["deliveries"].as_array().unwrap().clone()
-}
-
 #[tokio::test]
 async fn webhooks_are_signed_with_the_tenant_s_secret_and_logged() {
     let s = TestServer::sqlite_with(|settings| {
@@ -134,8 +87,9 @@ async fn webhooks_are_signed_with_the_tenant_s_secret_and_logged() {
     })
     .await;
     let (base, mut received) = receiver().await;
-    let acme_secret = configure(&s, "acme", json!({"webhook_url": format!("{base}/hook")})).await;
-    let globex_secret = configure(&s, "globex", json!({})).await;
+    let acme_secret =
+        configure_webhooks(&s, "acme", json!({"webhook_url": format!("{base}/hook")})).await;
+    let globex_secret = configure_webhooks(&s, "globex", json!({})).await;
     assert_ne!(acme_secret, globex_secret);
 
     let invoice = create_invoice(&s, "acme").await;
@@ -214,7 +168,7 @@ async fn loopback_endpoints_are_refused_unless_allow_listed_and_slow_ones_time_o
     // No allow-list: 127.0.0.1 is refused, the job dies, nothing is sent.
     let s = TestServer::sqlite().await;
     let (base, mut received) = receiver().await;
-    configure(&s, "acme", json!({"webhook_url": format!("{base}/hook")})).await;
+    configure_webhooks(&s, "acme", json!({"webhook_url": format!("{base}/hook")})).await;
     create_invoice(&s, "acme").await;
     let dead = eventually("the refused delivery's dead letter", || async {
         let (_, jobs) = status_and_json(s.as_tenant("acme", Method::GET, "/api/jobs/dead")).await;
@@ -272,7 +226,7 @@ async fn loopback_endpoints_are_refused_unless_allow_listed_and_slow_ones_time_o
         settings.webhook_allow = Some("127.0.0.0/8".into());
     })
     .await;
-    configure(
+    configure_webhooks(
         &s,
         "acme",
         json!({"webhook_url": format!("{base}/slow"), "outbound_timeout_ms": 200}),

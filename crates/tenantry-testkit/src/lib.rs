@@ -12,6 +12,7 @@ pub mod certs;
 pub mod jobs;
 pub mod pg_cluster;
 pub mod pgbouncer;
+pub mod proxy;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

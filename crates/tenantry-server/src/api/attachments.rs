@@ -115,6 +115,10 @@ impl From<StorageError> for ApiError {
                 field: Some("name".into()),
                 message: e.to_string(),
             },
+            StorageError::Backend(detail) => ApiError::FeatureUnavailable {
+                what: "file storage",
+                detail,
+            },
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -30,6 +30,14 @@ pub enum ApiError {
     TooLarge,
     /// 503: the database is overloaded or down.
     Unavailable,
+    /// 503: a service one feature needs (file storage, the secrets' master
+    /// key) is unreachable; the rest of the API keeps working.
+    FeatureUnavailable {
+        /// What is unavailable, for the client.
+        what: &'static str,
+        /// Why, for the log only.
+        detail: String,
+    },
     /// 500; the detail is logged, not sent.
     Internal(String),
 }
@@ -125,6 +133,13 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({ "error": "temporarily unavailable; retry shortly" }),
             ),
+            ApiError::FeatureUnavailable { what, detail } => {
+                tracing::warn!(error = %detail, what, "a backing service is unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({ "error": format!("{what} is temporarily unavailable; retry shortly") }),
+                )
+            }
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 (

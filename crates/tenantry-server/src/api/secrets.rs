@@ -56,6 +56,12 @@ impl From<SecretsError> for ApiError {
                 field: None,
                 message,
             },
+            SecretsError::MasterKey(detail) | SecretsError::Storage(detail) => {
+                ApiError::FeatureUnavailable {
+                    what: "secret storage",
+                    detail,
+                }
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -1,15 +1,10 @@
 //! Text fields as the API document states them, checked exactly as stated:
-//! lengths in characters (JSON Schema's `maxLength` counts code points),
-//! and the patterns in the document (`openapi.rs` tests each against these
-//! checks).
+//! lengths in characters (JSON Schema's `maxLength` counts code points), and
+//! for display texts the pattern
+//! `^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$`
+//! (`openapi.rs` tests the document's patterns against these checks).
 
 use super::ApiError;
-
-/// The document's pattern for a one-line display text: no control
-/// character (Unicode `Cc`, what `char::is_control` refuses) and at least
-/// one character that is not white space.
-pub(crate) const DISPLAY_TEXT: &str =
-    r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
 
 /// A display text (a customer, a user's name) of 1 to `max` characters,
 /// not only white space, without control characters.

@@ -128,6 +128,7 @@ pub fn start(config: &Config, backend: &Backend) -> anyhow::Result<Background> {
     for lane in [Lane::Interactive, Lane::Batch] {
         let mut options = WorkerOptions::new(lane, format!("{name}:{lane}"));
         options.concurrency = config.jobs.workers;
+        options.lease = config.jobs.lease;
         let worker = handlers
             .register(Worker::new(
                 backend.queue.clone(),

@@ -317,7 +317,11 @@ impl ServerProcess {
             .envs(env.iter().copied())
             .env_remove("TENANTRY_DATABASE_URL")
             .env_remove("TENANTRY_JWT_SECRET")
-            .stdout(std::process::Stdio::null())
+            .stdout(if std::env::var_os("TENANTRY_TEST_SERVER_LOG").is_some() {
+                std::process::Stdio::inherit()
+            } else {
+                std::process::Stdio::null()
+            })
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -326,9 +330,14 @@ impl ServerProcess {
         // panic), and never reading it could block the server on a full pipe.
         let stderr = child.stderr.take().unwrap();
         let (found, banner) = std::sync::mpsc::channel();
+        // `TENANTRY_TEST_SERVER_LOG=1` shows the process's log (debugging).
+        let echo = std::env::var_os("TENANTRY_TEST_SERVER_LOG").is_some();
         std::thread::spawn(move || {
             let mut found = Some(found);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if echo {
+                    eprintln!("[server] {line}");
+                }
                 if let Some(rest) = line.strip_prefix("tenantry listening on http://")
                     && let Some(found) = found.take()
                 {
@@ -346,6 +355,14 @@ impl ServerProcess {
             .expect("the server printed no banner (did it exit?)");
         let port = addr.rsplit(':').next().unwrap().parse().unwrap();
         ServerProcess { child, addr, port }
+    }
+}
+
+impl ServerProcess {
+    /// `kill -9`: the process gets no chance to finish anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -386,4 +403,57 @@ pub fn in_job(line: &Value) -> bool {
     line["spans"]
         .as_array()
         .is_some_and(|spans| spans.iter().any(|s| s["name"] == "job"))
+}
+
+/// A webhook endpoint on loopback: every request's headers and body.
+pub async fn receiver() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(axum::http::HeaderMap, String)>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let tx = tx.clone();
+                async move {
+                    tx.send((headers, body)).unwrap();
+                    "ok"
+                }
+            }),
+        )
+        .route(
+            "/slow",
+            axum::routing::post(std::future::pending::<&'static str>),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), rx)
+}
+
+/// Changes `slug`'s settings by `changes` and rotates its webhook signing
+/// secret; the new secret.
+pub async fn configure_webhooks(s: &TestServer, slug: &str, changes: Value) -> String {
+    let (_, mut settings) = status_and_json(s.as_tenant(slug, Method::GET, "/api/settings")).await;
+    for (key, value) in changes.as_object().unwrap() {
+        settings[key] = value.clone();
+    }
+    let (status, body) = status_and_json(
+        s.as_tenant(slug, Method::PUT, "/api/settings")
+            .json(&settings),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, secret) =
+        status_and_json(s.as_tenant(slug, Method::POST, "/api/webhooks/secret")).await;
+    assert_eq!(status, StatusCode::CREATED, "{secret}");
+    secret["secret"].as_str().unwrap().to_owned()
+}
+
+/// `slug`'s webhook delivery log.
+pub async fn deliveries(s: &TestServer, slug: &str) -> Vec<Value> {
+    let (_, log) =
+        status_and_json(s.as_tenant(slug, Method::GET, "/api/webhooks/deliveries")).await;
+    log["deliveries"].as_array().unwrap().clone()
 }

@@ -34,7 +34,13 @@ impl OpenBaoTransit {
     /// (`http://127.0.0.1:8200`), authenticated with `token`.
     pub fn new(addr: impl Into<String>, token: impl Into<String>, key: impl Into<String>) -> Self {
         Self {
-            http: reqwest::Client::new(),
+            // An unreachable OpenBao fails a secrets call within seconds
+            // (a 503 upstream) instead of holding the request.
+            http: reqwest::Client::builder()
+                .connect_timeout(std::time::Duration::from_secs(2))
+                .timeout(std::time::Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
             addr: addr.into().trim_end_matches('/').to_owned(),
             token: token.into(),
             mount: "transit".into(),

@@ -33,7 +33,20 @@ impl std::fmt::Debug for S3Config {
 
 impl S3Config {
     pub(super) fn store(&self, bucket: &str) -> Result<AmazonS3, StorageError> {
+        // An unreachable S3 fails a request within a few seconds (a 503
+        // upstream), rather than after object_store's default three minutes
+        // of retries with every caller waiting.
+        let retry = object_store::RetryConfig {
+            backoff: object_store::BackoffConfig::default(),
+            max_retries: 2,
+            retry_timeout: std::time::Duration::from_secs(3),
+        };
+        let client = object_store::ClientOptions::new()
+            .with_connect_timeout(std::time::Duration::from_secs(2))
+            .with_timeout(std::time::Duration::from_secs(60));
         let mut builder = AmazonS3Builder::new()
+            .with_retry(retry)
+            .with_client_options(client)
             .with_bucket_name(bucket)
             .with_region(&self.region)
             .with_access_key_id(&self.access_key_id)
