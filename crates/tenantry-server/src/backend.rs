@@ -13,7 +13,7 @@ use tenantry::data::{Database, Migration};
 use tenantry::jobs::{JobQueue, PgQueue, SqliteQueue};
 use tenantry::registry::{TenantState, Tenants};
 use tenantry::secrets::{LocalKeyring, MasterKey, OpenBaoTransit, SecretStorage, Secrets};
-use tenantry::storage::{LayoutPolicy, TenantStorage, UrlSigner};
+use tenantry::storage::{LayoutPolicy, StorageQuota, TenantStorage, UrlSigner};
 
 /// Database-tier SQLite files kept open at once (least recently used close first).
 const OPEN_TENANT_FILES: usize = 64;
@@ -274,6 +274,20 @@ fn storage(config: &Config) -> TenantStorage {
             .dedicated_for(tenantry::context::Plan::Enterprise),
         UrlSigner::new(&key),
     )
+    .with_quota({
+        let everyone = config.storage.quota_bytes;
+        StorageQuota::new(move |ctx| Some(everyone.unwrap_or_else(|| storage_quota(ctx.plan()))))
+    })
+}
+
+/// The bytes of files a tenant on `plan` may keep.
+pub fn storage_quota(plan: tenantry::context::Plan) -> u64 {
+    const MIB: u64 = 1024 * 1024;
+    match plan {
+        tenantry::context::Plan::Free => 100 * MIB,
+        tenantry::context::Plan::Pro => 10 * 1024 * MIB,
+        tenantry::context::Plan::Enterprise => 1024 * 1024 * MIB,
+    }
 }
 
 /// The reference app's feature flags.

@@ -77,6 +77,9 @@ pub struct Settings {
     /// Bucket for shared-layout tenants; dedicated buckets are `<bucket>-<tenant id>` [default: tenantry].
     #[arg(long, env = "TENANTRY_STORAGE_BUCKET", global = true)]
     pub storage_bucket: Option<String>,
+    /// Bytes of files every tenant may keep, in MiB [default: by plan: free 100, pro 10240, enterprise 1048576].
+    #[arg(long, env = "TENANTRY_STORAGE_QUOTA_MB", global = true)]
+    pub storage_quota_mb: Option<u64>,
     /// S3 endpoint (`http://127.0.0.1:8333`); selects S3 over the local directory.
     #[arg(long, env = "TENANTRY_S3_ENDPOINT", global = true)]
     pub s3_endpoint: Option<String>,
@@ -175,6 +178,7 @@ struct FileSettings {
     redis_url: Option<String>,
     storage_dir: Option<PathBuf>,
     storage_bucket: Option<String>,
+    storage_quota_mb: Option<u64>,
     s3_endpoint: Option<String>,
     // Accepted without the `s3` feature too, so one file serves every build.
     #[cfg_attr(not(feature = "s3"), allow(dead_code))]
@@ -309,6 +313,8 @@ pub struct StorageConfig {
     pub backend: tenantry::storage::Backend,
     /// The shared bucket (and the dedicated buckets' prefix).
     pub bucket: String,
+    /// Every tenant's quota in bytes, or `None` for the plans' own.
+    pub quota_bytes: Option<u64>,
 }
 
 impl Settings {
@@ -335,6 +341,10 @@ impl Settings {
                 .clone()
                 .or(file.storage_bucket.clone())
                 .unwrap_or_else(|| "tenantry".to_owned()),
+            quota_bytes: self
+                .storage_quota_mb
+                .or(file.storage_quota_mb)
+                .map(|mb| mb.saturating_mul(1024 * 1024)),
         };
         let app_role = self
             .app_role

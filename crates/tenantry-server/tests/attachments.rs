@@ -132,13 +132,28 @@ async fn attachments_flow(s: &TestServer, a: &str, b: &str) {
         status_and_json(s.as_tenant(a, Method::GET, &format!("{base}/scan.pdf"))).await;
     assert_eq!((status, one["size"].clone()), (StatusCode::OK, json!(14)));
 
-    // Upload through a signed URL, no token.
-    let (status, upload) =
-        status_and_json(s.as_tenant(a, Method::POST, &format!("{base}/photo.jpg/upload-url")))
-            .await;
+    // Upload through a signed URL, no token, of the size it was made for.
+    let (status, upload) = status_and_json(
+        s.as_tenant(a, Method::POST, &format!("{base}/photo.jpg/upload-url"))
+            .json(&json!({"size": 10})),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{upload}");
     assert_eq!(upload["method"], "PUT");
     let put_url = upload["url"].as_str().unwrap();
+    // Any other size is refused (by S3 itself, or by this server), and
+    // nothing is stored.
+    for other in ["jpeg bytes, and then a great deal more", "jpeg"] {
+        let (status, answer) = fetch(s, Method::PUT, put_url, Some(other)).await;
+        assert!(
+            status.is_client_error(),
+            "a {}-byte body through a 10-byte URL: {status} {answer}",
+            other.len()
+        );
+    }
+    let (status, _) =
+        status_and_json(s.as_tenant(a, Method::GET, &format!("{base}/photo.jpg"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was stored");
     assert_eq!(
         fetch(s, Method::PUT, put_url, Some("jpeg bytes")).await.0,
         StatusCode::OK
@@ -261,9 +276,11 @@ async fn an_invoice_holds_a_bounded_number_of_files() {
     }
     let (status, body) = status_and_json(put("f20.txt".into())).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    let (status, _) =
-        status_and_json(s.as_tenant("acme", Method::POST, &format!("{base}/f20.txt/upload-url")))
-            .await;
+    let (status, _) = status_and_json(
+        s.as_tenant("acme", Method::POST, &format!("{base}/f20.txt/upload-url"))
+            .json(&json!({"size": 1})),
+    )
+    .await;
     assert_eq!(
         status,
         StatusCode::CONFLICT,
@@ -273,4 +290,50 @@ async fn an_invoice_holds_a_bounded_number_of_files() {
     assert_eq!(status, StatusCode::CREATED, "replacing a file is fine");
     let (_, listed) = status_and_json(s.as_tenant("acme", Method::GET, &base)).await;
     assert_eq!(listed["attachments"].as_array().unwrap().len(), 20);
+}
+
+/// A tenant's files are held to its storage quota, through the API and
+/// through upload URLs; another tenant's room is its own; deleting makes
+/// room again.
+#[tokio::test]
+async fn a_tenant_s_files_are_held_to_its_storage_quota() {
+    let s = TestServer::sqlite_with(|settings| settings.storage_quota_mb = Some(1)).await;
+    let base = format!("/api/invoices/{}/attachments", invoice(&s, "acme").await);
+    let kib = |n: usize| "x".repeat(n * 1024);
+    let put = |name: &str, body: String| {
+        s.as_tenant("acme", Method::PUT, &format!("{base}/{name}"))
+            .body(body)
+    };
+    let (status, body) = status_and_json(put("a.bin", kib(600))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = status_and_json(put("b.bin", kib(600))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("quota"), "{body}");
+    let (status, body) = status_and_json(
+        s.as_tenant("acme", Method::POST, &format!("{base}/b.bin/upload-url"))
+            .json(&json!({"size": 600 * 1024})),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "no upload URL past the quota: {body}"
+    );
+    // Replacing a file counts its new size only.
+    let (status, body) = status_and_json(put("a.bin", kib(900))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Globex's quota is its own.
+    let globex_base = format!("/api/invoices/{}/attachments", invoice(&s, "globex").await);
+    let (status, body) = status_and_json(
+        s.as_tenant("globex", Method::PUT, &format!("{globex_base}/g.bin"))
+            .body(kib(600)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Deleting makes room.
+    let (status, _) =
+        status_and_json(s.as_tenant("acme", Method::DELETE, &format!("{base}/a.bin"))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = status_and_json(put("b.bin", kib(600))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 }

@@ -11,13 +11,13 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tenantry::context;
-use tenantry::storage::{Access, ObjectInfo, ObjectKey, StorageError};
+use tenantry::storage::{Access, ObjectInfo, ObjectKey, SignedObject, StorageError};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::extract::Id;
+use super::extract::{Body, Id};
 use super::{ApiError, AppState};
 use crate::store::invoices;
 
@@ -59,6 +59,17 @@ pub(crate) struct Attachment {
 pub(crate) struct AttachmentList {
     /// By name.
     pub(crate) attachments: Vec<Attachment>,
+}
+
+/// The file to be uploaded.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UploadRequest {
+    /// Its exact size in bytes, 1 to 10 MiB: the URL accepts a body of this
+    /// size only.
+    #[serde(deserialize_with = "super::integer::required")]
+    #[schema(minimum = 1, maximum = 10485760)]
+    pub(crate) size: u64,
 }
 
 /// Where to send a file.
@@ -115,6 +126,11 @@ impl From<StorageError> for ApiError {
                 field: Some("name".into()),
                 message: e.to_string(),
             },
+            StorageError::QuotaExceeded { quota, used, .. } => ApiError::Conflict(format!(
+                "the tenant's storage quota of {} MiB has no room for this file ({} MiB used); delete files first",
+                quota / (1024 * 1024),
+                used.div_ceil(1024 * 1024)
+            )),
             StorageError::Backend(detail) => ApiError::FeatureUnavailable {
                 what: "file storage",
                 detail,
@@ -136,7 +152,10 @@ async fn require_invoice(app: &AppState, id: Uuid) -> Result<(), ApiError> {
 /// tenant's `/t/<slug>` prefix, so they resolve whatever host they are
 /// sent to; S3's are absolute.
 async fn url_for(app: &AppState, access: Access, key: &ObjectKey) -> Result<String, ApiError> {
-    let url = app.storage.signed_url(access, key, URL_TTL).await?;
+    local_in_tenant_space(app.storage.signed_url(access, key, URL_TTL).await?)
+}
+
+fn local_in_tenant_space(url: String) -> Result<String, ApiError> {
     if url.starts_with('/') {
         let ctx = context::require().map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(format!("/t/{}{url}", ctx.slug()))
@@ -174,12 +193,14 @@ pub(crate) async fn list(
 #[utoipa::path(put, path = "/api/invoices/{id}/attachments/{name}", tag = "attachments",
     params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name: 1 to 200 characters; not `.` or `..`; no `/`, backslash or control character", example = "receipt.txt", pattern = r"^([^./\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f][^./\\\x00-\x1f\x7f-\x9f]|[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f]{3,200})$")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, description = "the file, stored", body = Attachment), (status = 400, description = "bad file name, or an empty file"), (status = 404, description = "no such invoice for this tenant"), (status = 409, description = "the invoice holds 20 files already"), (status = 413, description = "over 10 MiB")))]
+    responses((status = 201, description = "the file, stored", body = Attachment), (status = 400, description = "bad file name, or an empty file"), (status = 404, description = "no such invoice for this tenant"), (status = 409, description = "the invoice holds 20 files already, or the tenant's storage quota has no room"), (status = 413, description = "over 10 MiB")))]
 pub(crate) async fn put(
     State(app): State<AppState>,
     file: InvoiceFile,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<Attachment>), ApiError> {
+    // Another tenant's invoice is a 404 whatever the body is.
+    require_invoice(&app, file.invoice).await?;
     let body = body?;
     if body.is_empty() {
         return Err(ApiError::BadRequest {
@@ -187,7 +208,6 @@ pub(crate) async fn put(
             message: "the file is empty".into(),
         });
     }
-    require_invoice(&app, file.invoice).await?;
     room_for(&app, file.invoice, &file.key).await?;
     let stored = app.storage.put(&file.key, body).await?;
     Ok((StatusCode::CREATED, Json(describe(&app, stored).await?)))
@@ -220,18 +240,33 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A URL to upload a file directly (to S3, or to this server).
+/// A URL to upload a file of a given size directly (to S3, or to this
+/// server): the URL accepts a body of exactly that size.
 #[utoipa::path(post, path = "/api/invoices/{id}/attachments/{name}/upload-url", tag = "attachments",
+    request_body = UploadRequest,
     params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name: 1 to 200 characters; not `.` or `..`; no `/`, backslash or control character", example = "receipt.txt", pattern = r"^([^./\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f][^./\\\x00-\x1f\x7f-\x9f]|[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f]{3,200})$")),
-    responses((status = 200, description = "a signed URL to upload the file to", body = UploadUrl), (status = 400, description = "bad file name"), (status = 404, description = "no such invoice for this tenant"), (status = 409, description = "the invoice holds 20 files already")))]
+    responses((status = 200, description = "a signed URL to upload the file to", body = UploadUrl), (status = 400, description = "bad file name or size"), (status = 404, description = "no such invoice for this tenant"), (status = 409, description = "the invoice holds 20 files already, or the tenant's storage quota has no room")))]
 pub(crate) async fn upload_url(
     State(app): State<AppState>,
     file: InvoiceFile,
+    request: Result<Body<UploadRequest>, ApiError>,
 ) -> Result<Json<UploadUrl>, ApiError> {
+    // Another tenant's invoice is a 404 whatever the body says.
     require_invoice(&app, file.invoice).await?;
+    let Body(request) = request?;
+    if !(1..=MAX_ATTACHMENT_BYTES as u64).contains(&request.size) {
+        return Err(ApiError::field(
+            "size",
+            format!("must be between 1 and {MAX_ATTACHMENT_BYTES}"),
+        ));
+    }
     room_for(&app, file.invoice, &file.key).await?;
+    let url = app
+        .storage
+        .upload_url(&file.key, request.size, URL_TTL)
+        .await?;
     Ok(Json(UploadUrl {
-        url: url_for(&app, Access::Write, &file.key).await?,
+        url: local_in_tenant_space(url)?,
         method: "PUT",
     }))
 }
@@ -242,7 +277,7 @@ pub(crate) async fn upload_url(
 /// here so that a bearer token alone never reads raw objects.
 pub(crate) async fn serve_signed(State(app): State<AppState>, uri: Uri) -> Response {
     match signed_key(&app, "GET", &uri) {
-        Ok(key) => match app.storage.get(&key).await {
+        Ok(signed) => match app.storage.get(&signed.key).await {
             Ok(bytes) => (
                 [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
                 bytes,
@@ -254,19 +289,32 @@ pub(crate) async fn serve_signed(State(app): State<AppState>, uri: Uri) -> Respo
     }
 }
 
-/// `PUT /files/…`: an upload through a URL the local backend signed.
+/// `PUT /files/…`: an upload through a URL the local backend signed, of
+/// exactly the size it was signed for.
 pub(crate) async fn accept_signed(State(app): State<AppState>, uri: Uri, body: Bytes) -> Response {
-    let key = match signed_key(&app, "PUT", &uri) {
-        Ok(key) => key,
+    let signed = match signed_key(&app, "PUT", &uri) {
+        Ok(signed) => signed,
         Err(e) => return e.into_response(),
     };
-    match app.storage.put(&key, body).await {
+    if let Some(size) = signed.size
+        && body.len() as u64 != size
+    {
+        return ApiError::BadRequest {
+            field: None,
+            message: format!(
+                "this URL accepts a body of {size} bytes; {} were sent",
+                body.len()
+            ),
+        }
+        .into_response();
+    }
+    match app.storage.put(&signed.key, body).await {
         Ok(_) => StatusCode::OK.into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
 }
 
-fn signed_key(app: &AppState, method: &str, uri: &Uri) -> Result<ObjectKey, ApiError> {
+fn signed_key(app: &AppState, method: &str, uri: &Uri) -> Result<SignedObject, ApiError> {
     let ctx = context::require().map_err(|e| ApiError::Internal(e.to_string()))?;
     app.storage
         .verify_signed(method, ctx.tenant_id(), uri.path(), uri.query())

@@ -41,11 +41,13 @@ mod layout;
 #[cfg(feature = "storage-s3")]
 mod s3;
 mod signing;
+#[cfg(feature = "storage-s3")]
+mod sigv4;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
@@ -130,6 +132,54 @@ pub enum StorageError {
     /// The backend failed.
     #[error("storage: {0}")]
     Backend(String),
+    /// The tenant's quota has no room for this object.
+    #[error("the storage quota of {quota} bytes has no room for {wanted} more ({used} used)")]
+    QuotaExceeded {
+        /// The tenant's quota, in bytes.
+        quota: u64,
+        /// What the tenant's objects take now, in bytes.
+        used: u64,
+        /// The size asked for, in bytes.
+        wanted: u64,
+    },
+}
+
+/// How many bytes each tenant may keep, decided by the app (by plan, by
+/// contract); `None` for no limit.
+///
+/// The quota is checked before each write against the tenant's usage,
+/// counted by listing its objects at most every [`USAGE_TTL`] and kept up to
+/// date by this process's own writes. Writes racing each other, or from
+/// other processes within that window, can overshoot it by their own size:
+/// it bounds what a tenant can take, not the last byte.
+#[derive(Clone)]
+pub struct StorageQuota(Arc<dyn Fn(&TenantContext) -> Option<u64> + Send + Sync>);
+
+impl StorageQuota {
+    /// The quota `of` gives each tenant.
+    pub fn new(of: impl Fn(&TenantContext) -> Option<u64> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(of))
+    }
+}
+
+impl std::fmt::Debug for StorageQuota {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StorageQuota(..)")
+    }
+}
+
+/// How long a tenant's counted usage is trusted before it is listed again.
+pub const USAGE_TTL: Duration = Duration::from_secs(30);
+
+/// A local signed URL, verified: the object, and the body size an upload
+/// URL holds the request to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedObject {
+    /// The object the URL names.
+    pub key: ObjectKey,
+    /// For an upload URL made by [`TenantStorage::upload_url`], the exact
+    /// size the body must have.
+    pub size: Option<u64>,
 }
 
 /// The current tenant's objects; see the module docs.
@@ -145,6 +195,9 @@ struct Inner {
     // One store per bucket, opened on first use (building an S3 client
     // loads TLS roots: milliseconds, so never per request).
     stores: Mutex<HashMap<String, Opened>>,
+    quota: Option<StorageQuota>,
+    // Each tenant's bytes in use, and when they were counted.
+    usage: Mutex<HashMap<TenantId, (u64, Instant)>>,
 }
 
 #[derive(Clone)]
@@ -165,7 +218,92 @@ impl TenantStorage {
                 policy,
                 signer,
                 stores: Mutex::new(HashMap::new()),
+                quota: None,
+                usage: Mutex::new(HashMap::new()),
             }),
+        }
+    }
+
+    /// The same storage with each tenant's writes held to `quota`.
+    pub fn with_quota(self, quota: StorageQuota) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                backend: self.inner.backend.clone(),
+                policy: self.inner.policy.clone(),
+                signer: self.inner.signer.clone(),
+                stores: Mutex::new(HashMap::new()),
+                quota: Some(quota),
+                usage: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The bytes the current tenant's objects take (listed now).
+    pub async fn usage(&self) -> Result<u64, StorageError> {
+        let ctx = tenant()?;
+        let used = self.list(None).await?.iter().map(|o| o.size).sum();
+        self.remember_usage(ctx.tenant_id(), used);
+        Ok(used)
+    }
+
+    /// The current tenant's quota, if it has one.
+    pub fn quota(&self) -> Result<Option<u64>, StorageError> {
+        let ctx = tenant()?;
+        Ok(self.inner.quota.as_ref().and_then(|q| (q.0)(&ctx)))
+    }
+
+    fn remember_usage(&self, tenant: TenantId, used: u64) {
+        let mut usage = self.inner.usage.lock().unwrap_or_else(|p| p.into_inner());
+        if usage.len() >= 10_000 {
+            usage.retain(|_, (_, at)| at.elapsed() < USAGE_TTL);
+        }
+        usage.insert(tenant, (used, Instant::now()));
+    }
+
+    /// Refuses a write of `size` bytes at `key` that the tenant's quota has
+    /// no room for (what `key` holds now is replaced, so it does not count).
+    async fn admit(&self, key: &ObjectKey, size: u64) -> Result<(), StorageError> {
+        let Some(quota) = self.quota()? else {
+            return Ok(());
+        };
+        let tenant = tenant()?.tenant_id();
+        let counted = {
+            let usage = self.inner.usage.lock().unwrap_or_else(|p| p.into_inner());
+            usage
+                .get(&tenant)
+                .filter(|(_, at)| at.elapsed() < USAGE_TTL)
+                .map(|(used, _)| *used)
+        };
+        let used = match counted {
+            Some(used) => used,
+            None => self.usage().await?,
+        };
+        if used.saturating_add(size) <= quota {
+            return Ok(());
+        }
+        let replaced = match self.head(key).await {
+            Ok(existing) => existing.size,
+            Err(StorageError::NotFound(_)) => 0,
+            Err(e) => return Err(e),
+        };
+        if used.saturating_sub(replaced).saturating_add(size) <= quota {
+            Ok(())
+        } else {
+            Err(StorageError::QuotaExceeded {
+                quota,
+                used,
+                wanted: size,
+            })
+        }
+    }
+
+    /// Counts a write of `size` bytes (replacing `replaced`) into the
+    /// tenant's remembered usage, while that is fresh.
+    fn count_write(&self, size: u64, replaced: u64) {
+        let Ok(ctx) = tenant() else { return };
+        let mut usage = self.inner.usage.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((used, _)) = usage.get_mut(&ctx.tenant_id()) {
+            *used = used.saturating_sub(replaced).saturating_add(size);
         }
     }
 
@@ -174,15 +312,21 @@ impl TenantStorage {
         &self.inner.signer
     }
 
-    /// Stores `bytes` at `key`, replacing what was there.
+    /// Stores `bytes` at `key`, replacing what was there; refused with
+    /// [`StorageError::QuotaExceeded`] when the tenant's quota has no room.
     pub async fn put(&self, key: &ObjectKey, bytes: Bytes) -> Result<ObjectInfo, StorageError> {
-        let (store, path) = self.locate(key)?;
         let size = bytes.len() as u64;
+        self.admit(key, size).await?;
+        let (store, path) = self.locate(key)?;
         store
             .put(&path, bytes.into())
             .await
             .map_err(|e| backend(key, e))?;
         let meta = store.head(&path).await.map_err(|e| backend(key, e))?;
+        // A replaced object's size is not known here: counting the new
+        // size in full errs toward refusing early, and the usage is listed
+        // afresh within `USAGE_TTL`.
+        self.count_write(size, 0);
         Ok(ObjectInfo {
             key: key.clone(),
             size,
@@ -211,6 +355,11 @@ impl TenantStorage {
     /// Deletes the object at `key`; deleting what is not there succeeds.
     pub async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
         let (store, path) = self.locate(key)?;
+        // Counted again on the next write.
+        if let Ok(ctx) = tenant() {
+            let mut usage = self.inner.usage.lock().unwrap_or_else(|p| p.into_inner());
+            usage.remove(&ctx.tenant_id());
+        }
         match store.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(backend(key, e)),
@@ -226,11 +375,14 @@ impl TenantStorage {
             None => tenant_prefix.trim_end_matches('/').to_owned(),
         };
         let base = Path::parse(&base).map_err(|e| StorageError::Backend(e.to_string()))?;
-        let listed: Vec<_> = store
-            .list(Some(&base))
-            .try_collect()
-            .await
-            .map_err(|e| StorageError::Backend(e.to_string()))?;
+        let listed: Vec<_> = match store.list(Some(&base)).try_collect().await {
+            Ok(listed) => listed,
+            // A bucket that does not exist yet (S3 makes a dedicated one on
+            // the first write) holds nothing. object_store reports it only
+            // as a generic error carrying S3's code.
+            Err(e) if e.to_string().contains("NoSuchBucket") => Vec::new(),
+            Err(e) => return Err(StorageError::Backend(e.to_string())),
+        };
         let mut objects = Vec::with_capacity(listed.len());
         for meta in listed {
             let full = meta.location.to_string();
@@ -288,6 +440,52 @@ impl TenantStorage {
         }
     }
 
+    /// A URL that lets its holder upload exactly `size` bytes to `key` for
+    /// `ttl`, admitted against the tenant's quota now: on S3 the size is
+    /// signed into the presigned request (S3 refuses any other body
+    /// length); on the local backend it is signed into the URL and handed
+    /// back by [`verify_signed`](Self::verify_signed) for the server to hold
+    /// the body to.
+    pub async fn upload_url(
+        &self,
+        key: &ObjectKey,
+        size: u64,
+        ttl: Duration,
+    ) -> Result<String, StorageError> {
+        let ctx = tenant()?;
+        self.admit(key, size).await?;
+        match &self.inner.backend {
+            Backend::Local { .. } => {
+                Ok(self
+                    .inner
+                    .signer
+                    .sign_upload(ctx.tenant_id(), key, size, ttl))
+            }
+            #[cfg(feature = "storage-s3")]
+            Backend::S3(config) => {
+                let (bucket, prefix) = self.inner.policy.place(&ctx);
+                // Make sure the bucket exists before a client writes to it.
+                self.open(&ctx)?;
+                let url = sigv4::Presign {
+                    endpoint: config.endpoint.as_deref(),
+                    region: &config.region,
+                    access_key_id: &config.access_key_id,
+                    secret_access_key: &config.secret_access_key,
+                    bucket: &bucket,
+                }
+                .put_sized(
+                    &format!("{prefix}{key}"),
+                    size,
+                    ttl,
+                    std::time::SystemTime::now(),
+                )?;
+                // The upload bypasses this server: count it now.
+                self.count_write(size, 0);
+                Ok(url)
+            }
+        }
+    }
+
     /// Checks a request for a local signed URL against `tenant` (what the
     /// edge resolved): the raw path and query as received.
     pub fn verify_signed(
@@ -296,13 +494,14 @@ impl TenantStorage {
         tenant: TenantId,
         path: &str,
         query: Option<&str>,
-    ) -> Result<ObjectKey, SignatureError> {
-        self.inner.signer.verify(method, tenant, path, query)?;
+    ) -> Result<SignedObject, SignatureError> {
+        let size = self.inner.signer.verify(method, tenant, path, query)?;
         let encoded = path
             .strip_prefix(SIGNED_PATH_PREFIX)
             .ok_or(SignatureError::Mismatch)?;
         let key = signing::decode_key(encoded).ok_or(SignatureError::Mismatch)?;
-        ObjectKey::parse(&key).map_err(|_| SignatureError::Mismatch)
+        let key = ObjectKey::parse(&key).map_err(|_| SignatureError::Mismatch)?;
+        Ok(SignedObject { key, size })
     }
 
     fn locate(&self, key: &ObjectKey) -> Result<(Arc<dyn ObjectStore>, Path), StorageError> {

@@ -62,24 +62,55 @@ impl UrlSigner {
     /// A path and query (`/files/<key>?expires=…&signature=…`) that lets
     /// whoever holds it `method` the object `key` of `tenant` for `ttl`.
     pub fn sign(&self, method: &str, tenant: TenantId, key: &ObjectKey, ttl: Duration) -> String {
-        let expires = unix_now().saturating_add(ttl.as_secs());
-        let path = format!("{SIGNED_PATH_PREFIX}{}", encode_key(key.as_str()));
-        let signature = crate::hex::encode(&self.mac(method, tenant, &path, expires));
-        format!("{path}?expires={expires}&signature={signature}")
+        self.sign_with(method, tenant, key, None, ttl)
     }
 
-    /// Checks a request's raw `path` and `query` for `method` as `tenant`.
+    /// An upload URL (`PUT`) for exactly `size` bytes: the size is signed
+    /// with the rest, and [`verify`](Self::verify) hands it back for the
+    /// server to hold the body to.
+    pub fn sign_upload(
+        &self,
+        tenant: TenantId,
+        key: &ObjectKey,
+        size: u64,
+        ttl: Duration,
+    ) -> String {
+        self.sign_with("PUT", tenant, key, Some(size), ttl)
+    }
+
+    fn sign_with(
+        &self,
+        method: &str,
+        tenant: TenantId,
+        key: &ObjectKey,
+        size: Option<u64>,
+        ttl: Duration,
+    ) -> String {
+        let expires = unix_now().saturating_add(ttl.as_secs());
+        let path = format!("{SIGNED_PATH_PREFIX}{}", encode_key(key.as_str()));
+        let signature = crate::hex::encode(&self.mac(method, tenant, &path, expires, size));
+        match size {
+            Some(size) => format!("{path}?expires={expires}&size={size}&signature={signature}"),
+            None => format!("{path}?expires={expires}&signature={signature}"),
+        }
+    }
+
+    /// Checks a request's raw `path` and `query` for `method` as `tenant`;
+    /// the body size the URL binds an upload to, if it binds one.
     pub fn verify(
         &self,
         method: &str,
         tenant: TenantId,
         path: &str,
         query: Option<&str>,
-    ) -> Result<(), SignatureError> {
-        let (mut expires, mut signature) = (None, None);
+    ) -> Result<Option<u64>, SignatureError> {
+        let (mut expires, mut size, mut signature) = (None, None, None);
         for pair in query.unwrap_or_default().split('&') {
             match pair.split_once('=') {
                 Some(("expires", v)) => expires = v.parse::<u64>().ok(),
+                Some(("size", v)) => {
+                    size = Some(v.parse::<u64>().map_err(|_| SignatureError::Mismatch)?)
+                }
                 Some(("signature", v)) => signature = crate::hex::decode(v),
                 _ => {}
             }
@@ -88,14 +119,14 @@ impl UrlSigner {
             return Err(SignatureError::Missing);
         };
         let mut mac = self.keyed();
-        mac.update(&message(method, tenant, path, expires));
+        mac.update(&message(method, tenant, path, expires, size));
         // Constant-time comparison.
         mac.verify_slice(&signature)
             .map_err(|_| SignatureError::Mismatch)?;
         if unix_now() > expires {
             return Err(SignatureError::Expired);
         }
-        Ok(())
+        Ok(size)
     }
 
     fn keyed(&self) -> Hmac<Sha256> {
@@ -103,9 +134,16 @@ impl UrlSigner {
         Hmac::<Sha256>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!())
     }
 
-    fn mac(&self, method: &str, tenant: TenantId, path: &str, expires: u64) -> Vec<u8> {
+    fn mac(
+        &self,
+        method: &str,
+        tenant: TenantId,
+        path: &str,
+        expires: u64,
+        size: Option<u64>,
+    ) -> Vec<u8> {
         let mut mac = self.keyed();
-        mac.update(&message(method, tenant, path, expires));
+        mac.update(&message(method, tenant, path, expires, size));
         mac.finalize().into_bytes().to_vec()
     }
 }
@@ -116,12 +154,16 @@ impl std::fmt::Debug for UrlSigner {
     }
 }
 
-fn message(method: &str, tenant: TenantId, path: &str, expires: u64) -> Vec<u8> {
-    format!(
+fn message(method: &str, tenant: TenantId, path: &str, expires: u64, size: Option<u64>) -> Vec<u8> {
+    let mut text = format!(
         "tenantry-url-v1\n{}\n{tenant}\n{path}\n{expires}",
         method.to_ascii_uppercase()
-    )
-    .into_bytes()
+    );
+    // Only upload URLs bind a size; the others' messages stay as they were.
+    if let Some(size) = size {
+        text.push_str(&format!("\nsize={size}"));
+    }
+    text.into_bytes()
 }
 
 fn unix_now() -> u64 {
@@ -172,7 +214,7 @@ mod tests {
         let key = ObjectKey::parse("a/b.txt").unwrap();
         let url = signer.sign("GET", tenant, &key, Duration::from_secs(60));
         let (path, query) = url.split_once('?').unwrap();
-        assert_eq!(signer.verify("get", tenant, path, Some(query)), Ok(()));
+        assert_eq!(signer.verify("get", tenant, path, Some(query)), Ok(None));
         assert_eq!(
             signer.verify("GET", tenant, "/files/a/c.txt", Some(query)),
             Err(SignatureError::Mismatch)
@@ -193,7 +235,7 @@ mod tests {
         );
         let past = unix_now() - 10;
         let path = "/files/a/b.txt";
-        let mac = crate::hex::encode(&signer.mac("GET", tenant, path, past));
+        let mac = crate::hex::encode(&signer.mac("GET", tenant, path, past, None));
         assert_eq!(
             signer.verify(
                 "GET",
@@ -203,6 +245,33 @@ mod tests {
             ),
             Err(SignatureError::Expired)
         );
+    }
+
+    #[test]
+    fn an_upload_url_binds_its_size() {
+        let signer = UrlSigner::new(b"0123456789abcdef0123456789abcdef");
+        let tenant = TenantId::new_v4();
+        let key = ObjectKey::parse("invoices/7/scan.pdf").unwrap();
+        let url = signer.sign_upload(tenant, &key, 10, Duration::from_secs(60));
+        let (path, query) = url.split_once('?').unwrap();
+        assert_eq!(
+            signer.verify("PUT", tenant, path, Some(query)),
+            Ok(Some(10))
+        );
+        let larger = query.replace("size=10", "size=11000000");
+        assert_eq!(
+            signer.verify("PUT", tenant, path, Some(&larger)),
+            Err(SignatureError::Mismatch)
+        );
+        let unbounded = query.replace("size=10&", "");
+        assert_eq!(
+            signer.verify("PUT", tenant, path, Some(&unbounded)),
+            Err(SignatureError::Mismatch),
+            "dropping the size does not lift it"
+        );
+        let plain = signer.sign("GET", tenant, &key, Duration::from_secs(60));
+        let (path, query) = plain.split_once('?').unwrap();
+        assert_eq!(signer.verify("GET", tenant, path, Some(query)), Ok(None));
     }
 
     #[test]
