@@ -44,7 +44,12 @@ impl TcpProxy {
     /// The service goes away: the port refuses connections and every open
     /// one is closed.
     pub fn cut(&self) {
-        for task in self.tasks.lock().unwrap().drain(..) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             task.abort();
         }
     }
@@ -73,10 +78,13 @@ impl TcpProxy {
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let pipe = tokio::spawn(pipe(client, upstream));
-                tasks.lock().unwrap().push(pipe);
+                tasks.lock().unwrap_or_else(|p| p.into_inner()).push(pipe);
             }
         });
-        self.tasks.lock().unwrap().push(accept);
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(accept);
     }
 }
 

@@ -52,10 +52,9 @@ impl<'de, T: TryFrom<i64>> Visitor<'de> for IntegerVisitor<T> {
     }
 
     fn visit_f64<E: de::Error>(self, value: f64) -> Result<T, E> {
-        // Exactly representable and whole: 2^63 itself is not an i64.
-        if value.fract() == 0.0
-            && (-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&value)
-        {
+        // Whole, and inside i64: −2^63 is one, 2^63 is not.
+        let bound = 2f64.powi(63);
+        if value.fract() == 0.0 && (-bound..bound).contains(&value) {
             Self::fit(value as i64)
         } else if value.fract() == 0.0 {
             Err(E::custom(format!("{value} is out of range")))

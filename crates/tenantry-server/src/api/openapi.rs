@@ -119,9 +119,10 @@ impl Modify for ErrorResponses {
                 }
                 let reads_body = operation.request_body.is_some();
                 let responses = &mut operation.responses.responses;
-                let extra = EVERY_OPERATION
-                    .iter()
-                    .chain(reads_body.then_some(WITH_A_BODY).unwrap_or_default());
+                let extra =
+                    EVERY_OPERATION
+                        .iter()
+                        .chain(if reads_body { WITH_A_BODY } else { &[] });
                 for (status, description) in extra {
                     responses
                         .entry(status.to_string())

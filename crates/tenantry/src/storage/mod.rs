@@ -153,7 +153,10 @@ pub enum StorageError {
 /// other processes within that window, can overshoot it by their own size:
 /// it bounds what a tenant can take, not the last byte.
 #[derive(Clone)]
-pub struct StorageQuota(Arc<dyn Fn(&TenantContext) -> Option<u64> + Send + Sync>);
+pub struct StorageQuota(Arc<QuotaOf>);
+
+/// A tenant's quota in bytes, or `None` for no limit.
+type QuotaOf = dyn Fn(&TenantContext) -> Option<u64> + Send + Sync;
 
 impl StorageQuota {
     /// The quota `of` gives each tenant.
