@@ -75,17 +75,8 @@ async fn check_contract(server: &TestServer, bin: &Path) {
         uuid::Uuid::new_v4().simple()
     ));
     std::fs::create_dir_all(&work).unwrap();
-    let document = server
-        .http
-        .get(server.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
     let spec = work.join("openapi.json");
-    std::fs::write(&spec, &document).unwrap();
+    std::fs::write(&spec, server.openapi().await.to_string()).unwrap();
     let validated = Command::new(bin.join("openapi-spec-validator"))
         .arg(&spec)
         .output()

@@ -421,6 +421,26 @@ fn socket_of(url: &str) -> std::net::SocketAddr {
         .unwrap()
 }
 
+/// Waits until `jobs` (a `GET /api/jobs` of the tenant) shows nothing
+/// queued or running.
+async fn queue_drained(jobs: impl Fn() -> reqwest::RequestBuilder) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, view) = status_and_json(jobs()).await;
+        let busy: i64 = view["lanes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["queued"].as_i64().unwrap() + l["running"].as_i64().unwrap())
+            .sum();
+        if busy == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the queue never emptied: {view}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Retries `request` until it answers `want` (the service is back) or 30 s
 /// pass; how long that took.
 async fn until_status(
@@ -622,24 +642,7 @@ async fn a_webhook_endpoint_down_gets_its_event_once_when_back() {
     assert_eq!(event["data"]["number"], number);
     let delivery = headers["tenantry-delivery"].to_str().unwrap().to_owned();
     // Done: the queue holds nothing more of acme's, so nothing more is sent.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, jobs) = status_and_json(s.as_tenant("acme", Method::GET, "/api/jobs")).await;
-        let busy: i64 = jobs["lanes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["queued"].as_i64().unwrap() + l["running"].as_i64().unwrap())
-            .sum();
-        if busy == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "acme's queue never emptied: {jobs}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    queue_drained(|| s.as_tenant("acme", Method::GET, "/api/jobs")).await;
     let mut again = 0;
     while let Ok((headers, _)) = received.try_recv() {
         if headers["tenantry-delivery"] == delivery.as_str() {
@@ -798,24 +801,7 @@ async fn a_server_killed_with_jobs_in_flight() {
     }
     let taken_over = killed.elapsed();
     // Finished: acme's queue is empty and nothing died.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, jobs) = status_and_json(call(second.port, Method::GET, "/api/jobs")).await;
-        let busy: i64 = jobs["lanes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["queued"].as_i64().unwrap() + l["running"].as_i64().unwrap())
-            .sum();
-        if busy == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "acme's queue never emptied: {jobs}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    queue_drained(|| call(second.port, Method::GET, "/api/jobs")).await;
     let (_, dead) = status_and_json(call(second.port, Method::GET, "/api/jobs/dead")).await;
     // The demo seeds one dead letter of its own (`demo.export`).
     let ours = dead["dead"]

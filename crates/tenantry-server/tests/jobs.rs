@@ -9,11 +9,10 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::Duration;
 
 use common::{
-    ServerProcess, TestServer, configure_webhooks, deliveries, receiver, status_and_json,
+    ServerProcess, TestServer, configure_webhooks, deliveries, emails, receiver, status_and_json,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -35,17 +34,6 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-fn emails(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .collect()
 }
 
 async fn create_invoice(s: &TestServer, slug: &str) -> Value {

@@ -12,11 +12,10 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{TestServer, status_and_json};
+use common::{TestServer, emails, status_and_json};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use tenantry::context::{Plan, Tier};
-use tenantry_probe::{Probe, TenantAccess};
 use tenantry_testkit::pgbouncer::PgBouncer;
 
 const APP_ROLE: &str = "tenantry_app";
@@ -37,35 +36,8 @@ async fn behind_pgbouncer(outbox: &Path) -> Option<(TestServer, PgBouncer)> {
     Some((server, pooler))
 }
 
-fn access(s: &TestServer, slug: &str) -> TenantAccess {
-    TenantAccess {
-        slug: slug.into(),
-        host: format!("{slug}.localhost:{}", s.addr.port()),
-        token: s.token(slug, "admin"),
-    }
-}
-
 async fn assert_no_leaks(s: &TestServer, attacker: &str, victim: &str) {
-    let openapi: Value = s
-        .http
-        .get(s.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let report = Probe {
-        base_url: format!("http://{}", s.addr),
-        openapi,
-        attacker: access(s, attacker),
-        victim: access(s, victim),
-        path_prefix: Some("/t/{slug}".into()),
-        tenant_header: Some("x-tenant-id".into()),
-    }
-    .run()
-    .await
-    .unwrap();
+    let report = s.leak_probe(attacker, victim).await;
     assert!(report.is_clean(), "{report}");
     assert!(report.checks.len() > 20, "{report}");
 }
@@ -157,15 +129,4 @@ async fn the_server_serves_every_tier_and_runs_its_jobs_through_transaction_pool
     assert_eq!(status, StatusCode::OK);
     drop(s);
     let _ = std::fs::remove_dir_all(&outbox);
-}
-
-fn emails(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-        .collect()
 }

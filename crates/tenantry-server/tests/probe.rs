@@ -17,37 +17,12 @@ use tenantry::edge::{FromSubdomain, RequestIdLayer, Tenant, TenantLayer, TokenVe
 use tenantry::registry::{NewTenant, TenantState, Tenants};
 use tenantry_probe::{Outcome, Probe, Report, TenantAccess};
 
-fn access(s: &TestServer, slug: &str) -> TenantAccess {
-    TenantAccess {
-        slug: slug.into(),
-        host: format!("{slug}.localhost:{}", s.addr.port()),
-        token: s.token(slug, "admin"),
-    }
-}
-
 async fn probe_server(s: &TestServer) -> Report {
     probe_pair(s, "acme", "globex").await
 }
 
 async fn probe_pair(s: &TestServer, attacker: &str, victim: &str) -> Report {
-    let openapi: Value = s
-        .http
-        .get(s.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let probe = Probe {
-        base_url: format!("http://{}", s.addr),
-        openapi,
-        attacker: access(s, attacker),
-        victim: access(s, victim),
-        path_prefix: Some("/t/{slug}".into()),
-        tenant_header: Some("x-tenant-id".into()),
-    };
-    probe.run().await.unwrap()
+    s.leak_probe(attacker, victim).await
 }
 
 fn assert_clean(report: &Report) {

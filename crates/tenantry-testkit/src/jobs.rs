@@ -35,6 +35,25 @@ pub struct JobFixture {
 
 const LEASE: Duration = Duration::from_secs(30);
 
+/// A [`JobFixture::forge_row`] for the PostgreSQL queue: writes the row as
+/// `owner` (the control schema's owner), past the queue's checks.
+pub fn pg_forge_row(
+    owner: Arc<tokio_postgres::Client>,
+) -> Arc<dyn Fn(TenantId) -> Hook + Send + Sync> {
+    Arc::new(move |tenant: TenantId| -> Hook {
+        let owner = owner.clone();
+        Box::pin(async move {
+            owner
+                .batch_execute(&format!(
+                    "INSERT INTO tenantry.jobs (owner, lane, kind, payload) VALUES ('{tenant}', 'batch', 'record', '{{}}');
+                     INSERT INTO tenantry.job_tenants (owner, lane, queued) VALUES ('{tenant}', 'batch', 1);"
+                ))
+                .await
+                .unwrap();
+        })
+    })
+}
+
 /// Registers an active pro tenant `slug` (shared tier); its context.
 pub async fn create_tenant(tenants: &Tenants, slug: &str) -> TenantContext {
     let record = tenants

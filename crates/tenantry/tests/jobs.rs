@@ -17,7 +17,7 @@ use tenantry::jobs::{
 };
 use tenantry::registry::Tenants;
 use tenantry_testkit::PgTestDb;
-use tenantry_testkit::jobs::{Hook, JobFixture, conformance, create_tenant};
+use tenantry_testkit::jobs::{Hook, JobFixture, conformance, create_tenant, pg_forge_row};
 
 const APP_ROLE: &str = "tenantry_app";
 
@@ -41,18 +41,7 @@ async fn postgres_fixture() -> Option<JobFixture> {
     let queue = PgQueue::new(app.clone())
         .with_wakeups(&app_url(&db))
         .unwrap();
-    let forge_row = Arc::new(move |tenant: TenantId| -> Hook {
-        let owner = owner.clone();
-        Box::pin(async move {
-            owner
-                .batch_execute(&format!(
-                    "INSERT INTO tenantry.jobs (owner, lane, kind, payload) VALUES ('{tenant}', 'batch', 'record', '{{}}');
-                     INSERT INTO tenantry.job_tenants (owner, lane, queued) VALUES ('{tenant}', 'batch', 1);"
-                ))
-                .await
-                .unwrap();
-        })
-    });
+    let forge_row = pg_forge_row(owner);
     Some(JobFixture {
         queue: Arc::new(queue),
         tenants: Tenants::new(Arc::new(PgTenantStore::new(app))),

@@ -20,7 +20,7 @@ use tenantry::jobs::{JobEnvelope, Lane, PgQueue};
 use tenantry::params;
 use tenantry::registry::Tenants;
 use tenantry_testkit::PgTestDb;
-use tenantry_testkit::jobs::{Hook, JobFixture, conformance, create_tenant};
+use tenantry_testkit::jobs::{JobFixture, conformance, create_tenant, pg_forge_row};
 use tenantry_testkit::pgbouncer::PgBouncer;
 
 mod pg_notes;
@@ -277,18 +277,7 @@ async fn pooled_queue_fixture() -> Option<JobFixture> {
         .replacen("postgres@", &format!("{APP_ROLE}@"), 1);
     let queue = PgQueue::new(app.clone()).with_wakeups(&listen_url).unwrap();
     let owner = Arc::new(owner);
-    let forge_row = Arc::new(move |tenant: TenantId| -> Hook {
-        let owner = owner.clone();
-        Box::pin(async move {
-            owner
-                .batch_execute(&format!(
-                    "INSERT INTO tenantry.jobs (owner, lane, kind, payload) VALUES ('{tenant}', 'batch', 'record', '{{}}');
-                     INSERT INTO tenantry.job_tenants (owner, lane, queued) VALUES ('{tenant}', 'batch', 1);"
-                ))
-                .await
-                .unwrap();
-        })
-    });
+    let forge_row = pg_forge_row(owner);
     Some(JobFixture {
         queue: Arc::new(queue),
         tenants: Tenants::new(Arc::new(PgTenantStore::new(app))),

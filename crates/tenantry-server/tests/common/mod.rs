@@ -141,6 +141,39 @@ impl TestServer {
             .unwrap();
     }
 
+    /// The served `/openapi.json`.
+    pub async fn openapi(&self) -> Value {
+        self.http
+            .get(self.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// The leak probe: `attacker`'s admin tries every operation of the
+    /// served document with `victim`'s ids, hosts, prefixes and headers.
+    pub async fn leak_probe(&self, attacker: &str, victim: &str) -> tenantry_probe::Report {
+        let access = |slug: &str| tenantry_probe::TenantAccess {
+            slug: slug.into(),
+            host: format!("{slug}.localhost:{}", self.addr.port()),
+            token: self.token(slug, "admin"),
+        };
+        tenantry_probe::Probe {
+            base_url: format!("http://{}", self.addr),
+            openapi: self.openapi().await,
+            attacker: access(attacker),
+            victim: access(victim),
+            path_prefix: Some("/t/{slug}".into()),
+            tenant_header: Some("x-tenant-id".into()),
+        }
+        .run()
+        .await
+        .unwrap()
+    }
+
     pub fn backend_name(&self) -> &'static str {
         self.backend.db.backend_name()
     }
@@ -456,4 +489,16 @@ pub async fn deliveries(s: &TestServer, slug: &str) -> Vec<Value> {
     let (_, log) =
         status_and_json(s.as_tenant(slug, Method::GET, "/api/webhooks/deliveries")).await;
     log["deliveries"].as_array().unwrap().clone()
+}
+
+/// The `.eml` files in `dir` (a tenant's outbox), as text.
+pub fn emails(dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .collect()
 }

@@ -204,12 +204,7 @@ impl PgDatabase {
                 }
                 None => client.query_typed_raw(sql, typed(params)).await?,
             };
-            futures_util::pin_mut!(stream);
-            let mut rows = Vec::new();
-            while let Some(row) = stream.try_next().await? {
-                rows.push(row);
-            }
-            Ok::<_, tokio_postgres::Error>((rows, stream.rows_affected().unwrap_or(0)))
+            drain(stream).await
         };
         let (begin, set, result, commit) = futures_util::join!(
             run_plain(client, prepared.as_ref().map(|p| &p.begin), BEGIN),
@@ -253,6 +248,18 @@ impl PgDatabase {
         set.map_err(db_error)?;
         Ok(PgTx { conn, statements })
     }
+}
+
+/// Every row of `stream`, and how many rows its statement affected.
+async fn drain(
+    stream: tokio_postgres::RowStream,
+) -> Result<(Vec<tokio_postgres::Row>, u64), tokio_postgres::Error> {
+    futures_util::pin_mut!(stream);
+    let mut rows = Vec::new();
+    while let Some(row) = stream.try_next().await? {
+        rows.push(row);
+    }
+    Ok((rows, stream.rows_affected().unwrap_or(0)))
 }
 
 /// A statement without parameters: the prepared one, or `sql` unnamed.
@@ -319,22 +326,7 @@ impl PgTx {
         sql: &'static str,
         params: &[Value],
     ) -> Result<Vec<Row>, DataError> {
-        let client = self.conn.client();
-        let rows = match self.statements {
-            Statements::Prepared => {
-                let statement = client.prepare_cached(sql).await.map_err(db_error)?;
-                client.query(&statement, &as_sql_params(params)).await
-            }
-            Statements::Unnamed => {
-                let client: &tokio_postgres::Client = client;
-                let stream = client
-                    .query_typed_raw(sql, typed(params))
-                    .await
-                    .map_err(db_error)?;
-                stream.try_collect().await
-            }
-        }
-        .map_err(db_error)?;
+        let (rows, _) = self.run(sql, params).await?;
         Ok(rows.into_iter().map(|r| Row(RowRepr::Pg(r))).collect())
     }
 
@@ -343,24 +335,26 @@ impl PgTx {
         sql: &'static str,
         params: &[Value],
     ) -> Result<u64, DataError> {
-        let client = self.conn.client();
-        match self.statements {
+        let (_, affected) = self.run(sql, params).await?;
+        Ok(affected)
+    }
+
+    async fn run(
+        &mut self,
+        sql: &'static str,
+        params: &[Value],
+    ) -> Result<(Vec<tokio_postgres::Row>, u64), DataError> {
+        let pooled = self.conn.client();
+        let client: &tokio_postgres::Client = pooled;
+        let stream = match self.statements {
             Statements::Prepared => {
-                let statement = client.prepare_cached(sql).await.map_err(db_error)?;
-                client.execute(&statement, &as_sql_params(params)).await
+                let statement = pooled.prepare_cached(sql).await.map_err(db_error)?;
+                client.query_raw(&statement, as_sql_params(params)).await
             }
-            Statements::Unnamed => {
-                let client: &tokio_postgres::Client = client;
-                let stream = client
-                    .query_typed_raw(sql, typed(params))
-                    .await
-                    .map_err(db_error)?;
-                futures_util::pin_mut!(stream);
-                while stream.try_next().await.map_err(db_error)?.is_some() {}
-                Ok(stream.rows_affected().unwrap_or(0))
-            }
+            Statements::Unnamed => client.query_typed_raw(sql, typed(params)).await,
         }
-        .map_err(db_error)
+        .map_err(db_error)?;
+        drain(stream).await.map_err(db_error)
     }
 
     pub(crate) async fn commit(mut self) -> Result<(), DataError> {
