@@ -1,7 +1,8 @@
 //! Integers as the API document promises them: JSON Schema's `integer` is
-//! any number with a zero fraction, so `576.0` is the integer 576 (client
-//! generators and JavaScript produce it). serde's integer types refuse it;
-//! these accept it, and in query strings (`?limit=20`) the text form too.
+//! any JSON number with a zero fraction, so in a body `576.0` is the integer
+//! 576 (client generators and JavaScript produce it). serde's integer types
+//! refuse it; these accept it. In query strings (`?limit=20`), which are
+//! text, an integer is its digits.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -63,19 +64,14 @@ impl<'de, T: TryFrom<i64>> Visitor<'de> for IntegerVisitor<T> {
         }
     }
 
-    /// Query strings: an integer, or one written with a zero fraction
-    /// (`20.0`); parsed exactly, so no value beyond `i64` rounds into it.
+    /// Query strings carry integers as digits (`?limit=20`): parsed
+    /// exactly, without a fraction, so no value beyond `i64` rounds into it.
     fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
-        let whole = match text.split_once('.') {
-            Some((whole, zeros)) if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') => whole,
-            Some(_) => return Err(E::custom(format!("{text:?} is not an integer"))),
-            None => text,
-        };
-        match whole.parse::<i128>() {
-            Ok(value) => match i64::try_from(value) {
-                Ok(value) => Self::fit(value),
-                Err(_) => Err(E::custom(format!("{text} is out of range"))),
-            },
+        match text.parse::<i64>() {
+            Ok(value) => Self::fit(value),
+            Err(_) if text.parse::<i128>().is_ok() => {
+                Err(E::custom(format!("{text} is out of range")))
+            }
             Err(_) => Err(E::custom(format!("{text:?} is not an integer"))),
         }
     }
@@ -158,7 +154,8 @@ mod tests {
             axum::extract::Query::<Query>::try_from_uri(&axum::http::Uri::from_static(uri))
                 .map(|q| q.0.limit)
         };
-        assert_eq!(parse("/x?limit=20.0").unwrap(), Some(20));
+        assert_eq!(parse("/x?limit=20").unwrap(), Some(20));
+        assert!(parse("/x?limit=20.0").is_err(), "text: digits only");
         assert_eq!(parse("/x").unwrap(), None);
         assert!(parse("/x?limit=x").is_err());
         assert!(parse("/x?limit=2.5").is_err());
