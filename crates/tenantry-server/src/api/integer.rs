@@ -10,26 +10,57 @@ use std::marker::PhantomData;
 use serde::Deserializer;
 use serde::de::{self, Visitor};
 
-/// An integer field; `#[serde(deserialize_with = "integer::required")]`.
+/// An integer field of a JSON body;
+/// `#[serde(deserialize_with = "integer::required")]`.
 pub(crate) fn required<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: TryFrom<i64>,
 {
-    deserializer.deserialize_any(IntegerVisitor(PhantomData))
+    deserializer.deserialize_any(IntegerVisitor::<T>::json())
 }
 
-/// An optional integer field (null or absent is `None`);
+/// An optional integer field of a JSON body (null or absent is `None`);
 /// `#[serde(default, deserialize_with = "integer::optional")]`.
 pub(crate) fn optional<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: TryFrom<i64>,
 {
-    deserializer.deserialize_option(OptionalVisitor(PhantomData))
+    deserializer.deserialize_option(OptionalVisitor(IntegerVisitor::<T>::json()))
 }
 
-struct IntegerVisitor<T>(PhantomData<T>);
+/// An optional integer query parameter (absent is `None`);
+/// `#[serde(default, deserialize_with = "integer::query")]`.
+pub(crate) fn query<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    deserializer.deserialize_option(OptionalVisitor(IntegerVisitor::<T>::text()))
+}
+
+/// Reads an integer from JSON numbers, or — for query strings — from text.
+struct IntegerVisitor<T> {
+    text: bool,
+    of: PhantomData<T>,
+}
+
+impl<T> IntegerVisitor<T> {
+    fn json() -> Self {
+        Self {
+            text: false,
+            of: PhantomData,
+        }
+    }
+
+    fn text() -> Self {
+        Self {
+            text: true,
+            of: PhantomData,
+        }
+    }
+}
 
 impl<T: TryFrom<i64>> IntegerVisitor<T> {
     fn fit<E: de::Error>(value: i64) -> Result<T, E> {
@@ -67,6 +98,10 @@ impl<'de, T: TryFrom<i64>> Visitor<'de> for IntegerVisitor<T> {
     /// Query strings carry integers as digits (`?limit=20`): parsed
     /// exactly, without a fraction, so no value beyond `i64` rounds into it.
     fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
+        if !self.text {
+            // In JSON, "12" is a string: no integer field takes it.
+            return Err(E::invalid_type(de::Unexpected::Str(text), &self));
+        }
         match text.parse::<i64>() {
             Ok(value) => Self::fit(value),
             Err(_) if text.parse::<i128>().is_ok() => {
@@ -77,7 +112,7 @@ impl<'de, T: TryFrom<i64>> Visitor<'de> for IntegerVisitor<T> {
     }
 }
 
-struct OptionalVisitor<T>(PhantomData<T>);
+struct OptionalVisitor<T>(IntegerVisitor<T>);
 
 impl<'de, T: TryFrom<i64>> Visitor<'de> for OptionalVisitor<T> {
     type Value = Option<T>;
@@ -95,7 +130,7 @@ impl<'de, T: TryFrom<i64>> Visitor<'de> for OptionalVisitor<T> {
     }
 
     fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<T>, D::Error> {
-        required(deserializer).map(Some)
+        deserializer.deserialize_any(self.0).map(Some)
     }
 }
 
@@ -137,8 +172,8 @@ mod tests {
                 .contains("out of range")
         );
         assert!(
-            parse(r#"{"n": "7"}"#).is_ok(),
-            "text, as query strings carry it"
+            parse(r#"{"n": "7"}"#).is_err(),
+            "a JSON string is not an integer"
         );
         assert!(parse(r#"{"n": true}"#).is_err());
     }
@@ -147,7 +182,7 @@ mod tests {
     fn query_strings_parse() {
         #[derive(Deserialize)]
         struct Query {
-            #[serde(default, deserialize_with = "super::optional")]
+            #[serde(default, deserialize_with = "super::query")]
             limit: Option<i64>,
         }
         let parse = |uri: &'static str| {

@@ -35,11 +35,11 @@ pub(crate) struct InvoiceList {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListInvoices {
     /// Page size, 1–100 (default 50).
-    #[serde(default, deserialize_with = "super::integer::optional")]
+    #[serde(default, deserialize_with = "super::integer::query")]
     #[param(nullable = false, minimum = 1, maximum = 100)]
     pub(crate) limit: Option<i64>,
     /// Only invoices numbered below this (the previous page's `next_before`).
-    #[serde(default, deserialize_with = "super::integer::optional")]
+    #[serde(default, deserialize_with = "super::integer::query")]
     #[param(nullable = false)]
     pub(crate) before: Option<i64>,
 }

@@ -74,11 +74,11 @@ pub(crate) struct DeadList {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListDead {
     /// Page size, 1–100 (default 50).
-    #[serde(default, deserialize_with = "super::integer::optional")]
+    #[serde(default, deserialize_with = "super::integer::query")]
     #[param(nullable = false, minimum = 1, maximum = 100)]
     pub(crate) limit: Option<i64>,
     /// Only dead letters with a smaller id (the previous page's `next_before`).
-    #[serde(default, deserialize_with = "super::integer::optional")]
+    #[serde(default, deserialize_with = "super::integer::query")]
     #[param(nullable = false, minimum = 1)]
     pub(crate) before: Option<i64>,
 }

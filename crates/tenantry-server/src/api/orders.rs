@@ -69,11 +69,11 @@ pub(crate) enum OrderStatus {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListOrders {
     /// Page size, 1–100 (default 20).
-    #[serde(default, deserialize_with = "super::integer::optional")]
+    #[serde(default, deserialize_with = "super::integer::query")]
     #[param(nullable = false, minimum = 1, maximum = 100)]
     pub(crate) limit: Option<i64>,
     /// Only orders numbered below this (the previous page's `next_before`).
-    #[serde(default, deserialize_with = "super::integer::optional")]
+    #[serde(default, deserialize_with = "super::integer::query")]
     #[param(nullable = false)]
     pub(crate) before: Option<i64>,
 }

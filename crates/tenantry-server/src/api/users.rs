@@ -77,7 +77,7 @@ pub(crate) struct UserList {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListUsers {
     /// Page size, 1–100 (default 50).
-    #[serde(default, deserialize_with = "super::integer::optional")]
+    #[serde(default, deserialize_with = "super::integer::query")]
     #[param(nullable = false, minimum = 1, maximum = 100)]
     pub(crate) limit: Option<i64>,
     /// Only users whose e-mail sorts after this (the previous page's
