@@ -236,3 +236,19 @@ async fn a_tenant_holds_a_bounded_number_of_secrets() {
     .await;
     assert_eq!(status, StatusCode::OK, "globex's own count");
 }
+
+/// A value may hold any character, NUL and controls included; what is
+/// shown of it (and kept as text on PostgreSQL) masks them.
+#[tokio::test]
+async fn a_secret_of_any_characters_is_kept_on_postgres() {
+    let Some(s) = TestServer::postgres().await else {
+        return;
+    };
+    let (status, meta) = status_and_json(
+        s.as_tenant("acme", Method::PUT, "/api/secrets/odd")
+            .json(&json!({"value": "prefix-\u{0}\u{7}ab\u{0}"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{meta}");
+    assert_eq!(meta["last4"], "\u{fffd}ab\u{fffd}");
+}

@@ -321,6 +321,11 @@ fn last4(value: &str) -> String {
     if chars.len() < 8 {
         String::new()
     } else {
-        chars[chars.len() - 4..].iter().collect()
+        // Shown to people and kept as text (PostgreSQL text holds no NUL):
+        // a control character shows as U+FFFD.
+        chars[chars.len() - 4..]
+            .iter()
+            .map(|&c| if c.is_control() { '\u{fffd}' } else { c })
+            .collect()
     }
 }
