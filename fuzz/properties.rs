@@ -159,6 +159,10 @@ pub(crate) fn object_key(bytes: &[u8]) {
     assert!(!key.is_empty() && key.len() <= 900);
     assert!(!key.starts_with('/') && !key.contains('\\'), "{key:?}");
     assert!(!key.chars().any(char::is_control), "{key:?}");
+    assert!(
+        !key.contains(['<', '>', ':', '"', '|', '?', '*']),
+        "{key:?}"
+    );
     for segment in key.split('/') {
         assert!(!matches!(segment, "" | "." | ".."), "{key:?}");
     }

@@ -191,7 +191,7 @@ pub(crate) async fn list(
 
 /// Store a file on an invoice (the raw request body, at most 10 MiB).
 #[utoipa::path(put, path = "/api/invoices/{id}/attachments/{name}", tag = "attachments",
-    params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name: 1 to 200 characters; not `.` or `..`; no `/`, backslash or control character", example = "receipt.txt", pattern = r"^([^./\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f][^./\\\x00-\x1f\x7f-\x9f]|[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f]{3,200})$")),
+    params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name: 1 to 200 characters; not `.` or `..`; no `/`, backslash, control character or any of `< > : \" | ? *`", example = "receipt.txt", pattern = r#"^([^./\\<>:"|?*\x00-\x1f\x7f-\x9f]|[^/\\<>:"|?*\x00-\x1f\x7f-\x9f][^./\\<>:"|?*\x00-\x1f\x7f-\x9f]|[^./\\<>:"|?*\x00-\x1f\x7f-\x9f][^/\\<>:"|?*\x00-\x1f\x7f-\x9f]|[^/\\<>:"|?*\x00-\x1f\x7f-\x9f]{3,200})$"#)),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, description = "the file, stored", body = Attachment), (status = 400, description = "bad file name, or an empty file"), (status = 404, description = "no such invoice for this tenant"), (status = 409, description = "the invoice holds 20 files already, or the tenant's storage quota has no room"), (status = 413, description = "over 10 MiB")))]
 pub(crate) async fn put(
@@ -215,7 +215,7 @@ pub(crate) async fn put(
 
 /// One file's size and a download URL.
 #[utoipa::path(get, path = "/api/invoices/{id}/attachments/{name}", tag = "attachments",
-    params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name: 1 to 200 characters; not `.` or `..`; no `/`, backslash or control character", example = "receipt.txt", pattern = r"^([^./\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f][^./\\\x00-\x1f\x7f-\x9f]|[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f]{3,200})$")),
+    params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name: 1 to 200 characters; not `.` or `..`; no `/`, backslash, control character or any of `< > : \" | ? *`", example = "receipt.txt", pattern = r#"^([^./\\<>:"|?*\x00-\x1f\x7f-\x9f]|[^/\\<>:"|?*\x00-\x1f\x7f-\x9f][^./\\<>:"|?*\x00-\x1f\x7f-\x9f]|[^./\\<>:"|?*\x00-\x1f\x7f-\x9f][^/\\<>:"|?*\x00-\x1f\x7f-\x9f]|[^/\\<>:"|?*\x00-\x1f\x7f-\x9f]{3,200})$"#)),
     responses((status = 200, description = "the file's metadata", body = Attachment), (status = 400, description = "bad file name"), (status = 404, description = "no such invoice or file for this tenant")))]
 pub(crate) async fn get(
     State(app): State<AppState>,
@@ -228,7 +228,7 @@ pub(crate) async fn get(
 
 /// Delete a file.
 #[utoipa::path(delete, path = "/api/invoices/{id}/attachments/{name}", tag = "attachments",
-    params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name: 1 to 200 characters; not `.` or `..`; no `/`, backslash or control character", example = "receipt.txt", pattern = r"^([^./\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f][^./\\\x00-\x1f\x7f-\x9f]|[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f]{3,200})$")),
+    params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name: 1 to 200 characters; not `.` or `..`; no `/`, backslash, control character or any of `< > : \" | ? *`", example = "receipt.txt", pattern = r#"^([^./\\<>:"|?*\x00-\x1f\x7f-\x9f]|[^/\\<>:"|?*\x00-\x1f\x7f-\x9f][^./\\<>:"|?*\x00-\x1f\x7f-\x9f]|[^./\\<>:"|?*\x00-\x1f\x7f-\x9f][^/\\<>:"|?*\x00-\x1f\x7f-\x9f]|[^/\\<>:"|?*\x00-\x1f\x7f-\x9f]{3,200})$"#)),
     responses((status = 204, description = "deleted"), (status = 400, description = "bad file name"), (status = 404, description = "no such invoice or file for this tenant")))]
 pub(crate) async fn delete(
     State(app): State<AppState>,
@@ -244,7 +244,7 @@ pub(crate) async fn delete(
 /// server): the URL accepts a body of exactly that size.
 #[utoipa::path(post, path = "/api/invoices/{id}/attachments/{name}/upload-url", tag = "attachments",
     request_body = UploadRequest,
-    params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name: 1 to 200 characters; not `.` or `..`; no `/`, backslash or control character", example = "receipt.txt", pattern = r"^([^./\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f][^./\\\x00-\x1f\x7f-\x9f]|[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]|[^/\\\x00-\x1f\x7f-\x9f]{3,200})$")),
+    params(("id" = uuid::Uuid, Path, description = "Invoice id"), ("name" = String, Path, description = "File name: 1 to 200 characters; not `.` or `..`; no `/`, backslash, control character or any of `< > : \" | ? *`", example = "receipt.txt", pattern = r#"^([^./\\<>:"|?*\x00-\x1f\x7f-\x9f]|[^/\\<>:"|?*\x00-\x1f\x7f-\x9f][^./\\<>:"|?*\x00-\x1f\x7f-\x9f]|[^./\\<>:"|?*\x00-\x1f\x7f-\x9f][^/\\<>:"|?*\x00-\x1f\x7f-\x9f]|[^/\\<>:"|?*\x00-\x1f\x7f-\x9f]{3,200})$"#)),
     responses((status = 200, description = "a signed URL to upload the file to", body = UploadUrl), (status = 400, description = "bad file name or size"), (status = 404, description = "no such invoice for this tenant"), (status = 409, description = "the invoice holds 20 files already, or the tenant's storage quota has no room")))]
 pub(crate) async fn upload_url(
     State(app): State<AppState>,

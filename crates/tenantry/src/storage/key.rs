@@ -12,13 +12,15 @@ const MAX_KEY_BYTES: usize = 900;
 /// Segments are separated by `/`; a key may not be empty, start or end with
 /// `/`, have empty, `.` or `..` segments, or contain control characters or
 /// backslashes — so no key can climb out of, or alias across, the tenant
-/// prefix it is joined to.
+/// prefix it is joined to — nor any of `< > : " | ? *`, which file systems
+/// refuse or read as drive letters and streams (the local backend is one),
+/// so a key that works on one backend works on all.
 ///
 /// ```
 /// use tenantry::storage::ObjectKey;
 ///
 /// assert!(ObjectKey::parse("invoices/42/scan.pdf").is_ok());
-/// for bad in ["", "/etc/passwd", "a//b", "../b", "a/./b", "a/", "a\\b", "a\u{7}b"] {
+/// for bad in ["", "/etc/passwd", "a//b", "../b", "a/./b", "a/", "a\\b", "a\u{7}b", "c:", "ab|"] {
 ///     assert!(ObjectKey::parse(bad).is_err(), "{bad:?}");
 /// }
 /// ```
@@ -43,6 +45,9 @@ impl ObjectKey {
         }
         if key.contains('\\') {
             return Err(bad("contains a backslash"));
+        }
+        if key.contains(['<', '>', ':', '"', '|', '?', '*']) {
+            return Err(bad("contains one of < > : \" | ? *"));
         }
         if key.starts_with('/') {
             return Err(bad("is absolute"));
