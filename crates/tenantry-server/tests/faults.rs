@@ -59,6 +59,16 @@ fn start_load(s: &Arc<TestServer>, stop: &Arc<AtomicBool>, seen: &Arc<Mutex<Obse
     }
 }
 
+/// Stops the load and takes what it saw, checking it never saw another
+/// tenant's rows. Taken out of the lock: the load's last requests still
+/// report in, and a guard held across later waits would block them.
+fn stop_load(stop: &AtomicBool, seen: &Mutex<Observed>) -> Observed {
+    stop.store(true, Ordering::Relaxed);
+    let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
+    assert!(seen.leaks.is_empty(), "cross-tenant rows: {:?}", seen.leaks);
+    seen
+}
+
 /// Waits until `seen` has `n` answers after `since` that pass `check`;
 /// when the `n`th came.
 async fn answers(
@@ -95,13 +105,8 @@ async fn first_answer(
 }
 
 fn outbox_subjects(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+    common::emails(dir)
+        .into_iter()
         .filter_map(|text| {
             text.lines()
                 .find_map(|l| l.strip_prefix("Subject: ").map(str::to_owned))
@@ -212,12 +217,7 @@ async fn postgres_restarted_under_load() {
     // A stretch of load after the recovery, then stop.
     let settled = Instant::now();
     answers(&seen, settled, 50, |_| true, "load after the recovery").await;
-    stop.store(true, Ordering::Relaxed);
-
-    // Taken out of the lock: the load's last requests still report in, and
-    // a guard held across the waits below would block their threads.
-    let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
-    assert!(seen.leaks.is_empty(), "cross-tenant rows: {:?}", seen.leaks);
+    let seen = stop_load(&stop, &seen);
     let mut by_status: BTreeMap<u16, usize> = BTreeMap::new();
     for (_, _, status) in &seen.answers {
         *by_status.entry(*status).or_default() += 1;
@@ -389,9 +389,7 @@ async fn redis_killed_and_restarted_under_load() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let seen_by_b = up.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
-    assert!(seen.leaks.is_empty(), "cross-tenant rows: {:?}", seen.leaks);
+    let seen = stop_load(&stop, &seen);
     let during: Vec<u16> = seen
         .answers
         .iter()
@@ -574,9 +572,7 @@ async fn file_storage_and_the_key_service_cut_off_under_load() {
     })
     .await;
     let secrets_back = until_status("first secret", StatusCode::OK, || put_secret("initech")).await;
-    stop.store(true, Ordering::Relaxed);
-    let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
-    assert!(seen.leaks.is_empty(), "cross-tenant rows: {:?}", seen.leaks);
+    let seen = stop_load(&stop, &seen);
     let during: Vec<u16> = seen
         .answers
         .iter()
