@@ -599,16 +599,23 @@ async fn file_storage_and_the_key_service_cut_off_under_load() {
 async fn a_webhook_endpoint_down_gets_its_event_once_when_back() {
     let (base, mut received) = common::receiver().await;
     let link = tenantry_testkit::proxy::TcpProxy::start(socket_of(&base)).await;
-    let s = TestServer::sqlite_with(|settings| {
-        settings.webhook_allow = Some("127.0.0.0/8".into());
-    })
-    .await;
+    let s = Arc::new(
+        TestServer::sqlite_with(|settings| {
+            settings.webhook_allow = Some("127.0.0.0/8".into());
+            settings.limits = Some("off".into());
+        })
+        .await,
+    );
     common::configure_webhooks(
         &s,
         "acme",
         serde_json::json!({"webhook_url": format!("{}/hook", link.url())}),
     )
     .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Observed::default()));
+    start_load(&s, &stop, &seen);
+    first_answer(&seen, Instant::now(), |s| s == 200).await;
     link.cut();
     let down = Instant::now();
     let number = invoice(&s, "acme").await;
@@ -648,10 +655,22 @@ async fn a_webhook_endpoint_down_gets_its_event_once_when_back() {
     assert_eq!(again, 0, "the event was delivered more than once");
     let log = common::deliveries(&s, "acme").await;
     let failed = log.iter().filter(|d| d["status_code"].is_null()).count();
+    let seen = stop_load(&stop, &seen);
+    let during: Vec<u16> = seen
+        .answers
+        .iter()
+        .filter(|(at, _, _)| *at > down)
+        .map(|(_, _, s)| *s)
+        .collect();
+    assert!(
+        during.iter().all(|s| *s == 200),
+        "tenants were served while the endpoint was down: {during:?}"
+    );
     eprintln!(
         "FAULT webhook-endpoint-down: {failed} failed attempts over {:?}, delivered once {arrived:?} \
-         after the endpoint came back",
-        up - down
+         after the endpoint came back; {} order listings meanwhile, all 200",
+        up - down,
+        during.len()
     );
 }
 
@@ -742,6 +761,28 @@ async fn a_server_killed_with_jobs_in_flight() {
     let mut first = common::ServerProcess::start(&root.join("a"), &args);
     let http = reqwest::Client::new();
     let token = common::token_with(common::SECRET, "acme", "admin", 3600);
+    // A client listing orders throughout, on whichever server is up.
+    let serving = Arc::new(std::sync::atomic::AtomicU16::new(first.port));
+    let stop = Arc::new(AtomicBool::new(false));
+    let answers_seen: Arc<Mutex<Vec<Option<u16>>>> = Arc::default();
+    let load = {
+        let (http, token) = (http.clone(), token.clone());
+        let (serving, stop, answers_seen) = (serving.clone(), stop.clone(), answers_seen.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let port = serving.load(Ordering::Relaxed);
+                let answer = http
+                    .get(format!("http://127.0.0.1:{port}/api/orders"))
+                    .header("host", format!("acme.localhost:{port}"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .ok()
+                    .map(|r| r.status().as_u16());
+                answers_seen.lock().unwrap().push(answer);
+            }
+        })
+    };
     let call = |port: u16, method: Method, path: &str| {
         http.request(method, format!("http://127.0.0.1:{port}{path}"))
             .header("host", format!("acme.localhost:{port}"))
@@ -777,6 +818,7 @@ async fn a_server_killed_with_jobs_in_flight() {
     endpoint.release();
 
     let second = common::ServerProcess::start(&root.join("b"), &args);
+    serving.store(second.port, Ordering::Relaxed);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let acknowledged: std::collections::BTreeSet<String> = endpoint
@@ -823,12 +865,22 @@ async fn a_server_killed_with_jobs_in_flight() {
         let copies = subjects.iter().filter(|s| s.contains(&subject)).count();
         assert_eq!(copies, 1, "{subject}: {subjects:?}");
     }
+    stop.store(true, Ordering::Relaxed);
+    load.await.unwrap();
+    let answers_seen = answers_seen.lock().unwrap().clone();
+    let refused = answers_seen.iter().filter(|a| a.is_none()).count();
+    let answered: Vec<u16> = answers_seen.iter().flatten().copied().collect();
+    // While no server ran, connections were refused; every answer was a 200.
+    assert!(answered.iter().all(|s| *s == 200), "{answered:?}");
+    assert!(answered.len() > 10, "the load ran: {answered:?}");
     eprintln!(
         "FAULT kill-9: 3 deliveries in flight at the kill; {} requests reached the endpoint, \
          each event acknowledged once, all taken over {taken_over:?} after the kill (lease 3 s); \
-         {} invoice e-mails, once each; 0 dead, 0 lost",
+         {} invoice e-mails, once each; 0 dead, 0 lost; a client meanwhile got {} × 200 and \
+         {refused} refused connections while no server ran",
         seen.len(),
-        numbers.len()
+        numbers.len(),
+        answered.len()
     );
     drop(second);
     let _ = std::fs::remove_dir_all(&root);
