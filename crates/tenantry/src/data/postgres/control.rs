@@ -3,7 +3,7 @@
 //! [`ControlClient`] offers the statement calls the control plane makes and
 //! nothing that would leave a prepared statement behind: with
 //! [`Statements::Unnamed`] each call runs in a transaction of its own (see
-//! [`statements`](super::statements)). It does not hand out the driver's
+//! [`Statements`](super::Statements)). It does not hand out the driver's
 //! client, so no call can slip past that rule.
 
 use std::future::Future;

@@ -1,28 +1,5 @@
 //! How statements reach the server: prepared and cached per connection, or
-//! unnamed for a transaction-mode pooler.
-//!
-//! A prepared statement lives on one server connection. Connected directly
-//! (or through a pooler in session mode) that connection is ours for as long
-//! as the client is, so each statement is prepared once and reused — the
-//! fast path. Behind a pooler in **transaction** mode (PgBouncer's
-//! `pool_mode = transaction`, the mode the per-transaction tenant setting is
-//! made for) consecutive transactions may run on different server
-//! connections, and a statement prepared in one is missing in the next
-//! (`prepared statement "s12" does not exist`). [`Statements::Unnamed`]
-//! then:
-//!
-//! - sends tenant-scoped statements as unnamed ones, parsed, bound and run
-//!   in one message flight (`query_typed`), so the pipelined
-//!   `BEGIN; set tenant; statement; COMMIT` stays one round trip; their
-//!   parameters go in PostgreSQL's text format with their types left to the
-//!   server ([`AsText`]), so a statement means what it means prepared;
-//! - runs each control-plane statement in a transaction of its own, where
-//!   the driver prepares it, runs it and closes it on the one server
-//!   connection the pooler gave that transaction.
-//!
-//! Session state cannot cross a transaction-mode pooler either: `LISTEN`
-//! (job wake-ups) and migrations' DDL need a direct connection, which is why
-//! they use their own URLs.
+//! unnamed for a transaction-mode pooler; see [`Statements`].
 
 use std::error::Error;
 use std::sync::LazyLock;
@@ -32,8 +9,31 @@ use tokio_postgres::types::{Format, IsNull, Kind, ToSql, Type, to_sql_checked};
 
 use crate::data::Value;
 
-/// How a [`PgDatabase`](super::PgDatabase) sends statements; see the
-/// [module docs](self).
+/// How a [`PgDatabase`](super::PgDatabase) sends statements.
+///
+/// A prepared statement lives on one server connection. Connected directly
+/// (or through a pooler in session mode) that connection is the client's for
+/// as long as the client lives, so each statement is prepared once and
+/// reused — the fast path, [`Statements::Prepared`]. Behind a pooler in
+/// **transaction** mode (PgBouncer's `pool_mode = transaction`, the mode the
+/// per-transaction tenant setting is made for) consecutive transactions may
+/// run on different server connections, and a statement prepared in one is
+/// missing in the next (`prepared statement "s12" does not exist`).
+/// [`Statements::Unnamed`] then:
+///
+/// - sends tenant-scoped statements as unnamed ones, parsed, bound and run
+///   in one message flight (`query_typed`), so the pipelined
+///   `BEGIN; set tenant; statement; COMMIT` stays one round trip; their
+///   parameters go in PostgreSQL's text format with their types left to the
+///   server (timestamps and bytes excepted), so a statement means what it
+///   means prepared;
+/// - runs each control-plane statement in a transaction of its own, where
+///   the driver prepares it, runs it and closes it on the one server
+///   connection the pooler gave that transaction.
+///
+/// Session state cannot cross a transaction-mode pooler either: `LISTEN`
+/// (job wake-ups) and migrations' DDL need a direct connection, which is why
+/// they take their own URLs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Statements {
     /// Prepared once per connection and cached: for direct connections and
