@@ -59,6 +59,18 @@ fn start_load(s: &Arc<TestServer>, stop: &Arc<AtomicBool>, seen: &Arc<Mutex<Obse
     }
 }
 
+impl Observed {
+    /// The statuses answered after `from` and before `to`, of `slug`'s
+    /// requests only when one is given.
+    fn between(&self, from: Instant, to: Instant, slug: Option<&str>) -> Vec<u16> {
+        self.answers
+            .iter()
+            .filter(|(at, of, _)| *at > from && *at < to && slug.is_none_or(|s| s == *of))
+            .map(|(_, _, status)| *status)
+            .collect()
+    }
+}
+
 /// Stops the load and takes what it saw, checking it never saw another
 /// tenant's rows. Taken out of the lock: the load's last requests still
 /// report in, and a guard held across later waits would block them.
@@ -390,12 +402,7 @@ async fn redis_killed_and_restarted_under_load() {
     }
     let seen_by_b = up.elapsed();
     let seen = stop_load(&stop, &seen);
-    let during: Vec<u16> = seen
-        .answers
-        .iter()
-        .filter(|(at, slug, _)| *at > down && *at < up && *slug == "acme")
-        .map(|(_, _, s)| *s)
-        .collect();
+    let during = seen.between(down, up, Some("acme"));
     assert!(
         during.iter().all(|s| *s == 200),
         "acme was served while Redis was down: {during:?}"
@@ -573,12 +580,7 @@ async fn file_storage_and_the_key_service_cut_off_under_load() {
     .await;
     let secrets_back = until_status("first secret", StatusCode::OK, || put_secret("initech")).await;
     let seen = stop_load(&stop, &seen);
-    let during: Vec<u16> = seen
-        .answers
-        .iter()
-        .filter(|(at, _, _)| *at > down && *at < up)
-        .map(|(_, _, s)| *s)
-        .collect();
+    let during = seen.between(down, up, None);
     assert!(
         during.iter().all(|s| *s == 200),
         "orders were served while S3 and OpenBao were cut: {during:?}"
@@ -656,12 +658,7 @@ async fn a_webhook_endpoint_down_gets_its_event_once_when_back() {
     let log = common::deliveries(&s, "acme").await;
     let failed = log.iter().filter(|d| d["status_code"].is_null()).count();
     let seen = stop_load(&stop, &seen);
-    let during: Vec<u16> = seen
-        .answers
-        .iter()
-        .filter(|(at, _, _)| *at > down)
-        .map(|(_, _, s)| *s)
-        .collect();
+    let during = seen.between(down, Instant::now(), None);
     assert!(
         during.iter().all(|s| *s == 200),
         "tenants were served while the endpoint was down: {during:?}"

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tenantry::context::{self, TenantContext, TenantId};
-use tenantry::data::postgres::{
-    CONTROL_MIGRATIONS, CONTROL_SCHEMA, PgDatabase, PgTenantStore, migrate,
-};
+use tenantry::data::postgres::{PgDatabase, PgTenantStore, migrate};
 use tenantry::data::sqlite::{self as lite, SqliteDatabase, SqliteTenantStore};
 use tenantry::jobs::{
     JobEnvelope, JobQueue, Lane, PgQueue, SqliteQueue, TenantShare, Worker, WorkerOptions,
@@ -19,27 +17,13 @@ use tenantry::registry::Tenants;
 use tenantry_testkit::PgTestDb;
 use tenantry_testkit::jobs::{Hook, JobFixture, conformance, create_tenant, pg_forge_row};
 
-const APP_ROLE: &str = "tenantry_app";
-
-fn app_url(db: &PgTestDb) -> String {
-    db.url().replacen("postgres@", &format!("{APP_ROLE}@"), 1)
-}
-
-async fn migrated_postgres() -> Option<(PgTestDb, Arc<tokio_postgres::Client>)> {
-    let db = tenantry_testkit::postgres().await?;
-    let mut owner = migrate::connect(db.url()).await.unwrap();
-    migrate::ensure_app_role(&owner, APP_ROLE).await.unwrap();
-    migrate::apply(&mut owner, CONTROL_SCHEMA, CONTROL_MIGRATIONS, APP_ROLE)
-        .await
-        .unwrap();
-    Some((db, Arc::new(owner)))
-}
+mod pg_notes;
 
 async fn postgres_fixture() -> Option<JobFixture> {
-    let (db, owner) = migrated_postgres().await?;
-    let app = PgDatabase::connect(&app_url(&db), 4).unwrap();
+    let (db, owner) = pg_notes::control_database().await?;
+    let app = PgDatabase::connect(&pg_notes::app_url(&db), 4).unwrap();
     let queue = PgQueue::new(app.clone())
-        .with_wakeups(&app_url(&db))
+        .with_wakeups(&pg_notes::app_url(&db))
         .unwrap();
     let forge_row = pg_forge_row(owner);
     Some(JobFixture {
@@ -209,7 +193,7 @@ fn spawn_child(db: &PgTestDb, lease_ms: u64, concurrency: usize) -> std::process
     std::process::Command::new(std::env::current_exe().unwrap())
         .args(["worker_child", "--exact", "--ignored", "--nocapture"])
         .env("JOBS_CHILD_URL", db.url())
-        .env("JOBS_CHILD_APP_URL", app_url(db))
+        .env("JOBS_CHILD_APP_URL", pg_notes::app_url(db))
         .env("JOBS_CHILD_LEASE_MS", lease_ms.to_string())
         .env("JOBS_CHILD_CONCURRENCY", concurrency.to_string())
         .stdout(std::process::Stdio::null())
@@ -241,9 +225,9 @@ async fn with_effects() -> Option<(
     PgQueue,
     TenantContext,
 )> {
-    let (db, owner) = migrated_postgres().await?;
+    let (db, owner) = pg_notes::control_database().await?;
     owner.batch_execute(EFFECTS).await.unwrap();
-    let app = PgDatabase::connect(&app_url(&db), 4).unwrap();
+    let app = PgDatabase::connect(&pg_notes::app_url(&db), 4).unwrap();
     let tenants = Tenants::new(Arc::new(PgTenantStore::new(app.clone())));
     let acme = create_tenant(&tenants, "acme").await;
     Some((db, owner, PgQueue::new(app), acme))
@@ -286,7 +270,7 @@ async fn a_worker_killed_mid_job_loses_nothing_and_duplicates_nothing() {
     );
 
     // A new worker (this process) finishes the work once the lease runs out.
-    let worker = worker_for(db.url(), &app_url(&db), Duration::from_secs(2), 4);
+    let worker = worker_for(db.url(), &pg_notes::app_url(&db), Duration::from_secs(2), 4);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(worker.run(async {
         stop_rx.await.ok();

@@ -12,8 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use tenantry::context::{TenantContext, TenantId, Tier};
 use tenantry::data::postgres::{
-    CONTROL_MIGRATIONS, CONTROL_SCHEMA, PgDatabase, PgPoolOptions, PgTenantStore, Statements,
-    migrate, schema_for,
+    PgDatabase, PgPoolOptions, PgTenantStore, Statements, migrate, schema_for,
 };
 use tenantry::data::{Database, Migration, Value};
 use tenantry::jobs::{JobEnvelope, Lane, PgQueue};
@@ -84,15 +83,7 @@ impl Fixture {
             }
             Tier::Database => {
                 let name = self.pg.tenant_database(id);
-                migrate::ensure_database(&self.owner, &name, APP_ROLE)
-                    .await
-                    .unwrap();
-                let mut own = migrate::connect_to(self.test_db.url(), Some(&name))
-                    .await
-                    .unwrap();
-                migrate::apply(&mut own, "public", NOTES, APP_ROLE)
-                    .await
-                    .unwrap();
+                pg_notes::notes_tenant_database(&self.owner, &self.test_db, &name).await;
             }
         }
         TenantContext::builder(id, slug).tier(tier).build().unwrap()
@@ -263,20 +254,15 @@ async fn every_parameter_kind_binds_through_the_pooler() {
 }
 
 async fn pooled_queue_fixture() -> Option<JobFixture> {
-    let (test_db, mut owner, _) = pg_notes::notes_database().await?;
-    migrate::apply(&mut owner, CONTROL_SCHEMA, CONTROL_MIGRATIONS, APP_ROLE)
-        .await
-        .unwrap();
+    let (test_db, owner) = pg_notes::control_database().await?;
     let pooler = PgBouncer::start(test_db.url(), &[APP_ROLE], POOLER_CONNECTIONS)?;
     let mut options = PgPoolOptions::new(8);
     options.statements = Statements::Unnamed;
     let app = PgDatabase::connect_with(&pooler.url(APP_ROLE, test_db.name()), options).unwrap();
     // LISTEN is session state: wake-ups need a direct connection.
-    let listen_url = test_db
-        .url()
-        .replacen("postgres@", &format!("{APP_ROLE}@"), 1);
-    let queue = PgQueue::new(app.clone()).with_wakeups(&listen_url).unwrap();
-    let owner = Arc::new(owner);
+    let queue = PgQueue::new(app.clone())
+        .with_wakeups(&pg_notes::app_url(&test_db))
+        .unwrap();
     let forge_row = pg_forge_row(owner);
     Some(JobFixture {
         queue: Arc::new(queue),

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 mod pg_notes;
 
-use pg_notes::{APP_ROLE, NOTES, insert_note};
+use pg_notes::{APP_ROLE, insert_note};
 
 struct Fixture {
     test_db: PgTestDb,
@@ -39,17 +39,7 @@ impl Fixture {
     async fn database_tenant(&self, slug: &str) -> TenantContext {
         let id = TenantId::new_v4();
         let name = self.pg.tenant_database(id);
-        assert!(
-            migrate::ensure_database(&self.owner, &name, APP_ROLE)
-                .await
-                .unwrap()
-        );
-        let mut own = migrate::connect_to(self.test_db.url(), Some(&name))
-            .await
-            .unwrap();
-        migrate::apply(&mut own, "public", NOTES, APP_ROLE)
-            .await
-            .unwrap();
+        pg_notes::notes_tenant_database(&self.owner, &self.test_db, &name).await;
         TenantContext::builder(id, slug)
             .tier(Tier::Database)
             .build()
