@@ -134,13 +134,13 @@ pub(crate) fn jwt(bytes: &[u8]) {
     };
     let token = issue_hs256(SECRET, &claims).unwrap();
     let verified = now(verifier.verify(&token)).unwrap();
-    assert_eq!(verified.tenant, "acme");
+    assert_eq!(verified.tenants, ["acme"]);
     let mut parts = token.split('.');
     let (header, _, signature) = (parts.next().unwrap(), parts.next(), parts.next().unwrap());
     let forged = format!("{header}.{text}.{signature}");
     if let Ok(claims) = now(verifier.verify(&forged)) {
         // Only the original payload can carry the original signature.
-        assert_eq!(claims.tenant, "acme", "{forged:?}");
+        assert_eq!(claims.tenants, ["acme"], "{forged:?}");
         assert_eq!(forged, token);
     }
 }

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use tenantry::context::{Plan, Tier};
+use tenantry::context::Tier;
 use tenantry::data::postgres::{migrate, tenant_database_prefix};
 use tenantry::edge::{Claims, issue_hs256};
 use tenantry_server::backend;
@@ -87,7 +87,7 @@ async fn provision(url: &str, tenants: usize, concurrency: usize) -> anyhow::Res
                     &backend,
                     &slug,
                     &slug,
-                    Plan::Pro,
+                    tenantry_server::plans::PRO,
                     Tier::Database,
                 )
                 .await

@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use tenantry::context::{Plan, Tier};
+use tenantry::context::Tier;
 use tenantry::data::Migration;
 use tenantry::data::postgres::fleet::{self, FleetOptions};
 use tenantry::data::postgres::migrate;
@@ -67,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
                 id: None,
                 slug: format!("s{i:04}"),
                 name: format!("Tenant {i}"),
-                plan: Plan::Free,
+                plan: tenantry_server::plans::FREE,
                 tier: Tier::Schema,
                 state: TenantState::Active,
                 domains: vec![],

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use tenantry::cache::RedisRegistryEvents;
 use tenantry::config::{Flag, FlagSet, TenantConfig};
+
+use crate::tenant_settings::TenantSettings;
 use tenantry::context::Tier;
 use tenantry::data::postgres::fleet::FleetOptions;
 use tenantry::data::postgres::{self as pg, PgDatabase, PgTenantStore};
@@ -60,7 +62,7 @@ pub struct Backend {
     /// Tenants' secrets.
     pub secrets: Secrets,
     /// Tenants' settings and feature flags.
-    pub config: TenantConfig,
+    pub config: TenantConfig<TenantSettings>,
     /// The job queue (in the control database).
     pub queue: Arc<dyn JobQueue>,
     /// What the workers report, for `/metrics`.
@@ -197,7 +199,9 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Backend> {
     let secret_storage = Arc::new(lite::SqliteSecretStorage::new(control.clone()));
     let config_store = Arc::new(lite::SqliteConfigStore::new(control.clone()));
     Ok(Backend {
-        queue: Arc::new(SqliteQueue::new(control)),
+        queue: Arc::new(
+            SqliteQueue::new(control).with_plan_weights(crate::plans::catalog().queue_weights()),
+        ),
         job_metrics: Arc::new(tenantry::metrics::JobMetrics::new(config.metrics_top_k)),
         config: TenantConfig::new(config_store, flags()),
         db: Database::Sqlite(shared),
@@ -243,7 +247,9 @@ async fn connect_postgres(
         pg::Statements::Prepared => app_url,
         pg::Statements::Unnamed => owner_url,
     };
-    let queue = PgQueue::new(db.clone()).with_wakeups(listen_url)?;
+    let queue = PgQueue::new(db.clone())
+        .with_plan_weights(crate::plans::catalog().queue_weights())
+        .with_wakeups(listen_url)?;
     Ok(Backend {
         queue: Arc::new(queue),
         job_metrics: Arc::new(tenantry::metrics::JobMetrics::new(config.metrics_top_k)),
@@ -270,40 +276,27 @@ fn storage(config: &Config) -> TenantStorage {
     key.extend_from_slice(&config.jwt_secret);
     TenantStorage::new(
         config.storage.backend.clone(),
-        LayoutPolicy::new(config.storage.bucket.clone())
-            .dedicated_for(tenantry::context::Plan::Enterprise),
+        LayoutPolicy::from_plans(config.storage.bucket.clone(), &crate::plans::catalog()),
         UrlSigner::new(&key),
     )
     .with_quota({
         let everyone = config.storage.quota_bytes;
-        StorageQuota::new(move |ctx| Some(everyone.unwrap_or_else(|| storage_quota(ctx.plan()))))
+        let plans = crate::plans::catalog();
+        StorageQuota::new(move |ctx| everyone.or_else(|| plans.storage_quota(ctx.plan())))
     })
-}
-
-/// The bytes of files a tenant on `plan` may keep.
-pub fn storage_quota(plan: tenantry::context::Plan) -> u64 {
-    const MIB: u64 = 1024 * 1024;
-    match plan {
-        tenantry::context::Plan::Free => 100 * MIB,
-        tenantry::context::Plan::Pro => 10 * 1024 * MIB,
-        tenantry::context::Plan::Enterprise => 1024 * 1024 * MIB,
-    }
 }
 
 /// The reference app's feature flags.
 pub fn flags() -> FlagSet {
-    use tenantry::context::Plan;
+    use crate::plans::{ENTERPRISE, PRO};
     FlagSet::new()
         .with(
             Flag::new("bulk_export", "CSV export of every invoice")
-                .on_for(Plan::Pro)
-                .on_for(Plan::Enterprise),
+                .on_for(PRO)
+                .on_for(ENTERPRISE),
         )
         .with(Flag::new("new_invoice_ui", "The redesigned invoice page").rollout(25))
-        .with(
-            Flag::new("invoice_reminders", "Overdue-invoice reminder e-mails")
-                .on_for(Plan::Enterprise),
-        )
+        .with(Flag::new("invoice_reminders", "Overdue-invoice reminder e-mails").on_for(ENTERPRISE))
 }
 
 /// Secrets as configured: the master key from the keyring file (created on

@@ -101,7 +101,7 @@ enum TenantsCommand {
         /// Display name [default: the slug].
         #[arg(long)]
         name: Option<String>,
-        /// Plan: free, pro or enterprise.
+        /// Plan: one of the server's plans (free, pro, enterprise).
         #[arg(long, default_value = "free")]
         plan: Plan,
         /// Isolation tier: shared, schema (PostgreSQL) or database (a
@@ -358,6 +358,7 @@ async fn tenants(settings: &Settings, cmd: TenantsCommand) -> anyhow::Result<()>
             database_server,
             admin_email,
         } => {
+            let plan = crate::plans::catalog().plan(plan.as_str())?;
             let domains = domains
                 .iter()
                 .map(|d| d.trim().to_ascii_lowercase())

@@ -9,8 +9,8 @@ use crate::store::{invoices, orders, users};
 
 /// The demo tenants: slug, name, plan.
 pub const DEMO_TENANTS: [(&str, &str, Plan); 2] = [
-    ("acme", "Acme Corporation", Plan::Pro),
-    ("globex", "Globex Corporation", Plan::Free),
+    ("acme", "Acme Corporation", crate::plans::PRO),
+    ("globex", "Globex Corporation", crate::plans::FREE),
 ];
 
 /// Creates the demo tenants and their data; tenants that exist are left alone.
@@ -65,7 +65,7 @@ pub fn user_id(slug: &str, role: &str) -> uuid::Uuid {
 /// A context for seeding `tenant` (no user, admin rights are not needed by the stores).
 pub fn context_for(tenant: &TenantRecord) -> anyhow::Result<TenantContext> {
     Ok(TenantContext::builder(tenant.id, tenant.slug.clone())
-        .plan(tenant.plan)
+        .plan(tenant.plan.clone())
         .route(tenant.route())
         .build()?)
 }

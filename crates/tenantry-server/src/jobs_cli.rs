@@ -219,8 +219,8 @@ async fn execute(backend: &Backend, cmd: JobsCommand) -> anyhow::Result<()> {
                 // Only what was given changes; the rest stays as stored (or,
                 // for a tenant new to the lane, as it would start).
                 let mut share = queue.share(record.id, lane).await?.unwrap_or_else(|| {
-                    let weight = tenantry::jobs::plan_weight(record.plan);
-                    TenantShare::default().weight(u16::try_from(weight).unwrap_or(1))
+                    let weight = crate::plans::catalog().queue_weights().weight(&record.plan);
+                    TenantShare::default().weight(weight)
                 });
                 if let Some(weight) = weight {
                     share = share.weight(weight);

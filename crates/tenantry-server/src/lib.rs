@@ -15,9 +15,11 @@ pub mod limits;
 pub mod logging;
 pub mod membership;
 pub mod pg_url;
+pub mod plans;
 pub mod provision;
 pub mod serve;
 pub mod store;
+pub mod tenant_settings;
 
 use std::future::Future;
 

@@ -2,8 +2,8 @@
 //! (`--limits FILE`), lowered by each tenant's own settings, with rates in
 //! Redis when `--redis-url` is set so one limit holds across processes.
 //!
-//! The file, every key optional (missing ones keep the defaults of
-//! [`LimitsConfig::default`]):
+//! The file, every key optional (missing ones keep the sizes of the
+//! server's [plans](crate::plans)):
 //!
 //! ```toml
 //! [plans.free]
@@ -28,17 +28,27 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::Deserialize;
-use tenantry::context::{Plan, TenantContext};
+use tenantry::context::TenantContext;
 use tenantry::limits::{Limits, LimitsConfig, LimitsPolicy, SettingsLimits, TenantLimitsLayer};
 use tenantry::registry::BoxFuture;
 
 use crate::backend::Backend;
 
 /// Limit sizes: per plan, for the system tenant, and per tenant by slug.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct LimitSizes {
     config: LimitsConfig,
     by_slug: HashMap<String, Limits>,
+}
+
+impl Default for LimitSizes {
+    /// The server's plans' sizes, no overrides.
+    fn default() -> Self {
+        Self {
+            config: LimitsConfig::from_plans(&crate::plans::catalog()),
+            by_slug: HashMap::new(),
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -92,16 +102,14 @@ impl LimitSizes {
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         let mut sizes = Self::default();
         for (plan, entry) in file.plans {
-            let plan: Plan = plan
-                .parse()
-                .map_err(|_| anyhow::anyhow!("{}: unknown plan {plan:?}", path.display()))?;
+            let plan = crate::plans::catalog()
+                .plan(&plan)
+                .with_context(|| format!("{}: plans.{plan}", path.display()))?;
             let base = sizes.config.by_plan[&plan];
-            sizes.config.by_plan.insert(
-                plan,
-                entry
-                    .over(base)
-                    .with_context(|| format!("{}: plans.{plan}", path.display()))?,
-            );
+            let limits = entry
+                .over(base)
+                .with_context(|| format!("{}: plans.{plan}", path.display()))?;
+            sizes.config.by_plan.insert(plan, limits);
         }
         if let Some(entry) = file.system {
             sizes.config.system = entry
@@ -110,7 +118,7 @@ impl LimitSizes {
         }
         for (slug, entry) in file.tenants {
             // An override starts from the free plan's sizes: explicit is better.
-            let base = sizes.config.by_plan[&Plan::Free];
+            let base = sizes.config.by_plan[&crate::plans::FREE];
             let limits = entry
                 .over(base)
                 .with_context(|| format!("{}: tenants.{slug}", path.display()))?;

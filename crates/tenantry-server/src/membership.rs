@@ -22,7 +22,11 @@ impl UserMembership {
 impl Membership for UserMembership {
     fn role(&self, user: UserId) -> BoxFuture<'_, Result<Option<Role>, MembershipError>> {
         Box::pin(async move {
-            let role = crate::store::users::role_of(&self.db, user.0)
+            // Users are keyed by UUID here; any other subject is no member.
+            let Some(id) = user.as_uuid() else {
+                return Ok(None);
+            };
+            let role = crate::store::users::role_of(&self.db, id)
                 .await
                 .map_err(|e| MembershipError(Box::new(e)))?;
             Ok(role.map(|r| match r.as_str() {

@@ -7,14 +7,19 @@ mod common;
 use common::{TestServer, status_and_json, token_with};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use tenantry::context::{Plan, Tier};
+use tenantry::context::Tier;
 use tenantry::registry::TenantState;
 
 #[tokio::test]
 async fn api_on_sqlite() {
     let s = TestServer::sqlite().await;
     // A database-tier tenant: its own SQLite file, in the same server.
-    s.seed("umbrella", Plan::Enterprise, Tier::Database).await;
+    s.seed(
+        "umbrella",
+        tenantry_server::plans::ENTERPRISE,
+        Tier::Database,
+    )
+    .await;
     suite(&s, "acme", "globex").await;
     suite(&s, "umbrella", "acme").await;
     suite(&s, "acme", "umbrella").await;
@@ -28,8 +33,14 @@ async fn api_on_postgres_across_tiers() {
     let Some(s) = TestServer::postgres().await else {
         return;
     };
-    s.seed("initech", Plan::Pro, Tier::Schema).await;
-    s.seed("umbrella", Plan::Enterprise, Tier::Database).await;
+    s.seed("initech", tenantry_server::plans::PRO, Tier::Schema)
+        .await;
+    s.seed(
+        "umbrella",
+        tenantry_server::plans::ENTERPRISE,
+        Tier::Database,
+    )
+    .await;
     suite(&s, "acme", "globex").await;
     suite(&s, "initech", "acme").await;
     suite(&s, "acme", "initech").await;
@@ -455,7 +466,7 @@ async fn resolvers(s: &TestServer) {
             id: None,
             slug: "shop".into(),
             name: "Shop".into(),
-            plan: tenantry::context::Plan::Pro,
+            plan: tenantry_server::plans::PRO,
             tier: tenantry::context::Tier::Shared,
             state: TenantState::Active,
             domains: vec!["orders.shop.example".into()],
@@ -519,7 +530,7 @@ async fn tenant_states(s: &TestServer) {
             id: None,
             slug: "fresh".into(),
             name: "Fresh".into(),
-            plan: tenantry::context::Plan::Free,
+            plan: tenantry_server::plans::FREE,
             tier: tenantry::context::Tier::Shared,
             state: TenantState::Provisioning,
             domains: vec![],

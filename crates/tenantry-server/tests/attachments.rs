@@ -10,7 +10,7 @@ mod common;
 use common::{TestServer, status_and_json};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tenantry::context::{Plan, Tier};
+use tenantry::context::Tier;
 
 /// A fresh invoice of `slug`'s.
 async fn invoice(s: &TestServer, slug: &str) -> String {
@@ -223,7 +223,12 @@ async fn attachments_flow(s: &TestServer, a: &str, b: &str) {
 #[tokio::test]
 async fn attachments_on_local_storage_with_sqlite() {
     let s = TestServer::sqlite().await;
-    s.seed("umbrella", Plan::Enterprise, Tier::Database).await;
+    s.seed(
+        "umbrella",
+        tenantry_server::plans::ENTERPRISE,
+        Tier::Database,
+    )
+    .await;
     attachments_flow(&s, "acme", "globex").await;
     // Enterprise tenants have a bucket of their own.
     attachments_flow(&s, "umbrella", "acme").await;
@@ -235,7 +240,8 @@ async fn attachments_on_local_storage_with_postgres() {
     let Some(s) = TestServer::postgres().await else {
         return;
     };
-    s.seed("initech", Plan::Pro, Tier::Schema).await;
+    s.seed("initech", tenantry_server::plans::PRO, Tier::Schema)
+        .await;
     attachments_flow(&s, "initech", "acme").await;
 }
 
@@ -252,7 +258,8 @@ async fn attachments_on_s3() {
         settings.storage_bucket = Some(bucket.clone());
     })
     .await;
-    s.seed("umbrella", Plan::Enterprise, Tier::Shared).await;
+    s.seed("umbrella", tenantry_server::plans::ENTERPRISE, Tier::Shared)
+        .await;
     attachments_flow(&s, "acme", "globex").await;
     attachments_flow(&s, "umbrella", "acme").await;
     let (_, listed): (_, Value) =

@@ -13,7 +13,7 @@ mod common;
 use common::{TestServer, status_and_json};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use tenantry::context::{Plan, Tier};
+use tenantry::context::Tier;
 use tenantry::data::Database;
 use tenantry::data::postgres::migrate;
 use tenantry::registry::{NewTenant, TenantState};
@@ -42,7 +42,7 @@ async fn a_tenant_database_on_another_server_is_reached_there() {
             id: None,
             slug: "faraway".into(),
             name: "Far Away".into(),
-            plan: Plan::Enterprise,
+            plan: tenantry_server::plans::ENTERPRISE,
             tier: Tier::Database,
             state: TenantState::Active,
             domains: vec![],
@@ -128,7 +128,7 @@ async fn a_database_server_with_credentials_or_a_name_is_refused() {
                 id: None,
                 slug: "refused".into(),
                 name: "Refused".into(),
-                plan: Plan::Pro,
+                plan: tenantry_server::plans::PRO,
                 tier,
                 state: TenantState::Active,
                 domains: vec![],

@@ -507,7 +507,7 @@ async fn file_storage_and_the_key_service_cut_off_under_load() {
     );
     s.seed(
         "initech",
-        tenantry::context::Plan::Pro,
+        tenantry_server::plans::PRO,
         tenantry::context::Tier::Shared,
     )
     .await;

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use common::TestServer;
 use reqwest::{Method, StatusCode};
-use tenantry::context::{Plan, Tier};
+use tenantry::context::Tier;
 use tenantry::data::Migration;
 use tenantry::data::postgres::fleet::{self, FleetEvent, FleetOptions, FleetReport, FleetTarget};
 use tenantry::data::postgres::migrate;
@@ -42,7 +42,8 @@ const BLOCKABLE: &str = "
 async fn server_with_schema_tenants(slugs: &[&str]) -> Option<TestServer> {
     let s = TestServer::postgres().await?;
     for slug in slugs {
-        s.seed(slug, Plan::Pro, Tier::Schema).await;
+        s.seed(slug, tenantry_server::plans::PRO, Tier::Schema)
+            .await;
     }
     Some(s)
 }
@@ -86,7 +87,9 @@ async fn parallel_canary_first_recorded_and_serving_throughout() {
         return;
     };
     // And a database-tier tenant: its own database is a target too.
-    let d0 = s.seed("d0", Plan::Enterprise, Tier::Database).await;
+    let d0 = s
+        .seed("d0", tenantry_server::plans::ENTERPRISE, Tier::Database)
+        .await;
     let tenantry::data::Database::Postgres(pg) = &s.backend.db else {
         unreachable!()
     };

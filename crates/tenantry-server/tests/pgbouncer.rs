@@ -15,7 +15,7 @@ use std::time::Duration;
 use common::{TestServer, emails, status_and_json};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use tenantry::context::{Plan, Tier};
+use tenantry::context::Tier;
 use tenantry_testkit::pgbouncer::PgBouncer;
 
 const APP_ROLE: &str = "tenantry_app";
@@ -53,7 +53,8 @@ async fn the_server_serves_every_tier_and_runs_its_jobs_through_transaction_pool
     let mut slugs = vec!["acme".to_owned(), "globex".to_owned()];
     for i in 0..14 {
         let slug = format!("pooled{i}");
-        s.seed(&slug, Plan::Pro, tiers[i % 3]).await;
+        s.seed(&slug, tenantry_server::plans::PRO, tiers[i % 3])
+            .await;
         slugs.push(slug);
     }
 

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use common::TestServer;
 use reqwest::{Method, StatusCode};
-use tenantry::context::{Plan, Tier};
+use tenantry::context::Tier;
 use tenantry::data::Database;
 
 const BUDGET: usize = 3;
@@ -26,7 +26,8 @@ async fn busy_database_tier_tenants_share_the_connection_budget() {
     let mut slugs = Vec::new();
     for i in 0..TENANTS {
         let slug = format!("dbt{i}");
-        s.seed(&slug, Plan::Pro, Tier::Database).await;
+        s.seed(&slug, tenantry_server::plans::PRO, Tier::Database)
+            .await;
         slugs.push(slug);
     }
     let Database::Postgres(pg) = &s.backend.db else {

@@ -12,7 +12,7 @@ use axum::extract::Path;
 use axum::routing::get;
 use common::TestServer;
 use serde_json::{Value, json};
-use tenantry::context::{Plan, Tier};
+use tenantry::context::Tier;
 use tenantry::edge::{FromSubdomain, RequestIdLayer, Tenant, TenantLayer, TokenVerifier};
 use tenantry::registry::{NewTenant, TenantState, Tenants};
 use tenantry_probe::{Outcome, Probe, Report, TenantAccess};
@@ -67,7 +67,7 @@ async fn reference_server_has_no_leaks_on_sqlite() {
     server
         .seed(
             "umbrella",
-            tenantry::context::Plan::Pro,
+            tenantry_server::plans::PRO,
             tenantry::context::Tier::Database,
         )
         .await;
@@ -85,7 +85,7 @@ async fn reference_server_has_no_leaks_on_postgres() {
     server
         .seed(
             "initech",
-            tenantry::context::Plan::Pro,
+            tenantry_server::plans::PRO,
             tenantry::context::Tier::Schema,
         )
         .await;
@@ -95,7 +95,7 @@ async fn reference_server_has_no_leaks_on_postgres() {
     server
         .seed(
             "umbrella",
-            tenantry::context::Plan::Enterprise,
+            tenantry_server::plans::ENTERPRISE,
             tenantry::context::Tier::Database,
         )
         .await;
@@ -122,7 +122,7 @@ async fn the_probe_reports_a_leaky_route() {
                 id: None,
                 slug: slug.into(),
                 name: slug.into(),
-                plan: Plan::Free,
+                plan: tenantry_server::plans::FREE,
                 tier: Tier::Shared,
                 state: TenantState::Active,
                 domains: vec![],

@@ -137,7 +137,7 @@ async fn an_unprotected_table_in_a_tenant_database_stops_the_server() {
             id: None,
             slug: "vault".into(),
             name: "Vault".into(),
-            plan: tenantry::context::Plan::Enterprise,
+            plan: tenantry_server::plans::ENTERPRISE,
             tier: tenantry::context::Tier::Database,
             state: tenantry::registry::TenantState::Active,
             domains: vec![],

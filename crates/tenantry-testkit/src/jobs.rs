@@ -54,14 +54,38 @@ pub fn pg_forge_row(
     })
 }
 
-/// Registers an active pro tenant `slug` (shared tier); its context.
+/// The plans the conformance suite's queues weigh by: `starter` (weight 1),
+/// `team` (2) and `scale` (4) — names no library default knows, so a queue
+/// that ignored its configured weights would fail the suite.
+pub fn plan_weights() -> tenantry::plans::QueueWeights {
+    use tenantry::plans::{Plan, PlanCatalog, PlanSpec};
+    let weighing = |queue_weight| PlanSpec {
+        queue_weight,
+        ..PlanSpec::default()
+    };
+    PlanCatalog::new(
+        STARTER,
+        [
+            (STARTER, weighing(1)),
+            (Plan::from_static("team"), weighing(2)),
+            (SCALE, weighing(4)),
+        ],
+    )
+    .expect("the test catalogue holds together")
+    .queue_weights()
+}
+
+const STARTER: Plan = Plan::from_static("starter");
+const SCALE: Plan = Plan::from_static("scale");
+
+/// Registers an active `team` tenant `slug` (shared tier); its context.
 pub async fn create_tenant(tenants: &Tenants, slug: &str) -> TenantContext {
     let record = tenants
         .create(NewTenant {
             id: None,
             slug: slug.into(),
             name: slug.into(),
-            plan: Plan::Pro,
+            plan: Plan::from_static("team"),
             tier: Tier::Shared,
             state: TenantState::Active,
             domains: vec![],
@@ -238,21 +262,21 @@ async fn weights_share_dispatch_caps_and_pause_hold(f: JobFixture) {
 async fn plans_weigh_dispatch_by_default(f: JobFixture) {
     let (big, small) = (f.tenant("big").await, f.tenant("small").await);
     let big = TenantContext::builder(big.tenant_id(), "big")
-        .plan(Plan::Enterprise)
+        .plan(SCALE)
         .build()
         .unwrap();
     let small = TenantContext::builder(small.tenant_id(), "small")
-        .plan(Plan::Free)
+        .plan(STARTER)
         .build()
         .unwrap();
     f.enqueue(&big, "w", 100).await;
     f.enqueue(&small, "w", 100).await;
     let order = f.drain(50).await;
     let big_share = order.iter().filter(|t| **t == big.tenant_id()).count();
-    // Enterprise 4 : free 1 — 40 of 50, give or take the join order.
+    // Scale 4 : starter 1 — 40 of 50, give or take the join order.
     assert!(
         (38..=42).contains(&big_share),
-        "enterprise got {big_share} of 50"
+        "the scale tenant got {big_share} of 50"
     );
     let stats = f.as_system(f.queue.stats(Lane::Batch)).await.unwrap();
     let weights: Vec<i32> = [&big, &small]

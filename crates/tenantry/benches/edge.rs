@@ -41,7 +41,7 @@ fn tenants() -> Tenants {
         id: None,
         slug: "t042".into(),
         name: "t042".into(),
-        plan: Plan::Free,
+        plan: Plan::from_static("free"),
         tier: Tier::Shared,
         state: TenantState::Active,
         domains: vec![],

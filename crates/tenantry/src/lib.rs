@@ -44,6 +44,7 @@ pub mod jobs;
 pub mod limits;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+pub mod plans;
 pub mod registry;
 #[cfg(feature = "secrets")]
 pub mod secrets;

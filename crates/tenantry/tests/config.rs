@@ -5,10 +5,41 @@
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use tenantry::config::{
-    ConfigError, Flag, FlagSet, FlagSource, MemoryConfigStore, TenantConfig, TenantSettings,
+    ConfigError, FieldError, Flag, FlagSet, FlagSource, MemoryConfigStore, Settings, TenantConfig,
 };
 use tenantry::context::{self, Plan, TenantContext, TenantId};
+
+/// An app's own settings type: tenantry stores, caches and validates it
+/// without knowing its fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ShopSettings {
+    currency: String,
+    request_timeout_ms: Option<u32>,
+}
+
+impl Default for ShopSettings {
+    fn default() -> Self {
+        Self {
+            currency: "USD".into(),
+            request_timeout_ms: None,
+        }
+    }
+}
+
+impl Settings for ShopSettings {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        if self.request_timeout_ms.is_some_and(|ms| ms < 100) {
+            return Err(vec![FieldError::new(
+                "request_timeout_ms",
+                "must be at least 100",
+            )]);
+        }
+        Ok(())
+    }
+}
 
 fn tenant(slug: &str, plan: Plan) -> TenantContext {
     TenantContext::builder(TenantId::new_v4(), slug)
@@ -17,9 +48,9 @@ fn tenant(slug: &str, plan: Plan) -> TenantContext {
         .unwrap()
 }
 
-fn config() -> TenantConfig {
+fn config() -> TenantConfig<ShopSettings> {
     let flags = FlagSet::new()
-        .with(Flag::new("bulk_export", "CSV export").on_for(Plan::Enterprise))
+        .with(Flag::new("bulk_export", "CSV export").on_for(Plan::from_static("enterprise")))
         .with(Flag::new("everyone", "On for all").rollout(100))
         .with(Flag::new("nobody", "Off for all"));
     TenantConfig::new(Arc::new(MemoryConfigStore::default()), flags)
@@ -28,10 +59,13 @@ fn config() -> TenantConfig {
 #[tokio::test]
 async fn settings_are_validated_and_kept_per_tenant() {
     let config = config();
-    let (acme, globex) = (tenant("acme", Plan::Pro), tenant("globex", Plan::Pro));
-    let eur = TenantSettings {
+    let (acme, globex) = (
+        tenant("acme", Plan::from_static("pro")),
+        tenant("globex", Plan::from_static("pro")),
+    );
+    let eur = ShopSettings {
         currency: "EUR".into(),
-        ..TenantSettings::default()
+        ..ShopSettings::default()
     };
     acme.clone()
         .scope(config.update_settings(eur.clone()))
@@ -40,10 +74,10 @@ async fn settings_are_validated_and_kept_per_tenant() {
     assert_eq!(acme.clone().scope(config.settings()).await.unwrap(), eur);
     assert_eq!(
         globex.clone().scope(config.settings()).await.unwrap(),
-        TenantSettings::default()
+        ShopSettings::default()
     );
 
-    let bad = TenantSettings {
+    let bad = ShopSettings {
         request_timeout_ms: Some(0),
         ..eur.clone()
     };
@@ -75,7 +109,10 @@ async fn settings_are_validated_and_kept_per_tenant() {
 #[tokio::test]
 async fn flags_follow_plan_rollout_and_override() {
     let config = config();
-    let (big, small) = (tenant("big", Plan::Enterprise), tenant("small", Plan::Free));
+    let (big, small) = (
+        tenant("big", Plan::from_static("enterprise")),
+        tenant("small", Plan::from_static("free")),
+    );
     let state = |ctx: &TenantContext, key: &'static str| {
         let (ctx, config) = (ctx.clone(), config.clone());
         async move { ctx.scope(config.flag_state(key)).await.unwrap() }
@@ -126,7 +163,10 @@ async fn the_openfeature_provider_evaluates_for_the_context_tenant() {
     api.set_provider(OpenFeatureProvider::new(config.clone()))
         .await;
     let client = api.create_client();
-    let (big, small) = (tenant("big", Plan::Enterprise), tenant("small", Plan::Free));
+    let (big, small) = (
+        tenant("big", Plan::from_static("enterprise")),
+        tenant("small", Plan::from_static("free")),
+    );
 
     // A targeting key naming another tenant changes nothing: the context decides.
     let pretend = EvaluationContext::default().with_targeting_key(big.tenant_id().to_string());
@@ -198,11 +238,12 @@ async fn a_change_in_one_process_reaches_the_other_at_once() {
     let store = Arc::new(MemoryConfigStore::default());
     let flags = || FlagSet::new().with(Flag::new("beta", "Beta"));
     let hour = Duration::from_secs(3600);
-    let a = TenantConfig::with_ttl(store.clone(), flags(), hour).with_events(Arc::new(a_events));
-    let b = TenantConfig::with_ttl(store, flags(), hour);
+    let a: TenantConfig<ShopSettings> =
+        TenantConfig::with_ttl(store.clone(), flags(), hour).with_events(Arc::new(a_events));
+    let b: TenantConfig<ShopSettings> = TenantConfig::with_ttl(store, flags(), hour);
     let listener = b_events.listen_config(b.clone()).await.unwrap();
 
-    let acme = tenant("acme", Plan::Pro);
+    let acme = tenant("acme", Plan::from_static("pro"));
     assert!(
         !acme.clone().scope(b.flag("beta")).await.unwrap(),
         "b caches the default"

@@ -23,6 +23,7 @@ async fn postgres_fixture() -> Option<JobFixture> {
     let (db, owner) = pg_notes::control_database().await?;
     let app = PgDatabase::connect(&pg_notes::app_url(&db), 4).unwrap();
     let queue = PgQueue::new(app.clone())
+        .with_plan_weights(tenantry_testkit::jobs::plan_weights())
         .with_wakeups(&pg_notes::app_url(&db))
         .unwrap();
     let forge_row = pg_forge_row(owner);
@@ -69,7 +70,9 @@ async fn sqlite_fixture() -> JobFixture {
         ))
     });
     JobFixture {
-        queue: Arc::new(SqliteQueue::new(db.clone())),
+        queue: Arc::new(
+            SqliteQueue::new(db.clone()).with_plan_weights(tenantry_testkit::jobs::plan_weights()),
+        ),
         tenants: Tenants::new(Arc::new(SqliteTenantStore::new(db))),
         forge_row,
         wakes_workers: true,

@@ -62,9 +62,9 @@ async fn es256_and_rs256_tokens_verify_by_kid() {
     let file = KeySetFile::with("jwks-a.json");
     let verifier = TokenVerifier::jwks(JwksSource::File(file.0.clone()));
     let es = sign(Algorithm::ES256, "ec-a", &ec_key("es256-a.pem"));
-    assert_eq!(verifier.verify(&es).await.unwrap().tenant, "acme");
+    assert_eq!(verifier.verify(&es).await.unwrap().tenants, ["acme"]);
     let rs = sign(Algorithm::RS256, "rsa-1", &rsa_key());
-    assert_eq!(verifier.verify(&rs).await.unwrap().tenant, "acme");
+    assert_eq!(verifier.verify(&rs).await.unwrap().tenants, ["acme"]);
 
     // Right kid, wrong key: the signature does not verify.
     let forged = sign(Algorithm::ES256, "ec-a", &ec_key("es256-b.pem"));
@@ -107,7 +107,7 @@ async fn an_unknown_kid_refreshes_the_key_set_at_most_every_ten_seconds() {
     );
     tokio::time::advance(Duration::from_secs(11)).await;
     assert_eq!(
-        verifier.verify(&b).await.unwrap().tenant,
+        verifier.verify(&b).await.unwrap().tenants[0],
         "acme",
         "refreshed on the unknown kid"
     );
@@ -126,7 +126,7 @@ async fn the_key_set_can_come_from_a_url() {
     let url = format!("http://{addr}/.well-known/jwks.json");
     let verifier = TokenVerifier::jwks(loopback(&url));
     let token = sign(Algorithm::ES256, "ec-a", &ec_key("es256-a.pem"));
-    assert_eq!(verifier.verify(&token).await.unwrap().tenant, "acme");
+    assert_eq!(verifier.verify(&token).await.unwrap().tenants, ["acme"]);
 
     let unreachable = TokenVerifier::jwks(loopback(&format!("http://{addr}/missing.json")));
     let err = unreachable.verify(&token).await.unwrap_err();

@@ -16,7 +16,7 @@ use tower::{Layer, Service, ServiceExt, service_fn};
 
 fn tenant(slug: &str) -> TenantContext {
     TenantContext::builder(TenantId::new_v4(), slug)
-        .plan(Plan::Free)
+        .plan(Plan::from_static("free"))
         .build()
         .unwrap()
 }
@@ -29,7 +29,7 @@ fn request(ctx: &TenantContext) -> Request<Body> {
 
 fn config(free: Limits) -> LimitsConfig {
     LimitsConfig {
-        by_plan: HashMap::from([(Plan::Free, free)]),
+        by_plan: HashMap::from([(Plan::from_static("free"), free)]),
         ..LimitsConfig::default()
     }
 }
@@ -159,7 +159,7 @@ async fn plans_overrides_and_the_system_tenant() {
     assert_eq!(config.for_context(&vip), custom);
     assert_eq!(
         config.for_context(&tenant("acme")),
-        config.by_plan[&Plan::Free]
+        config.by_plan[&Plan::from_static("free")]
     );
     let system =
         tenantry::context::run_as_system("test", async { tenantry::context::require().unwrap() })

@@ -261,6 +261,7 @@ async fn pooled_queue_fixture() -> Option<JobFixture> {
     let app = PgDatabase::connect_with(&pooler.url(APP_ROLE, test_db.name()), options).unwrap();
     // LISTEN is session state: wake-ups need a direct connection.
     let queue = PgQueue::new(app.clone())
+        .with_plan_weights(tenantry_testkit::jobs::plan_weights())
         .with_wakeups(&pg_notes::app_url(&test_db))
         .unwrap();
     let forge_row = pg_forge_row(owner);

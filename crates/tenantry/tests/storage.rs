@@ -36,7 +36,7 @@ fn fresh_bucket() -> String {
 
 /// What every backend and layout must do.
 async fn conformance(storage: &TenantStorage, plan: Plan) {
-    let (acme, globex) = (tenant("acme", plan), tenant("globex", plan));
+    let (acme, globex) = (tenant("acme", plan.clone()), tenant("globex", plan));
     let doc = key("invoices/1/scan.pdf");
 
     // Round trip.
@@ -151,14 +151,17 @@ async fn local_backend_passes_the_conformance_suite() {
     let root = std::env::temp_dir().join(format!("tenantry-storage-{}", TenantId::new_v4()));
     let storage = TenantStorage::new(
         Backend::Local { root: root.clone() },
-        LayoutPolicy::new("objects").dedicated_for(Plan::Enterprise),
+        LayoutPolicy::new("objects").dedicated_for(Plan::from_static("enterprise")),
         signer(),
     );
-    conformance(&storage, Plan::Pro).await;
-    conformance(&storage, Plan::Enterprise).await;
+    conformance(&storage, Plan::from_static("pro")).await;
+    conformance(&storage, Plan::from_static("enterprise")).await;
 
     // The layouts put files where they say.
-    let (pro, big) = (tenant("pro", Plan::Pro), tenant("big", Plan::Enterprise));
+    let (pro, big) = (
+        tenant("pro", Plan::from_static("pro")),
+        tenant("big", Plan::from_static("enterprise")),
+    );
     let doc = key("d/x.txt");
     pro.clone()
         .scope(storage.put(&doc, Bytes::from_static(b"1")))
@@ -189,7 +192,10 @@ async fn local_signed_urls_bind_tenant_method_and_key() {
         LayoutPolicy::new("objects"),
         signer(),
     );
-    let (acme, globex) = (tenant("acme", Plan::Pro), tenant("globex", Plan::Pro));
+    let (acme, globex) = (
+        tenant("acme", Plan::from_static("pro")),
+        tenant("globex", Plan::from_static("pro")),
+    );
     let doc = key("invoices/9/report final.pdf");
     let url = acme
         .clone()
@@ -238,7 +244,7 @@ mod s3 {
                 access_key_id: tenantry_testkit::S3_ACCESS_KEY.into(),
                 secret_access_key: tenantry_testkit::S3_SECRET_KEY.into(),
             }),
-            LayoutPolicy::new(bucket).dedicated_for(Plan::Enterprise),
+            LayoutPolicy::new(bucket).dedicated_for(Plan::from_static("enterprise")),
             signer(),
         )
     }
@@ -250,8 +256,8 @@ mod s3 {
         };
         let bucket = fresh_bucket();
         let storage = s3_storage(&endpoint, &bucket);
-        conformance(&storage, Plan::Pro).await;
-        conformance(&storage, Plan::Enterprise).await;
+        conformance(&storage, Plan::from_static("pro")).await;
+        conformance(&storage, Plan::from_static("enterprise")).await;
         tenantry_testkit::s3_drop_buckets(&bucket).await;
     }
 
@@ -262,7 +268,10 @@ mod s3 {
         };
         let bucket = fresh_bucket();
         let storage = s3_storage(&endpoint, &bucket);
-        let (acme, globex) = (tenant("acme", Plan::Pro), tenant("globex", Plan::Pro));
+        let (acme, globex) = (
+            tenant("acme", Plan::from_static("pro")),
+            tenant("globex", Plan::from_static("pro")),
+        );
         let doc = key("invoices/3/scan.pdf");
         acme.clone()
             .scope(storage.put(&doc, Bytes::from_static(b"acme")))

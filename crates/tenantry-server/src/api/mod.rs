@@ -68,7 +68,7 @@ pub struct Shared {
     /// Tenants' secrets.
     pub secrets: tenantry::secrets::Secrets,
     /// Tenants' settings and flags.
-    pub config: tenantry::config::TenantConfig,
+    pub config: tenantry::config::TenantConfig<crate::tenant_settings::TenantSettings>,
     /// Where invoice events become jobs.
     pub events: crate::jobs::Events,
     /// What `/metrics` serves: requests…
@@ -89,7 +89,8 @@ impl Shared {
     /// (and within the cache's few seconds in the others).
     pub fn forget_member(&self, id: uuid::Uuid) {
         if let Ok(tenant) = tenantry::context::current_tenant_id() {
-            self.members.forget(tenant, tenantry::context::UserId(id));
+            self.members
+                .forget(tenant, tenantry::context::UserId::from(id));
         }
     }
 }

@@ -276,10 +276,10 @@ mod tests {
                 file.allows(&text),
                 super::super::attachments::file_key(uuid::Uuid::nil(), &text).is_ok()
             );
-            let settings = |change: &dyn Fn(&mut tenantry::config::TenantSettings)| {
-                let mut settings = tenantry::config::TenantSettings::default();
+            let settings = |change: &dyn Fn(&mut crate::tenant_settings::TenantSettings)| {
+                let mut settings = crate::tenant_settings::TenantSettings::default();
                 change(&mut settings);
-                settings.validate().is_ok()
+                tenantry::config::Settings::validate(&settings).is_ok()
             };
             prop_assert_eq!(
                 property(&doc, "Settings", "email_from").allows(&text),

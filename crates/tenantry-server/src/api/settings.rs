@@ -5,7 +5,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
-use tenantry::config::{ConfigError, FlagSource, FlagState, TenantSettings};
+use tenantry::config::{ConfigError, FlagSource, FlagState};
+
+use crate::tenant_settings::TenantSettings;
 use utoipa::ToSchema;
 
 use super::extract::{Admin, Body};

@@ -84,7 +84,7 @@ pub struct Events {
     /// The queue.
     pub queue: Arc<dyn JobQueue>,
     /// Tenants' settings.
-    pub config: tenantry::config::TenantConfig,
+    pub config: tenantry::config::TenantConfig<crate::tenant_settings::TenantSettings>,
 }
 
 pub(crate) async fn enqueue(events: &Events, job: Result<JobEnvelope, JobError>) {

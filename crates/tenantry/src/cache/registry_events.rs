@@ -138,9 +138,9 @@ const CONFIG_CHANNEL: &str = "tenantry:config";
 impl RedisRegistryEvents {
     /// Starts dropping other processes' configuration changes from
     /// `config`'s cache; the subscription is in place when this returns.
-    pub async fn listen_config(
+    pub async fn listen_config<S: crate::config::Settings>(
         &self,
-        config: crate::config::TenantConfig,
+        config: crate::config::TenantConfig<S>,
     ) -> Result<tokio::task::JoinHandle<()>, CacheError> {
         let on_gap = config.clone();
         self.subscribe(

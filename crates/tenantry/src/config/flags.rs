@@ -11,12 +11,14 @@ use crate::context::{Plan, TenantId};
 /// use tenantry::config::Flag;
 /// use tenantry::context::{Plan, TenantId};
 ///
-/// let flag = Flag::new("new_invoice_ui", "The redesigned invoice page").on_for(Plan::Enterprise).rollout(50);
+/// const STARTER: Plan = Plan::from_static("starter");
+/// const SCALE: Plan = Plan::from_static("scale");
+/// let flag = Flag::new("new_invoice_ui", "The redesigned invoice page").on_for(SCALE).rollout(50);
 /// let tenant = TenantId::new_v4();
 /// // Sticky: one tenant always lands in the same bucket.
-/// assert_eq!(flag.evaluate(tenant, Plan::Free, None), flag.evaluate(tenant, Plan::Free, None));
-/// assert!(flag.evaluate(tenant, Plan::Enterprise, None));
-/// assert!(!flag.evaluate(tenant, Plan::Enterprise, Some(false))); // an override wins
+/// assert_eq!(flag.evaluate(tenant, &STARTER, None), flag.evaluate(tenant, &STARTER, None));
+/// assert!(flag.evaluate(tenant, &SCALE, None));
+/// assert!(!flag.evaluate(tenant, &SCALE, Some(false))); // an override wins
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Flag {
@@ -66,7 +68,7 @@ impl Flag {
     }
 
     /// The flag's value for `tenant` on `plan`, with the tenant's override.
-    pub fn evaluate(&self, tenant: TenantId, plan: Plan, overridden: Option<bool>) -> bool {
+    pub fn evaluate(&self, tenant: TenantId, plan: &Plan, overridden: Option<bool>) -> bool {
         self.explain(tenant, plan, overridden).0
     }
 
@@ -74,13 +76,13 @@ impl Flag {
     pub fn explain(
         &self,
         tenant: TenantId,
-        plan: Plan,
+        plan: &Plan,
         overridden: Option<bool>,
     ) -> (bool, FlagSource) {
         if let Some(value) = overridden {
             return (value, FlagSource::Override);
         }
-        if self.plans.contains(&plan) {
+        if self.plans.contains(plan) {
             return (true, FlagSource::Plan);
         }
         (
@@ -137,6 +139,8 @@ impl FlagSet {
 mod tests {
     use super::*;
 
+    const FREE: Plan = Plan::from_static("free");
+
     #[test]
     fn rollouts_hit_about_their_percentage_and_only_grow() {
         let tenants: Vec<TenantId> = (0..10_000).map(|_| TenantId::new_v4()).collect();
@@ -144,7 +148,7 @@ mod tests {
             let flag = Flag::new("f", "").rollout(percent);
             tenants
                 .iter()
-                .filter(|t| flag.evaluate(**t, Plan::Free, None))
+                .filter(|t| flag.evaluate(**t, &FREE, None))
                 .count()
         };
         let (ten, fifty) = (on(10), on(50));
@@ -160,7 +164,7 @@ mod tests {
         assert!(
             tenants
                 .iter()
-                .all(|t| !f10.evaluate(*t, Plan::Free, None) || f50.evaluate(*t, Plan::Free, None))
+                .all(|t| !f10.evaluate(*t, &FREE, None) || f50.evaluate(*t, &FREE, None))
         );
     }
 }

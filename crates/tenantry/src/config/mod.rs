@@ -1,7 +1,7 @@
 //! Per-tenant settings and feature flags, read through the tenant context.
 //!
-//! [`TenantConfig`] keeps each tenant's [`TenantSettings`] and flag
-//! overrides in the control plane behind a short-TTL cache. A change made
+//! [`TenantConfig`] keeps each tenant's settings — the app's own struct,
+//! see [`Settings`] — and flag overrides in the control plane behind a short-TTL cache. A change made
 //! in one process is announced through [`ConfigEvents`] (Redis pub/sub in
 //! production) so every process drops its cached copy at once rather than
 //! when the TTL runs out.
@@ -18,9 +18,10 @@
 //! use tenantry::config::{Flag, FlagSet, MemoryConfigStore, TenantConfig};
 //! use tenantry::context::{Plan, TenantContext, TenantId};
 //!
-//! let flags = FlagSet::new().with(Flag::new("bulk_export", "CSV export of every invoice").on_for(Plan::Pro));
-//! let config = TenantConfig::new(Arc::new(MemoryConfigStore::default()), flags);
-//! let pro = TenantContext::builder(TenantId::new_v4(), "acme").plan(Plan::Pro).build().unwrap();
+//! const TEAM: Plan = Plan::from_static("team");
+//! let flags = FlagSet::new().with(Flag::new("bulk_export", "CSV export of every invoice").on_for(TEAM));
+//! let config: TenantConfig<()> = TenantConfig::new(Arc::new(MemoryConfigStore::default()), flags);
+//! let pro = TenantContext::builder(TenantId::new_v4(), "acme").plan(TEAM).build().unwrap();
 //! assert!(pro.clone().scope(config.flag("bulk_export")).await.unwrap());
 //! pro.clone().scope(config.set_flag("bulk_export", Some(false))).await.unwrap();
 //! assert!(!pro.scope(config.flag("bulk_export")).await.unwrap());
@@ -39,7 +40,7 @@ use std::time::Duration;
 pub use flags::{Flag, FlagSet, FlagSource, bucket};
 #[cfg(feature = "openfeature")]
 pub use openfeature::OpenFeatureProvider;
-pub use settings::{FieldError, TenantSettings};
+pub use settings::{FieldError, LimitOverrides, Settings};
 
 use crate::context::{NoTenantContext, TenantContext, TenantId};
 pub use crate::registry::BoxFuture;
@@ -50,8 +51,8 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 /// A tenant's stored configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StoredConfig {
-    /// Settings, if the tenant ever saved any.
-    pub settings: Option<TenantSettings>,
+    /// Settings as JSON, if the tenant ever saved any.
+    pub settings: Option<serde_json::Value>,
     /// Flag overrides, by flag key.
     pub flags: BTreeMap<String, bool>,
 }
@@ -64,7 +65,7 @@ pub trait ConfigStore: Send + Sync + 'static {
     fn save_settings<'a>(
         &'a self,
         tenant: TenantId,
-        settings: &'a TenantSettings,
+        settings: &'a serde_json::Value,
     ) -> BoxFuture<'a, Result<(), ConfigError>>;
     /// Sets (or with `None` removes) `tenant`'s override of `flag`.
     fn set_flag<'a>(
@@ -115,16 +116,32 @@ pub enum ConfigError {
     Storage(String),
 }
 
-/// Tenants' settings and flags; see the module docs.
-#[derive(Clone)]
-pub struct TenantConfig {
+/// Tenants' settings (the app's type `S`) and flags; see the module docs.
+pub struct TenantConfig<S: Settings> {
     store: Arc<dyn ConfigStore>,
     flags: Arc<FlagSet>,
-    cache: moka::sync::Cache<TenantId, Arc<StoredConfig>>,
+    cache: moka::sync::Cache<TenantId, Arc<Loaded<S>>>,
     events: Option<Arc<dyn ConfigEvents>>,
 }
 
-impl TenantConfig {
+impl<S: Settings> Clone for TenantConfig<S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            flags: self.flags.clone(),
+            cache: self.cache.clone(),
+            events: self.events.clone(),
+        }
+    }
+}
+
+/// A tenant's configuration as cached: settings decoded once per load.
+struct Loaded<S> {
+    settings: Option<S>,
+    flags: BTreeMap<String, bool>,
+}
+
+impl<S: Settings> TenantConfig<S> {
     /// Configuration kept in `store`, with `flags` defined.
     pub fn new(store: Arc<dyn ConfigStore>, flags: FlagSet) -> Self {
         Self::with_ttl(store, flags, DEFAULT_TTL)
@@ -155,7 +172,7 @@ impl TenantConfig {
     }
 
     /// The current tenant's settings (defaults if it saved none).
-    pub async fn settings(&self) -> Result<TenantSettings, ConfigError> {
+    pub async fn settings(&self) -> Result<S, ConfigError> {
         let ctx = tenant()?;
         Ok(self
             .load(ctx.tenant_id())
@@ -166,13 +183,12 @@ impl TenantConfig {
     }
 
     /// Validates and saves the current tenant's settings.
-    pub async fn update_settings(
-        &self,
-        settings: TenantSettings,
-    ) -> Result<TenantSettings, ConfigError> {
+    pub async fn update_settings(&self, settings: S) -> Result<S, ConfigError> {
         settings.validate().map_err(ConfigError::Invalid)?;
         let ctx = tenant()?;
-        self.store.save_settings(ctx.tenant_id(), &settings).await?;
+        let json = serde_json::to_value(&settings)
+            .map_err(|e| ConfigError::Storage(format!("settings do not serialise: {e}")))?;
+        self.store.save_settings(ctx.tenant_id(), &json).await?;
         self.announce(ctx.tenant_id()).await;
         Ok(settings)
     }
@@ -237,17 +253,30 @@ impl TenantConfig {
         }
     }
 
-    async fn load(&self, tenant: TenantId) -> Result<Arc<StoredConfig>, ConfigError> {
+    async fn load(&self, tenant: TenantId) -> Result<Arc<Loaded<S>>, ConfigError> {
         if let Some(found) = self.cache.get(&tenant) {
             return Ok(found);
         }
-        let loaded = Arc::new(self.store.load(tenant).await?);
+        let stored = self.store.load(tenant).await?;
+        let settings = stored
+            .settings
+            .map(serde_json::from_value::<S>)
+            .transpose()
+            .map_err(|e| {
+                ConfigError::Storage(format!(
+                    "stored settings do not read as the app's type: {e}"
+                ))
+            })?;
+        let loaded = Arc::new(Loaded {
+            settings,
+            flags: stored.flags,
+        });
         self.cache.insert(tenant, loaded.clone());
         Ok(loaded)
     }
 }
 
-fn state(flag: &Flag, ctx: &TenantContext, stored: &StoredConfig) -> FlagState {
+fn state<S>(flag: &Flag, ctx: &TenantContext, stored: &Loaded<S>) -> FlagState {
     let (enabled, source) = flag.explain(
         ctx.tenant_id(),
         ctx.plan(),
@@ -290,7 +319,7 @@ impl ConfigStore for MemoryConfigStore {
     fn save_settings<'a>(
         &'a self,
         tenant: TenantId,
-        settings: &'a TenantSettings,
+        settings: &'a serde_json::Value,
     ) -> BoxFuture<'a, Result<(), ConfigError>> {
         self.rows().entry(tenant).or_default().settings = Some(settings.clone());
         Box::pin(async move { Ok(()) })

@@ -11,17 +11,17 @@ use open_feature::{
     StructValue,
 };
 
-use super::{ConfigError, FlagSource, TenantConfig};
+use super::{ConfigError, FlagSource, Settings, TenantConfig};
 
 /// Serves a [`TenantConfig`]'s flags to OpenFeature; see the module docs.
-pub struct OpenFeatureProvider {
-    config: TenantConfig,
+pub struct OpenFeatureProvider<S: Settings> {
+    config: TenantConfig<S>,
     metadata: ProviderMetadata,
 }
 
-impl OpenFeatureProvider {
+impl<S: Settings> OpenFeatureProvider<S> {
     /// A provider over `config`.
-    pub fn new(config: TenantConfig) -> Self {
+    pub fn new(config: TenantConfig<S>) -> Self {
         Self {
             config,
             metadata: ProviderMetadata::new("tenantry"),
@@ -44,7 +44,7 @@ fn only_booleans<T>() -> EvaluationResult<ResolutionDetails<T>> {
 }
 
 #[open_feature::async_trait]
-impl FeatureProvider for OpenFeatureProvider {
+impl<S: Settings> FeatureProvider for OpenFeatureProvider<S> {
     fn metadata(&self) -> &ProviderMetadata {
         &self.metadata
     }

@@ -1,6 +1,7 @@
-//! [`TenantSettings`]: a tenant's typed, validated settings.
+//! [`Settings`]: the app's own typed per-tenant settings.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// One field's problem, for a clear 400.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -11,162 +12,78 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// A tenant's settings. Unknown fields are refused, missing ones default.
-///
-/// ```
-/// use tenantry::config::TenantSettings;
-///
-/// let ok: TenantSettings = serde_json::from_str(r#"{"currency": "EUR", "timezone": "Europe/Paris"}"#).unwrap();
-/// assert!(ok.validate().is_ok());
-/// let bad = TenantSettings { currency: "euro".into(), request_timeout_ms: Some(5), ..TenantSettings::default() };
-/// let errors = bad.validate().unwrap_err();
-/// assert_eq!(errors.iter().map(|e| e.field).collect::<Vec<_>>(), ["currency", "request_timeout_ms"]);
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TenantSettings {
-    /// Sender of the tenant's e-mails (`billing@acme.example`), or none for the platform's.
-    pub email_from: Option<String>,
-    /// ISO 4217 currency code (`EUR`).
-    pub currency: String,
-    /// IANA time zone (`Europe/Paris`), or `UTC`.
-    pub timezone: String,
-    /// Where the tenant's webhooks go (`https://…`), or none.
-    pub webhook_url: Option<String>,
-    /// How long one of the tenant's requests may run, 100 ms to 60 s, or
-    /// none for the plan's limit (a setting above the plan's has no effect).
-    pub request_timeout_ms: Option<u32>,
-    /// How long a call to the tenant's endpoints (webhooks) may take, 100 ms
-    /// to 60 s: a slow endpoint holds a worker no longer than this.
-    pub outbound_timeout_ms: u32,
-    /// The tenant's own request rate limit (per second), or none for the
-    /// plan's. Lowers the plan's limit, never raises it.
-    pub rate_limit_per_second: Option<u32>,
-    /// Requests the tenant allows above its rate at once, or none for the plan's.
-    pub rate_limit_burst: Option<u32>,
-    /// Requests of the tenant's in flight at once, or none for the plan's.
-    pub max_concurrent_requests: Option<u32>,
-}
-
-impl Default for TenantSettings {
-    fn default() -> Self {
+impl FieldError {
+    /// `field` is wrong because of `message`.
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
         Self {
-            email_from: None,
-            currency: "USD".into(),
-            timezone: "UTC".into(),
-            webhook_url: None,
-            request_timeout_ms: None,
-            outbound_timeout_ms: 10_000,
-            rate_limit_per_second: None,
-            rate_limit_burst: None,
-            max_concurrent_requests: None,
+            field,
+            message: message.into(),
         }
     }
 }
 
-impl TenantSettings {
-    /// Every field's problem, or `Ok`.
-    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
-        let mut errors = Vec::new();
-        let mut fail = |field, message: &str| {
-            errors.push(FieldError {
-                field,
-                message: message.to_owned(),
-            })
-        };
-        if let Some(email) = &self.email_from
-            && !is_email(email)
-        {
-            fail("email_from", "must be an e-mail address (name@domain)");
-        }
-        if !(self.currency.len() == 3 && self.currency.bytes().all(|b| b.is_ascii_uppercase())) {
-            fail(
-                "currency",
-                "must be an ISO 4217 code: three capital letters (EUR)",
-            );
-        }
-        if !is_timezone(&self.timezone) {
-            fail(
-                "timezone",
-                "must be an IANA time zone (Europe/Paris) or UTC",
-            );
-        }
-        if let Some(url) = &self.webhook_url
-            && !is_web_url(url)
-        {
-            fail(
-                "webhook_url",
-                "must be an http:// or https:// URL with a host",
-            );
-        }
-        let out_of = |value: Option<u32>, range: std::ops::RangeInclusive<u32>| {
-            value.is_some_and(|v| !range.contains(&v))
-        };
-        if out_of(self.request_timeout_ms, 100..=60_000) {
-            fail(
-                "request_timeout_ms",
-                "must be between 100 and 60000, or null",
-            );
-        }
-        if !(100..=60_000).contains(&self.outbound_timeout_ms) {
-            fail("outbound_timeout_ms", "must be between 100 and 60000");
-        }
-        if out_of(self.rate_limit_per_second, 1..=1_000_000) {
-            fail(
-                "rate_limit_per_second",
-                "must be between 1 and 1000000, or null",
-            );
-        }
-        if out_of(self.rate_limit_burst, 0..=1_000_000) {
-            fail("rate_limit_burst", "must be between 0 and 1000000, or null");
-        }
-        if out_of(self.max_concurrent_requests, 1..=100_000) {
-            fail(
-                "max_concurrent_requests",
-                "must be between 1 and 100000, or null",
-            );
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+/// Limits a tenant's own admins may set for the tenant. They lower the
+/// plan's limits, never raise them (see
+/// [`SettingsLimits`](crate::limits::SettingsLimits)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LimitOverrides {
+    /// Sustained requests per second.
+    pub requests_per_second: Option<u32>,
+    /// Requests allowed at once above the sustained rate.
+    pub burst: Option<u32>,
+    /// Requests in flight at once.
+    pub concurrent_requests: Option<u32>,
+    /// Longest a request may take, in milliseconds.
+    pub request_timeout_ms: Option<u32>,
+}
+
+/// A tenant's settings: the app's own struct, stored as JSON in the control
+/// plane by [`TenantConfig`](super::TenantConfig), which caches it and
+/// drops every process's copy when it changes.
+///
+/// A tenant that never saved any gets `Default`. Make the struct
+/// `#[serde(default)]` so fields added later read as their defaults from
+/// what older versions stored.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use tenantry::config::{FieldError, Settings};
+///
+/// #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// #[serde(default, deny_unknown_fields)]
+/// struct ShopSettings {
+///     storefront_title: String,
+///     tax_rate_percent: u8,
+/// }
+///
+/// impl Settings for ShopSettings {
+///     fn validate(&self) -> Result<(), Vec<FieldError>> {
+///         if self.tax_rate_percent > 50 {
+///             return Err(vec![FieldError::new("tax_rate_percent", "must be 50 or less")]);
+///         }
+///         Ok(())
+///     }
+/// }
+/// assert!(ShopSettings { tax_rate_percent: 90, ..Default::default() }.validate().is_err());
+/// ```
+pub trait Settings: Serialize + DeserializeOwned + Default + Clone + Send + Sync + 'static {
+    /// Every field's problem, or `Ok`; checked before each save.
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        Ok(())
+    }
+
+    /// The limits the tenant set for itself, if the app lets tenants set any.
+    fn limit_overrides(&self) -> LimitOverrides {
+        LimitOverrides::default()
+    }
+
+    /// How long one call to the tenant's own endpoints (webhooks) may
+    /// take, if the tenant chose; see
+    /// [`TimeoutPolicy`](crate::http_client::TimeoutPolicy).
+    fn outbound_timeout(&self) -> Option<std::time::Duration> {
+        None
     }
 }
 
-fn is_email(text: &str) -> bool {
-    let Some((local, domain)) = text.split_once('@') else {
-        return false;
-    };
-    let printable = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_graphic() && c != '@');
-    text.len() <= 254 && printable(local) && printable(domain) && domain.contains('.')
-}
-
-/// `UTC`, or `Area/Location[/More]` of letters, digits, `_`, `-`, `+`.
-fn is_timezone(text: &str) -> bool {
-    if text == "UTC" {
-        return true;
-    }
-    let segments: Vec<&str> = text.split('/').collect();
-    text.len() <= 64
-        && segments.len() >= 2
-        && segments.iter().all(|s| {
-            !s.is_empty()
-                && s.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
-        })
-}
-
-fn is_web_url(text: &str) -> bool {
-    let Some(rest) = text
-        .strip_prefix("https://")
-        .or_else(|| text.strip_prefix("http://"))
-    else {
-        return false;
-    };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    text.chars().count() <= 2048
-        && !host.is_empty()
-        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
-}
+/// No settings: an app that uses tenantry's flags only.
+impl Settings for () {}

@@ -58,14 +58,65 @@ impl FromStr for TenantId {
     }
 }
 
-/// The authenticated user (the token's `sub`).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct UserId(pub Uuid);
+/// The authenticated user: the identity provider's subject, as it gives it
+/// (`auth0|64f1…`, `user_2Nf…`, a UUID). Cheap to clone.
+///
+/// ```
+/// use tenantry::context::UserId;
+/// let user = UserId::new("auth0|64f1c2a9e0b3").unwrap();
+/// assert_eq!(user.as_str(), "auth0|64f1c2a9e0b3");
+/// assert!(UserId::new("").is_none());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserId(std::sync::Arc<str>);
+
+impl UserId {
+    /// Longest accepted subject.
+    pub const MAX_LEN: usize = 255;
+
+    /// `subject` if it is 1 to 255 characters without control characters
+    /// (it ends up in logs and audit records).
+    pub fn new(subject: &str) -> Option<Self> {
+        let ok = !subject.is_empty()
+            && subject.len() <= Self::MAX_LEN
+            && !subject.chars().any(char::is_control);
+        ok.then(|| Self(subject.into()))
+    }
+
+    /// The subject.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The subject as a UUID, for apps whose users are keyed by one.
+    pub fn as_uuid(&self) -> Option<Uuid> {
+        Uuid::parse_str(&self.0).ok()
+    }
+}
+
+impl From<Uuid> for UserId {
+    fn from(id: Uuid) -> Self {
+        Self(id.to_string().into())
+    }
+}
+
+impl TryFrom<String> for UserId {
+    type Error = &'static str;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::new(&s).ok_or("a user id is 1 to 255 characters without control characters")
+    }
+}
+
+impl From<UserId> for String {
+    fn from(id: UserId) -> String {
+        id.0.as_ref().to_owned()
+    }
+}
 
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
+        f.write_str(&self.0)
     }
 }
 

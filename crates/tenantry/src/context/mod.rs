@@ -35,6 +35,7 @@ mod spawn;
 mod tenant;
 mod trace;
 
+pub use crate::plans::Plan;
 pub use ids::{RequestId, TenantId, UserId};
 pub use route::Route;
 #[cfg(feature = "edge")]
@@ -42,6 +43,6 @@ pub(crate) use scope::scope_without_span;
 pub use scope::{NoTenantContext, current, current_tenant_id, require, run_as_system};
 pub use spawn::{spawn, spawn_blocking};
 pub use tenant::{
-    Plan, Role, SystemTenantReserved, TenantContext, TenantContextBuilder, Tier, UnknownVariant,
+    Role, SystemTenantReserved, TenantContext, TenantContextBuilder, Tier, UnknownVariant,
 };
 pub use trace::{TraceParent, trace_id_of};

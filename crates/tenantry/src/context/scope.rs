@@ -154,7 +154,10 @@ mod tests {
                 .is_err()
         );
         let ctx = TenantContext::builder(TenantId::new_v4(), "acme")
-            .user(crate::context::UserId(uuid::Uuid::new_v4()), Role::System)
+            .user(
+                crate::context::UserId::from(uuid::Uuid::new_v4()),
+                Role::System,
+            )
             .build()
             .unwrap();
         assert_eq!(

@@ -8,19 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::{RequestId, TenantId, UserId};
 use super::route::Route;
+use crate::plans::Plan;
 
-/// Service plan of a tenant; sizes limits and labels metrics.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Plan {
-    /// The entry plan.
-    #[default]
-    Free,
-    /// Paid plan.
-    Pro,
-    /// Large customers, usually on a dedicated tier.
-    Enterprise,
-}
+/// The plan of a context built without one.
+const UNSPECIFIED_PLAN: Plan = Plan::from_static("default");
 
 /// Where a tenant's rows live.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, Default)]
@@ -73,11 +64,10 @@ macro_rules! text_enum {
     };
 }
 
-text_enum!(Plan { Free => "free", Pro => "pro", Enterprise => "enterprise" });
 text_enum!(Tier { Shared => "shared", Schema => "schema", Database => "database" });
 text_enum!(Role { Admin => "admin", Member => "member", System => "system" });
 
-/// A plan, tier or role name that is not one of the known values.
+/// A tier or role name that is not one of the known values.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("unknown {kind} {value:?}")]
 pub struct UnknownVariant {
@@ -134,13 +124,14 @@ impl TenantContext {
     }
 
     /// Starts a context for `tenant_id` / `slug`; the rest defaults to a
-    /// free-plan, shared-tier member with no user or request.
+    /// shared-tier member with no user or request, on the plan named
+    /// `default`.
     pub fn builder(tenant_id: TenantId, slug: impl Into<String>) -> TenantContextBuilder {
         TenantContextBuilder {
             inner: Inner {
                 tenant_id,
                 slug: slug.into(),
-                plan: Plan::default(),
+                plan: UNSPECIFIED_PLAN,
                 route: Route::default(),
                 user_id: None,
                 role: Role::default(),
@@ -160,8 +151,8 @@ impl TenantContext {
         &self.inner.slug
     }
     /// The tenant's plan.
-    pub fn plan(&self) -> Plan {
-        self.inner.plan
+    pub fn plan(&self) -> &Plan {
+        &self.inner.plan
     }
     /// The tenant's isolation tier: where its reads go.
     pub fn tier(&self) -> Tier {
@@ -172,8 +163,8 @@ impl TenantContext {
         &self.inner.route
     }
     /// The acting user, if authenticated.
-    pub fn user_id(&self) -> Option<UserId> {
-        self.inner.user_id
+    pub fn user_id(&self) -> Option<&UserId> {
+        self.inner.user_id.as_ref()
     }
     /// The acting user's role in this tenant.
     pub fn role(&self) -> Role {
@@ -190,8 +181,8 @@ impl TenantContext {
         self.inner.trace_parent
     }
     /// The operator impersonating the tenant, if this is an impersonated session.
-    pub fn impersonated_by(&self) -> Option<UserId> {
-        self.inner.impersonated_by
+    pub fn impersonated_by(&self) -> Option<&UserId> {
+        self.inner.impersonated_by.as_ref()
     }
     /// Whether this is the system tenant.
     pub fn is_system(&self) -> bool {

@@ -1,9 +1,11 @@
 //! Bearer-token verification.
 //!
-//! Keys decide algorithms, never the token: the HS256 secret verifies only
-//! HS256 tokens, and a JWKS key verifies only the algorithm of its own type
-//! (RS256 for RSA, ES256 for P-256). So `alg: none` and the classic
-//! confusion (an RSA public key used as an HMAC secret) have no path through.
+//! Keys decide algorithms, never the token: an HMAC secret verifies only the
+//! HMAC algorithms it was configured for, and a JWKS key verifies only the
+//! one algorithm of its type and declared `alg` (RS/PS for RSA, ES256 for
+//! P-256, ES384 for P-384, EdDSA for Ed25519). So `alg: none` and the
+//! classic confusion (an RSA public key used as an HMAC secret) have no
+//! path through.
 
 use std::sync::Arc;
 
@@ -11,15 +13,19 @@ use jsonwebtoken::{
     Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
 };
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use serde_json::Value;
 
+use super::claims::ClaimMapping;
+use super::identity::{Authenticator, Identity, bearer};
 use super::jwks::{Jwks, JwksOptions, JwksSource};
-use crate::context::{Role, UserId};
+use crate::registry::BoxFuture;
 
-/// The claims tenantry reads from a token.
+/// The claims of a token in tenantry's own layout, for issuing tokens
+/// (development, tests, the reference server's `token` command). Tokens
+/// from an identity provider are read through a [`ClaimMapping`] instead.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
-    /// The user (a UUID).
+    /// The user.
     pub sub: String,
     /// The tenant the token was issued for: its slug or its id.
     pub tenant: String,
@@ -37,55 +43,42 @@ pub struct Claims {
     /// Issuer (checked when the verifier requires one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
-    /// Audience (checked when the verifier requires one). Verification reads
-    /// the raw claim, so a token whose `aud` is an array passes too; this
-    /// field is for issuing.
-    #[serde(default, skip_serializing_if = "Option::is_none", skip_deserializing)]
+    /// Audience (checked when the verifier requires one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
 }
 
-impl Claims {
-    /// The user id, if `sub` is a UUID.
-    pub fn user_id(&self) -> Option<UserId> {
-        Uuid::parse_str(&self.sub).ok().map(UserId)
-    }
-
-    /// The role; unknown or absent roles are members, and nobody becomes
-    /// `system` through a token.
-    pub fn role(&self) -> Role {
-        match self.role.as_deref() {
-            Some("admin") => Role::Admin,
-            _ => Role::Member,
-        }
-    }
-}
-
-/// Why a token was refused (all become 401; the text is for logs).
+/// Why a request's credential was refused (all become 401; the text is
+/// for logs).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
-    /// No `Authorization: Bearer` header.
-    #[error("missing bearer token")]
+    /// The request carries no credential this authenticator reads.
+    #[error("missing credentials")]
     Missing,
     /// Malformed, badly signed, expired, not yet valid, for another issuer
-    /// or audience, or of a refused algorithm.
+    /// or audience, of a refused algorithm, or without the claims the
+    /// [`ClaimMapping`] needs.
     #[error("invalid token: {0}")]
     Invalid(String),
     /// Signed with a key id the JWKS does not have.
     #[error("unknown signing key {0:?}")]
     UnknownKey(String),
-    /// The key set could not be fetched and no usable copy is cached.
+    /// The key set (or the issuer's discovery document) could not be
+    /// fetched and no usable copy is cached.
     #[error("key set unavailable: {0}")]
     KeySetUnavailable(String),
 }
 
-/// Verifies bearer tokens against an HS256 secret and/or a JWKS.
+/// Verifies bearer tokens against an HMAC secret and/or a JWKS, and reads
+/// the [`Identity`] from them through a [`ClaimMapping`]. It is the
+/// [`Authenticator`] for bearer tokens.
 ///
-/// Every token must carry `exp` and `sub`; `nbf` is honoured when present;
-/// with [`Self::require_issuer`] / [`Self::require_audience`] the token must
-/// carry that `iss` / `aud` too, so tokens an identity provider minted for
-/// another application do not pass. Without a required audience, `aud` is
-/// not checked (a token that carries one is still accepted).
+/// Every token must carry `exp`; `nbf` is honoured when present (30 s of
+/// clock skew are allowed either way); with [`Self::require_issuer`] /
+/// [`Self::require_audience`] the token must carry that `iss` / `aud` too,
+/// so tokens an identity provider minted for another application do not
+/// pass. Without a required audience, `aud` is not checked.
 ///
 /// ```
 /// use tenantry::edge::{Claims, TokenVerifier, issue_hs256};
@@ -97,37 +90,59 @@ pub enum AuthError {
 ///     .require_audience("billing-api");
 /// let now = jsonwebtoken::get_current_timestamp();
 /// let mut claims = Claims {
-///     sub: "0190a5a0-7b1c-7c3e-9c1a-2f5d9b1e4a10".into(),
+///     sub: "user-42".into(),
 ///     tenant: "acme".into(),
 ///     exp: now + 300,
 ///     iss: Some("https://id.example.com/".into()),
 ///     aud: Some("billing-api".into()),
 ///     ..Claims::default()
 /// };
-/// assert!(verifier.verify(&issue_hs256(secret, &claims).unwrap()).await.is_ok());
+/// let identity = verifier.verify(&issue_hs256(secret, &claims).unwrap()).await.unwrap();
+/// assert_eq!(identity.tenants, ["acme"]);
 /// claims.aud = Some("another-app".into());
 /// assert!(verifier.verify(&issue_hs256(secret, &claims).unwrap()).await.is_err());
 /// # });
 /// ```
 pub struct TokenVerifier {
-    hs256: Option<DecodingKey>,
+    hmac: Option<(DecodingKey, Vec<Algorithm>)>,
     jwks: Option<Arc<Jwks>>,
     issuer: Option<String>,
     audience: Option<String>,
+    mapping: ClaimMapping,
 }
 
 impl TokenVerifier {
-    /// Accepts HS256 tokens signed with `secret`.
-    pub fn hs256(secret: &[u8]) -> Self {
+    fn empty() -> Self {
         Self {
-            hs256: Some(DecodingKey::from_secret(secret)),
+            hmac: None,
             jwks: None,
             issuer: None,
             audience: None,
+            mapping: ClaimMapping::default(),
         }
     }
 
-    /// Accepts only RS256/ES256 tokens whose `kid` is in the JWKS.
+    /// Accepts HS256 tokens signed with `secret`.
+    pub fn hs256(secret: &[u8]) -> Self {
+        Self::hmac(secret, &[Algorithm::HS256])
+    }
+
+    /// Accepts tokens signed with `secret` by one of `algorithms` (HS256,
+    /// HS384, HS512; any other is ignored).
+    pub fn hmac(secret: &[u8], algorithms: &[Algorithm]) -> Self {
+        let algorithms = algorithms
+            .iter()
+            .copied()
+            .filter(|a| matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
+            .collect();
+        Self {
+            hmac: Some((DecodingKey::from_secret(secret), algorithms)),
+            ..Self::empty()
+        }
+    }
+
+    /// Accepts only tokens whose `kid` is in the JWKS, each with its key's
+    /// algorithm (RS256/384/512, PS256/384/512, ES256, ES384, EdDSA).
     pub fn jwks(source: JwksSource) -> Self {
         Self::jwks_with(source, JwksOptions::default())
     }
@@ -135,17 +150,15 @@ impl TokenVerifier {
     /// [`Self::jwks`] with explicit refresh, timeout and size settings.
     pub fn jwks_with(source: JwksSource, options: JwksOptions) -> Self {
         Self {
-            hs256: None,
             jwks: Some(Arc::new(Jwks::new(source, options))),
-            issuer: None,
-            audience: None,
+            ..Self::empty()
         }
     }
 
-    /// Also accepts RS256/ES256 tokens from the JWKS, beside HS256.
+    /// Also accepts tokens from the JWKS, beside the HMAC secret.
     ///
-    /// Think twice: with an identity provider configured, a shared HS256
-    /// secret is a second way in that the provider cannot revoke.
+    /// Think twice: with an identity provider configured, a shared secret
+    /// is a second way in that the provider cannot revoke.
     pub fn with_jwks(mut self, source: JwksSource) -> Self {
         self.jwks = Some(Arc::new(Jwks::new(source, JwksOptions::default())));
         self
@@ -163,18 +176,36 @@ impl TokenVerifier {
         self
     }
 
-    /// Verifies `token` and returns its claims.
-    pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+    /// Reads tenant, subject and roles where `mapping` says (default:
+    /// tenantry's own layout, see [`Claims`]).
+    pub fn claims(mut self, mapping: ClaimMapping) -> Self {
+        self.mapping = mapping;
+        self
+    }
+
+    /// Verifies `token` and returns the identity in it.
+    pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        self.mapping.identity(&self.verify_claims(token).await?)
+    }
+
+    /// Verifies `token` and returns its whole payload, for claims beyond
+    /// the identity (scopes, an e-mail address).
+    pub async fn verify_claims(&self, token: &str) -> Result<Value, AuthError> {
         let header = decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         let invalid = |e: jsonwebtoken::errors::Error| AuthError::Invalid(e.to_string());
         match header.alg {
-            Algorithm::HS256 => {
-                let key = self.hs256.as_ref().ok_or_else(|| refused(header.alg))?;
-                decode::<Claims>(token, key, &self.validation(Algorithm::HS256))
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
+                let (key, algorithms) = self
+                    .hmac
+                    .as_ref()
+                    .filter(|(_, algorithms)| algorithms.contains(&header.alg))
+                    .ok_or_else(|| refused(header.alg))?;
+                debug_assert!(algorithms.contains(&header.alg));
+                decode::<Value>(token, key, &self.validation(header.alg))
                     .map(|d| d.claims)
                     .map_err(invalid)
             }
-            Algorithm::RS256 | Algorithm::ES256 => {
+            _ => {
                 let jwks = self.jwks.as_ref().ok_or_else(|| refused(header.alg))?;
                 let kid = header
                     .kid
@@ -183,17 +214,16 @@ impl TokenVerifier {
                 if key.algorithm != header.alg {
                     return Err(refused(header.alg));
                 }
-                decode::<Claims>(token, &key.decoding, &self.validation(key.algorithm))
+                decode::<Value>(token, &key.decoding, &self.validation(key.algorithm))
                     .map(|d| d.claims)
                     .map_err(invalid)
             }
-            other => Err(refused(other)),
         }
     }
 
     fn validation(&self, alg: Algorithm) -> Validation {
         let mut v = Validation::new(alg);
-        let mut required = vec!["exp", "sub"];
+        let mut required = vec!["exp"];
         v.validate_nbf = true;
         v.leeway = 30;
         match &self.issuer {
@@ -214,6 +244,18 @@ impl TokenVerifier {
         }
         v.set_required_spec_claims(&required);
         v
+    }
+}
+
+impl Authenticator for TokenVerifier {
+    fn authenticate<'a>(
+        &'a self,
+        request: &'a http::request::Parts,
+    ) -> BoxFuture<'a, Result<Identity, AuthError>> {
+        Box::pin(async move {
+            let token = bearer(request).ok_or(AuthError::Missing)?;
+            self.verify(token).await
+        })
     }
 }
 
@@ -240,7 +282,7 @@ mod tests {
     fn claims(exp_offset: i64) -> Claims {
         let now = jsonwebtoken::get_current_timestamp() as i64;
         Claims {
-            sub: Uuid::new_v4().to_string(),
+            sub: uuid::Uuid::new_v4().to_string(),
             tenant: "acme".into(),
             role: Some("admin".into()),
             exp: (now + exp_offset) as u64,
@@ -252,7 +294,7 @@ mod tests {
     async fn hs256_round_trip_and_expiry() {
         let verifier = TokenVerifier::hs256(b"s3cret");
         let token = issue_hs256(b"s3cret", &claims(300)).unwrap();
-        assert_eq!(verifier.verify(&token).await.unwrap().tenant, "acme");
+        assert_eq!(verifier.verify(&token).await.unwrap().tenants, ["acme"]);
         let expired = issue_hs256(b"s3cret", &claims(-300)).unwrap();
         assert!(matches!(
             verifier.verify(&expired).await,
@@ -350,10 +392,39 @@ mod tests {
         assert!(TokenVerifier::hs256(b"s3cret").verify(&token).await.is_ok());
     }
 
-    #[test]
-    fn system_role_cannot_be_claimed() {
+    #[tokio::test]
+    async fn system_role_cannot_be_claimed() {
         let mut c = claims(300);
         c.role = Some("system".into());
-        assert_eq!(c.role(), Role::Member);
+        let token = issue_hs256(b"s3cret", &c).unwrap();
+        let identity = TokenVerifier::hs256(b"s3cret")
+            .verify(&token)
+            .await
+            .unwrap();
+        assert_eq!(identity.role, crate::context::Role::Member);
+    }
+
+    #[tokio::test]
+    async fn hmac_algorithms_are_the_configured_ones() {
+        let c = claims(300);
+        let hs512 = encode(
+            &Header::new(Algorithm::HS512),
+            &c,
+            &EncodingKey::from_secret(b"s3cret"),
+        )
+        .unwrap();
+        assert!(
+            TokenVerifier::hs256(b"s3cret")
+                .verify(&hs512)
+                .await
+                .is_err()
+        );
+        let both = TokenVerifier::hmac(b"s3cret", &[Algorithm::HS256, Algorithm::HS512]);
+        assert!(both.verify(&hs512).await.is_ok());
+        assert!(
+            both.verify(&issue_hs256(b"s3cret", &c).unwrap())
+                .await
+                .is_ok()
+        );
     }
 }

@@ -320,30 +320,20 @@ impl Jwks {
     }
 }
 
-/// Keeps the keys we can use: RSA (RS256) and P-256 (ES256) with a `kid`;
-/// a key whose declared `alg` disagrees with its type is dropped.
+/// Keeps the keys we can use, each bound to one algorithm: an RSA key to
+/// the RSA algorithm it declares (RS256/384/512, PS256/384/512; RS256 when
+/// it declares none), a P-256 key to ES256, a P-384 key to ES384, an
+/// Ed25519 key to EdDSA. Keys without a `kid`, of other types, or whose
+/// declared `alg` disagrees with their type are dropped.
 fn parse_set(set: &JwkSet) -> HashMap<String, Arc<JwksKey>> {
     let mut keys = HashMap::new();
     for jwk in &set.keys {
         let Some(kid) = jwk.common.key_id.clone() else {
             continue;
         };
-        let algorithm = match &jwk.algorithm {
-            AlgorithmParameters::RSA(_) => Algorithm::RS256,
-            AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
-                Algorithm::ES256
-            }
-            _ => continue,
-        };
-        let declared_ok = match jwk.common.key_algorithm {
-            None => true,
-            Some(KeyAlgorithm::RS256) => algorithm == Algorithm::RS256,
-            Some(KeyAlgorithm::ES256) => algorithm == Algorithm::ES256,
-            Some(_) => false,
-        };
-        if !declared_ok {
+        let Some(algorithm) = algorithm_of(jwk) else {
             continue;
-        }
+        };
         if let Ok(decoding) = DecodingKey::from_jwk(jwk) {
             keys.insert(
                 kid,
@@ -355,6 +345,38 @@ fn parse_set(set: &JwkSet) -> HashMap<String, Arc<JwksKey>> {
         }
     }
     keys
+}
+
+/// The one algorithm `jwk` verifies, if any.
+fn algorithm_of(jwk: &jsonwebtoken::jwk::Jwk) -> Option<Algorithm> {
+    let declared = jwk.common.key_algorithm;
+    let natural = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => {
+            return match declared {
+                None | Some(KeyAlgorithm::RS256) => Some(Algorithm::RS256),
+                Some(KeyAlgorithm::RS384) => Some(Algorithm::RS384),
+                Some(KeyAlgorithm::RS512) => Some(Algorithm::RS512),
+                Some(KeyAlgorithm::PS256) => Some(Algorithm::PS256),
+                Some(KeyAlgorithm::PS384) => Some(Algorithm::PS384),
+                Some(KeyAlgorithm::PS512) => Some(Algorithm::PS512),
+                Some(_) => None,
+            };
+        }
+        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
+            EllipticCurve::P256 => (Algorithm::ES256, KeyAlgorithm::ES256),
+            EllipticCurve::P384 => (Algorithm::ES384, KeyAlgorithm::ES384),
+            _ => return None,
+        },
+        AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
+            (Algorithm::EdDSA, KeyAlgorithm::EdDSA)
+        }
+        _ => return None,
+    };
+    match declared {
+        None => Some(natural.0),
+        Some(d) if d == natural.1 => Some(natural.0),
+        Some(_) => None,
+    }
 }
 
 #[cfg(all(test, feature = "jwks-http"))]

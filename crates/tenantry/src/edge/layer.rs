@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use http::{Request, Response, header};
+use http::{Request, Response};
 use tower::{Layer, Service};
 
-use super::auth::TokenVerifier;
+use super::auth::AuthError;
+use super::identity::{Authenticator, Identity};
 use super::membership::{Membership, narrower};
 use super::request_id::{request_id_of, trace_parent_of};
 use super::{Claim, Rejection, TenantResolver};
@@ -29,7 +30,7 @@ pub struct TenantLayer {
 #[derive(Clone)]
 struct Edge {
     tenants: Tenants,
-    verifier: Arc<TokenVerifier>,
+    authenticator: Arc<dyn Authenticator>,
     resolvers: Vec<Arc<dyn TenantResolver>>,
     signed: Option<Arc<dyn SignedRequests>>,
     membership: Option<Arc<dyn Membership>>,
@@ -50,12 +51,20 @@ pub trait SignedRequests: Send + Sync + 'static {
 }
 
 impl TenantLayer {
-    /// A layer with no resolvers yet; add them with [`Self::resolver`].
-    pub fn new(tenants: Tenants, verifier: TokenVerifier) -> Self {
+    /// A layer that authenticates requests with `authenticator` (a
+    /// [`TokenVerifier`](super::TokenVerifier) for bearer tokens, or your
+    /// own) and looks tenants up in `tenants`. It has no resolvers yet; add
+    /// them with [`Self::resolver`].
+    pub fn new(tenants: Tenants, authenticator: impl Authenticator) -> Self {
+        Self::with_authenticator(tenants, Arc::new(authenticator))
+    }
+
+    /// [`Self::new`] with a shared authenticator.
+    pub fn with_authenticator(tenants: Tenants, authenticator: Arc<dyn Authenticator>) -> Self {
         Self {
             edge: Arc::new(Edge {
                 tenants,
-                verifier: Arc::new(verifier),
+                authenticator,
                 resolvers: Vec::new(),
                 signed: None,
                 membership: None,
@@ -171,8 +180,24 @@ impl Edge {
         // Authentication comes before any lookup of what the request claims:
         // an anonymous caller learns nothing about which tenants exist (every
         // refusal is the same 401) and cannot make us query the registry.
-        let (tenant, user) = match (bearer(&parts), &self.signed) {
-            (None, Some(signed)) if signed.covers(path) => {
+        let identity = match self.authenticator.authenticate(&parts).await {
+            Ok(identity) => Some(identity),
+            Err(AuthError::Missing) if self.signed.as_ref().is_some_and(|s| s.covers(path)) => None,
+            Err(e) => {
+                // The reason stays in the logs; clients only learn "401".
+                tracing::debug!(error = %e, "credentials refused");
+                return Err(Rejection::Unauthenticated);
+            }
+        };
+        let (tenant, user) = match (identity, &self.signed) {
+            (Some(identity), _) => {
+                let tenant = self.identity_tenant(&identity, &claims).await?;
+                if !claims.iter().all(|claim| names(&claim.key, &tenant)) {
+                    return Err(Rejection::TenantMismatch);
+                }
+                (tenant, Some((identity.subject, identity.role)))
+            }
+            (None, Some(signed)) => {
                 // A signed URL names its tenant only through the request; an
                 // unknown tenant is refused like a bad signature.
                 let tenant = match self.claimed_tenant(&claims).await {
@@ -188,28 +213,7 @@ impl Edge {
                 }
                 (tenant, None)
             }
-            (token, _) => {
-                let token = token.ok_or(Rejection::Unauthenticated)?;
-                let token_claims = self.verifier.verify(token).await.map_err(|e| {
-                    // The reason stays in the logs; clients only learn "401".
-                    tracing::debug!(error = %e, "bearer token refused");
-                    Rejection::Unauthenticated
-                })?;
-                let user = token_claims.user_id().ok_or(Rejection::Unauthenticated)?;
-                // The token's own tenant is looked up; claims are compared
-                // with it, never looked up, so a token holder cannot tell
-                // another tenant from one that does not exist (both 403).
-                let tenant = self
-                    .tenants
-                    .find(&token_key(&token_claims.tenant))
-                    .await
-                    .map_err(|_| Rejection::RegistryUnavailable)?
-                    .ok_or(Rejection::UnknownTenant)?;
-                if !claims.iter().all(|claim| names(&claim.key, &tenant)) {
-                    return Err(Rejection::TenantMismatch);
-                }
-                (tenant, Some((user, token_claims.role())))
-            }
+            (None, None) => return Err(Rejection::Unauthenticated),
         };
 
         match tenant.state {
@@ -222,7 +226,7 @@ impl Edge {
         let request_id = request_id_of(&parts.headers);
         let trace_parent = trace_parent_of(&parts.headers, &request_id);
         let mut ctx = TenantContext::builder(tenant.id, tenant.slug.clone())
-            .plan(tenant.plan)
+            .plan(tenant.plan.clone())
             .route(tenant.route())
             .request_id(request_id);
         if let Some(parent) = trace_parent {
@@ -250,18 +254,18 @@ impl Edge {
         ctx: TenantContext,
         mut req: Request<Body>,
     ) -> Result<(TenantContext, Request<Body>), Rejection> {
-        let (Some(membership), Some(user)) = (&self.membership, ctx.user_id()) else {
+        let (Some(membership), Some(user)) = (&self.membership, ctx.user_id().cloned()) else {
             return Ok((ctx, req));
         };
         let member = membership
-            .role(user)
+            .role(user.clone())
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, "membership check failed");
                 Rejection::RegistryUnavailable
             })?
             .ok_or_else(|| {
-                tracing::debug!(user = %user.0, "token of a user who is not a member");
+                tracing::debug!(user = %user, "token of a user who is not a member");
                 Rejection::Unauthenticated
             })?;
         let role = narrower(ctx.role(), member);
@@ -271,6 +275,46 @@ impl Edge {
         let ctx = ctx.with_role(role);
         req.extensions_mut().insert(ctx.clone());
         Ok((ctx, req))
+    }
+
+    /// The tenant of an authenticated request. An identity that names one
+    /// tenant has it looked up — claims are then compared with it, never
+    /// looked up, so a caller cannot tell another tenant from one that does
+    /// not exist (both 403). An identity that names several (a user in
+    /// several organisations) has the request's claim looked up instead,
+    /// and it must be one of them; an unknown claim is the same 403.
+    async fn identity_tenant(
+        &self,
+        identity: &Identity,
+        claims: &[Claim],
+    ) -> Result<Arc<TenantRecord>, Rejection> {
+        let find = async |key: &TenantKey| {
+            self.tenants
+                .find(key)
+                .await
+                .map_err(|_| Rejection::RegistryUnavailable)
+        };
+        match identity.tenants.as_slice() {
+            [] => Err(Rejection::Unauthenticated),
+            [only] => find(&token_key(only))
+                .await?
+                .ok_or(Rejection::UnknownTenant),
+            several => {
+                let claimed = find(&claims[0].key)
+                    .await?
+                    .ok_or(Rejection::TenantMismatch)?;
+                let named = several.iter().any(|t| match token_key(t) {
+                    TenantKey::Id(id) => id == claimed.id,
+                    TenantKey::Slug(slug) => slug == claimed.slug,
+                    TenantKey::Domain(_) => false,
+                });
+                if named {
+                    Ok(claimed)
+                } else {
+                    Err(Rejection::TenantMismatch)
+                }
+            }
+        }
     }
 
     /// The one tenant every claim names (for signed URLs, which have no
@@ -292,15 +336,6 @@ impl Edge {
         }
         tenant.ok_or(Rejection::NoTenantClaimed)
     }
-}
-
-fn bearer(parts: &http::request::Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
 }
 
 /// A token names its tenant by id or by slug.

@@ -49,7 +49,7 @@ pub struct MembershipError(pub Box<dyn std::error::Error + Send + Sync>);
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let members = CachedMembership::new(EveryoneIsAMember, Duration::from_secs(5));
 /// let acme = TenantContext::builder(TenantId::new_v4(), "acme").build().unwrap();
-/// let role = acme.scope(members.role(UserId(uuid::Uuid::new_v4()))).await.unwrap();
+/// let role = acme.scope(members.role(UserId::from(uuid::Uuid::new_v4()))).await.unwrap();
 /// assert_eq!(role, Some(Role::Member));
 /// # });
 /// ```
@@ -87,10 +87,10 @@ impl Membership for CachedMembership {
         Box::pin(async move {
             let tenant =
                 crate::context::current_tenant_id().map_err(|e| MembershipError(Box::new(e)))?;
-            if let Some(role) = self.cache.get(&(tenant, user)) {
+            if let Some(role) = self.cache.get(&(tenant, user.clone())) {
                 return Ok(role);
             }
-            let role = self.inner.role(user).await?;
+            let role = self.inner.role(user.clone()).await?;
             self.cache.insert((tenant, user), role);
             Ok(role)
         })
@@ -128,27 +128,33 @@ mod tests {
             Counting(calls.clone(), Role::Admin),
             Duration::from_secs(60),
         );
-        let user = UserId(uuid::Uuid::new_v4());
+        let user = UserId::from(uuid::Uuid::new_v4());
         let acme = TenantContext::builder(TenantId::new_v4(), "acme")
             .build()
             .unwrap();
         let globex = TenantContext::builder(TenantId::new_v4(), "globex")
             .build()
             .unwrap();
-        acme.clone().scope(members.role(user)).await.unwrap();
-        acme.clone().scope(members.role(user)).await.unwrap();
+        acme.clone()
+            .scope(members.role(user.clone()))
+            .await
+            .unwrap();
+        acme.clone()
+            .scope(members.role(user.clone()))
+            .await
+            .unwrap();
         assert_eq!(
             calls.load(Ordering::SeqCst),
             1,
             "second answer from the cache"
         );
-        globex.scope(members.role(user)).await.unwrap();
+        globex.scope(members.role(user.clone())).await.unwrap();
         assert_eq!(
             calls.load(Ordering::SeqCst),
             2,
             "another tenant is asked anew"
         );
-        members.forget(acme.tenant_id(), user);
+        members.forget(acme.tenant_id(), user.clone());
         acme.scope(members.role(user)).await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 3, "forgotten: asked again");
     }
@@ -159,7 +165,12 @@ mod tests {
             Counting(Arc::default(), Role::Admin),
             Duration::from_secs(60),
         );
-        assert!(members.role(UserId(uuid::Uuid::new_v4())).await.is_err());
+        assert!(
+            members
+                .role(UserId::from(uuid::Uuid::new_v4()))
+                .await
+                .is_err()
+        );
     }
 
     #[test]

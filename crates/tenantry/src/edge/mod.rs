@@ -45,7 +45,9 @@
 //! ```
 
 mod auth;
+mod claims;
 mod extract;
+mod identity;
 mod jwks;
 mod layer;
 mod membership;
@@ -54,7 +56,9 @@ mod request_id;
 mod resolve;
 
 pub use auth::{AuthError, Claims, TokenVerifier, issue_hs256};
+pub use claims::{ClaimMapping, ClaimPath};
 pub use extract::Tenant;
+pub use identity::{Authenticator, Identity};
 pub use jwks::{JwksOptions, JwksSource};
 #[cfg(feature = "jwks-http")]
 pub use jwks::{JwksUrl, JwksUrlError};

@@ -57,14 +57,22 @@ impl TimeoutPolicy for Duration {
     }
 }
 
-/// Each tenant's `outbound_timeout_ms` setting (the context's tenant; the
-/// default settings' when they cannot be read).
+/// The budget of a tenant whose settings name none.
 #[cfg(feature = "config")]
-impl TimeoutPolicy for crate::config::TenantConfig {
+const DEFAULT_OUTBOUND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Each tenant's [`outbound_timeout`](crate::config::Settings::outbound_timeout)
+/// setting (the context's tenant; 10 s when it has none or its settings
+/// cannot be read).
+#[cfg(feature = "config")]
+impl<S: crate::config::Settings> TimeoutPolicy for crate::config::TenantConfig<S> {
     fn timeout<'a>(&'a self, _tenant: &'a TenantContext) -> BoxFuture<'a, Duration> {
         Box::pin(async move {
-            let settings = self.settings().await.unwrap_or_default();
-            Duration::from_millis(u64::from(settings.outbound_timeout_ms))
+            self.settings()
+                .await
+                .unwrap_or_default()
+                .outbound_timeout()
+                .unwrap_or(DEFAULT_OUTBOUND_TIMEOUT)
         })
     }
 }

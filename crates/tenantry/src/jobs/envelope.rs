@@ -39,7 +39,7 @@ pub struct JobEnvelope {
     pub(super) max_attempts: i32,
     pub(super) request_id: Option<String>,
     pub(super) trace_parent: Option<String>,
-    pub(super) weight: i32,
+    pub(super) plan: crate::plans::Plan,
 }
 
 impl JobEnvelope {
@@ -64,7 +64,7 @@ impl JobEnvelope {
             max_attempts: 5,
             request_id: ctx.request_id().map(|r| r.as_str().to_owned()),
             trace_parent: enqueuing_span(),
-            weight: super::plan_weight(ctx.plan()),
+            plan: ctx.plan().clone(),
         })
     }
 

@@ -271,16 +271,6 @@ impl TenantShare {
     }
 }
 
-/// A tenant's default dispatch weight, by plan: a tenant first seen in a
-/// lane gets it; [`JobQueue::set_share`] overrides it.
-pub const fn plan_weight(plan: crate::context::Plan) -> i32 {
-    match plan {
-        crate::context::Plan::Free => 1,
-        crate::context::Plan::Pro => 2,
-        crate::context::Plan::Enterprise => 4,
-    }
-}
-
 /// The tenants the context may see: `None` for the system tenant (all).
 pub(crate) fn visible_tenant() -> Result<Option<TenantId>, JobError> {
     let tenant = context::current_tenant_id()?;

@@ -38,6 +38,7 @@ use super::{
 };
 use crate::context::TenantId;
 use crate::data::postgres::{PgDatabase, Queries, db_error_text};
+use crate::plans::QueueWeights;
 
 /// The queue's SQL, kept in `.sql` files beside this one.
 mod sql {
@@ -63,6 +64,7 @@ const FLUSHERS: usize = 4;
 #[derive(Clone)]
 pub struct PgQueue {
     db: PgDatabase,
+    weights: QueueWeights,
     wakeups: Option<Arc<Wakeups>>,
     batcher: Arc<OnceLock<Batcher>>,
 }
@@ -79,11 +81,11 @@ struct Batcher {
 }
 
 impl Batcher {
-    fn start(db: PgDatabase) -> Self {
+    fn start(db: PgDatabase, weights: QueueWeights) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel::<Pending>();
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
         for _ in 0..FLUSHERS {
-            tokio::spawn(flush_loop(db.clone(), receiver.clone()));
+            tokio::spawn(flush_loop(db.clone(), weights.clone(), receiver.clone()));
         }
         Self { sender }
     }
@@ -91,6 +93,7 @@ impl Batcher {
 
 async fn flush_loop(
     db: PgDatabase,
+    weights: QueueWeights,
     receiver: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>,
 ) {
     loop {
@@ -110,7 +113,7 @@ async fn flush_loop(
         }
         let (jobs, replies): (Vec<JobEnvelope>, Vec<_>) = batch.into_iter().unzip();
         let results = match db.client().await {
-            Ok(client) => PgQueue::insert(&client, &jobs).await,
+            Ok(client) => PgQueue::insert(&client, &jobs, &weights).await,
             Err(e) => Err(storage(e)),
         };
         match results {
@@ -141,9 +144,19 @@ impl PgQueue {
     pub fn new(db: PgDatabase) -> Self {
         Self {
             db,
+            weights: QueueWeights::default(),
             wakeups: None,
             batcher: Arc::default(),
         }
+    }
+
+    /// Gives a tenant first seen in a lane its plan's dispatch weight
+    /// (see [`PlanCatalog::queue_weights`](crate::plans::PlanCatalog::queue_weights));
+    /// without it every tenant starts at weight 1. [`JobQueue::set_share`]
+    /// overrides it per tenant.
+    pub fn with_plan_weights(mut self, weights: QueueWeights) -> Self {
+        self.weights = weights;
+        self
     }
 
     /// Also wakes idle workers on `NOTIFY`, listening on a connection of
@@ -166,6 +179,7 @@ impl PgQueue {
     async fn insert(
         client: &impl Queries,
         jobs: &[JobEnvelope],
+        weights: &QueueWeights,
     ) -> Result<Vec<Result<i64, JobError>>, JobError> {
         let owners: Vec<uuid::Uuid> = jobs.iter().map(|j| *j.tenant().as_uuid()).collect();
         let lanes: Vec<&str> = jobs.iter().map(|j| j.lane.as_str()).collect();
@@ -176,7 +190,10 @@ impl PgQueue {
         let keys: Vec<Option<&str>> = jobs.iter().map(|j| j.idempotency_key.as_deref()).collect();
         let attempts: Vec<i32> = jobs.iter().map(|j| j.max_attempts).collect();
         let requests: Vec<Option<&str>> = jobs.iter().map(|j| j.request_id.as_deref()).collect();
-        let weights: Vec<i32> = jobs.iter().map(|j| j.weight).collect();
+        let weights: Vec<i32> = jobs
+            .iter()
+            .map(|j| i32::from(weights.weight(&j.plan)))
+            .collect();
         let traces: Vec<Option<&str>> = jobs.iter().map(|j| j.trace_parent.as_deref()).collect();
         let rows = client
             .rows(
@@ -222,7 +239,9 @@ impl PgQueue {
 impl JobQueue for PgQueue {
     fn enqueue<'a>(&'a self, job: &'a JobEnvelope) -> BoxFuture<'a, Result<i64, JobError>> {
         Box::pin(async move {
-            let batcher = self.batcher.get_or_init(|| Batcher::start(self.db.clone()));
+            let batcher = self
+                .batcher
+                .get_or_init(|| Batcher::start(self.db.clone(), self.weights.clone()));
             let (reply, result) = oneshot::channel();
             batcher
                 .sender
@@ -531,7 +550,7 @@ impl JobQueue for PgQueue {
             }
             let inner: &tokio_postgres::Transaction<'_> = &tx;
             for chunk in jobs.chunks(MAX_BATCH) {
-                for result in Self::insert(inner, chunk).await? {
+                for result in Self::insert(inner, chunk, &self.weights).await? {
                     match result {
                         // A full backlog skips that tenant's run, not everyone's.
                         Err(JobError::BacklogFull { tenant, .. }) => {

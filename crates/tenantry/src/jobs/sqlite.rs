@@ -20,11 +20,13 @@ use super::{
 use crate::context::TenantId;
 use crate::data::DataError;
 use crate::data::sqlite::{SqliteDatabase, sqlite_error};
+use crate::plans::QueueWeights;
 
 /// The queue on SQLite.
 #[derive(Clone)]
 pub struct SqliteQueue {
     db: SqliteDatabase,
+    weights: QueueWeights,
     wakeups: Arc<Wakeups>,
 }
 
@@ -57,6 +59,7 @@ enum Enqueued {
 fn insert(
     tx: &rusqlite::Transaction<'_>,
     job: &JobEnvelope,
+    weight: u16,
     now: i64,
 ) -> Result<Enqueued, DataError> {
     let owner = job.tenant().to_string();
@@ -108,7 +111,7 @@ fn insert(
         )
         .map_err(sql)?;
     let queued: i64 = tx
-        .query_row(COUNT_QUEUED, params![owner, lane, job.weight], |r| r.get(0))
+        .query_row(COUNT_QUEUED, params![owner, lane, weight], |r| r.get(0))
         .map_err(sql)?;
     Ok(Enqueued::Id {
         id,
@@ -143,8 +146,17 @@ impl SqliteQueue {
     pub fn new(db: SqliteDatabase) -> Self {
         Self {
             db,
+            weights: QueueWeights::default(),
             wakeups: Arc::default(),
         }
+    }
+
+    /// Gives a tenant first seen in a lane its plan's dispatch weight
+    /// (see [`PlanCatalog::queue_weights`](crate::plans::PlanCatalog::queue_weights));
+    /// without it every tenant starts at weight 1.
+    pub fn with_plan_weights(mut self, weights: QueueWeights) -> Self {
+        self.weights = weights;
+        self
     }
 
     async fn write<R: Send + 'static>(
@@ -173,8 +185,9 @@ impl JobQueue for SqliteQueue {
     fn enqueue<'a>(&'a self, job: &'a JobEnvelope) -> BoxFuture<'a, Result<i64, JobError>> {
         Box::pin(async move {
             let owned = job.clone();
+            let weight = self.weights.weight(&job.plan);
             match self
-                .write(move |tx| insert(tx, &owned, crate::clock::now_ms()))
+                .write(move |tx| insert(tx, &owned, weight, crate::clock::now_ms()))
                 .await?
             {
                 Enqueued::Id { id, woke } => {
@@ -701,6 +714,7 @@ impl JobQueue for SqliteQueue {
         jobs: &'a [JobEnvelope],
     ) -> BoxFuture<'a, Result<bool, JobError>> {
         let (schedule, owned) = (schedule.to_owned(), jobs.to_vec());
+        let weights = self.weights.clone();
         Box::pin(async move {
             let recorded = self
                 .write(move |tx| {
@@ -716,7 +730,7 @@ impl JobQueue for SqliteQueue {
                         return Ok(false);
                     }
                     for job in &owned {
-                        if let Enqueued::Full(_) = insert(tx, job, now)? {
+                        if let Enqueued::Full(_) = insert(tx, job, weights.weight(&job.plan), now)? {
                             tracing::warn!(tenant = %job.tenant(), schedule, tick, "backlog full: scheduled job skipped");
                         }
                     }

@@ -453,7 +453,7 @@ impl Worker {
             TenantState::Deleting | TenantState::Deleted => return Ok(Tenancy::Gone),
         }
         let mut builder = TenantContext::builder(record.id, record.slug.clone())
-            .plan(record.plan)
+            .plan(record.plan.clone())
             .route(record.route());
         if let Some(request) = job.request_id.as_deref().and_then(RequestId::parse) {
             // The enqueuing span, when it belongs to the request's trace.

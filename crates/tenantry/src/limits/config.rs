@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::context::{Plan, TenantContext, TenantId};
+use crate::context::{TenantContext, TenantId};
+use crate::plans::{Plan, PlanCatalog, PlanSpec};
 use crate::registry::BoxFuture;
 
 /// One tenant's budgets.
@@ -19,41 +20,79 @@ pub struct Limits {
     pub timeout: Duration,
 }
 
-/// Limits for every tenant: plan defaults, per-tenant overrides, and the
+impl Limits {
+    /// The request limits a plan of `spec` gets.
+    pub fn of_plan(spec: &PlanSpec) -> Limits {
+        Limits {
+            per_second: spec.requests_per_second,
+            burst: spec.burst,
+            concurrent: spec.concurrent_requests,
+            timeout: Duration::from_millis(spec.request_timeout_ms),
+        }
+    }
+}
+
+/// Limits for every tenant: plan sizes, per-tenant overrides, and the
 /// system tenant's own quota.
+///
+/// ```
+/// use tenantry::limits::LimitsConfig;
+/// use tenantry::plans::{Plan, PlanCatalog, PlanSpec};
+///
+/// let team = Plan::from_static("team");
+/// let spec = PlanSpec { requests_per_second: 80, ..PlanSpec::default() };
+/// let catalog = PlanCatalog::new(team.clone(), [(team.clone(), spec)]).unwrap();
+/// let limits = LimitsConfig::from_plans(&catalog);
+/// assert_eq!(limits.by_plan[&team].per_second, 80);
+/// ```
 #[derive(Clone, Debug)]
 pub struct LimitsConfig {
-    /// Defaults by plan.
+    /// Sizes by plan.
     pub by_plan: HashMap<Plan, Limits>,
+    /// Sizes for a tenant whose plan is not in `by_plan`.
+    pub fallback: Limits,
     /// Tenants with their own limits (set by the operator; may exceed the plan).
     pub overrides: HashMap<TenantId, Limits>,
     /// The system tenant's quota.
     pub system: Limits,
 }
 
+/// The system tenant's default quota: its cross-tenant work is real work,
+/// but one process's worth, not the fleet's.
+const SYSTEM: Limits = Limits {
+    per_second: 100,
+    burst: 200,
+    concurrent: 32,
+    timeout: Duration::from_secs(60),
+};
+
 impl Default for LimitsConfig {
-    /// Sizes for a small deployment: enough for real use, low enough that a
-    /// free tenant cannot take the server.
+    /// No plans: every tenant gets [`PlanSpec::default`]'s sizes.
     fn default() -> Self {
-        let limits = |per_second, burst, concurrent, secs| Limits {
-            per_second,
-            burst,
-            concurrent,
-            timeout: Duration::from_secs(secs),
-        };
         Self {
-            by_plan: HashMap::from([
-                (Plan::Free, limits(50, 100, 16, 10)),
-                (Plan::Pro, limits(200, 400, 64, 30)),
-                (Plan::Enterprise, limits(1_000, 2_000, 256, 60)),
-            ]),
+            by_plan: HashMap::new(),
+            fallback: Limits::of_plan(&PlanSpec::default()),
             overrides: HashMap::new(),
-            system: limits(100, 200, 32, 60),
+            system: SYSTEM,
         }
     }
 }
 
 impl LimitsConfig {
+    /// Each plan of `catalog` with its sizes; unlisted plans get the
+    /// default plan's.
+    pub fn from_plans(catalog: &PlanCatalog) -> Self {
+        Self {
+            by_plan: catalog
+                .iter()
+                .map(|(plan, spec)| (plan.clone(), Limits::of_plan(spec)))
+                .collect(),
+            fallback: Limits::of_plan(catalog.spec(catalog.default_plan())),
+            overrides: HashMap::new(),
+            system: SYSTEM,
+        }
+    }
+
     /// The limits that apply to `ctx`.
     pub fn for_context(&self, ctx: &TenantContext) -> Limits {
         if ctx.is_system() {
@@ -63,9 +102,9 @@ impl LimitsConfig {
             return *limits;
         }
         self.by_plan
-            .get(&ctx.plan())
+            .get(ctx.plan())
             .copied()
-            .unwrap_or(self.system)
+            .unwrap_or(self.fallback)
     }
 }
 

@@ -32,4 +32,4 @@ pub use layer::{LimitsObserver, Rejection, TenantLimitsLayer, TenantLimitsServic
 pub use rates::RedisRates;
 pub use rates::{Decision, LocalRates, RateStore};
 #[cfg(feature = "config")]
-pub use settings::SettingsLimits;
+pub use settings::{SettingsLimits, tighten};

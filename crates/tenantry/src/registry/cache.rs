@@ -258,7 +258,7 @@ mod tests {
             id: None,
             slug: slug.into(),
             name: slug.into(),
-            plan: Plan::Free,
+            plan: Plan::from_static("free"),
             tier: Tier::Shared,
             state: TenantState::Active,
             domains: vec![],

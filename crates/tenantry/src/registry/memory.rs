@@ -16,7 +16,7 @@ use crate::context::TenantId;
 /// use tenantry::context::{Plan, Tier};
 /// use tenantry::registry::{MemoryTenantStore, NewTenant, TenantKey, TenantState, Tenants};
 /// let tenants = Tenants::new(Arc::new(MemoryTenantStore::default()));
-/// let new = NewTenant { id: None, slug: "acme".into(), name: "Acme".into(), plan: Plan::Free,
+/// let new = NewTenant { id: None, slug: "acme".into(), name: "Acme".into(), plan: Plan::from_static("free"),
 ///     tier: Tier::Shared, state: TenantState::Active, domains: vec![], database_server: None };
 /// tenants.create(new).await.unwrap();
 /// assert!(tenants.find(&TenantKey::Slug("acme".into())).await.unwrap().is_some());

@@ -21,10 +21,10 @@ pub enum Layout {
 /// use tenantry::context::{Plan, TenantContext, TenantId};
 /// use tenantry::storage::{Layout, LayoutPolicy};
 ///
-/// let policy = LayoutPolicy::new("tenantry").dedicated_for(Plan::Enterprise);
-/// let ctx = |plan| TenantContext::builder(TenantId::new_v4(), "acme").plan(plan).build().unwrap();
-/// assert_eq!(policy.layout(&ctx(Plan::Pro)), Layout::SharedPrefix);
-/// let big = ctx(Plan::Enterprise);
+/// let policy = LayoutPolicy::new("tenantry").dedicated_for(Plan::from_static("scale"));
+/// let ctx = |plan| TenantContext::builder(TenantId::new_v4(), "acme").plan(Plan::from_static(plan)).build().unwrap();
+/// assert_eq!(policy.layout(&ctx("team")), Layout::SharedPrefix);
+/// let big = ctx("scale");
 /// let (bucket, prefix) = policy.place(&big);
 /// assert_eq!(bucket, format!("tenantry-{}", big.tenant_id().as_uuid().simple()));
 /// assert_eq!(prefix, "");
@@ -45,6 +45,17 @@ impl LayoutPolicy {
         }
     }
 
+    /// Bucket `bucket`, with a bucket of their own for the plans of
+    /// `catalog` that have [`dedicated_bucket`](crate::plans::PlanSpec::dedicated_bucket).
+    pub fn from_plans(bucket: impl Into<String>, catalog: &crate::plans::PlanCatalog) -> Self {
+        catalog
+            .iter()
+            .filter(|(_, spec)| spec.dedicated_bucket)
+            .fold(Self::new(bucket), |policy, (plan, _)| {
+                policy.dedicated_for(plan.clone())
+            })
+    }
+
     /// Tenants on `plan` get a bucket of their own.
     pub fn dedicated_for(mut self, plan: Plan) -> Self {
         if !self.dedicated.contains(&plan) {
@@ -60,7 +71,7 @@ impl LayoutPolicy {
 
     /// `ctx`'s layout.
     pub fn layout(&self, ctx: &TenantContext) -> Layout {
-        if self.dedicated.contains(&ctx.plan()) {
+        if self.dedicated.contains(ctx.plan()) {
             Layout::BucketPerTenant
         } else {
             Layout::SharedPrefix

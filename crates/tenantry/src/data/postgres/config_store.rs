@@ -2,7 +2,7 @@
 //! control schema.
 
 use super::{PgDatabase, db_error};
-use crate::config::{BoxFuture, ConfigError, ConfigStore, StoredConfig, TenantSettings};
+use crate::config::{BoxFuture, ConfigError, ConfigStore, StoredConfig};
 use crate::context::TenantId;
 use crate::data::DataError;
 
@@ -35,9 +35,7 @@ impl ConfigStore for PgConfigStore {
                 )
                 .await
                 .map_err(|e| storage(db_error(e)))?
-                .map(|row| serde_json::from_value::<TenantSettings>(row.get(0)))
-                .transpose()
-                .map_err(|e| ConfigError::Storage(format!("stored settings: {e}")))?;
+                .map(|row| row.get::<_, serde_json::Value>(0));
             let flags = client
                 .query(
                     "SELECT flag, enabled FROM tenantry.tenant_flags WHERE owner = $1",
@@ -55,17 +53,16 @@ impl ConfigStore for PgConfigStore {
     fn save_settings<'a>(
         &'a self,
         tenant: TenantId,
-        settings: &'a TenantSettings,
+        settings: &'a serde_json::Value,
     ) -> BoxFuture<'a, Result<(), ConfigError>> {
         Box::pin(async move {
-            let json =
-                serde_json::to_value(settings).map_err(|e| ConfigError::Storage(e.to_string()))?;
+            let json = settings;
             let client = self.db.client().await.map_err(storage)?;
             client
                 .execute(
                     "INSERT INTO tenantry.tenant_settings (owner, settings) VALUES ($1, $2)
                      ON CONFLICT (owner) DO UPDATE SET settings = excluded.settings, updated_at = now()",
-                    &[tenant.as_uuid(), &json],
+                    &[tenant.as_uuid(), json],
                 )
                 .await
                 .map(drop)

@@ -3,7 +3,7 @@
 use rusqlite::params;
 
 use super::{SqliteDatabase, sqlite_error};
-use crate::config::{BoxFuture, ConfigError, ConfigStore, StoredConfig, TenantSettings};
+use crate::config::{BoxFuture, ConfigError, ConfigStore, StoredConfig};
 use crate::context::TenantId;
 use crate::data::DataError;
 
@@ -53,7 +53,7 @@ impl ConfigStore for SqliteConfigStore {
                 .await
                 .map_err(storage)?;
             let settings = settings
-                .map(|json| serde_json::from_str::<TenantSettings>(&json))
+                .map(|json| serde_json::from_str::<serde_json::Value>(&json))
                 .transpose()
                 .map_err(|e| ConfigError::Storage(format!("stored settings: {e}")))?;
             Ok(StoredConfig {
@@ -66,7 +66,7 @@ impl ConfigStore for SqliteConfigStore {
     fn save_settings<'a>(
         &'a self,
         tenant: TenantId,
-        settings: &'a TenantSettings,
+        settings: &'a serde_json::Value,
     ) -> BoxFuture<'a, Result<(), ConfigError>> {
         Box::pin(async move {
             let json =
