@@ -262,3 +262,68 @@ fn bodies_in_file(path: &std::path::Path) -> Vec<String> {
         .collect::<Result<_, _>>()
         .unwrap()
 }
+
+/// The registry's plan-name migration rebuilds `tenants`; the rows that
+/// reference it (domains, settings) must survive, and any plan name must
+/// then be storable.
+#[tokio::test]
+async fn the_registry_rebuild_keeps_what_references_tenants() {
+    use tenantry::data::sqlite::{CONTROL_MIGRATIONS, SqliteTenantStore};
+    use tenantry::registry::{NewTenant, TenantKey, TenantState, TenantStore};
+
+    let dir = std::env::temp_dir().join(format!(
+        "tenantry-rebuild-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let lite = SqliteDatabase::open(&dir.join("control.db"), 2).unwrap();
+    let before_plan_names = &CONTROL_MIGRATIONS[..8];
+    assert_eq!(before_plan_names.last().unwrap().name, "job_trace");
+    apply_migrations(&lite, "control", before_plan_names)
+        .await
+        .unwrap();
+    let id = TenantId::new_v4();
+    let tenant = id.to_string();
+    tenantry::context::run_as_system("test: seed an old registry", {
+        let lite = lite.clone();
+        async move {
+            lite.run_as_system(move |conn| {
+                conn.execute_batch(&format!(
+                    "INSERT INTO tenants (id, slug, name, plan, tier, state, created_at, updated_at)
+                         VALUES ('{tenant}', 'acme', 'Acme', 'pro', 'shared', 'active', 0, 0);
+                     INSERT INTO tenant_domains (domain, owner) VALUES ('shop.acme.example', '{tenant}');
+                     INSERT INTO tenant_settings (owner, settings, updated_at) VALUES ('{tenant}', '{{}}', 0);"
+                ))
+                .map_err(|e| DataError::Database(e.to_string()))
+            })
+            .await
+        }
+    })
+    .await
+    .unwrap();
+
+    apply_migrations(&lite, "control", CONTROL_MIGRATIONS)
+        .await
+        .unwrap();
+    let store = SqliteTenantStore::new(lite.clone());
+    let found = store
+        .find(&TenantKey::Domain("shop.acme.example".into()))
+        .await
+        .unwrap()
+        .expect("the domain survived the rebuild");
+    assert_eq!((found.id, found.plan.as_str()), (id, "pro"));
+    let scale = store
+        .insert(NewTenant {
+            id: None,
+            slug: "globex".into(),
+            name: "Globex".into(),
+            plan: "scale-2".parse().unwrap(),
+            tier: tenantry::context::Tier::Shared,
+            state: TenantState::Active,
+            domains: vec![],
+            database_server: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(scale.plan.as_str(), "scale-2");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -84,6 +84,10 @@ impl JwksUrl {
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
+
+    pub(crate) fn as_url(&self) -> &reqwest::Url {
+        &self.0
+    }
 }
 
 #[cfg(feature = "jwks-http")]
@@ -176,13 +180,7 @@ impl Jwks {
     pub(crate) fn new(source: JwksSource, options: JwksOptions) -> Self {
         Self {
             #[cfg(feature = "jwks-http")]
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(options.timeout)
-                .connect_timeout(options.timeout)
-                .no_proxy()
-                .build()
-                .unwrap_or_default(),
+            http: bounded_client(&options),
             source,
             options,
             set: RwLock::new(KeySet::default()),
@@ -287,37 +285,59 @@ impl Jwks {
 
     #[cfg(feature = "jwks-http")]
     async fn fetch_url(&self, url: &JwksUrl) -> Result<Vec<u8>, AuthError> {
-        let unavailable = |e: String| AuthError::KeySetUnavailable(e);
-        let too_large = || unavailable(format!("larger than {} bytes", self.options.max_bytes));
-        let mut response = self
-            .http
-            .get(url.0.clone())
-            .send()
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
-        if !response.status().is_success() {
-            // Redirects are not followed: a 3xx lands here too.
-            return Err(unavailable(format!("HTTP {}", response.status())));
-        }
-        if response
-            .content_length()
-            .is_some_and(|n| n > self.options.max_bytes as u64)
-        {
+        fetch_bounded(&self.http, &url.0, self.options.max_bytes).await
+    }
+}
+
+/// A client for identity-provider documents: no redirects, no proxy, the
+/// fetch timeout on connect and on the whole request.
+#[cfg(feature = "jwks-http")]
+pub(crate) fn bounded_client(options: &JwksOptions) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(options.timeout)
+        .connect_timeout(options.timeout)
+        .no_proxy()
+        .build()
+        .unwrap_or_default()
+}
+
+/// `url`'s body, refused when not a success or larger than `max_bytes`.
+#[cfg(feature = "jwks-http")]
+pub(crate) async fn fetch_bounded(
+    http: &reqwest::Client,
+    url: &reqwest::Url,
+    max_bytes: usize,
+) -> Result<Vec<u8>, AuthError> {
+    let unavailable = |e: String| AuthError::KeySetUnavailable(e);
+    let too_large = || unavailable(format!("{url}: larger than {max_bytes} bytes"));
+    let mut response = http
+        .get(url.clone())
+        .send()
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    if !response.status().is_success() {
+        // Redirects are not followed: a 3xx lands here too.
+        return Err(unavailable(format!("{url}: HTTP {}", response.status())));
+    }
+    if response
+        .content_length()
+        .is_some_and(|n| n > max_bytes as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| unavailable(e.to_string()))?
+    {
+        if body.len() + chunk.len() > max_bytes {
             return Err(too_large());
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| unavailable(e.to_string()))?
-        {
-            if body.len() + chunk.len() > self.options.max_bytes {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+        body.extend_from_slice(&chunk);
     }
+    Ok(body)
 }
 
 /// Keeps the keys we can use, each bound to one algorithm: an RSA key to

@@ -51,6 +51,8 @@ mod identity;
 mod jwks;
 mod layer;
 mod membership;
+#[cfg(feature = "jwks-http")]
+mod oidc;
 mod rejection;
 mod request_id;
 mod resolve;
@@ -64,6 +66,8 @@ pub use jwks::{JwksOptions, JwksSource};
 pub use jwks::{JwksUrl, JwksUrlError};
 pub use layer::{SignedRequests, TenantLayer, TenantService};
 pub use membership::{CachedMembership, Membership, MembershipError};
+#[cfg(feature = "jwks-http")]
+pub use oidc::OidcIssuer;
 pub use rejection::Rejection;
 pub use request_id::{REQUEST_ID_HEADER, RequestIdLayer, RequestIdService};
 pub use resolve::{

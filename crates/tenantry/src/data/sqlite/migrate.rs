@@ -31,6 +31,30 @@ fn apply_blocking(
         name: name.to_owned(),
         message: e.to_string(),
     };
+    // SQLite's procedure for schema changes it has no ALTER for (rebuild
+    // the table, drop the old, rename): foreign keys off, so dropping a
+    // referenced table does not cascade, and checked before commit. The
+    // pragma is a no-op inside a transaction, hence before BEGIN.
+    conn.execute_batch("PRAGMA foreign_keys = OFF")
+        .map_err(|e| failed(0, "foreign keys off", e))?;
+    let applied = apply_in_transaction(conn, target, set);
+    let restored = conn.execute_batch("PRAGMA foreign_keys = ON");
+    let ran = applied?;
+    restored.map_err(|e| failed(0, "foreign keys on", e))?;
+    Ok(ran)
+}
+
+fn apply_in_transaction(
+    conn: &mut rusqlite::Connection,
+    target: &str,
+    set: &[Migration],
+) -> Result<usize, MigrationError> {
+    let failed = |version: i64, name: &str, e: rusqlite::Error| MigrationError::Failed {
+        target: target.to_owned(),
+        version,
+        name: name.to_owned(),
+        message: e.to_string(),
+    };
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(|e| failed(0, "begin", e))?;
@@ -77,6 +101,28 @@ fn apply_blocking(
         ran += 1;
     }
     install_tenant_guards(&tx).map_err(|e| failed(0, "tenant guards", e))?;
+    let dangling: Option<String> = tx
+        .query_row(
+            "SELECT \"table\" FROM pragma_foreign_key_check LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })
+        .map_err(|e| failed(0, "foreign key check", e))?;
+    if let Some(table) = dangling {
+        return Err(failed(
+            0,
+            "foreign key check",
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                Some(format!("rows of {table} reference rows that are gone")),
+            ),
+        ));
+    }
     tx.commit().map_err(|e| failed(0, "commit", e))?;
     Ok(ran)
 }
