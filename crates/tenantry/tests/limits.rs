@@ -149,18 +149,38 @@ async fn slow_requests_time_out_with_504() {
 
 #[tokio::test]
 async fn plans_overrides_and_the_system_tenant() {
-    let mut config = LimitsConfig::default();
-    let vip = tenant("vip");
+    use tenantry::plans::{PlanCatalog, PlanSpec};
+    let (starter, scale) = (Plan::from_static("starter"), Plan::from_static("scale"));
+    let sized = |requests_per_second| PlanSpec {
+        requests_per_second,
+        ..PlanSpec::default()
+    };
+    let catalog = PlanCatalog::new(
+        starter.clone(),
+        [(starter, sized(20)), (scale.clone(), sized(900))],
+    )
+    .unwrap();
+    let mut config = LimitsConfig::from_plans(&catalog);
+    let on = |plan: &str| {
+        TenantContext::builder(TenantId::new_v4(), "acme")
+            .plan(plan.parse().unwrap())
+            .build()
+            .unwrap()
+    };
+    assert_eq!(config.for_context(&on("scale")).per_second, 900);
+    assert_eq!(config.for_context(&on("starter")).per_second, 20);
+    assert_eq!(
+        config.for_context(&on("retired")).per_second,
+        20,
+        "an unlisted plan gets the default plan's sizes"
+    );
+    let vip = on("starter");
     let custom = Limits {
         per_second: 7,
         ..GENEROUS
     };
     config.overrides.insert(vip.tenant_id(), custom);
     assert_eq!(config.for_context(&vip), custom);
-    assert_eq!(
-        config.for_context(&tenant("acme")),
-        config.by_plan[&Plan::from_static("free")]
-    );
     let system =
         tenantry::context::run_as_system("test", async { tenantry::context::require().unwrap() })
             .await;
