@@ -355,7 +355,7 @@ pub async fn ping(db: &Database) -> Result<(), tenantry::data::DataError> {
             .simple_query("SELECT 1")
             .await
             .map(drop)
-            .map_err(|e| tenantry::data::DataError::Unavailable(e.to_string())),
+            .map_err(|e| tenantry::data::DataError::Unavailable(e.to_string().into())),
         Database::Sqlite(lite) => lite.ping().await,
         _ => Ok(()),
     }

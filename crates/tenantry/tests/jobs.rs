@@ -62,7 +62,7 @@ async fn sqlite_fixture() -> JobFixture {
                     "INSERT INTO jobs (owner, lane, kind, payload, run_at, created_at) VALUES ('{tenant}', 'batch', 'record', '{{}}', 0, 0);
                      INSERT INTO job_tenants (owner, lane, queued) VALUES ('{tenant}', 'batch', 1);"
                 ))
-                .map_err(|e| tenantry::data::DataError::Database(e.to_string()))
+                .map_err(|e| tenantry::data::DataError::Database(e.to_string().into()))
             })
             .await
             .unwrap();

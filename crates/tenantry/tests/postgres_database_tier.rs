@@ -182,7 +182,7 @@ async fn database_tier_connections_never_exceed_the_budget() {
     // C waits, then gets a clear "unavailable", not a PostgreSQL error.
     let err = insert_note(&f.db, &tenants[2], "c").await.unwrap_err();
     assert!(
-        matches!(&err, DataError::Unavailable(m) if m.contains("budget")),
+        matches!(&err, DataError::Unavailable(m) if m.message().contains("budget")),
         "{err}"
     );
     assert_eq!(f.app_sessions().await, 2);

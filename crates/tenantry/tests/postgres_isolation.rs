@@ -68,7 +68,7 @@ async fn an_unscoped_query_sees_only_the_current_tenant() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, DataError::Database(ref m) if m.contains("row-level security")),
+        matches!(err, DataError::Forbidden(ref m) if m.message().contains("row-level security") && m.sqlstate() == Some("42501")),
         "{err}"
     );
 }

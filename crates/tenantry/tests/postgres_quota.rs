@@ -89,7 +89,9 @@ async fn a_tenant_holding_its_quota_waits_for_its_own_and_others_are_served() {
     let release = hold_transactions(&guarded, &noisy, 2).await;
     match one_query(&guarded, &noisy).await {
         Err(DataError::Unavailable(message)) => assert!(
-            message.contains("this tenant's 2 database connections"),
+            message
+                .message()
+                .contains("this tenant's 2 database connections"),
             "{message}"
         ),
         other => panic!("noisy is over its quota: {other:?}"),

@@ -85,7 +85,7 @@ async fn current_tenant_follows_the_context_and_writes_stay_home() {
         })
         .await;
     assert!(
-        matches!(changed, Err(DataError::Constraint(ref m)) if m.contains("another tenant")),
+        matches!(changed, Err(DataError::Constraint(ref m)) if m.message().contains("another tenant")),
         "{changed:?}"
     );
     let foreign_insert = acme
@@ -204,7 +204,7 @@ async fn database_tier_tenants_get_their_own_file() {
         })
         .await;
     assert!(
-        matches!(unprovisioned, Err(DataError::Unavailable(ref m)) if m.contains("not provisioned")),
+        matches!(unprovisioned, Err(DataError::Unavailable(ref m)) if m.message().contains("not provisioned")),
         "{unprovisioned:?}"
     );
 
@@ -293,7 +293,7 @@ async fn the_registry_rebuild_keeps_what_references_tenants() {
                      INSERT INTO tenant_domains (domain, owner) VALUES ('shop.acme.example', '{tenant}');
                      INSERT INTO tenant_settings (owner, settings, updated_at) VALUES ('{tenant}', '{{}}', 0);"
                 ))
-                .map_err(|e| DataError::Database(e.to_string()))
+                .map_err(|e| DataError::Database(e.to_string().into()))
             })
             .await
         }

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use tenantry::data::DataError;
+use tenantry::data::{ConstraintKind, DataError};
 
 use crate::store::invoices::InvoiceError;
 
@@ -55,13 +55,12 @@ impl ApiError {
 impl From<DataError> for ApiError {
     fn from(e: DataError) -> Self {
         match e {
-            DataError::Constraint(detail) => {
+            DataError::Constraint(ref detail) => {
                 // The database's text names constraints, columns and key
                 // values (tenant ids among them): logged, never sent.
-                tracing::info!(%detail, "constraint violation");
-                let detail = detail.to_ascii_lowercase();
+                tracing::info!(%detail, constraint = e.constraint(), "constraint violation");
                 ApiError::Conflict(
-                    if detail.contains("unique") || detail.contains("duplicate") {
+                    if e.constraint_kind() == Some(ConstraintKind::Unique) {
                         "a record with these values already exists"
                     } else {
                         "the change conflicts with other records"
@@ -155,6 +154,7 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tenantry::data::DbFailure;
 
     async fn body_of(error: ApiError) -> (StatusCode, String) {
         let response = error.into_response();
@@ -169,14 +169,18 @@ mod tests {
     async fn constraint_text_is_logged_not_sent() {
         let raw = "duplicate key value violates unique constraint \"invoices_order_id_key\" \
                    DETAIL: Key (tenant_id, order_id)=(0190a5a0-7b1c-7c3e-9c1a-2f5d9b1e4a10, 42) already exists.";
-        let (status, body) = body_of(DataError::Constraint(raw.into()).into()).await;
+        let unique = DbFailure::new(raw)
+            .with_sqlstate("23505")
+            .with_constraint("invoices_order_id_key");
+        let (status, body) = body_of(DataError::Constraint(unique).into()).await;
         assert_eq!(status, StatusCode::CONFLICT);
         assert_eq!(
             body,
             r#"{"error":"a record with these values already exists"}"#
         );
         let fk = "insert or update on table \"invoices\" violates foreign key constraint \"invoices_order_fk\"";
-        let (_, body) = body_of(DataError::Constraint(fk.into()).into()).await;
+        let fk = DbFailure::new(fk).with_sqlstate("23503");
+        let (_, body) = body_of(DataError::Constraint(fk).into()).await;
         assert_eq!(
             body,
             r#"{"error":"the change conflicts with other records"}"#
@@ -184,6 +188,14 @@ mod tests {
         let (_, body) =
             body_of(DataError::Constraint("UNIQUE constraint failed: users.email".into()).into())
                 .await;
+        assert!(!body.contains("users.email"), "{body}");
+        // SQLite's unique violation, as the backend classifies it.
+        let lite = DbFailure::new("UNIQUE constraint failed: users.email").with_sqlstate("23505");
+        let (_, body) = body_of(DataError::Constraint(lite).into()).await;
+        assert_eq!(
+            body,
+            r#"{"error":"a record with these values already exists"}"#
+        );
         assert!(!body.contains("users.email"), "{body}");
     }
 }

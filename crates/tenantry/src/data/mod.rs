@@ -37,6 +37,7 @@
 //! # Ok(()) }
 //! ```
 
+mod failure;
 mod migration;
 mod row;
 mod scoped;
@@ -46,7 +47,10 @@ mod value;
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "sqlx")]
+pub mod sqlx;
 
+pub use failure::{BoxError, ConstraintKind, DbFailure, ErrorKind};
 pub use migration::{Migration, MigrationError};
 pub use row::{FromRow, Row};
 pub use scoped::{TenantDb, Tx};
@@ -110,31 +114,99 @@ pub enum DataError {
     /// SQLite, or a tier not implemented yet).
     #[error("the {0} tier is not available on this backend")]
     TierUnavailable(crate::context::Tier),
-    /// A unique or foreign-key constraint refused the write.
+    /// A constraint refused the write; [`DataError::constraint`] names
+    /// it and [`DataError::constraint_kind`] says which kind it is.
     #[error("constraint violated: {0}")]
-    Constraint(String),
+    Constraint(#[source] DbFailure),
     /// A value the database cannot store as given (a NUL character in
     /// text, a number beyond its column's range, text over its length):
     /// the caller's input, not the database, is at fault.
     #[error("value not storable: {0}")]
-    InvalidValue(String),
+    InvalidValue(#[source] DbFailure),
+    /// The database refused the statement to this role: row-level security
+    /// (a row written for another tenant) or a missing privilege.
+    #[error("refused by the database: {0}")]
+    Forbidden(#[source] DbFailure),
+    /// A statement or lock wait was cancelled by its timeout.
+    #[error("database timeout: {0}")]
+    Timeout(#[source] DbFailure),
     /// A column could not be read as the requested type.
     #[error("decode: {0}")]
     Decode(String),
     /// A setting (a URL, a server address) is not usable as given.
     #[error("bad configuration: {0}")]
     Config(String),
-    /// No connection could be had in time.
+    /// No connection could be had in time, or the server went away.
     #[error("database unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] DbFailure),
     /// Any other database error.
     #[error("database: {0}")]
-    Database(String),
+    Database(#[source] DbFailure),
 }
 
 impl DataError {
     /// Whether the error is a constraint violation (usually a 409 for clients).
     pub fn is_constraint(&self) -> bool {
         matches!(self, DataError::Constraint(_))
+    }
+
+    /// What a caller does about it.
+    ///
+    /// ```
+    /// use tenantry::data::{DataError, DbFailure, ErrorKind};
+    /// let taken = DataError::Constraint(DbFailure::new("duplicate key").with_sqlstate("23505").with_constraint("users_email_key"));
+    /// assert_eq!(taken.kind(), ErrorKind::Conflict);
+    /// assert_eq!(taken.constraint(), Some("users_email_key"));
+    /// assert_eq!(taken.constraint_kind(), Some(tenantry::data::ConstraintKind::Unique));
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            DataError::NoTenantContext(_) | DataError::SystemTenant | DataError::SystemOnly => {
+                ErrorKind::NoContext
+            }
+            DataError::Constraint(_) => ErrorKind::Conflict,
+            DataError::InvalidValue(_) => ErrorKind::InvalidInput,
+            DataError::Forbidden(_) => ErrorKind::Forbidden,
+            DataError::Timeout(_) => ErrorKind::Timeout,
+            DataError::Unavailable(_) => ErrorKind::Unavailable,
+            DataError::TierUnavailable(_)
+            | DataError::Decode(_)
+            | DataError::Config(_)
+            | DataError::Database(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// What the database said, for errors that came from it.
+    pub fn failure(&self) -> Option<&DbFailure> {
+        match self {
+            DataError::Constraint(f)
+            | DataError::InvalidValue(f)
+            | DataError::Forbidden(f)
+            | DataError::Timeout(f)
+            | DataError::Unavailable(f)
+            | DataError::Database(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The SQLSTATE, when the server sent one.
+    pub fn sqlstate(&self) -> Option<&str> {
+        self.failure().and_then(DbFailure::sqlstate)
+    }
+
+    /// The violated constraint's name, for constraint violations.
+    pub fn constraint(&self) -> Option<&str> {
+        match self {
+            DataError::Constraint(f) => f.constraint(),
+            _ => None,
+        }
+    }
+
+    /// The violated constraint's kind, for constraint violations.
+    pub fn constraint_kind(&self) -> Option<ConstraintKind> {
+        match self {
+            DataError::Constraint(f) => Some(ConstraintKind::of_sqlstate(f.sqlstate())),
+            _ => None,
+        }
     }
 }

@@ -157,6 +157,17 @@ enum TierTx {
 }
 
 impl Tx {
+    /// The PostgreSQL connection of the tier reads come from, and that
+    /// tier (for enqueueing a job in this transaction).
+    #[cfg(feature = "postgres")]
+    pub(crate) fn pg_client(&self) -> Option<(&tokio_postgres::Client, crate::context::Tier)> {
+        match &self.primary {
+            TierTx::Pg(tx) => Some((tx.client(), tx.tier())),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
     /// Runs a query and returns every row (the primary's, for a write).
     pub async fn fetch_all(
         &mut self,

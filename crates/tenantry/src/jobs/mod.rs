@@ -24,6 +24,8 @@ pub mod cron;
 mod envelope;
 #[cfg(feature = "postgres")]
 mod pg_listen;
+#[cfg(feature = "sqlx")]
+mod pg_sqlx;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]

@@ -52,6 +52,12 @@ mod sql {
     pub(super) const RETRY_DEAD: &str = include_str!("sql/retry_dead.sql");
 }
 
+/// The enqueue statement (for the sqlx path, which binds the same arrays).
+#[cfg(feature = "sqlx")]
+pub(super) fn enqueue_sql() -> &'static str {
+    sql::ENQUEUE
+}
+
 /// The channel enqueues notify on; the payload is the lane.
 pub(crate) const WAKE_CHANNEL: &str = "tenantry_jobs";
 
@@ -172,6 +178,70 @@ impl PgQueue {
         ));
         self.wakeups = Some(wakeups);
         Ok(self)
+    }
+
+    /// Enqueues `job` inside `tx`, a transaction of the current tenant's
+    /// from [`PgDatabase::tenant_transaction`]: the job exists if and only
+    /// if the transaction commits, so a write and the work it triggers
+    /// cannot part (no outbox needed). Workers see the job, and are woken,
+    /// at commit.
+    ///
+    /// The tenant's rows and the queue must share a database: the shared
+    /// and schema tiers do; a database-tier tenant's transaction is on its
+    /// own database, and is refused with [`JobError::Invalid`].
+    pub async fn enqueue_in(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        job: &JobEnvelope,
+    ) -> Result<i64, JobError> {
+        let ctx = crate::context::require()?;
+        Self::check_same_database(&ctx, job, ctx.route().reads())?;
+        let mut results = Self::insert(tx, std::slice::from_ref(job), &self.weights).await?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(JobError::Storage("the enqueue returned no row".into())))
+    }
+
+    /// [`Self::enqueue_in`] for a transaction of [`TenantDb::transaction`](crate::data::TenantDb::transaction).
+    pub async fn enqueue_in_tx(
+        &self,
+        tx: &crate::data::Tx,
+        job: &JobEnvelope,
+    ) -> Result<i64, JobError> {
+        let ctx = crate::context::require()?;
+        let (client, tier) = tx.pg_client().ok_or_else(|| {
+            JobError::Invalid("transactional enqueue needs a PostgreSQL transaction".into())
+        })?;
+        Self::check_same_database(&ctx, job, tier)?;
+        let mut results = Self::insert(client, std::slice::from_ref(job), &self.weights).await?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(JobError::Storage("the enqueue returned no row".into())))
+    }
+
+    pub(super) fn weights(&self) -> &QueueWeights {
+        &self.weights
+    }
+
+    pub(super) fn check_same_database(
+        ctx: &crate::context::TenantContext,
+        job: &JobEnvelope,
+        tier: crate::context::Tier,
+    ) -> Result<(), JobError> {
+        if ctx.tenant_id() != job.tenant() {
+            // Both come from the context; a job made in another scope is a bug.
+            return Err(JobError::Invalid(
+                "the job was made for another tenant than this transaction's".into(),
+            ));
+        }
+        if tier == crate::context::Tier::Database {
+            return Err(JobError::Invalid(
+                "a database-tier tenant's transaction is on its own database, not the queue's: \
+                 enqueue after the commit instead"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Writes `jobs` in one statement: each one's id (or the id of the job

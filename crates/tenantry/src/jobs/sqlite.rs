@@ -138,7 +138,7 @@ fn shift(
 
 fn parse_tenant(raw: &str) -> Result<TenantId, DataError> {
     raw.parse()
-        .map_err(|_| DataError::Database(format!("job owner {raw:?} is not a tenant id")))
+        .map_err(|_| DataError::Database(format!("job owner {raw:?} is not a tenant id").into()))
 }
 
 impl SqliteQueue {

@@ -131,6 +131,16 @@ impl Queries for tokio_postgres::Transaction<'_> {
     }
 }
 
+impl Queries for tokio_postgres::Client {
+    fn rows(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> impl Future<Output = Result<Vec<Row>, Error>> + Send {
+        self.query(sql, params)
+    }
+}
+
 impl Drop for ControlClient {
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {

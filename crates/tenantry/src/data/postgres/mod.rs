@@ -51,7 +51,7 @@ pub use statements::Statements;
 pub use tenant_pools::{database_for, tenant_database_prefix};
 pub use tls::{PgTls, SslMode, is_local, parse_url};
 
-use super::DataError;
+use super::{DataError, DbFailure};
 use budget::{BudgetedPool, ConnectionBudget};
 use tenant_pools::TenantPools;
 
@@ -180,7 +180,7 @@ impl PgDatabase {
                 .timeouts(pool_timeouts(options.acquire_timeout))
                 .runtime(deadpool::Runtime::Tokio1)
                 .build()
-                .map_err(|e| DataError::Unavailable(e.to_string()))?;
+                .map_err(|e| DataError::Unavailable(e.to_string().into()))?;
             budget.register(&pool);
             Ok::<_, DataError>(pool)
         };
@@ -292,8 +292,8 @@ pub(crate) fn pool_error(e: PoolError<ConnectError>) -> DataError {
         PoolError::Timeout(_) => DataError::Unavailable(
             "no database connection became free in time (the connection budget is in use)".into(),
         ),
-        PoolError::Backend(e) => DataError::Unavailable(e.to_string()),
-        other => DataError::Unavailable(other.to_string()),
+        PoolError::Backend(e) => DataError::Unavailable(e.to_string().into()),
+        other => DataError::Unavailable(other.to_string().into()),
     }
 }
 
@@ -335,49 +335,58 @@ fn is_server_going_away(code: &tokio_postgres::error::SqlState) -> bool {
 }
 
 /// Maps a driver error, keeping the server's message (the `Display` of
-/// `tokio_postgres::Error` alone says only "db error").
+/// `tokio_postgres::Error` alone says only "db error"), its SQLSTATE, the
+/// constraint and table it names, and the driver's error as the source.
 pub(crate) fn db_error(e: tokio_postgres::Error) -> DataError {
     use tokio_postgres::error::SqlState;
-    match e.as_db_error() {
-        Some(db) => {
-            let text = server_text(db);
-            let code = db.code();
-            if [
-                SqlState::UNIQUE_VIOLATION,
-                SqlState::FOREIGN_KEY_VIOLATION,
-                SqlState::CHECK_VIOLATION,
-                SqlState::NOT_NULL_VIOLATION,
-                SqlState::EXCLUSION_VIOLATION,
-            ]
-            .contains(code)
-            {
-                DataError::Constraint(text)
-            } else if [
-                SqlState::CHARACTER_NOT_IN_REPERTOIRE,
-                SqlState::UNTRANSLATABLE_CHARACTER,
-                SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
-                SqlState::STRING_DATA_RIGHT_TRUNCATION,
-            ]
-            .contains(code)
-            {
-                DataError::InvalidValue(text)
-            } else if is_server_going_away(code) {
-                DataError::Unavailable(text)
-            } else {
-                DataError::Database(text)
-            }
-        }
-        None if e.is_closed() => DataError::Unavailable(e.to_string()),
-        // A reset or refused socket: the server went away mid-request.
-        None if std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) => {
-            DataError::Unavailable(db_error_text(&e))
-        }
-        None => DataError::Database(format!(
-            "{e}: {}",
-            std::error::Error::source(&e)
-                .map(|s| s.to_string())
-                .unwrap_or_default()
-        )),
+    let Some(db) = e.as_db_error() else {
+        let text = db_error_text(&e);
+        let gone = e.is_closed()
+            // A reset or refused socket: the server went away mid-request.
+            || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+        let failure = DbFailure::new(text).with_source(e);
+        return if gone {
+            DataError::Unavailable(failure)
+        } else {
+            DataError::Database(failure)
+        };
+    };
+    let code = db.code().clone();
+    let mut failure = DbFailure::new(server_text(db)).with_sqlstate(code.code());
+    if let Some(constraint) = db.constraint() {
+        failure = failure.with_constraint(constraint);
+    }
+    if let Some(table) = db.table() {
+        failure = failure.with_table(table);
+    }
+    let failure = failure.with_source(e);
+    if [
+        SqlState::UNIQUE_VIOLATION,
+        SqlState::FOREIGN_KEY_VIOLATION,
+        SqlState::CHECK_VIOLATION,
+        SqlState::NOT_NULL_VIOLATION,
+        SqlState::EXCLUSION_VIOLATION,
+    ]
+    .contains(&code)
+    {
+        DataError::Constraint(failure)
+    } else if [
+        SqlState::CHARACTER_NOT_IN_REPERTOIRE,
+        SqlState::UNTRANSLATABLE_CHARACTER,
+        SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+        SqlState::STRING_DATA_RIGHT_TRUNCATION,
+    ]
+    .contains(&code)
+    {
+        DataError::InvalidValue(failure)
+    } else if code == SqlState::INSUFFICIENT_PRIVILEGE {
+        DataError::Forbidden(failure)
+    } else if [SqlState::QUERY_CANCELED, SqlState::LOCK_NOT_AVAILABLE].contains(&code) {
+        DataError::Timeout(failure)
+    } else if is_server_going_away(&code) {
+        DataError::Unavailable(failure)
+    } else {
+        DataError::Database(failure)
     }
 }
 
@@ -464,6 +473,8 @@ pub fn quote_ident(name: &str) -> Result<String, DataError> {
     if valid {
         Ok(format!("\"{name}\""))
     } else {
-        Err(DataError::Database(format!("refusing identifier {name:?}")))
+        Err(DataError::Database(
+            format!("refusing identifier {name:?}").into(),
+        ))
     }
 }

@@ -45,17 +45,18 @@ impl TenantQuotas {
         let slots = self
             .held
             .get_with(ctx.tenant_id(), || Arc::new(Semaphore::new(quota)));
-        let permit = match slots.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => tokio::time::timeout(wait, slots.acquire_owned())
-                .await
-                .map_err(|_| {
-                    DataError::Unavailable(format!(
+        let permit =
+            match slots.clone().try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => tokio::time::timeout(wait, slots.acquire_owned())
+                    .await
+                    .map_err(|_| {
+                        DataError::Unavailable(format!(
                         "this tenant's {quota} database connections stayed in use for {wait:?}"
-                    ))
-                })?
-                .map_err(|_| DataError::Unavailable("connection quota closed".into()))?,
-        };
+                    ).into())
+                    })?
+                    .map_err(|_| DataError::Unavailable("connection quota closed".into()))?,
+            };
         Ok(permit)
     }
 }

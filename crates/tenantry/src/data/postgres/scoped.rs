@@ -104,6 +104,10 @@ impl ScopedConn {
         // Present from construction until drop.
         self.client.as_ref().expect("connection present until drop")
     }
+
+    fn client_mut(&mut self) -> &mut tokio_postgres::Client {
+        self.client.as_mut().expect("connection present until drop")
+    }
 }
 
 impl Drop for ScopedConn {
@@ -246,7 +250,11 @@ impl PgDatabase {
         );
         begun.map_err(db_error)?;
         set.map_err(db_error)?;
-        Ok(PgTx { conn, statements })
+        Ok(PgTx {
+            conn,
+            statements,
+            tier,
+        })
     }
 }
 
@@ -318,9 +326,18 @@ async fn prepare(
 pub struct PgTx {
     conn: ScopedConn,
     statements: Statements,
+    tier: Tier,
 }
 
 impl PgTx {
+    pub(crate) fn client(&self) -> &tokio_postgres::Client {
+        self.conn.client()
+    }
+
+    pub(crate) fn tier(&self) -> Tier {
+        self.tier
+    }
+
     pub(crate) async fn fetch_all(
         &mut self,
         sql: &'static str,
@@ -377,5 +394,65 @@ impl PgTx {
             .map_err(db_error)?;
         self.conn.idle = true;
         Ok(())
+    }
+}
+
+impl PgDatabase {
+    /// Runs `work` in a transaction of the current tenant's, on the
+    /// tenant's tier, with the tenant already set — the driver's own
+    /// [`tokio_postgres::Transaction`], for SQL the [`TenantDb`](crate::data::TenantDb)
+    /// helpers do not cover (JSON, arrays, numeric, custom types, `COPY`).
+    ///
+    /// Row-level security applies as on every scoped statement: the
+    /// transaction sees and writes only this tenant's rows. It commits when
+    /// `work` returns `Ok` and rolls back when it returns `Err` (or is
+    /// dropped). The tenant comes from the context, never from a parameter;
+    /// outside a context it fails with [`DataError::NoTenantContext`], in
+    /// the system context with [`DataError::SystemTenant`].
+    ///
+    /// While a tenant moves tiers (a dual-write route), the transaction
+    /// runs on the tier reads come from only: SQL tenantry does not see is
+    /// not mirrored.
+    ///
+    /// ```no_run
+    /// # async fn demo(pg: tenantry::data::postgres::PgDatabase) -> Result<(), tenantry::data::DataError> {
+    /// let totals: Vec<(String, serde_json::Value)> = pg
+    ///     .tenant_transaction(async |tx| {
+    ///         let rows = tx
+    ///             .query("SELECT customer, jsonb_agg(total) FROM orders GROUP BY customer", &[])
+    ///             .await?;
+    ///         Ok::<_, tenantry::data::DataError>(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn tenant_transaction<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: AsyncFnOnce(&tokio_postgres::Transaction<'_>) -> Result<T, E>,
+        E: From<DataError>,
+    {
+        let ctx = crate::context::require().map_err(DataError::from)?;
+        if ctx.is_system() {
+            return Err(DataError::SystemTenant.into());
+        }
+        let tier = ctx.route().reads();
+        let scope = Scope::of(&ctx, tier)?;
+        let mut conn = self.scoped_conn(&ctx, tier).await?;
+        conn.idle = false;
+        let client: &mut tokio_postgres::Client = conn.client_mut();
+        let tx = client.transaction().await.map_err(db_error)?;
+        tx.execute(scope.sql, &scope.params())
+            .await
+            .map_err(db_error)?;
+        let outcome = work(&tx).await;
+        let finished = match &outcome {
+            Ok(_) => tx.commit().await,
+            Err(_) => tx.rollback().await,
+        };
+        // Back to the pool only when known to be outside a transaction.
+        conn.idle = finished.is_ok();
+        let value = outcome?;
+        finished.map_err(db_error)?;
+        Ok(value)
     }
 }

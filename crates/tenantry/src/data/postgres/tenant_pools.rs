@@ -172,7 +172,7 @@ impl TenantPools {
             .timeouts(pool_timeouts(self.options.acquire_timeout))
             .runtime(deadpool::Runtime::Tokio1)
             .build()
-            .map_err(|e| DataError::Unavailable(e.to_string()))?;
+            .map_err(|e| DataError::Unavailable(e.to_string().into()))?;
         self.budget.register(&pool);
         Ok(pool)
     }

@@ -34,7 +34,7 @@ use tenant_files::TenantFiles;
 
 use crate::context::{TenantContext, Tier};
 use crate::data::row::RowRepr;
-use crate::data::{DataError, Row, Value};
+use crate::data::{DataError, DbFailure, Row, Value};
 
 /// A SQLite database file (the shared tier, or the control plane).
 #[derive(Clone)]
@@ -171,7 +171,7 @@ impl SqliteDatabase {
         self.pool
             .run(None, |conn| {
                 conn.query_row("SELECT 1", [], |_| Ok(()))
-                    .map_err(|e| DataError::Unavailable(e.to_string()))
+                    .map_err(|e| DataError::Unavailable(e.to_string().into()))
             })
             .await
     }
@@ -184,7 +184,9 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value]) -> Result<(), Data
         let index = stmt
             .parameter_index(&name)
             .map_err(sqlite_error)?
-            .ok_or_else(|| DataError::Database(format!("statement has no parameter {name}")))?;
+            .ok_or_else(|| {
+                DataError::Database(format!("statement has no parameter {name}").into())
+            })?;
         stmt.raw_bind_parameter(index, value)
             .map_err(sqlite_error)?;
     }
@@ -250,17 +252,35 @@ impl rusqlite::ToSql for Value {
     }
 }
 
+fn sqlstate_of_constraint(extended_code: std::ffi::c_int) -> Option<&'static str> {
+    use rusqlite::ffi;
+    match extended_code {
+        ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => Some("23505"),
+        ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Some("23503"),
+        ffi::SQLITE_CONSTRAINT_CHECK => Some("23514"),
+        ffi::SQLITE_CONSTRAINT_NOTNULL => Some("23502"),
+        _ => None,
+    }
+}
+
 pub(crate) fn sqlite_error(e: rusqlite::Error) -> DataError {
     use rusqlite::ErrorCode;
     match &e {
         rusqlite::Error::SqliteFailure(f, msg) if f.code == ErrorCode::ConstraintViolation => {
-            DataError::Constraint(msg.clone().unwrap_or_else(|| e.to_string()))
+            let text = msg.clone().unwrap_or_else(|| e.to_string());
+            let mut failure = DbFailure::new(text);
+            // PostgreSQL's SQLSTATE for the same kind, so callers classify
+            // constraint violations the same on both backends.
+            if let Some(code) = sqlstate_of_constraint(f.extended_code) {
+                failure = failure.with_sqlstate(code);
+            }
+            DataError::Constraint(failure.with_source(e))
         }
         rusqlite::Error::SqliteFailure(f, _)
             if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
         {
-            DataError::Unavailable(e.to_string())
+            DataError::Unavailable(DbFailure::new(e.to_string()).with_source(e))
         }
-        _ => DataError::Database(e.to_string()),
+        _ => DataError::Database(DbFailure::new(e.to_string()).with_source(e)),
     }
 }

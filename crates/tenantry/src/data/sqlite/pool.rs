@@ -37,7 +37,7 @@ impl SqlitePool {
     pub(crate) fn open(path: &Path, max_connections: usize) -> Result<Self, DataError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
-                DataError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+                DataError::Unavailable(format!("cannot create {}: {e}", dir.display()).into())
             })?;
         }
         let pool = Self {
@@ -117,7 +117,7 @@ impl SqlitePool {
             result
         })
         .await
-        .map_err(|e| DataError::Database(format!("sqlite worker: {e}")))?
+        .map_err(|e| DataError::Database(format!("sqlite worker: {e}").into()))?
     }
 
     pub(crate) fn open_connection(&self) -> Result<Connection, DataError> {

@@ -171,7 +171,7 @@ impl TenantStore for SqliteTenantStore {
                 })
                 .await
                 .map_err(|e| match e {
-                    DataError::Constraint(what) => RegistryError::Conflict(what),
+                    DataError::Constraint(what) => RegistryError::Conflict(what.message().to_owned()),
                     other => storage(other),
                 })?;
             self.find(&TenantKey::Id(id))
@@ -216,7 +216,9 @@ impl TenantStore for SqliteTenantStore {
 /// Names what conflicted; the caller turns it into [`RegistryError::Conflict`].
 fn conflict(e: rusqlite::Error, what: String) -> DataError {
     match sqlite_error(e) {
-        DataError::Constraint(_) => DataError::Constraint(what),
+        DataError::Constraint(failure) => {
+            DataError::Constraint(crate::data::DbFailure::new(what).with_source(failure))
+        }
         other => other,
     }
 }

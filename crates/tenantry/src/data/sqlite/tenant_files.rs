@@ -49,9 +49,9 @@ impl TenantFiles {
         }
         let path = self.path(tenant);
         if !path.exists() {
-            return Err(DataError::Unavailable(format!(
-                "the database of tenant {tenant} is not provisioned"
-            )));
+            return Err(DataError::Unavailable(
+                format!("the database of tenant {tenant} is not provisioned").into(),
+            ));
         }
         let pool = Arc::new(SqlitePool::open(&path, CONNECTIONS_PER_FILE)?);
         open.insert(0, (tenant, pool.clone()));

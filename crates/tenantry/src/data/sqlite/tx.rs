@@ -58,7 +58,7 @@ impl SqliteTx {
             (conn, result)
         })
         .await
-        .map_err(|e| DataError::Database(format!("sqlite worker: {e}")))?;
+        .map_err(|e| DataError::Database(format!("sqlite worker: {e}").into()))?;
         self.conn = Some(conn);
         result
     }
