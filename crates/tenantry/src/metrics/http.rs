@@ -82,9 +82,33 @@ impl HttpMetrics {
             durations.entry(key).or_default().clone()
         };
         histogram.observe(elapsed);
-        if let Some(tenant) = labels.tenant {
-            self.per_tenant.add(tenant, class(labels.status));
+        let tenant = labels
+            .tenant
+            .map(|tenant| self.per_tenant.add(tenant, class(labels.status)));
+        #[cfg(feature = "metrics-facade")]
+        {
+            let status = labels.status.to_string();
+            super::facade::histogram(
+                "http_request_duration_seconds",
+                &[
+                    ("method", labels.method),
+                    ("route", labels.route),
+                    ("status", &status),
+                    ("tier", labels.tier),
+                    ("plan", labels.plan),
+                ],
+                elapsed.as_secs_f64(),
+            );
+            if let Some(tenant) = &tenant {
+                super::facade::counter(
+                    "tenant_http_requests_total",
+                    &[("tenant", tenant), ("class", class(labels.status))],
+                    1,
+                );
+            }
         }
+        #[cfg(not(feature = "metrics-facade"))]
+        let _ = tenant;
     }
 
     /// The Prometheus text exposition of everything recorded.

@@ -138,7 +138,33 @@ impl JobObserver for JobMetrics {
         };
         run.observe(ran);
         let wait_us = u64::try_from(job.waited.as_micros()).unwrap_or(u64::MAX);
-        self.per_tenant
+        let tenant = self
+            .per_tenant
             .add_all(job.tenant, &[(outcome, 1), (WAIT_US, wait_us), (WAITED, 1)]);
+        #[cfg(feature = "metrics-facade")]
+        {
+            let lane = job.lane.as_str();
+            let (kind, waited) = (job.kind.as_str(), job.waited.as_secs_f64());
+            use super::facade::{counter, histogram};
+            histogram(
+                "job_wait_seconds",
+                &[("lane", lane), ("kind", kind)],
+                waited,
+            );
+            histogram(
+                "job_run_seconds",
+                &[("lane", lane), ("kind", kind), ("outcome", outcome)],
+                ran.as_secs_f64(),
+            );
+            counter(
+                "tenant_job_attempts_total",
+                &[("tenant", &tenant), ("outcome", outcome)],
+                1,
+            );
+            // The built-in text's per-tenant wait summary, as a histogram.
+            histogram("tenant_job_wait_seconds", &[("tenant", &tenant)], waited);
+        }
+        #[cfg(not(feature = "metrics-facade"))]
+        let _ = tenant;
     }
 }

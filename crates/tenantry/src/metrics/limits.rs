@@ -48,6 +48,14 @@ impl LimitMetrics {
 
 impl LimitsObserver for LimitMetrics {
     fn rejected(&self, ctx: &TenantContext, why: Rejection) {
-        self.refused.add(ctx.tenant_id(), why.as_str());
+        let tenant = self.refused.add(ctx.tenant_id(), why.as_str());
+        #[cfg(feature = "metrics-facade")]
+        super::facade::counter(
+            "tenant_limit_rejections_total",
+            &[("tenant", &tenant), ("reason", why.as_str())],
+            1,
+        );
+        #[cfg(not(feature = "metrics-facade"))]
+        let _ = tenant;
     }
 }

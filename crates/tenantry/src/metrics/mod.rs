@@ -10,8 +10,13 @@
 //! is bounded by K, not by the number of tenants.
 //!
 //! The text format is written here (no client library): a few counters and
-//! histograms do not need one, and `promtool check metrics` checks it.
+//! histograms do not need one, and `promtool check metrics` checks it. With
+//! the `metrics-facade` feature every observation is also recorded through
+//! the [`metrics`](https://docs.rs/metrics) facade, so an app's own recorder
+//! and exporter carry tenantry's series (same names, same bounded labels).
 
+#[cfg(feature = "metrics-facade")]
+mod facade;
 mod histogram;
 mod http;
 #[cfg(feature = "jobs")]

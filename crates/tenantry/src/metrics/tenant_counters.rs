@@ -25,18 +25,21 @@ impl TenantCounters {
         }
     }
 
-    pub(crate) fn add(&self, tenant: TenantId, second: &'static str) {
-        self.add_all(tenant, &[(second, 1)]);
+    /// One event of `tenant`'s under `second`; the tenant's label.
+    pub(crate) fn add(&self, tenant: TenantId, second: &'static str) -> String {
+        self.add_all(tenant, &[(second, 1)])
     }
 
-    /// One event of `tenant`'s, adding to several of its counters.
-    pub(crate) fn add_all(&self, tenant: TenantId, amounts: &[(&'static str, u64)]) {
+    /// One event of `tenant`'s, adding to several of its counters; the
+    /// tenant's label (its id while in the top K, else `other`).
+    pub(crate) fn add_all(&self, tenant: TenantId, amounts: &[(&'static str, u64)]) -> String {
         self.top.hit(tenant);
         let label = self.top.label(tenant);
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         for (second, amount) in amounts {
             *counts.entry((label.clone(), second)).or_default() += amount;
         }
+        label
     }
 
     /// Every (tenant label, second label) → count, stale tenants folded.
