@@ -75,10 +75,7 @@ async fn queued(queue: &PgQueue, ctx: &TenantContext) -> i64 {
 async fn notes_seen(pg: &PgDatabase, ctx: &TenantContext) -> Vec<String> {
     ctx.clone()
         .scope(pg.tenant_transaction(async |tx| {
-            let rows = tx
-                .query("SELECT body FROM notes ORDER BY id", &[])
-                .await
-                .map_err(|e| DataError::Database(e.to_string().into()))?;
+            let rows = tx.query("SELECT body FROM notes ORDER BY id", &[]).await?;
             Ok::<_, DataError>(rows.iter().map(|r| r.get(0)).collect())
         }))
         .await
@@ -125,12 +122,12 @@ async fn a_tokio_postgres_transaction_is_the_tenant_s_own() {
                 "INSERT INTO notes (tenant_id, body) VALUES ($1, 'sneaky')",
                 &[foreign.as_uuid()],
             )
-            .await
-            .map_err(|e| DataError::Database(e.to_string().into()))?;
+            .await?;
             Ok::<_, DataError>(())
         }))
-        .await;
-    assert!(refused.is_err());
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Forbidden, "{refused}");
     assert_eq!(notes_seen(&f.pg, &globex).await, ["globex's"]);
 
     // No context, no transaction.

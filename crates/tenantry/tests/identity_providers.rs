@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 use tenantry::context::{Plan, Tier};
 use tenantry::edge::{
@@ -21,88 +21,26 @@ use tenantry::edge::{
 };
 use tenantry::registry::{MemoryTenantStore, NewTenant, TenantState, TenantStore, Tenants};
 
+mod oidc_provider;
+
+use oidc_provider::{fixture, now, provider_key, sign};
+
 const API_HOST: &str = "app.localhost";
 
-fn fixture(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-fn provider_key() -> EncodingKey {
-    EncodingKey::from_rsa_pem(&std::fs::read(fixture("rs256.pem")).unwrap()).unwrap()
-}
-
-fn sign(alg: Algorithm, kid: &str, key: &EncodingKey, claims: &Value) -> String {
-    let mut header = Header::new(alg);
-    header.kid = Some(kid.into());
-    jsonwebtoken::encode(&header, claims, key).unwrap()
-}
-
-fn now() -> u64 {
-    jsonwebtoken::get_current_timestamp()
-}
-
-/// A local identity provider: for each issuer path, a discovery document
-/// and the provider key set. `/impostor` publishes a document that speaks
-/// for another issuer.
+/// The provider, as Auth0, Keycloak and Clerk lay out their issuers and key sets.
 async fn identity_provider() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let base = format!("http://{addr}");
-    let keys: Value =
-        serde_json::from_slice(&std::fs::read(fixture("jwks-provider.json")).unwrap()).unwrap();
-    let discovery = |issuer: String, jwks_uri: String| {
-        get(move || {
-            let doc = json!({
-                "issuer": issuer,
-                "jwks_uri": jwks_uri,
-                "id_token_signing_alg_values_supported": ["RS256"],
-            });
-            async move { axum::Json(doc) }
-        })
-    };
-    let key_set = || {
-        let keys = keys.clone();
-        get(move || async move { axum::Json(keys) })
-    };
-    let app = Router::new()
+    oidc_provider::serve(&[
         // Auth0: the issuer ends with a slash.
-        .route(
-            "/auth0/.well-known/openid-configuration",
-            discovery(
-                format!("{base}/auth0/"),
-                format!("{base}/auth0/.well-known/jwks.json"),
-            ),
-        )
-        .route("/auth0/.well-known/jwks.json", key_set())
+        ("/auth0/", "/auth0/.well-known/jwks.json"),
         // Keycloak: a realm's issuer, certificates under protocol/openid-connect.
-        .route(
-            "/realms/acme-saas/.well-known/openid-configuration",
-            discovery(
-                format!("{base}/realms/acme-saas"),
-                format!("{base}/realms/acme-saas/protocol/openid-connect/certs"),
-            ),
-        )
-        .route("/realms/acme-saas/protocol/openid-connect/certs", key_set())
+        (
+            "/realms/acme-saas",
+            "/realms/acme-saas/protocol/openid-connect/certs",
+        ),
         // Clerk: the instance's frontend API is the issuer.
-        .route(
-            "/clerk/.well-known/openid-configuration",
-            discovery(
-                format!("{base}/clerk"),
-                format!("{base}/clerk/.well-known/jwks.json"),
-            ),
-        )
-        .route("/clerk/.well-known/jwks.json", key_set())
-        .route(
-            "/impostor/.well-known/openid-configuration",
-            discovery(
-                format!("{base}/auth0/"),
-                format!("{base}/auth0/.well-known/jwks.json"),
-            ),
-        );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
+        ("/clerk", "/clerk/.well-known/jwks.json"),
+    ])
+    .await
 }
 
 /// The app under test: three tenants, the tenant from the subdomain, and

@@ -68,6 +68,7 @@ impl From<DataError> for ApiError {
                     .to_owned(),
                 )
             }
+            DataError::NotFound => ApiError::NotFound,
             DataError::Unavailable(_) => ApiError::Unavailable,
             DataError::InvalidValue(detail) => {
                 tracing::info!(%detail, "value refused by the database");

@@ -39,6 +39,8 @@
 
 mod failure;
 mod migration;
+#[cfg(feature = "edge")]
+mod response;
 mod row;
 mod scoped;
 mod value;
@@ -114,6 +116,10 @@ pub enum DataError {
     /// SQLite, or a tier not implemented yet).
     #[error("the {0} tier is not available on this backend")]
     TierUnavailable(crate::context::Tier),
+    /// The row asked for is not there (or is another tenant's: the two
+    /// are not told apart).
+    #[error("no such row")]
+    NotFound,
     /// A constraint refused the write; [`DataError::constraint`] names
     /// it and [`DataError::constraint_kind`] says which kind it is.
     #[error("constraint violated: {0}")]
@@ -164,6 +170,7 @@ impl DataError {
             DataError::NoTenantContext(_) | DataError::SystemTenant | DataError::SystemOnly => {
                 ErrorKind::NoContext
             }
+            DataError::NotFound => ErrorKind::NotFound,
             DataError::Constraint(_) => ErrorKind::Conflict,
             DataError::InvalidValue(_) => ErrorKind::InvalidInput,
             DataError::Forbidden(_) => ErrorKind::Forbidden,

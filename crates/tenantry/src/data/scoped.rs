@@ -73,6 +73,15 @@ impl<'a> TenantDb<'a> {
         Ok(self.fetch_all(sql, params).await?.into_iter().next())
     }
 
+    /// Runs one query and returns its first row; none is
+    /// [`DataError::NotFound`] (a 404 as a response), so a lookup by id
+    /// reads the same whether the row is another tenant's or no one's.
+    pub async fn fetch_one(&self, sql: &'static str, params: &[Value]) -> Result<Row, DataError> {
+        self.fetch_optional(sql, params)
+            .await?
+            .ok_or(DataError::NotFound)
+    }
+
     /// Runs one statement and returns the number of rows it changed.
     pub async fn execute(&self, sql: &'static str, params: &[Value]) -> Result<u64, DataError> {
         let mut primary = None;

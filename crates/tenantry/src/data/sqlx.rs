@@ -141,3 +141,10 @@ pub fn data_error(e: SqlxError) -> DataError {
         _ => DataError::Database(failure),
     }
 }
+
+/// sqlx errors convert with `?`, classified as [`data_error`] does.
+impl From<SqlxError> for DataError {
+    fn from(e: SqlxError) -> Self {
+        data_error(e)
+    }
+}

@@ -219,6 +219,7 @@ impl PgQueue {
             .unwrap_or_else(|| Err(JobError::Storage("the enqueue returned no row".into())))
     }
 
+    #[cfg(feature = "sqlx")]
     pub(super) fn weights(&self) -> &QueueWeights {
         &self.weights
     }

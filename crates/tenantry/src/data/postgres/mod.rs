@@ -27,6 +27,7 @@ mod registry;
 mod scoped;
 #[cfg(feature = "secrets")]
 mod secrets;
+mod setup;
 mod statements;
 mod tenant_pools;
 mod tls;
@@ -47,6 +48,7 @@ pub use registry::{CONTROL_MIGRATIONS, CONTROL_SCHEMA, PgTenantStore};
 pub use scoped::{PgTx, schema_for};
 #[cfg(feature = "secrets")]
 pub use secrets::PgSecretStorage;
+pub use setup::{PrepareError, prepare};
 pub use statements::Statements;
 pub use tenant_pools::{database_for, tenant_database_prefix};
 pub use tls::{PgTls, SslMode, is_local, parse_url};
@@ -476,5 +478,13 @@ pub fn quote_ident(name: &str) -> Result<String, DataError> {
         Err(DataError::Database(
             format!("refusing identifier {name:?}").into(),
         ))
+    }
+}
+
+/// Driver errors inside [`PgDatabase::tenant_transaction`] convert with `?`,
+/// classified as [`db_error`] does.
+impl From<tokio_postgres::Error> for DataError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        db_error(e)
     }
 }
