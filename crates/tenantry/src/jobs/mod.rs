@@ -20,6 +20,10 @@
 //! suite (`tenantry_testkit::jobs`). [`cron`] enqueues scheduled work
 //! exactly once per tick across processes.
 
+// Without a backend (a crate that only builds envelopes) the queues'
+// shared helpers have no user.
+#![cfg_attr(not(any(feature = "postgres", feature = "sqlite")), allow(dead_code))]
+
 pub mod cron;
 mod envelope;
 #[cfg(feature = "postgres")]
@@ -28,6 +32,8 @@ mod pg_listen;
 mod pg_sqlx;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "edge")]
+mod response;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod worker;

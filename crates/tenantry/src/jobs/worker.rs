@@ -90,6 +90,19 @@ impl From<String> for Failure {
     }
 }
 
+/// A data error in a handler: the database being away or slow is worth a
+/// retry; anything else (a constraint, a missing context, a bug) is not.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+impl From<crate::data::DataError> for Failure {
+    fn from(e: crate::data::DataError) -> Self {
+        use crate::data::ErrorKind;
+        match e.kind() {
+            ErrorKind::Unavailable | ErrorKind::Timeout => Failure::Retry(e.to_string()),
+            _ => Failure::Fatal(e.to_string()),
+        }
+    }
+}
+
 /// Runs jobs of one kind: `Ok` completes the job.
 pub type Handler = Arc<dyn Fn(Job) -> BoxFuture<'static, Result<(), Failure>> + Send + Sync>;
 
