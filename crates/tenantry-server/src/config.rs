@@ -127,7 +127,7 @@ pub struct Settings {
     /// SMTP server (`host:port`): send e-mail there instead of writing files.
     #[arg(long, env = "TENANTRY_SMTP_ADDR", global = true)]
     pub smtp_addr: Option<String>,
-    /// Sender of e-mails for tenants without `email_from` [default: billing@tenantry.localhost].
+    /// Sender of e-mails for tenants without `email_from` (default: billing@tenantry.localhost).
     #[arg(long, env = "TENANTRY_MAIL_FROM", global = true)]
     pub mail_from: Option<String>,
     /// Internal address ranges webhooks may reach anyway (comma-separated CIDRs; none by default).

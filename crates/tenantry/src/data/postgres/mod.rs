@@ -482,7 +482,7 @@ pub fn quote_ident(name: &str) -> Result<String, DataError> {
 }
 
 /// Driver errors inside [`PgDatabase::tenant_transaction`] convert with `?`,
-/// classified as [`db_error`] does.
+/// classified by SQLSTATE (constraint, value, privilege, timeout, unavailable).
 impl From<tokio_postgres::Error> for DataError {
     fn from(e: tokio_postgres::Error) -> Self {
         db_error(e)
