@@ -237,7 +237,8 @@ async fn connect_postgres(
     drop(owner);
     let mut options = pg::PgPoolOptions::new(pool_size);
     options.statements = statements;
-    let db = PgDatabase::connect_with(app_url, options)?;
+    let db =
+        PgDatabase::connect_with(app_url, options)?.with_plan_connections(&crate::plans::catalog());
     let tenants = Tenants::new(Arc::new(PgTenantStore::new(db.clone())));
     let secret_storage = Arc::new(pg::PgSecretStorage::new(db.clone()));
     let config_store = Arc::new(pg::PgConfigStore::new(db.clone()));

@@ -102,3 +102,51 @@ async fn a_tenant_holding_its_quota_waits_for_its_own_and_others_are_served() {
     drop(release);
     one_query(&guarded, &noisy).await.unwrap();
 }
+
+/// A plan's `db_connections` sizes its tenants' quota; plans without one
+/// keep the pool's default.
+#[tokio::test]
+async fn a_plan_sizes_its_tenants_connection_quota() {
+    use tenantry::plans::{Plan, PlanCatalog, PlanSpec};
+    let Some((_test_db, _owner, app_url)) = pg_notes::notes_database().await else {
+        return;
+    };
+    let (starter, scale) = (Plan::from_static("starter"), Plan::from_static("scale"));
+    let catalog = PlanCatalog::new(
+        starter.clone(),
+        [
+            (
+                starter.clone(),
+                PlanSpec {
+                    db_connections: Some(2),
+                    ..PlanSpec::default()
+                },
+            ),
+            (scale.clone(), PlanSpec::default()),
+        ],
+    )
+    .unwrap();
+    let db = Database::Postgres(
+        PgDatabase::connect_with(&app_url, options(4))
+            .unwrap()
+            .with_plan_connections(&catalog),
+    );
+    let on = |slug: &str, plan: &Plan| {
+        TenantContext::builder(TenantId::new_v4(), slug)
+            .plan(plan.clone())
+            .build()
+            .unwrap()
+    };
+    let (small, big) = (on("small", &starter), on("big", &scale));
+
+    let release = hold_transactions(&db, &small, 2).await;
+    assert!(
+        matches!(one_query(&db, &small).await, Err(DataError::Unavailable(_))),
+        "the starter plan's quota is 2"
+    );
+    drop(release);
+
+    let release = hold_transactions(&db, &big, 3).await;
+    one_query(&db, &big).await.unwrap();
+    drop(release);
+}

@@ -217,6 +217,23 @@ impl PgDatabase {
         self.statements
     }
 
+    /// Gives each plan of `catalog` that names
+    /// [`db_connections`](crate::plans::PlanSpec::db_connections) that many
+    /// connections per tenant on the shared and schema tiers (at least 2);
+    /// other plans keep [`PgPoolOptions::per_tenant_shared`]. Call before
+    /// cloning the handle: clones made earlier keep the old quotas.
+    pub fn with_plan_connections(mut self, catalog: &crate::plans::PlanCatalog) -> Self {
+        let by_plan = catalog
+            .iter()
+            .filter_map(|(plan, spec)| {
+                let n = usize::try_from(spec.db_connections?).ok()?;
+                Some((plan.clone(), n))
+            })
+            .collect();
+        self.quotas = Arc::new(quota::TenantQuotas::new(self.quotas.default()).with_plans(by_plan));
+        self
+    }
+
     /// The TLS its connections use (from the URL's `sslmode`).
     pub fn tls(&self) -> &PgTls {
         &self.tls

@@ -10,6 +10,7 @@
 //! connections: its cross-tenant work runs in each tenant's context and
 //! counts against that tenant.)
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,12 +19,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::context::{TenantContext, TenantId};
 use crate::data::DataError;
+use crate::plans::Plan;
 
 /// A tenant with no request this long forgets its quota state.
 const IDLE: Duration = Duration::from_secs(600);
 
 pub(crate) struct TenantQuotas {
     per_tenant: usize,
+    by_plan: HashMap<Plan, usize>,
     held: Cache<TenantId, Arc<Semaphore>>,
 }
 
@@ -31,8 +34,21 @@ impl TenantQuotas {
     pub(crate) fn new(per_tenant: usize) -> Self {
         Self {
             per_tenant,
+            by_plan: HashMap::new(),
             held: Cache::builder().time_to_idle(IDLE).build(),
         }
+    }
+
+    /// The quota of a tenant whose plan has none of its own.
+    pub(crate) fn default(&self) -> usize {
+        self.per_tenant
+    }
+
+    /// Quotas by plan (at least 2 each: a transaction during a tier move
+    /// writes to two tiers); other plans keep the default.
+    pub(crate) fn with_plans(mut self, by_plan: HashMap<Plan, usize>) -> Self {
+        self.by_plan = by_plan.into_iter().map(|(p, n)| (p, n.max(2))).collect();
+        self
     }
 
     /// One of `ctx`'s connection slots, waiting up to `wait` for one.
@@ -41,7 +57,13 @@ impl TenantQuotas {
         ctx: &TenantContext,
         wait: Duration,
     ) -> Result<OwnedSemaphorePermit, DataError> {
-        let quota = self.per_tenant;
+        // Sized when the tenant is first seen (or again after it idled):
+        // a plan change applies once its connections have been idle.
+        let quota = self
+            .by_plan
+            .get(ctx.plan())
+            .copied()
+            .unwrap_or(self.per_tenant);
         let slots = self
             .held
             .get_with(ctx.tenant_id(), || Arc::new(Semaphore::new(quota)));
