@@ -114,6 +114,12 @@ pub enum ConfigError {
     /// The store failed.
     #[error("configuration store: {0}")]
     Storage(String),
+    /// The data layer failed; the [`DataError`](crate::data::DataError)
+    /// says how (unavailable, timeout, constraint, SQLSTATE) and keeps the
+    /// driver's error as its source.
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
 }
 
 /// Tenants' settings (the app's type `S`) and flags; see the module docs.

@@ -460,4 +460,10 @@ pub enum JobError {
     /// The queue's storage failed.
     #[error("job queue: {0}")]
     Storage(String),
+    /// The data layer failed; the [`DataError`](crate::data::DataError)
+    /// says how (unavailable, timeout, constraint, SQLSTATE) and keeps the
+    /// driver's error as its source.
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
 }

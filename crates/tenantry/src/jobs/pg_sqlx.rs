@@ -47,7 +47,7 @@ impl PgQueue {
             .bind(vec![job.trace_parent.clone()])
             .fetch_one(tx)
             .await
-            .map_err(|e| JobError::Storage(crate::data::sqlx::data_error(e).to_string()))?;
+            .map_err(|e| JobError::Data(crate::data::sqlx::data_error(e)))?;
         let get = |e: sqlx_core::error::Error| JobError::Storage(e.to_string());
         let id: Option<i64> = row.try_get("id").map_err(get)?;
         let earlier: Option<i64> = row.try_get("earlier").map_err(get)?;

@@ -37,7 +37,7 @@ use super::{
     TenantQueueStats, TenantShare, Wakeups, millis, require_system, visible_tenant,
 };
 use crate::context::TenantId;
-use crate::data::postgres::{PgDatabase, Queries, db_error_text};
+use crate::data::postgres::{PgDatabase, Queries};
 use crate::plans::QueueWeights;
 
 /// The queue's SQL, kept in `.sql` files beside this one.
@@ -137,12 +137,12 @@ async fn flush_loop(
     }
 }
 
-fn storage(e: impl std::fmt::Display) -> JobError {
-    JobError::Storage(e.to_string())
+fn storage(e: crate::data::DataError) -> JobError {
+    JobError::Data(e)
 }
 
 fn pg(e: tokio_postgres::Error) -> JobError {
-    JobError::Storage(db_error_text(&e))
+    JobError::Data(crate::data::postgres::db_error(e))
 }
 
 impl PgQueue {

@@ -9,6 +9,10 @@ use super::JobError;
 /// is a 503; the rest are bugs (500). The body never names another tenant.
 impl IntoResponse for JobError {
     fn into_response(self) -> Response {
+        #[cfg(any(feature = "postgres", feature = "sqlite"))]
+        if let JobError::Data(e) = self {
+            return e.into_response();
+        }
         let (status, message) = match &self {
             JobError::BacklogFull { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,

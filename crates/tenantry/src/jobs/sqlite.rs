@@ -43,7 +43,7 @@ const COUNT_QUEUED: &str = "
     RETURNING queued";
 
 fn storage(e: DataError) -> JobError {
-    JobError::Storage(e.to_string())
+JobError::Data(e)
 }
 
 fn sql(e: rusqlite::Error) -> DataError {

@@ -60,6 +60,12 @@ pub enum RegistryError {
     /// The storage backend failed.
     #[error("registry storage: {0}")]
     Storage(String),
+    /// The data layer failed; the [`DataError`](crate::data::DataError)
+    /// says how (unavailable, timeout, constraint, SQLSTATE) and keeps the
+    /// driver's error as its source.
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
 }
 
 /// Storage of tenant records (the control plane's `tenants` table).

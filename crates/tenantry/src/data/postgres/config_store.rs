@@ -20,7 +20,7 @@ impl PgConfigStore {
 }
 
 fn storage(e: DataError) -> ConfigError {
-    ConfigError::Storage(e.to_string())
+ConfigError::Data(e)
 }
 
 impl ConfigStore for PgConfigStore {

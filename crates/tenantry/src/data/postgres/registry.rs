@@ -66,7 +66,7 @@ impl PgTenantStore {
 }
 
 fn storage(e: DataError) -> RegistryError {
-    RegistryError::Storage(e.to_string())
+RegistryError::Data(e)
 }
 
 fn millis(t: SystemTime) -> i64 {

@@ -21,7 +21,7 @@ impl SqliteConfigStore {
 }
 
 fn storage(e: DataError) -> ConfigError {
-    ConfigError::Storage(e.to_string())
+ConfigError::Data(e)
 }
 
 impl ConfigStore for SqliteConfigStore {
