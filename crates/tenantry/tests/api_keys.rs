@@ -6,36 +6,18 @@
 #[allow(dead_code)] // its `main` is the example's, not the test's
 #[path = "../examples/api_keys.rs"]
 mod api_keys;
+mod registered;
 
 use std::sync::Arc;
 
 use api_keys::{ApiKeys, IssuedKey};
-use tenantry::context::{Role, Tier};
-use tenantry::plans::Plan;
-use tenantry::registry::{MemoryTenantStore, NewTenant, TenantState, Tenants};
+use tenantry::context::Role;
+use tenantry::registry::{MemoryTenantStore, TenantState, Tenants};
 
 #[tokio::test]
 async fn an_api_key_speaks_for_its_tenant_only() {
     let tenants = Tenants::new(Arc::new(MemoryTenantStore::default()));
-    for (slug, state) in [
-        ("acme", TenantState::Active),
-        ("globex", TenantState::Active),
-        ("initech", TenantState::Active),
-    ] {
-        tenants
-            .create(NewTenant {
-                id: None,
-                slug: slug.into(),
-                name: slug.into(),
-                plan: Plan::from_static("starter"),
-                tier: Tier::Shared,
-                state,
-                domains: vec![],
-                database_server: None,
-            })
-            .await
-            .unwrap();
-    }
+    let records = registered::register(&tenants, &["acme", "globex", "initech"]).await;
     let mut keys = ApiKeys::default();
     let issue = |tenant: &str, role, name: &str| IssuedKey {
         tenant: tenant.into(),
@@ -47,17 +29,12 @@ async fn an_api_key_speaks_for_its_tenant_only() {
         "globex-key-0123456789",
         issue("globex", Role::Member, "globex-sync"),
     );
-    let suspended = tenants
-        .find(&tenantry::registry::TenantKey::Slug("initech".into()))
-        .await
-        .unwrap()
-        .unwrap();
     keys.issue(
         "initech-key-0123456789",
         issue("initech", Role::Member, "initech-sync"),
     );
     tenants
-        .set_state(suspended.id, TenantState::Suspended)
+        .set_state(records[2].id, TenantState::Suspended)
         .await
         .unwrap();
 

@@ -15,13 +15,13 @@ use axum::Router;
 use axum::routing::get;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
-use tenantry::context::{Plan, Tier};
 use tenantry::edge::{
     ClaimMapping, FromSubdomain, JwksSource, OidcIssuer, Tenant, TenantLayer, TokenVerifier,
 };
-use tenantry::registry::{MemoryTenantStore, NewTenant, TenantState, TenantStore, Tenants};
+use tenantry::registry::{MemoryTenantStore, Tenants};
 
 mod oidc_provider;
+mod registered;
 
 use oidc_provider::{fixture, now, provider_key, sign};
 
@@ -46,24 +46,9 @@ async fn identity_provider() -> SocketAddr {
 /// The app under test: three tenants, the tenant from the subdomain, and
 /// `/whoami` answering with what the edge put in the context.
 async fn app(verifier: TokenVerifier) -> SocketAddr {
-    let store = Arc::new(MemoryTenantStore::default());
-    for slug in ["acme", "globex", "initech"] {
-        store
-            .insert(NewTenant {
-                id: None,
-                slug: slug.into(),
-                name: slug.into(),
-                plan: Plan::from_static("team"),
-                tier: Tier::Shared,
-                state: TenantState::Active,
-                domains: vec![],
-                database_server: None,
-            })
-            .await
-            .unwrap();
-    }
-    let edge =
-        TenantLayer::new(Tenants::new(store), verifier).resolver(FromSubdomain::new(API_HOST));
+    let tenants = Tenants::new(Arc::new(MemoryTenantStore::default()));
+    registered::register(&tenants, &["acme", "globex", "initech"]).await;
+    let edge = TenantLayer::new(tenants, verifier).resolver(FromSubdomain::new(API_HOST));
     let app = Router::new()
         .route(
             "/whoami",

@@ -8,15 +8,15 @@ mod oidc_provider;
 #[allow(dead_code)] // its `main` is the example's, not the test's
 #[path = "../examples/quickstart.rs"]
 mod quickstart;
+mod registered;
 
 use std::sync::Arc;
 
 use serde_json::json;
-use tenantry::context::{Plan, Tier};
 use tenantry::data::Migration;
 use tenantry::data::postgres::{PgDatabase, PgTenantStore, PrepareError, migrate, prepare};
 use tenantry::edge::OidcIssuer;
-use tenantry::registry::{NewTenant, TenantState, Tenants};
+use tenantry::registry::Tenants;
 
 fn app_url(owner_url: &str) -> String {
     owner_url.replacen("postgres@", "notes_app@", 1)
@@ -49,21 +49,7 @@ async fn two_tenants_use_the_quickstart_and_never_see_each_other() {
     let tenants = Tenants::new(Arc::new(PgTenantStore::new(
         PgDatabase::connect(&app_url(db.url()), 2).unwrap(),
     )));
-    for slug in ["acme", "globex"] {
-        tenants
-            .create(NewTenant {
-                id: None,
-                slug: slug.into(),
-                name: slug.into(),
-                plan: Plan::from_static("starter"),
-                tier: Tier::Shared,
-                state: TenantState::Active,
-                domains: vec![],
-                database_server: None,
-            })
-            .await
-            .unwrap();
-    }
+    registered::register(&tenants, &["acme", "globex"]).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

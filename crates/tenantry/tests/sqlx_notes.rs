@@ -4,16 +4,16 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod registered;
 #[allow(dead_code)] // its `main` is the example's, not the test's
 #[path = "../examples/sqlx_notes.rs"]
 mod sqlx_notes;
 
 use std::sync::Arc;
 
-use tenantry::context::{Plan, Tier};
 use tenantry::data::postgres::{PgDatabase, PgTenantStore};
 use tenantry::edge::{Claims, TokenVerifier, issue_hs256};
-use tenantry::registry::{NewTenant, TenantState, Tenants};
+use tenantry::registry::Tenants;
 
 const SECRET: &[u8] = b"a-test-secret-of-at-least-32-bytes!!";
 
@@ -39,21 +39,7 @@ async fn notes_and_their_jobs_stay_with_their_tenant() {
     let tenants = Tenants::new(Arc::new(PgTenantStore::new(
         PgDatabase::connect(&app_url, 2).unwrap(),
     )));
-    for slug in ["acme", "globex"] {
-        tenants
-            .create(NewTenant {
-                id: None,
-                slug: slug.into(),
-                name: slug.into(),
-                plan: Plan::from_static("starter"),
-                tier: Tier::Shared,
-                state: TenantState::Active,
-                domains: vec![],
-                database_server: None,
-            })
-            .await
-            .unwrap();
-    }
+    registered::register(&tenants, &["acme", "globex"]).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -43,7 +43,7 @@ const COUNT_QUEUED: &str = "
     RETURNING queued";
 
 fn storage(e: DataError) -> JobError {
-JobError::Data(e)
+    JobError::Data(e)
 }
 
 fn sql(e: rusqlite::Error) -> DataError {

@@ -20,7 +20,7 @@ impl PgConfigStore {
 }
 
 fn storage(e: DataError) -> ConfigError {
-ConfigError::Data(e)
+    ConfigError::Data(e)
 }
 
 impl ConfigStore for PgConfigStore {

@@ -66,7 +66,7 @@ impl PgTenantStore {
 }
 
 fn storage(e: DataError) -> RegistryError {
-RegistryError::Data(e)
+    RegistryError::Data(e)
 }
 
 fn millis(t: SystemTime) -> i64 {

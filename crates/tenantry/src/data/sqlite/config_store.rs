@@ -21,7 +21,7 @@ impl SqliteConfigStore {
 }
 
 fn storage(e: DataError) -> ConfigError {
-ConfigError::Data(e)
+    ConfigError::Data(e)
 }
 
 impl ConfigStore for SqliteConfigStore {

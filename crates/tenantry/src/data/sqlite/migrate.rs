@@ -20,17 +20,21 @@ pub async fn apply(
         .map_err(conn_err)?
 }
 
+fn failure(target: &str, version: i64, name: &str, e: rusqlite::Error) -> MigrationError {
+    MigrationError::Failed {
+        target: target.to_owned(),
+        version,
+        name: name.to_owned(),
+        message: e.to_string(),
+    }
+}
+
 fn apply_blocking(
     conn: &mut rusqlite::Connection,
     target: &str,
     set: &[Migration],
 ) -> Result<usize, MigrationError> {
-    let failed = |version: i64, name: &str, e: rusqlite::Error| MigrationError::Failed {
-        target: target.to_owned(),
-        version,
-        name: name.to_owned(),
-        message: e.to_string(),
-    };
+    let failed = |version, name: &str, e| failure(target, version, name, e);
     // SQLite's procedure for schema changes it has no ALTER for (rebuild
     // the table, drop the old, rename): foreign keys off, so dropping a
     // referenced table does not cascade, and checked before commit. The
@@ -49,12 +53,7 @@ fn apply_in_transaction(
     target: &str,
     set: &[Migration],
 ) -> Result<usize, MigrationError> {
-    let failed = |version: i64, name: &str, e: rusqlite::Error| MigrationError::Failed {
-        target: target.to_owned(),
-        version,
-        name: name.to_owned(),
-        message: e.to_string(),
-    };
+    let failed = |version, name: &str, e| failure(target, version, name, e);
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(|e| failed(0, "begin", e))?;

@@ -46,7 +46,7 @@ impl SqliteTenantStore {
 }
 
 fn storage(e: DataError) -> RegistryError {
-RegistryError::Data(e)
+    RegistryError::Data(e)
 }
 
 fn decode(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TenantRecord, RegistryError>> {
