@@ -5,23 +5,32 @@
 //! 1. collects the tenant the request **claims**, from every configured
 //!    [`TenantResolver`] (subdomain, custom domain, path prefix, header) —
 //!    no claim → 400;
-//! 2. verifies the bearer token ([`TokenVerifier`]: HS256 secret, or
-//!    RS256/ES256 against a JWKS; `iss`/`aud` when required) **before
+//! 2. authenticates the caller with its [`Authenticator`] **before
 //!    looking anything up** — missing, invalid or expired → 401, the same
-//!    whatever the request claims; or, on paths a [`SignedRequests`]
-//!    covers, a URL signature made for the claimed tenant (the context
+//!    whatever the request claims. The usual one is a [`TokenVerifier`]:
+//!    a bearer JWT checked against a key set (RS/PS/ES/EdDSA, found by
+//!    `OidcIssuer` discovery or configured) or an HMAC secret, `iss`/`aud`
+//!    when required, with the tenant, subject and roles read where a
+//!    [`ClaimMapping`] says (Auth0's, Keycloak's and Clerk's layouts pass
+//!    with configuration only). API keys or sessions are an
+//!    [`Authenticator`] of your own. On paths a [`SignedRequests`] covers,
+//!    a URL signature made for the claimed tenant may stand in (the context
 //!    then has no user; an unknown tenant is a bad signature, 401);
-//! 3. looks the *token's* tenant up through the TTL-cached
+//! 3. looks the *credential's* tenant up through the TTL-cached
 //!    [`Tenants`](crate::registry::Tenants) — unknown → 404;
 //! 4. requires every claim to name that tenant, by comparison, without a
 //!    lookup — otherwise 403 `{"error":"tenant mismatch"}`, the same for
-//!    another tenant and a made-up one;
+//!    another tenant and a made-up one (a credential that names several
+//!    tenants has the claimed one looked up instead, and it must be among
+//!    them: 403 otherwise, unknown or not);
 //! 5. gates on the tenant's state — provisioning → 503 + `Retry-After`,
 //!    suspended → 403, deleting/deleted → 404;
 //! 6. inside the tenant's context, asks the app's [`Membership`] (when
 //!    configured) whether the token's user is still a member — not → 401 —
 //!    and narrows the role to the member's;
 //! 7. runs the inner service inside the tenant's context.
+//!
+//! `OidcIssuer` needs the `jwks-http` feature.
 //!
 //! [`RequestIdLayer`] (outermost) gives every request a well-formed
 //! `X-Request-Id` and echoes it on every response, refusals included.
