@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use tenantry::data::ErrorKind;
 use tenantry::secrets::{SecretInfo, SecretValue, SecretsError};
 use utoipa::ToSchema;
 
@@ -62,6 +63,17 @@ impl From<SecretsError> for ApiError {
                     detail,
                 }
             }
+            // The database away or slow: unavailable, like the rest of the
+            // API; anything else it says (a constraint, a bug) is not.
+            SecretsError::Data(e)
+                if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) =>
+            {
+                ApiError::FeatureUnavailable {
+                    what: "secret storage",
+                    detail: e.to_string(),
+                }
+            }
+            SecretsError::Data(e) => e.into(),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -137,6 +137,11 @@ pub enum SecretsError {
     /// The storage failed.
     #[error("secret storage: {0}")]
     Storage(String),
+    /// The data layer under the storage failed; the
+    /// [`DataError`](crate::data::DataError) says how.
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    #[error("secret storage: {0}")]
+    Data(#[from] crate::data::DataError),
 }
 
 /// The current tenant's secrets; see the module docs.

@@ -45,7 +45,7 @@ impl PgSecretStorage {
 }
 
 fn storage(e: crate::data::DataError) -> SecretsError {
-    SecretsError::Storage(e.to_string())
+    SecretsError::Data(e)
 }
 
 fn key_row(row: &tokio_postgres::Row) -> WrappedKey {

@@ -23,10 +23,7 @@ impl SqliteSecretStorage {
         &self,
         work: impl FnOnce(&mut rusqlite::Connection) -> Result<R, DataError> + Send + 'static,
     ) -> Result<R, SecretsError> {
-        self.db
-            .run_unscoped(work)
-            .await
-            .map_err(|e| SecretsError::Storage(e.to_string()))
+        self.db.run_unscoped(work).await.map_err(SecretsError::Data)
     }
 }
 
