@@ -69,7 +69,9 @@ impl From<DataError> for ApiError {
                 )
             }
             DataError::NotFound => ApiError::NotFound,
-            DataError::Unavailable(_) => ApiError::Unavailable,
+            // A statement cancelled by its timeout or a lock wait that ran
+            // out: the database is overloaded for now, as before the split.
+            DataError::Unavailable(_) | DataError::Timeout(_) => ApiError::Unavailable,
             DataError::InvalidValue(detail) => {
                 tracing::info!(%detail, "value refused by the database");
                 ApiError::BadRequest {

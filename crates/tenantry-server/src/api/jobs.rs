@@ -87,6 +87,8 @@ impl From<JobError> for ApiError {
     fn from(e: JobError) -> Self {
         match e {
             JobError::BacklogFull { .. } => ApiError::Conflict(e.to_string()),
+            // The queue's database: unavailable is a 503, as everywhere.
+            JobError::Data(e) => e.into(),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -158,6 +158,7 @@ impl From<ConfigError> for ApiError {
                 }
             }
             ConfigError::UnknownFlag(_) => ApiError::NotFound,
+            ConfigError::Data(e) => e.into(),
             other => ApiError::Internal(other.to_string()),
         }
     }
