@@ -201,4 +201,22 @@ mod tests {
         );
         assert!(!body.contains("users.email"), "{body}");
     }
+
+    #[tokio::test]
+    async fn the_database_away_or_slow_is_a_503_wherever_it_surfaces() {
+        let away = || DataError::Unavailable(DbFailure::new("connection refused"));
+        let slow = DataError::Timeout(
+            DbFailure::new("canceling statement due to statement timeout").with_sqlstate("57014"),
+        );
+        for error in [
+            ApiError::from(away()),
+            ApiError::from(slow),
+            ApiError::from(tenantry::config::ConfigError::Data(away())),
+            ApiError::from(tenantry::jobs::JobError::Data(away())),
+        ] {
+            let (status, body) = body_of(error).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+            assert!(!body.contains("refused"), "{body}");
+        }
+    }
 }
