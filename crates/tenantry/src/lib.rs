@@ -9,7 +9,7 @@
 //! tenantry is mechanism; your product is policy. Plans are your names
 //! with your sizes ([`plans`]), settings are your struct (`config::Settings`),
 //! identity is your provider's tokens read through a claim mapping or your
-//! own [`Authenticator`](crate::edge::Authenticator), and SQL is yours —
+//! own `edge::Authenticator`, and SQL is yours —
 //! tenantry's helpers, tokio-postgres, or sqlx.
 //!
 //! ## Adopting it, step by step
@@ -18,7 +18,7 @@
 //! service, a table under RLS, tenants from subdomains, tokens from an
 //! OpenID Connect issuer); [`guide`] walks an existing app through it.
 //!
-//! 1. **Database** (`postgres`): add `tenant_id` and [`rls_policy!`] to your
+//! 1. **Database** (`postgres`): add `tenant_id` and `rls_policy!` to your
 //!    tables; at start-up `data::postgres::prepare` creates the app
 //!    role, migrates tenantry's control plane and your tables, and runs the
 //!    isolation audit — the app does not start on a table left open.

@@ -6,8 +6,8 @@
 //! the app's configuration file — says what each name is worth: request
 //! limits, job-queue weight, database connections, object-storage layout
 //! and quota. Each mechanism takes its sizes from the catalogue
-//! ([`LimitsConfig::from_plans`](crate::limits::LimitsConfig::from_plans),
-//! [`LayoutPolicy::from_plans`](crate::storage::LayoutPolicy::from_plans),
+//! (`limits::LimitsConfig::from_plans`, `storage::LayoutPolicy::from_plans`,
+//! `data::postgres::PgDatabase::with_plan_connections`,
 //! [`PlanCatalog::queue_weights`], [`PlanCatalog::storage_quota`]), so a
 //! new plan is a configuration change, not a code change.
 //!

@@ -37,7 +37,7 @@ struct Edge {
 }
 
 /// Checks requests that carry a signed URL instead of a bearer token, such
-/// as [`TenantStorage`](crate::storage::TenantStorage)'s object URLs.
+/// as `storage::TenantStorage`'s object URLs.
 ///
 /// The tenant is still resolved from the request as usual; the signature
 /// must have been made for that tenant, so a URL signed for one tenant is

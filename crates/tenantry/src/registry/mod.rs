@@ -2,7 +2,7 @@
 //! and whether they may be served right now.
 //!
 //! [`TenantStore`] is the storage trait (PostgreSQL and SQLite implement it
-//! in [`crate::data`]); [`Tenants`] wraps a store with a short-TTL cache for
+//! in `crate::data`); [`Tenants`] wraps a store with a short-TTL cache for
 //! the edge's per-request lookups and invalidates it on every change made
 //! through it, so a suspension takes effect on the next request, not after
 //! the TTL.
