@@ -181,6 +181,29 @@ async fn errors_say_which_constraint_refused_the_write() {
     let dangling = tag(note + 1_000, "later").await.unwrap_err();
     assert_eq!(dangling.constraint_kind(), Some(ConstraintKind::ForeignKey));
     assert_eq!(dangling.constraint(), Some("tags_note_id_fkey"));
+
+    // Another tenant's row by id: not found, the same as no row at all.
+    let by_id = |ctx: TenantContext, id: i64| {
+        let db = db.clone();
+        ctx.scope(async move {
+            db.tenant()?
+                .fetch_one(
+                    "SELECT body FROM notes WHERE id = $1",
+                    tenantry::params![id],
+                )
+                .await
+        })
+    };
+    assert!(by_id(acme.clone(), note).await.is_ok());
+    for missing in [
+        by_id(tenant("globex"), note).await,
+        by_id(acme.clone(), note + 1_000).await,
+    ] {
+        let err = missing.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        #[cfg(feature = "edge")]
+        assert_eq!(err.status(), http::StatusCode::NOT_FOUND);
+    }
 }
 
 #[tokio::test]
