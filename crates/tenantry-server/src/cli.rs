@@ -182,6 +182,33 @@ struct TokenArgs {
     user: Option<String>,
 }
 
+/// The command that runs this binary again, for the start-up hint: the
+/// hint must work as printed for whoever started the server — `tenantry`
+/// when that name on the `PATH` is this binary, `cargo run -q --` (with
+/// `--release` for a release build) when it was built by cargo and is not
+/// installed, and otherwise the binary's own path.
+fn how_to_run_me() -> String {
+    let Ok(me) = std::env::current_exe().and_then(std::fs::canonicalize) else {
+        return "tenantry".to_owned();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path)
+            .any(|dir| std::fs::canonicalize(dir.join("tenantry")).is_ok_and(|found| found == me))
+    });
+    if on_path {
+        return "tenantry".to_owned();
+    }
+    let profile = me
+        .parent()
+        .and_then(|dir| dir.file_name())
+        .and_then(|n| n.to_str());
+    match profile {
+        Some("debug") => "cargo run -q --".to_owned(),
+        Some("release") => "cargo run -q --release --".to_owned(),
+        _ => me.display().to_string(),
+    }
+}
+
 /// The longest lifetime `tenantry token` mints: a token cannot be revoked
 /// one by one, so a leaked one must not outlive a day.
 const MAX_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -275,11 +302,12 @@ async fn serve(settings: &Settings, args: ServeArgs) -> anyhow::Result<()> {
         crate::config::DatabaseConfig::Postgres { .. } => "PostgreSQL".to_owned(),
     };
     let example = if args.demo { "acme" } else { "<slug>" };
+    let tenantry = how_to_run_me();
     eprintln!(
         "tenantry listening on http://{addr} ({store})\n\
          \n  docs:   http://{addr}/docs\
-         \n  token:  tenantry token --tenant {example} --role admin\
-         \n  try:    curl -H 'Host: {example}.{base}:{port}' -H \"Authorization: Bearer $(tenantry token --tenant {example} --role admin)\" http://{addr}/api/orders\n",
+         \n  token:  {tenantry} token --tenant {example} --role admin\
+         \n  try:    curl -H 'Host: {example}.{base}:{port}' -H \"Authorization: Bearer $({tenantry} token --tenant {example} --role admin)\" http://{addr}/api/orders\n",
         base = config.base_domain,
         port = addr.port(),
     );

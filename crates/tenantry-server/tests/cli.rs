@@ -269,3 +269,62 @@ fn jobs_share_changes_only_what_it_is_given() {
     assert!(!nothing.status.success());
     assert!(String::from_utf8_lossy(&nothing.stderr).contains("nothing to change"));
 }
+
+/// The start-up hint works as printed: `tenantry …` when that name on the
+/// `PATH` is this binary, `cargo run -q -- …` for a cargo-built binary that
+/// is not installed.
+#[test]
+fn the_start_up_hint_names_a_command_that_runs_this_binary() {
+    let dir = DataDir(
+        std::env::temp_dir().join(format!("tenantry-cli-{}", uuid::Uuid::new_v4().simple())),
+    );
+    let hint = |server: &ServerProcess| {
+        server
+            .banner
+            .iter()
+            .find_map(|line| line.trim_start().strip_prefix("token:"))
+            .expect("a token hint")
+            .trim()
+            .to_owned()
+    };
+
+    // As the tests run it: built by cargo (a `debug` directory), not on PATH.
+    let built =
+        ServerProcess::start_with_env(&dir.0.join("a"), &["--demo"], &[("PATH", "/usr/bin:/bin")]);
+    assert_eq!(
+        hint(&built),
+        "cargo run -q -- token --tenant acme --role admin"
+    );
+    drop(built);
+
+    // Installed: `tenantry` on the PATH is this binary (a link to it here).
+    let bin = dir.0.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_tenantry"), bin.join("tenantry")).unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let installed =
+        ServerProcess::start_with_env(&dir.0.join("b"), &["--demo"], &[("PATH", &path)]);
+    let printed = hint(&installed);
+    assert_eq!(printed, "tenantry token --tenant acme --role admin");
+    // …and the printed command, run as printed on that PATH, mints a token.
+    let mut words = printed.split_whitespace();
+    let token = Command::new(words.next().unwrap())
+        .args(words)
+        .arg("--data-dir")
+        .arg(dir.0.join("b"))
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&token.stdout)
+            .trim()
+            .split('.')
+            .count(),
+        3
+    );
+}

@@ -320,6 +320,8 @@ pub struct ServerProcess {
     child: std::process::Child,
     pub addr: String,
     pub port: u16,
+    /// The start-up banner: the `listening` line and the hints under it.
+    pub banner: Vec<String>,
 }
 
 impl ServerProcess {
@@ -367,27 +369,40 @@ impl ServerProcess {
         let echo = std::env::var_os("TENANTRY_TEST_SERVER_LOG").is_some();
         std::thread::spawn(move || {
             let mut found = Some(found);
+            let mut banner: Vec<String> = Vec::new();
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if echo {
                     eprintln!("[server] {line}");
                 }
-                if let Some(rest) = line.strip_prefix("tenantry listening on http://")
+                if found.is_none() {
+                    continue;
+                }
+                if line.starts_with("tenantry listening on http://") || !banner.is_empty() {
+                    banner.push(line.clone());
+                }
+                // The banner ends with the `try:` hint.
+                if line.trim_start().starts_with("try:")
                     && let Some(found) = found.take()
                 {
-                    let _ = found.send(
-                        rest.split_whitespace()
-                            .next()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    );
+                    let _ = found.send(std::mem::take(&mut banner));
                 }
             }
         });
-        let addr = banner
+        let banner = banner
             .recv_timeout(std::time::Duration::from_secs(60))
             .expect("the server printed no banner (did it exit?)");
+        let addr = banner[0]
+            .strip_prefix("tenantry listening on http://")
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_default()
+            .to_owned();
         let port = addr.rsplit(':').next().unwrap().parse().unwrap();
-        ServerProcess { child, addr, port }
+        ServerProcess {
+            child,
+            addr,
+            port,
+            banner,
+        }
     }
 }
 
