@@ -260,17 +260,52 @@ async fn two_server_processes_enqueue_each_cron_tick_once() {
             ],
         )
     };
+    // Reminders are behind the `invoice_reminders` flag (on by default for
+    // the enterprise plan only): acme's admin turns it on, globex's stays off.
     let first = start("a");
+    let token = String::from_utf8(
+        common::tenantry_cli(
+            &root.join("a"),
+            &[
+                "token",
+                "--tenant",
+                "acme",
+                "--role",
+                "admin",
+                "--database-url",
+                pg.url(),
+                "--jwt-secret",
+                "cron-test-secret-0123456789abcdef",
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
+    let flagged = reqwest::Client::new()
+        .put(format!("http://{}/api/flags/invoice_reminders", first.addr))
+        .header("host", format!("acme.localhost:{}", first.port))
+        .bearer_auth(token.trim())
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(flagged.status(), StatusCode::OK);
+    // Ticks are whole seconds; the next one after this is the first with the flag on.
+    let flag_on_since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + 1;
     let second = start("b");
     let owner = tenantry::data::postgres::migrate::connect(pg.url())
         .await
         .unwrap();
-    // Three ticks recorded (each by one process or the other), then their jobs done.
+    // Three ticks recorded after that (each by one process or the other), then their jobs done.
     let ticks: Vec<i64> = eventually("three reminder ticks", || async {
         let rows = owner
             .query(
-                "SELECT tick FROM tenantry.cron_ticks WHERE schedule = 'overdue-reminders' ORDER BY tick",
-                &[],
+                "SELECT tick FROM tenantry.cron_ticks WHERE schedule = 'overdue-reminders' AND tick > $1 ORDER BY tick",
+                &[&flag_on_since],
             )
             .await
             .unwrap();
@@ -325,12 +360,11 @@ async fn two_server_processes_enqueue_each_cron_tick_once() {
                 .any(|(slug, t, _, _)| slug == "acme" && t == tick),
             "tick {tick} reached acme: {sent:?}"
         );
-        assert!(
-            sent.keys()
-                .any(|(slug, t, _, _)| slug == "globex" && t == tick),
-            "tick {tick} reached globex"
-        );
     }
+    assert!(
+        !sent.keys().any(|(slug, _, _, _)| slug == "globex"),
+        "globex's flag is off, yet it got reminders: {sent:?}"
+    );
     let duplicates: Vec<_> = sent.iter().filter(|(_, n)| **n > 1).collect();
     assert!(duplicates.is_empty(), "sent more than once: {duplicates:?}");
     let _ = std::fs::remove_dir_all(&root);

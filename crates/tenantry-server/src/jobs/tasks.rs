@@ -146,6 +146,21 @@ impl Handlers {
     }
 
     async fn overdue_reminders(&self, job: &Job, tick: Tick) -> Result<(), Failure> {
+        // The tenant's `invoice_reminders` flag (its plan's default, or its
+        // admin's override) decides whether it gets reminders at all.
+        let wanted = self
+            .backend
+            .config
+            .flag("invoice_reminders")
+            .await
+            .map_err(retry)?;
+        if !wanted {
+            tracing::debug!(
+                tick = tick.tick,
+                "overdue reminders are off for this tenant"
+            );
+            return Ok(());
+        }
         let cutoff = SystemTime::now() - self.overdue_after;
         // Page through every invoice: the list endpoint's pages, not one
         // unbounded read.
