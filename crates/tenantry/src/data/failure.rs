@@ -110,6 +110,28 @@ impl From<&str> for DbFailure {
     }
 }
 
+/// The [`DataError`](super::DataError) for `failure`, a server's answer,
+/// by its SQLSTATE — one classification for every driver.
+pub(crate) fn classify(failure: DbFailure) -> super::DataError {
+    use super::DataError;
+    let code = failure.sqlstate().unwrap_or_default();
+    match code {
+        // unique, foreign key, check, not null, exclusion
+        "23505" | "23503" | "23514" | "23502" | "23P01" => DataError::Constraint(failure),
+        // a character the encoding cannot hold (twice), a number out of
+        // range, text over its column's length: the caller's input
+        "22021" | "22P05" | "22003" | "22001" => DataError::InvalidValue(failure),
+        // insufficient privilege: row-level security, a missing grant
+        "42501" => DataError::Forbidden(failure),
+        // cancelled by a statement timeout; a lock wait that ran out
+        "57014" | "55P03" => DataError::Timeout(failure),
+        // connection exceptions, operator intervention (shutdown, restart,
+        // cannot connect now): the database is away, not wrong
+        c if c.starts_with("08") || c.starts_with("57") => DataError::Unavailable(failure),
+        _ => DataError::Database(failure),
+    }
+}
+
 /// Which kind of constraint refused a write, from its SQLSTATE.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

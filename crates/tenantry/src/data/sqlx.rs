@@ -120,10 +120,9 @@ pub fn data_error(e: SqlxError) -> DataError {
             DataError::Database(failure)
         };
     };
-    let code = db.code().map(|c| c.into_owned());
     let mut failure = DbFailure::new(db.message().to_owned());
-    if let Some(code) = &code {
-        failure = failure.with_sqlstate(code.clone());
+    if let Some(code) = db.code() {
+        failure = failure.with_sqlstate(code);
     }
     if let Some(constraint) = db.constraint() {
         failure = failure.with_constraint(constraint);
@@ -131,15 +130,7 @@ pub fn data_error(e: SqlxError) -> DataError {
     if let Some(table) = db.table() {
         failure = failure.with_table(table);
     }
-    let failure = failure.with_source(e);
-    match code.as_deref().unwrap_or_default() {
-        c if c.starts_with("23") => DataError::Constraint(failure),
-        "22021" | "22P05" | "22003" | "22001" => DataError::InvalidValue(failure),
-        "42501" => DataError::Forbidden(failure),
-        "57014" | "55P03" => DataError::Timeout(failure),
-        c if c.starts_with("08") || c.starts_with("57") => DataError::Unavailable(failure),
-        _ => DataError::Database(failure),
-    }
+    super::failure::classify(failure.with_source(e))
 }
 
 /// sqlx errors convert with `?`, classified as [`data_error`] does.

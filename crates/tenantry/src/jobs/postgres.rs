@@ -196,10 +196,7 @@ impl PgQueue {
     ) -> Result<i64, JobError> {
         let ctx = crate::context::require()?;
         Self::check_same_database(&ctx, job, ctx.route().reads())?;
-        let mut results = Self::insert(tx, std::slice::from_ref(job), &self.weights).await?;
-        results
-            .pop()
-            .unwrap_or_else(|| Err(JobError::Storage("the enqueue returned no row".into())))
+        self.insert_one(tx, job).await
     }
 
     /// [`Self::enqueue_in`] for a transaction of [`TenantDb::transaction`](crate::data::TenantDb::transaction).
@@ -213,10 +210,7 @@ impl PgQueue {
             JobError::Invalid("transactional enqueue needs a PostgreSQL transaction".into())
         })?;
         Self::check_same_database(&ctx, job, tier)?;
-        let mut results = Self::insert(client, std::slice::from_ref(job), &self.weights).await?;
-        results
-            .pop()
-            .unwrap_or_else(|| Err(JobError::Storage("the enqueue returned no row".into())))
+        self.insert_one(client, job).await
     }
 
     #[cfg(feature = "sqlx")]
@@ -243,6 +237,14 @@ impl PgQueue {
             ));
         }
         Ok(())
+    }
+
+    /// Writes one job on `client` (a caller's transaction): its id.
+    async fn insert_one(&self, client: &impl Queries, job: &JobEnvelope) -> Result<i64, JobError> {
+        let mut results = Self::insert(client, std::slice::from_ref(job), &self.weights).await?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(JobError::Storage("the enqueue returned no row".into())))
     }
 
     /// Writes `jobs` in one statement: each one's id (or the id of the job

@@ -111,35 +111,26 @@ pub(crate) trait Queries: Sync {
     ) -> impl Future<Output = Result<Vec<Row>, Error>> + Send;
 }
 
-impl Queries for ControlClient {
-    fn rows(
-        &self,
-        sql: &str,
-        params: Params<'_>,
-    ) -> impl Future<Output = Result<Vec<Row>, Error>> + Send {
-        self.query(sql, params)
-    }
+// The same forwarding for each client kind a queue statement may run on.
+macro_rules! forward_queries {
+    ($($client:ty),+) => {$(
+        impl Queries for $client {
+            fn rows(
+                &self,
+                sql: &str,
+                params: Params<'_>,
+            ) -> impl Future<Output = Result<Vec<Row>, Error>> + Send {
+                self.query(sql, params)
+            }
+        }
+    )+};
 }
 
-impl Queries for tokio_postgres::Transaction<'_> {
-    fn rows(
-        &self,
-        sql: &str,
-        params: Params<'_>,
-    ) -> impl Future<Output = Result<Vec<Row>, Error>> + Send {
-        self.query(sql, params)
-    }
-}
-
-impl Queries for tokio_postgres::Client {
-    fn rows(
-        &self,
-        sql: &str,
-        params: Params<'_>,
-    ) -> impl Future<Output = Result<Vec<Row>, Error>> + Send {
-        self.query(sql, params)
-    }
-}
+forward_queries!(
+    ControlClient,
+    tokio_postgres::Transaction<'_>,
+    tokio_postgres::Client
+);
 
 impl Drop for ControlClient {
     fn drop(&mut self) {

@@ -344,20 +344,10 @@ fn server_text(db: &tokio_postgres::error::DbError) -> String {
     text
 }
 
-/// SQLSTATE classes 08 (connection exception) and 57 (operator
-/// intervention: shutdown, restart, crash, cannot connect now, query
-/// cancelled by a timeout): the database is unavailable, not wrong — a 503
-/// and a retry, never a 500.
-fn is_server_going_away(code: &tokio_postgres::error::SqlState) -> bool {
-    let code = code.code();
-    code.starts_with("08") || code.starts_with("57")
-}
-
 /// Maps a driver error, keeping the server's message (the `Display` of
 /// `tokio_postgres::Error` alone says only "db error"), its SQLSTATE, the
 /// constraint and table it names, and the driver's error as the source.
 pub(crate) fn db_error(e: tokio_postgres::Error) -> DataError {
-    use tokio_postgres::error::SqlState;
     let Some(db) = e.as_db_error() else {
         let text = db_error_text(&e);
         let gone = e.is_closed()
@@ -370,43 +360,14 @@ pub(crate) fn db_error(e: tokio_postgres::Error) -> DataError {
             DataError::Database(failure)
         };
     };
-    let code = db.code().clone();
-    let mut failure = DbFailure::new(server_text(db)).with_sqlstate(code.code());
+    let mut failure = DbFailure::new(server_text(db)).with_sqlstate(db.code().code());
     if let Some(constraint) = db.constraint() {
         failure = failure.with_constraint(constraint);
     }
     if let Some(table) = db.table() {
         failure = failure.with_table(table);
     }
-    let failure = failure.with_source(e);
-    if [
-        SqlState::UNIQUE_VIOLATION,
-        SqlState::FOREIGN_KEY_VIOLATION,
-        SqlState::CHECK_VIOLATION,
-        SqlState::NOT_NULL_VIOLATION,
-        SqlState::EXCLUSION_VIOLATION,
-    ]
-    .contains(&code)
-    {
-        DataError::Constraint(failure)
-    } else if [
-        SqlState::CHARACTER_NOT_IN_REPERTOIRE,
-        SqlState::UNTRANSLATABLE_CHARACTER,
-        SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
-        SqlState::STRING_DATA_RIGHT_TRUNCATION,
-    ]
-    .contains(&code)
-    {
-        DataError::InvalidValue(failure)
-    } else if code == SqlState::INSUFFICIENT_PRIVILEGE {
-        DataError::Forbidden(failure)
-    } else if [SqlState::QUERY_CANCELED, SqlState::LOCK_NOT_AVAILABLE].contains(&code) {
-        DataError::Timeout(failure)
-    } else if is_server_going_away(&code) {
-        DataError::Unavailable(failure)
-    } else {
-        DataError::Database(failure)
-    }
+    crate::data::failure::classify(failure.with_source(e))
 }
 
 /// `base`'s connection settings (role, password, database) aimed at
