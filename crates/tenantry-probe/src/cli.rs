@@ -46,7 +46,9 @@ pub async fn run_cli(args: ProbeArgs) -> Result<bool, ProbeError> {
     let unreadable = |e: String| ProbeError::OpenApi(format!("reading {source}: {e}"));
     let openapi: serde_json::Value =
         if source.starts_with("http://") || source.starts_with("https://") {
-            reqwest::get(&source)
+            crate::run::client()?
+                .get(&source)
+                .send()
                 .await?
                 .error_for_status()?
                 .json()

@@ -82,4 +82,7 @@ pub enum ProbeError {
     /// The target could not be reached.
     #[error("http: {0}")]
     Http(#[from] reqwest::Error),
+    /// The HTTPS client could not be set up.
+    #[error("{0}")]
+    Tls(#[from] tenantry::https::HttpsError),
 }

@@ -17,13 +17,11 @@ const ORDER: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 /// The probe's HTTP client: TLS with the system's roots (APIs under test
 /// are usually `https://`), no redirects (a redirect is an answer to judge,
 /// not to follow), a 15 s budget per request.
-fn client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .use_rustls_tls()
-        .https_only(false)
+pub(crate) fn client() -> Result<reqwest::Client, ProbeError> {
+    Ok(tenantry::https::client_builder()?
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(15))
-        .build()
+        .build()?)
 }
 
 impl Probe {

@@ -179,7 +179,7 @@ async fn load(
         })
     };
 
-    let http = reqwest::Client::new();
+    let http = tenantry::https::client()?;
     let tokens: Vec<String> = (0..tenants)
         .map(|i| token(secret, &slug(i)))
         .collect::<Result<_, _>>()?;

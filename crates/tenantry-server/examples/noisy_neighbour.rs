@@ -163,7 +163,7 @@ async fn main() -> anyhow::Result<()> {
     if slugs.len() < normal + 1 {
         bail!("{} tenants in {orders}, need {}", slugs.len(), normal + 1);
     }
-    let http = reqwest::Client::builder()
+    let http = tenantry::https::client_builder()?
         .timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(1024)
         .build()?;

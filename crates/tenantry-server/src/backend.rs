@@ -309,7 +309,7 @@ async fn secrets(config: &Config, storage: Arc<dyn SecretStorage>) -> anyhow::Re
                 .with_context(|| format!("loading the master keyring {}", path.display()))?,
         ),
         crate::config::MasterKeyConfig::OpenBao { addr, token, key } => {
-            let transit = OpenBaoTransit::new(addr.clone(), token.clone(), key.clone());
+            let transit = OpenBaoTransit::new(addr.clone(), token.clone(), key.clone())?;
             transit
                 .ensure_key()
                 .await

@@ -756,7 +756,7 @@ async fn a_server_killed_with_jobs_in_flight() {
         master_keys.to_str().unwrap(),
     ];
     let mut first = common::ServerProcess::start(&root.join("a"), &args);
-    let http = reqwest::Client::new();
+    let http = tenantry_testkit::http();
     let token = common::token_with(common::SECRET, "acme", "admin", 3600);
     // A client listing orders throughout, on whichever server is up.
     let serving = Arc::new(std::sync::atomic::AtomicU16::new(first.port));

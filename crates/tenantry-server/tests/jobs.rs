@@ -281,7 +281,7 @@ async fn two_server_processes_enqueue_each_cron_tick_once() {
         .stdout,
     )
     .unwrap();
-    let flagged = reqwest::Client::new()
+    let flagged = tenantry_testkit::http()
         .put(format!("http://{}/api/flags/invoice_reminders", first.addr))
         .header("host", format!("acme.localhost:{}", first.port))
         .bearer_auth(token.trim())

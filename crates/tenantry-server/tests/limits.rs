@@ -244,7 +244,7 @@ async fn with_redis_one_rate_limit_holds_across_two_processes() {
         tenantry_cli(&dir, &["token", "--tenant", "globex", "--role", "member"]).stdout,
     )
     .unwrap();
-    let http = reqwest::Client::new();
+    let http = tenantry_testkit::http();
     let started = std::time::Instant::now();
     let mut admitted = 0;
     let mut refused_by = [false, false];

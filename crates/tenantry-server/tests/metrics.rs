@@ -48,7 +48,9 @@ async fn postgres_pools_are_measured() {
     };
     let (status, _) = status_and_json(s.as_tenant("acme", Method::GET, "/api/orders")).await;
     assert_eq!(status, StatusCode::OK);
-    let text = reqwest::get(s.admin_url("/metrics"))
+    let text = tenantry_testkit::http()
+        .get(s.admin_url("/metrics"))
+        .send()
         .await
         .unwrap()
         .text()
@@ -87,7 +89,9 @@ async fn metrics_name_routes_tiers_plans_and_tenants_and_parse_with_promtool() {
 
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     let text = loop {
-        let text = reqwest::get(s.admin_url("/metrics"))
+        let text = tenantry_testkit::http()
+            .get(s.admin_url("/metrics"))
+            .send()
             .await
             .unwrap()
             .text()
@@ -170,7 +174,11 @@ async fn the_api_port_serves_no_operator_endpoint() {
         let body = response.text().await.unwrap();
         assert!(!body.contains("http_request_duration_seconds"), "{body}");
     }
-    let admin = reqwest::get(s.admin_url("/metrics")).await.unwrap();
+    let admin = tenantry_testkit::http()
+        .get(s.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(admin.status(), StatusCode::OK);
     assert!(
         admin

@@ -134,7 +134,7 @@ async fn a_request_its_job_and_its_webhook_are_one_trace_tagged_with_the_tenant(
         tenantry_cli(&dir, &["token", "--tenant", "acme", "--role", "admin"]).stdout,
     )
     .unwrap();
-    let http = reqwest::Client::new();
+    let http = tenantry_testkit::http();
     let call = |method: reqwest::Method, path: &str| {
         http.request(method, format!("http://{}{path}", server.addr))
             .header("host", format!("acme.localhost:{}", server.port))

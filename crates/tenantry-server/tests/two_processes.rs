@@ -26,7 +26,7 @@ async fn a_suspension_reaches_every_process_without_waiting_for_the_ttl() {
         tenantry_cli(&dir, &["token", "--tenant", "acme", "--role", "admin"]).stdout,
     )
     .unwrap();
-    let http = reqwest::Client::new();
+    let http = tenantry_testkit::http();
     let status = |server: &ServerProcess| {
         let request = http
             .get(format!("http://{}/api/orders", server.addr))
@@ -95,7 +95,7 @@ async fn settings_and_flags_reach_every_process_without_waiting_for_the_ttl() {
         tenantry_cli(&dir, &["token", "--tenant", "acme", "--role", "admin"]).stdout,
     )
     .unwrap();
-    let http = reqwest::Client::new();
+    let http = tenantry_testkit::http();
     let call = |server: &ServerProcess, method: reqwest::Method, path: &str| {
         http.request(method, format!("http://{}{path}", server.addr))
             .header("host", format!("acme.localhost:{}", server.port))

@@ -237,6 +237,12 @@ fn reachable(url: &str) -> bool {
         })
 }
 
+/// An HTTP client for tests: tenantry's HTTPS set-up (rustls with ring;
+/// reqwest itself is built without a default TLS provider).
+pub fn http() -> reqwest::Client {
+    tenantry::https::client().expect("the platform's TLS roots load")
+}
+
 /// Drops every bucket of the test S3 server named `prefix` or
 /// `prefix-…`, with their objects: each bucket holds a SeaweedFS volume of
 /// its own, and a server that keeps every test's buckets runs out. Goes
@@ -245,7 +251,7 @@ fn reachable(url: &str) -> bool {
 pub async fn s3_drop_buckets(prefix: &str) {
     let filer = std::env::var("TENANTRY_TEST_S3_FILER")
         .unwrap_or_else(|_| "http://127.0.0.1:8888".to_owned());
-    let http = reqwest::Client::new();
+    let http = http();
     let Ok(listing) = http
         .get(format!("{filer}/buckets/?limit=10000"))
         .header("accept", "application/json")

@@ -43,7 +43,7 @@ async fn an_api_key_speaks_for_its_tenant_only() {
     let app = api_keys::app(tenants, keys);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let call = |host: &str, key: Option<&str>| {
-        let mut request = reqwest::Client::new()
+        let mut request = tenantry_testkit::http()
             .get(format!("http://{addr}/whoami"))
             .header("host", format!("{host}.api.localhost"));
         if let Some(key) = key {

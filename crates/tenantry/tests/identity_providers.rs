@@ -69,7 +69,7 @@ async fn app(verifier: TokenVerifier) -> SocketAddr {
 
 /// `GET /whoami` on `tenant`'s subdomain with `token`: status and body.
 async fn whoami(app: SocketAddr, tenant: &str, token: &str) -> (u16, Value) {
-    let response = reqwest::Client::new()
+    let response = tenantry_testkit::http()
         .get(format!("http://{app}/whoami"))
         .header("host", format!("{tenant}.{API_HOST}"))
         .bearer_auth(token)

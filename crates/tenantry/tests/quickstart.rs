@@ -53,7 +53,7 @@ async fn two_tenants_use_the_quickstart_and_never_see_each_other() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let http = reqwest::Client::new();
+    let http = tenantry_testkit::http();
     let call = |method: reqwest::Method, host: &str, token: Option<String>, body: &str| {
         let mut request = http
             .request(method, format!("http://{addr}/notes"))

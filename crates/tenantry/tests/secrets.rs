@@ -224,7 +224,7 @@ mod openbao {
     async fn transit() -> Option<OpenBaoTransit> {
         let addr = tenantry_testkit::openbao_addr()?;
         let key = format!("tenantry-test-{}", TenantId::new_v4().as_uuid().simple());
-        let transit = OpenBaoTransit::new(addr, tenantry_testkit::OPENBAO_TOKEN, key);
+        let transit = OpenBaoTransit::new(addr, tenantry_testkit::OPENBAO_TOKEN, key).unwrap();
         transit.ensure_key().await.unwrap();
         Some(transit)
     }

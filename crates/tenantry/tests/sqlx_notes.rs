@@ -43,7 +43,7 @@ async fn notes_and_their_jobs_stay_with_their_tenant() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let http = reqwest::Client::new();
+    let http = tenantry_testkit::http();
     let notes = |tenant: &'static str| {
         http.get(format!("http://{addr}/notes"))
             .header("host", format!("{tenant}.notes.localhost"))

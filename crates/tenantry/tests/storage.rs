@@ -282,7 +282,7 @@ mod s3 {
             .scope(storage.put(&doc, Bytes::from_static(b"globex")))
             .await
             .unwrap();
-        let http = reqwest::Client::new();
+        let http = tenantry_testkit::http();
 
         let url = acme
             .clone()

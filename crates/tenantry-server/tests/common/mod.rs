@@ -96,7 +96,7 @@ impl TestServer {
             _background: background,
             addr,
             admin_addr,
-            http: reqwest::Client::new(),
+            http: tenantry_testkit::http(),
             config,
             backend,
             shutdown: Some((tx, admin_tx)),

@@ -155,8 +155,9 @@ struct KeySet {
 pub(crate) struct Jwks {
     source: JwksSource,
     options: JwksOptions,
+    // A TLS set-up failure is reported when a fetch needs the client.
     #[cfg(feature = "jwks-http")]
-    http: reqwest::Client,
+    http: Result<reqwest::Client, String>,
     // Read on every token; written once per refresh. Never held across an
     // await, so a plain lock.
     set: RwLock<KeySet>,
@@ -292,24 +293,27 @@ impl Jwks {
 /// A client for identity-provider documents: no redirects, no proxy, the
 /// fetch timeout on connect and on the whole request.
 #[cfg(feature = "jwks-http")]
-pub(crate) fn bounded_client(options: &JwksOptions) -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(options.timeout)
-        .connect_timeout(options.timeout)
-        .no_proxy()
-        .build()
-        .unwrap_or_default()
+pub(crate) fn bounded_client(options: &JwksOptions) -> Result<reqwest::Client, String> {
+    let build = || -> Result<reqwest::Client, crate::https::HttpsError> {
+        Ok(crate::https::client_builder()?
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(options.timeout)
+            .connect_timeout(options.timeout)
+            .no_proxy()
+            .build()?)
+    };
+    build().map_err(|e| e.to_string())
 }
 
 /// `url`'s body, refused when not a success or larger than `max_bytes`.
 #[cfg(feature = "jwks-http")]
 pub(crate) async fn fetch_bounded(
-    http: &reqwest::Client,
+    http: &Result<reqwest::Client, String>,
     url: &reqwest::Url,
     max_bytes: usize,
 ) -> Result<Vec<u8>, AuthError> {
     let unavailable = |e: String| AuthError::KeySetUnavailable(e);
+    let http = http.as_ref().map_err(|e| unavailable(e.clone()))?;
     let too_large = || unavailable(format!("{url}: larger than {max_bytes} bytes"));
     let mut response = http
         .get(url.clone())

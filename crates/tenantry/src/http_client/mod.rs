@@ -117,7 +117,8 @@ impl OutboundClient {
     /// per call until [`with_timeouts`](Self::with_timeouts) says otherwise.
     pub fn new(guard: DestinationGuard) -> Result<Self, OutboundError> {
         let guard = Arc::new(guard);
-        let client = reqwest::Client::builder()
+        let client = crate::https::client_builder()
+            .map_err(|e| OutboundError::Http(e.to_string()))?
             .dns_resolver(Arc::new(resolver::GuardedResolver::new(guard.clone())))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()

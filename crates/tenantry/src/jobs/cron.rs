@@ -27,7 +27,6 @@
 //! ```
 
 use std::future::Future;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,7 +75,7 @@ pub struct Tick {
 #[derive(Clone, Debug)]
 pub struct CronJob {
     name: String,
-    schedule: cron::Schedule,
+    schedule: croner::Cron,
     fanout: Fanout,
     kind: String,
     lane: Lane,
@@ -85,14 +84,20 @@ pub struct CronJob {
 
 impl CronJob {
     /// A schedule `name` that enqueues jobs of `kind` on every tick of
-    /// `expression` (UTC; seconds first: `sec min hour day month weekday`).
+    /// `expression` (UTC; seconds first: `sec min hour day month weekday
+    /// [year]`, weekdays `0`–`7` or `SUN`–`SAT` with Sunday `0` or `7`; a
+    /// day that names both a day of month and a weekday fires on either, as
+    /// in Vixie cron).
     pub fn new(name: &str, expression: &str, fanout: Fanout, kind: &str) -> Result<Self, JobError> {
         if name.is_empty() || name.len() > 100 {
             return Err(JobError::Invalid(
                 "a schedule name is 1 to 100 characters".into(),
             ));
         }
-        let schedule = cron::Schedule::from_str(expression)
+        let schedule = croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Required)
+            .build()
+            .parse(expression)
             .map_err(|e| JobError::Invalid(format!("cron expression {expression:?}: {e}")))?;
         Ok(Self {
             name: name.to_owned(),
@@ -129,7 +134,7 @@ impl CronJob {
         let start = Utc.timestamp_opt(floor, 0).single()?;
         let latest = self
             .schedule
-            .after(&start)
+            .iter_after(start)
             .map(|t| t.timestamp())
             .take_while(|t| *t <= now)
             .last()?;
@@ -141,7 +146,7 @@ impl CronJob {
 
     /// The first tick after `now`.
     fn next_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.schedule.after(&now).next()
+        self.schedule.iter_after(now).next()
     }
 }
 

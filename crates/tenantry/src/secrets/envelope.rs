@@ -2,8 +2,8 @@
 //! what the ciphertext is for, so a ciphertext moved to another tenant or
 //! another secret's row does not decrypt.
 
-use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
-use aes_gcm::{AeadCore, Aes256Gcm, Nonce};
+use aes_gcm::aead::{Aead, Generate, Key, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
 
 use super::SecretsError;
 
@@ -13,13 +13,13 @@ const NONCE_BYTES: usize = 12;
 
 /// A fresh random key.
 pub(crate) fn random_key() -> [u8; KEY_BYTES] {
-    Aes256Gcm::generate_key(OsRng).into()
+    Key::<Aes256Gcm>::generate().into()
 }
 
 /// `nonce ‖ ciphertext ‖ tag` of `plaintext` under `key`, bound to `aad`.
 pub(crate) fn seal(key: &[u8], plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, SecretsError> {
     let cipher = cipher(key)?;
-    let nonce = Aes256Gcm::generate_nonce(OsRng);
+    let nonce = Nonce::generate();
     let mut out = nonce.to_vec();
     out.extend(
         cipher

@@ -31,21 +31,30 @@ impl std::fmt::Debug for OpenBaoTransit {
 
 impl OpenBaoTransit {
     /// Transit key `key` under mount `transit` at `addr`
-    /// (`http://127.0.0.1:8200`), authenticated with `token`.
-    pub fn new(addr: impl Into<String>, token: impl Into<String>, key: impl Into<String>) -> Self {
-        Self {
-            // An unreachable OpenBao fails a secrets call within seconds
-            // (a 503 upstream) instead of holding the request.
-            http: reqwest::Client::builder()
-                .connect_timeout(std::time::Duration::from_secs(2))
-                .timeout(std::time::Duration::from_secs(5))
-                .build()
-                .unwrap_or_default(),
+    /// (`http://127.0.0.1:8200`), authenticated with `token`. Fails only
+    /// when the HTTPS client cannot be set up ([`crate::https`]).
+    pub fn new(
+        addr: impl Into<String>,
+        token: impl Into<String>,
+        key: impl Into<String>,
+    ) -> Result<Self, SecretsError> {
+        // An unreachable OpenBao fails a secrets call within seconds
+        // (a 503 upstream) instead of holding the request.
+        let http = crate::https::client_builder()
+            .and_then(|builder| {
+                Ok(builder
+                    .connect_timeout(std::time::Duration::from_secs(2))
+                    .timeout(std::time::Duration::from_secs(5))
+                    .build()?)
+            })
+            .map_err(|e| SecretsError::MasterKey(e.to_string()))?;
+        Ok(Self {
+            http,
             addr: addr.into().trim_end_matches('/').to_owned(),
             token: token.into(),
             mount: "transit".into(),
             key: key.into(),
-        }
+        })
     }
 
     /// Creates the transit key if the server lacks it (idempotent).

@@ -51,8 +51,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
-use object_store::ObjectStore;
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 
 pub use key::ObjectKey;
 pub use layout::{Layout, LayoutPolicy};

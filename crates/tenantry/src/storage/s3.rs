@@ -41,12 +41,13 @@ impl S3Config {
             max_retries: 2,
             retry_timeout: std::time::Duration::from_secs(3),
         };
-        let client = object_store::ClientOptions::new()
-            .with_connect_timeout(std::time::Duration::from_secs(2))
-            .with_timeout(std::time::Duration::from_secs(60));
+        let allow_http = self
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://"));
         let mut builder = AmazonS3Builder::new()
             .with_retry(retry)
-            .with_client_options(client)
+            .with_http_connector(Connector { allow_http })
             .with_bucket_name(bucket)
             .with_region(&self.region)
             .with_access_key_id(&self.access_key_id)
@@ -54,12 +55,39 @@ impl S3Config {
         if let Some(endpoint) = &self.endpoint {
             builder = builder
                 .with_endpoint(endpoint)
-                .with_allow_http(endpoint.starts_with("http://"))
+                .with_allow_http(allow_http)
                 .with_virtual_hosted_style_request(false);
         }
         builder
             .build()
             .map_err(|e| StorageError::Config(e.to_string()))
+    }
+}
+
+/// Builds object_store's HTTP client from [`crate::https`], so S3 traffic
+/// uses the same rustls provider and trust store as the rest of tenantry.
+#[derive(Debug)]
+struct Connector {
+    allow_http: bool,
+}
+
+impl object_store::client::HttpConnector for Connector {
+    fn connect(
+        &self,
+        _options: &object_store::ClientOptions,
+    ) -> object_store::Result<object_store::client::HttpClient> {
+        let generic = |e: Box<dyn std::error::Error + Send + Sync>| object_store::Error::Generic {
+            store: "S3",
+            source: e,
+        };
+        let client = crate::https::client_builder()
+            .map_err(|e| generic(e.into()))?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(60))
+            .https_only(!self.allow_http)
+            .build()
+            .map_err(|e| generic(e.into()))?;
+        Ok(object_store::client::HttpClient::new(client))
     }
 }
 

@@ -57,7 +57,8 @@ impl Telemetry {
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(url)
             .with_http_client(OnRuntime {
-                client: reqwest::Client::new(),
+                client: crate::https::client()
+                    .map_err(|e| TelemetryError::Exporter(e.to_string()))?,
                 runtime,
             })
             .build()
