@@ -24,8 +24,7 @@ use anyhow::{Context, bail};
 use tenantry::context::Tier;
 use tenantry::data::postgres::{migrate, tenant_database_prefix};
 use tenantry::edge::{Claims, issue_hs256};
-use tenantry_server::backend;
-use tenantry_server::config::Settings;
+use tenantry_server::settings::Settings;
 
 const APP_ROLE: &str = "tenantry_app";
 
@@ -70,12 +69,12 @@ async fn provision(url: &str, tenants: usize, concurrency: usize) -> anyhow::Res
         pool_size: Some(concurrency * 2),
         ..Settings::default()
     };
-    let backend = Arc::new(backend::open(&settings.resolve()?).await?);
+    let services = Arc::new(tenantry_server::app::open(&settings.resolve()?).await?);
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
-        let (backend, next) = (backend.clone(), next.clone());
+        let (services, next) = (services.clone(), next.clone());
         workers.spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
@@ -84,7 +83,7 @@ async fn provision(url: &str, tenants: usize, concurrency: usize) -> anyhow::Res
                 }
                 let slug = slug(i);
                 tenantry_server::demo::seed_tenant(
-                    &backend,
+                    &services,
                     &slug,
                     &slug,
                     tenantry_server::plans::PRO,

@@ -15,8 +15,8 @@ use tenantry::data::Migration;
 use tenantry::data::postgres::fleet::{self, FleetOptions};
 use tenantry::data::postgres::migrate;
 use tenantry::registry::{NewTenant, TenantState};
-use tenantry_server::backend::{self, PG_APP_MIGRATIONS};
-use tenantry_server::config::Settings;
+use tenantry_server::migrations::PG_APP_MIGRATIONS;
+use tenantry_server::settings::Settings;
 
 const APP_ROLE: &str = "tenantry_app";
 
@@ -58,10 +58,10 @@ async fn main() -> anyhow::Result<()> {
         jwt_secret: Some("fleet-bench-secret-0123456789abcdef".into()),
         ..Settings::default()
     };
-    let backend = backend::connect(&settings.resolve()?).await?;
+    let services = tenantry_server::app::connect(&settings.resolve()?).await?;
     let started = Instant::now();
     for i in 0..count {
-        backend
+        services
             .tenants
             .create(NewTenant {
                 id: None,
@@ -80,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let targets = tenantry_server::fleet::targets(&backend, None, &[]).await?;
+    let targets = tenantry_server::fleet::targets(&services, None, &[]).await?;
     let options = FleetOptions {
         concurrency,
         max_failures: 0,

@@ -4,7 +4,7 @@
 use tenantry::context::{Plan, TenantContext, Tier};
 use tenantry::registry::{NewTenant, TenantKey, TenantRecord, TenantState};
 
-use crate::backend::Backend;
+use crate::services::Services;
 use crate::store::{invoices, orders, users};
 
 /// The demo tenants: slug, name, plan.
@@ -14,9 +14,9 @@ pub const DEMO_TENANTS: [(&str, &str, Plan); 2] = [
 ];
 
 /// Creates the demo tenants and their data; tenants that exist are left alone.
-pub async fn seed(backend: &Backend) -> anyhow::Result<()> {
+pub async fn seed(services: &Services) -> anyhow::Result<()> {
     for (slug, name, plan) in DEMO_TENANTS {
-        if backend
+        if services
             .tenants
             .find(&TenantKey::Slug(slug.to_owned()))
             .await?
@@ -24,7 +24,7 @@ pub async fn seed(backend: &Backend) -> anyhow::Result<()> {
         {
             continue;
         }
-        seed_tenant(backend, slug, name, plan, Tier::Shared).await?;
+        seed_tenant(services, slug, name, plan, Tier::Shared).await?;
     }
     Ok(())
 }
@@ -32,7 +32,7 @@ pub async fn seed(backend: &Backend) -> anyhow::Result<()> {
 /// Creates one tenant on `tier` (provisioning its target) with demo data:
 /// two users, five orders, two invoices.
 pub async fn seed_tenant(
-    backend: &Backend,
+    services: &Services,
     slug: &str,
     name: &str,
     plan: Plan,
@@ -48,8 +48,8 @@ pub async fn seed_tenant(
         domains: vec![],
         database_server: None,
     };
-    let tenant = crate::provision::create_tenant(backend, new).await?;
-    context_for(&tenant)?.scope(fill(backend, slug)).await?;
+    let tenant = crate::provision::create_tenant(services, new).await?;
+    context_for(&tenant)?.scope(fill(services, slug)).await?;
     tracing::info!(tenant = slug, %tier, "seeded demo tenant");
     Ok(tenant)
 }
@@ -62,6 +62,27 @@ pub fn user_id(slug: &str, role: &str) -> uuid::Uuid {
     uuid::Uuid::new_v5(&DEMO_USERS, format!("{slug}/{role}").as_bytes())
 }
 
+/// Adds the user `id` (`email`, `role`) to `tenant` — for tests and
+/// benchmarks that mint tokens for users of their own.
+pub async fn add_user(
+    services: &Services,
+    tenant: &TenantRecord,
+    id: uuid::Uuid,
+    email: &str,
+    role: &str,
+) -> anyhow::Result<()> {
+    context_for(tenant)?
+        .scope(crate::store::users::insert(
+            &services.db,
+            id,
+            email,
+            "Test user",
+            role,
+        ))
+        .await?;
+    Ok(())
+}
+
 /// A context for seeding `tenant` (no user, admin rights are not needed by the stores).
 pub fn context_for(tenant: &TenantRecord) -> anyhow::Result<TenantContext> {
     Ok(TenantContext::builder(tenant.id, tenant.slug.clone())
@@ -70,8 +91,8 @@ pub fn context_for(tenant: &TenantRecord) -> anyhow::Result<TenantContext> {
         .build()?)
 }
 
-async fn fill(backend: &Backend, slug: &str) -> anyhow::Result<()> {
-    let db = &backend.db;
+async fn fill(services: &Services, slug: &str) -> anyhow::Result<()> {
+    let db = &services.db;
     for role in ["admin", "member"] {
         let email = format!("{role}@{slug}.example");
         let name = if role == "admin" { "Admin" } else { "Member" };
@@ -96,13 +117,13 @@ async fn fill(backend: &Backend, slug: &str) -> anyhow::Result<()> {
             "receipt.txt",
         ])?;
         let receipt = format!("Receipt for {}\n", order.customer);
-        backend.storage.put(&key, receipt.into()).await?;
+        services.storage.put(&key, receipt.into()).await?;
     }
     // A dead letter, as a failed export would leave: what the jobs page
     // shows, and an id the leak probe can aim at.
     let job = tenantry::jobs::JobEnvelope::new("demo.export", &"invoices.csv")?;
-    let id = backend.queue.enqueue(&job).await?;
-    backend
+    let id = services.queue.enqueue(&job).await?;
+    services
         .queue
         .bury(id, "demo: the export service was unreachable")
         .await?;

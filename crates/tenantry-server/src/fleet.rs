@@ -16,18 +16,19 @@ use tenantry::data::postgres::fleet::{self, FleetEvent, FleetOptions, FleetRepor
 use tenantry::data::postgres::{self as pg, schema_for};
 use tenantry::registry::TenantState;
 
-use crate::backend::{Backend, PG_APP_MIGRATIONS, Provisioner};
+use crate::migrations::PG_APP_MIGRATIONS;
+use crate::services::{Provisioner, Services};
 
 /// The targets to migrate: the shared schema (unless `only` names tenants)
 /// and the schemas and databases of schema- and database-tier tenants
 /// (all, or those in `only`).
 /// Tenants flagged as canaries, or named in `canaries`, go first.
 pub async fn targets(
-    backend: &Backend,
+    services: &Services,
     only: Option<&[String]>,
     canaries: &[String],
 ) -> anyhow::Result<Vec<FleetTarget>> {
-    let tenants = backend.tenants.list().await?;
+    let tenants = services.tenants.list().await?;
     for slug in only.unwrap_or_default().iter().chain(canaries) {
         if !tenants.iter().any(|t| &t.slug == slug) {
             bail!("no tenant {slug:?}");
@@ -47,7 +48,7 @@ pub async fn targets(
     for tenant in tenants {
         let wanted = only.is_none_or(|only| only.contains(&tenant.slug));
         let live = !matches!(tenant.state, TenantState::Deleting | TenantState::Deleted);
-        let (schema, database) = match (tenant.tier, &backend.db) {
+        let (schema, database) = match (tenant.tier, &services.db) {
             (Tier::Schema, _) => (schema_for(tenant.id), None),
             // A provisioning tenant's database may not exist yet: provisioning
             // creates and migrates it.
@@ -77,7 +78,7 @@ pub async fn targets(
 
 /// Runs the fleet on PostgreSQL.
 pub async fn run(
-    backend: &Backend,
+    services: &Services,
     targets: Vec<FleetTarget>,
     options: FleetOptions,
     on_event: &(dyn Fn(&FleetEvent) + Sync),
@@ -85,7 +86,7 @@ pub async fn run(
     let Provisioner::Postgres {
         owner_url,
         app_role,
-    } = &backend.provisioner
+    } = &services.provisioner
     else {
         bail!("fleet migrations need PostgreSQL; SQLite's single file is migrated at start-up");
     };
@@ -103,7 +104,7 @@ pub async fn run(
 /// `tenantry migrate run`: runs the fleet, reporting progress, and fails
 /// if any target failed or the fleet halted.
 pub async fn run_command(
-    backend: &Backend,
+    services: &Services,
     targets: Vec<FleetTarget>,
     options: FleetOptions,
 ) -> anyhow::Result<()> {
@@ -125,7 +126,7 @@ pub async fn run_command(
         }
         None => println!("{}", event_json(event)),
     };
-    let report = run(backend, targets, options, &report_line).await?;
+    let report = run(services, targets, options, &report_line).await?;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -174,8 +175,8 @@ fn event_json(event: &FleetEvent) -> serde_json::Value {
 }
 
 /// `tenantry migrate run --dry-run`: each target's version and what is pending.
-pub async fn dry_run(backend: &Backend, targets: &[FleetTarget]) -> anyhow::Result<()> {
-    let (client, owner_url) = owner(backend).await?;
+pub async fn dry_run(services: &Services, targets: &[FleetTarget]) -> anyhow::Result<()> {
+    let (client, owner_url) = owner(services).await?;
     let latest = PG_APP_MIGRATIONS.last().map_or(0, |m| m.version);
     for target in targets {
         let version = fleet::target_version(&client, owner_url, target).await?;
@@ -193,8 +194,8 @@ pub async fn dry_run(backend: &Backend, targets: &[FleetTarget]) -> anyhow::Resu
 
 /// `tenantry migrate status`: per target, its version and last recorded
 /// outcome; then how many targets are at each version.
-pub async fn status(backend: &Backend, targets: &[FleetTarget]) -> anyhow::Result<()> {
-    let (client, owner_url) = owner(backend).await?;
+pub async fn status(services: &Services, targets: &[FleetTarget]) -> anyhow::Result<()> {
+    let (client, owner_url) = owner(services).await?;
     let mut per_version = std::collections::BTreeMap::<String, usize>::new();
     println!("target\twhere\tversion\tlast run\terror");
     for target in targets {
@@ -219,8 +220,8 @@ pub async fn status(backend: &Backend, targets: &[FleetTarget]) -> anyhow::Resul
     Ok(())
 }
 
-async fn owner(backend: &Backend) -> anyhow::Result<(tokio_postgres::Client, &str)> {
-    let Provisioner::Postgres { owner_url, .. } = &backend.provisioner else {
+async fn owner(services: &Services) -> anyhow::Result<(tokio_postgres::Client, &str)> {
+    let Provisioner::Postgres { owner_url, .. } = &services.provisioner else {
         bail!("fleet migrations need PostgreSQL; SQLite's single file is migrated at start-up");
     };
     Ok((pg::migrate::connect(owner_url).await?, owner_url))

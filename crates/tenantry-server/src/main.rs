@@ -4,5 +4,5 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tenantry_server::cli::Cli::parse().run().await
+    tenantry_server::Cli::parse().run().await
 }

@@ -8,13 +8,13 @@ use tenantry::edge::{CachedMembership, Membership, MembershipError};
 use tenantry::registry::BoxFuture;
 
 /// The tenant's `users` table as the edge's [`Membership`].
-pub struct UserMembership {
+pub(crate) struct UserMembership {
     db: Database,
 }
 
 impl UserMembership {
     /// Membership from `db`'s users, cached for [`CachedMembership::DEFAULT_TTL`].
-    pub fn cached(db: Database) -> CachedMembership {
+    pub(crate) fn cached(db: Database) -> CachedMembership {
         CachedMembership::new(Self { db }, CachedMembership::DEFAULT_TTL)
     }
 }

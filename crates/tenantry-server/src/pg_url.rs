@@ -1,68 +1,57 @@
-//! Small edits to `postgres://` URLs (swap the user or the database name).
+//! Small edits to `postgres://` URLs (swap the user or the database name),
+//! through the `url` crate: user names and database names are
+//! percent-encoded and decoded as the driver expects.
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
+use url::Url;
 
-struct Parts<'a> {
-    scheme: &'a str,
-    userinfo: Option<&'a str>,
-    host: &'a str,
-    path: &'a str,
-    query: &'a str,
-}
-
-fn split(url: &str) -> anyhow::Result<Parts<'_>> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .context("expected a postgres:// URL")?;
-    if scheme != "postgres" && scheme != "postgresql" {
-        bail!("expected a postgres:// URL, got {scheme}://");
+fn parse(url: &str) -> anyhow::Result<Url> {
+    let parsed = Url::parse(url).context("expected a postgres:// URL")?;
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        bail!("expected a postgres:// URL, got {}://", parsed.scheme());
     }
-    let (authority, after) = match rest.find(['/', '?']) {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let (userinfo, host) = match authority.rsplit_once('@') {
-        Some((u, h)) => (Some(u), h),
-        None => (None, authority),
-    };
-    let (path, query) = match after.find('?') {
-        Some(i) => after.split_at(i),
-        None => (after, ""),
-    };
-    Ok(Parts {
-        scheme,
-        userinfo,
-        host,
-        path,
-        query,
-    })
-}
-
-fn join(p: &Parts<'_>, userinfo: Option<&str>, path: &str) -> String {
-    let user = userinfo.map(|u| format!("{u}@")).unwrap_or_default();
-    format!("{}://{user}{}{path}{}", p.scheme, p.host, p.query)
+    Ok(parsed)
 }
 
 /// `url` connecting as `user` (no password: the app role's password, if
 /// any, belongs in `--app-database-url`).
 pub fn with_user(url: &str, user: &str) -> anyhow::Result<String> {
-    let p = split(url)?;
-    Ok(join(&p, Some(user), p.path))
+    let mut parsed = parse(url)?;
+    let no_host = || {
+        anyhow!(
+            "the database URL names no host to connect to as {user}: \
+             give the app role's URL with --app-database-url"
+        )
+    };
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(no_host());
+    }
+    parsed.set_password(None).map_err(|()| no_host())?;
+    parsed.set_username(user).map_err(|()| no_host())?;
+    Ok(parsed.into())
 }
 
 /// `url` connecting to database `name`.
 pub fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
-    let p = split(url)?;
-    Ok(join(&p, p.userinfo, &format!("/{name}")))
+    let mut parsed = parse(url)?;
+    parsed
+        .path_segments_mut()
+        .map_err(|()| anyhow!("{url}: not a URL with a path"))?
+        .clear()
+        .push(name);
+    Ok(parsed.into())
 }
 
 /// The database name in `url`, if it has one.
 pub fn database(url: &str) -> anyhow::Result<Option<String>> {
-    let p = split(url)?;
-    Ok(p.path
-        .strip_prefix('/')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned))
+    let parsed = parse(url)?;
+    let Some(first) = parsed.path_segments().and_then(|mut s| s.next()) else {
+        return Ok(None);
+    };
+    let name = percent_encoding::percent_decode_str(first)
+        .decode_utf8()
+        .context("the database name is not UTF-8")?;
+    Ok((!name.is_empty()).then(|| name.into_owned()))
 }
 
 #[cfg(test)]
@@ -86,5 +75,31 @@ mod tests {
             "postgres://app@localhost"
         );
         assert!(with_user("mysql://x", "app").is_err());
+        assert_eq!(database("postgres://localhost").unwrap(), None);
+    }
+
+    #[test]
+    fn names_are_encoded_and_decoded() {
+        let url = with_database("postgres://h/x", "my db").unwrap();
+        assert_eq!(url, "postgres://h/my%20db");
+        assert_eq!(database(&url).unwrap().as_deref(), Some("my db"));
+        assert_eq!(
+            with_user("postgres://h/x", "app@corp").unwrap(),
+            "postgres://app%40corp@h/x"
+        );
+    }
+
+    #[test]
+    fn a_socket_url_without_a_host_is_refused_with_a_hint() {
+        let err = with_user("postgres:///tenantry?host=/var/run/postgresql", "app")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--app-database-url"), "{err}");
+        assert_eq!(
+            database("postgres:///tenantry?host=/var/run/postgresql")
+                .unwrap()
+                .as_deref(),
+            Some("tenantry")
+        );
     }
 }

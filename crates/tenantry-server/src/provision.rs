@@ -15,22 +15,23 @@ use tenantry::registry::{NewTenant, TenantRecord, TenantState};
 
 use tenantry::data::Database;
 
-use crate::backend::{Backend, PG_APP_MIGRATIONS, Provisioner, SQLITE_APP_MIGRATIONS};
+use crate::migrations::{PG_APP_MIGRATIONS, SQLITE_APP_MIGRATIONS};
+use crate::services::{Provisioner, Services};
 
 /// Registers `tenant`, creates its tier target and activates it.
 pub async fn create_tenant(
-    backend: &Backend,
+    services: &Services,
     mut tenant: NewTenant,
 ) -> anyhow::Result<TenantRecord> {
     // Refuse an impossible tier before anything is written.
-    check_tier(backend, tenant.tier)?;
+    check_tier(services, tenant.tier)?;
     if let Some(server) = &tenant.database_server {
-        check_database_server(backend, tenant.tier, server)?;
+        check_database_server(services, tenant.tier, server)?;
     }
     let wanted = tenant.state;
     tenant.state = TenantState::Provisioning;
-    let record = backend.tenants.create(tenant).await?;
-    provision_target(backend, &record).await.with_context(|| {
+    let record = services.tenants.create(tenant).await?;
+    provision_target(services, &record).await.with_context(|| {
         format!(
             "tenant {} is registered but not provisioned; rerun `tenantry tenants provision {}`",
             record.slug, record.slug
@@ -39,14 +40,14 @@ pub async fn create_tenant(
     if wanted == TenantState::Provisioning {
         return Ok(record);
     }
-    Ok(backend
+    Ok(services
         .tenants
         .set_state(record.id, TenantState::Active)
         .await?)
 }
 
 /// Finishes provisioning a tenant left in `provisioning` (idempotent).
-pub async fn provision(backend: &Backend, record: &TenantRecord) -> anyhow::Result<TenantRecord> {
+pub async fn provision(services: &Services, record: &TenantRecord) -> anyhow::Result<TenantRecord> {
     if record.state != TenantState::Provisioning {
         bail!(
             "tenant {} is {}, not provisioning",
@@ -54,24 +55,24 @@ pub async fn provision(backend: &Backend, record: &TenantRecord) -> anyhow::Resu
             record.state
         );
     }
-    check_tier(backend, record.tier)?;
-    provision_target(backend, record).await?;
-    Ok(backend
+    check_tier(services, record.tier)?;
+    provision_target(services, record).await?;
+    Ok(services
         .tenants
         .set_state(record.id, TenantState::Active)
         .await?)
 }
 
-fn check_database_server(backend: &Backend, tier: Tier, server: &str) -> anyhow::Result<()> {
-    if tier != Tier::Database || !matches!(backend.provisioner, Provisioner::Postgres { .. }) {
+fn check_database_server(services: &Services, tier: Tier, server: &str) -> anyhow::Result<()> {
+    if tier != Tier::Database || !matches!(services.provisioner, Provisioner::Postgres { .. }) {
         bail!("--database-server applies to the database tier on PostgreSQL only");
     }
     let config = pg::parse_database_server(server)?;
-    let verified = match &backend.db {
+    let verified = match &services.db {
         tenantry::data::Database::Postgres(db) => db.tls().verifies_server(),
         _ => false,
     };
-    if !pg::is_local(&config) && !verified && !backend.allow_insecure_transport {
+    if !pg::is_local(&config) && !verified && !services.allow_insecure_transport {
         bail!(
             "{server} is another host, and this deployment's PostgreSQL URL does not verify \
              servers (sslmode=verify-full): its database would be reached unverified; \
@@ -81,8 +82,8 @@ fn check_database_server(backend: &Backend, tier: Tier, server: &str) -> anyhow:
     Ok(())
 }
 
-fn check_tier(backend: &Backend, tier: Tier) -> anyhow::Result<()> {
-    match (&backend.provisioner, tier) {
+fn check_tier(services: &Services, tier: Tier) -> anyhow::Result<()> {
+    match (&services.provisioner, tier) {
         (Provisioner::Sqlite, Tier::Schema) => {
             bail!("the schema tier needs PostgreSQL (--database-url)")
         }
@@ -90,8 +91,8 @@ fn check_tier(backend: &Backend, tier: Tier) -> anyhow::Result<()> {
     }
 }
 
-async fn provision_target(backend: &Backend, record: &TenantRecord) -> anyhow::Result<()> {
-    match (&backend.provisioner, record.tier) {
+async fn provision_target(services: &Services, record: &TenantRecord) -> anyhow::Result<()> {
+    match (&services.provisioner, record.tier) {
         (
             Provisioner::Postgres {
                 owner_url,
@@ -113,7 +114,7 @@ async fn provision_target(backend: &Backend, record: &TenantRecord) -> anyhow::R
             },
             Tier::Database,
         ) => {
-            let Database::Postgres(db) = &backend.db else {
+            let Database::Postgres(db) = &services.db else {
                 bail!("a PostgreSQL provisioner over a non-PostgreSQL database")
             };
             let name = db.tenant_database(record.id);
@@ -141,7 +142,7 @@ async fn provision_target(backend: &Backend, record: &TenantRecord) -> anyhow::R
             Ok(())
         }
         (Provisioner::Sqlite, Tier::Database) => {
-            let Database::Sqlite(lite) = &backend.db else {
+            let Database::Sqlite(lite) = &services.db else {
                 bail!("a SQLite provisioner over a non-SQLite database")
             };
             lite.provision_tenant_file(record.id, SQLITE_APP_MIGRATIONS)

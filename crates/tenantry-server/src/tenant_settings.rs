@@ -61,6 +61,13 @@ impl Default for TenantSettings {
     }
 }
 
+impl TenantSettings {
+    /// Amounts and dates as this tenant reads them.
+    pub(crate) fn locale(&self) -> crate::locale::Locale {
+        crate::locale::Locale::new(&self.currency, &self.timezone)
+    }
+}
+
 impl Settings for TenantSettings {
     fn limit_overrides(&self) -> LimitOverrides {
         LimitOverrides {
@@ -152,20 +159,10 @@ fn is_email(text: &str) -> bool {
     text.len() <= 254 && printable(local) && printable(domain) && domain.contains('.')
 }
 
-/// `UTC`, or `Area/Location[/More]` of letters, digits, `_`, `-`, `+`.
+/// `UTC`, or a zone the time-zone database knows (`Europe/Paris`): a
+/// name that looks right but is not a zone would fail every date shown.
 fn is_timezone(text: &str) -> bool {
-    if text == "UTC" {
-        return true;
-    }
-    let segments: Vec<&str> = text.split('/').collect();
-    text.len() <= 64
-        && segments.len() >= 2
-        && segments.iter().all(|s| {
-            !s.is_empty()
-                && s.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
-        })
+    text == "UTC" || (text.len() <= 64 && text.contains('/') && crate::locale::zone(text).is_some())
 }
 
 fn is_web_url(text: &str) -> bool {

@@ -460,7 +460,7 @@ async fn resolvers(s: &TestServer) {
     assert_eq!(by_id.status(), StatusCode::OK);
 
     let shop = s
-        .backend
+        .services
         .tenants
         .create(tenantry::registry::NewTenant {
             id: None,
@@ -498,7 +498,7 @@ async fn resolvers(s: &TestServer) {
 
 async fn tenant_states(s: &TestServer) {
     let globex = s.record("globex").await;
-    s.backend
+    s.services
         .tenants
         .set_state(globex.id, TenantState::Suspended)
         .await
@@ -509,7 +509,7 @@ async fn tenant_states(s: &TestServer) {
         (StatusCode::FORBIDDEN, json!({"error": "tenant suspended"})),
         "seen at once, not after the TTL"
     );
-    s.backend
+    s.services
         .tenants
         .set_state(globex.id, TenantState::Active)
         .await
@@ -524,7 +524,7 @@ async fn tenant_states(s: &TestServer) {
     );
 
     let fresh = s
-        .backend
+        .services
         .tenants
         .create(tenantry::registry::NewTenant {
             id: None,
@@ -545,7 +545,7 @@ async fn tenant_states(s: &TestServer) {
         .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key("retry-after"));
-    s.backend
+    s.services
         .tenants
         .set_state(fresh.id, TenantState::Deleting)
         .await

@@ -19,7 +19,7 @@ async fn anonymous_callers_cannot_tell_real_tenants_from_made_up_ones() {
         let (status, _) = status_and_json(s.as_tenant(slug, Method::GET, "/api/orders")).await;
         assert_eq!(status, StatusCode::OK);
     }
-    let (_, store_lookups_before) = s.backend.tenants.cache_stats();
+    let (_, store_lookups_before) = s.services.tenants.cache_stats();
 
     let anonymous = |host: String, path: &str| s.http.get(s.url(path)).header("host", host);
     let mut answers = Vec::new();
@@ -67,7 +67,7 @@ async fn anonymous_callers_cannot_tell_real_tenants_from_made_up_ones() {
         .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let (_, store_lookups_after) = s.backend.tenants.cache_stats();
+    let (_, store_lookups_after) = s.services.tenants.cache_stats();
     assert_eq!(
         store_lookups_after - store_lookups_before,
         1,
@@ -87,7 +87,7 @@ async fn a_token_holder_cannot_tell_another_tenant_from_a_made_up_one() {
     };
     let (status, body) = status_and_json(claim("acme")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (_, before) = s.backend.tenants.cache_stats();
+    let (_, before) = s.services.tenants.cache_stats();
     let other = status_and_json(claim("globex")).await;
     let made_up = status_and_json(claim("nosuch")).await;
     let made_up_id = status_and_json(claim(&uuid::Uuid::new_v4().to_string())).await;
@@ -95,7 +95,7 @@ async fn a_token_holder_cannot_tell_another_tenant_from_a_made_up_one() {
     assert_eq!(other, expected);
     assert_eq!(made_up, expected);
     assert_eq!(made_up_id, expected);
-    let (_, after) = s.backend.tenants.cache_stats();
+    let (_, after) = s.services.tenants.cache_stats();
     assert_eq!(
         after, before,
         "claims are compared with the token's tenant, never looked up"

@@ -43,7 +43,7 @@ fn tools() -> Option<PathBuf> {
     }
 }
 
-fn without_limits(settings: &mut tenantry_server::config::Settings) {
+fn without_limits(settings: &mut tenantry_server::settings::Settings) {
     // The fuzzer sends far more than any plan's rate; 429s would hide
     // the answers under test.
     settings.limits = Some("off".into());

@@ -37,7 +37,7 @@ async fn a_tenant_database_on_another_server_is_reached_there() {
     };
     let server = "postgres://%2Fvar%2Frun%2Fpostgresql:5432";
     let record = tenantry_server::provision::create_tenant(
-        &s.backend,
+        &s.services,
         NewTenant {
             id: None,
             slug: "faraway".into(),
@@ -64,7 +64,7 @@ async fn a_tenant_database_on_another_server_is_reached_there() {
     assert_eq!(s.ids("faraway", "/api/orders", "orders").await.len(), 1);
 
     // The app's connections to the tenant's database came through the socket.
-    let Database::Postgres(pg) = &s.backend.db else {
+    let Database::Postgres(pg) = &s.services.db else {
         unreachable!()
     };
     let database = pg.tenant_database(record.id);
@@ -85,7 +85,7 @@ async fn a_tenant_database_on_another_server_is_reached_there() {
     assert!(socket >= 1 && tcp == 0, "socket {socket}, tcp {tcp}");
 
     // Fleet migrations find the tenant's database on its server.
-    let targets = tenantry_server::fleet::targets(&s.backend, Some(&["faraway".into()]), &[])
+    let targets = tenantry_server::fleet::targets(&s.services, Some(&["faraway".into()]), &[])
         .await
         .unwrap();
     assert_eq!(targets.len(), 1);
@@ -94,7 +94,7 @@ async fn a_tenant_database_on_another_server_is_reached_there() {
     let report = tenantry::data::postgres::fleet::run(
         &url,
         "tenantry_app",
-        tenantry_server::backend::PG_APP_MIGRATIONS,
+        tenantry_server::migrations::PG_APP_MIGRATIONS,
         targets,
         tenantry::data::postgres::fleet::FleetOptions {
             concurrency: 1,
@@ -123,7 +123,7 @@ async fn a_database_server_with_credentials_or_a_name_is_refused() {
         ("postgres://db-2:5432", Tier::Shared, "database tier"),
     ] {
         let err = tenantry_server::provision::create_tenant(
-            &s.backend,
+            &s.services,
             NewTenant {
                 id: None,
                 slug: "refused".into(),
@@ -141,7 +141,7 @@ async fn a_database_server_with_credentials_or_a_name_is_refused() {
     }
     // Nothing was registered.
     assert!(
-        s.backend
+        s.services
             .tenants
             .find(&tenantry::registry::TenantKey::Slug("refused".into()))
             .await

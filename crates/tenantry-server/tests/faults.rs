@@ -1,4 +1,4 @@
-//! Faults under load: a backend goes away while tenants are being served,
+//! Faults under load: a services goes away while tenants are being served,
 //! and comes back. What users see is checked (clear 503s while it is down,
 //! never another tenant's rows, full service after), and that nothing is
 //! lost (every job's e-mail arrives, once). The figures printed here are
@@ -356,7 +356,7 @@ async fn redis_killed_and_restarted_under_load() {
     };
     let (db, url) = (pg.url().to_owned(), redis.url());
     let settings = |db: String, url: String| {
-        move |s: &mut tenantry_server::config::Settings| {
+        move |s: &mut tenantry_server::settings::Settings| {
             s.database_url = Some(db);
             s.redis_url = Some(url);
         }
@@ -387,7 +387,7 @@ async fn redis_killed_and_restarted_under_load() {
     // Back: a change made in A reaches B's cache again, long before B's
     // 60 s record TTL would have refreshed it.
     let globex = a.record("globex").await;
-    a.backend
+    a.services
         .tenants
         .set_state(globex.id, tenantry::registry::TenantState::Suspended)
         .await

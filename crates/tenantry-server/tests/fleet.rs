@@ -14,7 +14,7 @@ use tenantry::context::Tier;
 use tenantry::data::Migration;
 use tenantry::data::postgres::fleet::{self, FleetEvent, FleetOptions, FleetReport, FleetTarget};
 use tenantry::data::postgres::migrate;
-use tenantry_server::backend::PG_APP_MIGRATIONS;
+use tenantry_server::migrations::PG_APP_MIGRATIONS;
 
 /// The app's current migration version (before a test adds one).
 const CURRENT: i64 = PG_APP_MIGRATIONS.len() as i64;
@@ -90,7 +90,7 @@ async fn parallel_canary_first_recorded_and_serving_throughout() {
     let d0 = s
         .seed("d0", tenantry_server::plans::ENTERPRISE, Tier::Database)
         .await;
-    let tenantry::data::Database::Postgres(pg) = &s.backend.db else {
+    let tenantry::data::Database::Postgres(pg) = &s.services.db else {
         unreachable!()
     };
     let d0_database = pg.tenant_database(d0.id);
@@ -107,8 +107,8 @@ async fn parallel_canary_first_recorded_and_serving_throughout() {
          INSERT INTO public.fleet_log VALUES (pg_backend_pid(), current_schema());",
     );
     let f3 = s.record("f3").await;
-    s.backend.tenants.set_canary(f3.id, true).await.unwrap();
-    let targets = tenantry_server::fleet::targets(&s.backend, None, &[])
+    s.services.tenants.set_canary(f3.id, true).await.unwrap();
+    let targets = tenantry_server::fleet::targets(&s.services, None, &[])
         .await
         .unwrap();
     assert_eq!(
@@ -195,7 +195,7 @@ async fn parallel_canary_first_recorded_and_serving_throughout() {
     );
 
     // A rerun is a fast no-op.
-    let targets = tenantry_server::fleet::targets(&s.backend, None, &[])
+    let targets = tenantry_server::fleet::targets(&s.services, None, &[])
         .await
         .unwrap();
     let (again, _) = run(
@@ -222,7 +222,7 @@ async fn failures_are_recorded_and_a_rerun_migrates_only_them() {
         let slug = slug.to_owned();
         async move {
             let t = s
-                .backend
+                .services
                 .tenants
                 .find(&tenantry::registry::TenantKey::Slug(slug))
                 .await
@@ -243,7 +243,7 @@ async fn failures_are_recorded_and_a_rerun_migrates_only_them() {
         concurrency: 2,
         max_failures: 10,
     };
-    let targets = tenantry_server::fleet::targets(&s.backend, None, &[])
+    let targets = tenantry_server::fleet::targets(&s.services, None, &[])
         .await
         .unwrap();
     let (report, _) = run(&s, set, targets, options).await;
@@ -282,7 +282,7 @@ async fn failures_are_recorded_and_a_rerun_migrates_only_them() {
             .await
             .unwrap();
     }
-    let targets = tenantry_server::fleet::targets(&s.backend, None, &[])
+    let targets = tenantry_server::fleet::targets(&s.services, None, &[])
         .await
         .unwrap();
     let (rerun, _) = run(&s, set, targets, options).await;
@@ -302,7 +302,7 @@ async fn the_fleet_halts_past_the_failure_threshold() {
     };
     let owner = owner(&s).await;
     for t in s
-        .backend
+        .services
         .tenants
         .list()
         .await
@@ -318,7 +318,7 @@ async fn the_fleet_halts_past_the_failure_threshold() {
             .await
             .unwrap();
     }
-    let targets = tenantry_server::fleet::targets(&s.backend, None, &[])
+    let targets = tenantry_server::fleet::targets(&s.services, None, &[])
         .await
         .unwrap();
     // One worker, in order: shared migrates, h0 fails (1 tolerated), h1 fails → halt.
@@ -359,7 +359,7 @@ async fn a_failed_canary_stops_the_fleet() {
         ))
         .await
         .unwrap();
-    let targets = tenantry_server::fleet::targets(&s.backend, None, &["c1".to_owned()])
+    let targets = tenantry_server::fleet::targets(&s.services, None, &["c1".to_owned()])
         .await
         .unwrap();
     let (report, _) = run(
@@ -426,7 +426,7 @@ async fn runner_killed_mid_fleet_leaves_no_half_migrated_target() {
         return;
     };
     let owner = owner(&s).await;
-    let targets: Vec<FleetTarget> = tenantry_server::fleet::targets(&s.backend, None, &[])
+    let targets: Vec<FleetTarget> = tenantry_server::fleet::targets(&s.services, None, &[])
         .await
         .unwrap()
         .into_iter()

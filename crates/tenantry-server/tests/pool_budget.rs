@@ -30,7 +30,7 @@ async fn busy_database_tier_tenants_share_the_connection_budget() {
             .await;
         slugs.push(slug);
     }
-    let Database::Postgres(pg) = &s.backend.db else {
+    let Database::Postgres(pg) = &s.services.db else {
         unreachable!("a PostgreSQL test server")
     };
 

@@ -17,7 +17,7 @@ const VALUE: &str = "smtp-pass-Xy7!q2Lw";
 /// The tenant's context, as a server-side job would have it.
 async fn context(s: &TestServer, slug: &str) -> tenantry::context::TenantContext {
     let record = s
-        .backend
+        .services
         .tenants
         .find(&TenantKey::Slug(slug.into()))
         .await
@@ -64,7 +64,7 @@ async fn secrets_flow(s: &TestServer, a: &str, b: &str) {
     let ctx = context(s, a).await;
     let revealed = ctx
         .clone()
-        .scope(s.backend.secrets.reveal("smtp_password"))
+        .scope(s.services.secrets.reveal("smtp_password"))
         .await
         .unwrap();
     assert_eq!(revealed.unwrap().expose(), VALUE);
@@ -137,12 +137,14 @@ async fn secrets_flow(s: &TestServer, a: &str, b: &str) {
         .unwrap();
     assert!(
         ctx.clone()
-            .scope(s.backend.secrets.destroy_tenant_key())
+            .scope(s.services.secrets.destroy_tenant_key())
             .await
             .unwrap()
     );
     assert!(matches!(
-        ctx.clone().scope(s.backend.secrets.reveal("api_key")).await,
+        ctx.clone()
+            .scope(s.services.secrets.reveal("api_key"))
+            .await,
         Err(SecretsError::KeyDestroyed)
     ));
 }

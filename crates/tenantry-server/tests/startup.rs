@@ -3,8 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use tenantry_server::backend;
-use tenantry_server::config::{Config, Settings};
+use tenantry_server::config::Config;
+use tenantry_server::settings::Settings;
 
 /// The server's configuration on database `url`, with a data directory of
 /// its own (returned for clean-up).
@@ -28,7 +28,7 @@ async fn an_unprotected_tenant_table_stops_the_server() {
         return;
     };
     let (data_dir, config) = config_on(pg.url());
-    backend::open(&config)
+    tenantry_server::app::open(&config)
         .await
         .expect("a freshly migrated database passes the audit");
 
@@ -39,7 +39,7 @@ async fn an_unprotected_tenant_table_stops_the_server() {
         .batch_execute("CREATE TABLE audit_log (id bigint, tenant_id uuid, line text); GRANT SELECT ON audit_log TO tenantry_app;")
         .await
         .unwrap();
-    let refused = backend::open(&config)
+    let refused = tenantry_server::app::open(&config)
         .await
         .err()
         .expect("the server must refuse to start");
@@ -53,7 +53,10 @@ async fn an_unprotected_tenant_table_stops_the_server() {
         .batch_execute("ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY")
         .await
         .unwrap();
-    let message = format!("{:#}", backend::open(&config).await.err().unwrap());
+    let message = format!(
+        "{:#}",
+        tenantry_server::app::open(&config).await.err().unwrap()
+    );
     assert!(
         message.contains("without FORCE") && message.contains("no policy"),
         "{message}"
@@ -97,10 +100,11 @@ async fn a_missing_database_is_created_and_a_bad_role_is_not_mistaken_for_one() 
     };
 
     let bad_role = base.replacen("postgres@", "no_such_role@", 1);
-    let err = backend::open(&settings(format!("{bad_role}/{name}")).resolve().unwrap())
-        .await
-        .err()
-        .unwrap();
+    let err =
+        tenantry_server::app::open(&settings(format!("{bad_role}/{name}")).resolve().unwrap())
+            .await
+            .err()
+            .unwrap();
     assert!(
         format!("{err:#}").contains("connecting as the owner role"),
         "{err:#}"
@@ -110,7 +114,7 @@ async fn a_missing_database_is_created_and_a_bad_role_is_not_mistaken_for_one() 
         "a failed login must not create a database"
     );
 
-    backend::open(&settings(format!("{base}/{name}")).resolve().unwrap())
+    tenantry_server::app::open(&settings(format!("{base}/{name}")).resolve().unwrap())
         .await
         .unwrap();
     assert!(
@@ -130,7 +134,7 @@ async fn an_unprotected_table_in_a_tenant_database_stops_the_server() {
         return;
     };
     let (data_dir, config) = config_on(pg.url());
-    let opened = backend::open(&config).await.unwrap();
+    let opened = tenantry_server::app::open(&config).await.unwrap();
     let tenant = tenantry_server::provision::create_tenant(
         &opened,
         tenantry::registry::NewTenant {
@@ -151,7 +155,7 @@ async fn an_unprotected_table_in_a_tenant_database_stops_the_server() {
     };
     let database = db.tenant_database(tenant.id);
     drop(opened);
-    backend::open(&config)
+    tenantry_server::app::open(&config)
         .await
         .expect("a freshly provisioned tenant database passes");
 
@@ -164,7 +168,10 @@ async fn an_unprotected_table_in_a_tenant_database_stops_the_server() {
         .batch_execute("CREATE TABLE exports (id bigint, tenant_id uuid); GRANT SELECT ON exports TO tenantry_app;")
         .await
         .unwrap();
-    let message = format!("{:#}", backend::open(&config).await.err().unwrap());
+    let message = format!(
+        "{:#}",
+        tenantry_server::app::open(&config).await.err().unwrap()
+    );
     assert!(
         message.contains("vault's database") && message.contains("public.exports"),
         "{message}"

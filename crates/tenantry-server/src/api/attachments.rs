@@ -34,7 +34,7 @@ pub(crate) const MAX_ATTACHMENTS: usize = 20;
 /// (replacing one of them is fine).
 async fn room_for(app: &AppState, invoice: uuid::Uuid, key: &ObjectKey) -> Result<(), ApiError> {
     let prefix = ObjectKey::join(["invoices", invoice.to_string().as_str()])?;
-    let files = app.storage.list(Some(&prefix)).await?;
+    let files = app.services.storage.list(Some(&prefix)).await?;
     if files.len() >= MAX_ATTACHMENTS && !files.iter().any(|f| f.key == *key) {
         return Err(ApiError::Conflict(format!(
             "an invoice holds at most {MAX_ATTACHMENTS} files; delete one first"
@@ -142,7 +142,7 @@ impl From<StorageError> for ApiError {
 
 /// 404 unless the invoice is the tenant's.
 async fn require_invoice(app: &AppState, id: Uuid) -> Result<(), ApiError> {
-    invoices::get(&app.db, id)
+    invoices::get(&app.services.db, id)
         .await?
         .map(drop)
         .ok_or(ApiError::NotFound)
@@ -152,7 +152,12 @@ async fn require_invoice(app: &AppState, id: Uuid) -> Result<(), ApiError> {
 /// tenant's `/t/<slug>` prefix, so they resolve whatever host they are
 /// sent to; S3's are absolute.
 async fn url_for(app: &AppState, access: Access, key: &ObjectKey) -> Result<String, ApiError> {
-    local_in_tenant_space(app.storage.signed_url(access, key, URL_TTL).await?)
+    local_in_tenant_space(
+        app.services
+            .storage
+            .signed_url(access, key, URL_TTL)
+            .await?,
+    )
 }
 
 fn local_in_tenant_space(url: String) -> Result<String, ApiError> {
@@ -183,7 +188,7 @@ pub(crate) async fn list(
     require_invoice(&app, id).await?;
     let prefix = ObjectKey::join(["invoices", id.to_string().as_str()])?;
     let mut attachments = Vec::new();
-    for object in app.storage.list(Some(&prefix)).await? {
+    for object in app.services.storage.list(Some(&prefix)).await? {
         attachments.push(describe(&app, object).await?);
     }
     Ok(Json(AttachmentList { attachments }))
@@ -209,7 +214,7 @@ pub(crate) async fn put(
         });
     }
     room_for(&app, file.invoice, &file.key).await?;
-    let stored = app.storage.put(&file.key, body).await?;
+    let stored = app.services.storage.put(&file.key, body).await?;
     Ok((StatusCode::CREATED, Json(describe(&app, stored).await?)))
 }
 
@@ -222,7 +227,7 @@ pub(crate) async fn get(
     file: InvoiceFile,
 ) -> Result<Json<Attachment>, ApiError> {
     require_invoice(&app, file.invoice).await?;
-    let object = app.storage.head(&file.key).await?;
+    let object = app.services.storage.head(&file.key).await?;
     Ok(Json(describe(&app, object).await?))
 }
 
@@ -235,8 +240,8 @@ pub(crate) async fn delete(
     file: InvoiceFile,
 ) -> Result<StatusCode, ApiError> {
     require_invoice(&app, file.invoice).await?;
-    app.storage.head(&file.key).await?;
-    app.storage.delete(&file.key).await?;
+    app.services.storage.head(&file.key).await?;
+    app.services.storage.delete(&file.key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -262,6 +267,7 @@ pub(crate) async fn upload_url(
     }
     room_for(&app, file.invoice, &file.key).await?;
     let url = app
+        .services
         .storage
         .upload_url(&file.key, request.size, URL_TTL)
         .await?;
@@ -277,7 +283,7 @@ pub(crate) async fn upload_url(
 /// here so that a bearer token alone never reads raw objects.
 pub(crate) async fn serve_signed(State(app): State<AppState>, uri: Uri) -> Response {
     match signed_key(&app, "GET", &uri) {
-        Ok(signed) => match app.storage.get(&signed.key).await {
+        Ok(signed) => match app.services.storage.get(&signed.key).await {
             Ok(bytes) => (
                 [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
                 bytes,
@@ -308,7 +314,7 @@ pub(crate) async fn accept_signed(State(app): State<AppState>, uri: Uri, body: B
         }
         .into_response();
     }
-    match app.storage.put(&signed.key, body).await {
+    match app.services.storage.put(&signed.key, body).await {
         Ok(_) => StatusCode::OK.into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
@@ -316,7 +322,8 @@ pub(crate) async fn accept_signed(State(app): State<AppState>, uri: Uri, body: B
 
 fn signed_key(app: &AppState, method: &str, uri: &Uri) -> Result<SignedObject, ApiError> {
     let ctx = context::require().map_err(|e| ApiError::Internal(e.to_string()))?;
-    app.storage
+    app.services
+        .storage
         .verify_signed(method, ctx.tenant_id(), uri.path(), uri.query())
         .map_err(|_| ApiError::Forbidden("this URL is not signed for this tenant and method"))
 }

@@ -12,7 +12,7 @@ use crate::store::invoices::InvoiceError;
 
 /// An error answer.
 #[derive(Debug)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// 404.
     NotFound,
     /// 400, naming the offending field when there is one.
@@ -44,7 +44,7 @@ pub enum ApiError {
 
 impl ApiError {
     /// A 400 about `field`.
-    pub fn field(field: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
         ApiError::BadRequest {
             field: Some(field.to_owned()),
             message: message.into(),

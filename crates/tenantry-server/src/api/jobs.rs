@@ -106,7 +106,7 @@ fn dead_id(raw: &str) -> Result<i64, ApiError> {
 pub(crate) async fn get(State(app): State<AppState>, _: Admin) -> Result<Json<JobsView>, ApiError> {
     let mut lanes = Vec::new();
     for lane in [Lane::Interactive, Lane::Batch] {
-        let stats = app.events.queue.stats(lane).await?;
+        let stats = app.services.queue.stats(lane).await?;
         let (queued, running, paused) = stats
             .first()
             .map_or((0, 0, false), |s| (s.queued, s.running, s.paused));
@@ -137,7 +137,7 @@ pub(crate) async fn dead(
         before: q.before,
     };
     let dead: Vec<DeadLetter> = app
-        .events
+        .services
         .queue
         .dead_letters(page)
         .await?
@@ -157,7 +157,7 @@ pub(crate) async fn retry(
     _: Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if app.events.queue.retry_dead(dead_id(&id)?).await? {
+    if app.services.queue.retry_dead(dead_id(&id)?).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)
@@ -173,7 +173,7 @@ pub(crate) async fn discard(
     _: Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if app.events.queue.discard_dead(dead_id(&id)?).await? {
+    if app.services.queue.discard_dead(dead_id(&id)?).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)

@@ -16,18 +16,19 @@ use super::AppState;
 /// Serves the exposition (on the admin listener only: it names tenants).
 pub(crate) async fn render(State(app): State<AppState>) -> impl IntoResponse {
     let mut text = app.metrics.render();
-    text.push_str(&app.job_metrics.render());
+    text.push_str(&app.services.job_metrics.render());
     text.push_str(&app.limit_metrics.render());
     let mut depths = Vec::new();
     for lane in [Lane::Interactive, Lane::Batch] {
-        let stats = tenantry::context::run_as_system("metrics", app.events.queue.stats(lane)).await;
+        let stats =
+            tenantry::context::run_as_system("metrics", app.services.queue.stats(lane)).await;
         if let Err(e) = &stats {
             tracing::warn!(error = %e, %lane, "queue depth unavailable for /metrics");
         }
         depths.push((lane, stats.ok()));
     }
     write_queue_depths(&mut text, &depths);
-    let (hits, misses) = app.tenants.cache_stats();
+    let (hits, misses) = app.services.tenants.cache_stats();
     let _ = writeln!(
         text,
         "# HELP tenant_registry_lookups_total Tenant-record lookups, answered from the cache (hit) or the store (miss)."
@@ -41,7 +42,19 @@ pub(crate) async fn render(State(app): State<AppState>) -> impl IntoResponse {
         text,
         "tenant_registry_lookups_total{{result=\"miss\"}} {misses}"
     );
-    if let tenantry::data::Database::Postgres(db) = &app.db {
+    let (hits, misses) = app.services.summaries.counts();
+    let _ = writeln!(
+        text,
+        "# HELP tenantry_cache_lookups_total Application-data lookups through the tenant cache, by cache, answered from it (hit) or computed (miss)."
+    );
+    let _ = writeln!(text, "# TYPE tenantry_cache_lookups_total counter");
+    for (result, n) in [("hit", hits), ("miss", misses)] {
+        let _ = writeln!(
+            text,
+            "tenantry_cache_lookups_total{{cache=\"invoice_summary\",result=\"{result}\"}} {n}"
+        );
+    }
+    if let tenantry::data::Database::Postgres(db) = &app.services.db {
         write_pool_stats(&mut text, &db.pool_stats());
     }
     (

@@ -30,24 +30,24 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use tenantry::data::Database;
-use tenantry::edge::{RequestIdLayer, TenantLayer};
-use tenantry::limits::TenantLimitsLayer;
-use tower::Layer;
+use axum::routing::get;
+use tenantry::edge::RequestIdLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
-pub use error::ApiError;
-pub use openapi::ApiDoc;
+pub(crate) use error::ApiError;
+pub(crate) use openapi::ApiDoc;
 
 /// What handlers share: one `Arc`, because axum clones the state for
 /// every extractor and middleware of every request.
 #[derive(Clone)]
-pub struct AppState(std::sync::Arc<Shared>);
+pub(crate) struct AppState(std::sync::Arc<Shared>);
 
 impl AppState {
     /// The state around `shared`.
-    pub fn new(shared: Shared) -> Self {
+    pub(crate) fn new(shared: Shared) -> Self {
         Self(std::sync::Arc::new(shared))
     }
 }
@@ -59,24 +59,13 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// The parts of [`AppState`].
-pub struct Shared {
-    /// The tenant plane.
-    pub db: Database,
-    /// Tenants' objects.
-    pub storage: tenantry::storage::TenantStorage,
-    /// Tenants' secrets.
-    pub secrets: tenantry::secrets::Secrets,
-    /// Tenants' settings and flags.
-    pub config: tenantry::config::TenantConfig<crate::tenant_settings::TenantSettings>,
-    /// Where invoice events become jobs.
-    pub events: crate::jobs::Events,
-    /// What `/metrics` serves: requests…
+/// The parts of [`AppState`]: the services, and what only HTTP needs.
+pub(crate) struct Shared {
+    /// The open services (tenant plane, registry, storage, secrets,
+    /// settings, queue, invoice summaries).
+    pub services: crate::services::Services,
+    /// What `/metrics` serves about requests.
     pub metrics: std::sync::Arc<tenantry::metrics::HttpMetrics>,
-    /// …and jobs.
-    pub job_metrics: std::sync::Arc<tenantry::metrics::JobMetrics>,
-    /// The registry (its cache's hit ratio is a metric).
-    pub tenants: tenantry::registry::Tenants,
     /// …and refusals by the tenant limits.
     pub limit_metrics: std::sync::Arc<tenantry::metrics::LimitMetrics>,
     /// The edge's membership cache, told when a user changes.
@@ -87,7 +76,7 @@ impl Shared {
     /// Makes the edge ask again about the current tenant's user `id`: a
     /// removal or demotion counts from the next request in this process
     /// (and within the cache's few seconds in the others).
-    pub fn forget_member(&self, id: uuid::Uuid) {
+    pub(crate) fn forget_member(&self, id: uuid::Uuid) {
         if let Ok(tenant) = tenantry::context::current_tenant_id() {
             self.members
                 .forget(tenant, tenantry::context::UserId::from(id));
@@ -95,79 +84,65 @@ impl Shared {
     }
 }
 
-/// The whole app: public routes, then the tenant edge around the API, the
-/// tenant limits (when on) inside the edge and inside the access log, so
-/// refusals are logged and measured like any response.
-pub fn router(state: AppState, edge: TenantLayer, limits: Option<TenantLimitsLayer>) -> Router {
-    let api = Router::new()
-        .route("/api/orders", get(orders::list).post(orders::create))
-        .route(
-            "/api/orders/{id}",
-            get(orders::get)
-                .patch(orders::update)
-                .delete(orders::delete),
-        )
-        .route("/api/users", get(users::list).post(users::create))
-        .route(
-            "/api/users/{id}",
-            get(users::get).patch(users::update).delete(users::delete),
-        )
-        .route("/api/invoices", get(invoices::list).post(invoices::create))
-        .route("/api/invoices/{id}", get(invoices::get))
-        .route("/api/invoices/{id}/pay", post(invoices::pay))
-        .route("/api/invoices/{id}/attachments", get(attachments::list))
-        .route(
-            "/api/invoices/{id}/attachments/{name}",
-            get(attachments::get)
-                .put(attachments::put)
-                .delete(attachments::delete),
-        )
-        .route(
-            "/api/invoices/{id}/attachments/{name}/upload-url",
-            post(attachments::upload_url),
-        )
-        .route("/api/settings", get(settings::get).put(settings::put))
-        .route("/api/flags", get(settings::flags))
-        .route("/api/flags/{key}", axum::routing::put(settings::set_flag))
-        .route("/api/jobs", get(jobs::get))
-        .route("/api/jobs/dead", get(jobs::dead))
-        .route("/api/jobs/dead/{id}/retry", post(jobs::retry))
-        .route("/api/jobs/dead/{id}", axum::routing::delete(jobs::discard))
-        .route("/api/webhooks/secret", post(webhooks::rotate_secret))
-        .route("/api/webhooks/deliveries", get(webhooks::deliveries))
-        .route("/api/secrets", get(secrets::list))
-        .route(
-            "/api/secrets/{name}",
-            get(secrets::get).put(secrets::put).delete(secrets::delete),
-        )
+/// The tenant API's routes, each listed once: the router and the OpenAPI
+/// document's paths come from the same list. No middleware here: the
+/// stack around them is [`crate::app`]'s.
+pub(crate) fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(orders::list, orders::create))
+        .routes(routes!(orders::get, orders::update, orders::delete))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update, users::delete))
+        .routes(routes!(invoices::list, invoices::create))
+        .routes(routes!(invoices::summary))
+        .routes(routes!(invoices::export))
+        .routes(routes!(invoices::get))
+        .routes(routes!(invoices::pay))
+        .routes(routes!(attachments::list))
+        .routes(routes!(
+            attachments::get,
+            attachments::put,
+            attachments::delete
+        ))
+        .routes(routes!(attachments::upload_url))
+        .routes(routes!(settings::get, settings::put))
+        .routes(routes!(settings::flags))
+        .routes(routes!(settings::set_flag))
+        .routes(routes!(jobs::get))
+        .routes(routes!(jobs::dead))
+        .routes(routes!(jobs::retry))
+        .routes(routes!(jobs::discard))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(secrets::list))
+        .routes(routes!(secrets::get, secrets::put, secrets::delete))
+        // Signed object URLs: authorised by their signature, not documented
+        // as API operations.
         .route(
             "/files/{*key}",
             get(attachments::serve_signed).put(attachments::accept_signed),
         )
+        .split_for_parts();
+    utoipa::Modify::modify(&openapi::ErrorResponses, &mut doc);
+    let router = router
         .layer(DefaultBodyLimit::max(attachments::MAX_ATTACHMENT_BYTES))
         .fallback(|| async { ApiError::NotFound });
-    let api = match limits {
-        Some(limits) => api.layer(limits),
-        None => api,
-    };
-    let api = api
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            access_log::log_request,
-        ))
-        .with_state(state.clone());
+    (router, doc)
+}
 
+/// The routes outside the tenant edge: health, the document and its viewer.
+pub(crate) fn public_routes(doc: utoipa::openapi::OpenApi) -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
-        .with_state(state)
-        .fallback_service(edge.layer(api))
-        .layer(RequestIdLayer)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
 }
 
+/// The access log, as a layer for [`crate::app`]'s stack.
+pub(crate) use access_log::log_request;
+
 /// The operator plane: metrics and health, for the admin listener only.
-pub fn admin_router(state: AppState) -> Router {
+pub(crate) fn admin_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -179,7 +154,7 @@ pub fn admin_router(state: AppState) -> Router {
 
 /// Ready when the database answers.
 async fn ready(State(app): State<AppState>) -> (StatusCode, &'static str) {
-    match crate::backend::ping(&app.db).await {
+    match crate::services::ping(&app.services.db).await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

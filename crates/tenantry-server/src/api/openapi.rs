@@ -1,10 +1,10 @@
-//! The OpenAPI document, generated from the handlers' annotations.
+//! The OpenAPI document: the info, security and error shapes here; the
+//! paths come from the router itself ([`super::routes`], utoipa-axum), so
+//! a route cannot be served undocumented or documented unserved.
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
-
-use super::{attachments, invoices, jobs, orders, secrets, settings, users, webhooks};
 
 /// The API's OpenAPI description.
 #[derive(OpenApi)]
@@ -12,22 +12,12 @@ use super::{attachments, invoices, jobs, orders, secrets, settings, users, webho
     info(title = "tenantry reference API", description = "A tenant-scoped orders, invoices and users API. \
         The tenant is claimed by subdomain (`acme.<base domain>`), path prefix (`/t/acme/…`), custom domain \
         or `X-Tenant-Id`, and must match the bearer token's `tenant` claim."),
-    paths(
-        orders::list, orders::create, orders::get, orders::update, orders::delete,
-        users::list, users::create, users::get, users::update, users::delete,
-        invoices::list, invoices::create, invoices::get, invoices::pay,
-        attachments::list, attachments::put, attachments::get, attachments::delete, attachments::upload_url,
-        secrets::list, secrets::put, secrets::get, secrets::delete,
-        settings::get, settings::put, settings::flags, settings::set_flag,
-        jobs::get, jobs::dead, jobs::retry, jobs::discard,
-        webhooks::rotate_secret, webhooks::deliveries,
-    ),
     components(schemas(ErrorBody)),
-    modifiers(&BearerAuth, &ErrorResponses),
+    modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags((name = "orders"), (name = "users"), (name = "invoices"), (name = "attachments"), (name = "secrets"), (name = "settings"), (name = "jobs"), (name = "webhooks")),
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 struct BearerAuth;
 
@@ -88,7 +78,9 @@ const WITH_A_BODY: &[(u16, &str)] = &[(413, "the body is over the size limit")];
 
 /// Adds [`EVERY_OPERATION`]'s answers where a handler did not document its
 /// own, and gives every error answer the [`ErrorBody`] schema.
-struct ErrorResponses;
+/// Adds the answers every operation can give; run on the finished
+/// document, after the router has added its paths.
+pub(crate) struct ErrorResponses;
 
 impl Modify for ErrorResponses {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
@@ -143,8 +135,10 @@ impl Modify for ErrorResponses {
     }
 }
 
+/// The document `/openapi.json` serves (its tests read it here).
+#[cfg(test)]
 pub(crate) fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    super::routes().1
 }
 
 #[cfg(test)]

@@ -110,7 +110,7 @@ pub(crate) async fn list(
     Params(q): Params<ListOrders>,
 ) -> Result<Json<OrderPage>, ApiError> {
     let limit = super::page::limit(q.limit, 20)?;
-    let orders = orders::list(&app.db, limit, q.before).await?;
+    let orders = orders::list(&app.services.db, limit, q.before).await?;
     let next_before = super::page::next(&orders, limit, |o| o.number);
     Ok(Json(OrderPage {
         orders,
@@ -127,7 +127,12 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, Json<Order>), ApiError> {
     check_customer(&new.customer)?;
     check_total(new.total_cents)?;
-    let order = orders::create(&app.db, new.customer.trim().to_owned(), new.total_cents).await?;
+    let order = orders::create(
+        &app.services.db,
+        new.customer.trim().to_owned(),
+        new.total_cents,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(order)))
 }
 
@@ -136,7 +141,7 @@ pub(crate) async fn create(
     params(("id" = uuid::Uuid, Path, description = "Order id")),
     responses((status = 200, description = "the order", body = Order), (status = 404, description = "no such order for this tenant")))]
 pub(crate) async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Json<Order>, ApiError> {
-    orders::get(&app.db, id)
+    orders::get(&app.services.db, id)
         .await?
         .map(Json)
         .ok_or(ApiError::NotFound)
@@ -167,7 +172,7 @@ pub(crate) async fn update(
         total_cents: patch.total_cents,
         status: patch.status,
     };
-    orders::update(&app.db, id, changes)
+    orders::update(&app.services.db, id, changes)
         .await?
         .map(Json)
         .ok_or(ApiError::NotFound)
@@ -181,7 +186,7 @@ pub(crate) async fn delete(
     State(app): State<AppState>,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
-    match orders::delete(&app.db, id).await {
+    match orders::delete(&app.services.db, id).await {
         Ok(true) => Ok(StatusCode::NO_CONTENT),
         Ok(false) => Err(ApiError::NotFound),
         Err(e) if e.is_constraint() => Err(ApiError::Conflict("the order is invoiced".into())),

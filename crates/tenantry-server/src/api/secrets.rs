@@ -93,7 +93,7 @@ pub(crate) async fn list(
     State(app): State<AppState>,
     _: Admin,
 ) -> Result<Json<SecretList>, ApiError> {
-    let secrets = app.secrets.list().await?;
+    let secrets = app.services.secrets.list().await?;
     Ok(Json(SecretList {
         secrets: secrets.into_iter().map(SecretMeta::from).collect(),
     }))
@@ -115,13 +115,17 @@ pub(crate) async fn put(
             format!("must be 1 to {MAX_VALUE_CHARS} characters"),
         ));
     }
-    let held = app.secrets.list().await?;
+    let held = app.services.secrets.list().await?;
     if held.len() >= MAX_SECRETS && !held.iter().any(|s| s.name == name) {
         return Err(ApiError::Conflict(format!(
             "a tenant holds at most {MAX_SECRETS} secrets; delete one first"
         )));
     }
-    let info = app.secrets.put(&name, SecretValue::new(new.value)).await?;
+    let info = app
+        .services
+        .secrets
+        .put(&name, SecretValue::new(new.value))
+        .await?;
     Ok(Json(info.into()))
 }
 
@@ -134,7 +138,8 @@ pub(crate) async fn get(
     _: Admin,
     Path(name): Path<String>,
 ) -> Result<Json<SecretMeta>, ApiError> {
-    app.secrets
+    app.services
+        .secrets
         .info(&name)
         .await?
         .map(|info| Json(info.into()))
@@ -150,7 +155,7 @@ pub(crate) async fn delete(
     _: Admin,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if app.secrets.delete(&name).await? {
+    if app.services.secrets.delete(&name).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)

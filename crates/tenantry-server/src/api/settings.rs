@@ -168,7 +168,7 @@ impl From<ConfigError> for ApiError {
 #[utoipa::path(get, path = "/api/settings", tag = "settings",
     responses((status = 200, description = "the tenant's settings", body = Settings), (status = 403, description = "admin role required")))]
 pub(crate) async fn get(State(app): State<AppState>, _: Admin) -> Result<Json<Settings>, ApiError> {
-    Ok(Json(app.config.settings().await?.into()))
+    Ok(Json(app.services.config.settings().await?.into()))
 }
 
 /// Replace the tenant's settings (validated; every problem is reported).
@@ -180,7 +180,11 @@ pub(crate) async fn put(
     Body(settings): Body<Settings>,
 ) -> Result<Json<Settings>, ApiError> {
     Ok(Json(
-        app.config.update_settings(settings.into()).await?.into(),
+        app.services
+            .config
+            .update_settings(settings.into())
+            .await?
+            .into(),
     ))
 }
 
@@ -188,7 +192,7 @@ pub(crate) async fn put(
 #[utoipa::path(get, path = "/api/flags", tag = "settings",
     responses((status = 200, description = "the tenant's feature flags", body = FlagList)))]
 pub(crate) async fn flags(State(app): State<AppState>) -> Result<Json<FlagList>, ApiError> {
-    let flags = app.config.flag_states().await?;
+    let flags = app.services.config.flag_states().await?;
     Ok(Json(FlagList {
         flags: flags.into_iter().map(FlagView::from).collect(),
     }))
@@ -204,5 +208,11 @@ pub(crate) async fn set_flag(
     Path(key): Path<String>,
     Body(value): Body<FlagOverride>,
 ) -> Result<Json<FlagView>, ApiError> {
-    Ok(Json(app.config.set_flag(&key, value.enabled).await?.into()))
+    Ok(Json(
+        app.services
+            .config
+            .set_flag(&key, value.enabled)
+            .await?
+            .into(),
+    ))
 }

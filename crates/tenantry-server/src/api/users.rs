@@ -130,7 +130,7 @@ pub(crate) async fn list(
             "must not contain control characters",
         ));
     }
-    let users = users::list(&app.db, limit, q.after.as_deref()).await?;
+    let users = users::list(&app.services.db, limit, q.after.as_deref()).await?;
     let next_after = super::page::next(&users, limit, |u| u.email.clone());
     Ok(Json(UserList { users, next_after }))
 }
@@ -148,7 +148,7 @@ pub(crate) async fn create(
     check_name(&new.name)?;
     let role = new.role.as_deref().unwrap_or("member");
     check_role(role)?;
-    match users::create(&app.db, &email, new.name.trim(), role).await {
+    match users::create(&app.services.db, &email, new.name.trim(), role).await {
         Ok(user) => Ok((StatusCode::CREATED, Json(user))),
         Err(e) if e.is_constraint() => {
             Err(ApiError::Conflict("a user with that e-mail exists".into()))
@@ -162,7 +162,7 @@ pub(crate) async fn create(
     params(("id" = uuid::Uuid, Path, description = "User id")),
     responses((status = 200, description = "the user", body = User), (status = 404, description = "no such user for this tenant")))]
 pub(crate) async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Json<User>, ApiError> {
-    users::get(&app.db, id)
+    users::get(&app.services.db, id)
         .await?
         .map(Json)
         .ok_or(ApiError::NotFound)
@@ -185,7 +185,7 @@ pub(crate) async fn update(
         check_role(role)?;
     }
     let name = patch.name.as_deref().map(str::trim);
-    let updated = users::update(&app.db, id, name, patch.role.as_deref()).await?;
+    let updated = users::update(&app.services.db, id, name, patch.role.as_deref()).await?;
     app.forget_member(id);
     updated.map(Json).ok_or(ApiError::NotFound)
 }
@@ -199,7 +199,7 @@ pub(crate) async fn delete(
     _: Admin,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
-    let deleted = users::delete(&app.db, id).await?;
+    let deleted = users::delete(&app.services.db, id).await?;
     app.forget_member(id);
     if deleted {
         Ok(StatusCode::NO_CONTENT)

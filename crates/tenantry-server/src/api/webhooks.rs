@@ -32,7 +32,7 @@ pub(crate) async fn rotate_secret(
     State(app): State<AppState>,
     _: Admin,
 ) -> Result<(StatusCode, Json<SigningSecret>), ApiError> {
-    let secret = crate::jobs::webhooks::rotate_secret(&app.secrets)
+    let secret = crate::jobs::webhooks::rotate_secret(&app.services.secrets)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok((StatusCode::CREATED, Json(SigningSecret { secret })))
@@ -46,6 +46,6 @@ pub(crate) async fn deliveries(
     _: Admin,
 ) -> Result<Json<DeliveryList>, ApiError> {
     Ok(Json(DeliveryList {
-        deliveries: webhook_deliveries::list(&app.db).await?,
+        deliveries: webhook_deliveries::list(&app.services.db).await?,
     }))
 }

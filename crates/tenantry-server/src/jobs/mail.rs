@@ -11,7 +11,7 @@ use crate::config::MailTransport;
 
 /// One message.
 #[derive(Clone, Debug)]
-pub struct Email {
+pub(crate) struct Email {
     /// Sender address.
     pub from: String,
     /// Recipient address.
@@ -54,18 +54,18 @@ impl Email {
 
 /// Sends e-mail the configured way.
 #[derive(Clone, Debug)]
-pub struct Mailer {
+pub(crate) struct Mailer {
     transport: MailTransport,
 }
 
 impl Mailer {
     /// A mailer over `transport`.
-    pub fn new(transport: MailTransport) -> Self {
+    pub(crate) fn new(transport: MailTransport) -> Self {
         Self { transport }
     }
 
     /// Sends `email` for tenant `tenant` from job `job`.
-    pub async fn send(&self, email: &Email, tenant: &str, job: i64) -> Result<(), String> {
+    pub(crate) async fn send(&self, email: &Email, tenant: &str, job: i64) -> Result<(), String> {
         let text = email.render(tenant, job);
         match &self.transport {
             MailTransport::Files(dir) => {

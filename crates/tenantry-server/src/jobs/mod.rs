@@ -9,51 +9,51 @@
 //! `shared.db` on SQLite — so the enqueue is not in the invoice's
 //! transaction; a failed enqueue is logged.)
 
-pub mod mail;
+pub(crate) mod mail;
 mod tasks;
-pub mod webhooks;
+pub(crate) mod webhooks;
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tenantry::jobs::cron::{CronJob, Fanout, Scheduler};
-use tenantry::jobs::{JobEnvelope, JobError, JobQueue, Lane, Worker, WorkerOptions};
+use tenantry::jobs::{JobEnvelope, JobError, Lane, Worker, WorkerOptions};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::backend::Backend;
 use crate::config::Config;
+use crate::services::Services;
 use crate::store::invoices::Invoice;
 
 /// Job kinds.
-pub mod kinds {
+pub(crate) mod kinds {
     /// E-mail the tenant's admins about a new invoice.
-    pub const INVOICE_EMAIL: &str = "invoice.email";
+    pub(crate) const INVOICE_EMAIL: &str = "invoice.email";
     /// Deliver one webhook event.
-    pub const WEBHOOK: &str = "webhook.deliver";
+    pub(crate) const WEBHOOK: &str = "webhook.deliver";
     /// E-mail reminders for the tenant's overdue invoices (nightly, per tenant).
-    pub const OVERDUE_REMINDERS: &str = "invoice.overdue_reminders";
+    pub(crate) const OVERDUE_REMINDERS: &str = "invoice.overdue_reminders";
     /// Prune old outbox files (hourly, system tenant).
-    pub const CLEANUP: &str = "system.cleanup";
+    pub(crate) const CLEANUP: &str = "system.cleanup";
 }
 
 /// The invoice a job is about.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct InvoiceRef {
+pub(crate) struct InvoiceRef {
     /// Its id.
     pub invoice_id: uuid::Uuid,
 }
 
 /// Enqueues what follows a new invoice: its e-mail, and a webhook when the
 /// tenant has an endpoint. Must run in the tenant's context.
-pub async fn invoice_created(events: &Events, invoice: &Invoice) {
+pub(crate) async fn invoice_created(services: &Services, invoice: &Invoice) {
     // The webhook waits on the tenant's settings; it is prepared on a task
     // of its own (which carries the tenant context and span) while the
     // e-mail is enqueued, and both are in the queue before the response.
     let webhook = {
-        let (events, invoice) = (events.clone(), invoice.clone());
+        let (services, invoice) = (services.clone(), invoice.clone());
         tenantry::context::spawn(async move {
-            webhooks::emit(&events, "invoice.created", &invoice).await;
+            webhooks::emit(&services, "invoice.created", &invoice).await;
         })
     };
     let email = JobEnvelope::new(
@@ -66,30 +66,20 @@ pub async fn invoice_created(events: &Events, invoice: &Invoice) {
         job.lane(Lane::Interactive)
             .idempotency_key(format!("invoice-email:{}", invoice.id))
     });
-    enqueue(events, email).await;
+    enqueue(services, email).await;
     if let Err(e) = webhook.await {
         tracing::error!(error = %e, "the webhook task failed; webhook not sent");
     }
 }
 
 /// Enqueues what follows a payment: the `invoice.paid` webhook.
-pub async fn invoice_paid(events: &Events, invoice: &Invoice) {
-    webhooks::emit(events, "invoice.paid", invoice).await;
+pub(crate) async fn invoice_paid(services: &Services, invoice: &Invoice) {
+    webhooks::emit(services, "invoice.paid", invoice).await;
 }
 
-/// What enqueueing an event needs: the queue, and the tenant's settings
-/// (its webhook endpoint).
-#[derive(Clone)]
-pub struct Events {
-    /// The queue.
-    pub queue: Arc<dyn JobQueue>,
-    /// Tenants' settings.
-    pub config: tenantry::config::TenantConfig<crate::tenant_settings::TenantSettings>,
-}
-
-pub(crate) async fn enqueue(events: &Events, job: Result<JobEnvelope, JobError>) {
+pub(crate) async fn enqueue(services: &Services, job: Result<JobEnvelope, JobError>) {
     let result = match job {
-        Ok(job) => events.queue.enqueue(&job).await.map(|_| ()),
+        Ok(job) => services.queue.enqueue(&job).await.map(|_| ()),
         Err(e) => Err(e),
     };
     if let Err(e) = result {
@@ -113,13 +103,13 @@ impl Background {
 
 /// Starts a worker per lane and the cron scheduler (none when
 /// `config.jobs.workers` is 0).
-pub fn start(config: &Config, backend: &Backend) -> anyhow::Result<Background> {
+pub(crate) fn start(config: &Config, services: &Services) -> anyhow::Result<Background> {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     if config.jobs.workers == 0 {
         return Ok(Background { stop, tasks });
     }
-    let handlers = Arc::new(tasks::Handlers::new(config, backend)?);
+    let handlers = Arc::new(tasks::Handlers::new(config, services)?);
     let name = format!(
         "{}:{}",
         std::env::var("HOSTNAME").unwrap_or_else(|_| "tenantry".into()),
@@ -131,11 +121,11 @@ pub fn start(config: &Config, backend: &Backend) -> anyhow::Result<Background> {
         options.lease = config.jobs.lease;
         let worker = handlers
             .register(Worker::new(
-                backend.queue.clone(),
-                backend.tenants.clone(),
+                services.queue.clone(),
+                services.tenants.clone(),
                 options,
             ))
-            .observed_by(backend.job_metrics.clone());
+            .observed_by(services.job_metrics.clone());
         tasks.spawn(worker.run(until(stopped.clone())));
     }
     let schedules = vec![
@@ -152,7 +142,7 @@ pub fn start(config: &Config, backend: &Backend) -> anyhow::Result<Background> {
             kinds::CLEANUP,
         )?,
     ];
-    let scheduler = Scheduler::new(backend.queue.clone(), backend.tenants.clone(), schedules);
+    let scheduler = Scheduler::new(services.queue.clone(), services.tenants.clone(), schedules);
     tasks.spawn(scheduler.run(until(stopped)));
     Ok(Background { stop, tasks })
 }

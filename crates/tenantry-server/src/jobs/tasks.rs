@@ -11,8 +11,8 @@ use tenantry::webhooks::DestinationGuard;
 
 use super::mail::{Email, Mailer};
 use super::{InvoiceRef, kinds, webhooks};
-use crate::backend::Backend;
 use crate::config::{Config, MailTransport};
+use crate::services::Services;
 use crate::store::{invoices, users};
 
 /// The most admins one invoice e-mail goes to.
@@ -23,7 +23,7 @@ const OUTBOX_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// What the handlers share.
 pub(super) struct Handlers {
-    backend: Backend,
+    services: Services,
     mailer: Mailer,
     outbound: OutboundClient,
     mail_from: String,
@@ -36,16 +36,16 @@ fn retry(e: impl std::fmt::Display) -> Failure {
 }
 
 impl Handlers {
-    pub(super) fn new(config: &Config, backend: &Backend) -> anyhow::Result<Self> {
+    pub(super) fn new(config: &Config, services: &Services) -> anyhow::Result<Self> {
         let mut guard = DestinationGuard::new();
         for cidr in &config.jobs.webhook_allow {
             guard = guard
                 .allow(cidr)
                 .with_context(|| format!("--webhook-allow {cidr}"))?;
         }
-        let outbound = OutboundClient::new(guard)?.with_timeouts(Arc::new(backend.config.clone()));
+        let outbound = OutboundClient::new(guard)?.with_timeouts(Arc::new(services.config.clone()));
         Ok(Self {
-            backend: backend.clone(),
+            services: services.clone(),
             mailer: Mailer::new(config.jobs.mail.clone()),
             outbound,
             mail_from: config.jobs.mail_from.clone(),
@@ -67,7 +67,7 @@ impl Handlers {
             })
             .handle_json(kinds::WEBHOOK, move |job, delivery: webhooks::Delivery| {
                 let h = b.clone();
-                async move { webhooks::deliver(&h.backend, &h.outbound, &job, delivery).await }
+                async move { webhooks::deliver(&h.services, &h.outbound, &job, delivery).await }
             })
             .handle_json(kinds::OVERDUE_REMINDERS, move |job, tick: Tick| {
                 let h = c.clone();
@@ -82,7 +82,7 @@ impl Handlers {
     /// Who hears about the tenant's invoices: its admins (the first
     /// [`MAX_RECIPIENTS`] by e-mail).
     async fn recipients(&self) -> Result<Vec<String>, Failure> {
-        Ok(users::admins(&self.backend.db, MAX_RECIPIENTS)
+        Ok(users::admins(&self.services.db, MAX_RECIPIENTS)
             .await
             .map_err(retry)?
             .into_iter()
@@ -90,18 +90,27 @@ impl Handlers {
             .collect())
     }
 
-    async fn sender(&self) -> String {
-        match self.backend.config.settings().await {
-            Ok(settings) => settings
-                .email_from
-                .unwrap_or_else(|| self.mail_from.clone()),
-            Err(_) => self.mail_from.clone(),
-        }
+    async fn settings(&self) -> Result<crate::tenant_settings::TenantSettings, Failure> {
+        self.services.config.settings().await.map_err(retry)
     }
 
-    async fn send_all(&self, job: &Job, subject: &str, body: &str) -> Result<usize, Failure> {
+    /// The tenant's sender, or the platform's.
+    fn sender(&self, settings: &crate::tenant_settings::TenantSettings) -> String {
+        settings
+            .email_from
+            .clone()
+            .unwrap_or_else(|| self.mail_from.clone())
+    }
+
+    async fn send_all(
+        &self,
+        job: &Job,
+        settings: &crate::tenant_settings::TenantSettings,
+        subject: &str,
+        body: &str,
+    ) -> Result<usize, Failure> {
         let ctx = tenantry::context::require().map_err(retry)?;
-        let from = self.sender().await;
+        let from = self.sender(settings);
         let recipients = self.recipients().await?;
         for to in &recipients {
             let email = Email {
@@ -119,21 +128,25 @@ impl Handlers {
     }
 
     async fn invoice_email(&self, job: &Job, invoice: InvoiceRef) -> Result<(), Failure> {
-        let Some(invoice) = invoices::get(&self.backend.db, invoice.invoice_id)
+        let Some(invoice) = invoices::get(&self.services.db, invoice.invoice_id)
             .await
             .map_err(retry)?
         else {
             return Err(Failure::Fatal(format!("no invoice {}", invoice.invoice_id)));
         };
+        // Amounts and dates as the tenant reads them (its currency and zone).
+        let settings = self.settings().await?;
+        let locale = settings.locale();
         let sent = self
             .send_all(
                 job,
+                &settings,
                 &format!("Invoice #{} issued", invoice.number),
                 &format!(
-                    "Invoice #{} for {}.{:02} was issued.\n",
+                    "Invoice #{} for {} was issued on {}.\n",
                     invoice.number,
-                    invoice.amount_cents / 100,
-                    invoice.amount_cents % 100
+                    locale.money(invoice.amount_cents),
+                    locale.human(invoice.created_at.0),
                 ),
             )
             .await?;
@@ -149,9 +162,9 @@ impl Handlers {
         // The tenant's `invoice_reminders` flag (its plan's default, or its
         // admin's override) decides whether it gets reminders at all.
         let wanted = self
-            .backend
+            .services
             .config
-            .flag("invoice_reminders")
+            .flag(crate::flags::INVOICE_REMINDERS)
             .await
             .map_err(retry)?;
         if !wanted {
@@ -167,7 +180,7 @@ impl Handlers {
         let mut overdue = Vec::new();
         let mut before = None;
         loop {
-            let page = invoices::list(&self.backend.db, 100, before)
+            let page = invoices::list(&self.services.db, 100, before)
                 .await
                 .map_err(retry)?;
             before = (page.len() == 100)
@@ -181,13 +194,20 @@ impl Handlers {
                 break;
             }
         }
+        let settings = self.settings().await?;
+        let locale = settings.locale();
         for invoice in &overdue {
             self.send_all(
                 job,
+                &settings,
                 &format!("Reminder: invoice #{} is overdue", invoice.number),
                 &format!(
-                    "Invoice #{} is still open (reminder run {} at tick {}).\n",
-                    invoice.number, tick.schedule, tick.tick
+                    "Invoice #{} for {}, issued on {}, is still open (reminder run {} at tick {}).\n",
+                    invoice.number,
+                    locale.money(invoice.amount_cents),
+                    locale.human(invoice.created_at.0),
+                    tick.schedule,
+                    tick.tick
                 ),
             )
             .await?;

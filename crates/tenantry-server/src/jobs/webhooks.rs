@@ -10,16 +10,16 @@ use tenantry::secrets::{SecretValue, Secrets};
 use tenantry::webhooks::{SIGNATURE_HEADER, sign};
 
 use super::kinds;
-use crate::backend::Backend;
+use crate::services::Services;
 use crate::store::invoices::Invoice;
 use crate::store::webhook_deliveries::{self, Attempt};
 
 /// The secret's name among the tenant's secrets.
-pub const SIGNING_SECRET: &str = "webhook_signing";
+pub(crate) const SIGNING_SECRET: &str = "webhook_signing";
 
 /// One event on its way.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     /// Event name (`invoice.created`).
     pub event: String,
     /// The endpoint, as configured when the event happened.
@@ -30,8 +30,8 @@ pub struct Delivery {
 
 /// Enqueues `event` about `invoice` for the context's tenant, when it has
 /// an endpoint.
-pub async fn emit(events: &super::Events, event: &str, invoice: &Invoice) {
-    let url = match events.config.settings().await {
+pub(crate) async fn emit(services: &Services, event: &str, invoice: &Invoice) {
+    let url = match services.config.settings().await {
         Ok(settings) => settings.webhook_url,
         Err(e) => {
             tracing::error!(error = %e, event, "could not read the tenant's settings; webhook not sent");
@@ -62,13 +62,15 @@ pub async fn emit(events: &super::Events, event: &str, invoice: &Invoice) {
                 .max_attempts(8)
                 .idempotency_key(format!("webhook:{event}:{}", invoice.id))
         });
-    super::enqueue(events, job).await;
+    super::enqueue(services, job).await;
     tracing::info!(event, "webhook event queued");
 }
 
 /// A new signing secret for the context's tenant, replacing the old one;
 /// the only time its value is shown.
-pub async fn rotate_secret(secrets: &Secrets) -> Result<String, tenantry::secrets::SecretsError> {
+pub(crate) async fn rotate_secret(
+    secrets: &Secrets,
+) -> Result<String, tenantry::secrets::SecretsError> {
     let value = format!("whsec_{}", uuid::Uuid::new_v4().simple());
     secrets
         .put(SIGNING_SECRET, SecretValue::new(value.clone()))
@@ -80,13 +82,13 @@ pub async fn rotate_secret(secrets: &Secrets) -> Result<String, tenantry::secret
 /// timeout, logs the attempt. A non-2xx answer, a timeout or a missing
 /// secret is a failed attempt (retried); a refused destination can never
 /// succeed and goes to the dead letters.
-pub async fn deliver(
-    backend: &Backend,
+pub(crate) async fn deliver(
+    services: &Services,
     client: &OutboundClient,
     job: &Job,
     delivery: Delivery,
 ) -> Result<(), Failure> {
-    let secret = backend
+    let secret = services
         .secrets
         .reveal(SIGNING_SECRET)
         .await
@@ -126,7 +128,7 @@ pub async fn deliver(
         status_code: status_code.map(i64::from),
         error: error.as_deref(),
     };
-    if let Err(e) = webhook_deliveries::record(&backend.db, &attempt).await {
+    if let Err(e) = webhook_deliveries::record(&services.db, &attempt).await {
         tracing::warn!(error = %e, "could not log a webhook delivery");
     }
     match (sent, error) {

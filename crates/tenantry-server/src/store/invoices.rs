@@ -10,7 +10,7 @@ use super::{Timestamp, counters};
 
 /// An invoice, as the API shows it.
 #[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct Invoice {
+pub(crate) struct Invoice {
     /// Id.
     pub id: Uuid,
     /// The invoiced order.
@@ -45,7 +45,7 @@ impl FromRow for Invoice {
 
 /// Why an invoice could not be created or paid.
 #[derive(Debug, thiserror::Error)]
-pub enum InvoiceError {
+pub(crate) enum InvoiceError {
     /// The order is not the current tenant's (or does not exist).
     #[error("order not found")]
     OrderNotFound,
@@ -63,7 +63,7 @@ pub enum InvoiceError {
 const RETURNING: &str = "id, order_id, number, amount_cents, status, created_at, paid_at";
 
 /// The current tenant's invoice `id`.
-pub async fn get(db: &Database, id: Uuid) -> Result<Option<Invoice>, DataError> {
+pub(crate) async fn get(db: &Database, id: Uuid) -> Result<Option<Invoice>, DataError> {
     const SQL: &str = "SELECT id, order_id, number, amount_cents, status, created_at, paid_at FROM invoices \
                        WHERE id = $1 AND tenant_id = tenantry_current_tenant()";
     db.tenant()?
@@ -74,7 +74,7 @@ pub async fn get(db: &Database, id: Uuid) -> Result<Option<Invoice>, DataError> 
 }
 
 /// Every invoice of the current tenant, newest first.
-pub async fn list(
+pub(crate) async fn list(
     db: &Database,
     limit: i64,
     before: Option<i64>,
@@ -91,7 +91,10 @@ pub async fn list(
 }
 
 /// Invoices order `order_id` for its current total.
-pub async fn create_for_order(db: &Database, order_id: Uuid) -> Result<Invoice, InvoiceError> {
+pub(crate) async fn create_for_order(
+    db: &Database,
+    order_id: Uuid,
+) -> Result<Invoice, InvoiceError> {
     const ORDER: &str =
         "SELECT total_cents FROM orders WHERE id = $1 AND tenant_id = tenantry_current_tenant()";
     const EXISTING: &str =
@@ -124,7 +127,7 @@ pub async fn create_for_order(db: &Database, order_id: Uuid) -> Result<Invoice, 
 }
 
 /// Marks invoice `id` paid; `None` if the tenant has no such invoice.
-pub async fn mark_paid(db: &Database, id: Uuid) -> Result<Option<Invoice>, InvoiceError> {
+pub(crate) async fn mark_paid(db: &Database, id: Uuid) -> Result<Option<Invoice>, InvoiceError> {
     const SQL: &str = "UPDATE invoices SET status = 'paid', paid_at = $2 \
                        WHERE id = $1 AND tenant_id = tenantry_current_tenant() AND status = 'open' \
                        RETURNING id, order_id, number, amount_cents, status, created_at, paid_at";
@@ -139,4 +142,34 @@ pub async fn mark_paid(db: &Database, id: Uuid) -> Result<Option<Invoice>, Invoi
             None => Ok(None),
         },
     }
+}
+
+/// Counts and totals of the current tenant's invoices by status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub(crate) struct Totals {
+    /// Open invoices.
+    pub open_count: i64,
+    /// What the open invoices add up to, in minor units.
+    pub open_cents: i64,
+    /// Paid invoices.
+    pub paid_count: i64,
+    /// What the paid invoices add up to, in minor units.
+    pub paid_cents: i64,
+}
+
+/// The current tenant's [`Totals`], in one grouped scan.
+pub(crate) async fn totals(db: &Database) -> Result<Totals, DataError> {
+    // SUM over BIGINT is NUMERIC on PostgreSQL: cast back (SQLite ignores it).
+    const SQL: &str = "SELECT status, COUNT(*), CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT) \
+                       FROM invoices WHERE tenant_id = tenantry_current_tenant() GROUP BY status";
+    let mut totals = Totals::default();
+    for row in db.tenant()?.fetch_all(SQL, params![]).await? {
+        let (status, count, cents): (String, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        match status.as_str() {
+            "open" => (totals.open_count, totals.open_cents) = (count, cents),
+            "paid" => (totals.paid_count, totals.paid_cents) = (count, cents),
+            _ => {}
+        }
+    }
+    Ok(totals)
 }

@@ -5,12 +5,13 @@
 //! SQLite). None of them takes a tenant: they run through
 //! [`TenantDb`](tenantry::data::TenantDb), which takes it from the context.
 
-pub mod invoices;
-pub mod orders;
-pub mod users;
-pub mod webhook_deliveries;
+pub(crate) mod invoices;
+pub(crate) mod orders;
+pub(crate) mod users;
+pub(crate) mod webhook_deliveries;
 
 mod counters;
 mod time;
 
-pub use time::Timestamp;
+pub(crate) use time::Timestamp;
+pub(crate) use time::rfc3339;

@@ -10,7 +10,7 @@ use super::{Timestamp, counters};
 
 /// An order, as the API shows it.
 #[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct Order {
+pub(crate) struct Order {
     /// Id.
     pub id: Uuid,
     /// Number within the tenant, from 1.
@@ -41,7 +41,7 @@ impl FromRow for Order {
 
 /// Fields a client may change.
 #[derive(Default, Debug)]
-pub struct OrderChanges {
+pub(crate) struct OrderChanges {
     /// New customer name.
     pub customer: Option<String>,
     /// New total.
@@ -51,7 +51,7 @@ pub struct OrderChanges {
 }
 
 /// The current tenant's order `id`.
-pub async fn get(db: &Database, id: Uuid) -> Result<Option<Order>, DataError> {
+pub(crate) async fn get(db: &Database, id: Uuid) -> Result<Option<Order>, DataError> {
     const SQL: &str = concat!(
         "SELECT id, number, customer, total_cents, status, created_at FROM orders ",
         "WHERE id = $1 AND tenant_id = tenantry_current_tenant()"
@@ -64,7 +64,11 @@ pub async fn get(db: &Database, id: Uuid) -> Result<Option<Order>, DataError> {
 }
 
 /// Up to `limit` orders, newest first, numbered below `before` if given.
-pub async fn list(db: &Database, limit: i64, before: Option<i64>) -> Result<Vec<Order>, DataError> {
+pub(crate) async fn list(
+    db: &Database,
+    limit: i64,
+    before: Option<i64>,
+) -> Result<Vec<Order>, DataError> {
     const SQL: &str = concat!(
         "SELECT id, number, customer, total_cents, status, created_at FROM orders ",
         "WHERE tenant_id = tenantry_current_tenant() AND number < $2 ORDER BY number DESC LIMIT $1"
@@ -77,7 +81,11 @@ pub async fn list(db: &Database, limit: i64, before: Option<i64>) -> Result<Vec<
 }
 
 /// Creates an open order with the tenant's next number.
-pub async fn create(db: &Database, customer: String, total_cents: i64) -> Result<Order, DataError> {
+pub(crate) async fn create(
+    db: &Database,
+    customer: String,
+    total_cents: i64,
+) -> Result<Order, DataError> {
     const SQL: &str = concat!(
         "INSERT INTO orders (id, tenant_id, number, customer, total_cents, status, created_at) ",
         "VALUES ($1, tenantry_current_tenant(), $2, $3, $4, 'open', $5) ",
@@ -101,7 +109,7 @@ pub async fn create(db: &Database, customer: String, total_cents: i64) -> Result
 }
 
 /// Applies `changes` to order `id`; `None` if the tenant has no such order.
-pub async fn update(
+pub(crate) async fn update(
     db: &Database,
     id: Uuid,
     changes: OrderChanges,
@@ -121,7 +129,7 @@ pub async fn update(
 
 /// Deletes order `id`; `false` if the tenant has no such order. Fails with a
 /// constraint error if the order has an invoice.
-pub async fn delete(db: &Database, id: Uuid) -> Result<bool, DataError> {
+pub(crate) async fn delete(db: &Database, id: Uuid) -> Result<bool, DataError> {
     const SQL: &str = "DELETE FROM orders WHERE id = $1 AND tenant_id = tenantry_current_tenant()";
     Ok(db.tenant()?.execute(SQL, params![id]).await? > 0)
 }

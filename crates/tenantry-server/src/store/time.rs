@@ -6,11 +6,11 @@ use serde::{Serialize, Serializer};
 
 /// A point in time that serializes as `2026-11-26T12:00:00.123456Z`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Timestamp(pub SystemTime);
+pub(crate) struct Timestamp(pub SystemTime);
 
 impl Timestamp {
     /// Now, truncated to microseconds (what both databases store).
-    pub fn now() -> Self {
+    pub(crate) fn now() -> Self {
         let micros = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);

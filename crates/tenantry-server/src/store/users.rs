@@ -10,7 +10,7 @@ use super::Timestamp;
 
 /// A user, as the API shows it.
 #[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct User {
+pub(crate) struct User {
     /// Id.
     pub id: Uuid,
     /// E-mail address, unique within the tenant.
@@ -37,7 +37,7 @@ impl FromRow for User {
 }
 
 /// The current tenant's user `id`.
-pub async fn get(db: &Database, id: Uuid) -> Result<Option<User>, DataError> {
+pub(crate) async fn get(db: &Database, id: Uuid) -> Result<Option<User>, DataError> {
     const SQL: &str = "SELECT id, email, name, role, created_at FROM users \
                        WHERE id = $1 AND tenant_id = tenantry_current_tenant()";
     db.tenant()?
@@ -48,7 +48,11 @@ pub async fn get(db: &Database, id: Uuid) -> Result<Option<User>, DataError> {
 }
 
 /// Up to `limit` users of the current tenant by e-mail, after `after`.
-pub async fn list(db: &Database, limit: i64, after: Option<&str>) -> Result<Vec<User>, DataError> {
+pub(crate) async fn list(
+    db: &Database,
+    limit: i64,
+    after: Option<&str>,
+) -> Result<Vec<User>, DataError> {
     const SQL: &str = "SELECT id, email, name, role, created_at FROM users \
                        WHERE tenant_id = tenantry_current_tenant() AND email > $2 \
                        ORDER BY email LIMIT $1";
@@ -61,7 +65,7 @@ pub async fn list(db: &Database, limit: i64, after: Option<&str>) -> Result<Vec<
 }
 
 /// The role of the current tenant's user `id`, if there is one.
-pub async fn role_of(db: &Database, id: Uuid) -> Result<Option<String>, DataError> {
+pub(crate) async fn role_of(db: &Database, id: Uuid) -> Result<Option<String>, DataError> {
     const SQL: &str =
         "SELECT role FROM users WHERE id = $1 AND tenant_id = tenantry_current_tenant()";
     db.tenant()?
@@ -72,7 +76,7 @@ pub async fn role_of(db: &Database, id: Uuid) -> Result<Option<String>, DataErro
 }
 
 /// Up to `limit` admins of the current tenant, by e-mail.
-pub async fn admins(db: &Database, limit: i64) -> Result<Vec<User>, DataError> {
+pub(crate) async fn admins(db: &Database, limit: i64) -> Result<Vec<User>, DataError> {
     const SQL: &str = "SELECT id, email, name, role, created_at FROM users \
                        WHERE tenant_id = tenantry_current_tenant() AND role = 'admin' \
                        ORDER BY email LIMIT $1";
@@ -85,7 +89,7 @@ pub async fn admins(db: &Database, limit: i64) -> Result<Vec<User>, DataError> {
 }
 
 /// The current tenant's user with e-mail `email`.
-pub async fn by_email(db: &Database, email: &str) -> Result<Option<User>, DataError> {
+pub(crate) async fn by_email(db: &Database, email: &str) -> Result<Option<User>, DataError> {
     const SQL: &str = "SELECT id, email, name, role, created_at FROM users \
                        WHERE email = $1 AND tenant_id = tenantry_current_tenant()";
     db.tenant()?
@@ -96,7 +100,7 @@ pub async fn by_email(db: &Database, email: &str) -> Result<Option<User>, DataEr
 }
 
 /// The current tenant's first user with `role`, by e-mail.
-pub async fn first_with_role(db: &Database, role: &str) -> Result<Option<User>, DataError> {
+pub(crate) async fn first_with_role(db: &Database, role: &str) -> Result<Option<User>, DataError> {
     const SQL: &str = "SELECT id, email, name, role, created_at FROM users \
                        WHERE role = $1 AND tenant_id = tenantry_current_tenant() \
                        ORDER BY email LIMIT 1";
@@ -108,12 +112,17 @@ pub async fn first_with_role(db: &Database, role: &str) -> Result<Option<User>, 
 }
 
 /// Creates a user; a taken e-mail is a constraint error.
-pub async fn create(db: &Database, email: &str, name: &str, role: &str) -> Result<User, DataError> {
+pub(crate) async fn create(
+    db: &Database,
+    email: &str,
+    name: &str,
+    role: &str,
+) -> Result<User, DataError> {
     insert(db, Uuid::now_v7(), email, name, role).await
 }
 
 /// Creates a user with a chosen id (the demo's, which tests can derive).
-pub async fn insert(
+pub(crate) async fn insert(
     db: &Database,
     id: Uuid,
     email: &str,
@@ -129,7 +138,7 @@ pub async fn insert(
 }
 
 /// Changes a user's name and/or role.
-pub async fn update(
+pub(crate) async fn update(
     db: &Database,
     id: Uuid,
     name: Option<&str>,
@@ -146,7 +155,7 @@ pub async fn update(
 }
 
 /// Deletes user `id`; `false` if the tenant has no such user.
-pub async fn delete(db: &Database, id: Uuid) -> Result<bool, DataError> {
+pub(crate) async fn delete(db: &Database, id: Uuid) -> Result<bool, DataError> {
     const SQL: &str = "DELETE FROM users WHERE id = $1 AND tenant_id = tenantry_current_tenant()";
     Ok(db.tenant()?.execute(SQL, params![id]).await? > 0)
 }

@@ -10,7 +10,7 @@ use super::Timestamp;
 
 /// One delivery attempt.
 #[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     /// Id.
     pub id: Uuid,
     /// The delivery job.
@@ -46,7 +46,7 @@ impl FromRow for Delivery {
 }
 
 /// What one attempt came to.
-pub struct Attempt<'a> {
+pub(crate) struct Attempt<'a> {
     /// The delivery job.
     pub job_id: i64,
     /// Event.
@@ -62,7 +62,7 @@ pub struct Attempt<'a> {
 }
 
 /// Records an attempt for the current tenant.
-pub async fn record(db: &Database, attempt: &Attempt<'_>) -> Result<(), DataError> {
+pub(crate) async fn record(db: &Database, attempt: &Attempt<'_>) -> Result<(), DataError> {
     const SQL: &str = "INSERT INTO webhook_deliveries \
                        (id, tenant_id, job_id, event, url, attempt, status_code, error, created_at) \
                        VALUES ($1, tenantry_current_tenant(), $2, $3, $4, $5, $6, $7, $8)";
@@ -85,7 +85,7 @@ pub async fn record(db: &Database, attempt: &Attempt<'_>) -> Result<(), DataErro
 }
 
 /// The current tenant's latest 100 attempts, newest first.
-pub async fn list(db: &Database) -> Result<Vec<Delivery>, DataError> {
+pub(crate) async fn list(db: &Database) -> Result<Vec<Delivery>, DataError> {
     const SQL: &str = "SELECT id, job_id, event, url, attempt, status_code, error, created_at \
                        FROM webhook_deliveries WHERE tenant_id = tenantry_current_tenant() \
                        ORDER BY created_at DESC, id DESC LIMIT 100";

@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::Value;
 use tenantry::edge::{Claims, issue_hs256};
-use tenantry_server::backend::{self, Backend};
-use tenantry_server::config::{Config, Settings};
+use tenantry_server::config::Config;
+use tenantry_server::services::Services;
+use tenantry_server::settings::Settings;
 use tenantry_testkit::PgTestDb;
 
 pub const SECRET: &str = "integration-test-secret-0123456789";
@@ -20,13 +21,13 @@ pub struct TestServer {
     pub admin_addr: std::net::SocketAddr,
     pub http: reqwest::Client,
     pub config: Config,
-    pub backend: Backend,
+    pub services: Services,
     shutdown: Option<(
         tokio::sync::oneshot::Sender<()>,
         tokio::sync::oneshot::Sender<()>,
     )>,
     // Workers and cron; dropping it aborts them.
-    _background: tenantry_server::jobs::Background,
+    _background: tenantry_server::app::Background,
     data_dir: PathBuf,
     pub pg: Option<PgTestDb>,
 }
@@ -72,9 +73,9 @@ impl TestServer {
         };
         tweak(&mut settings);
         let config = settings.resolve().expect("config");
-        let backend = backend::open(&config).await.expect("backend");
-        tenantry_server::demo::seed(&backend).await.expect("seed");
-        let app = tenantry_server::build(&config, &backend);
+        let services = tenantry_server::app::open(&config).await.expect("services");
+        tenantry_server::demo::seed(&services).await.expect("seed");
+        let app = tenantry_server::app::build(&config, &services);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -91,14 +92,15 @@ impl TestServer {
         tokio::spawn(tenantry_server::run(admin, app.admin, async {
             let _ = admin_rx.await;
         }));
-        let background = tenantry_server::jobs::start(&config, &backend).expect("background jobs");
+        let background =
+            tenantry_server::app::workers(&config, &services).expect("background jobs");
         TestServer {
             _background: background,
             addr,
             admin_addr,
             http: tenantry_testkit::http(),
             config,
-            backend,
+            services,
             shutdown: Some((tx, admin_tx)),
             data_dir,
             pg,
@@ -113,7 +115,7 @@ impl TestServer {
         plan: tenantry::context::Plan,
         tier: tenantry::context::Tier,
     ) -> tenantry::registry::TenantRecord {
-        tenantry_server::demo::seed_tenant(&self.backend, slug, slug, plan, tier)
+        tenantry_server::demo::seed_tenant(&self.services, slug, slug, plan, tier)
             .await
             .unwrap()
     }
@@ -128,15 +130,7 @@ impl TestServer {
     ) {
         let id = tenantry_server::demo::user_id(token_tenant, role);
         let email = format!("{role}-{}@example.test", id.simple());
-        tenantry_server::demo::context_for(tenant)
-            .unwrap()
-            .scope(tenantry_server::store::users::insert(
-                &self.backend.db,
-                id,
-                &email,
-                "Test user",
-                role,
-            ))
+        tenantry_server::demo::add_user(&self.services, tenant, id, &email, role)
             .await
             .unwrap();
     }
@@ -175,7 +169,7 @@ impl TestServer {
     }
 
     pub fn backend_name(&self) -> &'static str {
-        self.backend.db.backend_name()
+        self.services.db.backend_name()
     }
 
     pub fn token(&self, tenant: &str, role: &str) -> String {
@@ -234,7 +228,7 @@ impl TestServer {
     /// Tenant `slug`'s registry record (it must exist).
     #[allow(dead_code)] // not every test binary needs it
     pub async fn record(&self, slug: &str) -> std::sync::Arc<tenantry::registry::TenantRecord> {
-        self.backend
+        self.services
             .tenants
             .find(&tenantry::registry::TenantKey::Slug(slug.to_owned()))
             .await

@@ -8,12 +8,13 @@ use tenantry::context::{TenantId, run_as_system};
 use tenantry::jobs::{Lane, TenantShare};
 use tenantry::registry::TenantKey;
 
-use crate::backend::{self, Backend};
-use crate::config::Settings;
+use crate::app;
+use crate::services::Services;
+use crate::settings::Settings;
 
 /// Queue administration.
 #[derive(Subcommand, Debug)]
-pub enum JobsCommand {
+pub(crate) enum JobsCommand {
     /// Queued and running jobs per tenant and lane.
     Stats,
     /// Dead letters, newest first (every tenant's, or one's with --tenant).
@@ -86,8 +87,8 @@ fn lanes(lane: Option<&str>) -> anyhow::Result<Vec<Lane>> {
     }
 }
 
-async fn tenant_id(backend: &Backend, slug: &str) -> anyhow::Result<TenantId> {
-    Ok(backend
+async fn tenant_id(services: &Services, slug: &str) -> anyhow::Result<TenantId> {
+    Ok(services
         .tenants
         .find(&TenantKey::Slug(slug.to_owned()))
         .await?
@@ -96,16 +97,16 @@ async fn tenant_id(backend: &Backend, slug: &str) -> anyhow::Result<TenantId> {
 }
 
 /// Runs `cmd` as the system tenant.
-pub async fn run(settings: &Settings, cmd: JobsCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(settings: &Settings, cmd: JobsCommand) -> anyhow::Result<()> {
     let config = settings.resolve()?;
-    let backend = backend::connect(&config).await?;
-    run_as_system("jobs-cli", execute(&backend, cmd)).await
+    let services = app::connect(&config).await?;
+    run_as_system("jobs-cli", execute(&services, cmd)).await
 }
 
-async fn execute(backend: &Backend, cmd: JobsCommand) -> anyhow::Result<()> {
-    let queue = &backend.queue;
+async fn execute(services: &Services, cmd: JobsCommand) -> anyhow::Result<()> {
+    let queue = &services.queue;
     let slugs = async {
-        let records = backend.tenants.list().await?;
+        let records = services.tenants.list().await?;
         anyhow::Ok(
             records
                 .into_iter()
@@ -142,7 +143,7 @@ async fn execute(backend: &Backend, cmd: JobsCommand) -> anyhow::Result<()> {
             // One tenant's: listed in its own context, so the page is its.
             let dead = match tenant {
                 Some(slug) => {
-                    let record = backend
+                    let record = services
                         .tenants
                         .find(&TenantKey::Slug(slug.clone()))
                         .await?
@@ -178,14 +179,14 @@ async fn execute(backend: &Backend, cmd: JobsCommand) -> anyhow::Result<()> {
             println!("dead letter {id} discarded");
         }
         JobsCommand::Pause { slug, lane } => {
-            let tenant = tenant_id(backend, &slug).await?;
+            let tenant = tenant_id(services, &slug).await?;
             for lane in lanes(lane.as_deref())? {
                 queue.set_paused(tenant, lane, true).await?;
             }
             println!("{slug}: jobs paused");
         }
         JobsCommand::Resume { slug, lane } => {
-            let tenant = tenant_id(backend, &slug).await?;
+            let tenant = tenant_id(services, &slug).await?;
             for lane in lanes(lane.as_deref())? {
                 queue.set_paused(tenant, lane, false).await?;
             }
@@ -210,7 +211,7 @@ async fn execute(backend: &Backend, cmd: JobsCommand) -> anyhow::Result<()> {
                     "nothing to change: give --weight, --cap, --per-minute, --no-rate-limit or --max-backlog"
                 );
             }
-            let record = backend
+            let record = services
                 .tenants
                 .find(&TenantKey::Slug(slug.clone()))
                 .await?

@@ -1,17 +1,21 @@
-//! Opening the configured backend: migrate, connect as the app role, audit.
+//! The server's services: open handles to the tenant plane, the registry,
+//! storage, secrets, settings and the queue — opened from plain
+//! [`Config`] data, with the control plane migrated (it holds the registry
+//! they all need) and nothing else decided. What runs at start-up (the
+//! fleet migration, the isolation audit) is [`crate::app`]'s policy.
 
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use tenantry::cache::RedisRegistryEvents;
-use tenantry::config::{Flag, FlagSet, TenantConfig};
+use tenantry::config::TenantConfig;
 
+use crate::invoice_summary::InvoiceSummaries;
 use crate::tenant_settings::TenantSettings;
 use tenantry::context::Tier;
-use tenantry::data::postgres::fleet::FleetOptions;
+use tenantry::data::Database;
 use tenantry::data::postgres::{self as pg, PgDatabase, PgTenantStore};
 use tenantry::data::sqlite::{self as lite, SqliteDatabase, SqliteTenantStore};
-use tenantry::data::{Database, Migration};
 use tenantry::jobs::{JobQueue, PgQueue, SqliteQueue};
 use tenantry::registry::{TenantState, Tenants};
 use tenantry::secrets::{LocalKeyring, MasterKey, OpenBaoTransit, SecretStorage, Secrets};
@@ -22,37 +26,9 @@ const OPEN_TENANT_FILES: usize = 64;
 
 use crate::config::{Config, DatabaseConfig};
 
-/// The reference app's tenant-plane migrations for PostgreSQL (schema `public`).
-pub const PG_APP_MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "app",
-        sql: include_str!("../migrations/postgres/0001_app.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "webhook_deliveries",
-        sql: include_str!("../migrations/postgres/0002_webhook_deliveries.sql"),
-    },
-];
-
-/// The reference app's tenant-plane migrations for SQLite (`shared.db`).
-pub const SQLITE_APP_MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "app",
-        sql: include_str!("../migrations/sqlite/0001_app.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "webhook_deliveries",
-        sql: include_str!("../migrations/sqlite/0002_webhook_deliveries.sql"),
-    },
-];
-
-/// The opened backend.
+/// The opened services.
 #[derive(Clone)]
-pub struct Backend {
+pub struct Services {
     /// Tenant plane.
     pub db: Database,
     /// Registry (control plane) behind its cache.
@@ -69,6 +45,8 @@ pub struct Backend {
     pub job_metrics: Arc<tenantry::metrics::JobMetrics>,
     /// Rate-limit state shared by every process (with `--redis-url`).
     pub rates: Option<tenantry::limits::RedisRates>,
+    /// Per-tenant invoice summaries behind the tenant cache.
+    pub(crate) summaries: Arc<crate::invoice_summary::InvoiceSummaries>,
     /// How tier targets are created; see [`crate::provision`].
     pub(crate) provisioner: Provisioner,
     /// Whether tenant databases on other hosts may be reached without
@@ -85,61 +63,10 @@ pub(crate) enum Provisioner {
     Postgres { owner_url: String, app_role: String },
 }
 
-/// Opens the configured backend ready to serve: control plane and every
-/// tenant-plane target migrated (as a fleet), then the isolation audit.
-pub async fn open(config: &Config) -> anyhow::Result<Backend> {
-    let backend = connect(config).await?;
-    if let Provisioner::Postgres { .. } = &backend.provisioner {
-        let targets = crate::fleet::targets(&backend, None, &[]).await?;
-        let options = FleetOptions {
-            concurrency: 4,
-            max_failures: 0,
-        };
-        let report = crate::fleet::run(&backend, targets, options, &|_| {}).await?;
-        if let Some((target, error)) = report.failed.first() {
-            bail!("refusing to start: migrating {target} failed: {error}");
-        }
-    }
-    if let Database::Postgres(db) = &backend.db {
-        let mut list: Vec<String> = db
-            .audit()
-            .await
-            .context("running the isolation audit as the app role")?
-            .iter()
-            .map(|f| format!("  - {f}"))
-            .collect();
-        // Every database-tier tenant's own database too.
-        for tenant in backend.tenants.list().await? {
-            if tenant.tier != Tier::Database
-                || matches!(tenant.state, TenantState::Deleting | TenantState::Deleted)
-            {
-                continue;
-            }
-            let database = db.tenant_database(tenant.id);
-            let findings = db
-                .audit_tenant_database(tenant.id, tenant.database_server.as_deref())
-                .await
-                .with_context(|| format!("auditing {}'s database {database}", tenant.slug))?;
-            list.extend(
-                findings
-                    .iter()
-                    .map(|f| format!("  - in {}'s database {database}: {f}", tenant.slug)),
-            );
-        }
-        if !list.is_empty() {
-            bail!(
-                "refusing to start: the isolation audit found\n{}",
-                list.join("\n")
-            );
-        }
-    }
-    Ok(backend)
-}
-
-/// Opens the configured backend with its control plane migrated but the
-/// tenant plane as it is (for `tenantry migrate`).
-pub async fn connect(config: &Config) -> anyhow::Result<Backend> {
-    let mut backend = match &config.database {
+/// Opens the configured services with the control plane migrated and the
+/// tenant plane as it is.
+pub async fn connect(config: &Config) -> anyhow::Result<Services> {
+    let mut services = match &config.database {
         DatabaseConfig::Sqlite => open_sqlite(config).await,
         DatabaseConfig::Postgres {
             owner_url,
@@ -155,32 +82,37 @@ pub async fn connect(config: &Config) -> anyhow::Result<Backend> {
                 .context("connecting to Redis")?,
         );
         events
-            .listen(backend.tenants.clone())
+            .listen(services.tenants.clone())
             .await
             .context("subscribing to registry changes")?;
         events
-            .listen_config(backend.config.clone())
+            .listen_config(services.config.clone())
             .await
             .context("subscribing to configuration changes")?;
-        backend.tenants = backend.tenants.clone().with_events(events.clone());
-        backend.config = backend.config.clone().with_events(events);
-        backend.rates = Some(
+        services.tenants = services.tenants.clone().with_events(events.clone());
+        services.config = services.config.clone().with_events(events);
+        services.rates = Some(
             tenantry::limits::RedisRates::connect(url, "tenantry:rate:")
                 .await
                 .context("connecting to Redis for rate limits")?,
         );
+        services.summaries = Arc::new(
+            InvoiceSummaries::redis(url)
+                .await
+                .context("connecting to Redis for the invoice summaries")?,
+        );
     }
-    Ok(backend)
+    Ok(services)
 }
 
-async fn open_sqlite(config: &Config) -> anyhow::Result<Backend> {
+async fn open_sqlite(config: &Config) -> anyhow::Result<Services> {
     let dir = &config.data_dir;
     let control = SqliteDatabase::open(&dir.join("control.db"), 4).context("opening control.db")?;
     lite::apply_migrations(&control, "control", lite::CONTROL_MIGRATIONS).await?;
     let shared = SqliteDatabase::open(&dir.join("shared.db"), config.pool_size)
         .context("opening shared.db")?
         .with_tenant_files(&dir.join("tenants"), OPEN_TENANT_FILES);
-    lite::apply_migrations(&shared, "shared", SQLITE_APP_MIGRATIONS).await?;
+    lite::apply_migrations(&shared, "shared", crate::migrations::SQLITE_APP_MIGRATIONS).await?;
     let tenants = Tenants::new(Arc::new(SqliteTenantStore::new(control.clone())));
     // Each database-tier tenant's file. SQLite files are local and few, so
     // one after another is fine here.
@@ -191,24 +123,25 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Backend> {
         );
         if tenant.tier == Tier::Database && live {
             shared
-                .provision_tenant_file(tenant.id, SQLITE_APP_MIGRATIONS)
+                .provision_tenant_file(tenant.id, crate::migrations::SQLITE_APP_MIGRATIONS)
                 .await
                 .with_context(|| format!("migrating the database of tenant {}", tenant.slug))?;
         }
     }
     let secret_storage = Arc::new(lite::SqliteSecretStorage::new(control.clone()));
     let config_store = Arc::new(lite::SqliteConfigStore::new(control.clone()));
-    Ok(Backend {
+    Ok(Services {
         queue: Arc::new(
             SqliteQueue::new(control).with_plan_weights(crate::plans::catalog().queue_weights()),
         ),
         job_metrics: Arc::new(tenantry::metrics::JobMetrics::new(config.metrics_top_k)),
-        config: TenantConfig::new(config_store, flags()),
+        config: TenantConfig::new(config_store, crate::flags::flags()),
         db: Database::Sqlite(shared),
         tenants,
         storage: storage(config),
         secrets: secrets(config, secret_storage).await?,
         rates: None,
+        summaries: Arc::new(InvoiceSummaries::local()),
         provisioner: Provisioner::Sqlite,
         allow_insecure_transport: config.allow_insecure_transport,
     })
@@ -220,7 +153,7 @@ async fn connect_postgres(
     app_url: &str,
     app_role: &str,
     statements: pg::Statements,
-) -> anyhow::Result<Backend> {
+) -> anyhow::Result<Services> {
     let pool_size = config.pool_size;
     create_database_if_missing(owner_url).await?;
     let mut owner = pg::migrate::connect(owner_url)
@@ -251,15 +184,16 @@ async fn connect_postgres(
     let queue = PgQueue::new(db.clone())
         .with_plan_weights(crate::plans::catalog().queue_weights())
         .with_wakeups(listen_url)?;
-    Ok(Backend {
+    Ok(Services {
         queue: Arc::new(queue),
         job_metrics: Arc::new(tenantry::metrics::JobMetrics::new(config.metrics_top_k)),
-        config: TenantConfig::new(config_store, flags()),
+        config: TenantConfig::new(config_store, crate::flags::flags()),
         db: Database::Postgres(db),
         tenants,
         storage: storage(config),
         secrets: secrets(config, secret_storage).await?,
         rates: None,
+        summaries: Arc::new(InvoiceSummaries::local()),
         provisioner: Provisioner::Postgres {
             owner_url: owner_url.to_owned(),
             app_role: app_role.to_owned(),
@@ -285,19 +219,6 @@ fn storage(config: &Config) -> TenantStorage {
         let plans = crate::plans::catalog();
         StorageQuota::new(move |ctx| everyone.or_else(|| plans.storage_quota(ctx.plan())))
     })
-}
-
-/// The reference app's feature flags.
-pub fn flags() -> FlagSet {
-    use crate::plans::{ENTERPRISE, PRO};
-    FlagSet::new()
-        .with(
-            Flag::new("bulk_export", "CSV export of every invoice")
-                .on_for(PRO)
-                .on_for(ENTERPRISE),
-        )
-        .with(Flag::new("new_invoice_ui", "The redesigned invoice page").rollout(25))
-        .with(Flag::new("invoice_reminders", "Overdue-invoice reminder e-mails").on_for(ENTERPRISE))
 }
 
 /// Secrets as configured: the master key from the keyring file (created on

@@ -23,16 +23,13 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::Deserialize;
 use tenantry::context::TenantContext;
-use tenantry::limits::{Limits, LimitsConfig, LimitsPolicy, SettingsLimits, TenantLimitsLayer};
+use tenantry::limits::{Limits, LimitsConfig, LimitsPolicy};
 use tenantry::registry::BoxFuture;
-
-use crate::backend::Backend;
 
 /// Limit sizes: per plan, for the system tenant, and per tenant by slug.
 #[derive(Clone, Debug)]
@@ -135,20 +132,5 @@ impl LimitsPolicy for LimitSizes {
             _ => self.config.for_context(ctx),
         };
         Box::pin(std::future::ready(limits))
-    }
-}
-
-/// The layer for `sizes`: settings lower them, refusals are counted in
-/// `metrics`, rates go to Redis when the backend has it.
-pub fn layer(
-    sizes: LimitSizes,
-    backend: &Backend,
-    metrics: Arc<tenantry::metrics::LimitMetrics>,
-) -> TenantLimitsLayer {
-    let layer = TenantLimitsLayer::new(SettingsLimits::new(sizes, backend.config.clone()))
-        .observed_by(metrics);
-    match &backend.rates {
-        Some(rates) => layer.with_rates(rates.clone()),
-        None => layer,
     }
 }

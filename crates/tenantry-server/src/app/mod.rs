@@ -1,0 +1,139 @@
+//! The composition root: the one place that knows every part of the
+//! server and puts them together, in this order —
+//!
+//! 1. **settings → configuration**: [`crate::settings::Settings`] (flags,
+//!    environment, file) resolved into plain [`Config`] data;
+//! 2. **services**: [`Services::connect`](crate::services::connect) opens
+//!    handles (databases, registry, storage, secrets, settings, queue,
+//!    cache) and decides nothing;
+//! 3. **start-up policy**: [`startup::prepare`] migrates the tenant plane
+//!    as a fleet and runs the isolation audit — only `serve` asks for it;
+//! 4. **the router**: [`build`] wraps the API in the whole middleware
+//!    stack, written out below in the order a request meets it;
+//! 5. **workers**: [`workers`] starts the job workers and the scheduler.
+//!
+//! The CLI's commands call into here and open only what they use.
+
+pub mod startup;
+
+use std::sync::Arc;
+
+use axum::Router;
+use tenantry::edge::{
+    FromCustomDomain, FromHeader, FromPathPrefix, FromSubdomain, RequestIdLayer, TenantLayer,
+    TokenVerifier,
+};
+use tenantry::limits::{SettingsLimits, TenantLimitsLayer};
+use tenantry::metrics::{HttpMetrics, LimitMetrics};
+use tower::Layer;
+
+use crate::api::{self, AppState, Shared};
+use crate::config::Config;
+use crate::limit_sizes::LimitSizes;
+use crate::services::Services;
+
+pub use crate::jobs::Background;
+pub use crate::services::connect;
+
+/// The token verifier `config` asks for: HS256 with the secret, or the
+/// JWKS (with HS256 beside it only when explicitly allowed), with the
+/// required issuer and audience.
+pub fn verifier(config: &Config) -> TokenVerifier {
+    let mut verifier = match &config.jwks {
+        None => TokenVerifier::hs256(&config.jwt_secret),
+        Some(jwks) if config.hs256_tokens => {
+            TokenVerifier::hs256(&config.jwt_secret).with_jwks(jwks.clone())
+        }
+        Some(jwks) => TokenVerifier::jwks(jwks.clone()),
+    };
+    if let Some(issuer) = &config.jwt_issuer {
+        verifier = verifier.require_issuer(issuer);
+    }
+    if let Some(audience) = &config.jwt_audience {
+        verifier = verifier.require_audience(audience);
+    }
+    verifier
+}
+
+/// The two HTTP surfaces of the server.
+pub struct App {
+    /// Tenants' API (and the public health, docs and signed-file routes).
+    pub api: Router,
+    /// Operators' endpoints (`/metrics`, health), for `--admin-listen`.
+    pub admin: Router,
+}
+
+/// The app for `services`. A request to the API port meets, outermost
+/// first:
+///
+/// 1. the request id (`X-Request-Id`, kept or minted);
+/// 2. the public routes (`/healthz`, `/readyz`, `/openapi.json`, `/docs`),
+///    answered without a tenant;
+/// 3. the tenant edge: the claimed tenant (path prefix `/t/<slug>`,
+///    subdomain, custom domain, `X-Tenant-Id`) checked against the token
+///    and the tenant's users, or a signed object URL; the context set;
+/// 4. the access log (inside the edge, so every line names the tenant);
+/// 5. the tenant limits (rate, concurrency, time), when on — inside the
+///    log, so a refusal is logged and measured like any answer;
+/// 6. the API routes.
+pub fn build(config: &Config, services: &Services) -> App {
+    let members = crate::membership::UserMembership::cached(services.db.clone());
+    let limit_metrics = Arc::new(LimitMetrics::new(config.metrics_top_k));
+    let state = AppState::new(Shared {
+        services: services.clone(),
+        metrics: Arc::new(HttpMetrics::new(config.metrics_top_k)),
+        limit_metrics: limit_metrics.clone(),
+        members: members.clone(),
+    });
+    let edge = TenantLayer::new(services.tenants.clone(), verifier(config))
+        .membership(members)
+        .resolver(FromPathPrefix::new("/t"))
+        .resolver(FromSubdomain::new(&config.base_domain))
+        .resolver(FromCustomDomain::new(&config.base_domain))
+        .resolver(FromHeader::new())
+        .signed_requests(Arc::new(services.storage.clone()));
+
+    let (routes, doc) = api::routes();
+    let routes = match &config.limits {
+        Some(sizes) => routes.layer(limits(sizes.clone(), services, limit_metrics)),
+        None => routes,
+    };
+    let tenant_api = routes
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::log_request,
+        ))
+        .with_state(state.clone());
+    let api = api::public_routes(doc)
+        .with_state(state.clone())
+        .fallback_service(edge.layer(tenant_api))
+        .layer(RequestIdLayer);
+    App {
+        admin: api::admin_router(state),
+        api,
+    }
+}
+
+/// The limits layer for `sizes`: each tenant's settings may lower them,
+/// refusals are counted in `metrics`, rates go to Redis when the services
+/// have it (one limit across processes).
+fn limits(sizes: LimitSizes, services: &Services, metrics: Arc<LimitMetrics>) -> TenantLimitsLayer {
+    let layer = TenantLimitsLayer::new(SettingsLimits::new(sizes, services.config.clone()))
+        .observed_by(metrics);
+    match &services.rates {
+        Some(rates) => layer.with_rates(rates.clone()),
+        None => layer,
+    }
+}
+
+/// Starts the job workers and the scheduler (none with `--workers 0`).
+pub fn workers(config: &Config, services: &Services) -> anyhow::Result<Background> {
+    crate::jobs::start(config, services)
+}
+
+/// Opens the services and makes them fit to serve ([`startup::prepare`]).
+pub async fn open(config: &Config) -> anyhow::Result<Services> {
+    let services = connect(config).await?;
+    startup::prepare(&services).await?;
+    Ok(services)
+}

@@ -1,0 +1,141 @@
+//! `tenantry tenants …`: register, list, show, suspend, resume and finish
+//! provisioning tenants. Only the commands that write into the tenant
+//! plane (`create`, `provision`) run the start-up migration and audit.
+
+use anyhow::Context;
+use clap::Subcommand;
+use tenantry::context::{Plan, Tier};
+use tenantry::registry::{NewTenant, TenantKey, TenantRecord, TenantState};
+
+use crate::app;
+use crate::settings::Settings;
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum TenantsCommand {
+    /// Register an active tenant.
+    Create {
+        /// DNS-label slug.
+        #[arg(long)]
+        slug: String,
+        /// Display name [default: the slug].
+        #[arg(long)]
+        name: Option<String>,
+        /// Plan: one of the server's plans (free, pro, enterprise).
+        #[arg(long, default_value = "free")]
+        plan: Plan,
+        /// Isolation tier: shared, schema (PostgreSQL) or database (a
+        /// PostgreSQL database, or a SQLite file, per tenant).
+        #[arg(long, default_value = "shared")]
+        tier: Tier,
+        /// A custom domain (repeatable).
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+        /// Database tier on PostgreSQL: put the tenant's database on this
+        /// server (`postgres://host:port`) instead of the default one.
+        #[arg(long)]
+        database_server: Option<String>,
+        /// Create the tenant's first admin user with this e-mail.
+        #[arg(long)]
+        admin_email: Option<String>,
+    },
+    /// List tenants.
+    List,
+    /// Show one tenant.
+    Show { slug: String },
+    /// Suspend a tenant (its requests get 403).
+    Suspend { slug: String },
+    /// Resume a suspended tenant.
+    Resume { slug: String },
+    /// Finish provisioning a tenant left in `provisioning` (idempotent).
+    Provision { slug: String },
+}
+
+pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Result<()> {
+    let config = settings.resolve()?;
+    // Creating a tenant writes into the tenant plane, which must be
+    // migrated; reading and steering the registry needs only the services.
+    let services = match cmd {
+        TenantsCommand::Create { .. } | TenantsCommand::Provision { .. } => {
+            app::open(&config).await?
+        }
+        _ => app::connect(&config).await?,
+    };
+    let tenants = &services.tenants;
+    let by_slug = |slug: String| async move {
+        tenants
+            .find(&TenantKey::Slug(slug.clone()))
+            .await?
+            .with_context(|| format!("no tenant {slug:?}"))
+    };
+    match cmd {
+        TenantsCommand::Create {
+            slug,
+            name,
+            plan,
+            tier,
+            domains,
+            database_server,
+            admin_email,
+        } => {
+            let plan = crate::plans::catalog().plan(plan.as_str())?;
+            let domains = domains
+                .iter()
+                .map(|d| d.trim().to_ascii_lowercase())
+                .collect();
+            let new = NewTenant {
+                id: None,
+                name: name.unwrap_or_else(|| slug.clone()),
+                slug,
+                plan,
+                tier,
+                state: TenantState::Active,
+                domains,
+                database_server,
+            };
+            let record = crate::provision::create_tenant(&services, new).await?;
+            if let Some(email) = admin_email {
+                let email = email.trim().to_ascii_lowercase();
+                crate::demo::context_for(&record)?
+                    .scope(crate::store::users::create(
+                        &services.db,
+                        &email,
+                        "Admin",
+                        "admin",
+                    ))
+                    .await
+                    .with_context(|| format!("creating the admin user {email}"))?;
+            }
+            print_tenant(&record);
+        }
+        TenantsCommand::List => {
+            for record in tenants.list().await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    record.slug, record.id, record.plan, record.tier, record.state
+                );
+            }
+        }
+        TenantsCommand::Show { slug } => print_tenant(&*by_slug(slug).await?),
+        TenantsCommand::Suspend { slug } => {
+            let record = by_slug(slug).await?;
+            print_tenant(&tenants.set_state(record.id, TenantState::Suspended).await?);
+        }
+        TenantsCommand::Resume { slug } => {
+            let record = by_slug(slug).await?;
+            print_tenant(&tenants.set_state(record.id, TenantState::Active).await?);
+        }
+        TenantsCommand::Provision { slug } => {
+            let record = by_slug(slug).await?;
+            print_tenant(&crate::provision::provision(&services, &record).await?);
+        }
+    }
+    Ok(())
+}
+
+/// Prints a tenant record as JSON.
+pub(crate) fn print_tenant(record: &TenantRecord) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(record).unwrap_or_default()
+    );
+}
