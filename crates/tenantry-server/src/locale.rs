@@ -9,10 +9,31 @@ use std::time::SystemTime;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-/// The zone named `name`, from the system's zoneinfo or the bundled
-/// database.
+/// The zone named `name`, if it is one of [`zone_names`].
 pub(crate) fn zone(name: &str) -> Option<TimeZone> {
-    TimeZone::get(name).ok()
+    zone_names()
+        .binary_search_by(|known| known.as_str().cmp(name))
+        .ok()
+        .and_then(|_| TimeZone::get(name).ok())
+}
+
+/// The zones a tenant may choose, sorted: `UTC` and every `Area/Location`
+/// of the time-zone database (the system's zoneinfo, or the bundled one).
+/// The settings are checked against this list and the API document lists
+/// it, so what the document allows is exactly what is accepted.
+pub(crate) fn zone_names() -> &'static [String] {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut names: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|name| name.to_string())
+            .filter(|name| name.contains('/') && !name.starts_with("Etc/"))
+            .chain(["UTC".to_owned()])
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    })
 }
 
 /// A tenant's currency and time zone.

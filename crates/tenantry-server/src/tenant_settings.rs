@@ -162,7 +162,7 @@ fn is_email(text: &str) -> bool {
 /// `UTC`, or a zone the time-zone database knows (`Europe/Paris`): a
 /// name that looks right but is not a zone would fail every date shown.
 fn is_timezone(text: &str) -> bool {
-    text == "UTC" || (text.len() <= 64 && text.contains('/') && crate::locale::zone(text).is_some())
+    crate::locale::zone(text).is_some()
 }
 
 fn is_web_url(text: &str) -> bool {

@@ -47,8 +47,16 @@ async fn a_new_invoice_is_e_mailed_by_a_job_in_its_tenant_s_context() {
         std::env::temp_dir().join(format!("tenantry-outbox-{}", uuid::Uuid::new_v4().simple()));
     let dir = outbox.clone();
     let s = TestServer::sqlite_with(move |settings| settings.outbox_dir = Some(dir)).await;
+    // Acme bills in euros from Paris: the e-mail says so.
+    let (status, _) = common::status_and_json(
+        s.as_tenant("acme", reqwest::Method::PUT, "/api/settings")
+            .json(&serde_json::json!({"currency": "EUR", "timezone": "Europe/Paris"})),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
     let invoice = create_invoice(&s, "acme").await;
     let number = invoice["number"].as_i64().unwrap();
+    let amount = invoice["amount"].as_str().unwrap().to_owned();
     let acme = outbox.join("acme");
     let mail = eventually("the invoice e-mail", || {
         let acme = acme.clone();
@@ -61,6 +69,11 @@ async fn a_new_invoice_is_e_mailed_by_a_job_in_its_tenant_s_context() {
     .await;
     assert!(mail.contains("X-Tenant: acme"), "{mail}");
     assert!(mail.contains("@acme"), "sent to acme's admins: {mail}");
+    assert!(mail.contains(&format!("for EUR {amount}")), "{mail}");
+    assert!(
+        mail.contains(" CET") || mail.contains(" CEST"),
+        "dated in Paris time: {mail}"
+    );
     assert!(
         emails(&outbox.join("globex")).is_empty(),
         "nothing went out under another tenant"

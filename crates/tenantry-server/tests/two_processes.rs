@@ -160,3 +160,91 @@ async fn settings_and_flags_reach_every_process_without_waiting_for_the_ttl() {
     drop((a, b, stale));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The invoice summary across processes: cached in Redis by one, answered
+/// from there by the other, and dropped for both by a write through either.
+#[tokio::test]
+async fn an_invoice_written_through_one_process_is_in_the_next_summary_of_every_process() {
+    let Some(redis) = common::redis().await else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("tenantry-2p-{}", uuid::Uuid::new_v4().simple()));
+    let a = ServerProcess::start(&dir, &["--demo", "--redis-url", &redis]);
+    let b = ServerProcess::start(&dir, &["--redis-url", &redis]);
+    let token = String::from_utf8(
+        tenantry_cli(&dir, &["token", "--tenant", "acme", "--role", "admin"]).stdout,
+    )
+    .unwrap();
+    let http = tenantry_testkit::http();
+    let call = |server: &ServerProcess, method: reqwest::Method, path: &str| {
+        http.request(method, format!("http://{}{path}", server.addr))
+            .header("host", format!("acme.localhost:{}", server.port))
+            .bearer_auth(token.trim())
+    };
+    let json = |request: reqwest::RequestBuilder| async move {
+        let response = request.send().await.unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        response.json::<serde_json::Value>().await.unwrap()
+    };
+    let summary_lookups = |server: &ServerProcess| {
+        let admin = server.admin_addr();
+        let http = http.clone();
+        async move {
+            let text = http
+                .get(format!("http://{admin}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let count = |result: &str| -> u64 {
+                let series = format!(
+                    "tenantry_cache_lookups_total{{cache=\"invoice_summary\",result=\"{result}\"}} "
+                );
+                text.lines()
+                    .find_map(|l| l.strip_prefix(series.as_str()))
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            };
+            (count("hit"), count("miss"))
+        }
+    };
+
+    let path = "/api/invoices/summary";
+    let first = json(call(&a, reqwest::Method::GET, path)).await;
+    assert_eq!(summary_lookups(&a).await, (0, 1), "a computed it");
+    assert_eq!(json(call(&b, reqwest::Method::GET, path)).await, first);
+    assert_eq!(
+        summary_lookups(&b).await,
+        (1, 0),
+        "b found it in Redis without computing"
+    );
+
+    // An order and its invoice, written through b.
+    let order = json(
+        call(&b, reqwest::Method::POST, "/api/orders")
+            .json(&serde_json::json!({"customer": "Two processes", "total_cents": 4200})),
+    )
+    .await;
+    json(
+        call(&b, reqwest::Method::POST, "/api/invoices")
+            .json(&serde_json::json!({"order_id": order["id"]})),
+    )
+    .await;
+
+    // The very next read through a sees it: no waiting for a TTL.
+    let after = json(call(&a, reqwest::Method::GET, path)).await;
+    assert_eq!(
+        after["open"]["count"].as_i64().unwrap(),
+        first["open"]["count"].as_i64().unwrap() + 1,
+        "{after}"
+    );
+    assert_eq!(
+        after["open"]["amount_cents"].as_i64().unwrap(),
+        first["open"]["amount_cents"].as_i64().unwrap() + 4200
+    );
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(dir);
+}

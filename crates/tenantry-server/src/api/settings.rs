@@ -11,6 +11,17 @@ use crate::tenant_settings::TenantSettings;
 use utoipa::ToSchema;
 
 use super::extract::{Admin, Body};
+
+/// A string naming one of the zones the server can show dates in.
+fn timezone_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(
+            "IANA time zone (`Europe/Paris`), or `UTC`: one the server's time-zone database knows.",
+        ))
+        .enum_values(Some(crate::locale::zone_names().iter().map(String::as_str)))
+        .build()
+}
 use super::{ApiError, AppState};
 
 /// The tenant's settings (every field; missing ones take their defaults on PUT).
@@ -24,11 +35,9 @@ pub(crate) struct Settings {
     /// ISO 4217 currency code (`EUR`).
     #[schema(pattern = r"^[A-Z]{3}$")]
     pub(crate) currency: String,
-    /// IANA time zone (`Europe/Paris`), or `UTC`.
-    #[schema(
-        max_length = 64,
-        pattern = r"^(UTC|[A-Z][A-Za-z0-9_+-]*(/[A-Z][A-Za-z0-9_+-]*)+)$"
-    )]
+    /// IANA time zone (`Europe/Paris`), or `UTC`: one the server's
+    /// time-zone database knows (the document lists them).
+    #[schema(schema_with = timezone_schema)]
     pub(crate) timezone: String,
     /// Where the tenant's webhooks go (`http://` or `https://` with a host,
     /// at most 2,048 characters, no spaces), or null.

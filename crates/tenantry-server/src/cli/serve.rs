@@ -117,20 +117,19 @@ pub(crate) async fn run(settings: &Settings, args: ServeArgs) -> anyhow::Result<
     };
     let example = if args.demo { "acme" } else { "<slug>" };
     let tenantry = how_to_run_me();
+    let admin = match &admin_listener {
+        Some(admin) => format!("http://{}/metrics", admin.local_addr()?),
+        None => "off".to_owned(),
+    };
     eprintln!(
         "tenantry listening on http://{addr} ({store})\n\
          \n  docs:   http://{addr}/docs\
+         \n  admin:  {admin}\
          \n  token:  {tenantry} token --tenant {example} --role admin\
          \n  try:    curl -H 'Host: {example}.{base}:{port}' -H \"Authorization: Bearer $({tenantry} token --tenant {example} --role admin)\" http://{addr}/api/orders\n",
         base = config.base_domain,
         port = addr.port(),
     );
-    if let Some(admin) = &admin_listener {
-        eprintln!(
-            "tenantry admin on http://{}  (/metrics)",
-            admin.local_addr()?
-        );
-    }
     let background = app::workers(&config, &services)?;
     let (stop, stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -401,6 +401,17 @@ impl ServerProcess {
 }
 
 impl ServerProcess {
+    /// The operator listener's address, from the banner's `admin:` line.
+    pub fn admin_addr(&self) -> String {
+        self.banner
+            .iter()
+            .find_map(|line| line.trim_start().strip_prefix("admin:"))
+            .and_then(|rest| rest.trim().strip_prefix("http://"))
+            .and_then(|rest| rest.strip_suffix("/metrics"))
+            .expect("the banner names the admin listener")
+            .to_owned()
+    }
+
     /// `kill -9`: the process gets no chance to finish anything.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
