@@ -30,8 +30,53 @@ pub struct JobsConfig {
 pub enum MailTransport {
     /// `.eml` files in a directory (one per message).
     Files(PathBuf),
-    /// An SMTP server (`host:port`), plain.
-    Smtp(String),
+    /// An SMTP server.
+    Smtp(SmtpConfig),
+}
+
+/// An SMTP server and how to reach it.
+#[derive(Clone, Debug)]
+pub struct SmtpConfig {
+    /// Host name (what the certificate must name) or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// How the connection is protected.
+    pub security: SmtpSecurity,
+    /// Who to log in as (SMTP AUTH), if anyone.
+    pub credentials: Option<SmtpCredentials>,
+    /// A private CA to trust for the server's certificate, beside the
+    /// platform's.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// How an SMTP connection is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No TLS: only to a server on this host, unless insecure transport
+    /// was allowed.
+    None,
+}
+
+/// An SMTP login.
+#[derive(Clone)]
+pub struct SmtpCredentials {
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for SmtpCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpCredentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where tenant data lives.

@@ -18,7 +18,8 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{
-    Config, DatabaseConfig, JobsConfig, MailTransport, MasterKeyConfig, StorageConfig,
+    Config, DatabaseConfig, JobsConfig, MailTransport, MasterKeyConfig, SmtpConfig,
+    SmtpCredentials, SmtpSecurity, StorageConfig,
 };
 
 /// Options shared by every command that touches the data (the file's keys
@@ -171,6 +172,29 @@ pub struct Settings {
     #[arg(long, env = "TENANTRY_SMTP_ADDR", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_addr: Option<String>,
+    /// How SMTP is protected: `starttls` (port 587), `tls` (port 465) or
+    /// `none` [default: starttls; none for a server on this host]. `none`
+    /// to another host needs --allow-insecure-transport.
+    #[arg(long, env = "TENANTRY_SMTP_TLS", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_tls: Option<String>,
+    /// SMTP user name (AUTH), with --smtp-password.
+    #[arg(long, env = "TENANTRY_SMTP_USERNAME", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_username: Option<String>,
+    /// SMTP password.
+    #[arg(
+        long,
+        env = "TENANTRY_SMTP_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_password: Option<String>,
+    /// PEM file of a private CA that signed the SMTP server's certificate.
+    #[arg(long, env = "TENANTRY_SMTP_CA_FILE", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_ca_file: Option<PathBuf>,
     /// Sender of e-mails for tenants without `email_from` (default: billing@tenantry.localhost).
     #[arg(long, env = "TENANTRY_MAIL_FROM", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -325,8 +349,8 @@ impl Settings {
         let jobs = JobsConfig {
             workers: s.workers.unwrap_or(4),
             lease: std::time::Duration::from_secs(lease_secs),
-            mail: match s.smtp_addr.clone() {
-                Some(addr) => MailTransport::Smtp(addr),
+            mail: match &s.smtp_addr {
+                Some(addr) => MailTransport::Smtp(s.smtp(addr, allow_insecure_transport)?),
                 None => MailTransport::Files(
                     s.outbox_dir
                         .clone()
@@ -385,6 +409,61 @@ impl Settings {
 }
 
 impl Settings {
+    /// The SMTP server at `addr` (`host:port`), checked: TLS to any other
+    /// host unless insecure transport is allowed, a password with a user.
+    fn smtp(&self, addr: &str, allow_insecure: bool) -> anyhow::Result<SmtpConfig> {
+        let (host, port) = match addr.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(':') => (
+                host,
+                Some(
+                    port.parse::<u16>()
+                        .with_context(|| format!("--smtp-addr {addr:?}: bad port"))?,
+                ),
+            ),
+            _ => (addr, None),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        anyhow::ensure!(!host.is_empty(), "--smtp-addr {addr:?} names no host");
+        let local = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        let security = match self.smtp_tls.as_deref() {
+            Some("starttls") => SmtpSecurity::StartTls,
+            Some("tls") => SmtpSecurity::Tls,
+            Some("none") => SmtpSecurity::None,
+            None if local => SmtpSecurity::None,
+            None => SmtpSecurity::StartTls,
+            Some(other) => anyhow::bail!("--smtp-tls {other:?}: use starttls, tls or none"),
+        };
+        if security == SmtpSecurity::None && !local && !allow_insecure {
+            anyhow::bail!(
+                "SMTP on {host} without TLS would send tenants' mail (and any password) in the clear: \
+                 use --smtp-tls starttls or tls, or pass --allow-insecure-transport on a network you trust"
+            );
+        }
+        let credentials = match (&self.smtp_username, &self.smtp_password) {
+            (Some(username), Some(password)) => Some(SmtpCredentials {
+                username: username.clone(),
+                password: password.clone(),
+            }),
+            (None, None) => None,
+            _ => anyhow::bail!("--smtp-username and --smtp-password go together"),
+        };
+        let port = port.unwrap_or(match security {
+            SmtpSecurity::StartTls => 587,
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::None => 25,
+        });
+        Ok(SmtpConfig {
+            host: host.to_owned(),
+            port,
+            security,
+            credentials,
+            ca_file: self.smtp_ca_file.clone(),
+        })
+    }
+
     fn storage_backend(&self, data_dir: &Path) -> anyhow::Result<tenantry::storage::Backend> {
         let Some(endpoint) = self.s3_endpoint.clone() else {
             let root = self
@@ -643,6 +722,75 @@ mod tests {
         s.database_url = Some("postgres://postgres@db.internal:5432/t".into());
         s.allow_insecure_transport = true;
         assert!(s.resolve().is_ok(), "an explicit choice");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn smtp_to_another_host_needs_tls_unless_allowed() {
+        let dir = temp_dir();
+        let mut s = settings(&dir);
+        let smtp = |s: &Settings| match s.resolve().map(|c| c.jobs.mail) {
+            Ok(MailTransport::Smtp(smtp)) => Ok(smtp),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(format!("{e:#}")),
+        };
+        s.smtp_addr = Some("mail.example.com".into());
+        let remote = smtp(&s).unwrap();
+        assert_eq!(
+            (remote.security, remote.port),
+            (SmtpSecurity::StartTls, 587)
+        );
+        s.smtp_tls = Some("none".into());
+        assert!(smtp(&s).unwrap_err().contains("in the clear"));
+        s.allow_insecure_transport = true;
+        assert_eq!(
+            smtp(&s).unwrap().security,
+            SmtpSecurity::None,
+            "an explicit choice"
+        );
+        s.allow_insecure_transport = false;
+        s.smtp_addr = Some("127.0.0.1:2525".into());
+        assert_eq!(smtp(&s).unwrap().port, 2525, "this host needs no TLS");
+        s.smtp_tls = Some("tls".into());
+        s.smtp_addr = Some("[::1]".into());
+        let local = smtp(&s).unwrap();
+        assert_eq!((local.host.as_str(), local.port), ("::1", 465));
+        s.smtp_tls = Some("maybe".into());
+        assert!(smtp(&s).is_err());
+        s.smtp_tls = None;
+        s.smtp_username = Some("billing".into());
+        assert!(smtp(&s).unwrap_err().contains("go together"));
+        s.smtp_password = Some("secret".into());
+        let debug = format!("{:?}", smtp(&s).unwrap());
+        assert!(
+            debug.contains("billing") && !debug.contains("secret"),
+            "{debug}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_is_read_under_the_flags() {
+        let dir = temp_dir();
+        let file = dir.join("tenantry.toml");
+        std::fs::write(
+            &file,
+            "base_domain = \"from-file.example\"\npool_size = 3\nallow_insecure_transport = true\n",
+        )
+        .unwrap();
+        let mut s = Settings {
+            config: Some(file.clone()),
+            ..settings(&dir)
+        };
+        let config = s.resolve().unwrap();
+        assert_eq!(config.base_domain, "from-file.example");
+        assert_eq!(config.pool_size, 3);
+        assert!(config.allow_insecure_transport);
+        s.pool_size = Some(5);
+        assert_eq!(s.resolve().unwrap().pool_size, 5, "a flag wins");
+        std::fs::write(&file, "pool_sise = 3\n").unwrap();
+        let err = format!("{:#}", s.resolve().err().unwrap());
+        assert!(err.contains("pool_sise"), "unknown keys are refused: {err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -604,3 +604,83 @@ async fn an_e_mail_waits_for_smtp_to_come_back_and_is_sent_once() {
         "sent once: {lines:?}"
     );
 }
+
+/// SMTP as a real provider runs it: STARTTLS required, then AUTH. The
+/// server's certificate is signed by a private CA the server is told about
+/// (`--smtp-ca-file`); the message arrives encrypted and authenticated.
+#[tokio::test]
+async fn e_mail_goes_over_starttls_with_auth_to_a_server_that_requires_both() {
+    use std::io::{BufRead, BufReader};
+    let dir = std::env::temp_dir().join(format!("tenantry-smtp-{}", uuid::Uuid::new_v4().simple()));
+    let certs = tenantry_testkit::certs::TestCerts::generate(&dir, "smtp test CA", &["localhost"]);
+    let port = tenantry_testkit::pg_cluster::free_port();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/smtp_tls_server.py"
+    );
+    let spawned = std::process::Command::new("python3")
+        .arg(script)
+        .arg(port.to_string())
+        .arg(&certs.cert)
+        .arg(&certs.key)
+        .args(["billing", "correct horse battery"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let Ok(mut smtp) = spawned else {
+        tenantry_testkit::require_service("aiosmtpd", "python3 is missing (bash .ci/aiosmtpd.sh)");
+        return;
+    };
+    let (lines, received) = std::sync::mpsc::channel();
+    let stdout = smtp.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    if received.recv_timeout(Duration::from_secs(30)).as_deref() != Ok("READY") {
+        let _ = smtp.kill();
+        tenantry_testkit::require_service("aiosmtpd", "it did not start (bash .ci/aiosmtpd.sh)");
+        return;
+    }
+
+    let ca = certs.ca.clone();
+    let s = TestServer::sqlite_with(move |settings| {
+        settings.smtp_addr = Some(format!("localhost:{port}"));
+        settings.smtp_tls = Some("starttls".into());
+        settings.smtp_username = Some("billing".into());
+        settings.smtp_password = Some("correct horse battery".into());
+        settings.smtp_ca_file = Some(ca);
+    })
+    .await;
+    let invoice = create_invoice(&s, "acme").await;
+    let subject = format!("Subject: Invoice #{} issued", invoice["number"]);
+    let seen = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        while let Ok(line) = received.recv_timeout(Duration::from_secs(60)) {
+            let end = line == "END MESSAGE";
+            seen.push(line);
+            if end && seen.contains(&subject) {
+                return seen;
+            }
+        }
+        seen
+    })
+    .await
+    .unwrap();
+    let _ = smtp.kill();
+    let _ = smtp.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("AUTH ") && l.ends_with(" ok")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|l| l == "MESSAGE tls=True auth=True"),
+        "the message came over TLS after AUTH: {seen:?}"
+    );
+    assert!(seen.iter().any(|l| l == "X-Tenant: acme"), "{seen:?}");
+}

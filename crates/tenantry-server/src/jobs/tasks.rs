@@ -46,7 +46,7 @@ impl Handlers {
         let outbound = OutboundClient::new(guard)?.with_timeouts(Arc::new(services.config.clone()));
         Ok(Self {
             services: services.clone(),
-            mailer: Mailer::new(config.jobs.mail.clone()),
+            mailer: Mailer::new(config.jobs.mail.clone())?,
             outbound,
             mail_from: config.jobs.mail_from.clone(),
             overdue_after: config.jobs.overdue_after,
