@@ -30,6 +30,7 @@ pub(crate) mod jobs;
 pub(crate) mod limit_sizes;
 pub(crate) mod locale;
 pub(crate) mod membership;
+pub(crate) mod random;
 pub(crate) mod store;
 
 use std::future::Future;

@@ -594,12 +594,9 @@ fn dev_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
-    // Two v4 UUIDs: 244 random bits from the OS generator, no extra crate.
-    let secret = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
+    // 256 bits from the OS generator.
+    let secret = crate::random::hex_secret(32)
+        .map_err(|e| anyhow::anyhow!("reading the OS random generator: {e}"))?;
     let staging = data_dir.join(format!(".jwt-secret.{}", uuid::Uuid::new_v4().simple()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

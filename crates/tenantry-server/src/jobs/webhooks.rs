@@ -71,7 +71,9 @@ pub(crate) async fn emit(services: &Services, event: &str, invoice: &Invoice) {
 pub(crate) async fn rotate_secret(
     secrets: &Secrets,
 ) -> Result<String, tenantry::secrets::SecretsError> {
-    let value = format!("whsec_{}", uuid::Uuid::new_v4().simple());
+    let random = crate::random::hex_secret(32)
+        .map_err(|e| tenantry::secrets::SecretsError::Crypto(random_failure(e)))?;
+    let value = format!("whsec_{random}");
     secrets
         .put(SIGNING_SECRET, SecretValue::new(value.clone()))
         .await?;
@@ -141,4 +143,9 @@ pub(crate) async fn deliver(
             Ok(())
         }
     }
+}
+
+/// The OS generator failed (it does not, short of a broken system).
+fn random_failure(_: getrandom::Error) -> &'static str {
+    "the operating system's random generator failed"
 }
