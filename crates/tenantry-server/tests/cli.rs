@@ -328,3 +328,59 @@ fn the_start_up_hint_names_a_command_that_runs_this_binary() {
         3
     );
 }
+
+/// Reading the registry opens what it reads: `tenants list` on a fresh
+/// PostgreSQL database migrates the control plane it lists from, but
+/// neither migrates the tenant plane nor needs it; `tenants create` does.
+#[tokio::test]
+async fn a_read_only_command_leaves_the_tenant_plane_alone() {
+    let Some(pg) = tenantry_testkit::postgres().await else {
+        return;
+    };
+    let dir = DataDir(
+        std::env::temp_dir().join(format!("tenantry-cli-{}", uuid::Uuid::new_v4().simple())),
+    );
+    let (client, connection) = tokio_postgres::connect(pg.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let has_orders = || async {
+        client
+            .query_one("SELECT to_regclass('public.orders') IS NOT NULL", &[])
+            .await
+            .unwrap()
+            .get::<_, bool>(0)
+    };
+    let listed = tenantry(&dir.0, &["tenants", "list", "--database-url", pg.url()]);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    assert!(listed.stdout.is_empty(), "no tenants yet");
+    assert!(
+        !has_orders().await,
+        "`tenants list` migrated the tenant plane"
+    );
+
+    let created = tenantry(
+        &dir.0,
+        &[
+            "tenants",
+            "create",
+            "--slug",
+            "initech",
+            "--database-url",
+            pg.url(),
+        ],
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(
+        has_orders().await,
+        "creating a tenant readies the tenant plane"
+    );
+}
