@@ -124,7 +124,7 @@ pub async fn run_command(
                 bar.println(format!("failed: {target}: {error}"));
             }
         }
-        None => println!("{}", event_json(event)),
+        None => crate::stdout::outln!("{}", event_json(event)),
     };
     let report = run(services, targets, options, &report_line).await?;
     if let Some(bar) = &bar {
@@ -140,7 +140,7 @@ pub async fn run_command(
             "halted": report.halted,
         }
     });
-    println!("{summary}");
+    crate::stdout::outln!("{summary}");
     if report.halted || !report.failed.is_empty() {
         bail!(
             "{} target(s) failed{}; fix and rerun — up-to-date targets are skipped",
@@ -184,7 +184,7 @@ pub async fn dry_run(services: &Services, targets: &[FleetTarget]) -> anyhow::Re
             .iter()
             .filter(|m| version.is_none_or(|v| m.version > v))
             .count();
-        println!(
+        crate::stdout::outln!(
             "{}",
             json!({"target": target.label, "where": target.key(), "version": version, "latest": latest, "pending": pending, "canary": target.canary})
         );
@@ -197,7 +197,7 @@ pub async fn dry_run(services: &Services, targets: &[FleetTarget]) -> anyhow::Re
 pub async fn status(services: &Services, targets: &[FleetTarget]) -> anyhow::Result<()> {
     let (client, owner_url) = owner(services).await?;
     let mut per_version = std::collections::BTreeMap::<String, usize>::new();
-    println!("target\twhere\tversion\tlast run\terror");
+    crate::stdout::outln!("target\twhere\tversion\tlast run\terror");
     for target in targets {
         let version = fleet::target_version(&client, owner_url, target).await?;
         let recorded = client
@@ -207,7 +207,7 @@ pub async fn status(services: &Services, targets: &[FleetTarget]) -> anyhow::Res
         let (state, error): (String, String) =
             recorded.map_or(("-".into(), String::new()), |r| (r.get(0), r.get(1)));
         let version = version.map_or("none".to_owned(), |v| v.to_string());
-        println!(
+        crate::stdout::outln!(
             "{}\t{}\t{version}\t{state}\t{error}",
             target.label,
             target.key()
@@ -215,7 +215,7 @@ pub async fn status(services: &Services, targets: &[FleetTarget]) -> anyhow::Res
         *per_version.entry(version).or_default() += 1;
     }
     for (version, count) in per_version {
-        println!("version {version}: {count} target(s)");
+        crate::stdout::outln!("version {version}: {count} target(s)");
     }
     Ok(())
 }

@@ -31,6 +31,7 @@ pub(crate) mod limit_sizes;
 pub(crate) mod locale;
 pub(crate) mod membership;
 pub(crate) mod random;
+pub(crate) mod stdout;
 pub(crate) mod store;
 
 use std::future::Future;

@@ -384,3 +384,34 @@ async fn a_read_only_command_leaves_the_tenant_plane_alone() {
         "creating a tenant readies the tenant plane"
     );
 }
+
+/// A reader that stops early (`tenantry tenants show acme | head -1`) ends
+/// the command quietly with success, not with a panic on the broken pipe.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    let dir = DataDir(
+        std::env::temp_dir().join(format!("tenantry-cli-{}", uuid::Uuid::new_v4().simple())),
+    );
+    let created = tenantry(&dir.0, &["tenants", "create", "--slug", "initech"]);
+    assert!(created.status.success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        .args(["tenants", "show", "initech", "--data-dir"])
+        .arg(&dir.0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the command has opened its database.
+    drop(child.stdout.take());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(status.success(), "{status:?}: {stderr}");
+}

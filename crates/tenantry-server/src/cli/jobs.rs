@@ -117,9 +117,14 @@ async fn execute(services: &Services, cmd: JobsCommand) -> anyhow::Result<()> {
     match cmd {
         JobsCommand::Stats => {
             let slugs = slugs.await?;
-            println!(
+            crate::stdout::outln!(
                 "{:<24} {:<12} {:>8} {:>8} {:>6} {:>4}  paused",
-                "tenant", "lane", "queued", "running", "weight", "cap"
+                "tenant",
+                "lane",
+                "queued",
+                "running",
+                "weight",
+                "cap"
             );
             for lane in [Lane::Interactive, Lane::Batch] {
                 for s in queue.stats(lane).await? {
@@ -127,9 +132,13 @@ async fn execute(services: &Services, cmd: JobsCommand) -> anyhow::Result<()> {
                         .get(&s.tenant)
                         .cloned()
                         .unwrap_or_else(|| s.tenant.to_string());
-                    println!(
+                    crate::stdout::outln!(
                         "{name:<24} {lane:<12} {:>8} {:>8} {:>6} {:>4}  {}",
-                        s.queued, s.running, s.weight, s.cap, s.paused
+                        s.queued,
+                        s.running,
+                        s.weight,
+                        s.cap,
+                        s.paused
                     );
                 }
             }
@@ -160,9 +169,13 @@ async fn execute(services: &Services, cmd: JobsCommand) -> anyhow::Result<()> {
                     .tenant
                     .map(|t| slugs.get(&t).cloned().unwrap_or_else(|| t.to_string()))
                     .unwrap_or_else(|| "-".into());
-                println!(
+                crate::stdout::outln!(
                     "{}\t{name}\t{}\t{}\tattempts {}\t{}",
-                    d.id, d.lane, d.kind, d.attempts, d.reason
+                    d.id,
+                    d.lane,
+                    d.kind,
+                    d.attempts,
+                    d.reason
                 );
             }
         }
@@ -170,27 +183,27 @@ async fn execute(services: &Services, cmd: JobsCommand) -> anyhow::Result<()> {
             if !queue.retry_dead(id).await? {
                 bail!("no dead letter {id}");
             }
-            println!("dead letter {id} queued again");
+            crate::stdout::outln!("dead letter {id} queued again");
         }
         JobsCommand::Discard { id } => {
             if !queue.discard_dead(id).await? {
                 bail!("no dead letter {id}");
             }
-            println!("dead letter {id} discarded");
+            crate::stdout::outln!("dead letter {id} discarded");
         }
         JobsCommand::Pause { slug, lane } => {
             let tenant = tenant_id(services, &slug).await?;
             for lane in lanes(lane.as_deref())? {
                 queue.set_paused(tenant, lane, true).await?;
             }
-            println!("{slug}: jobs paused");
+            crate::stdout::outln!("{slug}: jobs paused");
         }
         JobsCommand::Resume { slug, lane } => {
             let tenant = tenant_id(services, &slug).await?;
             for lane in lanes(lane.as_deref())? {
                 queue.set_paused(tenant, lane, false).await?;
             }
-            println!("{slug}: jobs resumed");
+            crate::stdout::outln!("{slug}: jobs resumed");
         }
         JobsCommand::Share {
             slug,
@@ -239,7 +252,7 @@ async fn execute(services: &Services, cmd: JobsCommand) -> anyhow::Result<()> {
                     share = share.max_backlog(n);
                 }
                 queue.set_share(record.id, lane, share).await?;
-                println!(
+                crate::stdout::outln!(
                     "{slug} {lane}: weight {}, cap {}, {} a minute, backlog {}",
                     share.weight,
                     share.cap,

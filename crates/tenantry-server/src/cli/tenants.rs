@@ -109,9 +109,13 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
         }
         TenantsCommand::List => {
             for record in tenants.list().await? {
-                println!(
+                crate::stdout::outln!(
                     "{}\t{}\t{}\t{}\t{}",
-                    record.slug, record.id, record.plan, record.tier, record.state
+                    record.slug,
+                    record.id,
+                    record.plan,
+                    record.tier,
+                    record.state
                 );
             }
         }
@@ -134,7 +138,7 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
 
 /// Prints a tenant record as JSON.
 pub(crate) fn print_tenant(record: &TenantRecord) {
-    println!(
+    crate::stdout::outln!(
         "{}",
         serde_json::to_string_pretty(record).unwrap_or_default()
     );

@@ -104,6 +104,6 @@ pub(crate) async fn run(settings: &Settings, args: &TokenArgs) -> anyhow::Result
         aud: config.jwt_audience.clone(),
         ..Claims::default()
     };
-    println!("{}", issue_hs256(&config.jwt_secret, &claims)?);
+    crate::stdout::outln!("{}", issue_hs256(&config.jwt_secret, &claims)?);
     Ok(())
 }
