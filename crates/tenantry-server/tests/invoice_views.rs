@@ -13,24 +13,16 @@ use serde_json::{Value, json};
 
 /// `tenantry_cache_lookups_total` for the invoice summary: (hits, misses).
 async fn summary_lookups(s: &TestServer) -> (u64, u64) {
-    let text = s
-        .http
-        .get(s.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let count = |result: &str| -> u64 {
+    lookups(&s.metrics().await)
+}
+
+/// (hits, misses) of the invoice summary in exposition `text`.
+fn lookups(text: &str) -> (u64, u64) {
+    let count = |result: &str| {
         let series = format!(
-            "tenantry_cache_lookups_total{{cache=\"invoice_summary\",result=\"{result}\"}} "
+            "tenantry_cache_lookups_total{{cache=\"invoice_summary\",result=\"{result}\"}}"
         );
-        text.lines()
-            .find_map(|l| l.strip_prefix(series.as_str()))
-            .unwrap_or_else(|| panic!("no {series} in /metrics"))
-            .parse()
-            .unwrap()
+        common::sample(text, &series).unwrap_or_else(|| panic!("no {series} in /metrics")) as u64
     };
     (count("hit"), count("miss"))
 }

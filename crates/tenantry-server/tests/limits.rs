@@ -198,15 +198,7 @@ async fn the_concurrent_budget_is_per_tenant_and_slow_requests_get_504() {
     let mut stalled = start_upload(&s, "acme", &path, 5).await;
     let head = read_head(&mut stalled).await;
     assert!(head.starts_with("HTTP/1.1 504"), "{head}");
-    let text = s
-        .http
-        .get(s.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     let acme = s.record("acme").await.id;
     for reason in ["concurrency", "timeout"] {
         assert!(

@@ -48,14 +48,7 @@ async fn postgres_pools_are_measured() {
     };
     let (status, _) = status_and_json(s.as_tenant("acme", Method::GET, "/api/orders")).await;
     assert_eq!(status, StatusCode::OK);
-    let text = tenantry_testkit::http()
-        .get(s.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     assert!(text.contains("db_connection_budget 8"), "{text}");
     let open: u64 = text
         .lines()

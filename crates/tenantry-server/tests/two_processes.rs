@@ -22,16 +22,10 @@ async fn a_suspension_reaches_every_process_without_waiting_for_the_ttl() {
     // The control: a process that does not listen keeps its cached record.
     let stale = ServerProcess::start(&dir, &[]);
 
-    let token = String::from_utf8(
-        tenantry_cli(&dir, &["token", "--tenant", "acme", "--role", "admin"]).stdout,
-    )
-    .unwrap();
+    let token = common::cli_token(&dir, "acme", "admin");
     let http = tenantry_testkit::http();
     let status = |server: &ServerProcess| {
-        let request = http
-            .get(format!("http://{}/api/orders", server.addr))
-            .header("host", format!("acme.localhost:{}", server.port))
-            .bearer_auth(token.trim());
+        let request = server.request(&http, &token, "acme", reqwest::Method::GET, "/api/orders");
         async move { request.send().await.unwrap().status() }
     };
     for server in [&a, &b, &stale] {
@@ -91,15 +85,10 @@ async fn settings_and_flags_reach_every_process_without_waiting_for_the_ttl() {
     let a = ServerProcess::start(&dir, &["--demo", "--redis-url", &redis]);
     let b = ServerProcess::start(&dir, &["--redis-url", &redis]);
     let stale = ServerProcess::start(&dir, &[]);
-    let token = String::from_utf8(
-        tenantry_cli(&dir, &["token", "--tenant", "acme", "--role", "admin"]).stdout,
-    )
-    .unwrap();
+    let token = common::cli_token(&dir, "acme", "admin");
     let http = tenantry_testkit::http();
     let call = |server: &ServerProcess, method: reqwest::Method, path: &str| {
-        http.request(method, format!("http://{}{path}", server.addr))
-            .header("host", format!("acme.localhost:{}", server.port))
-            .bearer_auth(token.trim())
+        server.request(&http, &token, "acme", method, path)
     };
     let currency = |server: &ServerProcess| {
         let request = call(server, reqwest::Method::GET, "/api/settings");
@@ -171,15 +160,10 @@ async fn an_invoice_written_through_one_process_is_in_the_next_summary_of_every_
     let dir = std::env::temp_dir().join(format!("tenantry-2p-{}", uuid::Uuid::new_v4().simple()));
     let a = ServerProcess::start(&dir, &["--demo", "--redis-url", &redis]);
     let b = ServerProcess::start(&dir, &["--redis-url", &redis]);
-    let token = String::from_utf8(
-        tenantry_cli(&dir, &["token", "--tenant", "acme", "--role", "admin"]).stdout,
-    )
-    .unwrap();
+    let token = common::cli_token(&dir, "acme", "admin");
     let http = tenantry_testkit::http();
     let call = |server: &ServerProcess, method: reqwest::Method, path: &str| {
-        http.request(method, format!("http://{}{path}", server.addr))
-            .header("host", format!("acme.localhost:{}", server.port))
-            .bearer_auth(token.trim())
+        server.request(&http, &token, "acme", method, path)
     };
     let json = |request: reqwest::RequestBuilder| async move {
         let response = request.send().await.unwrap();
@@ -187,31 +171,19 @@ async fn an_invoice_written_through_one_process_is_in_the_next_summary_of_every_
         response.json::<serde_json::Value>().await.unwrap()
     };
     let summary_lookups = |server: &ServerProcess| {
-        let admin = server.admin_addr();
         let http = http.clone();
+        let admin = format!("http://{}/metrics", server.admin_addr());
         async move {
-            let text = http
-                .get(format!("http://{admin}/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let count = |result: &str| -> u64 {
+            let text = common::metrics_at(&http, &admin).await;
+            let count = |result: &str| {
                 let series = format!(
-                    "tenantry_cache_lookups_total{{cache=\"invoice_summary\",result=\"{result}\"}} "
+                    "tenantry_cache_lookups_total{{cache=\"invoice_summary\",result=\"{result}\"}}"
                 );
-                text.lines()
-                    .find_map(|l| l.strip_prefix(series.as_str()))
-                    .unwrap()
-                    .parse()
-                    .unwrap()
+                common::sample(&text, &series).unwrap() as u64
             };
             (count("hit"), count("miss"))
         }
     };
-
     let path = "/api/invoices/summary";
     let first = json(call(&a, reqwest::Method::GET, path)).await;
     assert_eq!(summary_lookups(&a).await, (0, 1), "a computed it");

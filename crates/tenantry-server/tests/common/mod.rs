@@ -135,6 +135,11 @@ impl TestServer {
             .unwrap();
     }
 
+    /// The admin listener's `/metrics`.
+    pub async fn metrics(&self) -> String {
+        metrics_at(&self.http, &self.admin_url("/metrics")).await
+    }
+
     /// The served `/openapi.json`.
     pub async fn openapi(&self) -> Value {
         self.http
@@ -401,6 +406,25 @@ impl ServerProcess {
 }
 
 impl ServerProcess {
+    /// A request to this process as `slug` (by subdomain) with `token`.
+    pub fn request(
+        &self,
+        http: &reqwest::Client,
+        token: &str,
+        slug: &str,
+        method: Method,
+        path: &str,
+    ) -> RequestBuilder {
+        http.request(method, format!("http://{}{path}", self.addr))
+            .header("host", format!("{slug}.localhost:{}", self.port))
+            .bearer_auth(token)
+    }
+
+    /// This process's `/metrics`.
+    pub async fn metrics(&self, http: &reqwest::Client) -> String {
+        metrics_at(http, &format!("http://{}/metrics", self.admin_addr())).await
+    }
+
     /// The operator listener's address, from the banner's `admin:` line.
     pub fn admin_addr(&self) -> String {
         self.banner
@@ -424,6 +448,30 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A token from `tenantry token` for `slug`'s first user with `role`.
+pub fn cli_token(data_dir: &std::path::Path, slug: &str, role: &str) -> String {
+    let output = tenantry_cli(data_dir, &["token", "--tenant", slug, "--role", role]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// The Prometheus text at `url`.
+pub async fn metrics_at(http: &reqwest::Client, url: &str) -> String {
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}
+
+/// The value of sample `series` (its name and labels, exactly as written)
+/// in exposition `text`.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
 }
 
 /// Runs the `tenantry` binary with `--data-dir DIR`.
