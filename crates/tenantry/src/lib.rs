@@ -112,5 +112,8 @@ pub mod telemetry;
 #[cfg(feature = "webhooks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "webhooks")))]
 pub mod webhooks;
+#[cfg(feature = "workflow")]
+#[cfg_attr(docsrs, doc(cfg(feature = "workflow")))]
+pub mod workflow;
 
 pub use context::{NoTenantContext, TenantContext, TenantId};

@@ -22,6 +22,7 @@ pub const CONTROL_MIGRATIONS: &[Migration] = crate::data::migration::control_mig
         (7, "job_limits_cron", "0007_job_limits_cron"),
         (8, "job_trace", "0008_job_trace"),
         (9, "plan_names", "0009_plan_names"),
+        (10, "workflows", "0010_workflows"),
     ]
 );
 

@@ -1,0 +1,493 @@
+//! Lifecycle workflows on real databases: one suite for the store and the
+//! engine, run on PostgreSQL and on SQLite — steps in order, one workflow
+//! per tenant, retries, compensation newest first, a crash mid-step,
+//! cancellation, stuck detection.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod pg_notes;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde_json::json;
+use tenantry::context::TenantId;
+use tenantry::data::postgres::PgDatabase;
+use tenantry::data::sqlite::{self as lite, SqliteDatabase};
+use tenantry::workflow::{
+    Advanced, NewWorkflow, PgWorkflowStore, SqliteWorkflowStore, Step, StepError, StepState,
+    WorkflowDef, WorkflowError, WorkflowState, WorkflowStore, Workflows,
+};
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn sqlite_store() -> (Arc<dyn WorkflowStore>, TempDir) {
+    let dir = std::env::temp_dir().join(format!("tenantry-wf-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = SqliteDatabase::open(&dir.join("control.db"), 4).unwrap();
+    lite::apply_migrations(&db, "control", lite::CONTROL_MIGRATIONS)
+        .await
+        .unwrap();
+    (Arc::new(SqliteWorkflowStore::new(db)), TempDir(dir))
+}
+
+async fn postgres_store() -> Option<(Arc<dyn WorkflowStore>, tenantry_testkit::PgTestDb)> {
+    let (db, _owner) = pg_notes::control_database().await?;
+    let app = PgDatabase::connect(&pg_notes::app_url(&db), 4).unwrap();
+    Some((Arc::new(PgWorkflowStore::new(app)), db))
+}
+
+async fn the_store_keeps_workflows_and_steps(store: Arc<dyn WorkflowStore>) {
+    let (acme, globex) = (TenantId::new_v4(), TenantId::new_v4());
+    let input = json!({"plan": "pro"});
+    let new = |tenant| NewWorkflow {
+        tenant,
+        kind: "onboarding",
+        input: &input,
+        requested_by: Some("operator:ada"),
+        steps: &["registry", "schema", "bucket"],
+    };
+    let id = store.start(new(acme)).await.unwrap();
+    let record = store.get(id).await.unwrap().unwrap();
+    assert_eq!(record.tenant, acme);
+    assert_eq!(record.state, WorkflowState::Running);
+    assert_eq!(record.input, input);
+    assert_eq!(record.requested_by.as_deref(), Some("operator:ada"));
+    let names: Vec<_> = record
+        .steps
+        .iter()
+        .map(|s| (s.position, s.name.as_str()))
+        .collect();
+    assert_eq!(names, [(0, "registry"), (1, "schema"), (2, "bucket")]);
+    assert!(
+        record
+            .steps
+            .iter()
+            .all(|s| s.state == StepState::Pending && s.attempts == 0)
+    );
+
+    // One at a time per tenant; other tenants are not held up.
+    match store.start(new(acme)).await {
+        Err(WorkflowError::Busy {
+            running,
+            kind,
+            tenant,
+        }) => {
+            assert_eq!((running, kind.as_str(), tenant), (id, "onboarding", acme));
+        }
+        other => panic!("a second workflow for acme: {other:?}"),
+    }
+    let other = store.start(new(globex)).await.unwrap();
+
+    // Attempts count; deadlines and errors are kept; a terminal state ends a step.
+    let soon = SystemTime::now() + Duration::from_secs(60);
+    assert_eq!(
+        store
+            .begin_step(id, 0, StepState::Running, soon)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .begin_step(id, 0, StepState::Running, soon)
+            .await
+            .unwrap(),
+        2
+    );
+    store.end_step(id, 0, StepState::Done, None).await.unwrap();
+    store
+        .begin_step(id, 1, StepState::Running, soon)
+        .await
+        .unwrap();
+    store
+        .end_step(
+            id,
+            1,
+            StepState::Running,
+            Some("schema: connection refused"),
+        )
+        .await
+        .unwrap();
+    let record = store.get(id).await.unwrap().unwrap();
+    let (first, second) = (&record.steps[0], &record.steps[1]);
+    assert_eq!((first.state, first.attempts), (StepState::Done, 2));
+    assert!(first.started_at.is_some() && first.finished_at.is_some());
+    assert!(first.deadline_at.unwrap() > SystemTime::now());
+    assert_eq!(second.state, StepState::Running);
+    assert_eq!(
+        second.last_error.as_deref(),
+        Some("schema: connection refused")
+    );
+    assert!(
+        second.finished_at.is_none(),
+        "a retried attempt has not ended the step"
+    );
+    assert_eq!(record.overdue_step(SystemTime::now()), None);
+    assert_eq!(
+        record
+            .overdue_step(soon + Duration::from_secs(1))
+            .map(|s| s.name.as_str()),
+        Some("schema"),
+        "past its deadline, the running step is overdue"
+    );
+
+    // Live workflows; a final state frees the tenant and keeps the error.
+    let live: Vec<_> = store.live().await.unwrap().iter().map(|w| w.id).collect();
+    assert!(live.contains(&id) && live.contains(&other));
+    store
+        .set_state(
+            id,
+            WorkflowState::Compensating,
+            Some("step bucket failed: quota"),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.start(new(acme)).await,
+        Err(WorkflowError::Busy { .. })
+    ));
+    store
+        .set_state(id, WorkflowState::Failed, None)
+        .await
+        .unwrap();
+    let record = store.get(id).await.unwrap().unwrap();
+    assert_eq!(record.state, WorkflowState::Failed);
+    assert_eq!(record.error.as_deref(), Some("step bucket failed: quota"));
+    assert!(record.finished_at.is_some());
+    assert!(!store.live().await.unwrap().iter().any(|w| w.id == id));
+    let again = store.start(new(acme)).await.unwrap();
+    assert_ne!(again, id);
+
+    // Lists, newest first, per tenant or for all.
+    let mine: Vec<_> = store
+        .list(Some(acme), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|w| w.id)
+        .collect();
+    assert_eq!(mine, [again, id]);
+    let all: Vec<_> = store
+        .list(None, 2)
+        .await
+        .unwrap()
+        .iter()
+        .map(|w| w.id)
+        .collect();
+    assert_eq!(all, [again, other]);
+    assert!(
+        store
+            .get(tenantry::workflow::WorkflowId(i64::MAX))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// What the steps did, in order, as one test's steps record it.
+#[derive(Clone, Default)]
+struct Effects(Arc<Mutex<Vec<String>>>);
+
+impl Effects {
+    fn push(&self, what: impl Into<String>) {
+        self.0.lock().unwrap().push(what.into());
+    }
+    fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Steps `a`, `b`, `c`, each undone by `undo x`; `c` fails as `fail_c` says
+/// (`None`: it succeeds) on the attempts up to `fail_until` (0: always).
+fn abc(effects: &Effects, fail_c: Option<fn(String) -> StepError>, fail_until: u32) -> WorkflowDef {
+    let step = |name: &'static str| {
+        let (run, undo) = (effects.clone(), effects.clone());
+        Step::new(name, move |_| {
+            let run = run.clone();
+            async move {
+                run.push(name);
+                Ok(())
+            }
+        })
+        .compensate(move |_| {
+            let undo = undo.clone();
+            async move {
+                undo.push(format!("undo {name}"));
+                Ok(())
+            }
+        })
+    };
+    let c = effects.clone();
+    WorkflowDef::new("abc")
+        .step(step("a"))
+        .step(step("b"))
+        .step(
+            Step::new("c", move |ctx| {
+                let c = c.clone();
+                async move {
+                    match fail_c {
+                        Some(fail) if fail_until == 0 || ctx.attempt <= fail_until => {
+                            c.push(format!("c failed (attempt {})", ctx.attempt));
+                            Err(fail("the bucket server said no".into()))
+                        }
+                        _ => {
+                            c.push("c");
+                            Ok(())
+                        }
+                    }
+                }
+            })
+            .attempts(3),
+        )
+}
+
+/// Advances `id` until it finishes, collecting each outcome.
+async fn drive(engine: &Workflows, id: tenantry::workflow::WorkflowId) -> Vec<Advanced> {
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        let step = engine.advance(id).await.unwrap();
+        seen.push(step.clone());
+        if matches!(step, Advanced::Finished(_)) {
+            return seen;
+        }
+    }
+    panic!("workflow {id} did not finish: {seen:?}");
+}
+
+async fn the_engine_runs_retries_and_compensates(store: Arc<dyn WorkflowStore>) {
+    let input = json!({});
+    // Every step in order, once.
+    let effects = Effects::default();
+    let engine = Workflows::new(store.clone(), [abc(&effects, None, 0)]);
+    let tenant = TenantId::new_v4();
+    let id = engine
+        .start("abc", tenant, input.clone(), None)
+        .await
+        .unwrap();
+    let seen = drive(&engine, id).await;
+    assert_eq!(
+        seen.last(),
+        Some(&Advanced::Finished(WorkflowState::Succeeded))
+    );
+    assert_eq!(effects.all(), ["a", "b", "c"]);
+    let record = engine.get(id).await.unwrap();
+    assert!(
+        record
+            .steps
+            .iter()
+            .all(|s| s.state == StepState::Done && s.attempts == 1)
+    );
+    assert!(matches!(
+        engine.start("nope", tenant, input.clone(), None).await,
+        Err(WorkflowError::UnknownKind(_))
+    ));
+
+    // A retryable failure is retried and then succeeds.
+    let effects = Effects::default();
+    let engine = Workflows::new(store.clone(), [abc(&effects, Some(StepError::Retry), 2)]);
+    let id = engine
+        .start("abc", TenantId::new_v4(), input.clone(), None)
+        .await
+        .unwrap();
+    let seen = drive(&engine, id).await;
+    let retries = seen
+        .iter()
+        .filter(|a| matches!(a, Advanced::Retry(_)))
+        .count();
+    assert_eq!(retries, 2);
+    assert_eq!(
+        effects.all(),
+        [
+            "a",
+            "b",
+            "c failed (attempt 1)",
+            "c failed (attempt 2)",
+            "c"
+        ]
+    );
+    let record = engine.get(id).await.unwrap();
+    assert_eq!(record.state, WorkflowState::Succeeded);
+    assert_eq!(record.steps[2].attempts, 3);
+
+    // Out of attempts: the done steps are undone, newest first; the failed
+    // one is not; the workflow ends failed with the reason.
+    let effects = Effects::default();
+    let engine = Workflows::new(store.clone(), [abc(&effects, Some(StepError::Retry), 0)]);
+    let id = engine
+        .start("abc", TenantId::new_v4(), input.clone(), None)
+        .await
+        .unwrap();
+    let seen = drive(&engine, id).await;
+    assert_eq!(
+        seen.last(),
+        Some(&Advanced::Finished(WorkflowState::Failed))
+    );
+    assert_eq!(
+        effects.all(),
+        [
+            "a",
+            "b",
+            "c failed (attempt 1)",
+            "c failed (attempt 2)",
+            "c failed (attempt 3)",
+            "undo b",
+            "undo a"
+        ]
+    );
+    let record = engine.get(id).await.unwrap();
+    let states: Vec<_> = record.steps.iter().map(|s| s.state).collect();
+    assert_eq!(
+        states,
+        [
+            StepState::Compensated,
+            StepState::Compensated,
+            StepState::Failed
+        ]
+    );
+    assert_eq!(
+        record.error.as_deref(),
+        Some("step c failed: the bucket server said no")
+    );
+
+    // A fatal failure is not retried.
+    let effects = Effects::default();
+    let engine = Workflows::new(store.clone(), [abc(&effects, Some(StepError::Fatal), 0)]);
+    let id = engine
+        .start("abc", TenantId::new_v4(), input.clone(), None)
+        .await
+        .unwrap();
+    drive(&engine, id).await;
+    assert_eq!(
+        effects.all(),
+        ["a", "b", "c failed (attempt 1)", "undo b", "undo a"]
+    );
+
+    // Cancelled after one step: that step is undone; the end is `cancelled`.
+    let effects = Effects::default();
+    let engine = Workflows::new(store.clone(), [abc(&effects, None, 0)]);
+    let id = engine
+        .start("abc", TenantId::new_v4(), input.clone(), None)
+        .await
+        .unwrap();
+    assert_eq!(engine.advance(id).await.unwrap(), Advanced::More);
+    engine.cancel(id, "operator:ada").await.unwrap();
+    let seen = drive(&engine, id).await;
+    assert_eq!(
+        seen.last(),
+        Some(&Advanced::Finished(WorkflowState::Cancelled))
+    );
+    assert_eq!(effects.all(), ["a", "undo a"]);
+    assert!(
+        engine.cancel(id, "operator:ada").await.is_err(),
+        "only a running one"
+    );
+}
+
+/// A process that died inside a step left it `running`: the next process
+/// runs it again (attempt 2), and an idempotent step's effect is there once.
+async fn a_step_cut_off_mid_way_runs_again_to_one_effect(store: Arc<dyn WorkflowStore>) {
+    let applied: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let def = {
+        let applied = applied.clone();
+        WorkflowDef::new("idempotent").step(Step::new("create", move |ctx| {
+            let applied = applied.clone();
+            async move {
+                // "CREATE … IF NOT EXISTS": the effect is keyed, not counted.
+                applied
+                    .lock()
+                    .unwrap()
+                    .entry(format!("schema of {}", ctx.tenant))
+                    .or_insert(ctx.attempt);
+                Ok(())
+            }
+        }))
+    };
+    let engine = Workflows::new(store.clone(), [def]);
+    let tenant = TenantId::new_v4();
+    let id = engine
+        .start("idempotent", tenant, json!({}), None)
+        .await
+        .unwrap();
+    // The first process: began the step, applied its effect, died before
+    // recording the end.
+    let attempt = store
+        .begin_step(
+            id,
+            0,
+            StepState::Running,
+            SystemTime::now() + Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    applied
+        .lock()
+        .unwrap()
+        .insert(format!("schema of {tenant}"), attempt);
+    // The next process picks the workflow up.
+    let seen = drive(&engine, id).await;
+    assert_eq!(
+        seen,
+        [Advanced::More, Advanced::Finished(WorkflowState::Succeeded)]
+    );
+    let record = engine.get(id).await.unwrap();
+    assert_eq!(record.steps[0].attempts, 2, "run again");
+    assert_eq!(applied.lock().unwrap().len(), 1, "one effect");
+}
+
+async fn a_step_past_its_deadline_is_reported_stuck(store: Arc<dyn WorkflowStore>) {
+    let engine = Workflows::new(
+        store.clone(),
+        [WorkflowDef::new("slow").step(Step::new("wait", |_| async { Ok(()) }))],
+    );
+    let tenant = TenantId::new_v4();
+    let id = engine.start("slow", tenant, json!({}), None).await.unwrap();
+    let due = SystemTime::now() + Duration::from_secs(60);
+    store
+        .begin_step(id, 0, StepState::Running, due)
+        .await
+        .unwrap();
+    let mine = |stuck: Vec<tenantry::workflow::Stuck>| {
+        stuck
+            .into_iter()
+            .filter(|s| s.workflow.id == id)
+            .map(|s| s.step)
+            .collect::<Vec<_>>()
+    };
+    assert!(mine(engine.stuck(SystemTime::now()).await.unwrap()).is_empty());
+    assert_eq!(
+        mine(engine.stuck(due + Duration::from_secs(1)).await.unwrap()),
+        ["wait"]
+    );
+    // Finished, it is stuck no more.
+    drive(&engine, id).await;
+    assert!(mine(engine.stuck(due + Duration::from_secs(1)).await.unwrap()).is_empty());
+}
+
+async fn suite(store: Arc<dyn WorkflowStore>) {
+    the_store_keeps_workflows_and_steps(store.clone()).await;
+    the_engine_runs_retries_and_compensates(store.clone()).await;
+    a_step_cut_off_mid_way_runs_again_to_one_effect(store.clone()).await;
+    a_step_past_its_deadline_is_reported_stuck(store).await;
+}
+
+#[tokio::test]
+async fn workflows_conform_on_sqlite() {
+    let (store, _dir) = sqlite_store().await;
+    suite(store).await;
+}
+
+#[tokio::test]
+async fn workflows_conform_on_postgres() {
+    let Some((store, _db)) = postgres_store().await else {
+        return;
+    };
+    suite(store).await;
+}
