@@ -13,8 +13,10 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 use tenantry::context::TenantId;
-use tenantry::data::postgres::PgDatabase;
+use tenantry::data::postgres::{PgDatabase, PgTenantStore};
 use tenantry::data::sqlite::{self as lite, SqliteDatabase};
+use tenantry::jobs::{PgQueue, SqliteQueue};
+use tenantry::registry::Tenants;
 use tenantry::workflow::{
     Advanced, NewWorkflow, PgWorkflowStore, SqliteWorkflowStore, Step, StepError, StepState,
     WorkflowDef, WorkflowError, WorkflowState, WorkflowStore, Workflows,
@@ -28,20 +30,36 @@ impl Drop for TempDir {
     }
 }
 
-async fn sqlite_store() -> (Arc<dyn WorkflowStore>, TempDir) {
+type Fixture = (
+    Arc<dyn WorkflowStore>,
+    Arc<dyn tenantry::jobs::JobQueue>,
+    Tenants,
+);
+
+async fn sqlite_fixture() -> (Fixture, TempDir) {
     let dir = std::env::temp_dir().join(format!("tenantry-wf-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let db = SqliteDatabase::open(&dir.join("control.db"), 4).unwrap();
     lite::apply_migrations(&db, "control", lite::CONTROL_MIGRATIONS)
         .await
         .unwrap();
-    (Arc::new(SqliteWorkflowStore::new(db)), TempDir(dir))
+    let fixture: Fixture = (
+        Arc::new(SqliteWorkflowStore::new(db.clone())),
+        Arc::new(SqliteQueue::new(db.clone())),
+        Tenants::new(Arc::new(lite::SqliteTenantStore::new(db))),
+    );
+    (fixture, TempDir(dir))
 }
 
-async fn postgres_store() -> Option<(Arc<dyn WorkflowStore>, tenantry_testkit::PgTestDb)> {
+async fn postgres_fixture() -> Option<(Fixture, tenantry_testkit::PgTestDb)> {
     let (db, _owner) = pg_notes::control_database().await?;
-    let app = PgDatabase::connect(&pg_notes::app_url(&db), 4).unwrap();
-    Some((Arc::new(PgWorkflowStore::new(app)), db))
+    let app = PgDatabase::connect(&pg_notes::app_url(&db), 8).unwrap();
+    let fixture: Fixture = (
+        Arc::new(PgWorkflowStore::new(app.clone())),
+        Arc::new(PgQueue::new(app.clone())),
+        Tenants::new(Arc::new(PgTenantStore::new(app))),
+    );
+    Some((fixture, db))
 }
 
 async fn the_store_keeps_workflows_and_steps(store: Arc<dyn WorkflowStore>) {
@@ -207,7 +225,12 @@ impl Effects {
 
 /// Steps `a`, `b`, `c`, each undone by `undo x`; `c` fails as `fail_c` says
 /// (`None`: it succeeds) on the attempts up to `fail_until` (0: always).
-fn abc(effects: &Effects, fail_c: Option<fn(String) -> StepError>, fail_until: u32) -> WorkflowDef {
+fn abc(
+    kind: &str,
+    effects: &Effects,
+    fail_c: Option<fn(String) -> StepError>,
+    fail_until: u32,
+) -> WorkflowDef {
     let step = |name: &'static str| {
         let (run, undo) = (effects.clone(), effects.clone());
         Step::new(name, move |_| {
@@ -226,7 +249,7 @@ fn abc(effects: &Effects, fail_c: Option<fn(String) -> StepError>, fail_until: u
         })
     };
     let c = effects.clone();
-    WorkflowDef::new("abc")
+    WorkflowDef::new(kind)
         .step(step("a"))
         .step(step("b"))
         .step(
@@ -266,7 +289,7 @@ async fn the_engine_runs_retries_and_compensates(store: Arc<dyn WorkflowStore>) 
     let input = json!({});
     // Every step in order, once.
     let effects = Effects::default();
-    let engine = Workflows::new(store.clone(), [abc(&effects, None, 0)]);
+    let engine = Workflows::new(store.clone(), [abc("abc", &effects, None, 0)]);
     let tenant = TenantId::new_v4();
     let id = engine
         .start("abc", tenant, input.clone(), None)
@@ -292,7 +315,10 @@ async fn the_engine_runs_retries_and_compensates(store: Arc<dyn WorkflowStore>) 
 
     // A retryable failure is retried and then succeeds.
     let effects = Effects::default();
-    let engine = Workflows::new(store.clone(), [abc(&effects, Some(StepError::Retry), 2)]);
+    let engine = Workflows::new(
+        store.clone(),
+        [abc("abc", &effects, Some(StepError::Retry), 2)],
+    );
     let id = engine
         .start("abc", TenantId::new_v4(), input.clone(), None)
         .await
@@ -320,7 +346,10 @@ async fn the_engine_runs_retries_and_compensates(store: Arc<dyn WorkflowStore>) 
     // Out of attempts: the done steps are undone, newest first; the failed
     // one is not; the workflow ends failed with the reason.
     let effects = Effects::default();
-    let engine = Workflows::new(store.clone(), [abc(&effects, Some(StepError::Retry), 0)]);
+    let engine = Workflows::new(
+        store.clone(),
+        [abc("abc", &effects, Some(StepError::Retry), 0)],
+    );
     let id = engine
         .start("abc", TenantId::new_v4(), input.clone(), None)
         .await
@@ -359,7 +388,10 @@ async fn the_engine_runs_retries_and_compensates(store: Arc<dyn WorkflowStore>) 
 
     // A fatal failure is not retried.
     let effects = Effects::default();
-    let engine = Workflows::new(store.clone(), [abc(&effects, Some(StepError::Fatal), 0)]);
+    let engine = Workflows::new(
+        store.clone(),
+        [abc("abc", &effects, Some(StepError::Fatal), 0)],
+    );
     let id = engine
         .start("abc", TenantId::new_v4(), input.clone(), None)
         .await
@@ -372,7 +404,7 @@ async fn the_engine_runs_retries_and_compensates(store: Arc<dyn WorkflowStore>) 
 
     // Cancelled after one step: that step is undone; the end is `cancelled`.
     let effects = Effects::default();
-    let engine = Workflows::new(store.clone(), [abc(&effects, None, 0)]);
+    let engine = Workflows::new(store.clone(), [abc("abc", &effects, None, 0)]);
     let id = engine
         .start("abc", TenantId::new_v4(), input.clone(), None)
         .await
@@ -471,23 +503,88 @@ async fn a_step_past_its_deadline_is_reported_stuck(store: Arc<dyn WorkflowStore
     assert!(mine(engine.stuck(due + Duration::from_secs(1)).await.unwrap()).is_empty());
 }
 
-async fn suite(store: Arc<dyn WorkflowStore>) {
+async fn suite(
+    store: Arc<dyn WorkflowStore>,
+    queue: Arc<dyn tenantry::jobs::JobQueue>,
+    tenants: Tenants,
+) {
     the_store_keeps_workflows_and_steps(store.clone()).await;
     the_engine_runs_retries_and_compensates(store.clone()).await;
     a_step_cut_off_mid_way_runs_again_to_one_effect(store.clone()).await;
-    a_step_past_its_deadline_is_reported_stuck(store).await;
+    a_step_past_its_deadline_is_reported_stuck(store.clone()).await;
+    the_queue_drives_workflows_to_their_end(store, queue, tenants).await;
 }
 
 #[tokio::test]
 async fn workflows_conform_on_sqlite() {
-    let (store, _dir) = sqlite_store().await;
-    suite(store).await;
+    let ((store, queue, tenants), _dir) = sqlite_fixture().await;
+    suite(store, queue, tenants).await;
 }
 
 #[tokio::test]
 async fn workflows_conform_on_postgres() {
-    let Some((store, _db)) = postgres_store().await else {
+    let Some(((store, queue, tenants), _db)) = postgres_fixture().await else {
         return;
     };
-    suite(store).await;
+    suite(store, queue, tenants).await;
+}
+
+/// The queue drives a workflow to its end: each step a system-tenant job,
+/// a retryable failure retried with the queue's backoff, a failure
+/// compensated, with real workers on a real queue.
+async fn the_queue_drives_workflows_to_their_end(
+    store: Arc<dyn WorkflowStore>,
+    queue: Arc<dyn tenantry::jobs::JobQueue>,
+    tenants: Tenants,
+) {
+    use tenantry::jobs::{Lane, Worker, WorkerOptions};
+    let (fine, failing) = (Effects::default(), Effects::default());
+    let engine = Workflows::new(
+        store.clone(),
+        [
+            abc("retried", &fine, Some(StepError::Retry), 1),
+            abc("failing", &failing, Some(StepError::Fatal), 0),
+        ],
+    );
+    let mut options = WorkerOptions::new(Lane::Batch, "workflow-test");
+    options.idle_poll = Duration::from_millis(20);
+    options.base_backoff = Duration::from_millis(10);
+    let worker = engine.drive(Worker::new(queue.clone(), tenants, options), queue.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run(async {
+        let _ = stopped.await;
+    }));
+    let retried = engine
+        .launch(&*queue, "retried", TenantId::new_v4(), json!({}), None)
+        .await
+        .unwrap();
+    let failed = engine
+        .launch(&*queue, "failing", TenantId::new_v4(), json!({}), None)
+        .await
+        .unwrap();
+    for (id, end) in [
+        (retried, WorkflowState::Succeeded),
+        (failed, WorkflowState::Failed),
+    ] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let state = engine.get(id).await.unwrap().state;
+            if !state.is_live() {
+                assert_eq!(state, end, "workflow {id}");
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "workflow {id} is still {state}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let _ = stop.send(());
+    running.await.unwrap();
+    assert_eq!(fine.all(), ["a", "b", "c failed (attempt 1)", "c"]);
+    assert_eq!(
+        failing.all(),
+        ["a", "b", "c failed (attempt 1)", "undo b", "undo a"]
+    );
 }

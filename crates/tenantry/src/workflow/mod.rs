@@ -36,6 +36,8 @@
 mod engine;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "jobs")]
+mod queue;
 mod record;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -43,6 +45,8 @@ mod sqlite;
 pub use engine::{Advanced, Step, StepContext, StepError, Stuck, WorkflowDef, Workflows};
 #[cfg(feature = "postgres")]
 pub use postgres::PgWorkflowStore;
+#[cfg(feature = "jobs")]
+pub use queue::ADVANCE_JOB;
 pub use record::{StepRecord, StepState, WorkflowId, WorkflowRecord, WorkflowState};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteWorkflowStore;
