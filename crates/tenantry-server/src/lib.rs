@@ -27,6 +27,7 @@ pub(crate) mod cli;
 pub(crate) mod flags;
 pub(crate) mod invoice_summary;
 pub(crate) mod jobs;
+pub(crate) mod lifecycle;
 pub(crate) mod limit_sizes;
 pub(crate) mod locale;
 pub(crate) mod membership;

@@ -18,7 +18,19 @@ use tenantry::data::Database;
 use crate::migrations::{PG_APP_MIGRATIONS, SQLITE_APP_MIGRATIONS};
 use crate::services::{Provisioner, Services};
 
-/// Registers `tenant`, creates its tier target and activates it.
+/// Registers `tenant` as `provisioning`, after checking its tier can be
+/// made here; onboarding ([`crate::lifecycle`]) does the rest.
+pub async fn register(services: &Services, mut tenant: NewTenant) -> anyhow::Result<TenantRecord> {
+    check_tier(services, tenant.tier)?;
+    if let Some(server) = &tenant.database_server {
+        check_database_server(services, tenant.tier, server)?;
+    }
+    tenant.state = TenantState::Provisioning;
+    Ok(services.tenants.create(tenant).await?)
+}
+
+/// Registers `tenant`, creates its tier target and activates it, in one
+/// go (the demo seed and tests; `tenants create` runs onboarding instead).
 pub async fn create_tenant(
     services: &Services,
     mut tenant: NewTenant,
@@ -91,7 +103,11 @@ fn check_tier(services: &Services, tier: Tier) -> anyhow::Result<()> {
     }
 }
 
-async fn provision_target(services: &Services, record: &TenantRecord) -> anyhow::Result<()> {
+/// Creates `record`'s tier target, migrated (idempotent).
+pub(crate) async fn provision_target(
+    services: &Services,
+    record: &TenantRecord,
+) -> anyhow::Result<()> {
     match (&services.provisioner, record.tier) {
         (
             Provisioner::Postgres {
@@ -157,5 +173,56 @@ async fn provision_target(services: &Services, record: &TenantRecord) -> anyhow:
         }
         (_, Tier::Shared) => Ok(()),
         (_, tier) => bail!("cannot provision the {tier} tier here"),
+    }
+}
+
+/// Drops `record`'s tier target — its schema, database or SQLite file —
+/// with everything in it (idempotent): the undoing of [`provision_target`].
+pub(crate) async fn drop_target(services: &Services, record: &TenantRecord) -> anyhow::Result<()> {
+    match (&services.provisioner, record.tier) {
+        (Provisioner::Postgres { owner_url, .. }, Tier::Schema) => {
+            let owner = pg::migrate::connect(owner_url).await?;
+            let schema = pg::quote_ident(&pg::schema_for(record.id))?;
+            owner
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .await
+                .with_context(|| format!("dropping {schema}"))?;
+            Ok(())
+        }
+        (Provisioner::Postgres { owner_url, .. }, Tier::Database) => {
+            let Database::Postgres(db) = &services.db else {
+                bail!("a PostgreSQL provisioner over a non-PostgreSQL database")
+            };
+            let name = pg::quote_ident(&db.tenant_database(record.id))?;
+            let server = record.database_server.as_deref();
+            let owner = pg::migrate::connect_on(owner_url, server, Some("postgres")).await?;
+            owner
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await
+                .with_context(|| format!("dropping database {name}"))?;
+            Ok(())
+        }
+        (Provisioner::Sqlite, Tier::Database) => {
+            let Database::Sqlite(lite) = &services.db else {
+                bail!("a SQLite provisioner over a non-SQLite database")
+            };
+            if let Some(path) = lite.tenant_file_path(record.id) {
+                for file in [
+                    path.clone(),
+                    path.with_extension("db-wal"),
+                    path.with_extension("db-shm"),
+                ] {
+                    match std::fs::remove_file(&file) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            return Err(e).with_context(|| format!("removing {}", file.display()));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
     }
 }

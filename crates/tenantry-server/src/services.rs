@@ -45,6 +45,8 @@ pub struct Services {
     pub job_metrics: Arc<tenantry::metrics::JobMetrics>,
     /// Rate-limit state shared by every process (with `--redis-url`).
     pub rates: Option<tenantry::limits::RedisRates>,
+    /// Lifecycle workflows and their steps (in the control plane).
+    pub workflow_store: Arc<dyn tenantry::workflow::WorkflowStore>,
     /// Per-tenant invoice summaries behind the tenant cache.
     pub(crate) summaries: Arc<crate::invoice_summary::InvoiceSummaries>,
     /// How tier targets are created; see [`crate::provision`].
@@ -130,6 +132,9 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Services> {
     }
     let secret_storage = Arc::new(lite::SqliteSecretStorage::new(control.clone()));
     let config_store = Arc::new(lite::SqliteConfigStore::new(control.clone()));
+    let workflow_store = Arc::new(tenantry::workflow::SqliteWorkflowStore::new(
+        control.clone(),
+    ));
     Ok(Services {
         queue: Arc::new(
             SqliteQueue::new(control).with_plan_weights(crate::plans::catalog().queue_weights()),
@@ -142,6 +147,7 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Services> {
         secrets: secrets(config, secret_storage).await?,
         rates: None,
         summaries: Arc::new(InvoiceSummaries::local()),
+        workflow_store,
         provisioner: Provisioner::Sqlite,
         allow_insecure_transport: config.allow_insecure_transport,
     })
@@ -175,6 +181,7 @@ async fn connect_postgres(
     let tenants = Tenants::new(Arc::new(PgTenantStore::new(db.clone())));
     let secret_storage = Arc::new(pg::PgSecretStorage::new(db.clone()));
     let config_store = Arc::new(pg::PgConfigStore::new(db.clone()));
+    let workflow_store = Arc::new(tenantry::workflow::PgWorkflowStore::new(db.clone()));
     // `LISTEN` is session state, which a transaction-mode pooler does not
     // keep: wake-ups then come over the owner's direct connection.
     let listen_url = match statements {
@@ -194,6 +201,7 @@ async fn connect_postgres(
         secrets: secrets(config, secret_storage).await?,
         rates: None,
         summaries: Arc::new(InvoiceSummaries::local()),
+        workflow_store,
         provisioner: Provisioner::Postgres {
             owner_url: owner_url.to_owned(),
             app_role: app_role.to_owned(),

@@ -249,27 +249,24 @@ fn abc(
         })
     };
     let c = effects.clone();
-    WorkflowDef::new(kind)
-        .step(step("a"))
-        .step(step("b"))
-        .step(
-            Step::new("c", move |ctx| {
-                let c = c.clone();
-                async move {
-                    match fail_c {
-                        Some(fail) if fail_until == 0 || ctx.attempt <= fail_until => {
-                            c.push(format!("c failed (attempt {})", ctx.attempt));
-                            Err(fail("the bucket server said no".into()))
-                        }
-                        _ => {
-                            c.push("c");
-                            Ok(())
-                        }
+    WorkflowDef::new(kind).step(step("a")).step(step("b")).step(
+        Step::new("c", move |ctx| {
+            let c = c.clone();
+            async move {
+                match fail_c {
+                    Some(fail) if fail_until == 0 || ctx.attempt <= fail_until => {
+                        c.push(format!("c failed (attempt {})", ctx.attempt));
+                        Err(fail("the bucket server said no".into()))
+                    }
+                    _ => {
+                        c.push("c");
+                        Ok(())
                     }
                 }
-            })
-            .attempts(3),
-        )
+            }
+        })
+        .attempts(3),
+    )
 }
 
 /// Advances `id` until it finishes, collecting each outcome.
@@ -546,7 +543,7 @@ async fn the_queue_drives_workflows_to_their_end(
             abc("failing", &failing, Some(StepError::Fatal), 0),
         ],
     );
-    let mut options = WorkerOptions::new(Lane::Batch, "workflow-test");
+    let mut options = WorkerOptions::new(Lane::Lifecycle, "workflow-test");
     options.idle_poll = Duration::from_millis(20);
     options.base_backoff = Duration::from_millis(10);
     let worker = engine.drive(Worker::new(queue.clone(), tenants, options), queue.clone());
@@ -587,4 +584,57 @@ async fn the_queue_drives_workflows_to_their_end(
         failing.all(),
         ["a", "b", "c failed (attempt 1)", "undo b", "undo a"]
     );
+}
+
+/// The lifecycle lane's migration rebuilds SQLite's job table: the queued
+/// jobs stay as they were, and no job id is handed out twice (a reused id
+/// would collide with a dead letter's).
+#[tokio::test]
+async fn the_lifecycle_lane_migration_keeps_jobs_and_their_ids_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("tenantry-wf-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = TempDir(dir.clone());
+    let path = dir.join("control.db");
+    let before = lite::CONTROL_MIGRATIONS
+        .iter()
+        .position(|m| m.name == "lifecycle_lane")
+        .unwrap();
+    let db = SqliteDatabase::open(&path, 2).unwrap();
+    lite::apply_migrations(&db, "control", &lite::CONTROL_MIGRATIONS[..before])
+        .await
+        .unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let insert = "INSERT INTO jobs (owner, lane, kind, payload, run_at, created_at, request_id) \
+                  VALUES ('t', 'batch', 'k', '{}', 0, 0, ?1)";
+    for n in 0..3 {
+        conn.execute(insert, [format!("r{n}")]).unwrap();
+    }
+    // The newest job finished: its id is gone from the table, not from use.
+    conn.execute("DELETE FROM jobs WHERE id = 3", []).unwrap();
+    assert!(
+        conn.execute(
+            "INSERT INTO jobs (owner, lane, kind, payload, run_at, created_at) VALUES ('t', 'lifecycle', 'k', '{}', 0, 0)",
+            []
+        )
+        .is_err(),
+        "no lifecycle lane yet"
+    );
+
+    lite::apply_migrations(&db, "control", lite::CONTROL_MIGRATIONS)
+        .await
+        .unwrap();
+    let kept: Vec<(i64, String)> = conn
+        .prepare("SELECT id, request_id FROM jobs ORDER BY id")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(kept, [(1, "r0".to_owned()), (2, "r1".to_owned())]);
+    conn.execute(
+        "INSERT INTO jobs (owner, lane, kind, payload, run_at, created_at) VALUES ('t', 'lifecycle', 'k', '{}', 0, 0)",
+        [],
+    )
+    .unwrap();
+    assert_eq!(conn.last_insert_rowid(), 4, "id 3 is not handed out again");
 }

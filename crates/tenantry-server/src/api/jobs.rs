@@ -105,7 +105,7 @@ fn dead_id(raw: &str) -> Result<i64, ApiError> {
     responses((status = 200, description = "the tenant's queue", body = JobsView), (status = 403, description = "admin role required")))]
 pub(crate) async fn get(State(app): State<AppState>, _: Admin) -> Result<Json<JobsView>, ApiError> {
     let mut lanes = Vec::new();
-    for lane in [Lane::Interactive, Lane::Batch] {
+    for lane in Lane::ALL {
         let stats = app.services.queue.stats(lane).await?;
         let (queued, running, paused) = stats
             .first()

@@ -19,7 +19,7 @@ pub(crate) async fn render(State(app): State<AppState>) -> impl IntoResponse {
     text.push_str(&app.services.job_metrics.render());
     text.push_str(&app.limit_metrics.render());
     let mut depths = Vec::new();
-    for lane in [Lane::Interactive, Lane::Batch] {
+    for lane in Lane::ALL {
         let stats =
             tenantry::context::run_as_system("metrics", app.services.queue.stats(lane)).await;
         if let Err(e) = &stats {

@@ -82,7 +82,7 @@ pub(crate) enum JobsCommand {
 
 fn lanes(lane: Option<&str>) -> anyhow::Result<Vec<Lane>> {
     match lane {
-        None => Ok(vec![Lane::Interactive, Lane::Batch]),
+        None => Ok(Lane::ALL.to_vec()),
         Some(name) => Ok(vec![name.parse().map_err(|e| anyhow::anyhow!("{e}"))?]),
     }
 }
@@ -126,7 +126,7 @@ async fn execute(services: &Services, cmd: JobsCommand) -> anyhow::Result<()> {
                 "weight",
                 "cap"
             );
-            for lane in [Lane::Interactive, Lane::Batch] {
+            for lane in Lane::ALL {
                 for s in queue.stats(lane).await? {
                     let name = slugs
                         .get(&s.tenant)

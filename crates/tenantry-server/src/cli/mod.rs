@@ -3,6 +3,7 @@
 
 mod jobs;
 mod migrate;
+mod progress;
 mod serve;
 mod tenants;
 mod token;

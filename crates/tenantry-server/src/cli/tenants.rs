@@ -92,20 +92,11 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
                 domains,
                 database_server,
             };
-            let record = crate::provision::create_tenant(&services, new).await?;
-            if let Some(email) = admin_email {
-                let email = email.trim().to_ascii_lowercase();
-                crate::demo::context_for(&record)?
-                    .scope(crate::store::users::create(
-                        &services.db,
-                        &email,
-                        "Admin",
-                        "admin",
-                    ))
-                    .await
-                    .with_context(|| format!("creating the admin user {email}"))?;
-            }
-            print_tenant(&record);
+            let record = crate::provision::register(&services, new).await?;
+            let input = crate::lifecycle::Onboarding {
+                admin_email: admin_email.map(|e| e.trim().to_ascii_lowercase()),
+            };
+            print_tenant(&onboard(&services, &record, input).await?);
         }
         TenantsCommand::List => {
             for record in tenants.list().await? {
@@ -130,10 +121,69 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
         }
         TenantsCommand::Provision { slug } => {
             let record = by_slug(slug).await?;
-            print_tenant(&crate::provision::provision(&services, &record).await?);
+            if record.state != TenantState::Provisioning {
+                anyhow::bail!(
+                    "tenant {} is {}, not provisioning",
+                    record.slug,
+                    record.state
+                );
+            }
+            print_tenant(
+                &onboard(&services, &record, crate::lifecycle::Onboarding::default()).await?,
+            );
         }
     }
     Ok(())
+}
+
+/// Runs (or resumes) `record`'s onboarding workflow here, with a progress
+/// bar on a terminal, and returns the tenant as it ends up.
+async fn onboard(
+    services: &crate::services::Services,
+    record: &TenantRecord,
+    input: crate::lifecycle::Onboarding,
+) -> anyhow::Result<TenantRecord> {
+    let workflows = crate::lifecycle::workflows(services);
+    let live = services
+        .workflow_store
+        .list(Some(record.id), 1)
+        .await?
+        .into_iter()
+        .find(|w| w.state.is_live() && w.kind == crate::lifecycle::ONBOARDING);
+    let id = match live {
+        Some(running) => {
+            workflows.schedule(&*services.queue, running.id).await?;
+            running.id
+        }
+        None => {
+            workflows
+                .launch(
+                    &*services.queue,
+                    crate::lifecycle::ONBOARDING,
+                    record.id,
+                    serde_json::to_value(input)?,
+                    Some("cli"),
+                )
+                .await?
+        }
+    };
+    let bar = super::progress::WorkflowBar::new();
+    let finished = crate::lifecycle::run_here(services, &workflows, id, &|r| bar.show(r)).await?;
+    bar.finish(&finished);
+    if finished.state != tenantry::workflow::WorkflowState::Succeeded {
+        anyhow::bail!(
+            "onboarding {} {}: {} (see `tenantry workflows show {id}`)",
+            record.slug,
+            finished.state,
+            finished.error.as_deref().unwrap_or("no reason recorded")
+        );
+    }
+    Ok((*services
+        .tenants
+        .find(&TenantKey::Id(record.id))
+        .await?
+        .with_context(|| format!("tenant {} vanished", record.slug))?)
+    .clone())
 }
 
 /// Prints a tenant record as JSON.

@@ -298,6 +298,7 @@ pub(crate) fn require_system() -> Result<(), JobError> {
 pub(crate) struct Wakeups {
     interactive: tokio::sync::watch::Sender<u64>,
     batch: tokio::sync::watch::Sender<u64>,
+    lifecycle: tokio::sync::watch::Sender<u64>,
 }
 
 impl Default for Wakeups {
@@ -305,6 +306,7 @@ impl Default for Wakeups {
         Self {
             interactive: tokio::sync::watch::Sender::new(0),
             batch: tokio::sync::watch::Sender::new(0),
+            lifecycle: tokio::sync::watch::Sender::new(0),
         }
     }
 }
@@ -314,6 +316,7 @@ impl Wakeups {
         match lane {
             Lane::Interactive => &self.interactive,
             Lane::Batch => &self.batch,
+            Lane::Lifecycle => &self.lifecycle,
         }
     }
 
@@ -332,21 +335,30 @@ pub(crate) fn millis(d: Duration) -> i64 {
 }
 
 /// Which worker pool a job runs in: short user-facing work apart from bulk
-/// work, so a batch backlog never delays an e-mail a user is waiting for.
+/// work, so a batch backlog never delays an e-mail a user is waiting for;
+/// and tenants' lifecycle workflows apart from both, so onboarding never
+/// waits behind a backlog and a process that runs only workflows (the CLI)
+/// never claims a job it has no handler for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Lane {
     /// Short jobs someone is waiting for.
     Interactive,
     /// Everything else.
     Batch,
+    /// Lifecycle workflow steps ([`crate::workflow`]), as the system tenant.
+    Lifecycle,
 }
 
 impl Lane {
+    /// Every lane.
+    pub const ALL: [Lane; 3] = [Lane::Interactive, Lane::Batch, Lane::Lifecycle];
+
     /// The lane's name in storage.
     pub const fn as_str(&self) -> &'static str {
         match self {
             Lane::Interactive => "interactive",
             Lane::Batch => "batch",
+            Lane::Lifecycle => "lifecycle",
         }
     }
 }
@@ -363,6 +375,7 @@ impl FromStr for Lane {
         match s {
             "interactive" => Ok(Lane::Interactive),
             "batch" => Ok(Lane::Batch),
+            "lifecycle" => Ok(Lane::Lifecycle),
             other => Err(JobError::Invalid(format!("unknown lane {other:?}"))),
         }
     }

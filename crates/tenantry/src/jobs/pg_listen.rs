@@ -27,8 +27,9 @@ pub(crate) async fn listen(
                 // Lost notifications are covered by polling; wake everyone so
                 // nothing waits a whole poll interval for what was missed.
                 if let Some(w) = wakeups.upgrade() {
-                    w.wake(Lane::Interactive);
-                    w.wake(Lane::Batch);
+                    for lane in Lane::ALL {
+                        w.wake(lane);
+                    }
                 }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));

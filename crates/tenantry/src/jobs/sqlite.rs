@@ -738,8 +738,9 @@ impl JobQueue for SqliteQueue {
                 })
                 .await?;
             if recorded {
-                self.wake(Lane::Interactive);
-                self.wake(Lane::Batch);
+                for lane in Lane::ALL {
+                    self.wake(lane);
+                }
             }
             Ok(recorded)
         })

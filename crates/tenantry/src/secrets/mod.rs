@@ -229,6 +229,13 @@ impl Secrets {
         self.storage.delete_secret(tenant, name).await
     }
 
+    /// Creates the current tenant's data key if it has none (onboarding;
+    /// idempotent). Its first secret would create it too.
+    pub async fn ensure_tenant_key(&self) -> Result<(), SecretsError> {
+        let tenant = tenant()?;
+        self.data_key(tenant, true).await.map(drop)
+    }
+
     /// Crypto-shreds the current tenant: deletes its data key, so none of
     /// its ciphertexts can be opened again. Returns whether there was one.
     pub async fn destroy_tenant_key(&self) -> Result<bool, SecretsError> {

@@ -1,5 +1,6 @@
 //! Workflows driven by the job queue: each unit of work (one step, or one
-//! compensation) is a system-tenant job of kind [`ADVANCE_JOB`], so steps
+//! compensation) is a system-tenant job of kind [`ADVANCE_JOB`] in the
+//! [`Lifecycle`](crate::jobs::Lane::Lifecycle) lane, so steps
 //! retry with the queue's backoff, survive restarts (a lost worker's lease
 //! runs out and the job runs again) and take their fair share of the
 //! workers beside every tenant's jobs.
@@ -69,7 +70,7 @@ impl Workflows {
         let key = format!("workflow:{id}:{}:{}", record.state, progress(&record));
         run_as_system("workflow: schedule the next step", async {
             let job = JobEnvelope::new(ADVANCE_JOB, &Advance { workflow: id.0 })?
-                .lane(Lane::Batch)
+                .lane(Lane::Lifecycle)
                 .idempotency_key(key);
             queue.enqueue(&job).await.map(drop)
         })

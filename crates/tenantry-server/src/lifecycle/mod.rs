@@ -1,0 +1,112 @@
+//! Tenant lifecycle workflows of the reference server, on
+//! [`tenantry::workflow`]: durable steps with compensations, run as
+//! system-tenant jobs in the lifecycle lane (by the server's workers, or by
+//! the CLI command that started them).
+
+mod onboarding;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tenantry::jobs::{Lane, Worker, WorkerOptions};
+use tenantry::workflow::{StepContext, StepError, WorkflowId, WorkflowRecord, Workflows};
+
+use crate::services::Services;
+
+pub(crate) use onboarding::{ONBOARDING, Onboarding};
+
+/// The server's workflow kinds over its services.
+pub(crate) fn workflows(services: &Services) -> Workflows {
+    Workflows::new(
+        services.workflow_store.clone(),
+        [onboarding::definition(services)],
+    )
+}
+
+/// A lifecycle-lane worker that runs `workflows`' steps.
+pub(crate) fn worker(services: &Services, workflows: &Workflows, name: &str) -> Worker {
+    let mut options = WorkerOptions::new(Lane::Lifecycle, name.to_owned());
+    options.concurrency = 4;
+    options.idle_poll = Duration::from_millis(200);
+    options.base_backoff = Duration::from_millis(250);
+    workflows.drive(
+        Worker::new(services.queue.clone(), services.tenants.clone(), options),
+        services.queue.clone(),
+    )
+}
+
+/// Runs workflow `id` to its end in this process (a CLI command with no
+/// server running), calling `progress` after every change; returns the
+/// final record.
+pub(crate) async fn run_here(
+    services: &Services,
+    workflows: &Workflows,
+    id: WorkflowId,
+    progress: &dyn Fn(&WorkflowRecord),
+) -> anyhow::Result<WorkflowRecord> {
+    let worker = worker(
+        services,
+        workflows,
+        &format!("cli:{}:workflow-{id}", std::process::id()),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run(async {
+        let _ = stopped.await;
+    }));
+    let mut last = None;
+    let record = loop {
+        let record = workflows.get(id).await?;
+        if last.as_ref() != Some(&record) {
+            progress(&record);
+        }
+        if !record.state.is_live() {
+            break record;
+        }
+        last = Some(record);
+        // The worker does the work; this only watches it.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let _ = stop.send(());
+    let _ = running.await;
+    Ok(record)
+}
+
+/// A step's body: the tenant's record and a context for it, looked up by
+/// the workflow's tenant; any failure is worth another attempt (the step's
+/// attempts bound them).
+pub(crate) fn in_tenant<F, Fut>(
+    services: &Services,
+    body: F,
+) -> impl Fn(StepContext) -> std::pin::Pin<Box<dyn Future<Output = Result<(), StepError>> + Send>>
++ Send
++ Sync
++ 'static
+where
+    F: Fn(Services, Arc<tenantry::registry::TenantRecord>, StepContext) -> Fut
+        + Send
+        + Sync
+        + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let services = services.clone();
+    let body = Arc::new(body);
+    move |ctx: StepContext| {
+        let (services, body) = (services.clone(), body.clone());
+        Box::pin(async move {
+            let record = services
+                .tenants
+                .find(&tenantry::registry::TenantKey::Id(ctx.tenant))
+                .await
+                .map_err(|e| StepError::Retry(e.to_string()))?
+                .ok_or_else(|| {
+                    StepError::Fatal(format!("tenant {} is not registered", ctx.tenant))
+                })?;
+            let scope =
+                crate::demo::context_for(&record).map_err(|e| StepError::Fatal(e.to_string()))?;
+            scope
+                .scope(body(services, record, ctx))
+                .await
+                .map_err(|e| StepError::Retry(format!("{e:#}")))
+        })
+    }
+}

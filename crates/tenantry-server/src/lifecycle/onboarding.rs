@@ -1,0 +1,111 @@
+//! Onboarding: a registered (`provisioning`) tenant gets its tier target,
+//! its data key, its default settings and its first admin, then becomes
+//! `active`. A failure undoes the finished steps, newest first (the target
+//! dropped, the key destroyed, the admin removed), and the tenant stays
+//! `provisioning` — its requests answered 503 — with the workflow's reason.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tenantry::registry::TenantState;
+use tenantry::workflow::{Step, WorkflowDef};
+
+use super::in_tenant;
+use crate::services::Services;
+
+/// The kind's name.
+pub(crate) const ONBOARDING: &str = "onboarding";
+
+/// What onboarding reads.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Onboarding {
+    /// The first admin's e-mail, if one is to be created.
+    pub(crate) admin_email: Option<String>,
+}
+
+fn input(ctx: &tenantry::workflow::StepContext) -> anyhow::Result<Onboarding> {
+    Ok(serde_json::from_value((*ctx.input).clone())?)
+}
+
+pub(super) fn definition(services: &Services) -> WorkflowDef {
+    WorkflowDef::new(ONBOARDING)
+        .step(
+            Step::new(
+                "tier",
+                in_tenant(services, async |services, record, _| {
+                    crate::provision::provision_target(&services, &record).await
+                }),
+            )
+            .compensate(in_tenant(services, async |services, record, _| {
+                crate::provision::drop_target(&services, &record).await
+            }))
+            .deadline(Duration::from_secs(600))
+            .attempts(3),
+        )
+        .step(
+            Step::new(
+                "data_key",
+                in_tenant(services, async |services, _, _| {
+                    Ok(services.secrets.ensure_tenant_key().await?)
+                }),
+            )
+            .compensate(in_tenant(services, async |services, _, _| {
+                services.secrets.destroy_tenant_key().await?;
+                Ok(())
+            }))
+            .attempts(3),
+        )
+        .step(
+            Step::new(
+                "settings",
+                in_tenant(services, async |services, _, _| {
+                    let current = services.config.settings().await?;
+                    services.config.update_settings(current).await?;
+                    Ok(())
+                }),
+            )
+            .attempts(3),
+        )
+        .step(
+            Step::new(
+                "admin",
+                in_tenant(services, async |services, _, ctx| {
+                    let Some(email) = input(&ctx)?.admin_email else {
+                        return Ok(());
+                    };
+                    if crate::store::users::by_email(&services.db, &email)
+                        .await?
+                        .is_none()
+                    {
+                        crate::store::users::create(&services.db, &email, "Admin", "admin").await?;
+                    }
+                    Ok(())
+                }),
+            )
+            .compensate(in_tenant(services, async |services, _, ctx| {
+                let Some(email) = input(&ctx)?.admin_email else {
+                    return Ok(());
+                };
+                if let Some(user) = crate::store::users::by_email(&services.db, &email).await? {
+                    crate::store::users::delete(&services.db, user.id).await?;
+                }
+                Ok(())
+            }))
+            .attempts(3),
+        )
+        .step(
+            Step::new(
+                "activate",
+                in_tenant(services, async |services, record, _| {
+                    if record.state == TenantState::Provisioning {
+                        services
+                            .tenants
+                            .set_state(record.id, TenantState::Active)
+                            .await?;
+                    }
+                    Ok(())
+                }),
+            )
+            .attempts(3),
+        )
+}
