@@ -130,6 +130,17 @@ fn bad_input_fails_cleanly() {
         ),
         (&["tenants", "suspend", "nobody"][..], "no tenant"),
         (
+            &[
+                "tenants",
+                "create",
+                "--slug",
+                "acme",
+                "--admin-email",
+                "boss at acme",
+            ][..],
+            "not an e-mail address",
+        ),
+        (
             &["tenants", "create", "--slug", "deep", "--tier", "schema"][..],
             "needs PostgreSQL",
         ),

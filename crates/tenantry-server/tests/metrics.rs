@@ -181,3 +181,64 @@ async fn the_api_port_serves_no_operator_endpoint() {
             .contains("http_request_duration_seconds")
     );
 }
+
+/// A lifecycle workflow whose step has run past its deadline is counted in
+/// `tenant_lifecycle_stuck{kind,step}`; the shipped alert rule fires on it
+/// after 10 minutes and not on a shorter blip (`promtool test rules`).
+#[tokio::test]
+async fn stuck_workflows_are_measured_and_alerted_on() {
+    use tenantry::workflow::{NewWorkflow, StepState};
+    let s = TestServer::sqlite().await;
+    let acme = s.record("acme").await;
+    let input = serde_json::json!({});
+    let store = &s.services.workflow_store;
+    let id = store
+        .start(NewWorkflow {
+            tenant: acme.id,
+            kind: "onboarding",
+            input: &input,
+            requested_by: None,
+            steps: &["tier", "data_key"],
+        })
+        .await
+        .unwrap();
+    let series = "tenant_lifecycle_stuck{kind=\"onboarding\",step=\"tier\"}";
+    let past = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+    store
+        .begin_step(
+            id,
+            0,
+            StepState::Running,
+            past + std::time::Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        common::sample(&s.metrics().await, series),
+        None,
+        "not yet due"
+    );
+    store
+        .begin_step(id, 0, StepState::Running, past)
+        .await
+        .unwrap();
+    let text = s.metrics().await;
+    assert_eq!(common::sample(&text, series), Some(1.0), "{text}");
+    promtool_accepts(&text).await;
+
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/prometheus");
+    let Ok(out) = std::process::Command::new("promtool")
+        .args(["test", "rules", "tenantry.rules.test.yml"])
+        .current_dir(rules)
+        .output()
+    else {
+        tenantry_testkit::require_service("promtool", "not installed (bash .ci/promtool.sh)");
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

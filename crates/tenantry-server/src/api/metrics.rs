@@ -54,6 +54,7 @@ pub(crate) async fn render(State(app): State<AppState>) -> impl IntoResponse {
             "tenantry_cache_lookups_total{{cache=\"invoice_summary\",result=\"{result}\"}} {n}"
         );
     }
+    write_stuck_workflows(&mut text, &app).await;
     if let tenantry::data::Database::Postgres(db) = &app.services.db {
         write_pool_stats(&mut text, &db.pool_stats());
     }
@@ -177,5 +178,39 @@ mod tests {
         );
         assert!(!text.contains("jobs_queued{lane=\"batch\"}"), "{text}");
         assert!(!text.contains("jobs_running{lane=\"batch\"}"), "{text}");
+    }
+}
+
+/// `tenant_lifecycle_stuck{kind,step}`: live workflows whose step is past
+/// its deadline (bounded labels: kinds and step names are the app's own).
+/// No sample when none is stuck; none at all, and a warning, when the
+/// store cannot be read.
+async fn write_stuck_workflows(text: &mut String, app: &AppState) {
+    let live = match app.services.workflow_store.live().await {
+        Ok(live) => live,
+        Err(e) => {
+            tracing::warn!(error = %e, "workflows unavailable for /metrics");
+            return;
+        }
+    };
+    let now = std::time::SystemTime::now();
+    let mut stuck: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    for workflow in &live {
+        if let Some(step) = workflow.overdue_step(now) {
+            *stuck
+                .entry((workflow.kind.clone(), step.name.clone()))
+                .or_default() += 1;
+        }
+    }
+    let _ = writeln!(
+        text,
+        "# HELP tenant_lifecycle_stuck Lifecycle workflows with a step past its deadline, by kind and step."
+    );
+    let _ = writeln!(text, "# TYPE tenant_lifecycle_stuck gauge");
+    for ((kind, step), n) in stuck {
+        let _ = writeln!(
+            text,
+            "tenant_lifecycle_stuck{{kind=\"{kind}\",step=\"{step}\"}} {n}"
+        );
     }
 }

@@ -91,12 +91,8 @@ pub(crate) struct ListUsers {
 }
 
 pub(crate) fn check_email(email: &str) -> Result<(), ApiError> {
-    let ok = email.chars().count() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    ok.then_some(())
+    crate::store::users::is_email(email)
+        .then_some(())
         .ok_or_else(|| ApiError::field("email", "must be an e-mail address"))
 }
 

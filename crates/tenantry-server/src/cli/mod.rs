@@ -7,6 +7,7 @@ mod progress;
 mod serve;
 mod tenants;
 mod token;
+mod workflows;
 
 use anyhow::bail;
 use clap::{Parser, Subcommand};
@@ -42,6 +43,9 @@ enum Command {
     /// Inspect and steer the job queue (as the system tenant).
     #[command(subcommand)]
     Jobs(jobs::JobsCommand),
+    /// Lifecycle workflows: list, show, cancel, the stuck ones.
+    #[command(subcommand)]
+    Workflows(workflows::WorkflowsCommand),
     /// Probe an API for cross-tenant leaks (exit status 1 on any finding).
     Probe(tenantry_probe::ProbeArgs),
 }
@@ -67,6 +71,7 @@ impl Cli {
             Command::Token(args) => token::run(&self.settings, &args).await,
             Command::Migrate(cmd) => migrate::run(&self.settings, cmd).await,
             Command::Jobs(cmd) => jobs::run(&self.settings, cmd).await,
+            Command::Workflows(cmd) => workflows::run(&self.settings, cmd).await,
             Command::Probe(args) => {
                 if !tenantry_probe::run_cli(args).await? {
                     bail!(

@@ -78,6 +78,12 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
             admin_email,
         } => {
             let plan = crate::plans::catalog().plan(plan.as_str())?;
+            let admin_email = admin_email.map(|e| e.trim().to_ascii_lowercase());
+            if let Some(email) = &admin_email
+                && !crate::store::users::is_email(email)
+            {
+                anyhow::bail!("--admin-email {email:?} is not an e-mail address");
+            }
             let domains = domains
                 .iter()
                 .map(|d| d.trim().to_ascii_lowercase())
@@ -93,9 +99,7 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
                 database_server,
             };
             let record = crate::provision::register(&services, new).await?;
-            let input = crate::lifecycle::Onboarding {
-                admin_email: admin_email.map(|e| e.trim().to_ascii_lowercase()),
-            };
+            let input = crate::lifecycle::Onboarding { admin_email };
             print_tenant(&onboard(&services, &record, input).await?);
         }
         TenantsCommand::List => {

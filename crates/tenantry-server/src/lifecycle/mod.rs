@@ -23,10 +23,17 @@ pub(crate) fn workflows(services: &Services) -> Workflows {
     )
 }
 
-/// A lifecycle-lane worker that runs `workflows`' steps.
-pub(crate) fn worker(services: &Services, workflows: &Workflows, name: &str) -> Worker {
+/// A lifecycle-lane worker that runs `workflows`' steps, holding each
+/// claimed step for `lease` (renewed while it runs).
+pub(crate) fn worker(
+    services: &Services,
+    workflows: &Workflows,
+    name: &str,
+    lease: Duration,
+) -> Worker {
     let mut options = WorkerOptions::new(Lane::Lifecycle, name.to_owned());
     options.concurrency = 4;
+    options.lease = lease;
     options.idle_poll = Duration::from_millis(200);
     options.base_backoff = Duration::from_millis(250);
     workflows.drive(
@@ -48,6 +55,7 @@ pub(crate) async fn run_here(
         services,
         workflows,
         &format!("cli:{}:workflow-{id}", std::process::id()),
+        Duration::from_secs(30),
     );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(worker.run(async {

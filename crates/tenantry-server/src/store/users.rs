@@ -89,6 +89,16 @@ pub(crate) async fn admins(db: &Database, limit: i64) -> Result<Vec<User>, DataE
 }
 
 /// The current tenant's user with e-mail `email`.
+/// Whether `email` is an address users may have: at most 254 characters,
+/// `local@domain.tld`, no white space or control characters.
+pub(crate) fn is_email(email: &str) -> bool {
+    email.chars().count() <= 254
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 pub(crate) async fn by_email(db: &Database, email: &str) -> Result<Option<User>, DataError> {
     const SQL: &str = "SELECT id, email, name, role, created_at FROM users \
                        WHERE email = $1 AND tenant_id = tenantry_current_tenant()";

@@ -1,0 +1,120 @@
+//! `tenantry workflows …`: the lifecycle workflows — list, show one, cancel
+//! one (its done steps are undone), and the stuck ones (a step past its
+//! deadline; exit status 1 when there are any, for scripts and cron).
+
+use std::time::SystemTime;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use tenantry::registry::TenantKey;
+use tenantry::workflow::{WorkflowId, WorkflowRecord};
+
+use crate::app;
+use crate::settings::Settings;
+
+/// Workflow administration.
+#[derive(Subcommand, Debug)]
+pub(crate) enum WorkflowsCommand {
+    /// Workflows, newest first: id, kind, tenant, state, current step.
+    List {
+        /// Only this tenant's (slug).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// How many at most.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One workflow with its steps, as JSON.
+    Show {
+        /// Workflow id.
+        id: i64,
+    },
+    /// Stops a running workflow; its done steps are undone by the workers
+    /// (or here, with --wait).
+    Cancel {
+        /// Workflow id.
+        id: i64,
+        /// Undo the steps in this process and wait for the end.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Workflows with a step past its deadline (exit status 1 if any).
+    Stuck,
+}
+
+pub(crate) async fn run(settings: &Settings, cmd: WorkflowsCommand) -> anyhow::Result<()> {
+    let config = settings.resolve()?;
+    let services = app::connect(&config).await?;
+    let workflows = crate::lifecycle::workflows(&services);
+    let slug_of = async |record: &WorkflowRecord| {
+        services
+            .tenants
+            .find(&TenantKey::Id(record.tenant))
+            .await
+            .ok()
+            .flatten()
+            .map_or_else(|| record.tenant.to_string(), |t| t.slug.clone())
+    };
+    match cmd {
+        WorkflowsCommand::List { tenant, limit } => {
+            let tenant = match tenant {
+                Some(slug) => Some(
+                    services
+                        .tenants
+                        .find(&TenantKey::Slug(slug.clone()))
+                        .await?
+                        .with_context(|| format!("no tenant {slug:?}"))?
+                        .id,
+                ),
+                None => None,
+            };
+            for record in services.workflow_store.list(tenant, limit).await? {
+                let step = record
+                    .steps
+                    .iter()
+                    .find(|s| s.state.is_active())
+                    .map_or("-", |s| s.name.as_str());
+                crate::stdout::outln!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    record.id,
+                    record.kind,
+                    slug_of(&record).await,
+                    record.state,
+                    step
+                );
+            }
+        }
+        WorkflowsCommand::Show { id } => {
+            let record = workflows.get(WorkflowId(id)).await?;
+            crate::stdout::outln!("{}", serde_json::to_string_pretty(&record)?);
+        }
+        WorkflowsCommand::Cancel { id, wait } => {
+            let id = WorkflowId(id);
+            workflows.cancel(id, "cli").await?;
+            workflows.schedule(&*services.queue, id).await?;
+            if wait {
+                let bar = super::progress::WorkflowBar::new();
+                let end =
+                    crate::lifecycle::run_here(&services, &workflows, id, &|r| bar.show(r)).await?;
+                bar.finish(&end);
+            }
+        }
+        WorkflowsCommand::Stuck => {
+            let stuck = workflows.stuck(SystemTime::now()).await?;
+            for s in &stuck {
+                crate::stdout::outln!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    s.workflow.id,
+                    s.workflow.kind,
+                    slug_of(&s.workflow).await,
+                    s.workflow.state,
+                    s.step
+                );
+            }
+            if !stuck.is_empty() {
+                bail!("{} workflow(s) stuck", stuck.len());
+            }
+        }
+    }
+    Ok(())
+}
