@@ -153,34 +153,6 @@ fn write_pool_stats(text: &mut String, stats: &tenantry::data::postgres::PoolSta
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_unreadable_lane_has_no_depth_rather_than_zero() {
-        let mut text = String::new();
-        write_queue_depths(
-            &mut text,
-            &[(Lane::Interactive, Some(Vec::new())), (Lane::Batch, None)],
-        );
-        assert!(
-            text.contains("jobs_queued{lane=\"interactive\"} 0"),
-            "{text}"
-        );
-        assert!(
-            text.contains("jobs_queue_stats_up{lane=\"interactive\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("jobs_queue_stats_up{lane=\"batch\"} 0"),
-            "{text}"
-        );
-        assert!(!text.contains("jobs_queued{lane=\"batch\"}"), "{text}");
-        assert!(!text.contains("jobs_running{lane=\"batch\"}"), "{text}");
-    }
-}
-
 /// `tenant_lifecycle_stuck{kind,step}`: live workflows whose step is past
 /// its deadline (bounded labels: kinds and step names are the app's own).
 /// No sample when none is stuck; none at all, and a warning, when the
@@ -212,5 +184,33 @@ async fn write_stuck_workflows(text: &mut String, app: &AppState) {
             text,
             "tenant_lifecycle_stuck{{kind=\"{kind}\",step=\"{step}\"}} {n}"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_lane_has_no_depth_rather_than_zero() {
+        let mut text = String::new();
+        write_queue_depths(
+            &mut text,
+            &[(Lane::Interactive, Some(Vec::new())), (Lane::Batch, None)],
+        );
+        assert!(
+            text.contains("jobs_queued{lane=\"interactive\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("jobs_queue_stats_up{lane=\"interactive\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("jobs_queue_stats_up{lane=\"batch\"} 0"),
+            "{text}"
+        );
+        assert!(!text.contains("jobs_queued{lane=\"batch\"}"), "{text}");
+        assert!(!text.contains("jobs_running{lane=\"batch\"}"), "{text}");
     }
 }
