@@ -638,3 +638,186 @@ async fn the_lifecycle_lane_migration_keeps_jobs_and_their_ids_on_sqlite() {
     .unwrap();
     assert_eq!(conn.last_insert_rowid(), 4, "id 3 is not handed out again");
 }
+
+/// Effects of the crash test's steps, in the owner's database: one row per
+/// step that took effect (idempotently), one per attempt, and where a child
+/// stopped to be killed.
+const CRASH_TABLES: &str = "
+    CREATE TABLE wf_effects (workflow bigint NOT NULL, step text NOT NULL, PRIMARY KEY (workflow, step));
+    CREATE TABLE wf_attempts (workflow bigint NOT NULL, step text NOT NULL, attempt integer NOT NULL);
+    CREATE TABLE wf_paused (workflow bigint NOT NULL, step text NOT NULL, phase text NOT NULL);";
+
+const CRASH_STEPS: [&str; 4] = ["s0", "s1", "s2", "s3"];
+
+/// The crash test's workflow: each step logs its attempt, applies its
+/// effect (`INSERT … ON CONFLICT DO NOTHING`: idempotent), and — where
+/// `pause` (`step:before` or `step:after`) says so, on its first attempt —
+/// stops for good to be killed, before or after the effect.
+fn crash_def(owner_url: &str, pause: Option<(String, String)>) -> WorkflowDef {
+    let mut def = WorkflowDef::new("crash");
+    for name in CRASH_STEPS {
+        let (url, pause) = (owner_url.to_owned(), pause.clone());
+        def = def.step(Step::new(name, move |ctx| {
+            let (url, pause) = (url.clone(), pause.clone());
+            async move {
+                let fail = |e: tokio_postgres::Error| StepError::Retry(e.to_string());
+                let client = tenantry::data::postgres::migrate::connect(&url)
+                    .await
+                    .map_err(|e| StepError::Retry(e.to_string()))?;
+                let (wf, attempt) = (ctx.workflow.0, ctx.attempt as i32);
+                client
+                    .execute(
+                        "INSERT INTO wf_attempts VALUES ($1, $2, $3)",
+                        &[&wf, &name, &attempt],
+                    )
+                    .await
+                    .map_err(fail)?;
+                let stop_at = |phase: &str| {
+                    attempt == 1 && pause.as_ref().is_some_and(|(s, p)| s == name && p == phase)
+                };
+                let stop = async |phase: &str| {
+                    client
+                        .execute(
+                            "INSERT INTO wf_paused VALUES ($1, $2, $3)",
+                            &[&wf, &name, &phase],
+                        )
+                        .await
+                        .unwrap();
+                    std::future::pending::<()>().await;
+                };
+                if stop_at("before") {
+                    stop("before").await;
+                }
+                client
+                    .execute(
+                        "INSERT INTO wf_effects VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                        &[&wf, &name],
+                    )
+                    .await
+                    .map_err(fail)?;
+                if stop_at("after") {
+                    stop("after").await;
+                }
+                Ok(())
+            }
+        }));
+    }
+    def
+}
+
+/// Child half of the crash test: a lifecycle worker until killed.
+#[tokio::test]
+#[ignore = "started by the crash test"]
+async fn workflow_child() {
+    use tenantry::jobs::{Lane, Worker, WorkerOptions};
+    let url = std::env::var("WF_CHILD_URL").expect("started by a parent test");
+    let app = std::env::var("WF_CHILD_APP_URL").unwrap();
+    let pause = std::env::var("WF_CHILD_PAUSE")
+        .ok()
+        .and_then(|p| p.split_once(':').map(|(s, p)| (s.to_owned(), p.to_owned())));
+    let db = PgDatabase::connect(&app, 4).unwrap();
+    let queue: Arc<dyn tenantry::jobs::JobQueue> = Arc::new(PgQueue::new(db.clone()));
+    let engine = Workflows::new(
+        Arc::new(PgWorkflowStore::new(db.clone())),
+        [crash_def(&url, pause)],
+    );
+    let mut options = WorkerOptions::new(Lane::Lifecycle, format!("child:{}", std::process::id()));
+    options.lease = Duration::from_millis(1_000);
+    options.idle_poll = Duration::from_millis(20);
+    options.base_backoff = Duration::from_millis(10);
+    engine
+        .drive(
+            Worker::new(
+                queue.clone(),
+                Tenants::new(Arc::new(PgTenantStore::new(db))),
+                options,
+            ),
+            queue,
+        )
+        .run(std::future::pending())
+        .await;
+}
+
+/// A worker process killed with SIGKILL inside every step — before its
+/// effect and after it, which is also the moment just before the step is
+/// recorded done — and the workflow resumed by a fresh process: every
+/// workflow ends `succeeded`, every step's effect is there exactly once,
+/// and only the step that was cut off ran twice.
+#[tokio::test]
+async fn a_process_killed_at_every_step_resumes_with_each_effect_once() {
+    let Some((db, owner)) = pg_notes::control_database().await else {
+        return;
+    };
+    owner.batch_execute(CRASH_TABLES).await.unwrap();
+    let app = PgDatabase::connect(&pg_notes::app_url(&db), 4).unwrap();
+    let queue = PgQueue::new(app.clone());
+    let engine = Workflows::new(
+        Arc::new(PgWorkflowStore::new(app)),
+        [crash_def(db.url(), None)],
+    );
+    let spawn = |pause: &str| {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["workflow_child", "--exact", "--ignored", "--nocapture"])
+            .env("WF_CHILD_URL", db.url())
+            .env("WF_CHILD_APP_URL", pg_notes::app_url(&db))
+            .env("WF_CHILD_PAUSE", pause)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let count = async |sql: &str, wf: i64| -> i64 {
+        owner.query_one(sql, &[&wf]).await.unwrap().get::<_, i64>(0)
+    };
+    for step in CRASH_STEPS {
+        for phase in ["before", "after"] {
+            let id = engine
+                .launch(&queue, "crash", TenantId::new_v4(), json!({}), None)
+                .await
+                .unwrap();
+            let mut doomed = spawn(&format!("{step}:{phase}"));
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while count("SELECT count(*) FROM wf_paused WHERE workflow = $1", id.0).await == 0 {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{step}:{phase} never reached"
+                );
+                tokio::task::yield_now().await;
+            }
+            doomed.kill().unwrap(); // SIGKILL: no chance to record anything
+            doomed.wait().unwrap();
+
+            let mut heir = spawn("none");
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            let end = loop {
+                let record = engine.get(id).await.unwrap();
+                if !record.state.is_live() {
+                    break record;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{step}:{phase}: workflow still {} after the restart",
+                    record.state
+                );
+                tokio::task::yield_now().await;
+            };
+            heir.kill().unwrap();
+            heir.wait().unwrap();
+
+            assert_eq!(end.state, WorkflowState::Succeeded, "{step}:{phase}");
+            assert_eq!(
+                count("SELECT count(*) FROM wf_effects WHERE workflow = $1", id.0).await,
+                CRASH_STEPS.len() as i64,
+                "{step}:{phase}: every step took effect once"
+            );
+            for s in &end.steps {
+                let expected = if s.name == step { 2 } else { 1 };
+                assert_eq!(
+                    s.attempts, expected,
+                    "{step}:{phase}: {} ran {} times",
+                    s.name, s.attempts
+                );
+            }
+        }
+    }
+}
