@@ -45,6 +45,8 @@ pub struct Services {
     pub job_metrics: Arc<tenantry::metrics::JobMetrics>,
     /// Rate-limit state shared by every process (with `--redis-url`).
     pub rates: Option<tenantry::limits::RedisRates>,
+    /// Sign-ups per client address, shared by every process (with `--redis-url`).
+    pub signup_rates: Option<tenantry::limits::RedisRates>,
     /// Lifecycle workflows and their steps (in the control plane).
     pub workflow_store: Arc<dyn tenantry::workflow::WorkflowStore>,
     /// Per-tenant invoice summaries behind the tenant cache.
@@ -98,6 +100,11 @@ pub async fn connect(config: &Config) -> anyhow::Result<Services> {
                 .await
                 .context("connecting to Redis for rate limits")?,
         );
+        services.signup_rates = Some(
+            tenantry::limits::RedisRates::connect(url, "tenantry:signup:")
+                .await
+                .context("connecting to Redis for sign-up limits")?,
+        );
         services.summaries = Arc::new(
             InvoiceSummaries::redis(url)
                 .await
@@ -146,6 +153,7 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Services> {
         storage: storage(config),
         secrets: secrets(config, secret_storage).await?,
         rates: None,
+        signup_rates: None,
         summaries: Arc::new(InvoiceSummaries::local()),
         workflow_store,
         provisioner: Provisioner::Sqlite,
@@ -200,6 +208,7 @@ async fn connect_postgres(
         storage: storage(config),
         secrets: secrets(config, secret_storage).await?,
         rates: None,
+        signup_rates: None,
         summaries: Arc::new(InvoiceSummaries::local()),
         workflow_store,
         provisioner: Provisioner::Postgres {

@@ -22,6 +22,7 @@ mod orders;
 mod page;
 mod secrets;
 mod settings;
+mod signup;
 mod text;
 mod users;
 mod webhooks;
@@ -70,6 +71,10 @@ pub(crate) struct Shared {
     pub limit_metrics: std::sync::Arc<tenantry::metrics::LimitMetrics>,
     /// The edge's membership cache, told when a user changes.
     pub members: tenantry::edge::CachedMembership,
+    /// Lifecycle workflows (sign-up's onboarding).
+    pub workflows: tenantry::workflow::Workflows,
+    /// Sign-ups per client address (in Redis when configured).
+    pub signup_rates: std::sync::Arc<dyn tenantry::limits::RateStore>,
 }
 
 impl Shared {
@@ -123,6 +128,11 @@ pub(crate) fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             get(attachments::serve_signed).put(attachments::accept_signed),
         )
         .split_for_parts();
+    // Sign-up is served outside the edge (public_routes) but documented here.
+    let (_, signup_doc) = OpenApiRouter::<AppState>::new()
+        .routes(routes!(signup::sign_up))
+        .split_for_parts();
+    doc.merge(signup_doc);
     utoipa::Modify::modify(&openapi::ErrorResponses, &mut doc);
     let router = router
         .layer(DefaultBodyLimit::max(attachments::MAX_ATTACHMENT_BYTES))
@@ -130,9 +140,11 @@ pub(crate) fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (router, doc)
 }
 
-/// The routes outside the tenant edge: health, the document and its viewer.
+/// The routes outside the tenant edge: health, sign-up, the document and
+/// its viewer.
 pub(crate) fn public_routes(doc: utoipa::openapi::OpenApi) -> Router<AppState> {
     Router::new()
+        .route("/signup", axum::routing::post(signup::sign_up))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))

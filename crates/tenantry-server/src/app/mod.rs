@@ -84,6 +84,11 @@ pub fn build(config: &Config, services: &Services) -> App {
         metrics: Arc::new(HttpMetrics::new(config.metrics_top_k)),
         limit_metrics: limit_metrics.clone(),
         members: members.clone(),
+        workflows: crate::lifecycle::workflows(services),
+        signup_rates: match &services.signup_rates {
+            Some(redis) => Arc::new(redis.clone()),
+            None => Arc::new(tenantry::limits::LocalRates::default()),
+        },
     });
     let edge = TenantLayer::new(services.tenants.clone(), verifier(config))
         .membership(members)
