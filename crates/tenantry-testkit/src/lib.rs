@@ -249,35 +249,45 @@ pub fn http() -> reqwest::Client {
 /// through SeaweedFS's filer (`TENANTRY_TEST_S3_FILER`, default
 /// `http://127.0.0.1:8888`), which S3 itself has no call for. Best effort.
 pub async fn s3_drop_buckets(prefix: &str) {
-    let filer = std::env::var("TENANTRY_TEST_S3_FILER")
-        .unwrap_or_else(|_| "http://127.0.0.1:8888".to_owned());
+    let filer = s3_filer();
     let http = http();
-    let Ok(listing) = http
-        .get(format!("{filer}/buckets/?limit=10000"))
+    for name in s3_buckets(prefix).await {
+        let _ = http
+            .delete(format!(
+                "{filer}/buckets/{name}?recursive=true&ignoreRecursiveError=true"
+            ))
+            .send()
+            .await;
+    }
+}
+
+fn s3_filer() -> String {
+    std::env::var("TENANTRY_TEST_S3_FILER").unwrap_or_else(|_| "http://127.0.0.1:8888".to_owned())
+}
+
+/// The test S3 server's buckets named `prefix` or `prefix-…`, as its filer
+/// lists them (not through S3, so a test can check what S3 calls did).
+pub async fn s3_buckets(prefix: &str) -> Vec<String> {
+    let Ok(listing) = http()
+        .get(format!("{}/buckets/?limit=10000", s3_filer()))
         .header("accept", "application/json")
         .send()
         .await
     else {
-        return;
+        return Vec::new();
     };
     let Ok(listing) = listing.json::<serde_json::Value>().await else {
-        return;
+        return Vec::new();
     };
-    let paths = listing["Entries"].as_array().cloned().unwrap_or_default();
-    for entry in paths {
-        let Some(path) = entry["FullPath"].as_str() else {
-            continue;
-        };
-        let name = path.trim_start_matches("/buckets/");
-        if name == prefix || name.starts_with(&format!("{prefix}-")) {
-            let _ = http
-                .delete(format!(
-                    "{filer}{path}?recursive=true&ignoreRecursiveError=true"
-                ))
-                .send()
-                .await;
-        }
-    }
+    listing["Entries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|entry| entry["FullPath"].as_str())
+        .map(|path| path.trim_start_matches("/buckets/").to_owned())
+        .filter(|name| name == prefix || name.starts_with(&format!("{prefix}-")))
+        .collect()
 }
 
 /// The access key of [`s3_endpoint`]'s server.

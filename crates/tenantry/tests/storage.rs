@@ -261,6 +261,76 @@ mod s3 {
         tenantry_testkit::s3_drop_buckets(&bucket).await;
     }
 
+    /// Onboarding's bucket step for real: an enterprise tenant's own
+    /// bucket is created on S3 (seen by the server's filer, not through
+    /// our client), survives a second call, and is gone with its objects
+    /// after removal; a shared-layout tenant's removal keeps the shared
+    /// bucket and takes only its objects.
+    #[tokio::test]
+    async fn s3_buckets_are_created_and_removed_for_real() {
+        let Some(endpoint) = tenantry_testkit::s3_endpoint() else {
+            return;
+        };
+        let bucket = fresh_bucket();
+        let storage = s3_storage(&endpoint, &bucket);
+        let big = tenant("big", Plan::from_static("enterprise"));
+        let own = format!("{bucket}-{}", big.tenant_id().as_uuid().simple());
+        assert!(tenantry_testkit::s3_buckets(&own).await.is_empty());
+        big.clone().scope(storage.ensure_bucket()).await.unwrap();
+        assert_eq!(tenantry_testkit::s3_buckets(&own).await, [own.clone()]);
+        big.clone().scope(storage.ensure_bucket()).await.unwrap();
+        big.clone()
+            .scope(storage.put(&key("a.txt"), Bytes::from_static(b"x")))
+            .await
+            .unwrap();
+
+        let small = tenant("small", Plan::from_static("pro"));
+        small.clone().scope(storage.ensure_bucket()).await.unwrap();
+        assert_eq!(
+            tenantry_testkit::s3_buckets(&bucket)
+                .await
+                .iter()
+                .filter(|b| **b == bucket)
+                .count(),
+            1
+        );
+        small
+            .clone()
+            .scope(storage.put(&key("b.txt"), Bytes::from_static(b"y")))
+            .await
+            .unwrap();
+
+        assert_eq!(big.clone().scope(storage.remove_bucket()).await.unwrap(), 1);
+        assert!(
+            tenantry_testkit::s3_buckets(&own).await.is_empty(),
+            "its own bucket is gone"
+        );
+        assert_eq!(
+            big.clone().scope(storage.remove_bucket()).await.unwrap(),
+            0,
+            "idempotent"
+        );
+        assert_eq!(
+            small.clone().scope(storage.remove_bucket()).await.unwrap(),
+            1
+        );
+        assert!(
+            tenantry_testkit::s3_buckets(&bucket)
+                .await
+                .contains(&bucket),
+            "the shared bucket stays"
+        );
+        assert!(
+            small
+                .clone()
+                .scope(storage.list(None))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        tenantry_testkit::s3_drop_buckets(&bucket).await;
+    }
+
     #[tokio::test]
     async fn s3_presigned_urls_reach_one_object_only() {
         let Some(endpoint) = tenantry_testkit::s3_endpoint() else {

@@ -1,8 +1,10 @@
 //! Onboarding: a registered (`provisioning`) tenant gets its tier target,
-//! its data key, its default settings and its first admin, then becomes
-//! `active`. A failure undoes the finished steps, newest first (the target
-//! dropped, the key destroyed, the admin removed), and the tenant stays
-//! `provisioning` — its requests answered 503 — with the workflow's reason.
+//! its storage (a bucket of its own for plans that have one, created on S3
+//! for real), its data key, its default settings and its first admin, then
+//! becomes `active`. A failure undoes the finished steps, newest first (the
+//! admin removed, the key destroyed, the bucket and its objects deleted,
+//! the target dropped), and the tenant stays `provisioning` — its requests
+//! answered 503 — with the workflow's reason.
 
 use std::time::Duration;
 
@@ -40,6 +42,19 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
                 crate::provision::drop_target(&services, &record).await
             }))
             .deadline(Duration::from_secs(600))
+            .attempts(3),
+        )
+        .step(
+            Step::new(
+                "storage",
+                in_tenant(services, async |services, _, _| {
+                    Ok(services.storage.ensure_bucket().await?)
+                }),
+            )
+            .compensate(in_tenant(services, async |services, _, _| {
+                services.storage.remove_bucket().await?;
+                Ok(())
+            }))
             .attempts(3),
         )
         .step(

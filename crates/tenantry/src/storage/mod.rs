@@ -404,6 +404,56 @@ impl TenantStorage {
         Ok(objects)
     }
 
+    /// Creates the current tenant's bucket if it has none yet: its own under
+    /// [`Layout::BucketPerTenant`], the shared one otherwise (onboarding;
+    /// idempotent). On S3 this is a real `CreateBucket`; locally, a
+    /// directory.
+    pub async fn ensure_bucket(&self) -> Result<(), StorageError> {
+        let ctx = tenant()?;
+        let (bucket, _) = self.inner.policy.place(&ctx);
+        match &self.inner.backend {
+            Backend::Local { root } => {
+                let dir = root.join(&bucket);
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| StorageError::Backend(format!("{}: {e}", dir.display())))
+            }
+            #[cfg(feature = "storage-s3")]
+            Backend::S3(config) => s3::bucket_call(config, &bucket, reqwest::Method::PUT).await,
+        }
+    }
+
+    /// Undoes [`ensure_bucket`](Self::ensure_bucket): deletes the tenant's
+    /// objects, and its bucket when it has one of its own (the shared
+    /// bucket stays). Idempotent.
+    pub async fn remove_bucket(&self) -> Result<usize, StorageError> {
+        let ctx = tenant()?;
+        let removed = self.delete_all().await?;
+        if self.inner.policy.layout(&ctx) != Layout::BucketPerTenant {
+            return Ok(removed);
+        }
+        let (bucket, _) = self.inner.policy.place(&ctx);
+        self.inner
+            .stores
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&bucket);
+        match &self.inner.backend {
+            Backend::Local { root } => {
+                let dir = root.join(&bucket);
+                match std::fs::remove_dir_all(&dir) {
+                    Ok(()) => Ok(removed),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(removed),
+                    Err(e) => Err(StorageError::Backend(format!("{}: {e}", dir.display()))),
+                }
+            }
+            #[cfg(feature = "storage-s3")]
+            Backend::S3(config) => {
+                s3::bucket_call(config, &bucket, reqwest::Method::DELETE).await?;
+                Ok(removed)
+            }
+        }
+    }
+
     /// Deletes every object of the tenant (offboarding); returns how many.
     pub async fn delete_all(&self) -> Result<usize, StorageError> {
         let objects = self.list(None).await?;

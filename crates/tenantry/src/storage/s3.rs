@@ -108,3 +108,57 @@ pub(super) async fn presign(
         .map_err(|e| StorageError::Backend(e.to_string()))?;
     Ok(url.to_string())
 }
+
+/// `PUT` (create) or `DELETE` `bucket` on `config`'s server. An existing
+/// bucket on create, or a missing one on delete, is success: both calls
+/// are idempotent.
+pub(super) async fn bucket_call(
+    config: &S3Config,
+    bucket: &str,
+    method: reqwest::Method,
+) -> Result<(), StorageError> {
+    let failed = |e: String| StorageError::Backend(format!("bucket {bucket}: {e}"));
+    // Outside us-east-1, S3 wants the region named in the body.
+    let body = if method == reqwest::Method::PUT && config.region != "us-east-1" {
+        format!(
+            "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+             <LocationConstraint>{}</LocationConstraint></CreateBucketConfiguration>",
+            config.region
+        )
+        .into_bytes()
+    } else {
+        Vec::new()
+    };
+    let (url, headers) = super::sigv4::Presign {
+        endpoint: config.endpoint.as_deref(),
+        region: &config.region,
+        access_key_id: &config.access_key_id,
+        secret_access_key: &config.secret_access_key,
+        bucket,
+    }
+    .bucket_request(method.as_str(), &body, std::time::SystemTime::now())?;
+    let client = crate::https::client_builder()
+        .and_then(|b| Ok(b.timeout(Duration::from_secs(10)).build()?))
+        .map_err(|e| failed(e.to_string()))?;
+    let mut request = client.request(method.clone(), url).body(body);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.map_err(|e| failed(e.to_string()))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let text = response.text().await.unwrap_or_default();
+    let already = method == reqwest::Method::PUT
+        && (text.contains("BucketAlreadyOwnedByYou") || text.contains("BucketAlreadyExists"));
+    let gone =
+        method == reqwest::Method::DELETE && (status == 404 || text.contains("NoSuchBucket"));
+    if already || gone {
+        return Ok(());
+    }
+    Err(failed(format!(
+        "HTTP {status}: {}",
+        text.chars().take(300).collect::<String>()
+    )))
+}

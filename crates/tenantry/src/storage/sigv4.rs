@@ -89,6 +89,68 @@ impl Presign<'_> {
     }
 }
 
+impl Presign<'_> {
+    /// `method` on the bucket itself (`PUT` creates it, `DELETE` removes
+    /// it) with `body`, signed in the `Authorization` header at `now`: the
+    /// URL and the headers to send.
+    pub(super) fn bucket_request(
+        &self,
+        method: &str,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<(String, Vec<(&'static str, String)>), StorageError> {
+        let (scheme, host, path) = match self.endpoint {
+            Some(endpoint) => {
+                let (scheme, rest) = endpoint
+                    .split_once("://")
+                    .ok_or_else(|| StorageError::Config(format!("endpoint {endpoint:?}")))?;
+                (
+                    scheme,
+                    rest.trim_end_matches('/').to_owned(),
+                    format!("/{}", self.bucket),
+                )
+            }
+            None => (
+                "https",
+                format!("{}.s3.{}.amazonaws.com", self.bucket, self.region),
+                "/".to_owned(),
+            ),
+        };
+        let at = chrono::DateTime::<chrono::Utc>::from(now);
+        let (date, stamp) = (
+            at.format("%Y%m%d").to_string(),
+            at.format("%Y%m%dT%H%M%SZ").to_string(),
+        );
+        let scope = format!("{date}/{}/s3/aws4_request", self.region);
+        let payload = crate::hex::encode(&Sha256::digest(body));
+        let signed = "host;x-amz-content-sha256;x-amz-date";
+        let canonical = format!(
+            "{method}\n{path}\n\nhost:{host}\nx-amz-content-sha256:{payload}\nx-amz-date:{stamp}\n\n{signed}\n{payload}"
+        );
+        let to_sign = format!(
+            "AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}",
+            crate::hex::encode(&Sha256::digest(canonical.as_bytes()))
+        );
+        let mut key_bytes = format!("AWS4{}", self.secret_access_key).into_bytes();
+        for part in [date.as_str(), self.region, "s3", "aws4_request"] {
+            key_bytes = hmac(&key_bytes, part.as_bytes());
+        }
+        let signature = crate::hex::encode(&hmac(&key_bytes, to_sign.as_bytes()));
+        let authorization = format!(
+            "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed}, Signature={signature}",
+            self.access_key_id
+        );
+        Ok((
+            format!("{scheme}://{host}{path}"),
+            vec![
+                ("authorization", authorization),
+                ("x-amz-content-sha256", payload),
+                ("x-amz-date", stamp),
+            ],
+        ))
+    }
+}
+
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     // HMAC takes keys of any length.
     let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
