@@ -89,6 +89,9 @@ impl Presign<'_> {
     }
 }
 
+/// A request's URL and the headers that sign it.
+pub(super) type SignedRequest = (String, Vec<(&'static str, String)>);
+
 impl Presign<'_> {
     /// `method` on the bucket itself (`PUT` creates it, `DELETE` removes
     /// it) with `body`, signed in the `Authorization` header at `now`: the
@@ -98,7 +101,7 @@ impl Presign<'_> {
         method: &str,
         body: &[u8],
         now: SystemTime,
-    ) -> Result<(String, Vec<(&'static str, String)>), StorageError> {
+    ) -> Result<SignedRequest, StorageError> {
         let (scheme, host, path) = match self.endpoint {
             Some(endpoint) => {
                 let (scheme, rest) = endpoint
