@@ -104,7 +104,10 @@ async fn an_enterprise_tenant_is_onboarded_with_a_bucket_of_its_own() {
     let id: TenantId = created["id"].as_str().unwrap().parse().unwrap();
     assert!(setup.schema_exists(id).await);
     let own = format!("{}-{}", setup.bucket, id.as_uuid().simple());
-    assert_eq!(tenantry_testkit::s3_buckets(&own).await, [own.clone()]);
+    assert_eq!(
+        tenantry_testkit::s3_buckets(&own).await,
+        std::slice::from_ref(&own)
+    );
     let listed = setup.cli(tenantry_testkit::S3_SECRET_KEY, &["workflows", "list"]);
     let listed = String::from_utf8_lossy(&listed.stdout);
     assert!(listed.contains("onboarding\tbig\tsucceeded"), "{listed}");

@@ -277,7 +277,10 @@ mod s3 {
         let own = format!("{bucket}-{}", big.tenant_id().as_uuid().simple());
         assert!(tenantry_testkit::s3_buckets(&own).await.is_empty());
         big.clone().scope(storage.ensure_bucket()).await.unwrap();
-        assert_eq!(tenantry_testkit::s3_buckets(&own).await, [own.clone()]);
+        assert_eq!(
+            tenantry_testkit::s3_buckets(&own).await,
+            std::slice::from_ref(&own)
+        );
         big.clone().scope(storage.ensure_bucket()).await.unwrap();
         big.clone()
             .scope(storage.put(&key("a.txt"), Bytes::from_static(b"x")))
