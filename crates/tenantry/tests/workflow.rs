@@ -269,6 +269,23 @@ fn abc(
     )
 }
 
+/// A fresh `abc` workflow over `store` whose step `c` fails as
+/// `fail_c`/`fail_until` say ([`abc`]), started for a new tenant: its
+/// effects, its engine and its id.
+async fn fresh_abc(
+    store: &Arc<dyn WorkflowStore>,
+    fail_c: Option<fn(String) -> StepError>,
+    fail_until: u32,
+) -> (Effects, Workflows, tenantry::workflow::WorkflowId) {
+    let effects = Effects::default();
+    let engine = Workflows::new(store.clone(), [abc("abc", &effects, fail_c, fail_until)]);
+    let id = engine
+        .start("abc", TenantId::new_v4(), json!({}), None)
+        .await
+        .unwrap();
+    (effects, engine, id)
+}
+
 /// Advances `id` until it finishes, collecting each outcome.
 async fn drive(engine: &Workflows, id: tenantry::workflow::WorkflowId) -> Vec<Advanced> {
     let mut seen = Vec::new();
@@ -283,15 +300,8 @@ async fn drive(engine: &Workflows, id: tenantry::workflow::WorkflowId) -> Vec<Ad
 }
 
 async fn the_engine_runs_retries_and_compensates(store: Arc<dyn WorkflowStore>) {
-    let input = json!({});
     // Every step in order, once.
-    let effects = Effects::default();
-    let engine = Workflows::new(store.clone(), [abc("abc", &effects, None, 0)]);
-    let tenant = TenantId::new_v4();
-    let id = engine
-        .start("abc", tenant, input.clone(), None)
-        .await
-        .unwrap();
+    let (effects, engine, id) = fresh_abc(&store, None, 0).await;
     let seen = drive(&engine, id).await;
     assert_eq!(
         seen.last(),
@@ -306,20 +316,14 @@ async fn the_engine_runs_retries_and_compensates(store: Arc<dyn WorkflowStore>) 
             .all(|s| s.state == StepState::Done && s.attempts == 1)
     );
     assert!(matches!(
-        engine.start("nope", tenant, input.clone(), None).await,
+        engine
+            .start("nope", TenantId::new_v4(), json!({}), None)
+            .await,
         Err(WorkflowError::UnknownKind(_))
     ));
 
     // A retryable failure is retried and then succeeds.
-    let effects = Effects::default();
-    let engine = Workflows::new(
-        store.clone(),
-        [abc("abc", &effects, Some(StepError::Retry), 2)],
-    );
-    let id = engine
-        .start("abc", TenantId::new_v4(), input.clone(), None)
-        .await
-        .unwrap();
+    let (effects, engine, id) = fresh_abc(&store, Some(StepError::Retry), 2).await;
     let seen = drive(&engine, id).await;
     let retries = seen
         .iter()
@@ -342,15 +346,7 @@ async fn the_engine_runs_retries_and_compensates(store: Arc<dyn WorkflowStore>) 
 
     // Out of attempts: the done steps are undone, newest first; the failed
     // one is not; the workflow ends failed with the reason.
-    let effects = Effects::default();
-    let engine = Workflows::new(
-        store.clone(),
-        [abc("abc", &effects, Some(StepError::Retry), 0)],
-    );
-    let id = engine
-        .start("abc", TenantId::new_v4(), input.clone(), None)
-        .await
-        .unwrap();
+    let (effects, engine, id) = fresh_abc(&store, Some(StepError::Retry), 0).await;
     let seen = drive(&engine, id).await;
     assert_eq!(
         seen.last(),
@@ -384,15 +380,7 @@ async fn the_engine_runs_retries_and_compensates(store: Arc<dyn WorkflowStore>) 
     );
 
     // A fatal failure is not retried.
-    let effects = Effects::default();
-    let engine = Workflows::new(
-        store.clone(),
-        [abc("abc", &effects, Some(StepError::Fatal), 0)],
-    );
-    let id = engine
-        .start("abc", TenantId::new_v4(), input.clone(), None)
-        .await
-        .unwrap();
+    let (effects, engine, id) = fresh_abc(&store, Some(StepError::Fatal), 0).await;
     drive(&engine, id).await;
     assert_eq!(
         effects.all(),
@@ -400,12 +388,7 @@ async fn the_engine_runs_retries_and_compensates(store: Arc<dyn WorkflowStore>) 
     );
 
     // Cancelled after one step: that step is undone; the end is `cancelled`.
-    let effects = Effects::default();
-    let engine = Workflows::new(store.clone(), [abc("abc", &effects, None, 0)]);
-    let id = engine
-        .start("abc", TenantId::new_v4(), input.clone(), None)
-        .await
-        .unwrap();
+    let (effects, engine, id) = fresh_abc(&store, None, 0).await;
     assert_eq!(engine.advance(id).await.unwrap(), Advanced::More);
     engine.cancel(id, "operator:ada").await.unwrap();
     let seen = drive(&engine, id).await;

@@ -74,15 +74,7 @@ impl Presign<'_> {
         let canonical = format!(
             "PUT\n{path}\n{query}\ncontent-length:{size}\nhost:{host}\n\ncontent-length;host\nUNSIGNED-PAYLOAD"
         );
-        let to_sign = format!(
-            "AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}",
-            crate::hex::encode(&Sha256::digest(canonical.as_bytes()))
-        );
-        let mut key_bytes = format!("AWS4{}", self.secret_access_key).into_bytes();
-        for part in [date.as_str(), self.region, "s3", "aws4_request"] {
-            key_bytes = hmac(&key_bytes, part.as_bytes());
-        }
-        let signature = crate::hex::encode(&hmac(&key_bytes, to_sign.as_bytes()));
+        let signature = self.signature(&date, &stamp, &scope, &canonical);
         Ok(format!(
             "{scheme}://{host}{path}?{query}&X-Amz-Signature={signature}"
         ))
@@ -130,15 +122,7 @@ impl Presign<'_> {
         let canonical = format!(
             "{method}\n{path}\n\nhost:{host}\nx-amz-content-sha256:{payload}\nx-amz-date:{stamp}\n\n{signed}\n{payload}"
         );
-        let to_sign = format!(
-            "AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}",
-            crate::hex::encode(&Sha256::digest(canonical.as_bytes()))
-        );
-        let mut key_bytes = format!("AWS4{}", self.secret_access_key).into_bytes();
-        for part in [date.as_str(), self.region, "s3", "aws4_request"] {
-            key_bytes = hmac(&key_bytes, part.as_bytes());
-        }
-        let signature = crate::hex::encode(&hmac(&key_bytes, to_sign.as_bytes()));
+        let signature = self.signature(&date, &stamp, &scope, &canonical);
         let authorization = format!(
             "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed}, Signature={signature}",
             self.access_key_id
@@ -151,6 +135,22 @@ impl Presign<'_> {
                 ("x-amz-date", stamp),
             ],
         ))
+    }
+}
+
+impl Presign<'_> {
+    /// The SigV4 signature of `canonical` (the canonical request), made on
+    /// `date` at `stamp` within `scope`.
+    fn signature(&self, date: &str, stamp: &str, scope: &str, canonical: &str) -> String {
+        let to_sign = format!(
+            "AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}",
+            crate::hex::encode(&Sha256::digest(canonical.as_bytes()))
+        );
+        let mut key_bytes = format!("AWS4{}", self.secret_access_key).into_bytes();
+        for part in [date, self.region, "s3", "aws4_request"] {
+            key_bytes = hmac(&key_bytes, part.as_bytes());
+        }
+        crate::hex::encode(&hmac(&key_bytes, to_sign.as_bytes()))
     }
 }
 
