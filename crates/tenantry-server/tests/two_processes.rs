@@ -220,3 +220,126 @@ async fn an_invoice_written_through_one_process_is_in_the_next_summary_of_every_
     drop((a, b));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A plan change run from the CLI while two servers serve the tenant: its
+/// files move to a bucket of its own (the enterprise layout), every
+/// process serves them from there and sees the new plan's defaults at once
+/// (Redis), and nothing is left where they were.
+#[tokio::test]
+async fn a_plan_change_moves_files_and_reaches_every_process_at_once() {
+    let Some(redis) = common::redis().await else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("tenantry-2p-{}", uuid::Uuid::new_v4().simple()));
+    let a = ServerProcess::start(&dir, &["--demo", "--redis-url", &redis]);
+    let b = ServerProcess::start(&dir, &["--redis-url", &redis]);
+    let token = common::cli_token(&dir, "acme", "admin");
+    let http = tenantry_testkit::http();
+    let call = |server: &ServerProcess, method: reqwest::Method, path: &str| {
+        server.request(&http, &token, "acme", method, path)
+    };
+    let invoices: serde_json::Value = call(&a, reqwest::Method::GET, "/api/invoices")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let invoice = invoices["invoices"][0]["id"].as_str().unwrap().to_owned();
+    let file = format!("/api/invoices/{invoice}/attachments/receipt.txt");
+    let stored = call(&a, reqwest::Method::PUT, &file)
+        .body("paid in full")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.status(), StatusCode::CREATED);
+    let reminders = |server: &ServerProcess| {
+        let request = call(server, reqwest::Method::GET, "/api/flags");
+        async move {
+            let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            body["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["key"] == "invoice_reminders")
+                .map(|f| f["enabled"].as_bool().unwrap())
+                .unwrap()
+        }
+    };
+    for server in [&a, &b] {
+        assert!(!reminders(server).await, "pro: no reminders, and cached");
+    }
+    let record = common::tenantry_cli(&dir, &["tenants", "show", "acme"]);
+    let record: serde_json::Value = serde_json::from_slice(&record.stdout).unwrap();
+    let id = uuid::Uuid::parse_str(record["id"].as_str().unwrap()).unwrap();
+    let shared = dir
+        .join("objects/tenantry/tenants")
+        .join(id.simple().to_string());
+    let own = dir.join(format!("objects/tenantry-{}", id.simple()));
+    assert!(shared.exists() && !own.exists());
+    let files_under = |path: &std::path::Path| -> usize {
+        fn walk(path: &std::path::Path) -> usize {
+            std::fs::read_dir(path).map_or(0, |entries| {
+                entries
+                    .flatten()
+                    .map(|e| {
+                        if e.path().is_dir() {
+                            walk(&e.path())
+                        } else {
+                            1
+                        }
+                    })
+                    .sum()
+            })
+        }
+        walk(path)
+    };
+    let before = files_under(&shared);
+    assert!(
+        before >= 1,
+        "the receipt (and any of the demo's files) under the shared prefix"
+    );
+
+    let moved = common::tenantry_cli(
+        &dir,
+        &[
+            "tenants",
+            "set-plan",
+            "acme",
+            "enterprise",
+            "--redis-url",
+            &redis,
+        ],
+    );
+    assert!(
+        moved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&moved.stderr)
+    );
+
+    for server in [&a, &b] {
+        assert!(reminders(server).await, "enterprise defaults, seen at once");
+        let read = call(server, reqwest::Method::GET, &file)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(read.status(), StatusCode::OK);
+        let meta: serde_json::Value = read.json().await.unwrap();
+        let download = format!(
+            "http://{}{}",
+            server.addr,
+            meta["download_url"].as_str().unwrap()
+        );
+        let bytes = http.get(download).send().await.unwrap();
+        assert_eq!(bytes.status(), StatusCode::OK);
+        assert_eq!(bytes.text().await.unwrap(), "paid in full");
+    }
+    assert_eq!(
+        files_under(&own),
+        before,
+        "every file is in the tenant's own bucket"
+    );
+    assert_eq!(files_under(&shared), 0, "and nowhere else");
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -48,6 +48,15 @@ pub(crate) enum TenantsCommand {
     Resume { slug: String },
     /// Finish provisioning a tenant left in `provisioning` (idempotent).
     Provision { slug: String },
+    /// Move a tenant to another plan: limits, queue weight, flag defaults
+    /// and connection quota follow; its files move when the storage layout
+    /// differs (a plan's own bucket, or the shared one).
+    SetPlan {
+        /// Tenant slug.
+        slug: String,
+        /// The new plan (free, pro, enterprise).
+        plan: Plan,
+    },
 }
 
 pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Result<()> {
@@ -55,9 +64,9 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
     // Creating a tenant writes into the tenant plane, which must be
     // migrated; reading and steering the registry needs only the services.
     let services = match cmd {
-        TenantsCommand::Create { .. } | TenantsCommand::Provision { .. } => {
-            app::open(&config).await?
-        }
+        TenantsCommand::Create { .. }
+        | TenantsCommand::Provision { .. }
+        | TenantsCommand::SetPlan { .. } => app::open(&config).await?,
         _ => app::connect(&config).await?,
     };
     let tenants = &services.tenants;
@@ -123,6 +132,29 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
             let record = by_slug(slug).await?;
             print_tenant(&tenants.set_state(record.id, TenantState::Active).await?);
         }
+        TenantsCommand::SetPlan { slug, plan } => {
+            let record = by_slug(slug).await?;
+            let plan = crate::plans::catalog().plan(plan.as_str())?;
+            if plan == record.plan {
+                print_tenant(&record);
+                return Ok(());
+            }
+            let input = crate::lifecycle::PlanChange {
+                from: record.plan.as_str().to_owned(),
+                to: plan.as_str().to_owned(),
+            };
+            let workflows = crate::lifecycle::workflows(&services);
+            let id = workflows
+                .launch(
+                    &*services.queue,
+                    crate::lifecycle::PLAN_CHANGE,
+                    record.id,
+                    serde_json::to_value(input)?,
+                    Some("cli"),
+                )
+                .await?;
+            print_tenant(&run_workflow(&services, &workflows, &record, id).await?);
+        }
         TenantsCommand::Provision { slug } => {
             let record = by_slug(slug).await?;
             if record.state != TenantState::Provisioning {
@@ -171,12 +203,24 @@ async fn onboard(
                 .await?
         }
     };
+    run_workflow(services, &workflows, record, id).await
+}
+
+/// Runs workflow `id` of `record` here with a progress bar; the tenant as
+/// it ends up, or an error naming how the workflow ended and why.
+async fn run_workflow(
+    services: &crate::services::Services,
+    workflows: &tenantry::workflow::Workflows,
+    record: &TenantRecord,
+    id: tenantry::workflow::WorkflowId,
+) -> anyhow::Result<TenantRecord> {
     let bar = super::progress::WorkflowBar::new();
-    let finished = crate::lifecycle::run_here(services, &workflows, id, &|r| bar.show(r)).await?;
+    let finished = crate::lifecycle::run_here(services, workflows, id, &|r| bar.show(r)).await?;
     bar.finish(&finished);
     if finished.state != tenantry::workflow::WorkflowState::Succeeded {
         anyhow::bail!(
-            "onboarding {} {}: {} (see `tenantry workflows show {id}`)",
+            "{} {} {}: {} (see `tenantry workflows show {id}`)",
+            finished.kind,
             record.slug,
             finished.state,
             finished.error.as_deref().unwrap_or("no reason recorded")

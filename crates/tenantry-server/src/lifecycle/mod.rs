@@ -4,6 +4,7 @@
 //! the CLI command that started them).
 
 mod onboarding;
+mod plan_change;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,12 +15,16 @@ use tenantry::workflow::{StepContext, StepError, WorkflowId, WorkflowRecord, Wor
 use crate::services::Services;
 
 pub(crate) use onboarding::{ONBOARDING, Onboarding};
+pub(crate) use plan_change::{PLAN_CHANGE, PlanChange};
 
 /// The server's workflow kinds over its services.
 pub(crate) fn workflows(services: &Services) -> Workflows {
     Workflows::new(
         services.workflow_store.clone(),
-        [onboarding::definition(services)],
+        [
+            onboarding::definition(services),
+            plan_change::definition(services),
+        ],
     )
 }
 

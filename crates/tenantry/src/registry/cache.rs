@@ -180,6 +180,18 @@ impl Tenants {
         Ok(record)
     }
 
+    /// Puts a tenant on `plan`; every process holding its record (with
+    /// registry events, e.g. Redis) drops it at once.
+    pub async fn set_plan(
+        &self,
+        id: TenantId,
+        plan: &crate::context::Plan,
+    ) -> Result<TenantRecord, RegistryError> {
+        let record = self.store.set_plan(id, plan).await?;
+        self.announce(&record).await;
+        Ok(record)
+    }
+
     /// Marks a tenant as a canary (fleet migrations reach it first), or not.
     pub async fn set_canary(
         &self,

@@ -82,6 +82,21 @@ pub trait TenantStore: Send + Sync + 'static {
         id: TenantId,
         state: TenantState,
     ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>>;
+    /// Puts a tenant on `plan` and returns the updated record.
+    ///
+    /// Stores that cannot (in-memory test doubles) refuse it.
+    fn set_plan<'a>(
+        &'a self,
+        id: TenantId,
+        plan: &'a crate::context::Plan,
+    ) -> BoxFuture<'a, Result<TenantRecord, RegistryError>> {
+        let _ = (id, plan);
+        Box::pin(async {
+            Err(RegistryError::Storage(
+                "this store cannot change plans".into(),
+            ))
+        })
+    }
     /// Marks a tenant as a canary (or not) and returns the updated record.
     ///
     /// Stores without the notion (in-memory test doubles) refuse it.

@@ -404,6 +404,12 @@ impl TenantStorage {
         Ok(objects)
     }
 
+    /// Where `ctx` keeps its objects: under a shared prefix or in a bucket
+    /// of its own (its plan decides).
+    pub fn layout(&self, ctx: &TenantContext) -> Layout {
+        self.inner.policy.layout(ctx)
+    }
+
     /// Creates the current tenant's bucket if it has none yet: its own under
     /// [`Layout::BucketPerTenant`], the shared one otherwise (onboarding;
     /// idempotent). On S3 this is a real `CreateBucket`; locally, a

@@ -207,6 +207,22 @@ impl TenantStore for PgTenantStore {
         })
     }
 
+    fn set_plan<'a>(
+        &'a self,
+        id: TenantId,
+        plan: &'a crate::context::Plan,
+    ) -> BoxFuture<'a, Result<TenantRecord, RegistryError>> {
+        Box::pin(async move {
+            let name = plan.as_str();
+            self.update(
+                id,
+                "UPDATE tenantry.tenants SET plan = $2, updated_at = now() WHERE id = $1",
+                &name,
+            )
+            .await
+        })
+    }
+
     fn set_canary(
         &self,
         id: TenantId,

@@ -198,6 +198,22 @@ impl TenantStore for SqliteTenantStore {
         })
     }
 
+    fn set_plan<'a>(
+        &'a self,
+        id: TenantId,
+        plan: &'a crate::context::Plan,
+    ) -> BoxFuture<'a, Result<TenantRecord, RegistryError>> {
+        let value = rusqlite::types::Value::Text(plan.as_str().to_owned());
+        Box::pin(async move {
+            self.update(
+                id,
+                "UPDATE tenants SET plan = ?2, updated_at = ?3 WHERE id = ?1",
+                value,
+            )
+            .await
+        })
+    }
+
     fn set_canary(
         &self,
         id: TenantId,
