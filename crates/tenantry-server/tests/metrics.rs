@@ -188,7 +188,8 @@ async fn the_api_port_serves_no_operator_endpoint() {
 #[tokio::test]
 async fn stuck_workflows_are_measured_and_alerted_on() {
     use tenantry::workflow::{NewWorkflow, StepState};
-    let s = TestServer::sqlite().await;
+    // No workers here: none may pick the workflow up and move it along.
+    let s = TestServer::sqlite_with(|settings| settings.workers = Some(0)).await;
     let acme = s.record("acme").await;
     let input = serde_json::json!({});
     let store = &s.services.workflow_store;
