@@ -12,7 +12,8 @@ use crate::settings::Settings;
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum TenantsCommand {
-    /// Register an active tenant.
+    /// Register a tenant and onboard it (its tier target, storage, data key,
+    /// settings and first admin), run here as a durable workflow.
     Create {
         /// DNS-label slug.
         #[arg(long)]
