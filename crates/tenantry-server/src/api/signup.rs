@@ -99,12 +99,13 @@ pub(crate) async fn sign_up(
     if !crate::store::users::is_email(&email) {
         return Err(ApiError::field("admin_email", "must be an e-mail address"));
     }
+    if request.slug == "system" {
+        // Reserved for the platform: as good as taken (the schema allows
+        // the name; only the registry knows it is not free).
+        return Err(ApiError::Conflict("that slug is taken".into()));
+    }
     if let Err(e) = tenantry::registry::validate_slug(&request.slug) {
         return Err(ApiError::field("slug", e.to_string()));
-    }
-    if request.slug == "system" {
-        // Reserved for the platform: as good as taken.
-        return Err(ApiError::Conflict("that slug is taken".into()));
     }
     let name = request.name.unwrap_or_else(|| request.slug.clone());
     super::text::display_text("name", &name, 100)?;
