@@ -16,9 +16,7 @@ async fn a_suspension_reaches_every_process_without_waiting_for_the_ttl() {
     let Some(redis) = common::redis().await else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("tenantry-2p-{}", uuid::Uuid::new_v4().simple()));
-    let a = ServerProcess::start(&dir, &["--demo", "--redis-url", &redis]);
-    let b = ServerProcess::start(&dir, &["--redis-url", &redis]);
+    let (dir, a, b) = common::two_servers(&redis);
     // The control: a process that does not listen keeps its cached record.
     let stale = ServerProcess::start(&dir, &[]);
 
@@ -81,9 +79,7 @@ async fn settings_and_flags_reach_every_process_without_waiting_for_the_ttl() {
     let Some(redis) = common::redis().await else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("tenantry-2p-{}", uuid::Uuid::new_v4().simple()));
-    let a = ServerProcess::start(&dir, &["--demo", "--redis-url", &redis]);
-    let b = ServerProcess::start(&dir, &["--redis-url", &redis]);
+    let (dir, a, b) = common::two_servers(&redis);
     let stale = ServerProcess::start(&dir, &[]);
     let token = common::cli_token(&dir, "acme", "admin");
     let http = tenantry_testkit::http();
@@ -98,17 +94,10 @@ async fn settings_and_flags_reach_every_process_without_waiting_for_the_ttl() {
         }
     };
     let reminders_flag = |server: &ServerProcess| {
-        let request = call(server, reqwest::Method::GET, "/api/flags");
-        async move {
-            let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
-            body["flags"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|f| f["key"] == "invoice_reminders")
-                .map(|f| f["enabled"].as_bool().unwrap())
-                .unwrap()
-        }
+        common::flag_enabled(
+            call(server, reqwest::Method::GET, "/api/flags"),
+            "invoice_reminders",
+        )
     };
     // Everyone caches the defaults (acme is not on the enterprise plan: no reminders).
     for server in [&a, &b, &stale] {
@@ -157,9 +146,7 @@ async fn an_invoice_written_through_one_process_is_in_the_next_summary_of_every_
     let Some(redis) = common::redis().await else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("tenantry-2p-{}", uuid::Uuid::new_v4().simple()));
-    let a = ServerProcess::start(&dir, &["--demo", "--redis-url", &redis]);
-    let b = ServerProcess::start(&dir, &["--redis-url", &redis]);
+    let (dir, a, b) = common::two_servers(&redis);
     let token = common::cli_token(&dir, "acme", "admin");
     let http = tenantry_testkit::http();
     let call = |server: &ServerProcess, method: reqwest::Method, path: &str| {
@@ -230,9 +217,7 @@ async fn a_plan_change_moves_files_and_reaches_every_process_at_once() {
     let Some(redis) = common::redis().await else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("tenantry-2p-{}", uuid::Uuid::new_v4().simple()));
-    let a = ServerProcess::start(&dir, &["--demo", "--redis-url", &redis]);
-    let b = ServerProcess::start(&dir, &["--redis-url", &redis]);
+    let (dir, a, b) = common::two_servers(&redis);
     let token = common::cli_token(&dir, "acme", "admin");
     let http = tenantry_testkit::http();
     let call = |server: &ServerProcess, method: reqwest::Method, path: &str| {
@@ -254,17 +239,10 @@ async fn a_plan_change_moves_files_and_reaches_every_process_at_once() {
         .unwrap();
     assert_eq!(stored.status(), StatusCode::CREATED);
     let reminders = |server: &ServerProcess| {
-        let request = call(server, reqwest::Method::GET, "/api/flags");
-        async move {
-            let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
-            body["flags"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|f| f["key"] == "invoice_reminders")
-                .map(|f| f["enabled"].as_bool().unwrap())
-                .unwrap()
-        }
+        common::flag_enabled(
+            call(server, reqwest::Method::GET, "/api/flags"),
+            "invoice_reminders",
+        )
     };
     for server in [&a, &b] {
         assert!(!reminders(server).await, "pro: no reminders, and cached");

@@ -450,6 +450,27 @@ impl Drop for ServerProcess {
     }
 }
 
+/// Two `tenantry serve` processes sharing a fresh data directory and
+/// `redis` (the first seeds the demo tenants): the directory, then both.
+pub fn two_servers(redis: &str) -> (std::path::PathBuf, ServerProcess, ServerProcess) {
+    let dir = std::env::temp_dir().join(format!("tenantry-2p-{}", uuid::Uuid::new_v4().simple()));
+    let a = ServerProcess::start(&dir, &["--demo", "--redis-url", redis]);
+    let b = ServerProcess::start(&dir, &["--redis-url", redis]);
+    (dir, a, b)
+}
+
+/// Whether flag `key` is on in the answer of `flags` (a `GET /api/flags`).
+pub async fn flag_enabled(flags: RequestBuilder, key: &str) -> bool {
+    let body: Value = flags.send().await.unwrap().json().await.unwrap();
+    body["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == key)
+        .and_then(|f| f["enabled"].as_bool())
+        .unwrap_or_else(|| panic!("no flag {key} in {body}"))
+}
+
 /// A token from `tenantry token` for `slug`'s first user with `role`.
 pub fn cli_token(data_dir: &std::path::Path, slug: &str, role: &str) -> String {
     let output = tenantry_cli(data_dir, &["token", "--tenant", slug, "--role", role]);
