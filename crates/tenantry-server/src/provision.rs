@@ -1,12 +1,11 @@
-//! Creating a tenant together with its tier target.
-//!
-//! A tenant is registered as `provisioning` (its requests get 503 with
-//! `Retry-After`), its target is created — for the schema tier, a schema
-//! migrated to the current version; for the database tier, the tenant's own
-//! PostgreSQL database (or SQLite file), migrated — and only then is it
-//! made `active`.
-//! Every step is idempotent: if one fails, the tenant stays `provisioning`
-//! and [`provision`] (`tenantry tenants provision SLUG`) finishes the job.
+//! A tenant's registration and its tier target: [`register`] records it
+//! `provisioning` (its requests get 503 with `Retry-After`) after checking
+//! the tier can be made here; [`provision_target`] makes the target — for
+//! the schema tier a schema migrated to the current version, for the
+//! database tier the tenant's own PostgreSQL database (or SQLite file) —
+//! and [`drop_target`] undoes it. Onboarding ([`crate::lifecycle`]) runs
+//! them as durable steps; [`create_tenant`] does it all at once for the
+//! demo seed and tests. Every step is idempotent.
 
 use anyhow::{Context, bail};
 use tenantry::context::Tier;
@@ -52,23 +51,6 @@ pub async fn create_tenant(
     if wanted == TenantState::Provisioning {
         return Ok(record);
     }
-    Ok(services
-        .tenants
-        .set_state(record.id, TenantState::Active)
-        .await?)
-}
-
-/// Finishes provisioning a tenant left in `provisioning` (idempotent).
-pub async fn provision(services: &Services, record: &TenantRecord) -> anyhow::Result<TenantRecord> {
-    if record.state != TenantState::Provisioning {
-        bail!(
-            "tenant {} is {}, not provisioning",
-            record.slug,
-            record.state
-        );
-    }
-    check_tier(services, record.tier)?;
-    provision_target(services, record).await?;
     Ok(services
         .tenants
         .set_state(record.id, TenantState::Active)

@@ -128,7 +128,10 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Services> {
     for tenant in tenants.list().await? {
         let live = !matches!(
             tenant.state,
-            TenantState::Deleting | TenantState::Deleted | TenantState::Provisioning
+            TenantState::Deleting
+                | TenantState::Deleted
+                | TenantState::Provisioning
+                | TenantState::Failed
         );
         if tenant.tier == Tier::Database && live {
             shared

@@ -1,7 +1,7 @@
 //! Onboarding through the real binary, on PostgreSQL and S3: an enterprise
 //! tenant gets its schema and a bucket of its own (created on S3 for real);
 //! an onboarding that fails at the bucket step undoes the schema it had
-//! made and leaves the tenant `provisioning` with the reason.
+//! made and leaves the tenant `failed`, the reason on its workflow.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -139,7 +139,7 @@ async fn onboarding_that_fails_at_the_bucket_undoes_what_it_made() {
     assert!(stderr.contains("step storage failed"), "{stderr}");
 
     let record = json(&setup.cli(tenantry_testkit::S3_SECRET_KEY, &["tenants", "show", "big"]));
-    assert_eq!(record["state"], "provisioning", "requests keep getting 503");
+    assert_eq!(record["state"], "failed", "its requests get 404");
     let id: TenantId = record["id"].as_str().unwrap().parse().unwrap();
     assert!(!setup.schema_exists(id).await, "the schema was dropped");
     assert!(
@@ -158,6 +158,7 @@ async fn onboarding_that_fails_at_the_bucket_undoes_what_it_made() {
     assert_eq!(
         states,
         [
+            "compensated",
             "compensated",
             "failed",
             "pending",

@@ -36,7 +36,10 @@ pub async fn prepare(services: &Services) -> anyhow::Result<()> {
         // Every database-tier tenant's own database too.
         for tenant in services.tenants.list().await? {
             if tenant.tier != Tier::Database
-                || matches!(tenant.state, TenantState::Deleting | TenantState::Deleted)
+                || matches!(
+                    tenant.state,
+                    TenantState::Failed | TenantState::Deleting | TenantState::Deleted
+                )
             {
                 continue;
             }

@@ -47,7 +47,8 @@ pub(crate) enum TenantsCommand {
     Suspend { slug: String },
     /// Resume a suspended tenant.
     Resume { slug: String },
-    /// Finish provisioning a tenant left in `provisioning` (idempotent).
+    /// Finish onboarding a tenant left `provisioning`, or onboard a
+    /// `failed` one again (idempotent).
     Provision { slug: String },
     /// Move a tenant to another plan: limits, queue weight, flag defaults
     /// and connection quota follow; its files move when the storage layout
@@ -158,9 +159,12 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
         }
         TenantsCommand::Provision { slug } => {
             let record = by_slug(slug).await?;
-            if record.state != TenantState::Provisioning {
+            if !matches!(
+                record.state,
+                TenantState::Provisioning | TenantState::Failed
+            ) {
                 anyhow::bail!(
-                    "tenant {} is {}, not provisioning",
+                    "tenant {} is {}, not provisioning (or failed)",
                     record.slug,
                     record.state
                 );

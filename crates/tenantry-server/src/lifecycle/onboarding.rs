@@ -3,8 +3,9 @@
 //! for real), its data key, its default settings and its first admin, then
 //! becomes `active`. A failure undoes the finished steps, newest first (the
 //! admin removed, the key destroyed, the bucket and its objects deleted,
-//! the target dropped), and the tenant stays `provisioning` — its requests
-//! answered 503 — with the workflow's reason.
+//! the target dropped), and the tenant ends `failed` — its requests
+//! answered 404 — with the reason on the workflow; `tenants provision`
+//! starts it again.
 
 use std::time::Duration;
 
@@ -31,6 +32,31 @@ fn input(ctx: &tenantry::workflow::StepContext) -> anyhow::Result<Onboarding> {
 
 pub(super) fn definition(services: &Services) -> WorkflowDef {
     WorkflowDef::new(ONBOARDING)
+        // Undone last: the tenant is left `failed` once the rest is undone.
+        .step(
+            Step::new(
+                "register",
+                in_tenant(services, async |services, record, _| {
+                    if record.state == TenantState::Failed {
+                        services
+                            .tenants
+                            .set_state(record.id, TenantState::Provisioning)
+                            .await?;
+                    }
+                    Ok(())
+                }),
+            )
+            .compensate(in_tenant(services, async |services, record, _| {
+                if record.state == TenantState::Provisioning {
+                    services
+                        .tenants
+                        .set_state(record.id, TenantState::Failed)
+                        .await?;
+                }
+                Ok(())
+            }))
+            .attempts(3),
+        )
         .step(
             Step::new(
                 "tier",

@@ -220,7 +220,9 @@ impl Edge {
             TenantState::Active => {}
             TenantState::Provisioning => return Err(Rejection::Provisioning),
             TenantState::Suspended => return Err(Rejection::Suspended),
-            TenantState::Deleting | TenantState::Deleted => return Err(Rejection::UnknownTenant),
+            TenantState::Failed | TenantState::Deleting | TenantState::Deleted => {
+                return Err(Rejection::UnknownTenant);
+            }
         }
 
         let request_id = request_id_of(&parts.headers);

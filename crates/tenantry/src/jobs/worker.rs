@@ -463,7 +463,9 @@ impl Worker {
             TenantState::Suspended | TenantState::Provisioning => {
                 return Ok(Tenancy::Held(record.state));
             }
-            TenantState::Deleting | TenantState::Deleted => return Ok(Tenancy::Gone),
+            TenantState::Failed | TenantState::Deleting | TenantState::Deleted => {
+                return Ok(Tenancy::Gone);
+            }
         }
         let mut builder = TenantContext::builder(record.id, record.slug.clone())
             .plan(record.plan.clone())

@@ -17,6 +17,8 @@ pub enum TenantState {
     Active,
     /// Blocked by an operator; requests get 403.
     Suspended,
+    /// Onboarding failed (its workflow says why); requests get 404.
+    Failed,
     /// Being removed; requests get 404.
     Deleting,
     /// Gone; requests get 404.
@@ -30,6 +32,7 @@ impl TenantState {
             Self::Provisioning => "provisioning",
             Self::Active => "active",
             Self::Suspended => "suspended",
+            Self::Failed => "failed",
             Self::Deleting => "deleting",
             Self::Deleted => "deleted",
         }
@@ -43,7 +46,9 @@ impl TenantState {
             (Provisioning, Active)
                 | (Active, Suspended)
                 | (Suspended, Active)
-                | (Provisioning | Active | Suspended, Deleting)
+                | (Provisioning, Failed)
+                | (Failed, Provisioning)
+                | (Provisioning | Active | Suspended | Failed, Deleting)
                 | (Deleting, Deleted)
         ) || self == to
     }
@@ -62,6 +67,7 @@ impl FromStr for TenantState {
             "provisioning" => Self::Provisioning,
             "active" => Self::Active,
             "suspended" => Self::Suspended,
+            "failed" => Self::Failed,
             "deleting" => Self::Deleting,
             "deleted" => Self::Deleted,
             _ => return Err(UnknownVariant::new("TenantState", s)),

@@ -143,7 +143,12 @@ impl WorkflowStore for SqliteWorkflowStore {
             let outcome = self
                 .db
                 .run_unscoped(move |conn| {
-                    let tx = conn.transaction().map_err(sqlite_error)?;
+                    // IMMEDIATE: it reads before it writes, and a deferred
+                    // transaction's upgrade fails at once (SQLITE_BUSY) when
+                    // another connection wrote in between.
+                    let tx = conn
+                        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                        .map_err(sqlite_error)?;
                     let owner = tenant.to_string();
                     let running = tx
                         .query_row(

@@ -24,6 +24,7 @@ pub const CONTROL_MIGRATIONS: &[Migration] = crate::data::migration::control_mig
         (9, "plan_names", "0009_plan_names"),
         (10, "workflows", "0010_workflows"),
         (11, "lifecycle_lane", "0011_lifecycle_lane"),
+        (12, "failed_state", "0012_failed_state"),
     ]
 );
 
