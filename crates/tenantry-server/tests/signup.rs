@@ -1,6 +1,6 @@
 //! Self-service sign-up through the real server: a new tenant registered
 //! `provisioning`, onboarded by the server's own lifecycle workers to
-//! `active` with its admin; bad input refused with nothing written; a slug
+//! `active` with its admin, who is welcomed by e-mail; bad input refused with nothing written; a slug
 //! taken is a 409; one client address is limited.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
@@ -64,6 +64,26 @@ async fn signup_flow(s: &TestServer) {
         .unwrap();
     assert_eq!(tenant.state, TenantState::Active);
     assert_eq!(tenant.plan.as_str(), "free");
+
+    // The first admin is welcomed by e-mail (a job in the tenant's name).
+    let outbox = s.data_dir.join("outbox").join("initech");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let welcome = loop {
+        let found = std::fs::read_dir(&outbox)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .find(|m| m.contains("Subject: Welcome to initech"));
+        if let Some(mail) = found {
+            break mail;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no welcome e-mail");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(welcome.contains("To: boss@initech.example"), "{welcome}");
+    assert!(welcome.contains("X-Tenant: initech"), "{welcome}");
 
     // Taken, whoever asks.
     let (status, body) = sign_up(

@@ -133,7 +133,11 @@ fn limits(sizes: LimitSizes, services: &Services, metrics: Arc<LimitMetrics>) ->
 
 /// Starts the job workers and the scheduler (none with `--workers 0`).
 pub fn workers(config: &Config, services: &Services) -> anyhow::Result<Background> {
-    crate::jobs::start(config, services)
+    let mut background = crate::jobs::start(config, services)?;
+    if config.jobs.workers > 0 {
+        crate::lifecycle::start(config, services, &mut background);
+    }
+    Ok(background)
 }
 
 /// Opens the services and makes them fit to serve ([`startup::prepare`]).

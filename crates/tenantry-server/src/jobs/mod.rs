@@ -35,6 +35,29 @@ pub(crate) mod kinds {
     pub(crate) const OVERDUE_REMINDERS: &str = "invoice.overdue_reminders";
     /// Prune old outbox files (hourly, system tenant).
     pub(crate) const CLEANUP: &str = "system.cleanup";
+    /// Welcome a tenant's first admin (onboarding).
+    pub(crate) const INVITATION: &str = "user.invitation";
+}
+
+/// Who a welcome e-mail goes to.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Invitation {
+    /// The new admin's e-mail.
+    pub(crate) email: String,
+}
+
+/// Queues the welcome e-mail of the current tenant's new admin `email`
+/// (once per address, however often onboarding's step runs).
+pub(crate) async fn invite(services: &Services, email: &str) -> Result<(), JobError> {
+    let job = JobEnvelope::new(
+        kinds::INVITATION,
+        &Invitation {
+            email: email.to_owned(),
+        },
+    )?
+    .lane(Lane::Interactive)
+    .idempotency_key(format!("invitation:{email}"));
+    services.queue.enqueue(&job).await.map(drop)
 }
 
 /// The invoice a job is about.
@@ -94,6 +117,16 @@ pub struct Background {
 }
 
 impl Background {
+    /// Runs `task` with the rest: stopped and awaited with them.
+    pub(crate) fn spawn(&mut self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(task);
+    }
+
+    /// Completes when [`stop`](Self::stop) is called.
+    pub(crate) fn stopping(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        until(self.stop.subscribe())
+    }
+
     /// Stops claiming, lets running jobs finish, and returns when they have.
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
@@ -128,26 +161,6 @@ pub(crate) fn start(config: &Config, services: &Services) -> anyhow::Result<Back
             .observed_by(services.job_metrics.clone());
         tasks.spawn(worker.run(until(stopped.clone())));
     }
-    // Lifecycle workflows: their own lane, and every live one picked up
-    // again (a workflow whose job was lost resumes here).
-    let workflows = crate::lifecycle::workflows(services);
-    let lifecycle = crate::lifecycle::worker(
-        services,
-        &workflows,
-        &format!("{name}:{}", Lane::Lifecycle),
-        config.jobs.lease,
-    )
-    .observed_by(services.job_metrics.clone());
-    tasks.spawn(lifecycle.run(until(stopped.clone())));
-    tasks.spawn(report_stuck(workflows.clone(), until(stopped.clone())));
-    let queue = services.queue.clone();
-    tasks.spawn(async move {
-        match workflows.resume_all(&*queue).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(workflows = n, "live workflows resumed"),
-            Err(e) => tracing::error!(error = %e, "could not resume the live workflows"),
-        }
-    });
     let schedules = vec![
         CronJob::new(
             "overdue-reminders",
@@ -165,36 +178,6 @@ pub(crate) fn start(config: &Config, services: &Services) -> anyhow::Result<Back
     let scheduler = Scheduler::new(services.queue.clone(), services.tenants.clone(), schedules);
     tasks.spawn(scheduler.run(until(stopped)));
     Ok(Background { stop, tasks })
-}
-
-/// Logs every stuck workflow (a step past its deadline) once a minute, with
-/// its tenant, until `stop`; `tenant_lifecycle_stuck` counts them too.
-async fn report_stuck(
-    workflows: tenantry::workflow::Workflows,
-    stop: impl std::future::Future<Output = ()>,
-) {
-    tokio::pin!(stop);
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
-    loop {
-        tokio::select! {
-            () = &mut stop => return,
-            _ = every.tick() => {}
-        }
-        match workflows.stuck(std::time::SystemTime::now()).await {
-            Ok(stuck) => {
-                for s in stuck {
-                    tracing::error!(
-                        workflow = %s.workflow.id,
-                        kind = %s.workflow.kind,
-                        tenant = %s.workflow.tenant,
-                        step = %s.step,
-                        "lifecycle workflow stuck: a step is past its deadline"
-                    );
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "could not check for stuck workflows"),
-        }
-    }
 }
 
 async fn until(mut stopped: watch::Receiver<bool>) {

@@ -29,6 +29,8 @@ pub(super) struct Handlers {
     mail_from: String,
     overdue_after: Duration,
     outbox: Option<std::path::PathBuf>,
+    // Where tenants are reached (`<slug>.<base domain>`), for welcome mail.
+    base_domain: String,
 }
 
 fn retry(e: impl std::fmt::Display) -> Failure {
@@ -50,6 +52,7 @@ impl Handlers {
             outbound,
             mail_from: config.jobs.mail_from.clone(),
             overdue_after: config.jobs.overdue_after,
+            base_domain: config.base_domain.clone(),
             outbox: match &config.jobs.mail {
                 MailTransport::Files(dir) => Some(dir.clone()),
                 MailTransport::Smtp(_) => None,
@@ -60,6 +63,7 @@ impl Handlers {
     /// `worker` with a handler for every kind.
     pub(super) fn register(self: &Arc<Self>, worker: Worker) -> Worker {
         let (a, b, c, d) = (self.clone(), self.clone(), self.clone(), self.clone());
+        let e = self.clone();
         worker
             .handle_json(kinds::INVOICE_EMAIL, move |job, invoice: InvoiceRef| {
                 let h = a.clone();
@@ -77,6 +81,13 @@ impl Handlers {
                 let h = d.clone();
                 async move { h.cleanup().await }
             })
+            .handle_json(
+                kinds::INVITATION,
+                move |job, invitation: super::Invitation| {
+                    let h = e.clone();
+                    async move { h.invitation(&job, invitation).await }
+                },
+            )
     }
 
     /// Who hears about the tenant's invoices: its admins (the first
@@ -156,6 +167,28 @@ impl Handlers {
             "invoice e-mail sent"
         );
         Ok(())
+    }
+
+    /// Welcomes a tenant's first admin: where to sign in, from the
+    /// tenant's sender.
+    async fn invitation(&self, job: &Job, invitation: super::Invitation) -> Result<(), Failure> {
+        let ctx = tenantry::context::require().map_err(retry)?;
+        let settings = self.settings().await?;
+        let email = Email {
+            from: self.sender(&settings),
+            to: invitation.email,
+            subject: format!("Welcome to {} on tenantry", ctx.slug()),
+            body: format!(
+                "You are the first admin of {}.\nSign in at https://{}.{}/ with this address.\n",
+                ctx.slug(),
+                ctx.slug(),
+                self.base_domain
+            ),
+        };
+        self.mailer
+            .send(&email, ctx.slug(), job.id)
+            .await
+            .map_err(Failure::Retry)
     }
 
     async fn overdue_reminders(&self, job: &Job, tick: Tick) -> Result<(), Failure> {

@@ -28,6 +28,65 @@ pub(crate) fn workflows(services: &Services) -> Workflows {
     )
 }
 
+/// Starts this process's share of the lifecycle work into `background`: a
+/// lifecycle-lane worker, every live workflow queued again (one whose job
+/// was lost resumes here), and the stuck-workflow report.
+pub(crate) fn start(
+    config: &crate::config::Config,
+    services: &Services,
+    background: &mut crate::jobs::Background,
+) {
+    let workflows = workflows(services);
+    let name = format!(
+        "{}:{}:{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "tenantry".into()),
+        std::process::id(),
+        Lane::Lifecycle
+    );
+    let worker = worker(services, &workflows, &name, config.jobs.lease)
+        .observed_by(services.job_metrics.clone());
+    background.spawn(worker.run(background.stopping()));
+    background.spawn(report_stuck(workflows.clone(), background.stopping()));
+    let queue = services.queue.clone();
+    background.spawn(async move {
+        match workflows.resume_all(&*queue).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(workflows = n, "live workflows resumed"),
+            Err(e) => tracing::error!(error = %e, "could not resume the live workflows"),
+        }
+    });
+}
+
+/// Logs every stuck workflow (a step past its deadline) once a minute, with
+/// its tenant, until `stop`; `tenant_lifecycle_stuck` counts them too.
+async fn report_stuck(
+    workflows: tenantry::workflow::Workflows,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = every.tick() => {}
+        }
+        match workflows.stuck(std::time::SystemTime::now()).await {
+            Ok(stuck) => {
+                for s in stuck {
+                    tracing::error!(
+                        workflow = %s.workflow.id,
+                        kind = %s.workflow.kind,
+                        tenant = %s.workflow.tenant,
+                        step = %s.step,
+                        "lifecycle workflow stuck: a step is past its deadline"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not check for stuck workflows"),
+        }
+    }
+}
+
 /// A lifecycle-lane worker that runs `workflows`' steps, holding each
 /// claimed step for `lease` (renewed while it runs).
 pub(crate) fn worker(

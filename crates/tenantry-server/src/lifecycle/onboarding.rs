@@ -137,12 +137,18 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
         .step(
             Step::new(
                 "activate",
-                in_tenant(services, async |services, record, _| {
+                in_tenant(services, async |services, record, ctx| {
                     if record.state == TenantState::Provisioning {
                         services
                             .tenants
                             .set_state(record.id, TenantState::Active)
                             .await?;
+                    }
+                    // Welcome the first admin now that the tenant serves (a
+                    // provisioning tenant's jobs are held); queued once per
+                    // address, however often this step runs.
+                    if let Some(email) = input(&ctx)?.admin_email {
+                        crate::jobs::invite(&services, &email).await?;
                     }
                     Ok(())
                 }),

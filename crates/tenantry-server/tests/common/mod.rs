@@ -28,7 +28,7 @@ pub struct TestServer {
     )>,
     // Workers and cron; dropping it aborts them.
     _background: tenantry_server::app::Background,
-    data_dir: PathBuf,
+    pub data_dir: PathBuf,
     pub pg: Option<PgTestDb>,
 }
 
