@@ -70,7 +70,7 @@ pub(crate) enum Provisioner {
 /// Opens the configured services with the control plane migrated and the
 /// tenant plane as it is.
 pub async fn connect(config: &Config) -> anyhow::Result<Services> {
-    let mut services = match &config.database {
+    let stores = match &config.database {
         DatabaseConfig::Sqlite => open_sqlite(config).await,
         DatabaseConfig::Postgres {
             owner_url,
@@ -79,6 +79,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<Services> {
             statements,
         } => connect_postgres(config, owner_url, app_url, app_role, *statements).await,
     }?;
+    let mut services = assemble(config, stores).await?;
     if let Some(url) = &config.redis_url {
         let events = Arc::new(
             RedisRegistryEvents::connect(url)
@@ -114,7 +115,38 @@ pub async fn connect(config: &Config) -> anyhow::Result<Services> {
     Ok(services)
 }
 
-async fn open_sqlite(config: &Config) -> anyhow::Result<Services> {
+/// What differs between the backends: the databases and the stores over
+/// them. [`assemble`] builds the rest the same way for both.
+struct Stores {
+    db: Database,
+    tenants: Tenants,
+    queue: Arc<dyn JobQueue>,
+    config_store: Arc<dyn tenantry::config::ConfigStore>,
+    secret_storage: Arc<dyn SecretStorage>,
+    workflow_store: Arc<dyn tenantry::workflow::WorkflowStore>,
+    provisioner: Provisioner,
+}
+
+/// The services over `stores`, without Redis (added by [`connect`]).
+async fn assemble(config: &Config, stores: Stores) -> anyhow::Result<Services> {
+    Ok(Services {
+        queue: stores.queue,
+        job_metrics: Arc::new(tenantry::metrics::JobMetrics::new(config.metrics_top_k)),
+        config: TenantConfig::new(stores.config_store, crate::flags::flags()),
+        db: stores.db,
+        tenants: stores.tenants,
+        storage: storage(config),
+        secrets: secrets(config, stores.secret_storage).await?,
+        rates: None,
+        signup_rates: None,
+        summaries: Arc::new(InvoiceSummaries::local()),
+        workflow_store: stores.workflow_store,
+        provisioner: stores.provisioner,
+        allow_insecure_transport: config.allow_insecure_transport,
+    })
+}
+
+async fn open_sqlite(config: &Config) -> anyhow::Result<Stores> {
     let dir = &config.data_dir;
     let control = SqliteDatabase::open(&dir.join("control.db"), 4).context("opening control.db")?;
     lite::apply_migrations(&control, "control", lite::CONTROL_MIGRATIONS).await?;
@@ -140,27 +172,18 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Services> {
                 .with_context(|| format!("migrating the database of tenant {}", tenant.slug))?;
         }
     }
-    let secret_storage = Arc::new(lite::SqliteSecretStorage::new(control.clone()));
-    let config_store = Arc::new(lite::SqliteConfigStore::new(control.clone()));
-    let workflow_store = Arc::new(tenantry::workflow::SqliteWorkflowStore::new(
-        control.clone(),
-    ));
-    Ok(Services {
+    Ok(Stores {
+        secret_storage: Arc::new(lite::SqliteSecretStorage::new(control.clone())),
+        config_store: Arc::new(lite::SqliteConfigStore::new(control.clone())),
+        workflow_store: Arc::new(tenantry::workflow::SqliteWorkflowStore::new(
+            control.clone(),
+        )),
         queue: Arc::new(
             SqliteQueue::new(control).with_plan_weights(crate::plans::catalog().queue_weights()),
         ),
-        job_metrics: Arc::new(tenantry::metrics::JobMetrics::new(config.metrics_top_k)),
-        config: TenantConfig::new(config_store, crate::flags::flags()),
         db: Database::Sqlite(shared),
         tenants,
-        storage: storage(config),
-        secrets: secrets(config, secret_storage).await?,
-        rates: None,
-        signup_rates: None,
-        summaries: Arc::new(InvoiceSummaries::local()),
-        workflow_store,
         provisioner: Provisioner::Sqlite,
-        allow_insecure_transport: config.allow_insecure_transport,
     })
 }
 
@@ -170,7 +193,7 @@ async fn connect_postgres(
     app_url: &str,
     app_role: &str,
     statements: pg::Statements,
-) -> anyhow::Result<Services> {
+) -> anyhow::Result<Stores> {
     let pool_size = config.pool_size;
     create_database_if_missing(owner_url).await?;
     let mut owner = pg::migrate::connect(owner_url)
@@ -190,9 +213,6 @@ async fn connect_postgres(
     let db =
         PgDatabase::connect_with(app_url, options)?.with_plan_connections(&crate::plans::catalog());
     let tenants = Tenants::new(Arc::new(PgTenantStore::new(db.clone())));
-    let secret_storage = Arc::new(pg::PgSecretStorage::new(db.clone()));
-    let config_store = Arc::new(pg::PgConfigStore::new(db.clone()));
-    let workflow_store = Arc::new(tenantry::workflow::PgWorkflowStore::new(db.clone()));
     // `LISTEN` is session state, which a transaction-mode pooler does not
     // keep: wake-ups then come over the owner's direct connection.
     let listen_url = match statements {
@@ -202,23 +222,17 @@ async fn connect_postgres(
     let queue = PgQueue::new(db.clone())
         .with_plan_weights(crate::plans::catalog().queue_weights())
         .with_wakeups(listen_url)?;
-    Ok(Services {
+    Ok(Stores {
         queue: Arc::new(queue),
-        job_metrics: Arc::new(tenantry::metrics::JobMetrics::new(config.metrics_top_k)),
-        config: TenantConfig::new(config_store, crate::flags::flags()),
+        config_store: Arc::new(pg::PgConfigStore::new(db.clone())),
+        secret_storage: Arc::new(pg::PgSecretStorage::new(db.clone())),
+        workflow_store: Arc::new(tenantry::workflow::PgWorkflowStore::new(db.clone())),
         db: Database::Postgres(db),
         tenants,
-        storage: storage(config),
-        secrets: secrets(config, secret_storage).await?,
-        rates: None,
-        signup_rates: None,
-        summaries: Arc::new(InvoiceSummaries::local()),
-        workflow_store,
         provisioner: Provisioner::Postgres {
             owner_url: owner_url.to_owned(),
             app_role: app_role.to_owned(),
         },
-        allow_insecure_transport: config.allow_insecure_transport,
     })
 }
 
