@@ -327,7 +327,7 @@ async fn the_engine_runs_retries_and_compensates(store: Arc<dyn WorkflowStore>) 
     let seen = drive(&engine, id).await;
     let retries = seen
         .iter()
-        .filter(|a| matches!(a, Advanced::Retry(_)))
+        .filter(|a| matches!(a, Advanced::Retry { .. }))
         .count();
     assert_eq!(retries, 2);
     assert_eq!(
@@ -483,6 +483,126 @@ async fn a_step_past_its_deadline_is_reported_stuck(store: Arc<dyn WorkflowStore
     assert!(mine(engine.stuck(due + Duration::from_secs(1)).await.unwrap()).is_empty());
 }
 
+/// A step held until a time from the input waits (no attempt used,
+/// still cancellable); a point of no return refuses cancellation once
+/// reached, and a later failure is retried, never compensated.
+async fn a_grace_period_waits_and_a_point_of_no_return_holds(store: Arc<dyn WorkflowStore>) {
+    let effects = Effects::default();
+    let step = |name: &'static str| {
+        let (run, undo) = (effects.clone(), effects.clone());
+        Step::new(name, move |_| {
+            let run = run.clone();
+            async move {
+                run.push(name);
+                Ok(())
+            }
+        })
+        .compensate(move |_| {
+            let undo = undo.clone();
+            async move {
+                undo.push(format!("undo {name}"));
+                Ok(())
+            }
+        })
+    };
+    let d = effects.clone();
+    let def = WorkflowDef::new("offboard")
+        .step(step("suspend"))
+        .step(step("grace").not_before(|input| {
+            let ms = input["until_ms"].as_u64()?;
+            Some(SystemTime::UNIX_EPOCH + Duration::from_millis(ms))
+        }))
+        .step(step("destroy").point_of_no_return())
+        .step(
+            Step::new("sweep", move |ctx| {
+                let d = d.clone();
+                async move {
+                    if ctx.attempt == 1 {
+                        d.push("sweep failed");
+                        return Err(StepError::Fatal("the bucket server said no".into()));
+                    }
+                    d.push("sweep");
+                    Ok(())
+                }
+            })
+            .attempts(1),
+        );
+    let engine = Workflows::new(store.clone(), [def]);
+    let ms = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+
+    // In its grace period: it waits, uses no attempt, is not stuck, and a
+    // cancellation still undoes what was done.
+    let until = SystemTime::now() + Duration::from_secs(3600);
+    let id = engine
+        .start(
+            "offboard",
+            TenantId::new_v4(),
+            json!({ "until_ms": ms(until) }),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(engine.advance(id).await.unwrap(), Advanced::More);
+    let Advanced::Wait(when) = engine.advance(id).await.unwrap() else {
+        panic!("the grace step ran before its time");
+    };
+    assert_eq!(ms(when), ms(until));
+    let record = engine.get(id).await.unwrap();
+    assert_eq!(record.steps[1].state, StepState::Pending);
+    assert_eq!(record.steps[1].attempts, 0);
+    assert!(
+        engine
+            .stuck(until + Duration::from_secs(1))
+            .await
+            .unwrap()
+            .iter()
+            .all(|s| s.workflow.id != id)
+    );
+    engine.cancel(id, "operator:ada").await.unwrap();
+    assert_eq!(
+        drive(&engine, id).await.last(),
+        Some(&Advanced::Finished(WorkflowState::Cancelled))
+    );
+    assert_eq!(effects.all(), ["suspend", "undo suspend"]);
+
+    // Past the grace and the point of no return: no cancelling, and the
+    // failed step is tried again (beyond its attempts) instead of undoing.
+    let effects_before = effects.all().len();
+    let id = engine
+        .start(
+            "offboard",
+            TenantId::new_v4(),
+            json!({ "until_ms": 0 }),
+            None,
+        )
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(engine.advance(id).await.unwrap(), Advanced::More);
+    }
+    assert!(matches!(
+        engine.advance(id).await.unwrap(),
+        Advanced::Retry { attempt: 1, .. }
+    ));
+    let refused = engine.cancel(id, "operator:ada").await.unwrap_err();
+    assert!(
+        refused.to_string().contains("destroy"),
+        "names the point of no return: {refused}"
+    );
+    assert_eq!(
+        drive(&engine, id).await.last(),
+        Some(&Advanced::Finished(WorkflowState::Succeeded))
+    );
+    assert_eq!(
+        effects.all()[effects_before..],
+        ["suspend", "grace", "destroy", "sweep failed", "sweep"]
+    );
+}
+
 async fn suite(
     store: Arc<dyn WorkflowStore>,
     queue: Arc<dyn tenantry::jobs::JobQueue>,
@@ -492,6 +612,7 @@ async fn suite(
     the_engine_runs_retries_and_compensates(store.clone()).await;
     a_step_cut_off_mid_way_runs_again_to_one_effect(store.clone()).await;
     a_step_past_its_deadline_is_reported_stuck(store.clone()).await;
+    a_grace_period_waits_and_a_point_of_no_return_holds(store.clone()).await;
     the_queue_drives_workflows_to_their_end(store, queue, tenants).await;
 }
 
@@ -529,15 +650,30 @@ async fn the_queue_drives_workflows_to_their_end(
     let mut options = WorkerOptions::new(Lane::Lifecycle, "workflow-test");
     options.idle_poll = Duration::from_millis(20);
     options.base_backoff = Duration::from_millis(10);
-    let worker = engine.drive(Worker::new(queue.clone(), tenants, options), queue.clone());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(worker.run(async {
-        let _ = stopped.await;
-    }));
     let retried = engine
         .launch(&*queue, "retried", TenantId::new_v4(), json!({}), None)
         .await
         .unwrap();
+    // However often it is scheduled, one job drives a workflow.
+    let system_jobs = async || {
+        tenantry::context::run_as_system("test", queue.stats(Lane::Lifecycle))
+            .await
+            .unwrap()
+            .iter()
+            .filter(|s| s.tenant.is_system())
+            .map(|s| s.queued + s.running)
+            .sum::<i64>()
+    };
+    let before = system_jobs().await;
+    engine.schedule(&*queue, retried).await.unwrap();
+    engine.schedule(&*queue, retried).await.unwrap();
+    assert!(before >= 1);
+    assert_eq!(system_jobs().await, before);
+    let worker = engine.drive(Worker::new(queue.clone(), tenants, options));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run(async {
+        let _ = stopped.await;
+    }));
     let failed = engine
         .launch(&*queue, "failing", TenantId::new_v4(), json!({}), None)
         .await
@@ -709,14 +845,11 @@ async fn workflow_child() {
     options.idle_poll = Duration::from_millis(20);
     options.base_backoff = Duration::from_millis(10);
     engine
-        .drive(
-            Worker::new(
-                queue.clone(),
-                Tenants::new(Arc::new(PgTenantStore::new(db))),
-                options,
-            ),
-            queue,
-        )
+        .drive(Worker::new(
+            queue.clone(),
+            Tenants::new(Arc::new(PgTenantStore::new(db))),
+            options,
+        ))
         .run(std::future::pending())
         .await;
 }

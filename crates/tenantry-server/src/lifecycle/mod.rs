@@ -100,10 +100,11 @@ pub(crate) fn worker(
     options.lease = lease;
     options.idle_poll = Duration::from_millis(200);
     options.base_backoff = Duration::from_millis(250);
-    workflows.drive(
-        Worker::new(services.queue.clone(), services.tenants.clone(), options),
+    workflows.drive(Worker::new(
         services.queue.clone(),
-    )
+        services.tenants.clone(),
+        options,
+    ))
 }
 
 /// Runs workflow `id` to its end in this process (a CLI command with no

@@ -82,6 +82,10 @@ pub enum Failure {
     Retry(String),
     /// Can never succeed (bad payload): straight to the dead letters.
     Fatal(String),
+    /// Not done yet, and nothing failed: run the job again after this
+    /// long, without counting an attempt (a workflow waiting out a grace
+    /// period, or backing off by its own count of attempts).
+    Later(Duration),
 }
 
 impl From<String> for Failure {
@@ -161,6 +165,9 @@ enum Outcome {
     Bury(String),
     /// Back to the queue, no attempt counted: the tenant cannot run jobs now.
     Defer,
+    /// Back to the queue after this long, no attempt counted: the handler
+    /// asked for it.
+    Later(Duration),
 }
 
 /// Whether a job's tenant may run it now.
@@ -357,6 +364,7 @@ impl Worker {
                 Outcome::Retry(_) => "retry",
                 Outcome::Bury(_) => "dead",
                 Outcome::Defer => "held",
+                Outcome::Later(_) => "later",
             };
             observer.finished(&job, started.elapsed(), label);
         }
@@ -389,6 +397,7 @@ impl Worker {
                     Err(Failure::Fatal(reason)) => {
                         tracing::warn!(%reason, "job failed for good; moved to the dead letters")
                     }
+                    Err(Failure::Later(_)) => {}
                 });
                 result
             }
@@ -419,6 +428,7 @@ impl Worker {
             Ok(()) => Outcome::Done,
             Err(Failure::Retry(error)) => Outcome::Retry(error),
             Err(Failure::Fatal(error)) => Outcome::Bury(error),
+            Err(Failure::Later(delay)) => Outcome::Later(delay),
         };
         (job, outcome)
     }
@@ -443,6 +453,7 @@ impl Worker {
                 self.queue.bury(job.id, &reason).await?;
             }
             Outcome::Defer => self.queue.defer(&job, self.options.held_retry).await?,
+            Outcome::Later(delay) => self.queue.defer(&job, delay).await?,
         }
         Ok(())
     }

@@ -38,6 +38,7 @@ pub struct StepContext {
 }
 
 type StepFn = Arc<dyn Fn(StepContext) -> BoxFuture<'static, Result<(), StepError>> + Send + Sync>;
+type WaitFn = Arc<dyn Fn(&serde_json::Value) -> Option<SystemTime> + Send + Sync>;
 
 fn boxed<F, Fut>(f: F) -> StepFn
 where
@@ -55,6 +56,8 @@ pub struct Step {
     attempts: u32,
     run: StepFn,
     compensate: Option<StepFn>,
+    not_before: Option<WaitFn>,
+    no_return: bool,
 }
 
 impl Step {
@@ -71,7 +74,30 @@ impl Step {
             attempts: 5,
             run: boxed(run),
             compensate: None,
+            not_before: None,
+            no_return: false,
         }
+    }
+
+    /// Holds the step until the time `when` reads from the workflow's input
+    /// (a grace period): until then the workflow waits — no attempt is
+    /// used, nothing is stuck, and a cancellation is still heard.
+    pub fn not_before<F>(mut self, when: F) -> Self
+    where
+        F: Fn(&serde_json::Value) -> Option<SystemTime> + Send + Sync + 'static,
+    {
+        self.not_before = Some(Arc::new(when));
+        self
+    }
+
+    /// Marks the step as the point of no return (it destroys what the
+    /// compensations would restore): once it has started, the workflow
+    /// can no longer be cancelled, and a later step that fails is retried
+    /// until it works (reported stuck past its deadline) instead of
+    /// undoing the ones before.
+    pub fn point_of_no_return(mut self) -> Self {
+        self.no_return = true;
+        self
     }
 
     /// What undoes the step (idempotent too) when a later one fails.
@@ -128,6 +154,15 @@ impl WorkflowDef {
     pub fn step_names(&self) -> Vec<&'static str> {
         self.steps.iter().map(|s| s.name).collect()
     }
+
+    /// Whether the step at `position`, or one before it, is a point of no
+    /// return.
+    fn committed_at(&self, position: u32) -> bool {
+        self.steps
+            .iter()
+            .take(position as usize + 1)
+            .any(|s| s.no_return)
+    }
 }
 
 /// What one [`Workflows::advance`] did.
@@ -135,8 +170,16 @@ impl WorkflowDef {
 pub enum Advanced {
     /// A unit of work finished; call again for the next.
     More,
-    /// The attempt failed and may be tried again (after a backoff).
-    Retry(String),
+    /// The attempt failed and may be tried again (after a backoff): the
+    /// error, and which attempt of the step it was.
+    Retry {
+        /// What failed.
+        error: String,
+        /// The step's attempt that failed, from 1 (for the backoff).
+        attempt: u32,
+    },
+    /// The next step may not start before this time.
+    Wait(SystemTime),
     /// Nothing is left: the workflow is in this final state.
     Finished(WorkflowState),
 }
@@ -226,10 +269,16 @@ impl Workflows {
                     return Ok(Advanced::Finished(WorkflowState::Succeeded));
                 };
                 let spec = self.spec(def, step)?;
+                if let Some(when) = spec.not_before.as_ref().and_then(|f| f(&record.input))
+                    && when > SystemTime::now()
+                {
+                    return Ok(Advanced::Wait(when));
+                }
                 let attempt = self
                     .store
                     .begin_step(id, step.position, StepState::Running, deadline(spec))
                     .await?;
+                let committed = def.committed_at(step.position);
                 match (spec.run)(ctx(attempt)).await {
                     Ok(()) => {
                         self.store
@@ -241,7 +290,16 @@ impl Workflows {
                         self.store
                             .end_step(id, step.position, StepState::Running, Some(&e))
                             .await?;
-                        Ok(Advanced::Retry(e))
+                        Ok(Advanced::Retry { error: e, attempt })
+                    }
+                    Err(e) if committed => {
+                        // Past the point of no return there is nothing to
+                        // go back to: the step is tried until it works.
+                        let e = e.to_string();
+                        self.store
+                            .end_step(id, step.position, StepState::Running, Some(&e))
+                            .await?;
+                        Ok(Advanced::Retry { error: e, attempt })
                     }
                     Err(e) => {
                         let e = e.to_string();
@@ -298,7 +356,7 @@ impl Workflows {
                         self.store
                             .end_step(id, step.position, StepState::Compensating, Some(&e))
                             .await?;
-                        Ok(Advanced::Retry(e))
+                        Ok(Advanced::Retry { error: e, attempt })
                     }
                 }
             }
@@ -314,6 +372,18 @@ impl Workflows {
             return Err(WorkflowError::Invalid(format!(
                 "workflow {id} is {}, not running",
                 record.state
+            )));
+        }
+        let def = self.def(&record.kind)?;
+        if let Some(step) = record
+            .steps
+            .iter()
+            .filter(|s| s.state != StepState::Pending)
+            .find(|s| def.committed_at(s.position))
+        {
+            return Err(WorkflowError::Invalid(format!(
+                "workflow {id} is past step {}, its point of no return: it can no longer be cancelled",
+                step.name
             )));
         }
         let reason = format!("{CANCELLED} by {by}");

@@ -1,20 +1,22 @@
-//! Workflows driven by the job queue: each unit of work (one step, or one
-//! compensation) is a system-tenant job of kind [`ADVANCE_JOB`] in the
-//! [`Lifecycle`](crate::jobs::Lane::Lifecycle) lane, so steps
-//! retry with the queue's backoff, survive restarts (a lost worker's lease
-//! runs out and the job runs again) and take their fair share of the
-//! workers beside every tenant's jobs.
+//! Workflows driven by the job queue: a workflow is driven by one
+//! system-tenant job of kind [`ADVANCE_JOB`] in the
+//! [`Lifecycle`](crate::jobs::Lane::Lifecycle) lane, so its steps survive
+//! restarts (a lost worker's lease runs out and the job runs again) and
+//! take their fair share of the workers beside every tenant's jobs.
 //!
-//! Each job does one unit and enqueues the next. The next job's
-//! idempotency key names the workflow's progress (attempts and finished
-//! steps so far), so a job that runs twice — its worker died after
-//! enqueueing the next one — enqueues nothing new.
+//! The job's idempotency key is the workflow's id: there is never more
+//! than one job driving a workflow, however often it is scheduled (at
+//! start-up, by a retry, by a cancellation), so no two workers run its
+//! steps at once. The job does units of work until the workflow ends,
+//! waits (a grace period) or backs off after a failed attempt — the last
+//! two put the job back for later without using up the job's attempts;
+//! the step counts its own.
 
-use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Advanced, StepState, WorkflowError, WorkflowId, WorkflowRecord, Workflows};
+use super::{Advanced, WorkflowError, WorkflowId, Workflows};
 use crate::context::{TenantId, run_as_system};
 use crate::jobs::{Failure, JobEnvelope, JobQueue, Lane, Worker};
 
@@ -26,19 +28,15 @@ struct Advance {
     workflow: i64,
 }
 
-/// A number that grows with every unit of work done or attempted.
-fn progress(record: &WorkflowRecord) -> u32 {
-    record
-        .steps
-        .iter()
-        .map(|s| {
-            let finished = matches!(
-                s.state,
-                StepState::Done | StepState::Failed | StepState::Compensated
-            );
-            s.attempts + u32::from(finished)
-        })
-        .sum()
+/// The longest wait between two looks at a waiting workflow, so a
+/// cancellation during a long grace period is acted on within this time.
+const WAIT_POLL: Duration = Duration::from_secs(30);
+
+/// The pause before a failed step's next attempt: a quarter second,
+/// doubling per attempt, at most five minutes.
+fn backoff(attempt: u32) -> Duration {
+    let doubled = Duration::from_millis(250).saturating_mul(1 << attempt.saturating_sub(1).min(16));
+    doubled.min(Duration::from_secs(300))
 }
 
 impl Workflows {
@@ -56,8 +54,9 @@ impl Workflows {
         Ok(id)
     }
 
-    /// Queues the next unit of workflow `id` (nothing new if it is queued
-    /// already). Also what resumes a workflow whose job was lost.
+    /// Queues the job that drives workflow `id` (nothing new if it has
+    /// one queued or running). Also what resumes a workflow whose job was
+    /// lost (moved to the dead letters).
     pub async fn schedule(
         &self,
         queue: &dyn JobQueue,
@@ -67,10 +66,13 @@ impl Workflows {
         if !record.state.is_live() {
             return Ok(());
         }
-        let key = format!("workflow:{id}:{}:{}", record.state, progress(&record));
+        let key = format!("workflow:{id}");
         run_as_system("workflow: schedule the next step", async {
             let job = JobEnvelope::new(ADVANCE_JOB, &Advance { workflow: id.0 })?
                 .lane(Lane::Lifecycle)
+                // The steps count their own attempts; the job's run out
+                // only if workers keep dying under it.
+                .max_attempts(100)
                 .idempotency_key(key);
             queue.enqueue(&job).await.map(drop)
         })
@@ -78,8 +80,9 @@ impl Workflows {
         .map_err(|e| WorkflowError::Storage(format!("queueing workflow {id}: {e}")))
     }
 
-    /// Queues the next unit of every live workflow: run at start-up, so a
-    /// workflow whose job went to the dead letters is picked up again.
+    /// Queues the job of every live workflow that has none: run at
+    /// start-up, so a workflow whose job went to the dead letters is
+    /// picked up again.
     pub async fn resume_all(&self, queue: &dyn JobQueue) -> Result<usize, WorkflowError> {
         let live = self.store().live().await?;
         for record in &live {
@@ -88,30 +91,38 @@ impl Workflows {
         Ok(live.len())
     }
 
-    /// `worker` with the handler of [`ADVANCE_JOB`]: one unit of work per
-    /// job, the next one queued on `queue`; a step worth retrying fails the
-    /// job (the queue backs off and runs it again).
-    pub fn drive(&self, worker: Worker, queue: Arc<dyn JobQueue>) -> Worker {
+    /// `worker` with the handler of [`ADVANCE_JOB`]: the workflow's units
+    /// of work one after another until it ends; a failed attempt or a wait
+    /// puts the job back for later.
+    pub fn drive(&self, worker: Worker) -> Worker {
         let workflows = self.clone();
         worker.handle_json(ADVANCE_JOB, move |_job, advance: Advance| {
-            let (workflows, queue) = (workflows.clone(), queue.clone());
+            let workflows = workflows.clone();
             async move {
                 let id = WorkflowId(advance.workflow);
-                let outcome = workflows.advance(id).await.map_err(|e| match e {
-                    WorkflowError::NotFound(_) | WorkflowError::UnknownKind(_) => {
-                        Failure::Fatal(e.to_string())
-                    }
-                    other => Failure::Retry(other.to_string()),
-                })?;
-                match outcome {
-                    Advanced::More => workflows
-                        .schedule(&*queue, id)
-                        .await
-                        .map_err(|e| Failure::Retry(e.to_string())),
-                    Advanced::Retry(e) => Err(Failure::Retry(e)),
-                    Advanced::Finished(state) => {
-                        tracing::info!(workflow = %id, %state, "workflow finished");
-                        Ok(())
+                loop {
+                    let outcome = workflows.advance(id).await.map_err(|e| match e {
+                        WorkflowError::NotFound(_) | WorkflowError::UnknownKind(_) => {
+                            Failure::Fatal(e.to_string())
+                        }
+                        other => Failure::Retry(other.to_string()),
+                    })?;
+                    match outcome {
+                        Advanced::More => {}
+                        Advanced::Retry { error, attempt } => {
+                            tracing::warn!(workflow = %id, attempt, %error, "workflow step failed; will retry");
+                            return Err(Failure::Later(backoff(attempt)));
+                        }
+                        Advanced::Wait(until) => {
+                            let left = until
+                                .duration_since(SystemTime::now())
+                                .unwrap_or_default();
+                            return Err(Failure::Later(left.min(WAIT_POLL)));
+                        }
+                        Advanced::Finished(state) => {
+                            tracing::info!(workflow = %id, %state, "workflow finished");
+                            return Ok(());
+                        }
                     }
                 }
             }
