@@ -78,6 +78,9 @@ pub mod context;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "sqlite"))))]
 pub mod data;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "sqlite"))))]
+pub mod deletion;
 #[cfg(feature = "edge")]
 #[cfg_attr(docsrs, doc(cfg(feature = "edge")))]
 pub mod edge;

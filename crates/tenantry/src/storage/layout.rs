@@ -80,8 +80,14 @@ impl LayoutPolicy {
 
     /// `ctx`'s bucket and the prefix its keys are joined to.
     pub fn place(&self, ctx: &TenantContext) -> (String, String) {
+        self.place_in(ctx, self.layout(ctx))
+    }
+
+    /// Where `ctx`'s objects would be under `layout`, whatever its plan
+    /// says now (offboarding clears both places).
+    pub fn place_in(&self, ctx: &TenantContext, layout: Layout) -> (String, String) {
         let id = ctx.tenant_id().as_uuid().simple();
-        match self.layout(ctx) {
+        match layout {
             Layout::SharedPrefix => (self.bucket.clone(), format!("tenants/{id}/")),
             Layout::BucketPerTenant => (format!("{}-{id}", self.bucket), String::new()),
         }

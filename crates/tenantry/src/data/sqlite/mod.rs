@@ -166,6 +166,32 @@ impl SqliteDatabase {
         self.pool.run(None, work).await
     }
 
+    /// Copies the write-ahead log into the file and truncates the log to
+    /// nothing, so page images of deleted rows do not outlive the deletion
+    /// there. Readers still on an old snapshot hold the log: this retries
+    /// for a few seconds, then reports them as [`DataError::Timeout`].
+    pub async fn truncate_wal(&self) -> Result<(), DataError> {
+        for _ in 0..100 {
+            let busy = self
+                .pool
+                .run(None, |conn| {
+                    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                    .map_err(sqlite_error)
+                })
+                .await?;
+            if busy == 0 {
+                return Ok(());
+            }
+            // Readers finish in milliseconds; poll until they have.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Err(DataError::Timeout(
+            "the write-ahead log stayed in use by readers".into(),
+        ))
+    }
+
     /// Whether a connection answers (readiness checks); reads no rows.
     pub async fn ping(&self) -> Result<(), DataError> {
         self.pool

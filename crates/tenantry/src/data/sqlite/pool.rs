@@ -61,7 +61,10 @@ impl SqlitePool {
         .map_err(sqlite_error)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_error)?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            // secure_delete: a deleted row's bytes are overwritten, not
+            // left in free pages (a deleted tenant must not linger in the file).
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+             PRAGMA secure_delete = ON;",
         )
         .map_err(sqlite_error)?;
         conn.create_scalar_function(

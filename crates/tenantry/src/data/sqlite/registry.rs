@@ -25,6 +25,7 @@ pub const CONTROL_MIGRATIONS: &[Migration] = crate::data::migration::control_mig
         (10, "workflows", "0010_workflows"),
         (11, "lifecycle_lane", "0011_lifecycle_lane"),
         (12, "failed_state", "0012_failed_state"),
+        (13, "deletions", "0013_deletions"),
     ]
 );
 

@@ -1,0 +1,109 @@
+//! What offboarding leaves behind in the control plane, and the record it
+//! keeps: [`DeletionStore`] removes every control-plane row a tenant owns
+//! (domains, settings, flags, secrets and its data key, queued and
+//! dead-lettered jobs, its queue scheduling row), scrubs the inputs and
+//! errors of its finished workflows and its display name, and counts what
+//! is left ([`DeletionStore::residue`]). Kept on purpose: the tenant's
+//! registry row as a `deleted` tombstone (its id and slug stay reserved,
+//! so an old token or link can never reach a newcomer under the same
+//! slug), its workflows' kinds and step states, and the
+//! [`DeletionRecord`] — who asked, when, what each store held, and when
+//! the last backup holding the tenant expires.
+//!
+//! PostgreSQL ([`PgDeletionStore`]) and SQLite ([`SqliteDeletionStore`]);
+//! on SQLite the purge also checkpoints the write-ahead log away, and
+//! every connection runs with `secure_delete`, so the removed bytes are
+//! not left in free pages either.
+
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+#[cfg(feature = "postgres")]
+pub use postgres::PgDeletionStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteDeletionStore;
+
+use crate::context::TenantId;
+use crate::data::DataError;
+use crate::registry::BoxFuture;
+
+/// How much of a tenant each store held (or holds): store name → count.
+pub type StoreCounts = BTreeMap<String, u64>;
+
+/// The system tenant's record of one tenant's deletion.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DeletionRecord {
+    /// The deleted tenant.
+    pub tenant: TenantId,
+    /// Its slug (kept reserved).
+    pub slug: String,
+    /// Who asked (an operator, `cli`).
+    pub requested_by: String,
+    /// When the deletion was asked for (ms since the epoch).
+    pub requested_at_ms: i64,
+    /// When the last store was cleared, once it was.
+    pub finished_at_ms: Option<i64>,
+    /// After this time no backup holds the tenant any more (its deletion
+    /// plus the backup retention), once finished.
+    pub backups_clear_after_ms: Option<i64>,
+    /// What each store held when it was cleared.
+    pub removed: StoreCounts,
+}
+
+/// Control-plane removal and the deletion record.
+pub trait DeletionStore: Send + Sync + 'static {
+    /// Opens `tenant`'s deletion record (kept as it is if it exists).
+    fn open<'a>(&'a self, record: &'a DeletionRecord) -> BoxFuture<'a, Result<(), DataError>>;
+
+    /// Notes that `store` held `count` of the tenant's items when it was
+    /// cleared — only the first note per store counts, so a step that
+    /// runs again after a crash (and finds nothing left) keeps the count.
+    fn note<'a>(
+        &'a self,
+        tenant: TenantId,
+        store: &'a str,
+        count: u64,
+    ) -> BoxFuture<'a, Result<(), DataError>>;
+
+    /// Closes the record: finished at `at`, backups clear after `clear_after`.
+    fn close(
+        &self,
+        tenant: TenantId,
+        at: SystemTime,
+        clear_after: SystemTime,
+    ) -> BoxFuture<'_, Result<(), DataError>>;
+
+    /// `tenant`'s deletion record, if it has one.
+    fn get(&self, tenant: TenantId) -> BoxFuture<'_, Result<Option<DeletionRecord>, DataError>>;
+
+    /// Removes every control-plane row `tenant` owns (see the module
+    /// docs) and returns what each table held. Idempotent.
+    fn purge(&self, tenant: TenantId) -> BoxFuture<'_, Result<StoreCounts, DataError>>;
+
+    /// What the control plane still holds of `tenant`, by table (only
+    /// the non-empty ones; the tombstone and the record are not counted).
+    fn residue(&self, tenant: TenantId) -> BoxFuture<'_, Result<StoreCounts, DataError>>;
+}
+
+/// The control-plane tables a tenant owns rows of, by their `owner`
+/// column, in an order that deletes children first.
+const OWNED_TABLES: &[&str] = &[
+    "tenant_domains",
+    "tenant_settings",
+    "tenant_flags",
+    "tenant_secrets",
+    "tenant_data_keys",
+    "jobs",
+    "dead_jobs",
+    "job_tenants",
+];
+
+fn ms(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
