@@ -133,6 +133,9 @@ pub struct Config {
     pub metrics_top_k: usize,
     /// Per-tenant limits, or none when turned off.
     pub limits: Option<crate::limit_sizes::LimitSizes>,
+    /// How long backups are kept: a deleted tenant is in none of them once
+    /// this has passed since its deletion (the deletion record says when).
+    pub backup_retention: std::time::Duration,
 }
 
 /// Where the master key that wraps tenants' data keys is kept.

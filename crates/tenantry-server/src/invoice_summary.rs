@@ -83,6 +83,16 @@ impl InvoiceSummaries {
         }
     }
 
+    /// Drops every cached entry of the current tenant (offboarding); how many.
+    pub(crate) async fn forget_tenant(&self) -> Result<u64, CacheError> {
+        self.cache.invalidate_tenant().await
+    }
+
+    /// How many entries the current tenant has cached (a residue scan).
+    pub(crate) async fn tenant_entries(&self) -> Result<u64, CacheError> {
+        self.cache.tenant_keys().await
+    }
+
     /// Lookups answered from the cache, and computed.
     pub(crate) fn counts(&self) -> (u64, u64) {
         (

@@ -24,6 +24,7 @@ pub mod tenant_settings;
 
 pub(crate) mod api;
 pub(crate) mod cli;
+pub(crate) mod export;
 pub(crate) mod flags;
 pub(crate) mod invoice_summary;
 pub(crate) mod jobs;
@@ -32,8 +33,10 @@ pub(crate) mod limit_sizes;
 pub(crate) mod locale;
 pub(crate) mod membership;
 pub(crate) mod random;
+pub(crate) mod residue;
 pub(crate) mod stdout;
 pub(crate) mod store;
+pub(crate) mod tenant_rows;
 
 use std::future::Future;
 

@@ -208,3 +208,46 @@ pub(crate) async fn drop_target(services: &Services, record: &TenantRecord) -> a
         _ => Ok(()),
     }
 }
+
+/// Whether `record`'s own schema, database or SQLite file exists (the
+/// shared tier always does).
+pub(crate) async fn target_exists(
+    services: &Services,
+    record: &TenantRecord,
+) -> anyhow::Result<bool> {
+    match (&services.provisioner, record.tier) {
+        (Provisioner::Postgres { owner_url, .. }, Tier::Schema) => {
+            let owner = pg::migrate::connect(owner_url).await?;
+            let found = owner
+                .query_opt(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = $1",
+                    &[&pg::schema_for(record.id)],
+                )
+                .await?;
+            Ok(found.is_some())
+        }
+        (Provisioner::Postgres { owner_url, .. }, Tier::Database) => {
+            let Database::Postgres(db) = &services.db else {
+                bail!("a PostgreSQL provisioner over a non-PostgreSQL database")
+            };
+            let server = record.database_server.as_deref();
+            let owner = pg::migrate::connect_on(owner_url, server, Some("postgres")).await?;
+            let found = owner
+                .query_opt(
+                    "SELECT 1 FROM pg_database WHERE datname = $1",
+                    &[&db.tenant_database(record.id)],
+                )
+                .await?;
+            Ok(found.is_some())
+        }
+        (Provisioner::Sqlite, Tier::Database) => {
+            let Database::Sqlite(lite) = &services.db else {
+                bail!("a SQLite provisioner over a non-SQLite database")
+            };
+            Ok(lite
+                .tenant_file_path(record.id)
+                .is_some_and(|path| path.exists()))
+        }
+        _ => Ok(true),
+    }
+}

@@ -51,6 +51,13 @@ pub struct Services {
     pub workflow_store: Arc<dyn tenantry::workflow::WorkflowStore>,
     /// Per-tenant invoice summaries behind the tenant cache.
     pub(crate) summaries: Arc<crate::invoice_summary::InvoiceSummaries>,
+    /// Deletion records and the control-plane purge (offboarding).
+    pub(crate) deletions: Arc<dyn tenantry::deletion::DeletionStore>,
+    /// Where e-mails are written as files, if they are (offboarding
+    /// removes the tenant's).
+    pub(crate) outbox: Option<std::path::PathBuf>,
+    /// How long backups are kept (for the deletion record).
+    pub(crate) backup_retention: std::time::Duration,
     /// How tier targets are created; see [`crate::provision`].
     pub(crate) provisioner: Provisioner,
     /// Whether tenant databases on other hosts may be reached without
@@ -124,6 +131,7 @@ struct Stores {
     config_store: Arc<dyn tenantry::config::ConfigStore>,
     secret_storage: Arc<dyn SecretStorage>,
     workflow_store: Arc<dyn tenantry::workflow::WorkflowStore>,
+    deletions: Arc<dyn tenantry::deletion::DeletionStore>,
     provisioner: Provisioner,
 }
 
@@ -141,6 +149,12 @@ async fn assemble(config: &Config, stores: Stores) -> anyhow::Result<Services> {
         signup_rates: None,
         summaries: Arc::new(InvoiceSummaries::local()),
         workflow_store: stores.workflow_store,
+        deletions: stores.deletions,
+        outbox: match &config.jobs.mail {
+            crate::config::MailTransport::Files(dir) => Some(dir.clone()),
+            crate::config::MailTransport::Smtp(_) => None,
+        },
+        backup_retention: config.backup_retention,
         provisioner: stores.provisioner,
         allow_insecure_transport: config.allow_insecure_transport,
     })
@@ -176,6 +190,9 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Stores> {
         secret_storage: Arc::new(lite::SqliteSecretStorage::new(control.clone())),
         config_store: Arc::new(lite::SqliteConfigStore::new(control.clone())),
         workflow_store: Arc::new(tenantry::workflow::SqliteWorkflowStore::new(
+            control.clone(),
+        )),
+        deletions: Arc::new(tenantry::deletion::SqliteDeletionStore::new(
             control.clone(),
         )),
         queue: Arc::new(
@@ -227,6 +244,7 @@ async fn connect_postgres(
         config_store: Arc::new(pg::PgConfigStore::new(db.clone())),
         secret_storage: Arc::new(pg::PgSecretStorage::new(db.clone())),
         workflow_store: Arc::new(tenantry::workflow::PgWorkflowStore::new(db.clone())),
+        deletions: Arc::new(tenantry::deletion::PgDeletionStore::new(db.clone())),
         db: Database::Postgres(db),
         tenants,
         provisioner: Provisioner::Postgres {

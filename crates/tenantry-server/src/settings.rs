@@ -215,6 +215,11 @@ pub struct Settings {
     #[arg(long, env = "TENANTRY_OVERDUE_AFTER_SECS", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overdue_after_secs: Option<u64>,
+    /// How many days backups are kept; a deleted tenant's deletion record
+    /// says when the last backup holding it expires [default: 30].
+    #[arg(long, env = "TENANTRY_BACKUP_RETENTION_DAYS", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_retention_days: Option<u64>,
     /// Tenants labelled by id in `/metrics` (the busiest; the rest are `other`) [default: 20].
     #[arg(long, env = "TENANTRY_METRICS_TOP_K", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -387,6 +392,11 @@ impl Settings {
         Ok(Config {
             limits: crate::limit_sizes::LimitSizes::from_flag(s.limits.clone().as_deref())?,
             metrics_top_k: s.metrics_top_k.unwrap_or(20),
+            backup_retention: std::time::Duration::from_secs(
+                s.backup_retention_days
+                    .unwrap_or(30)
+                    .saturating_mul(24 * 60 * 60),
+            ),
             jobs,
             master_key,
             database,

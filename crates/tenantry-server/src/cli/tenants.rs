@@ -1,6 +1,7 @@
-//! `tenantry tenants …`: register, list, show, suspend, resume and finish
-//! provisioning tenants. Only the commands that write into the tenant
-//! plane (`create`, `provision`) run the start-up migration and audit.
+//! `tenantry tenants …`: register, list, show, suspend, resume, finish
+//! provisioning, change plan, export, delete, and scan for residue. Only
+//! the commands that create in the tenant plane (`create`, `provision`,
+//! `set-plan`) run the start-up migration and audit.
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -59,6 +60,42 @@ pub(crate) enum TenantsCommand {
         /// The new plan (free, pro, enterprise).
         plan: Plan,
     },
+    /// Export a tenant's data (every table as JSON Lines, every object) as
+    /// one archive in its storage, and print a download URL valid for a day.
+    Export { slug: String },
+    /// Offboard a tenant: suspend it, export its data (the URL is printed,
+    /// valid for the grace period), and when the grace period is over
+    /// delete it from every store, keeping a deletion record. Within the
+    /// grace period `tenantry workflows cancel` undoes it.
+    Delete {
+        /// Tenant slug.
+        slug: String,
+        /// How long the tenant stays suspended with its export
+        /// downloadable before anything is deleted (`0`, `12h`, `7d`); the
+        /// server's workers finish it then.
+        #[arg(long, default_value = "0s", value_parser = parse_grace)]
+        grace: std::time::Duration,
+    },
+    /// Everything any store still holds of a tenant, one store per line
+    /// (exit status 1 if anything); nothing after a finished delete.
+    Residue { slug: String },
+    /// The deletion record of a deleted tenant, as JSON.
+    Deletion { slug: String },
+}
+
+/// A grace period: `0`, or a friendly duration (`90m`, `12h`, `7d`; a day
+/// is 24 hours).
+fn parse_grace(text: &str) -> Result<std::time::Duration, String> {
+    if text.trim() == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let span: jiff::Span = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a duration like 12h or 7d: {e}"))?;
+    let duration = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|e| e.to_string())?;
+    std::time::Duration::try_from(duration).map_err(|_| "a grace period cannot be negative".into())
 }
 
 pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Result<()> {
@@ -157,6 +194,56 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
                 .await?;
             print_tenant(&run_workflow(&services, &workflows, &record, id).await?);
         }
+        TenantsCommand::Export { slug } => {
+            let record = by_slug(slug).await?;
+            let ctx = crate::demo::context_for(&record)?;
+            let name = format!("export-{}", jiff::Timestamp::now().as_millisecond());
+            let export = ctx
+                .clone()
+                .scope(crate::export::export(&services, &name))
+                .await?;
+            let url = ctx
+                .scope(crate::export::download_url(
+                    &services,
+                    &export.key,
+                    std::time::Duration::from_secs(24 * 3600),
+                ))
+                .await?;
+            crate::stdout::outln!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "tenant": record.slug.as_str(),
+                    "key": export.key.as_str(),
+                    "bytes": export.bytes,
+                    "rows": export.rows.iter().map(|(t, n)| (t.to_string(), n)).collect::<std::collections::BTreeMap<_, _>>(),
+                    "objects": export.objects,
+                    "url": url,
+                }))?
+            );
+        }
+        TenantsCommand::Delete { slug, grace } => {
+            let record = by_slug(slug).await?;
+            offboard(&services, &record, grace).await?;
+        }
+        TenantsCommand::Residue { slug } => {
+            let record = by_slug(slug).await?;
+            let found = crate::residue::scan(&services, &record).await?;
+            for (store, count) in &found {
+                crate::stdout::outln!("{store}\t{count}");
+            }
+            if !found.is_empty() {
+                anyhow::bail!("{} store(s) still hold tenant {}", found.len(), record.slug);
+            }
+        }
+        TenantsCommand::Deletion { slug } => {
+            let record = by_slug(slug).await?;
+            let deletion = services
+                .deletions
+                .get(record.id)
+                .await?
+                .with_context(|| format!("tenant {} has no deletion record", record.slug))?;
+            crate::stdout::outln!("{}", serde_json::to_string_pretty(&deletion)?);
+        }
         TenantsCommand::Provision { slug } => {
             let record = by_slug(slug).await?;
             if !matches!(
@@ -211,6 +298,109 @@ async fn onboard(
     run_workflow(services, &workflows, record, id).await
 }
 
+/// Starts (or resumes) `record`'s offboarding and runs it here: to the end
+/// without a grace period, else up to the grace period (the export done),
+/// printing where the export is and when the data goes.
+async fn offboard(
+    services: &crate::services::Services,
+    record: &TenantRecord,
+    grace: std::time::Duration,
+) -> anyhow::Result<()> {
+    use crate::lifecycle::{OFFBOARDING, Offboarding};
+    if record.state == TenantState::Deleted {
+        anyhow::bail!(
+            "tenant {} is already deleted (`tenantry tenants deletion {}`)",
+            record.slug,
+            record.slug
+        );
+    }
+    let workflows = crate::lifecycle::workflows(services);
+    let live = services
+        .workflow_store
+        .list(Some(record.id), 1)
+        .await?
+        .into_iter()
+        .find(|w| w.state.is_live() && w.kind == OFFBOARDING);
+    let id = match live {
+        Some(running) => {
+            workflows.schedule(&*services.queue, running.id).await?;
+            running.id
+        }
+        None => {
+            let now = u64::try_from(jiff::Timestamp::now().as_millisecond())?;
+            let input = Offboarding {
+                delete_after_ms: now.saturating_add(u64::try_from(grace.as_millis())?),
+                was: record.state,
+                requested_by: "cli".into(),
+                requested_at_ms: now,
+            };
+            workflows
+                .launch(
+                    &*services.queue,
+                    OFFBOARDING,
+                    record.id,
+                    serde_json::to_value(input)?,
+                    Some("cli"),
+                )
+                .await?
+        }
+    };
+    let first = workflows.get(id).await?;
+    let input: Offboarding = serde_json::from_value(first.input.clone())?;
+    let delete_after = input.delete_after();
+    let waiting = |r: &tenantry::workflow::WorkflowRecord| {
+        let exported = r
+            .steps
+            .iter()
+            .any(|s| s.name == "export" && s.state == tenantry::workflow::StepState::Done);
+        exported && std::time::SystemTime::now() < delete_after
+    };
+    let bar = super::progress::WorkflowBar::new();
+    let last =
+        crate::lifecycle::run_here(services, &workflows, id, &|r| bar.show(r), &waiting).await?;
+    bar.finish(&last);
+    match last.state {
+        tenantry::workflow::WorkflowState::Succeeded => {
+            let deletion = services.deletions.get(record.id).await?;
+            crate::stdout::outln!("{}", serde_json::to_string_pretty(&deletion)?);
+            Ok(())
+        }
+        state if state.is_live() => {
+            let left = delete_after
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            let ttl = left.clamp(
+                std::time::Duration::from_secs(3600),
+                std::time::Duration::from_secs(7 * 24 * 3600),
+            );
+            let key = tenantry::storage::ObjectKey::parse(&format!(
+                "exports/{}.tar",
+                crate::lifecycle::export_name(id)
+            ))?;
+            let url = crate::demo::context_for(record)?
+                .scope(crate::export::download_url(services, &key, ttl))
+                .await?;
+            crate::stdout::outln!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "workflow": id.0,
+                    "tenant": record.slug.as_str(),
+                    "state": "suspended",
+                    "export_url": url,
+                    "delete_after": jiff::Timestamp::try_from(delete_after)?.to_string(),
+                    "cancel": format!("tenantry workflows cancel {id}"),
+                }))?
+            );
+            Ok(())
+        }
+        state => anyhow::bail!(
+            "offboarding {} {state}: {} (see `tenantry workflows show {id}`)",
+            record.slug,
+            last.error.as_deref().unwrap_or("no reason recorded")
+        ),
+    }
+}
+
 /// Runs workflow `id` of `record` here with a progress bar; the tenant as
 /// it ends up, or an error naming how the workflow ended and why.
 async fn run_workflow(
@@ -220,7 +410,8 @@ async fn run_workflow(
     id: tenantry::workflow::WorkflowId,
 ) -> anyhow::Result<TenantRecord> {
     let bar = super::progress::WorkflowBar::new();
-    let finished = crate::lifecycle::run_here(services, workflows, id, &|r| bar.show(r)).await?;
+    let finished =
+        crate::lifecycle::run_here(services, workflows, id, &|r| bar.show(r), &|_| false).await?;
     bar.finish(&finished);
     if finished.state != tenantry::workflow::WorkflowState::Succeeded {
         anyhow::bail!(

@@ -1,5 +1,5 @@
 //! `tenantry workflows …`: the lifecycle workflows — list, show one, cancel
-//! one (its done steps are undone), and the stuck ones (a step past its
+//! one (its done steps are undone), retry one, and the stuck ones (a step past its
 //! deadline; exit status 1 when there are any, for scripts and cron).
 
 use std::time::SystemTime;
@@ -37,6 +37,14 @@ pub(crate) enum WorkflowsCommand {
         /// Undo the steps in this process and wait for the end.
         #[arg(long)]
         wait: bool,
+    },
+    /// Tries a workflow again: a failed or cancelled one starts afresh (a
+    /// new workflow, same kind and input: its steps were undone); a live
+    /// one gets its job back if it lost it (its step went to the dead
+    /// letters, or is stuck past the point of no return).
+    Retry {
+        /// Workflow id.
+        id: i64,
     },
     /// Workflows with a step past its deadline (exit status 1 if any).
     Stuck,
@@ -94,9 +102,40 @@ pub(crate) async fn run(settings: &Settings, cmd: WorkflowsCommand) -> anyhow::R
             workflows.schedule(&*services.queue, id).await?;
             if wait {
                 let bar = super::progress::WorkflowBar::new();
-                let end =
-                    crate::lifecycle::run_here(&services, &workflows, id, &|r| bar.show(r)).await?;
+                let end = crate::lifecycle::run_here(
+                    &services,
+                    &workflows,
+                    id,
+                    &|r| bar.show(r),
+                    &|_| false,
+                )
+                .await?;
                 bar.finish(&end);
+            }
+        }
+        WorkflowsCommand::Retry { id } => {
+            let record = workflows.get(WorkflowId(id)).await?;
+            use tenantry::workflow::WorkflowState;
+            match record.state {
+                WorkflowState::Failed | WorkflowState::Cancelled => {
+                    let again = workflows
+                        .launch(
+                            &*services.queue,
+                            &record.kind,
+                            record.tenant,
+                            record.input.clone(),
+                            Some("cli:retry"),
+                        )
+                        .await?;
+                    crate::stdout::outln!("{again}");
+                }
+                WorkflowState::Running | WorkflowState::Compensating => {
+                    workflows.schedule(&*services.queue, record.id).await?;
+                    crate::stdout::outln!("{}", record.id);
+                }
+                WorkflowState::Succeeded => {
+                    bail!("workflow {id} succeeded; there is nothing to retry")
+                }
             }
         }
         WorkflowsCommand::Stuck => {

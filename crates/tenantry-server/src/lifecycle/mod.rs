@@ -3,6 +3,7 @@
 //! system-tenant jobs in the lifecycle lane (by the server's workers, or by
 //! the CLI command that started them).
 
+mod offboarding;
 mod onboarding;
 mod plan_change;
 
@@ -14,6 +15,7 @@ use tenantry::workflow::{StepContext, StepError, WorkflowId, WorkflowRecord, Wor
 
 use crate::services::Services;
 
+pub(crate) use offboarding::{OFFBOARDING, Offboarding, export_name, outbox_of};
 pub(crate) use onboarding::{ONBOARDING, Onboarding};
 pub(crate) use plan_change::{PLAN_CHANGE, PlanChange};
 
@@ -24,6 +26,7 @@ pub(crate) fn workflows(services: &Services) -> Workflows {
         [
             onboarding::definition(services),
             plan_change::definition(services),
+            offboarding::definition(services),
         ],
     )
 }
@@ -107,14 +110,16 @@ pub(crate) fn worker(
     ))
 }
 
-/// Runs workflow `id` to its end in this process (a CLI command with no
-/// server running), calling `progress` after every change; returns the
-/// final record.
+/// Runs workflow `id` in this process (a CLI command with no server
+/// running) until it ends or `far_enough` says so (a workflow that waits
+/// out a grace period is left to the server's workers), calling
+/// `progress` after every change; returns the last record seen.
 pub(crate) async fn run_here(
     services: &Services,
     workflows: &Workflows,
     id: WorkflowId,
     progress: &dyn Fn(&WorkflowRecord),
+    far_enough: &dyn Fn(&WorkflowRecord) -> bool,
 ) -> anyhow::Result<WorkflowRecord> {
     let worker = worker(
         services,
@@ -132,7 +137,7 @@ pub(crate) async fn run_here(
         if last.as_ref() != Some(&record) {
             progress(&record);
         }
-        if !record.state.is_live() {
+        if !record.state.is_live() || far_enough(&record) {
             break record;
         }
         last = Some(record);

@@ -90,4 +90,13 @@ impl CacheBackend for LocalCache {
             .count() as u64;
         Box::pin(async move { Ok(removed) })
     }
+
+    fn count_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, CacheError>> {
+        let found = self
+            .entries
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .count() as u64;
+        Box::pin(async move { Ok(found) })
+    }
 }

@@ -92,6 +92,8 @@ pub trait CacheBackend: Send + Sync + 'static {
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, CacheError>>;
     /// Removes every key starting with `prefix`; how many were removed.
     fn delete_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, CacheError>>;
+    /// How many keys start with `prefix` (a residue scan).
+    fn count_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, CacheError>>;
 }
 
 /// A cache whose keys belong to the current tenant. Cheap to clone.
@@ -153,6 +155,12 @@ impl TenantCache {
     /// Removes every key of the current tenant (and only those).
     pub async fn invalidate_tenant(&self) -> Result<u64, CacheError> {
         self.backend.delete_prefix(&prefix(current_tenant()?)).await
+    }
+
+    /// How many keys the current tenant has (a residue scan after its
+    /// deletion expects none).
+    pub async fn tenant_keys(&self) -> Result<u64, CacheError> {
+        self.backend.count_prefix(&prefix(current_tenant()?)).await
     }
 }
 

@@ -145,6 +145,31 @@ impl CacheBackend for RedisCache {
             }
         })
     }
+
+    fn count_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, CacheError>> {
+        let mut conn = self.conn.clone();
+        let pattern = pattern(prefix);
+        Box::pin(async move {
+            let mut cursor: u64 = 0;
+            let mut found = 0u64;
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(backend)?;
+                found += keys.len() as u64;
+                if next == 0 {
+                    return Ok(found);
+                }
+                cursor = next;
+            }
+        })
+    }
 }
 
 #[cfg(test)]

@@ -155,4 +155,11 @@ impl CacheBackend for TwoLevelCache {
             Ok(removed)
         })
     }
+
+    fn count_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, CacheError>> {
+        Box::pin(async move {
+            let remote = self.remote.count_prefix(prefix).await?;
+            Ok(remote.max(self.local.count_prefix(prefix).await?))
+        })
+    }
 }

@@ -189,7 +189,10 @@ impl DeletionStore for SqliteDeletionStore {
                         Ok(())
                     };
                     for table in OWNED_TABLES {
-                        count(table, &format!("SELECT count(*) FROM {table} WHERE owner = ?1"))?;
+                        count(
+                            table,
+                            &format!("SELECT count(*) FROM {table} WHERE owner = ?1"),
+                        )?;
                     }
                     count(
                         "workflow_inputs",

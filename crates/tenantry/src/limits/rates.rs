@@ -111,6 +111,26 @@ return {1, burst + 1 - math.ceil((next - now) / interval)}
         /// How long one rate check may wait for Redis before the
         /// per-process limiter decides.
         pub const BUDGET: Duration = Duration::from_millis(100);
+
+        /// Drops `tenant`'s rate state (offboarding); how many keys there
+        /// were (0 or 1).
+        pub async fn forget(&self, tenant: TenantId) -> Result<u64, redis::RedisError> {
+            let mut conn = self.conn.clone();
+            redis::cmd("DEL")
+                .arg(format!("{}{tenant}", self.prefix))
+                .query_async(&mut conn)
+                .await
+        }
+
+        /// Whether `tenant` has rate state here (a residue scan).
+        pub async fn holds(&self, tenant: TenantId) -> Result<bool, redis::RedisError> {
+            let mut conn = self.conn.clone();
+            let n: u64 = redis::cmd("EXISTS")
+                .arg(format!("{}{tenant}", self.prefix))
+                .query_async(&mut conn)
+                .await?;
+            Ok(n > 0)
+        }
     }
 
     impl RateStore for RedisRates {
