@@ -22,9 +22,12 @@ impl PgDeletionStore {
     }
 }
 
-/// Finished workflows of the tenant that still carry an input or an error.
+/// Finished workflows of the tenant, started before its deletion was
+/// asked for, that still carry an input or an error (the offboarding's own
+/// input holds only what the deletion record says).
 const UNSCRUBBED: &str = "owner = $1 AND state NOT IN ('running', 'compensating') \
-     AND (input <> '{}'::jsonb OR error IS NOT NULL)";
+     AND (input <> '{}'::jsonb OR error IS NOT NULL) \
+     AND created_at < coalesce((SELECT requested_at FROM tenantry.tenant_deletions WHERE owner = $1), 'infinity')";
 
 impl DeletionStore for PgDeletionStore {
     fn open<'a>(&'a self, record: &'a DeletionRecord) -> BoxFuture<'a, Result<(), DataError>> {
