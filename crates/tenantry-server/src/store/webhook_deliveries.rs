@@ -86,7 +86,9 @@ pub(crate) async fn record(db: &Database, attempt: &Attempt<'_>) -> Result<(), D
 
 /// The current tenant's latest 100 attempts, newest first.
 pub(crate) async fn list(db: &Database) -> Result<Vec<Delivery>, DataError> {
-    const SQL: &str = "SELECT id, job_id, event, url, attempt, status_code, error, created_at \
+    // The counters are INTEGER (int4) on PostgreSQL: widened to read as i64.
+    const SQL: &str = "SELECT id, job_id, event, url, CAST(attempt AS BIGINT), \
+                       CAST(status_code AS BIGINT), error, created_at \
                        FROM webhook_deliveries WHERE tenant_id = tenantry_current_tenant() \
                        ORDER BY created_at DESC, id DESC LIMIT 100";
     db.tenant()?
