@@ -17,6 +17,10 @@ use crate::services::Services;
 /// Where exports live in a tenant's storage (never exported themselves).
 const EXPORTS: &str = "exports";
 
+/// The signed-URL path of exports on the local backend, which a suspended
+/// tenant may still read (the edge lets these through).
+pub(crate) const SIGNED_PATH: &str = "/files/exports/";
+
 /// What an export wrote.
 #[derive(Debug, Clone)]
 pub(crate) struct Export {

@@ -52,7 +52,10 @@ async fn use_every_feature(s: &TestServer, slug: &str, hook: &str) -> Vec<String
         .as_tenant(
             slug,
             Method::PUT,
-            &format!("/api/invoices/{}/attachments/contract.txt", invoice["id"].as_str().unwrap()),
+            &format!(
+                "/api/invoices/{}/attachments/contract.txt",
+                invoice["id"].as_str().unwrap()
+            ),
         )
         .header("content-type", "application/octet-stream")
         .body(attachment.clone())
@@ -70,8 +73,8 @@ async fn use_every_feature(s: &TestServer, slug: &str, hook: &str) -> Vec<String
         let mailed = !common::emails(&outbox).is_empty();
         let (status, log) =
             status_and_json(s.as_tenant(slug, Method::GET, "/api/webhooks/deliveries")).await;
-        let delivered = status == StatusCode::OK
-            && log["deliveries"].as_array().is_some_and(|d| !d.is_empty());
+        let delivered =
+            status == StatusCode::OK && log["deliveries"].as_array().is_some_and(|d| !d.is_empty());
         if mailed && delivered {
             break;
         }
@@ -106,7 +109,10 @@ fn files_holding(dir: &std::path::Path, needles: &[String]) -> Vec<String> {
         grep.arg("-e").arg(needle);
     }
     let out = grep.arg(dir).output().expect("grep");
-    assert!(out.status.code().is_some_and(|c| c <= 1), "grep failed: {out:?}");
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "grep failed: {out:?}"
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_owned)
@@ -114,7 +120,10 @@ fn files_holding(dir: &std::path::Path, needles: &[String]) -> Vec<String> {
 }
 
 async fn offboard(s: &TestServer, slug: &str, plan: Plan, tier: Tier, cli_extra: &[&str]) {
-    println!("offboarding a {tier} tenant on {plan} ({})", s.backend_name());
+    println!(
+        "offboarding a {tier} tenant on {plan} ({})",
+        s.backend_name()
+    );
     let (hook, _deliveries) = common::receiver().await;
     s.seed(slug, plan, tier).await;
     let record = s.record(slug).await;
@@ -158,21 +167,38 @@ async fn offboard(s: &TestServer, slug: &str, plan: Plan, tier: Tier, cli_extra:
     assert_eq!(record_json["slug"], slug);
     assert_eq!(record_json["requested_by"], "cli");
     let removed = &record_json["removed"];
-    for store in ["objects", "secrets", "data_key", "emails", "tenant_settings", "tenant_flags"] {
-        assert!(removed[store].as_u64().unwrap_or(0) > 0, "{store}: {removed}");
+    for store in [
+        "objects",
+        "secrets",
+        "data_key",
+        "emails",
+        "tenant_settings",
+        "tenant_flags",
+    ] {
+        assert!(
+            removed[store].as_u64().unwrap_or(0) > 0,
+            "{store}: {removed}"
+        );
     }
     match tier {
         Tier::Shared => {
             assert!(removed["rows.orders"].as_u64().unwrap() > 0, "{removed}");
             assert!(removed["rows.invoices"].as_u64().unwrap() > 0, "{removed}");
         }
-        tier => assert!(removed[format!("{tier}.rows")].as_u64().unwrap() > 0, "{removed}"),
+        tier => assert!(
+            removed[format!("{tier}.rows")].as_u64().unwrap() > 0,
+            "{removed}"
+        ),
     }
     let (finished, clear) = (
         record_json["finished_at_ms"].as_i64().unwrap(),
         record_json["backups_clear_after_ms"].as_i64().unwrap(),
     );
-    assert_eq!(clear - finished, 30 * 24 * 3600 * 1000, "the default retention");
+    assert_eq!(
+        clear - finished,
+        30 * 24 * 3600 * 1000,
+        "the default retention"
+    );
 
     // After: nothing anywhere.
     let after = cli(s, cli_extra, &["tenants", "residue", slug]);
@@ -209,8 +235,22 @@ fn allow_hooks(settings: &mut tenantry_server::settings::Settings) {
 #[tokio::test]
 async fn offboarding_leaves_nothing_on_sqlite() {
     let s = TestServer::sqlite_with(allow_hooks).await;
-    offboard(&s, "leaver-shared", tenantry_server::plans::PRO, Tier::Shared, &[]).await;
-    offboard(&s, "leaver-file", tenantry_server::plans::PRO, Tier::Database, &[]).await;
+    offboard(
+        &s,
+        "leaver-shared",
+        tenantry_server::plans::PRO,
+        Tier::Shared,
+        &[],
+    )
+    .await;
+    offboard(
+        &s,
+        "leaver-file",
+        tenantry_server::plans::PRO,
+        Tier::Database,
+        &[],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -230,9 +270,30 @@ async fn offboarding_leaves_nothing_on_postgres() {
         return;
     };
     let extra = ["--redis-url", &redis];
-    offboard(&s, "leaver-shared", tenantry_server::plans::PRO, Tier::Shared, &extra).await;
-    offboard(&s, "leaver-schema", tenantry_server::plans::PRO, Tier::Schema, &extra).await;
-    offboard(&s, "leaver-db", tenantry_server::plans::PRO, Tier::Database, &extra).await;
+    offboard(
+        &s,
+        "leaver-shared",
+        tenantry_server::plans::PRO,
+        Tier::Shared,
+        &extra,
+    )
+    .await;
+    offboard(
+        &s,
+        "leaver-schema",
+        tenantry_server::plans::PRO,
+        Tier::Schema,
+        &extra,
+    )
+    .await;
+    offboard(
+        &s,
+        "leaver-db",
+        tenantry_server::plans::PRO,
+        Tier::Database,
+        &extra,
+    )
+    .await;
 }
 
 #[cfg(feature = "s3")]
@@ -264,7 +325,108 @@ async fn offboarding_leaves_nothing_on_s3() {
         &bucket,
     ];
     // A bucket of its own (enterprise), and the shared bucket's prefix.
-    offboard(&s, "leaver-own", tenantry_server::plans::ENTERPRISE, Tier::Shared, &extra).await;
-    offboard(&s, "leaver-prefix", tenantry_server::plans::PRO, Tier::Database, &extra).await;
+    offboard(
+        &s,
+        "leaver-own",
+        tenantry_server::plans::ENTERPRISE,
+        Tier::Shared,
+        &extra,
+    )
+    .await;
+    offboard(
+        &s,
+        "leaver-prefix",
+        tenantry_server::plans::PRO,
+        Tier::Database,
+        &extra,
+    )
+    .await;
     tenantry_testkit::s3_drop_buckets(&bucket).await;
+}
+
+/// With a grace period the tenant is suspended and its export is ready to
+/// download (even while suspended: only through the signed URL); cancelled
+/// within the grace period, it is active again and the export is gone.
+#[tokio::test]
+async fn a_grace_period_keeps_the_export_downloadable_and_can_be_cancelled() {
+    let s = TestServer::sqlite_with(allow_hooks).await;
+    s.seed("pondering", tenantry_server::plans::PRO, Tier::Shared)
+        .await;
+    let customer = format!(
+        "zq{} customer",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let (status, _) = status_and_json(
+        s.as_tenant("pondering", Method::POST, "/api/orders")
+            .json(&json!({ "customer": customer, "total_cents": 100 })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let secret = ["--jwt-secret", common::SECRET];
+    let out = cli(
+        &s,
+        &secret,
+        &["tenants", "delete", "pondering", "--grace", "2h"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let started: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(started["state"], "suspended");
+    s.services.tenants.forget_all();
+    let (status, _) = status_and_json(s.as_tenant("pondering", Method::GET, "/api/orders")).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "suspended during the grace period"
+    );
+
+    // The export: the tenant's orders as JSON Lines, no one else's.
+    let url = started["export_url"].as_str().unwrap();
+    let download = |url: &str| {
+        s.http
+            .get(format!("http://{}{url}", s.addr))
+            .header("host", format!("pondering.localhost:{}", s.addr.port()))
+            .send()
+    };
+    let response = download(url).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let archive = response.bytes().await.unwrap();
+    let mut orders = String::new();
+    for entry in tar::Archive::new(&archive[..]).entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_str() == Some("tables/orders.jsonl") {
+            std::io::Read::read_to_string(&mut entry, &mut orders).unwrap();
+        }
+    }
+    let rows: Vec<Value> = orders
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        rows.iter().any(|r| r["customer"] == customer.as_str()),
+        "{orders}"
+    );
+    let me = s.record("pondering").await.id.to_string();
+    assert!(rows.iter().all(|r| r["tenant_id"] == me.as_str()));
+    // A signed URL of another kind is still refused while suspended.
+    let other = url.replace("exports/", "invoices/");
+    assert_ne!(download(&other).await.unwrap().status(), StatusCode::OK);
+
+    // Cancelled: active again, the export removed, nothing deleted.
+    let id = started["workflow"].as_i64().unwrap().to_string();
+    let out = cli(&s, &secret, &["workflows", "cancel", &id, "--wait"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.services.tenants.forget_all();
+    let (status, listed) =
+        status_and_json(s.as_tenant("pondering", Method::GET, "/api/orders")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(listed.to_string().contains(&customer));
+    assert_eq!(download(url).await.unwrap().status(), StatusCode::NOT_FOUND);
 }

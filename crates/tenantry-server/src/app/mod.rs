@@ -96,7 +96,9 @@ pub fn build(config: &Config, services: &Services) -> App {
         .resolver(FromSubdomain::new(&config.base_domain))
         .resolver(FromCustomDomain::new(&config.base_domain))
         .resolver(FromHeader::new())
-        .signed_requests(Arc::new(services.storage.clone()));
+        .signed_requests(Arc::new(services.storage.clone()))
+        // A leaving tenant downloads its export while suspended.
+        .suspended_signed_reads(crate::export::SIGNED_PATH);
 
     let (routes, doc) = api::routes();
     let routes = match &config.limits {

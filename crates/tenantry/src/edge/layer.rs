@@ -34,6 +34,7 @@ struct Edge {
     resolvers: Vec<Arc<dyn TenantResolver>>,
     signed: Option<Arc<dyn SignedRequests>>,
     membership: Option<Arc<dyn Membership>>,
+    suspended_reads: Option<String>,
 }
 
 /// Checks requests that carry a signed URL instead of a bearer token, such
@@ -68,6 +69,7 @@ impl TenantLayer {
                 resolvers: Vec::new(),
                 signed: None,
                 membership: None,
+                suspended_reads: None,
             }),
         }
     }
@@ -95,6 +97,15 @@ impl TenantLayer {
     /// signed URL instead of a bearer token. Their context has no user.
     pub fn signed_requests(mut self, signed: Arc<dyn SignedRequests>) -> Self {
         Arc::make_mut(&mut self.edge).signed = Some(signed);
+        self
+    }
+
+    /// Keeps signed `GET`s of paths under `prefix` working while their
+    /// tenant is suspended — the data export a leaving tenant downloads
+    /// during its grace period. Everything else of a suspended tenant,
+    /// signed or not, is still refused.
+    pub fn suspended_signed_reads(mut self, prefix: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.edge).suspended_reads = Some(prefix.into());
         self
     }
 }
@@ -219,7 +230,17 @@ impl Edge {
         match tenant.state {
             TenantState::Active => {}
             TenantState::Provisioning => return Err(Rejection::Provisioning),
-            TenantState::Suspended => return Err(Rejection::Suspended),
+            TenantState::Suspended => {
+                let export_read = user.is_none()
+                    && parts.method == http::Method::GET
+                    && self
+                        .suspended_reads
+                        .as_deref()
+                        .is_some_and(|prefix| path.starts_with(prefix));
+                if !export_read {
+                    return Err(Rejection::Suspended);
+                }
+            }
             TenantState::Failed | TenantState::Deleting | TenantState::Deleted => {
                 return Err(Rejection::UnknownTenant);
             }

@@ -182,6 +182,11 @@ pub trait JobQueue: Send + Sync + 'static {
     /// Deletes dead letter `id`; `false` when the context's tenant has none.
     fn discard_dead(&self, id: i64) -> BoxFuture<'_, Result<bool, JobError>>;
 
+    /// Makes the context tenant's queued job with idempotency key `key`
+    /// due now, if it was waiting for a later time (a backoff, a delay);
+    /// whether there was one.
+    fn hurry<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, JobError>>;
+
     /// Records tick `tick` (Unix seconds) of `schedule` and enqueues `jobs`,
     /// atomically; `false` (and nothing enqueued) when the tick was
     /// recorded before — by this process or any other.

@@ -600,6 +600,22 @@ impl JobQueue for PgQueue {
         })
     }
 
+    fn hurry<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, JobError>> {
+        Box::pin(async move {
+            let owner = *crate::context::current_tenant_id()?.as_uuid();
+            let client = self.db.client().await.map_err(storage)?;
+            let n = client
+                .execute(
+                    "UPDATE tenantry.jobs SET run_at = now() \
+                      WHERE owner = $1 AND idempotency_key = $2 AND state = 'queued' AND run_at > now()",
+                    &[&owner, &key],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(n > 0)
+        })
+    }
+
     fn enqueue_tick<'a>(
         &'a self,
         schedule: &'a str,

@@ -707,6 +707,30 @@ impl JobQueue for SqliteQueue {
         })
     }
 
+    fn hurry<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, JobError>> {
+        let key = key.to_owned();
+        Box::pin(async move {
+            let owner = crate::context::current_tenant_id()?.to_string();
+            let lane: Option<String> = self
+                .write(move |tx| {
+                    tx.query_row(
+                        "UPDATE jobs SET run_at = ?3 \
+                          WHERE owner = ?1 AND idempotency_key = ?2 AND state = 'queued' AND run_at > ?3 \
+                          RETURNING lane",
+                        params![owner, key, crate::clock::now_ms()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(sql)
+                })
+                .await?;
+            if let Some(lane) = lane.as_deref().and_then(|l| l.parse::<Lane>().ok()) {
+                self.wake(lane);
+            }
+            Ok(lane.is_some())
+        })
+    }
+
     fn enqueue_tick<'a>(
         &'a self,
         schedule: &'a str,

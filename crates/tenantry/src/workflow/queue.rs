@@ -73,8 +73,11 @@ impl Workflows {
                 // The steps count their own attempts; the job's run out
                 // only if workers keep dying under it.
                 .max_attempts(100)
-                .idempotency_key(key);
-            queue.enqueue(&job).await.map(drop)
+                .idempotency_key(key.clone());
+            queue.enqueue(&job).await?;
+            // Already queued for later (a wait, a backoff): whoever
+            // scheduled it (a cancellation, a retry) wants it now.
+            queue.hurry(&key).await.map(drop)
         })
         .await
         .map_err(|e| WorkflowError::Storage(format!("queueing workflow {id}: {e}")))
