@@ -148,6 +148,13 @@ async fn onboarding_that_fails_at_the_bucket_undoes_what_it_made() {
             .is_empty(),
         "no bucket was left"
     );
+    let residue = setup.cli(tenantry_testkit::S3_SECRET_KEY, &["tenants", "residue", "big"]);
+    assert!(
+        residue.status.success() && residue.stdout.is_empty(),
+        "nothing is left anywhere: {}{}",
+        String::from_utf8_lossy(&residue.stdout),
+        String::from_utf8_lossy(&residue.stderr)
+    );
     let workflow = json(&setup.cli(tenantry_testkit::S3_SECRET_KEY, &["workflows", "show", "1"]));
     let states: Vec<&str> = workflow["steps"]
         .as_array()

@@ -22,12 +22,13 @@ impl PgDeletionStore {
     }
 }
 
-/// Finished workflows of the tenant, started before its deletion was
-/// asked for, that still carry an input or an error (the offboarding's own
-/// input holds only what the deletion record says).
+/// Finished workflows of a tenant being deleted, started before its
+/// deletion was asked for, that still carry an input or an error. (The
+/// offboarding's own input holds only what the deletion record says; a
+/// tenant not being deleted keeps its workflows' inputs as their record.)
 const UNSCRUBBED: &str = "owner = $1 AND state NOT IN ('running', 'compensating') \
      AND (input <> '{}'::jsonb OR error IS NOT NULL) \
-     AND created_at < coalesce((SELECT requested_at FROM tenantry.tenant_deletions WHERE owner = $1), 'infinity')";
+     AND created_at < coalesce((SELECT requested_at FROM tenantry.tenant_deletions WHERE owner = $1), '-infinity')";
 
 impl DeletionStore for PgDeletionStore {
     fn open<'a>(&'a self, record: &'a DeletionRecord) -> BoxFuture<'a, Result<(), DataError>> {

@@ -24,12 +24,13 @@ impl SqliteDeletionStore {
     }
 }
 
-/// Finished workflows of the tenant, started before its deletion was
-/// asked for, that still carry an input or an error (the offboarding's own
-/// input holds only what the deletion record says).
+/// Finished workflows of a tenant being deleted, started before its
+/// deletion was asked for, that still carry an input or an error. (The
+/// offboarding's own input holds only what the deletion record says; a
+/// tenant not being deleted keeps its workflows' inputs as their record.)
 const UNSCRUBBED: &str = "owner = ?1 AND state NOT IN ('running', 'compensating') \
      AND (input <> '{}' OR error IS NOT NULL) \
-     AND created_at < coalesce((SELECT requested_at FROM tenant_deletions WHERE owner = ?1), 9223372036854775807)";
+     AND created_at < coalesce((SELECT requested_at FROM tenant_deletions WHERE owner = ?1), -9223372036854775808)";
 
 impl DeletionStore for SqliteDeletionStore {
     fn open<'a>(&'a self, record: &'a DeletionRecord) -> BoxFuture<'a, Result<(), DataError>> {
