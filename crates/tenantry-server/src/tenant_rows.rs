@@ -111,3 +111,35 @@ impl TenantTable {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::TABLES;
+    use crate::migrations::{PG_APP_MIGRATIONS, SQLITE_APP_MIGRATIONS};
+
+    /// Every table a migration creates, by name.
+    fn created(set: &[tenantry::data::Migration]) -> Vec<String> {
+        let mut names: Vec<String> = set
+            .iter()
+            .flat_map(|m| m.sql.split("CREATE TABLE ").skip(1))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .map(|name| name.trim_matches('(').to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn tenant_tables_are_all_listed() {
+        let mut listed: Vec<String> = TABLES.iter().map(|t| t.name.to_owned()).collect();
+        listed.sort();
+        assert_eq!(created(PG_APP_MIGRATIONS), listed);
+        assert_eq!(created(SQLITE_APP_MIGRATIONS), listed);
+    }
+
+    #[test]
+    fn children_are_deleted_before_their_parents() {
+        let at = |name: &str| TABLES.iter().position(|t| t.name == name).unwrap();
+        assert!(at("invoices") < at("orders"), "invoices reference orders");
+    }
+}
