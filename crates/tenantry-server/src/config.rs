@@ -133,6 +133,9 @@ pub struct Config {
     pub metrics_top_k: usize,
     /// Per-tenant limits, or none when turned off.
     pub limits: Option<crate::limit_sizes::LimitSizes>,
+    /// Provisioned schema/database targets kept ready for sign-ups, per
+    /// tier (0: none).
+    pub warm_pool: usize,
     /// How long backups are kept: a deleted tenant is in none of them once
     /// this has passed since its deletion (the deletion record says when).
     pub backup_retention: std::time::Duration,

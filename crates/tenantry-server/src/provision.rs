@@ -25,7 +25,54 @@ pub async fn register(services: &Services, mut tenant: NewTenant) -> anyhow::Res
         check_database_server(services, tenant.tier, server)?;
     }
     tenant.state = TenantState::Provisioning;
-    Ok(services.tenants.create(tenant).await?)
+    // A target made ahead of time, if the pool has one: its id becomes the
+    // tenant's, so the tier step finds the target ready.
+    let warm =
+        if tenant.id.is_none() && tenant.tier != Tier::Shared && tenant.database_server.is_none() {
+            services.warm.claim(tenant.tier).await?
+        } else {
+            None
+        };
+    if let Some(id) = warm {
+        tenant.id = Some(id);
+    }
+    let tier = tenant.tier;
+    match services.tenants.create(tenant).await {
+        Ok(record) => Ok(record),
+        Err(e) => {
+            // Refused (a taken slug): the target goes back to the pool.
+            if let Some(id) = warm {
+                services.warm.add(id, tier).await?;
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// The tiers a warm pool can hold here: schemas and databases on
+/// PostgreSQL, database files on SQLite.
+pub fn warm_tiers(services: &Services) -> &'static [Tier] {
+    match services.provisioner {
+        Provisioner::Postgres { .. } => &[Tier::Schema, Tier::Database],
+        Provisioner::Sqlite => &[Tier::Database],
+    }
+}
+
+/// Tops the warm pool up to `size` targets per tier; how many were made.
+/// Several processes may top up at once and overshoot by a few, which
+/// costs only idle targets.
+pub async fn fill_warm_pool(services: &Services, size: usize) -> anyhow::Result<usize> {
+    let mut made = 0;
+    for &tier in warm_tiers(services) {
+        let ready = usize::try_from(services.warm.ready(tier).await?).unwrap_or(usize::MAX);
+        for _ in ready..size {
+            let id = tenantry::context::TenantId::new_v4();
+            make_target(services, id, tier, None, &format!("warm {id}")).await?;
+            services.warm.add(id, tier).await?;
+            made += 1;
+        }
+    }
+    Ok(made)
 }
 
 /// Registers `tenant`, creates its tier target and activates it, in one
@@ -90,7 +137,26 @@ pub(crate) async fn provision_target(
     services: &Services,
     record: &TenantRecord,
 ) -> anyhow::Result<()> {
-    match (&services.provisioner, record.tier) {
+    make_target(
+        services,
+        record.id,
+        record.tier,
+        record.database_server.as_deref(),
+        &record.slug,
+    )
+    .await
+}
+
+/// Creates the `tier` target of tenant id `id` (on `server`, for the
+/// database tier), migrated (idempotent); `label` names it in errors.
+async fn make_target(
+    services: &Services,
+    id: tenantry::context::TenantId,
+    tier: Tier,
+    server: Option<&str>,
+    label: &str,
+) -> anyhow::Result<()> {
+    match (&services.provisioner, tier) {
         (
             Provisioner::Postgres {
                 owner_url,
@@ -99,7 +165,7 @@ pub(crate) async fn provision_target(
             Tier::Schema,
         ) => {
             let mut owner = pg::migrate::connect(owner_url).await?;
-            let schema = pg::schema_for(record.id);
+            let schema = pg::schema_for(id);
             pg::migrate::apply(&mut owner, &schema, PG_APP_MIGRATIONS, app_role)
                 .await
                 .with_context(|| format!("creating and migrating {schema}"))?;
@@ -115,8 +181,7 @@ pub(crate) async fn provision_target(
             let Database::Postgres(db) = &services.db else {
                 bail!("a PostgreSQL provisioner over a non-PostgreSQL database")
             };
-            let name = db.tenant_database(record.id);
-            let server = record.database_server.as_deref();
+            let name = db.tenant_database(id);
             // Another server has neither the app role nor the control
             // database: create the role there and work from `postgres`.
             let owner = match server {
@@ -143,13 +208,10 @@ pub(crate) async fn provision_target(
             let Database::Sqlite(lite) = &services.db else {
                 bail!("a SQLite provisioner over a non-SQLite database")
             };
-            lite.provision_tenant_file(record.id, SQLITE_APP_MIGRATIONS)
+            lite.provision_tenant_file(id, SQLITE_APP_MIGRATIONS)
                 .await
                 .with_context(|| {
-                    format!(
-                        "creating and migrating the database of tenant {}",
-                        record.slug
-                    )
+                    format!("creating and migrating the database of tenant {label}")
                 })?;
             Ok(())
         }

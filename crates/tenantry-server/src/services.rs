@@ -51,6 +51,8 @@ pub struct Services {
     pub workflow_store: Arc<dyn tenantry::workflow::WorkflowStore>,
     /// Per-tenant invoice summaries behind the tenant cache.
     pub(crate) summaries: Arc<crate::invoice_summary::InvoiceSummaries>,
+    /// Tier targets made ahead of sign-ups (see [`crate::provision`]).
+    pub(crate) warm: Arc<dyn tenantry::warm::WarmPool>,
     /// Deletion records and the control-plane purge (offboarding).
     pub(crate) deletions: Arc<dyn tenantry::deletion::DeletionStore>,
     /// Where e-mails are written as files, if they are (offboarding
@@ -132,6 +134,7 @@ struct Stores {
     secret_storage: Arc<dyn SecretStorage>,
     workflow_store: Arc<dyn tenantry::workflow::WorkflowStore>,
     deletions: Arc<dyn tenantry::deletion::DeletionStore>,
+    warm: Arc<dyn tenantry::warm::WarmPool>,
     provisioner: Provisioner,
 }
 
@@ -150,6 +153,7 @@ async fn assemble(config: &Config, stores: Stores) -> anyhow::Result<Services> {
         summaries: Arc::new(InvoiceSummaries::local()),
         workflow_store: stores.workflow_store,
         deletions: stores.deletions,
+        warm: stores.warm,
         outbox: match &config.jobs.mail {
             crate::config::MailTransport::Files(dir) => Some(dir.clone()),
             crate::config::MailTransport::Smtp(_) => None,
@@ -192,6 +196,7 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Stores> {
         workflow_store: Arc::new(tenantry::workflow::SqliteWorkflowStore::new(
             control.clone(),
         )),
+        warm: Arc::new(tenantry::warm::SqliteWarmPool::new(control.clone())),
         deletions: Arc::new(tenantry::deletion::SqliteDeletionStore::new(
             control.clone(),
         )),
@@ -245,6 +250,7 @@ async fn connect_postgres(
         secret_storage: Arc::new(pg::PgSecretStorage::new(db.clone())),
         workflow_store: Arc::new(tenantry::workflow::PgWorkflowStore::new(db.clone())),
         deletions: Arc::new(tenantry::deletion::PgDeletionStore::new(db.clone())),
+        warm: Arc::new(tenantry::warm::PgWarmPool::new(db.clone())),
         db: Database::Postgres(db),
         tenants,
         provisioner: Provisioner::Postgres {

@@ -215,6 +215,12 @@ pub struct Settings {
     #[arg(long, env = "TENANTRY_OVERDUE_AFTER_SECS", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overdue_after_secs: Option<u64>,
+    /// Tier targets (schemas and databases on PostgreSQL, database files on
+    /// SQLite) kept made and migrated ahead of sign-ups, per tier, so a new
+    /// tenant on those tiers is active without waiting for DDL [default: 0].
+    #[arg(long, env = "TENANTRY_WARM_POOL", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_pool: Option<usize>,
     /// How many days backups are kept; a deleted tenant's deletion record
     /// says when the last backup holding it expires [default: 30].
     #[arg(long, env = "TENANTRY_BACKUP_RETENTION_DAYS", global = true)]
@@ -392,6 +398,7 @@ impl Settings {
         Ok(Config {
             limits: crate::limit_sizes::LimitSizes::from_flag(s.limits.clone().as_deref())?,
             metrics_top_k: s.metrics_top_k.unwrap_or(20),
+            warm_pool: s.warm_pool.unwrap_or(0),
             backup_retention: std::time::Duration::from_secs(
                 s.backup_retention_days
                     .unwrap_or(30)

@@ -148,7 +148,10 @@ async fn onboarding_that_fails_at_the_bucket_undoes_what_it_made() {
             .is_empty(),
         "no bucket was left"
     );
-    let residue = setup.cli(tenantry_testkit::S3_SECRET_KEY, &["tenants", "residue", "big"]);
+    let residue = setup.cli(
+        tenantry_testkit::S3_SECRET_KEY,
+        &["tenants", "residue", "big"],
+    );
     assert!(
         residue.status.success() && residue.stdout.is_empty(),
         "nothing is left anywhere: {}{}",

@@ -326,24 +326,7 @@ async fn offboard(
             workflows.schedule(&*services.queue, running.id).await?;
             running.id
         }
-        None => {
-            let now = u64::try_from(jiff::Timestamp::now().as_millisecond())?;
-            let input = Offboarding {
-                delete_after_ms: now.saturating_add(u64::try_from(grace.as_millis())?),
-                was: record.state,
-                requested_by: "cli".into(),
-                requested_at_ms: now,
-            };
-            workflows
-                .launch(
-                    &*services.queue,
-                    OFFBOARDING,
-                    record.id,
-                    serde_json::to_value(input)?,
-                    Some("cli"),
-                )
-                .await?
-        }
+        None => crate::lifecycle::offboard(services, record, grace, "cli").await?,
     };
     let first = workflows.get(id).await?;
     let input: Offboarding = serde_json::from_value(first.input.clone())?;

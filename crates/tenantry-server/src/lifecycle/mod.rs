@@ -3,7 +3,7 @@
 //! system-tenant jobs in the lifecycle lane (by the server's workers, or by
 //! the CLI command that started them).
 
-mod offboarding;
+pub mod offboarding;
 mod onboarding;
 mod plan_change;
 
@@ -16,8 +16,73 @@ use tenantry::workflow::{StepContext, StepError, WorkflowId, WorkflowRecord, Wor
 use crate::services::Services;
 
 pub(crate) use offboarding::{OFFBOARDING, Offboarding, export_name, outbox_of};
+pub use onboarding::first_admin_id;
 pub(crate) use onboarding::{ONBOARDING, Onboarding};
 pub(crate) use plan_change::{PLAN_CHANGE, PlanChange};
+
+/// Registers `tenant` (`provisioning`; from the warm pool when it has a
+/// target of its tier) and starts its onboarding on the queue, for the
+/// server's lifecycle workers; the record and the workflow. What the
+/// sign-up endpoint does, as a library call.
+pub async fn onboard(
+    services: &Services,
+    tenant: tenantry::registry::NewTenant,
+    admin_email: Option<String>,
+    requested_by: &str,
+) -> anyhow::Result<(tenantry::registry::TenantRecord, WorkflowId)> {
+    let record = crate::provision::register(services, tenant).await?;
+    let id = workflows(services)
+        .launch(
+            &*services.queue,
+            ONBOARDING,
+            record.id,
+            serde_json::to_value(Onboarding { admin_email })?,
+            Some(requested_by),
+        )
+        .await?;
+    Ok((record, id))
+}
+
+/// Starts `record`'s offboarding (see [`offboarding`]): suspended now,
+/// exported, and deleted from every store once `grace` has passed; the
+/// workflow, for the server's lifecycle workers. `requested_by` goes into
+/// the deletion record.
+pub async fn offboard(
+    services: &Services,
+    record: &tenantry::registry::TenantRecord,
+    grace: Duration,
+    requested_by: &str,
+) -> anyhow::Result<WorkflowId> {
+    let now = u64::try_from(jiff::Timestamp::now().as_millisecond())?;
+    let input = Offboarding {
+        delete_after_ms: now.saturating_add(u64::try_from(grace.as_millis())?),
+        was: record.state,
+        requested_by: requested_by.to_owned(),
+        requested_at_ms: now,
+    };
+    Ok(workflows(services)
+        .launch(
+            &*services.queue,
+            OFFBOARDING,
+            record.id,
+            serde_json::to_value(input)?,
+            Some(requested_by),
+        )
+        .await?)
+}
+
+/// Waits until workflow `id` has ended (the server's workers run it) and
+/// returns its record.
+pub async fn finished(services: &Services, id: WorkflowId) -> anyhow::Result<WorkflowRecord> {
+    loop {
+        let record = workflows(services).get(id).await?;
+        if !record.state.is_live() {
+            return Ok(record);
+        }
+        // The workers do the work; this only watches, gently.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 /// The server's workflow kinds over its services.
 pub(crate) fn workflows(services: &Services) -> Workflows {
@@ -50,6 +115,13 @@ pub(crate) fn start(
         .observed_by(services.job_metrics.clone());
     background.spawn(worker.run(background.stopping()));
     background.spawn(report_stuck(workflows.clone(), background.stopping()));
+    if config.warm_pool > 0 {
+        background.spawn(keep_warm(
+            services.clone(),
+            config.warm_pool,
+            background.stopping(),
+        ));
+    }
     let queue = services.queue.clone();
     background.spawn(async move {
         match workflows.resume_all(&*queue).await {
@@ -58,6 +130,25 @@ pub(crate) fn start(
             Err(e) => tracing::error!(error = %e, "could not resume the live workflows"),
         }
     });
+}
+
+/// Keeps `size` tier targets per tier made ahead of sign-ups, topping the
+/// pool up every few seconds until `stop`.
+async fn keep_warm(services: Services, size: usize, stop: impl std::future::Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut every = tokio::time::interval(Duration::from_secs(2));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = every.tick() => {}
+        }
+        match crate::provision::fill_warm_pool(&services, size).await {
+            Ok(0) => {}
+            Ok(made) => tracing::info!(made, "warm pool topped up"),
+            Err(e) => tracing::warn!(error = %e, "could not top up the warm pool"),
+        }
+    }
 }
 
 /// Logs every stuck workflow (a step past its deadline) once a minute, with

@@ -26,6 +26,13 @@ pub(crate) struct Onboarding {
     pub(crate) admin_email: Option<String>,
 }
 
+/// The first admin's user id: derived from the tenant and the address, so
+/// a rerun of the step makes the same user, and whoever onboarded the
+/// tenant can mint the admin's first token at once.
+pub fn first_admin_id(tenant: tenantry::context::TenantId, email: &str) -> uuid::Uuid {
+    uuid::Uuid::new_v5(tenant.as_uuid(), email.as_bytes())
+}
+
 fn input(ctx: &tenantry::workflow::StepContext) -> anyhow::Result<Onboarding> {
     Ok(serde_json::from_value((*ctx.input).clone())?)
 }
@@ -118,7 +125,9 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
                         .await?
                         .is_none()
                     {
-                        crate::store::users::create(&services.db, &email, "Admin", "admin").await?;
+                        let id = first_admin_id(ctx.tenant, &email);
+                        crate::store::users::insert(&services.db, id, &email, "Admin", "admin")
+                            .await?;
                     }
                     Ok(())
                 }),

@@ -148,12 +148,10 @@ impl DeletionStore for PgDeletionStore {
             }
             client
                 .execute(
-                    &format!(
-                        "UPDATE tenantry.workflow_steps SET last_error = NULL \
-                          WHERE last_error IS NOT NULL AND workflow_id IN \
-                                (SELECT id FROM tenantry.workflows WHERE owner = $1 \
-                                    AND state NOT IN ('running', 'compensating'))"
-                    ),
+                    "UPDATE tenantry.workflow_steps SET last_error = NULL \
+                      WHERE last_error IS NOT NULL AND workflow_id IN \
+                            (SELECT id FROM tenantry.workflows WHERE owner = $1 \
+                                AND state NOT IN ('running', 'compensating'))",
                     &[id],
                 )
                 .await

@@ -26,6 +26,7 @@ pub const CONTROL_MIGRATIONS: &[Migration] = crate::data::migration::control_mig
         (11, "lifecycle_lane", "0011_lifecycle_lane"),
         (12, "failed_state", "0012_failed_state"),
         (13, "deletions", "0013_deletions"),
+        (14, "warm_targets", "0014_warm_targets"),
     ]
 );
 
