@@ -52,7 +52,7 @@ pub struct Services {
     /// Per-tenant invoice summaries behind the tenant cache.
     pub(crate) summaries: Arc<crate::invoice_summary::InvoiceSummaries>,
     /// Tier targets made ahead of sign-ups (see [`crate::provision`]).
-    pub(crate) warm: Arc<dyn tenantry::warm::WarmPool>,
+    pub warm: Arc<dyn tenantry::warm::WarmPool>,
     /// Deletion records and the control-plane purge (offboarding).
     pub(crate) deletions: Arc<dyn tenantry::deletion::DeletionStore>,
     /// Where e-mails are written as files, if they are (offboarding
