@@ -223,6 +223,26 @@ impl Effects {
     }
 }
 
+/// A step `name` that records `name` in `effects`, undone by recording
+/// `undo name`.
+fn recorded(effects: &Effects, name: &'static str) -> Step {
+    let (run, undo) = (effects.clone(), effects.clone());
+    Step::new(name, move |_| {
+        let run = run.clone();
+        async move {
+            run.push(name);
+            Ok(())
+        }
+    })
+    .compensate(move |_| {
+        let undo = undo.clone();
+        async move {
+            undo.push(format!("undo {name}"));
+            Ok(())
+        }
+    })
+}
+
 /// Steps `a`, `b`, `c`, each undone by `undo x`; `c` fails as `fail_c` says
 /// (`None`: it succeeds) on the attempts up to `fail_until` (0: always).
 fn abc(
@@ -231,23 +251,7 @@ fn abc(
     fail_c: Option<fn(String) -> StepError>,
     fail_until: u32,
 ) -> WorkflowDef {
-    let step = |name: &'static str| {
-        let (run, undo) = (effects.clone(), effects.clone());
-        Step::new(name, move |_| {
-            let run = run.clone();
-            async move {
-                run.push(name);
-                Ok(())
-            }
-        })
-        .compensate(move |_| {
-            let undo = undo.clone();
-            async move {
-                undo.push(format!("undo {name}"));
-                Ok(())
-            }
-        })
-    };
+    let step = |name: &'static str| recorded(effects, name);
     let c = effects.clone();
     WorkflowDef::new(kind).step(step("a")).step(step("b")).step(
         Step::new("c", move |ctx| {
@@ -488,23 +492,7 @@ async fn a_step_past_its_deadline_is_reported_stuck(store: Arc<dyn WorkflowStore
 /// reached, and a later failure is retried, never compensated.
 async fn a_grace_period_waits_and_a_point_of_no_return_holds(store: Arc<dyn WorkflowStore>) {
     let effects = Effects::default();
-    let step = |name: &'static str| {
-        let (run, undo) = (effects.clone(), effects.clone());
-        Step::new(name, move |_| {
-            let run = run.clone();
-            async move {
-                run.push(name);
-                Ok(())
-            }
-        })
-        .compensate(move |_| {
-            let undo = undo.clone();
-            async move {
-                undo.push(format!("undo {name}"));
-                Ok(())
-            }
-        })
-    };
+    let step = |name: &'static str| recorded(&effects, name);
     let d = effects.clone();
     let def = WorkflowDef::new("offboard")
         .step(step("suspend"))

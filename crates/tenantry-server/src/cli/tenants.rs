@@ -264,6 +264,26 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
     Ok(())
 }
 
+/// `record`'s live workflow of `kind`, if it has one, queued again so this
+/// command can carry it on.
+async fn resume(
+    services: &crate::services::Services,
+    workflows: &tenantry::workflow::Workflows,
+    record: &TenantRecord,
+    kind: &str,
+) -> anyhow::Result<Option<tenantry::workflow::WorkflowId>> {
+    let live = services
+        .workflow_store
+        .list(Some(record.id), 1)
+        .await?
+        .into_iter()
+        .find(|w| w.state.is_live() && w.kind == kind);
+    if let Some(running) = &live {
+        workflows.schedule(&*services.queue, running.id).await?;
+    }
+    Ok(live.map(|w| w.id))
+}
+
 /// Runs (or resumes) `record`'s onboarding workflow here, with a progress
 /// bar on a terminal, and returns the tenant as it ends up.
 async fn onboard(
@@ -272,17 +292,8 @@ async fn onboard(
     input: crate::lifecycle::Onboarding,
 ) -> anyhow::Result<TenantRecord> {
     let workflows = crate::lifecycle::workflows(services);
-    let live = services
-        .workflow_store
-        .list(Some(record.id), 1)
-        .await?
-        .into_iter()
-        .find(|w| w.state.is_live() && w.kind == crate::lifecycle::ONBOARDING);
-    let id = match live {
-        Some(running) => {
-            workflows.schedule(&*services.queue, running.id).await?;
-            running.id
-        }
+    let id = match resume(services, &workflows, record, crate::lifecycle::ONBOARDING).await? {
+        Some(running) => running,
         None => {
             workflows
                 .launch(
@@ -315,17 +326,8 @@ async fn offboard(
         );
     }
     let workflows = crate::lifecycle::workflows(services);
-    let live = services
-        .workflow_store
-        .list(Some(record.id), 1)
-        .await?
-        .into_iter()
-        .find(|w| w.state.is_live() && w.kind == OFFBOARDING);
-    let id = match live {
-        Some(running) => {
-            workflows.schedule(&*services.queue, running.id).await?;
-            running.id
-        }
+    let id = match resume(services, &workflows, record, OFFBOARDING).await? {
+        Some(running) => running,
         None => crate::lifecycle::offboard(services, record, grace, "cli").await?,
     };
     let first = workflows.get(id).await?;

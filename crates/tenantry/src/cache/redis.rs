@@ -116,20 +116,12 @@ impl CacheBackend for RedisCache {
         let mut conn = self.conn.clone();
         let pattern = pattern(prefix);
         Box::pin(async move {
-            // SCAN never blocks the server the way KEYS would; UNLINK frees
-            // memory in the background.
-            let mut cursor: u64 = 0;
+            let mut cursor = Some(0);
             let mut removed = 0u64;
-            loop {
-                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(1000)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(backend)?;
+            while let Some(at) = cursor {
+                let keys;
+                (cursor, keys) = scan(&mut conn, at, &pattern).await?;
+                // UNLINK frees the memory in the background.
                 for batch in keys.chunks(UNLINK_BATCH) {
                     let n: u64 = redis::cmd("UNLINK")
                         .arg(batch)
@@ -138,11 +130,8 @@ impl CacheBackend for RedisCache {
                         .map_err(backend)?;
                     removed += n;
                 }
-                if next == 0 {
-                    return Ok(removed);
-                }
-                cursor = next;
             }
+            Ok(removed)
         })
     }
 
@@ -150,26 +139,36 @@ impl CacheBackend for RedisCache {
         let mut conn = self.conn.clone();
         let pattern = pattern(prefix);
         Box::pin(async move {
-            let mut cursor: u64 = 0;
+            let mut cursor = Some(0);
             let mut found = 0u64;
-            loop {
-                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(1000)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(backend)?;
+            while let Some(at) = cursor {
+                let keys;
+                (cursor, keys) = scan(&mut conn, at, &pattern).await?;
                 found += keys.len() as u64;
-                if next == 0 {
-                    return Ok(found);
-                }
-                cursor = next;
             }
+            Ok(found)
         })
     }
+}
+
+/// One `SCAN` page of keys matching `pattern` from `cursor`: the keys and
+/// the next cursor (`None` at the end). SCAN never blocks the server the
+/// way KEYS would.
+async fn scan(
+    conn: &mut ConnectionManager,
+    cursor: u64,
+    pattern: &str,
+) -> Result<(Option<u64>, Vec<String>), CacheError> {
+    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+        .arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(1000)
+        .query_async(conn)
+        .await
+        .map_err(backend)?;
+    Ok(((next != 0).then_some(next), keys))
 }
 
 #[cfg(test)]
