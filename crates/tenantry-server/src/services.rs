@@ -43,6 +43,10 @@ pub struct Services {
     pub queue: Arc<dyn JobQueue>,
     /// What the workers report, for `/metrics`.
     pub job_metrics: Arc<tenantry::metrics::JobMetrics>,
+    /// What the API answers, for `/metrics`.
+    pub http_metrics: Arc<tenantry::metrics::HttpMetrics>,
+    /// What the tenant limits refuse, for `/metrics`.
+    pub limit_metrics: Arc<tenantry::metrics::LimitMetrics>,
     /// Rate-limit state shared by every process (with `--redis-url`).
     pub rates: Option<tenantry::limits::RedisRates>,
     /// Sign-ups per client address, shared by every process (with `--redis-url`).
@@ -143,6 +147,8 @@ async fn assemble(config: &Config, stores: Stores) -> anyhow::Result<Services> {
     Ok(Services {
         queue: stores.queue,
         job_metrics: Arc::new(tenantry::metrics::JobMetrics::new(config.metrics_top_k)),
+        http_metrics: Arc::new(tenantry::metrics::HttpMetrics::new(config.metrics_top_k)),
+        limit_metrics: Arc::new(tenantry::metrics::LimitMetrics::new(config.metrics_top_k)),
         config: TenantConfig::new(stores.config_store, crate::flags::flags()),
         db: stores.db,
         tenants: stores.tenants,

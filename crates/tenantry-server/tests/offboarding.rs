@@ -430,3 +430,31 @@ async fn a_grace_period_keeps_the_export_downloadable_and_can_be_cancelled() {
     assert!(listed.to_string().contains(&customer));
     assert_eq!(download(url).await.unwrap().status(), StatusCode::NOT_FOUND);
 }
+
+/// Offboarding through the library call, run by the server's own workers:
+/// the tenant's series leave `/metrics` (folded into `other`).
+#[tokio::test]
+async fn a_deleted_tenant_leaves_the_metrics() {
+    let s = TestServer::sqlite().await;
+    let record = s
+        .seed("counted", tenantry_server::plans::PRO, Tier::Shared)
+        .await;
+    let (status, _) = status_and_json(s.as_tenant("counted", Method::GET, "/api/orders")).await;
+    assert_eq!(status, StatusCode::OK);
+    let id = record.id.to_string();
+    assert!(s.metrics().await.contains(&id), "labelled while it is busy");
+    let workflow =
+        tenantry_server::lifecycle::offboard(&s.services, &record, Duration::ZERO, "test")
+            .await
+            .unwrap();
+    let finished = tenantry_server::lifecycle::finished(&s.services, workflow)
+        .await
+        .unwrap();
+    assert_eq!(finished.state, tenantry::workflow::WorkflowState::Succeeded);
+    let metrics = s.metrics().await;
+    assert!(!metrics.contains(&id), "{metrics}");
+    assert!(
+        metrics.contains("tenant=\"other\""),
+        "its counts stay, as other"
+    );
+}

@@ -24,7 +24,7 @@ use tenantry::edge::{
     TokenVerifier,
 };
 use tenantry::limits::{SettingsLimits, TenantLimitsLayer};
-use tenantry::metrics::{HttpMetrics, LimitMetrics};
+use tenantry::metrics::LimitMetrics;
 use tower::Layer;
 
 use crate::api::{self, AppState, Shared};
@@ -78,10 +78,10 @@ pub struct App {
 /// 6. the API routes.
 pub fn build(config: &Config, services: &Services) -> App {
     let members = crate::membership::UserMembership::cached(services.db.clone());
-    let limit_metrics = Arc::new(LimitMetrics::new(config.metrics_top_k));
+    let limit_metrics = services.limit_metrics.clone();
     let state = AppState::new(Shared {
         services: services.clone(),
-        metrics: Arc::new(HttpMetrics::new(config.metrics_top_k)),
+        metrics: services.http_metrics.clone(),
         limit_metrics: limit_metrics.clone(),
         members: members.clone(),
         workflows: crate::lifecycle::workflows(services),

@@ -7,8 +7,8 @@
 //! (in batches, under its own scope) or its schema, database or SQLite
 //! file; its objects in every layout it may have had, the export
 //! included; its secrets (the data key destroyed, so backups of its
-//! ciphertexts are unreadable: crypto-shredding); its cache entries and
-//! rate-limit state; its e-mail files; its control-plane rows (settings,
+//! ciphertexts are unreadable: crypto-shredding); its cache entries,
+//! rate-limit state and metric series; its e-mail files; its control-plane rows (settings,
 //! flags, domains, queued and dead-lettered jobs). Each store's count is
 //! noted in the deletion record as it is cleared.
 //!
@@ -193,6 +193,11 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
                 }
                 note(&services, &record, "rate_limiter", rates).await?;
                 services.config.forget(record.id);
+                // Its metric series end in this process; in others when it
+                // drops out of their busiest tenants (it has no traffic).
+                services.http_metrics.forget_tenant(record.id);
+                services.job_metrics.forget_tenant(record.id);
+                services.limit_metrics.forget_tenant(record.id);
                 Ok(())
             }),
         ))

@@ -60,6 +60,13 @@ fn class(status: u16) -> &'static str {
 }
 
 impl HttpMetrics {
+    /// Ends `tenant`'s series (it was deleted): its counts fold into
+    /// `other`, so its id leaves `/metrics`. (A `metrics` facade recorder
+    /// keeps what it was given.)
+    pub fn forget_tenant(&self, tenant: crate::context::TenantId) {
+        self.per_tenant.forget(tenant);
+    }
+
     /// Metrics that label at most `top_k` tenants by name.
     pub fn new(top_k: usize) -> Self {
         Self {

@@ -40,6 +40,13 @@ const WAIT_US: &str = "wait_us";
 const WAITED: &str = "waited";
 
 impl JobMetrics {
+    /// Ends `tenant`'s series (it was deleted): its counts fold into
+    /// `other`, so its id leaves `/metrics`. (A `metrics` facade recorder
+    /// keeps what it was given.)
+    pub fn forget_tenant(&self, tenant: crate::context::TenantId) {
+        self.per_tenant.forget(tenant);
+    }
+
     /// Metrics that label at most `top_k` tenants by id.
     pub fn new(top_k: usize) -> Self {
         Self {

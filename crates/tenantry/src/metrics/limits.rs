@@ -26,6 +26,13 @@ pub struct LimitMetrics {
 }
 
 impl LimitMetrics {
+    /// Ends `tenant`'s series (it was deleted): its counts fold into
+    /// `other`, so its id leaves `/metrics`. (A `metrics` facade recorder
+    /// keeps what it was given.)
+    pub fn forget_tenant(&self, tenant: crate::context::TenantId) {
+        self.refused.forget(tenant);
+    }
+
     /// Metrics that name at most `top_k` tenants.
     pub fn new(top_k: usize) -> Self {
         Self {

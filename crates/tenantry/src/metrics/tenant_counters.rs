@@ -42,6 +42,11 @@ impl TenantCounters {
         label
     }
 
+    /// Ends `tenant`'s series (deleted): its counts fold into `other`.
+    pub(crate) fn forget(&self, tenant: TenantId) {
+        self.top.forget(tenant);
+    }
+
     /// Every (tenant label, second label) → count, stale tenants folded.
     pub(crate) fn rows(&self) -> Vec<((String, &'static str), u64)> {
         let mut rows = fold_stale(&self.counts, &self.top);

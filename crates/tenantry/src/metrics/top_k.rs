@@ -109,6 +109,16 @@ impl TopTenants {
         state.hits_since_refresh = 0;
     }
 
+    /// Drops `tenant` (deleted): it loses its label, and its series fold
+    /// into `other` at the next render.
+    pub fn forget(&self, tenant: TenantId) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = state.counts.remove(&tenant) {
+            state.ordered.remove(&(count, tenant));
+        }
+        state.labelled.remove(&tenant);
+    }
+
     /// `tenant`'s label: its id while it is in the top K, else `other`.
     pub fn label(&self, tenant: TenantId) -> String {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
