@@ -112,7 +112,7 @@ impl Server {
             url: url.to_owned(),
             services,
             addr,
-            http: reqwest::Client::new(),
+            http: tenantry_testkit::http(),
             stop,
             _workers: workers,
         })

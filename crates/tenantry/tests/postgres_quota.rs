@@ -149,4 +149,14 @@ async fn a_plan_sizes_its_tenants_connection_quota() {
     let release = hold_transactions(&db, &big, 3).await;
     one_query(&db, &big).await.unwrap();
     drop(release);
+
+    // A plan change applies at once: the same tenant, moved up while its
+    // small quota is in use, gets the bigger plan's room.
+    let release = hold_transactions(&db, &small, 2).await;
+    let moved_up = TenantContext::builder(small.tenant_id(), "small")
+        .plan(scale.clone())
+        .build()
+        .unwrap();
+    one_query(&db, &moved_up).await.unwrap();
+    drop(release);
 }

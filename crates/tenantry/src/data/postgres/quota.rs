@@ -27,7 +27,9 @@ const IDLE: Duration = Duration::from_secs(600);
 pub(crate) struct TenantQuotas {
     per_tenant: usize,
     by_plan: HashMap<Plan, usize>,
-    held: Cache<TenantId, Arc<Semaphore>>,
+    // Keyed by the quota too: a plan change opens a semaphore of the new
+    // size at once (the old one drains as its connections come back).
+    held: Cache<(TenantId, usize), Arc<Semaphore>>,
 }
 
 impl TenantQuotas {
@@ -57,8 +59,6 @@ impl TenantQuotas {
         ctx: &TenantContext,
         wait: Duration,
     ) -> Result<OwnedSemaphorePermit, DataError> {
-        // Sized when the tenant is first seen (or again after it idled):
-        // a plan change applies once its connections have been idle.
         let quota = self
             .by_plan
             .get(ctx.plan())
@@ -66,7 +66,7 @@ impl TenantQuotas {
             .unwrap_or(self.per_tenant);
         let slots = self
             .held
-            .get_with(ctx.tenant_id(), || Arc::new(Semaphore::new(quota)));
+            .get_with((ctx.tenant_id(), quota), || Arc::new(Semaphore::new(quota)));
         let permit =
             match slots.clone().try_acquire_owned() {
                 Ok(permit) => permit,
