@@ -250,7 +250,7 @@ async fn fill(
                FROM generate_series(1, {rows}) AS n;
              INSERT INTO invoices (id, tenant_id, order_id, number, amount_cents, status)
              SELECT gen_random_uuid(), tenant_id, id, number, total_cents, 'open'
-               FROM orders WHERE tenant_id = '{id}' AND number % 2 = 0;"
+               FROM orders WHERE tenant_id = '{id}' AND number > 1000 AND number % 2 = 0;"
         ))
         .await?;
     let record = services

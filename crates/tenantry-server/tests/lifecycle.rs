@@ -179,6 +179,21 @@ async fn onboarding_that_fails_at_the_bucket_undoes_what_it_made() {
     );
     assert_eq!(workflow["state"], "failed");
 
+    // Retried as it was (same input, S3 still refusing): a new workflow
+    // that fails the same way and is undone the same way.
+    let retried = setup.cli("not-the-secret-key", &["workflows", "retry", "1"]);
+    assert!(!retried.status.success());
+    let again = json(&setup.cli(tenantry_testkit::S3_SECRET_KEY, &["workflows", "show", "2"]));
+    assert_eq!(
+        (
+            again["kind"].as_str(),
+            again["state"].as_str(),
+            again["requested_by"].as_str()
+        ),
+        (Some("onboarding"), Some("failed"), Some("cli:retry"))
+    );
+    assert!(!setup.schema_exists(id).await);
+
     // With the right key, provisioning again finishes the tenant.
     let done = json(&setup.cli(
         tenantry_testkit::S3_SECRET_KEY,

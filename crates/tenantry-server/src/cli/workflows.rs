@@ -38,10 +38,9 @@ pub(crate) enum WorkflowsCommand {
         #[arg(long)]
         wait: bool,
     },
-    /// Tries a workflow again: a failed or cancelled one starts afresh (a
-    /// new workflow, same kind and input: its steps were undone); a live
-    /// one gets its job back if it lost it (its step went to the dead
-    /// letters, or is stuck past the point of no return).
+    /// Tries a workflow again, here, to its end: a failed or cancelled one
+    /// starts afresh (a new workflow, same kind and input: its steps were
+    /// undone); a live one is carried on (its job back if it lost it).
     Retry {
         /// Workflow id.
         id: i64,
@@ -127,11 +126,11 @@ pub(crate) async fn run(settings: &Settings, cmd: WorkflowsCommand) -> anyhow::R
                             Some("cli:retry"),
                         )
                         .await?;
-                    crate::stdout::outln!("{again}");
+                    run_to_end(&services, &workflows, again).await?;
                 }
                 WorkflowState::Running | WorkflowState::Compensating => {
                     workflows.schedule(&*services.queue, record.id).await?;
-                    crate::stdout::outln!("{}", record.id);
+                    run_to_end(&services, &workflows, record.id).await?;
                 }
                 WorkflowState::Succeeded => {
                     bail!("workflow {id} succeeded; there is nothing to retry")
@@ -154,6 +153,29 @@ pub(crate) async fn run(settings: &Settings, cmd: WorkflowsCommand) -> anyhow::R
                 bail!("{} workflow(s) stuck", stuck.len());
             }
         }
+    }
+    Ok(())
+}
+
+/// Runs workflow `id` here with a progress bar and prints how it ended;
+/// an error unless it succeeded.
+async fn run_to_end(
+    services: &crate::services::Services,
+    workflows: &tenantry::workflow::Workflows,
+    id: WorkflowId,
+) -> anyhow::Result<()> {
+    let bar = super::progress::WorkflowBar::new();
+    let end =
+        crate::lifecycle::run_here(services, workflows, id, &|r| bar.show(r), &|_| false).await?;
+    bar.finish(&end);
+    crate::stdout::outln!("{}", serde_json::to_string_pretty(&end)?);
+    if end.state != tenantry::workflow::WorkflowState::Succeeded {
+        bail!(
+            "workflow {id} ({}) {}: {}",
+            end.kind,
+            end.state,
+            end.error.as_deref().unwrap_or("no reason recorded")
+        );
     }
     Ok(())
 }
