@@ -192,6 +192,20 @@ impl Tenants {
         Ok(record)
     }
 
+    /// Routes a tenant to `tier`, its writes mirrored to `moving_to` during a
+    /// tier move; every process holding its record (with registry events,
+    /// e.g. Redis) drops it at once and picks the new route up.
+    pub async fn set_route(
+        &self,
+        id: TenantId,
+        tier: crate::context::Tier,
+        moving_to: Option<crate::context::Tier>,
+    ) -> Result<TenantRecord, RegistryError> {
+        let record = self.store.set_route(id, tier, moving_to).await?;
+        self.announce(&record).await;
+        Ok(record)
+    }
+
     /// Marks a tenant as a canary (fleet migrations reach it first), or not.
     pub async fn set_canary(
         &self,

@@ -91,6 +91,8 @@ impl TenantStore for MemoryTenantStore {
                     domains: t.domains,
                     canary: false,
                     database_server: t.database_server,
+                    moving_to: None,
+                    route_version: 0,
                     created_at_ms: now,
                     updated_at_ms: now,
                 };

@@ -97,6 +97,24 @@ pub trait TenantStore: Send + Sync + 'static {
             ))
         })
     }
+    /// Routes a tenant to `tier`, its writes mirrored to `moving_to` while a
+    /// tier move dual-writes; bumps its route version when anything changed.
+    /// Returns the updated record.
+    ///
+    /// Stores without tier moves (in-memory test doubles) refuse it.
+    fn set_route(
+        &self,
+        id: TenantId,
+        tier: crate::context::Tier,
+        moving_to: Option<crate::context::Tier>,
+    ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+        let _ = (id, tier, moving_to);
+        Box::pin(async {
+            Err(RegistryError::Storage(
+                "this store cannot move tenants between tiers".into(),
+            ))
+        })
+    }
     /// Marks a tenant as a canary (or not) and returns the updated record.
     ///
     /// Stores without the notion (in-memory test doubles) refuse it.

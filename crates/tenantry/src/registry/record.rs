@@ -101,6 +101,14 @@ pub struct TenantRecord {
     /// the deployment's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_server: Option<String>,
+    /// While a tier move dual-writes: the tier its writes are mirrored to
+    /// (reads stay on [`tier`](Self::tier) until the cutover).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moving_to: Option<Tier>,
+    /// Grows with every change of where its statements go (a tier move's
+    /// dual-write, cutover or rollback).
+    #[serde(default)]
+    pub route_version: i64,
     /// Creation time, Unix milliseconds.
     pub created_at_ms: i64,
     /// Last change, Unix milliseconds.
@@ -114,7 +122,10 @@ impl TenantRecord {
     /// add the destination as a second write target here, and no handler
     /// or repository changes.
     pub fn route(&self) -> crate::context::Route {
-        let route = crate::context::Route::single(self.tier);
+        let route = match self.moving_to {
+            Some(to) => crate::context::Route::dual_write(self.tier, to),
+            None => crate::context::Route::single(self.tier),
+        };
         match &self.database_server {
             Some(server) => route.with_database_server(server.as_str()),
             None => route,

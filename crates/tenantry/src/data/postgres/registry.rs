@@ -32,13 +32,14 @@ pub const CONTROL_MIGRATIONS: &[Migration] = crate::data::migration::control_mig
         (12, "failed_state", "0012_failed_state"),
         (13, "deletions", "0013_deletions"),
         (14, "warm_targets", "0014_warm_targets"),
+        (15, "tier_moves", "0015_tier_moves"),
     ]
 );
 
 const SELECT: &str = "
     SELECT t.id, t.slug, t.name, t.plan, t.tier, t.state, t.created_at, t.updated_at,
            coalesce(array_agg(d.domain ORDER BY d.domain) FILTER (WHERE d.domain IS NOT NULL), '{}'),
-           t.canary, t.database_server
+           t.canary, t.database_server, t.moving_to, t.route_version
       FROM tenantry.tenants t
       LEFT JOIN tenantry.tenant_domains d ON d.owner = t.id";
 
@@ -111,6 +112,14 @@ fn decode(row: &tokio_postgres::Row) -> Result<TenantRecord, RegistryError> {
             .map_err(|e| RegistryError::Storage(e.to_string()))?,
         database_server: row
             .try_get(10)
+            .map_err(|e| RegistryError::Storage(e.to_string()))?,
+        moving_to: row
+            .try_get::<_, Option<String>>(11)
+            .map_err(|e| RegistryError::Storage(e.to_string()))?
+            .map(|t| t.parse().map_err(|_| parse(11, "moving_to")))
+            .transpose()?,
+        route_version: row
+            .try_get(12)
             .map_err(|e| RegistryError::Storage(e.to_string()))?,
     })
 }
@@ -238,6 +247,30 @@ impl TenantStore for PgTenantStore {
                 &canary,
             )
             .await
+        })
+    }
+
+    fn set_route(
+        &self,
+        id: TenantId,
+        tier: crate::context::Tier,
+        moving_to: Option<crate::context::Tier>,
+    ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+        Box::pin(async move {
+            let client = self.db.client().await.map_err(storage)?;
+            client
+                .execute(
+                    "UPDATE tenantry.tenants \
+                        SET tier = $2, moving_to = $3, route_version = route_version + 1, updated_at = now() \
+                      WHERE id = $1 AND (tier IS DISTINCT FROM $2::text OR moving_to IS DISTINCT FROM $3::text)",
+                    &[id.as_uuid(), &tier.as_str(), &moving_to.map(|t| t.as_str())],
+                )
+                .await
+                .map_err(|e| storage(db_error(e)))?;
+            drop(client);
+            self.find(&TenantKey::Id(id))
+                .await?
+                .ok_or(RegistryError::NotFound)
         })
     }
 }

@@ -27,6 +27,7 @@ pub const CONTROL_MIGRATIONS: &[Migration] = crate::data::migration::control_mig
         (12, "failed_state", "0012_failed_state"),
         (13, "deletions", "0013_deletions"),
         (14, "warm_targets", "0014_warm_targets"),
+        (15, "tier_moves", "0015_tier_moves"),
     ]
 );
 
@@ -34,7 +35,7 @@ const SELECT: &str = "
     SELECT t.id, t.slug, t.name, t.plan, t.tier, t.state, t.created_at, t.updated_at,
            coalesce((SELECT group_concat(domain, ' ') FROM
                        (SELECT domain FROM tenant_domains d WHERE d.owner = t.id ORDER BY domain)), ''),
-           t.canary, t.database_server
+           t.canary, t.database_server, t.moving_to, t.route_version
       FROM tenants t";
 
 /// Tenant records in a SQLite file.
@@ -70,6 +71,12 @@ fn decode(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TenantRecord, Regi
             domains: domains.split_whitespace().map(str::to_owned).collect(),
             canary: row.get::<_, i64>(9).map_err(|_| bad("canary"))? != 0,
             database_server: row.get(10).map_err(|_| bad("database_server"))?,
+            moving_to: row
+                .get::<_, Option<String>>(11)
+                .map_err(|_| bad("moving_to"))?
+                .map(|t| t.parse().map_err(|_| bad("moving_to")))
+                .transpose()?,
+            route_version: row.get(12).map_err(|_| bad("route_version"))?,
             created_at_ms: row.get(6).map_err(|_| bad("created_at"))?,
             updated_at_ms: row.get(7).map_err(|_| bad("updated_at"))?,
         })
@@ -230,6 +237,35 @@ impl TenantStore for SqliteTenantStore {
                 value,
             )
             .await
+        })
+    }
+
+    fn set_route(
+        &self,
+        id: TenantId,
+        tier: crate::context::Tier,
+        moving_to: Option<crate::context::Tier>,
+    ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+        Box::pin(async move {
+            self.db
+                .run_unscoped(move |conn| {
+                    conn.execute(
+                        "UPDATE tenants SET tier = ?2, moving_to = ?3, route_version = route_version + 1, updated_at = ?4 \
+                          WHERE id = ?1 AND (tier IS NOT ?2 OR moving_to IS NOT ?3)",
+                        params![
+                            id.to_string(),
+                            tier.as_str(),
+                            moving_to.map(|t| t.as_str()),
+                            crate::clock::now_ms()
+                        ],
+                    )
+                    .map_err(sqlite_error)
+                })
+                .await
+                .map_err(storage)?;
+            self.find(&TenantKey::Id(id))
+                .await?
+                .ok_or(RegistryError::NotFound)
         })
     }
 }
