@@ -55,6 +55,8 @@ pub struct Services {
     pub workflow_store: Arc<dyn tenantry::workflow::WorkflowStore>,
     /// Per-tenant invoice summaries behind the tenant cache.
     pub(crate) summaries: Arc<crate::invoice_summary::InvoiceSummaries>,
+    /// Live server processes and the route versions they serve (tier moves).
+    pub route_acks: Arc<dyn tenantry::moves::RouteAcks>,
     /// Tier targets made ahead of sign-ups (see [`crate::provision`]).
     pub warm: Arc<dyn tenantry::warm::WarmPool>,
     /// Deletion records and the control-plane purge (offboarding).
@@ -139,6 +141,7 @@ struct Stores {
     workflow_store: Arc<dyn tenantry::workflow::WorkflowStore>,
     deletions: Arc<dyn tenantry::deletion::DeletionStore>,
     warm: Arc<dyn tenantry::warm::WarmPool>,
+    route_acks: Arc<dyn tenantry::moves::RouteAcks>,
     provisioner: Provisioner,
 }
 
@@ -160,6 +163,7 @@ async fn assemble(config: &Config, stores: Stores) -> anyhow::Result<Services> {
         workflow_store: stores.workflow_store,
         deletions: stores.deletions,
         warm: stores.warm,
+        route_acks: stores.route_acks,
         outbox: match &config.jobs.mail {
             crate::config::MailTransport::Files(dir) => Some(dir.clone()),
             crate::config::MailTransport::Smtp(_) => None,
@@ -203,6 +207,7 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Stores> {
             control.clone(),
         )),
         warm: Arc::new(tenantry::warm::SqliteWarmPool::new(control.clone())),
+        route_acks: Arc::new(tenantry::moves::SqliteRouteAcks::new(control.clone())),
         deletions: Arc::new(tenantry::deletion::SqliteDeletionStore::new(
             control.clone(),
         )),
@@ -257,6 +262,7 @@ async fn connect_postgres(
         workflow_store: Arc::new(tenantry::workflow::PgWorkflowStore::new(db.clone())),
         deletions: Arc::new(tenantry::deletion::PgDeletionStore::new(db.clone())),
         warm: Arc::new(tenantry::warm::PgWarmPool::new(db.clone())),
+        route_acks: Arc::new(tenantry::moves::PgRouteAcks::new(db.clone())),
         db: Database::Postgres(db),
         tenants,
         provisioner: Provisioner::Postgres {

@@ -1,7 +1,8 @@
 //! The registry's side of a tier move, on PostgreSQL and SQLite: while a
 //! tenant dual-writes, its record routes writes to its tier and the target
 //! (reads stay on its tier); every change of route bumps its route version
-//! (and only a change); the cutover routes it to the target alone.
+//! (and only a change); every live process must acknowledge a version
+//! before a move trusts it; the cutover routes it to the target alone.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -12,9 +13,10 @@ use std::sync::Arc;
 use tenantry::context::Tier;
 use tenantry::data::postgres::{PgDatabase, PgTenantStore};
 use tenantry::data::sqlite::{self as lite, SqliteDatabase};
+use tenantry::moves::RouteAcks;
 use tenantry::registry::{NewTenant, TenantKey, TenantState, Tenants};
 
-async fn routes_follow_the_move(tenants: Tenants) {
+async fn routes_follow_the_move(tenants: Tenants, acks: Arc<dyn RouteAcks>) {
     let record = tenants
         .create(NewTenant {
             id: None,
@@ -55,6 +57,37 @@ async fn routes_follow_the_move(tenants: Tenants) {
         .unwrap();
     assert_eq!(same.route_version, 1);
 
+    // Every live process must serve version 1 before the move trusts it.
+    let alive = std::time::Duration::from_secs(60);
+    acks.heartbeat("web-1").await.unwrap();
+    acks.heartbeat("web-2").await.unwrap();
+    let pending = acks.unacknowledged("web-1").await.unwrap();
+    assert!(pending.contains(&(record.id, 1)), "{pending:?}");
+    assert_eq!(
+        acks.lagging(record.id, 1, alive).await.unwrap(),
+        ["web-1", "web-2"]
+    );
+    acks.ack("web-1", record.id, 1).await.unwrap();
+    assert_eq!(acks.lagging(record.id, 1, alive).await.unwrap(), ["web-2"]);
+    assert!(
+        !acks
+            .unacknowledged("web-1")
+            .await
+            .unwrap()
+            .iter()
+            .any(|(t, _)| *t == record.id)
+    );
+    acks.ack("web-2", record.id, 1).await.unwrap();
+    acks.ack("web-2", record.id, 0).await.unwrap(); // a late, older report
+    assert!(acks.lagging(record.id, 1, alive).await.unwrap().is_empty());
+    // A process not heard from lately does not hold a move up.
+    assert!(
+        acks.lagging(record.id, 2, std::time::Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
     // Cutover: the target alone.
     let moved = tenants
         .set_route(record.id, Tier::Database, None)
@@ -77,7 +110,11 @@ async fn a_moving_tenant_is_routed_to_both_tiers_on_sqlite() {
     lite::apply_migrations(&db, "control", lite::CONTROL_MIGRATIONS)
         .await
         .unwrap();
-    routes_follow_the_move(Tenants::new(Arc::new(lite::SqliteTenantStore::new(db)))).await;
+    routes_follow_the_move(
+        Tenants::new(Arc::new(lite::SqliteTenantStore::new(db.clone()))),
+        Arc::new(tenantry::moves::SqliteRouteAcks::new(db)),
+    )
+    .await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -87,5 +124,9 @@ async fn a_moving_tenant_is_routed_to_both_tiers_on_postgres() {
         return;
     };
     let app = PgDatabase::connect(&pg_notes::app_url(&db), 4).unwrap();
-    routes_follow_the_move(Tenants::new(Arc::new(PgTenantStore::new(app)))).await;
+    routes_follow_the_move(
+        Tenants::new(Arc::new(PgTenantStore::new(app.clone()))),
+        Arc::new(tenantry::moves::PgRouteAcks::new(app)),
+    )
+    .await;
 }

@@ -3,6 +3,7 @@
 //! system-tenant jobs in the lifecycle lane (by the server's workers, or by
 //! the CLI command that started them).
 
+mod acks;
 pub mod offboarding;
 mod onboarding;
 mod plan_change;
@@ -105,12 +106,12 @@ pub(crate) fn start(
     background: &mut crate::jobs::Background,
 ) {
     let workflows = workflows(services);
-    let name = format!(
-        "{}:{}:{}",
-        std::env::var("HOSTNAME").unwrap_or_else(|_| "tenantry".into()),
-        std::process::id(),
-        Lane::Lifecycle
-    );
+    let name = format!("{}:{}", process_name(), Lane::Lifecycle);
+    background.spawn(acks::acknowledge_routes(
+        services.clone(),
+        process_name(),
+        background.stopping(),
+    ));
     let worker = worker(services, &workflows, &name, config.jobs.lease)
         .observed_by(services.job_metrics.clone());
     background.spawn(worker.run(background.stopping()));
@@ -130,6 +131,15 @@ pub(crate) fn start(
             Err(e) => tracing::error!(error = %e, "could not resume the live workflows"),
         }
     });
+}
+
+/// This process's name among the servers: host and process id.
+pub(crate) fn process_name() -> String {
+    format!(
+        "{}:{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "tenantry".into()),
+        std::process::id()
+    )
 }
 
 /// Keeps `size` tier targets per tier made ahead of sign-ups, topping the

@@ -33,6 +33,7 @@ pub const CONTROL_MIGRATIONS: &[Migration] = crate::data::migration::control_mig
         (13, "deletions", "0013_deletions"),
         (14, "warm_targets", "0014_warm_targets"),
         (15, "tier_moves", "0015_tier_moves"),
+        (16, "route_acks", "0016_route_acks"),
     ]
 );
 

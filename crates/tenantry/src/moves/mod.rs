@@ -1,0 +1,62 @@
+//! Route acknowledgements for online tier moves. A move changes where a
+//! tenant's statements go (dual-write, cutover, rollback) with one registry
+//! write; each server process serves the new route once its cached record
+//! is replaced (at once with Redis, else when the cache entry expires). A
+//! move must not trust the new route before every live process serves it,
+//! so processes report it:
+//!
+//! - every serving process [`heartbeat`](RouteAcks::heartbeat)s under its
+//!   name, and acknowledges ([`ack`](RouteAcks::ack)) the route version it
+//!   *serves* (what its own registry cache answers) for every tenant whose
+//!   route changed since its last acknowledgement
+//!   ([`unacknowledged`](RouteAcks::unacknowledged));
+//! - the move waits until [`lagging`](RouteAcks::lagging) — the live
+//!   processes that have not acknowledged the version — is empty, and shows
+//!   who is lagging meanwhile. A process that stopped heartbeating is not
+//!   live and does not hold the move up.
+
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use std::time::Duration;
+
+#[cfg(feature = "postgres")]
+pub use postgres::PgRouteAcks;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteRouteAcks;
+
+use crate::context::TenantId;
+use crate::data::DataError;
+use crate::registry::BoxFuture;
+
+/// Server processes' heartbeats and route acknowledgements (control plane).
+pub trait RouteAcks: Send + Sync + 'static {
+    /// Records that `process` is alive now.
+    fn heartbeat<'a>(&'a self, process: &'a str) -> BoxFuture<'a, Result<(), DataError>>;
+
+    /// Tenants whose route version is newer than what `process` last
+    /// acknowledged for them: `(tenant, current version)`.
+    fn unacknowledged<'a>(
+        &'a self,
+        process: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(TenantId, i64)>, DataError>>;
+
+    /// Records that `process` serves route version `version` of `tenant`.
+    fn ack<'a>(
+        &'a self,
+        process: &'a str,
+        tenant: TenantId,
+        version: i64,
+    ) -> BoxFuture<'a, Result<(), DataError>>;
+
+    /// Processes seen within `alive` that have not acknowledged at least
+    /// `version` of `tenant`'s route, by name.
+    fn lagging(
+        &self,
+        tenant: TenantId,
+        version: i64,
+        alive: Duration,
+    ) -> BoxFuture<'_, Result<Vec<String>, DataError>>;
+}
