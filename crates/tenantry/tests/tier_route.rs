@@ -88,6 +88,25 @@ async fn routes_follow_the_move(tenants: Tenants, acks: Arc<dyn RouteAcks>) {
             .is_empty()
     );
 
+    // Silent processes are forgotten with their acknowledgements; a live
+    // one is kept.
+    assert_eq!(
+        acks.forget_silent(std::time::Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        acks.forget_silent(std::time::Duration::ZERO).await.unwrap(),
+        2
+    );
+    assert!(
+        acks.unacknowledged("web-1")
+            .await
+            .unwrap()
+            .contains(&(record.id, 1))
+    );
+
     // Cutover: the target alone.
     let moved = tenants
         .set_route(record.id, Tier::Database, None)

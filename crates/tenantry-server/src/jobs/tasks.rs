@@ -254,8 +254,17 @@ impl Handlers {
     }
 
     /// Prunes outbox files past their retention (system tenant: every
-    /// tenant's directory).
+    /// tenant's directory), and forgets server processes silent for a day.
     async fn cleanup(&self) -> Result<(), Failure> {
+        let forgotten = self
+            .services
+            .route_acks
+            .forget_silent(SILENT_PROCESS)
+            .await
+            .map_err(retry)?;
+        if forgotten > 0 {
+            tracing::info!(forgotten, "silent server processes forgotten");
+        }
         let Some(outbox) = &self.outbox else {
             return Ok(());
         };
@@ -267,6 +276,9 @@ impl Handlers {
         Ok(())
     }
 }
+
+/// A server process not heard from for this long is gone.
+const SILENT_PROCESS: Duration = Duration::from_secs(24 * 3600);
 
 fn prune(outbox: &std::path::Path, retention: Duration) -> usize {
     let Ok(tenants) = std::fs::read_dir(outbox) else {

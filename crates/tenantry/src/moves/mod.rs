@@ -51,6 +51,11 @@ pub trait RouteAcks: Send + Sync + 'static {
         version: i64,
     ) -> BoxFuture<'a, Result<(), DataError>>;
 
+    /// Forgets processes not seen for `silent` (and their
+    /// acknowledgements); how many. Each restart is a new process, so
+    /// without this the table only grows.
+    fn forget_silent(&self, silent: Duration) -> BoxFuture<'_, Result<u64, DataError>>;
+
     /// Processes seen within `alive` that have not acknowledged at least
     /// `version` of `tenant`'s route, by name.
     fn lagging(

@@ -84,6 +84,22 @@ impl RouteAcks for PgRouteAcks {
         })
     }
 
+    fn forget_silent(&self, silent: Duration) -> BoxFuture<'_, Result<u64, DataError>> {
+        Box::pin(async move {
+            let silent_ms = i64::try_from(silent.as_millis()).unwrap_or(i64::MAX);
+            self.db
+                .client()
+                .await?
+                .execute(
+                    "DELETE FROM tenantry.server_processes \
+                      WHERE seen_at <= now() - $1::bigint * interval '1 millisecond'",
+                    &[&silent_ms],
+                )
+                .await
+                .map_err(db_error)
+        })
+    }
+
     fn lagging(
         &self,
         tenant: TenantId,

@@ -99,6 +99,21 @@ impl RouteAcks for SqliteRouteAcks {
         })
     }
 
+    fn forget_silent(&self, silent: Duration) -> BoxFuture<'_, Result<u64, DataError>> {
+        Box::pin(async move {
+            let before = crate::clock::now_ms()
+                .saturating_sub(i64::try_from(silent.as_millis()).unwrap_or(i64::MAX));
+            self.db
+                .run_unscoped(move |conn| {
+                    // Acknowledgements go with their process (foreign keys on).
+                    conn.execute("DELETE FROM server_processes WHERE seen_at <= ?1", [before])
+                        .map_err(sqlite_error)
+                })
+                .await
+                .map(|n| n as u64)
+        })
+    }
+
     fn lagging(
         &self,
         tenant: TenantId,
