@@ -51,7 +51,11 @@ async fn request_lines_carry_tenant_and_request_id() {
         req.send().await.unwrap();
     }
 
-    let lines = captured.json_lines(start);
+    let lines: Vec<Value> = captured
+        .json_lines(start)
+        .into_iter()
+        .filter(|l| !common::housekeeping(l))
+        .collect();
     let access: Vec<&Value> = lines
         .iter()
         .filter(|l| l["target"] == "tenantry::access")
