@@ -16,6 +16,9 @@
 //! peak, the server's resident memory (from /proc/SERVER_PID) and the
 //! status counts. `bench/db-tier.sh` runs both around a release server.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -61,7 +64,7 @@ fn slug(i: usize) -> String {
 }
 
 async fn provision(url: &str, tenants: usize, concurrency: usize) -> anyhow::Result<()> {
-    recreate_database(url).await?;
+    support::recreate_database(url).await?;
     let settings = Settings {
         database_url: Some(url.to_owned()),
         data_dir: Some(std::env::temp_dir().join("tenantry-db-tier-bench")),
@@ -101,30 +104,6 @@ async fn provision(url: &str, tenants: usize, concurrency: usize) -> anyhow::Res
         "provisioned {tenants} database-tier tenants ({concurrency} at a time: CREATE DATABASE, migrate, seed) in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    Ok(())
-}
-
-async fn recreate_database(url: &str) -> anyhow::Result<()> {
-    let name = tenantry_server::pg_url::database(url)?.context("the URL names no database")?;
-    let admin = migrate::connect(&tenantry_server::pg_url::with_database(url, "postgres")?).await?;
-    let stale = admin
-        .query(
-            "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
-            &[&tenant_database_prefix(&name)],
-        )
-        .await?;
-    for db in stale
-        .iter()
-        .map(|row| row.get::<_, String>(0))
-        .chain([name.clone()])
-    {
-        admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
-            .await?;
-    }
-    admin
-        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-        .await?;
     Ok(())
 }
 

@@ -7,6 +7,9 @@
 //! a default, plus an index). The database in OWNER_URL is dropped and
 //! recreated first.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::time::Instant;
 
 use anyhow::Context;
@@ -50,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
     let count: usize = args.next().map_or(Ok(1000), |a| a.parse())?;
     let concurrency: usize = args.next().map_or(Ok(8), |a| a.parse())?;
 
-    recreate_database(&url).await?;
+    support::recreate_database(&url).await?;
     let data_dir = std::env::temp_dir().join("tenantry-fleet-bench");
     let settings = Settings {
         database_url: Some(url.clone()),
@@ -138,18 +141,6 @@ async fn main() -> anyhow::Result<()> {
         "targets: {} (the shared schema and {count} tenant schemas)",
         targets.len()
     );
-    Ok(())
-}
-
-async fn recreate_database(url: &str) -> anyhow::Result<()> {
-    let name = tenantry_server::pg_url::database(url)?.context("the URL names no database")?;
-    let admin = migrate::connect(&tenantry_server::pg_url::with_database(url, "postgres")?).await?;
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .await?;
-    admin
-        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-        .await?;
     Ok(())
 }
 

@@ -13,6 +13,9 @@
 //!   OBJECTS (1,000) attachments, deleted with no grace period: the export
 //!   and every store cleared.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -32,7 +35,7 @@ async fn main() -> anyhow::Result<()> {
     let signups: usize = args.next().map_or(Ok(100), |a| a.parse())?;
     let rows: usize = args.next().map_or(Ok(100_000), |a| a.parse())?;
     let objects: usize = args.next().map_or(Ok(1_000), |a| a.parse())?;
-    recreate_database(&url).await?;
+    support::recreate_database(&url).await?;
     let data_dir =
         std::env::temp_dir().join(format!("tenantry-lifecycle-bench-{}", std::process::id()));
 
@@ -265,20 +268,5 @@ async fn fill(
             .scope(services.storage.put(&key, vec![b'x'; 1024].into()))
             .await?;
     }
-    Ok(())
-}
-
-async fn recreate_database(url: &str) -> anyhow::Result<()> {
-    let name = tenantry_server::pg_url::database(url)?.context("the URL names no database")?;
-    let admin = tenantry::data::postgres::migrate::connect(
-        &tenantry_server::pg_url::with_database(url, "postgres")?,
-    )
-    .await?;
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .await?;
-    admin
-        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-        .await?;
     Ok(())
 }
