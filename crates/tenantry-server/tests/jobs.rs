@@ -428,14 +428,8 @@ async fn the_jobs_cli_pauses_resumes_and_shares_as_the_system_tenant() {
 /// A real SMTP server (`aiosmtpd` from PyPI) on a free port, printing every
 /// message it receives; `None` (after a loud skip) when it cannot run.
 fn smtp_server() -> Option<(std::process::Child, u16, std::sync::mpsc::Receiver<String>)> {
-    smtp_server_on(tenantry_testkit::pg_cluster::free_port())
-}
-
-/// [`smtp_server`] on `port` (to bring one back where it was).
-fn smtp_server_on(
-    port: u16,
-) -> Option<(std::process::Child, u16, std::sync::mpsc::Receiver<String>)> {
     use std::io::{BufRead, BufReader};
+    let port = tenantry_testkit::pg_cluster::free_port();
     let spawned = std::process::Command::new("python3")
         .args([
             "-m",
@@ -475,6 +469,44 @@ fn smtp_server_on(
         std::thread::sleep(Duration::from_millis(20));
     }
     Some((child, port, received))
+}
+
+/// An address of the test's own in front of an SMTP server: while off it
+/// hangs up on every connection (the mail server is "down"), once switched on
+/// it relays to the server. The address is held throughout, so no other
+/// process can take the port while the server is "down" (restarting a server
+/// on a freed port could find it taken).
+struct SmtpSwitch {
+    port: u16,
+    on: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SmtpSwitch {
+    async fn in_front_of(smtp_port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let on = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let relaying = on.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !relaying.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the connection is closed unanswered
+                }
+                tokio::spawn(async move {
+                    if let Ok(mut server) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", smtp_port)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Self { port, on }
+    }
+
+    fn switch_on(&self) {
+        self.on.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 #[tokio::test]
@@ -519,11 +551,11 @@ async fn an_e_mail_waits_for_smtp_to_come_back_and_is_sent_once() {
     let Some(pg) = tenantry_testkit::postgres().await else {
         return;
     };
-    let Some((mut smtp, port, _)) = smtp_server() else {
+    let Some((mut smtp, smtp_port, received)) = smtp_server() else {
         return;
     };
-    let _ = smtp.kill();
-    let _ = smtp.wait();
+    let switch = SmtpSwitch::in_front_of(smtp_port).await;
+    let port = switch.port;
     let url = pg.url().to_owned();
     let s = TestServer::sqlite_with(move |settings| {
         settings.database_url = Some(url);
@@ -557,9 +589,7 @@ async fn an_e_mail_waits_for_smtp_to_come_back_and_is_sent_once() {
         "{failed:?}"
     );
 
-    let Some((mut smtp, _, received)) = smtp_server_on(port) else {
-        return;
-    };
+    switch.switch_on();
     let wanted = subject.clone();
     let lines = tokio::task::spawn_blocking(move || {
         let mut lines = Vec::new();
