@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::TestServer;
 use tenantry::context::Tier;
+use tenantry::registry::RouteChange;
 
 /// Waits (bounded) until some live process lags behind `version` of
 /// `tenant`'s route (`some` true), or none does (`some` false).
@@ -43,7 +44,10 @@ async fn a_serving_process_acknowledges_a_new_route() {
     let moving = s
         .services
         .tenants
-        .set_route(acme.id, Tier::Shared, Some(Tier::Database))
+        .set_route(
+            acme.id,
+            RouteChange::mirrored(Tier::Shared, Tier::Database, false, None),
+        )
         .await
         .unwrap();
     assert_eq!(moving.route_version, 1);
@@ -52,7 +56,7 @@ async fn a_serving_process_acknowledges_a_new_route() {
     let back = s
         .services
         .tenants
-        .set_route(acme.id, Tier::Shared, None)
+        .set_route(acme.id, RouteChange::settled(Tier::Shared, None))
         .await
         .unwrap();
     until_lagging(&s, acme.id, back.route_version, false).await;

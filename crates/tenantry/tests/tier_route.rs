@@ -14,7 +14,7 @@ use tenantry::context::Tier;
 use tenantry::data::postgres::{PgDatabase, PgTenantStore};
 use tenantry::data::sqlite::{self as lite, SqliteDatabase};
 use tenantry::moves::RouteAcks;
-use tenantry::registry::{NewTenant, TenantKey, TenantState, Tenants};
+use tenantry::registry::{NewTenant, RouteChange, TenantKey, TenantState, Tenants};
 
 async fn routes_follow_the_move(tenants: Tenants, acks: Arc<dyn RouteAcks>) {
     let record = tenants
@@ -35,7 +35,10 @@ async fn routes_follow_the_move(tenants: Tenants, acks: Arc<dyn RouteAcks>) {
 
     // Dual-write: writes to both, reads from the source.
     let moving = tenants
-        .set_route(record.id, Tier::Shared, Some(Tier::Database))
+        .set_route(
+            record.id,
+            RouteChange::mirrored(Tier::Shared, Tier::Database, true, None),
+        )
         .await
         .unwrap();
     assert_eq!(moving.moving_to, Some(Tier::Database));
@@ -52,7 +55,10 @@ async fn routes_follow_the_move(tenants: Tenants, acks: Arc<dyn RouteAcks>) {
 
     // The same route again changes nothing, not even the version.
     let same = tenants
-        .set_route(record.id, Tier::Shared, Some(Tier::Database))
+        .set_route(
+            record.id,
+            RouteChange::mirrored(Tier::Shared, Tier::Database, true, None),
+        )
         .await
         .unwrap();
     assert_eq!(same.route_version, 1);
@@ -109,7 +115,7 @@ async fn routes_follow_the_move(tenants: Tenants, acks: Arc<dyn RouteAcks>) {
 
     // Cutover: the target alone.
     let moved = tenants
-        .set_route(record.id, Tier::Database, None)
+        .set_route(record.id, RouteChange::settled(Tier::Database, None))
         .await
         .unwrap();
     assert_eq!(

@@ -31,6 +31,8 @@ pub struct Route {
     writes: Vec<Tier>,
     // The database tier's server when not the default one.
     database_server: Option<Arc<str>>,
+    // The mirrors are still being filled by a tier move's copy.
+    filling: bool,
 }
 
 impl Route {
@@ -40,6 +42,7 @@ impl Route {
             reads: tier,
             writes: vec![tier],
             database_server: None,
+            filling: false,
         }
     }
 
@@ -51,6 +54,21 @@ impl Route {
             route.writes.push(to);
         }
         route
+    }
+
+    /// Marks the mirrors as still being filled by a tier move's copy: a
+    /// write a mirror refuses (a row it does not hold yet) is skipped there
+    /// (the move's catch-up repairs it) instead of failing the write. Without
+    /// it — the mirror holds every row — a write reaches every tier or none.
+    pub fn filling_mirror(mut self) -> Self {
+        self.filling = self.writes.len() > 1;
+        self
+    }
+
+    /// Whether a write the mirrors refuse is skipped there (see
+    /// [`Route::filling_mirror`]).
+    pub fn mirrors_filling(&self) -> bool {
+        self.filling
     }
 
     /// Where reads (and single-tier transactions) go.

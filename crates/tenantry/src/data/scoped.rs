@@ -1,14 +1,21 @@
 //! [`TenantDb`] and [`Tx`]: statements that run as the current tenant, on
 //! the tiers its [route](crate::context::Route) names.
 //!
-//! Reads go to the route's read tier. Writes go to every write tier, the
-//! primary first; the caller gets the primary's result. A statement is a
-//! read when its first word is `SELECT`; anything else (`INSERT … RETURNING`
-//! included) is a write. In a transaction on a dual-write route, a
-//! transaction is open on each tier, writes run on all of them, reads on
-//! the primary, and the mirrors commit before the primary — so the source
-//! of truth never holds a write the mirror lacks, and a tier move's verify
-//! step catches the rarer opposite.
+//! Reads go to the route's read tier. Writes go to every write tier; the
+//! caller gets the primary's result. A statement is a read when its first
+//! word is `SELECT`; anything else (`INSERT … RETURNING` included) is a
+//! write.
+//!
+//! On a dual-write route (a tier move) every write runs in a transaction
+//! on each tier — a single statement too — the primary's statement first,
+//! then the mirror's, and the mirror commits before the primary. Locks are
+//! therefore always taken source first, as the move's copy takes them, so
+//! a write and the copy of the row it touches never cross; and a write the
+//! caller sees succeed is on both tiers. While the mirror is still being
+//! filled ([`Route::filling_mirror`](crate::context::Route::filling_mirror))
+//! a statement it refuses (an invoice whose order is not copied yet) drops
+//! the mirror from that transaction instead of failing the write: the
+//! move's catch-up copies what it missed.
 
 use super::{DataError, Database, Row, Value};
 use crate::context::{TenantContext, Tier};
@@ -38,11 +45,9 @@ impl<'a> TenantDb<'a> {
         &self.ctx
     }
 
-    /// The tiers `sql` runs on: the read tier for reads, every write tier
-    /// (primary first) for writes.
-    fn tiers_for(&self, sql: &str) -> &[Tier] {
-        let writes = self.ctx.route().writes();
-        if is_read(sql) { &writes[..1] } else { writes }
+    /// Whether `sql` must run on more than one tier (a write while moving).
+    fn mirrored(&self, sql: &str) -> bool {
+        !self.ctx.route().mirrors().is_empty() && !is_read(sql)
     }
 
     /// Runs one query in its own tenant-scoped transaction and returns every row.
@@ -51,17 +56,18 @@ impl<'a> TenantDb<'a> {
         sql: &'static str,
         params: &[Value],
     ) -> Result<Vec<Row>, DataError> {
-        let mut primary = None;
-        for &tier in self.tiers_for(sql) {
-            let rows = match self.db {
-                #[cfg(feature = "postgres")]
-                Database::Postgres(pg) => pg.fetch_scoped(&self.ctx, tier, sql, params).await?,
-                #[cfg(feature = "sqlite")]
-                Database::Sqlite(lite) => lite.fetch_scoped(&self.ctx, tier, sql, params).await?,
-            };
-            primary.get_or_insert(rows);
+        if self.mirrored(sql) {
+            return self
+                .transaction(async |tx| tx.fetch_all(sql, params).await)
+                .await;
         }
-        Ok(primary.unwrap_or_default())
+        let tier = self.ctx.route().reads();
+        match self.db {
+            #[cfg(feature = "postgres")]
+            Database::Postgres(pg) => pg.fetch_scoped(&self.ctx, tier, sql, params).await,
+            #[cfg(feature = "sqlite")]
+            Database::Sqlite(lite) => lite.fetch_scoped(&self.ctx, tier, sql, params).await,
+        }
     }
 
     /// Runs one query and returns its first row, if any.
@@ -84,17 +90,18 @@ impl<'a> TenantDb<'a> {
 
     /// Runs one statement and returns the number of rows it changed.
     pub async fn execute(&self, sql: &'static str, params: &[Value]) -> Result<u64, DataError> {
-        let mut primary = None;
-        for &tier in self.tiers_for(sql) {
-            let changed = match self.db {
-                #[cfg(feature = "postgres")]
-                Database::Postgres(pg) => pg.execute_scoped(&self.ctx, tier, sql, params).await?,
-                #[cfg(feature = "sqlite")]
-                Database::Sqlite(lite) => lite.execute_scoped(&self.ctx, tier, sql, params).await?,
-            };
-            primary.get_or_insert(changed);
+        if self.mirrored(sql) {
+            return self
+                .transaction(async |tx| tx.execute(sql, params).await)
+                .await;
         }
-        Ok(primary.unwrap_or_default())
+        let tier = self.ctx.route().reads();
+        match self.db {
+            #[cfg(feature = "postgres")]
+            Database::Postgres(pg) => pg.execute_scoped(&self.ctx, tier, sql, params).await,
+            #[cfg(feature = "sqlite")]
+            Database::Sqlite(lite) => lite.execute_scoped(&self.ctx, tier, sql, params).await,
+        }
     }
 
     /// Runs `work` in one tenant-scoped transaction: committed if it returns
@@ -118,10 +125,12 @@ impl<'a> TenantDb<'a> {
         let mut tx = Tx {
             primary: self.begin(route.reads()).await?,
             mirrors: Vec::new(),
+            filling: route.mirrors_filling(),
         };
         for &tier in route.mirrors() {
             match self.begin(tier).await {
                 Ok(mirror) => tx.mirrors.push(mirror),
+                Err(e) if tx.filling => skipped(&e),
                 Err(e) => {
                     tx.rollback().await;
                     return Err(e.into());
@@ -150,11 +159,18 @@ impl<'a> TenantDb<'a> {
     }
 }
 
+/// A mirror write skipped while the mirror is being filled.
+fn skipped(error: &DataError) {
+    tracing::debug!(%error, "tier move: a write the mirror refused is left to the catch-up");
+}
+
 /// An open tenant-scoped transaction; see [`TenantDb::transaction`].
 pub struct Tx {
     primary: TierTx,
     // One per extra write tier of a dual-write route; usually none.
     mirrors: Vec<TierTx>,
+    // The mirrors are being filled: one that refuses a write is dropped.
+    filling: bool,
 }
 
 /// A transaction on one tier.
@@ -183,12 +199,37 @@ impl Tx {
         sql: &'static str,
         params: &[Value],
     ) -> Result<Vec<Row>, DataError> {
+        let rows = self.primary.fetch_all(sql, params).await?;
         if !is_read(sql) {
-            for mirror in &mut self.mirrors {
-                mirror.fetch_all(sql, params).await?;
+            self.mirror(sql, params).await?;
+        }
+        Ok(rows)
+    }
+
+    /// Runs write `sql` on every mirror, after the primary.
+    async fn mirror(&mut self, sql: &'static str, params: &[Value]) -> Result<(), DataError> {
+        let mut kept = Vec::with_capacity(self.mirrors.len());
+        let mut failed = None;
+        for mut mirror in std::mem::take(&mut self.mirrors) {
+            if failed.is_some() {
+                kept.push(mirror);
+                continue;
+            }
+            // `fetch_all` also runs a statement that returns rows (`RETURNING`).
+            match mirror.fetch_all(sql, params).await {
+                Ok(_) => kept.push(mirror),
+                Err(e) if self.filling => {
+                    skipped(&e);
+                    mirror.rollback().await;
+                }
+                Err(e) => {
+                    kept.push(mirror);
+                    failed = Some(e);
+                }
             }
         }
-        self.primary.fetch_all(sql, params).await
+        self.mirrors = kept;
+        failed.map_or(Ok(()), Err)
     }
 
     /// Runs a query and returns its first row, if any.
@@ -202,23 +243,26 @@ impl Tx {
 
     /// Runs a statement and returns the number of rows it changed (on the primary).
     pub async fn execute(&mut self, sql: &'static str, params: &[Value]) -> Result<u64, DataError> {
+        let changed = self.primary.execute(sql, params).await?;
         if !is_read(sql) {
-            for mirror in &mut self.mirrors {
-                mirror.execute(sql, params).await?;
-            }
+            self.mirror(sql, params).await?;
         }
-        self.primary.execute(sql, params).await
+        Ok(changed)
     }
 
     async fn commit(self) -> Result<(), DataError> {
         let mut mirrors = self.mirrors.into_iter();
         while let Some(mirror) = mirrors.next() {
-            if let Err(e) = mirror.commit().await {
-                for rest in mirrors {
-                    rest.rollback().await;
+            match mirror.commit().await {
+                Ok(()) => {}
+                Err(e) if self.filling => skipped(&e),
+                Err(e) => {
+                    for rest in mirrors {
+                        rest.rollback().await;
+                    }
+                    self.primary.rollback().await;
+                    return Err(e);
                 }
-                self.primary.rollback().await;
-                return Err(e);
             }
         }
         self.primary.commit().await

@@ -198,10 +198,9 @@ impl Tenants {
     pub async fn set_route(
         &self,
         id: TenantId,
-        tier: crate::context::Tier,
-        moving_to: Option<crate::context::Tier>,
+        change: super::RouteChange,
     ) -> Result<TenantRecord, RegistryError> {
-        let record = self.store.set_route(id, tier, moving_to).await?;
+        let record = self.store.set_route(id, change).await?;
         self.announce(&record).await;
         Ok(record)
     }

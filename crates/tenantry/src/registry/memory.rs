@@ -93,6 +93,7 @@ impl TenantStore for MemoryTenantStore {
                     database_server: t.database_server,
                     moving_to: None,
                     route_version: 0,
+                    mirror_synced: false,
                     created_at_ms: now,
                     updated_at_ms: now,
                 };

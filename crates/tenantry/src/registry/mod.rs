@@ -17,7 +17,7 @@ use std::pin::Pin;
 
 pub use cache::{ChangedKeys, RegistryEvents, Tenants};
 pub use memory::MemoryTenantStore;
-pub use record::{NewTenant, TenantRecord, TenantState};
+pub use record::{NewTenant, RouteChange, TenantRecord, TenantState};
 pub use slug::{InvalidSlug, validate_slug};
 
 use crate::context::TenantId;
@@ -105,10 +105,9 @@ pub trait TenantStore: Send + Sync + 'static {
     fn set_route(
         &self,
         id: TenantId,
-        tier: crate::context::Tier,
-        moving_to: Option<crate::context::Tier>,
+        change: RouteChange,
     ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
-        let _ = (id, tier, moving_to);
+        let _ = (id, change);
         Box::pin(async {
             Err(RegistryError::Storage(
                 "this store cannot move tenants between tiers".into(),

@@ -109,6 +109,12 @@ pub struct TenantRecord {
     /// dual-write, cutover or rollback).
     #[serde(default)]
     pub route_version: i64,
+    /// While a tier move dual-writes: whether the mirror holds every row
+    /// (every write must then reach both tiers, or neither), or is still
+    /// being filled (a write the mirror refuses is skipped there and
+    /// repaired by the move's catch-up).
+    #[serde(default)]
+    pub mirror_synced: bool,
     /// Creation time, Unix milliseconds.
     pub created_at_ms: i64,
     /// Last change, Unix milliseconds.
@@ -118,17 +124,55 @@ pub struct TenantRecord {
 impl TenantRecord {
     /// The tenant's routing decision: where its reads and writes go.
     ///
-    /// Today every tenant reads and writes its own tier; a tier move will
-    /// add the destination as a second write target here, and no handler
-    /// or repository changes.
+    /// A tenant reads and writes its own tier; while it moves, writes are
+    /// mirrored to the tier it moves to (see [`Route`](crate::context::Route)),
+    /// and no handler or repository knows.
     pub fn route(&self) -> crate::context::Route {
         let route = match self.moving_to {
-            Some(to) => crate::context::Route::dual_write(self.tier, to),
+            Some(to) if self.mirror_synced => crate::context::Route::dual_write(self.tier, to),
+            Some(to) => crate::context::Route::dual_write(self.tier, to).filling_mirror(),
             None => crate::context::Route::single(self.tier),
         };
         match &self.database_server {
             Some(server) => route.with_database_server(server.as_str()),
             None => route,
+        }
+    }
+}
+
+/// Where a tenant's statements are to go: what a tier move writes with
+/// [`Tenants::set_route`](crate::registry::Tenants::set_route).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteChange {
+    /// The tier reads (and the primary writes) go to.
+    pub tier: Tier,
+    /// The tier writes are mirrored to, while moving.
+    pub moving_to: Option<Tier>,
+    /// Whether the mirror is complete (see [`TenantRecord::mirror_synced`]).
+    pub mirror_synced: bool,
+    /// The database tier's server (see [`TenantRecord::database_server`]).
+    pub database_server: Option<String>,
+}
+
+impl RouteChange {
+    /// Everything on `tier`, on `database_server` for the database tier.
+    pub fn settled(tier: Tier, database_server: Option<String>) -> Self {
+        Self {
+            tier,
+            moving_to: None,
+            mirror_synced: false,
+            database_server,
+        }
+    }
+
+    /// Reads on `tier`, writes mirrored to `to`; `synced` once the mirror
+    /// holds every row.
+    pub fn mirrored(tier: Tier, to: Tier, synced: bool, database_server: Option<String>) -> Self {
+        Self {
+            tier,
+            moving_to: Some(to),
+            mirror_synced: synced,
+            database_server,
         }
     }
 }

@@ -34,13 +34,14 @@ pub const CONTROL_MIGRATIONS: &[Migration] = crate::data::migration::control_mig
         (14, "warm_targets", "0014_warm_targets"),
         (15, "tier_moves", "0015_tier_moves"),
         (16, "route_acks", "0016_route_acks"),
+        (17, "mirror_synced", "0017_mirror_synced"),
     ]
 );
 
 const SELECT: &str = "
     SELECT t.id, t.slug, t.name, t.plan, t.tier, t.state, t.created_at, t.updated_at,
            coalesce(array_agg(d.domain ORDER BY d.domain) FILTER (WHERE d.domain IS NOT NULL), '{}'),
-           t.canary, t.database_server, t.moving_to, t.route_version
+           t.canary, t.database_server, t.moving_to, t.route_version, t.mirror_synced
       FROM tenantry.tenants t
       LEFT JOIN tenantry.tenant_domains d ON d.owner = t.id";
 
@@ -121,6 +122,9 @@ fn decode(row: &tokio_postgres::Row) -> Result<TenantRecord, RegistryError> {
             .transpose()?,
         route_version: row
             .try_get(12)
+            .map_err(|e| RegistryError::Storage(e.to_string()))?,
+        mirror_synced: row
+            .try_get(13)
             .map_err(|e| RegistryError::Storage(e.to_string()))?,
     })
 }
@@ -254,17 +258,24 @@ impl TenantStore for PgTenantStore {
     fn set_route(
         &self,
         id: TenantId,
-        tier: crate::context::Tier,
-        moving_to: Option<crate::context::Tier>,
+        change: crate::registry::RouteChange,
     ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
         Box::pin(async move {
             let client = self.db.client().await.map_err(storage)?;
             client
                 .execute(
                     "UPDATE tenantry.tenants \
-                        SET tier = $2, moving_to = $3, route_version = route_version + 1, updated_at = now() \
-                      WHERE id = $1 AND (tier IS DISTINCT FROM $2::text OR moving_to IS DISTINCT FROM $3::text)",
-                    &[id.as_uuid(), &tier.as_str(), &moving_to.map(|t| t.as_str())],
+                        SET tier = $2, moving_to = $3, mirror_synced = $4, database_server = $5, \
+                            route_version = route_version + 1, updated_at = now() \
+                      WHERE id = $1 AND (tier IS DISTINCT FROM $2::text OR moving_to IS DISTINCT FROM $3::text \
+                            OR mirror_synced IS DISTINCT FROM $4 OR database_server IS DISTINCT FROM $5::text)",
+                    &[
+                        id.as_uuid(),
+                        &change.tier.as_str(),
+                        &change.moving_to.map(|t| t.as_str()),
+                        &change.mirror_synced,
+                        &change.database_server,
+                    ],
                 )
                 .await
                 .map_err(|e| storage(db_error(e)))?;

@@ -29,6 +29,7 @@ pub const CONTROL_MIGRATIONS: &[Migration] = crate::data::migration::control_mig
         (14, "warm_targets", "0014_warm_targets"),
         (15, "tier_moves", "0015_tier_moves"),
         (16, "route_acks", "0016_route_acks"),
+        (17, "mirror_synced", "0017_mirror_synced"),
     ]
 );
 
@@ -36,7 +37,7 @@ const SELECT: &str = "
     SELECT t.id, t.slug, t.name, t.plan, t.tier, t.state, t.created_at, t.updated_at,
            coalesce((SELECT group_concat(domain, ' ') FROM
                        (SELECT domain FROM tenant_domains d WHERE d.owner = t.id ORDER BY domain)), ''),
-           t.canary, t.database_server, t.moving_to, t.route_version
+           t.canary, t.database_server, t.moving_to, t.route_version, t.mirror_synced
       FROM tenants t";
 
 /// Tenant records in a SQLite file.
@@ -78,6 +79,7 @@ fn decode(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TenantRecord, Regi
                 .map(|t| t.parse().map_err(|_| bad("moving_to")))
                 .transpose()?,
             route_version: row.get(12).map_err(|_| bad("route_version"))?,
+            mirror_synced: row.get::<_, i64>(13).map_err(|_| bad("mirror_synced"))? != 0,
             created_at_ms: row.get(6).map_err(|_| bad("created_at"))?,
             updated_at_ms: row.get(7).map_err(|_| bad("updated_at"))?,
         })
@@ -244,20 +246,23 @@ impl TenantStore for SqliteTenantStore {
     fn set_route(
         &self,
         id: TenantId,
-        tier: crate::context::Tier,
-        moving_to: Option<crate::context::Tier>,
+        change: crate::registry::RouteChange,
     ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
         Box::pin(async move {
             self.db
                 .run_unscoped(move |conn| {
                     conn.execute(
-                        "UPDATE tenants SET tier = ?2, moving_to = ?3, route_version = route_version + 1, updated_at = ?4 \
-                          WHERE id = ?1 AND (tier IS NOT ?2 OR moving_to IS NOT ?3)",
+                        "UPDATE tenants SET tier = ?2, moving_to = ?3, mirror_synced = ?5, database_server = ?6, \
+                                route_version = route_version + 1, updated_at = ?4 \
+                          WHERE id = ?1 AND (tier IS NOT ?2 OR moving_to IS NOT ?3 \
+                                OR mirror_synced IS NOT ?5 OR database_server IS NOT ?6)",
                         params![
                             id.to_string(),
-                            tier.as_str(),
-                            moving_to.map(|t| t.as_str()),
-                            crate::clock::now_ms()
+                            change.tier.as_str(),
+                            change.moving_to.map(|t| t.as_str()),
+                            crate::clock::now_ms(),
+                            change.mirror_synced,
+                            change.database_server,
                         ],
                     )
                     .map_err(sqlite_error)
