@@ -123,6 +123,16 @@ impl TenantContext {
         }
     }
 
+    /// This context with its statements sent along `route` (a tier move
+    /// reads one tier and writes another as the tenant).
+    pub(crate) fn with_route(&self, route: Route) -> TenantContext {
+        let mut inner = (*self.inner).clone();
+        inner.route = route;
+        TenantContext {
+            inner: Arc::new(inner),
+        }
+    }
+
     /// Starts a context for `tenant_id` / `slug`; the rest defaults to a
     /// shared-tier member with no user or request, on the plan named
     /// `default`.

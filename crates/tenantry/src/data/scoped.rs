@@ -36,7 +36,7 @@ fn is_read(sql: &str) -> bool {
 }
 
 impl<'a> TenantDb<'a> {
-    pub(super) fn new(db: &'a Database, ctx: TenantContext) -> Self {
+    pub(crate) fn new(db: &'a Database, ctx: TenantContext) -> Self {
         Self { db, ctx }
     }
 

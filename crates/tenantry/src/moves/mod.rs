@@ -15,12 +15,17 @@
 //!   who is lagging meanwhile. A process that stopped heartbeating is not
 //!   live and does not hold the move up.
 
+mod copy;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod shape;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 use std::time::Duration;
+
+pub use copy::{TableCheck, TierCopy};
+pub use shape::TableShape;
 
 #[cfg(feature = "postgres")]
 pub use postgres::PgRouteAcks;

@@ -145,6 +145,14 @@ pub trait WorkflowStore: Send + Sync + 'static {
         error: Option<&'a str>,
     ) -> BoxFuture<'a, Result<(), WorkflowError>>;
 
+    /// Replaces workflow `id`'s input (an operator's later decision a step
+    /// reads: a hold released, a retention cut short).
+    fn set_input<'a>(
+        &'a self,
+        id: WorkflowId,
+        input: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<(), WorkflowError>>;
+
     /// Moves workflow `id` to `state` with `error` (kept when `None`); a
     /// terminal state sets its finish time.
     fn set_state<'a>(

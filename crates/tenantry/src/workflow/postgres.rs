@@ -243,6 +243,27 @@ impl WorkflowStore for PgWorkflowStore {
         })
     }
 
+    fn set_input<'a>(
+        &'a self,
+        id: WorkflowId,
+        input: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<(), WorkflowError>> {
+        Box::pin(async move {
+            let client = self.db.client().await?;
+            let changed = client
+                .execute(
+                    "UPDATE tenantry.workflows SET input = $2, updated_at = now() WHERE id = $1",
+                    &[&id.0, input],
+                )
+                .await
+                .map_err(db_error)?;
+            if changed == 0 {
+                return Err(WorkflowError::NotFound(id));
+            }
+            Ok(())
+        })
+    }
+
     fn set_state<'a>(
         &'a self,
         id: WorkflowId,

@@ -306,6 +306,30 @@ impl WorkflowStore for SqliteWorkflowStore {
         })
     }
 
+    fn set_input<'a>(
+        &'a self,
+        id: WorkflowId,
+        input: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<(), WorkflowError>> {
+        let input = input.to_string();
+        Box::pin(async move {
+            let changed = self
+                .db
+                .run_unscoped(move |conn| {
+                    conn.execute(
+                        "UPDATE workflows SET input = ?2, updated_at = ?3 WHERE id = ?1",
+                        params![id.0, input, crate::clock::now_ms()],
+                    )
+                    .map_err(sqlite_error)
+                })
+                .await?;
+            if changed == 0 {
+                return Err(WorkflowError::NotFound(id));
+            }
+            Ok(())
+        })
+    }
+
     fn set_state<'a>(
         &'a self,
         id: WorkflowId,
