@@ -8,8 +8,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestServer;
+use common::{TestServer, status_and_json};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
 use tenantry::context::Tier;
+use tenantry_server::lifecycle::tier_move;
 use tenantry::registry::RouteChange;
 
 /// Waits (bounded) until some live process lags behind `version` of
@@ -60,4 +63,187 @@ async fn a_serving_process_acknowledges_a_new_route() {
         .await
         .unwrap();
     until_lagging(&s, acme.id, back.route_version, false).await;
+}
+
+/// Keeps writing for `slug` (an order, then its invoice) until told to
+/// stop; every write the server acknowledged, as (order id, invoice id),
+/// and every failed request.
+fn writer(
+    s: &TestServer,
+    slug: &'static str,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<(Vec<(String, String)>, Vec<String>)>,
+) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let orders = s.as_tenant(slug, Method::POST, "/api/orders");
+    let invoices = s.as_tenant(slug, Method::POST, "/api/invoices");
+    let task = tokio::spawn(async move {
+        let (mut acked, mut failed) = (Vec::new(), Vec::new());
+        let mut n = 0;
+        // About a hundred requests a second: well inside the plan's rate.
+        let mut pace = tokio::time::interval(Duration::from_millis(20));
+        while !*stopped.borrow() {
+            pace.tick().await;
+            n += 1;
+            let order = orders
+                .try_clone()
+                .unwrap()
+                .json(&json!({ "customer": format!("mover {n}"), "total_cents": n }));
+            let (status, order) = status_and_json(order).await;
+            if status != StatusCode::CREATED {
+                failed.push(format!("order {n}: {status} {order}"));
+                continue;
+            }
+            let order_id = order["id"].as_str().unwrap().to_owned();
+            let invoice = invoices
+                .try_clone()
+                .unwrap()
+                .json(&json!({ "order_id": order_id }));
+            let (status, invoice) = status_and_json(invoice).await;
+            if status != StatusCode::CREATED {
+                failed.push(format!("invoice {n}: {status} {invoice}"));
+                continue;
+            }
+            acked.push((order_id, invoice["id"].as_str().unwrap().to_owned()));
+        }
+        (acked, failed)
+    });
+    (stop, task)
+}
+
+/// Moves `slug` to `to` (retention 0, so the source is retired at once)
+/// while a writer writes for it; checks that every acknowledged write is
+/// there afterwards, read through the API from the new tier.
+async fn move_while_writing(s: &TestServer, slug: &'static str, to: Tier) {
+    let before = s.record(slug).await;
+    let (stop, task) = writer(s, slug);
+    // Let the writer get going before the move starts (bounded).
+    let (_, first) = status_and_json(s.as_tenant(slug, Method::GET, "/api/orders")).await;
+    assert!(first["orders"].is_array(), "{first}");
+    let id = tier_move::start(
+        &s.services,
+        &before,
+        to,
+        None,
+        Duration::ZERO,
+        false,
+        "test",
+    )
+    .await
+    .unwrap();
+    let done = tenantry_server::lifecycle::finished(&s.services, id)
+        .await
+        .unwrap();
+    stop.send(true).unwrap();
+    let (acked, failed) = task.await.unwrap();
+    assert_eq!(
+        done.state,
+        tenantry::workflow::WorkflowState::Succeeded,
+        "{:?} {:#?}",
+        done.error,
+        done.steps
+    );
+    assert!(
+        failed.is_empty(),
+        "{} failed writes during the move, the first: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    assert!(!acked.is_empty(), "the writer wrote nothing");
+    let after = s.record(slug).await;
+    assert_eq!((after.tier, after.moving_to), (to, None));
+    assert!(after.route_version > before.route_version);
+    // Every acknowledged write is there, read from the new tier alone.
+    let ctx = tenantry_server::demo::context_for(&after).unwrap();
+    let db = s.services.db.clone();
+    let missing = ctx
+        .scope(async move {
+            let mut missing = Vec::new();
+            for (order, invoice) in &acked {
+                let sql = "SELECT COUNT(*) FROM orders o JOIN invoices i ON i.order_id = o.id \
+                           WHERE o.id = $1 AND i.id = $2 AND o.tenant_id = tenantry_current_tenant()";
+                let row = db
+                    .tenant()
+                    .unwrap()
+                    .fetch_one(sql, tenantry::params![uuid(order), uuid(invoice)])
+                    .await
+                    .unwrap();
+                if row.get::<i64>(0).unwrap() != 1 {
+                    missing.push(order.clone());
+                }
+            }
+            missing
+        })
+        .await;
+    assert!(missing.is_empty(), "acknowledged writes lost: {missing:?}");
+}
+
+fn uuid(text: &str) -> uuid::Uuid {
+    text.parse().unwrap()
+}
+
+/// Rows of `slug` per tenant table, counted on `tier` alone.
+async fn rows_on(s: &TestServer, slug: &str, tier: Tier) -> u64 {
+    let record = s.record(slug).await;
+    let ctx = tenantry::context::TenantContext::builder(record.id, slug)
+        .route(tenantry::context::Route::single(tier))
+        .build()
+        .unwrap();
+    let db = s.services.db.clone();
+    ctx.scope(async move {
+        let mut total = 0;
+        for table in ["orders", "invoices", "users", "counters"] {
+            let sql: &'static str = match table {
+                "orders" => "SELECT COUNT(*) FROM orders WHERE tenant_id = tenantry_current_tenant()",
+                "invoices" => "SELECT COUNT(*) FROM invoices WHERE tenant_id = tenantry_current_tenant()",
+                "users" => "SELECT COUNT(*) FROM users WHERE tenant_id = tenantry_current_tenant()",
+                _ => "SELECT COUNT(*) FROM counters WHERE tenant_id = tenantry_current_tenant()",
+            };
+            let row = db.tenant().unwrap().fetch_one(sql, &[]).await.unwrap();
+            total += row.get::<i64>(0).unwrap().unsigned_abs();
+        }
+        total
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_tenant_moves_shared_to_database_and_back_on_sqlite_while_it_writes() {
+    let s = TestServer::sqlite().await;
+    let globex_before = rows_on(&s, "globex", Tier::Shared).await;
+    move_while_writing(&s, "acme", Tier::Database).await;
+    // The shared tier no longer holds acme's rows; the file does.
+    assert_eq!(rows_on(&s, "acme", Tier::Shared).await, 0);
+    assert!(rows_on(&s, "acme", Tier::Database).await > 0);
+    move_while_writing(&s, "acme", Tier::Shared).await;
+    assert!(rows_on(&s, "acme", Tier::Shared).await > 0);
+    let file = s.data_dir.join("tenants");
+    let left: Vec<_> = std::fs::read_dir(&file)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    let acme = s.record("acme").await.id.to_string();
+    assert!(
+        !left.iter().any(|f| f.to_string_lossy().contains(&acme)),
+        "the retired file is gone: {left:?}"
+    );
+    // The neighbour was never touched.
+    assert_eq!(rows_on(&s, "globex", Tier::Shared).await, globex_before);
+}
+
+#[tokio::test]
+async fn a_tenant_moves_through_every_tier_on_postgres_while_it_writes() {
+    let Some(s) = TestServer::postgres().await else {
+        return;
+    };
+    let globex_before = rows_on(&s, "globex", Tier::Shared).await;
+    move_while_writing(&s, "acme", Tier::Schema).await;
+    assert_eq!(rows_on(&s, "acme", Tier::Shared).await, 0);
+    move_while_writing(&s, "acme", Tier::Database).await;
+    move_while_writing(&s, "acme", Tier::Shared).await;
+    assert!(rows_on(&s, "acme", Tier::Shared).await > 0);
+    move_while_writing(&s, "acme", Tier::Database).await;
+    move_while_writing(&s, "acme", Tier::Schema).await;
+    move_while_writing(&s, "acme", Tier::Shared).await;
+    assert_eq!(rows_on(&s, "globex", Tier::Shared).await, globex_before);
 }

@@ -81,6 +81,41 @@ pub(crate) enum TenantsCommand {
     Residue { slug: String },
     /// The deletion record of a deleted tenant, as JSON.
     Deletion { slug: String },
+    /// Move a tenant to another tier while it keeps serving: provision,
+    /// copy, dual-write (every server acknowledges), verify, cut over, and
+    /// retire the source after the retention period. Run here up to the
+    /// cutover (the server's workers carry on when this stops); without
+    /// `--to` or an order, shows the running move.
+    Move {
+        /// Tenant slug.
+        slug: String,
+        /// The tier to move to: shared, schema (PostgreSQL) or database.
+        #[arg(long, conflicts_with_all = ["cutover", "finish", "resume", "rollback"])]
+        to: Option<Tier>,
+        /// With `--to database` on PostgreSQL: the server to put the
+        /// tenant's database on (`postgres://host:port`).
+        #[arg(long, requires = "to")]
+        database_server: Option<String>,
+        /// How long the source is kept after the cutover (`0`, `12h`, `7d`).
+        #[arg(long, default_value = "7d", value_parser = parse_grace, requires = "to")]
+        retention: std::time::Duration,
+        /// Stop before verifying and cutting over, until `--cutover`.
+        #[arg(long, requires = "to")]
+        hold: bool,
+        /// Release a `--hold`: verify and cut over now.
+        #[arg(long, conflicts_with_all = ["finish", "resume", "rollback"])]
+        cutover: bool,
+        /// Retire the source now instead of after the retention period.
+        #[arg(long, conflicts_with_all = ["resume", "rollback"])]
+        finish: bool,
+        /// After a verify mismatch: repair the target from the source and
+        /// verify again.
+        #[arg(long, conflicts_with = "rollback")]
+        resume: bool,
+        /// Undo the move (any time before the source is retired).
+        #[arg(long)]
+        rollback: bool,
+    },
 }
 
 /// A grace period: `0`, or a friendly duration (`90m`, `12h`, `7d`; a day
@@ -243,6 +278,56 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
                 .await?
                 .with_context(|| format!("tenant {} has no deletion record", record.slug))?;
             crate::stdout::outln!("{}", serde_json::to_string_pretty(&deletion)?);
+        }
+        TenantsCommand::Move {
+            slug,
+            to,
+            database_server,
+            retention,
+            hold,
+            cutover,
+            finish,
+            resume,
+            rollback,
+        } => {
+            use crate::lifecycle::tier_move::{self, MoveOrder};
+            let record = by_slug(slug).await?;
+            let order = [
+                (cutover, MoveOrder::Cutover),
+                (finish, MoveOrder::Finish),
+                (resume, MoveOrder::Resume),
+                (rollback, MoveOrder::Rollback),
+            ]
+            .into_iter()
+            .find_map(|(given, order)| given.then_some(order));
+            let id = match (to, order) {
+                (Some(to), _) => {
+                    tier_move::start(&services, &record, to, database_server, retention, hold, "cli")
+                        .await?
+                }
+                (None, Some(order)) => tier_move::order(&services, &record, order, "cli").await?,
+                (None, None) => {
+                    let shown = tier_move::show(&services, &record).await?;
+                    crate::stdout::outln!("{}", serde_json::to_string_pretty(&shown)?);
+                    return Ok(());
+                }
+            };
+            let workflows = crate::lifecycle::workflows(&services);
+            let bar = super::progress::WorkflowBar::new();
+            let last = crate::lifecycle::run_here(
+                &services,
+                &workflows,
+                id,
+                &|r| bar.show(r),
+                &tier_move::far_enough,
+            )
+            .await?;
+            bar.finish(&last);
+            let shown = tier_move::show(&services, &record).await?;
+            crate::stdout::outln!("{}", serde_json::to_string_pretty(&shown)?);
+            if let Some(stopped) = tier_move::stopped(&last) {
+                anyhow::bail!("{stopped}");
+            }
         }
         TenantsCommand::Provision { slug } => {
             let record = by_slug(slug).await?;

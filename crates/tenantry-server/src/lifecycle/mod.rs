@@ -7,6 +7,7 @@ mod acks;
 pub mod offboarding;
 mod onboarding;
 mod plan_change;
+pub mod tier_move;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,6 +94,7 @@ pub(crate) fn workflows(services: &Services) -> Workflows {
             onboarding::definition(services),
             plan_change::definition(services),
             offboarding::definition(services),
+            tier_move::definition(services),
         ],
     )
 }

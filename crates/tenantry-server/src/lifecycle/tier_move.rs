@@ -1,0 +1,602 @@
+//! The online tier move: a tenant moves between the shared, schema and
+//! database tiers while it keeps reading and writing.
+//!
+//! | step | what happens | what the tenant sees |
+//! |---|---|---|
+//! | `provision` | the target (schema, database — on another server if asked — or SQLite file) is created and migrated | nothing |
+//! | `copy` | every tenant table is copied in key order, a chunk per transaction; the target's highest key is the resume mark | nothing (reads and writes on the source) |
+//! | `dual_write` | the route becomes "write both, read source" while the target fills (a write the target refuses is skipped there), every live server process must acknowledge it, a catch-up copies what changed; then "write both or neither", acknowledged, and a second catch-up | each write is a transaction on both tiers |
+//! | `hold` | with `--hold`, waits for `tenants move SLUG --cutover` | as above |
+//! | `verify` | per table, row counts and checksums of both sides; a range that differs is re-read with the source rows locked; what still differs stops the move, listing the keys, until `--resume` (repair from the source) or `--rollback` | as above |
+//! | `cutover` | the route becomes "read target, write both", acknowledged, then the target alone, acknowledged | reads and writes on the target; no pause beyond one write's transaction |
+//! | `retire` | after the retention period (7 days unless told; `--finish` ends it now) the source is dropped: the schema, database or file, or the tenant's shared rows | nothing |
+//!
+//! `--rollback` at any step before `retire` undoes the steps done, newest
+//! first: after the cutover the source is caught up from the target again
+//! and the route goes back, then the target is dropped.
+//!
+//! Jobs, objects, cache entries, settings, flags and secrets live in the
+//! control plane, the object store and the cache, not in a tier: a move
+//! does not touch them and they keep working throughout.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use tenantry::context::{Route, TenantContext, Tier};
+use tenantry::moves::{TableCheck, TierCopy};
+use tenantry::registry::{RouteChange, TenantRecord, TenantState};
+use tenantry::workflow::{
+    Step, StepContext, StepError, StepState, WorkflowDef, WorkflowId, WorkflowRecord, WorkflowState,
+};
+
+use super::in_tenant;
+use crate::services::Services;
+
+/// The kind's name.
+pub(crate) const TIER_MOVE: &str = "tier_move";
+
+/// How long the source is kept after the cutover unless told otherwise.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How long a live process has to acknowledge a route before the step
+/// gives up this attempt (and names the laggards).
+const ACK_WAIT: Duration = Duration::from_secs(30);
+
+/// A process heard from within this long is live (they heartbeat every
+/// second).
+const ALIVE: Duration = Duration::from_secs(10);
+
+/// What a tier move reads.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct TierMove {
+    /// The tier it leaves.
+    pub(crate) from: Tier,
+    /// The tier it goes to.
+    pub(crate) to: Tier,
+    /// The database server of `from`, when it is the database tier on
+    /// another server.
+    pub(crate) from_server: Option<String>,
+    /// The same for `to`.
+    pub(crate) to_server: Option<String>,
+    /// The source is kept this long after the cutover (milliseconds).
+    pub(crate) retention_ms: u64,
+    /// When the source may be retired (set by the cutover).
+    pub(crate) retire_after_ms: Option<u64>,
+    /// Wait for the operator's `--cutover` before verifying.
+    pub(crate) hold: bool,
+    /// Who asked.
+    pub(crate) requested_by: String,
+}
+
+impl TierMove {
+    /// The database server the move's routes name (at most one side is
+    /// the database tier on a server of its own).
+    fn server(&self) -> Option<String> {
+        self.from_server.clone().or_else(|| self.to_server.clone())
+    }
+
+    fn source_route(&self) -> Route {
+        with_server(Route::single(self.from), self.server())
+    }
+
+    fn target_route(&self) -> Route {
+        with_server(Route::single(self.to), self.server())
+    }
+}
+
+fn with_server(route: Route, server: Option<String>) -> Route {
+    match server {
+        Some(server) => route.with_database_server(server),
+        None => route,
+    }
+}
+
+fn input(ctx: &StepContext) -> anyhow::Result<TierMove> {
+    Ok(serde_json::from_value((*ctx.input).clone())?)
+}
+
+/// Starts moving `record` to tier `to` (`server`: the database tier on
+/// another PostgreSQL server); the workflow, for the lifecycle workers.
+pub async fn start(
+    services: &Services,
+    record: &TenantRecord,
+    to: Tier,
+    server: Option<String>,
+    retention: Duration,
+    hold: bool,
+    requested_by: &str,
+) -> anyhow::Result<WorkflowId> {
+    if record.tier == to {
+        bail!("{} is on the {to} tier already", record.slug);
+    }
+    if record.moving_to.is_some() {
+        bail!("{} is moving already", record.slug);
+    }
+    if !matches!(record.state, TenantState::Active | TenantState::Suspended) {
+        bail!(
+            "{} is {}: only an active or suspended tenant moves",
+            record.slug,
+            record.state
+        );
+    }
+    if server.is_some() && to != Tier::Database {
+        bail!("--database-server is for a move to the database tier");
+    }
+    if server.is_some() && record.database_server.is_some() {
+        bail!(
+            "{} is on a database server of its own already; a move names at most one",
+            record.slug
+        );
+    }
+    if let Some(url) = &server {
+        tenantry::data::postgres::parse_database_server(url)
+            .with_context(|| format!("--database-server {url}"))?;
+    }
+    if to != Tier::Shared && !crate::provision::warm_tiers(services).contains(&to) {
+        bail!("this database does not serve the {to} tier");
+    }
+    let input = TierMove {
+        from: record.tier,
+        to,
+        from_server: record.database_server.clone(),
+        to_server: server,
+        retention_ms: u64::try_from(retention.as_millis())?,
+        retire_after_ms: None,
+        hold,
+        requested_by: requested_by.to_owned(),
+    };
+    Ok(super::workflows(services)
+        .launch(
+            &*services.queue,
+            TIER_MOVE,
+            record.id,
+            serde_json::to_value(input)?,
+            Some(requested_by),
+        )
+        .await?)
+}
+
+/// An operator's word to a running move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MoveOrder {
+    /// Release a `--hold`: verify and cut over now.
+    Cutover,
+    /// Retire the source now instead of after the retention period.
+    Finish,
+    /// Repair the target from the source (after a verify mismatch) and
+    /// verify again.
+    Resume,
+    /// Undo the move.
+    Rollback,
+}
+
+/// Gives the running move of `record` `order`; the workflow.
+pub async fn order(
+    services: &Services,
+    record: &TenantRecord,
+    order: MoveOrder,
+    by: &str,
+) -> anyhow::Result<WorkflowId> {
+    let workflows = super::workflows(services);
+    let running = workflows
+        .store()
+        .list(Some(record.id), 20)
+        .await?
+        .into_iter()
+        .find(|w| w.kind == TIER_MOVE && w.state.is_live())
+        .with_context(|| format!("{} has no tier move running", record.slug))?;
+    let mut input: TierMove = serde_json::from_value(running.input.clone())?;
+    match order {
+        MoveOrder::Cutover => input.hold = false,
+        MoveOrder::Finish => {
+            if input.retire_after_ms.is_none() {
+                bail!("{} has not been cut over yet: nothing to retire", record.slug);
+            }
+            input.retire_after_ms = Some(now_ms()?);
+        }
+        MoveOrder::Resume => {
+            let copy = copier(services, record, &input)?;
+            let ctx = crate::demo::context_for(record)?;
+            ctx.scope(async {
+                for table in copy.tables().await? {
+                    let check = copy.catch_up(&table).await?;
+                    tracing::info!(%check, repaired = check.repaired, "tier move: repaired from the source");
+                }
+                anyhow::Ok(())
+            })
+            .await?;
+        }
+        MoveOrder::Rollback => {
+            workflows.cancel(running.id, by).await?;
+            workflows.schedule(&*services.queue, running.id).await?;
+            return Ok(running.id);
+        }
+    }
+    workflows
+        .store()
+        .set_input(running.id, &serde_json::to_value(&input)?)
+        .await?;
+    workflows.schedule(&*services.queue, running.id).await?;
+    Ok(running.id)
+}
+
+fn now_ms() -> anyhow::Result<u64> {
+    Ok(u64::try_from(jiff::Timestamp::now().as_millisecond())?)
+}
+
+/// The copier from the move's source to its target, as `record`'s tenant.
+fn copier(services: &Services, record: &TenantRecord, input: &TierMove) -> anyhow::Result<TierCopy> {
+    let tenant: TenantContext = crate::demo::context_for(record)?;
+    Ok(TierCopy::new(
+        services.db.clone(),
+        &tenant,
+        input.source_route(),
+        input.target_route(),
+    ))
+}
+
+/// The same, the other way (a rollback after the cutover).
+fn reverse_copier(
+    services: &Services,
+    record: &TenantRecord,
+    input: &TierMove,
+) -> anyhow::Result<TierCopy> {
+    let tenant: TenantContext = crate::demo::context_for(record)?;
+    Ok(TierCopy::new(
+        services.db.clone(),
+        &tenant,
+        input.target_route(),
+        input.source_route(),
+    ))
+}
+
+/// `record` as it would be on `tier` (what provisioning and dropping take).
+fn on_tier(record: &TenantRecord, tier: Tier, server: Option<String>) -> TenantRecord {
+    let mut on = record.clone();
+    on.tier = tier;
+    on.database_server = server;
+    on
+}
+
+/// Changes `record`'s route and waits until every live server process
+/// serves it; fails naming the processes that do not.
+async fn reroute(
+    services: &Services,
+    record: &TenantRecord,
+    change: RouteChange,
+) -> anyhow::Result<TenantRecord> {
+    let changed = services.tenants.set_route(record.id, change).await?;
+    let deadline = tokio::time::Instant::now() + ACK_WAIT;
+    loop {
+        let lagging = services
+            .route_acks
+            .lagging(changed.id, changed.route_version, ALIVE)
+            .await?;
+        if lagging.is_empty() {
+            return Ok(changed);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!(
+                "waiting for {} to serve route version {} of {}",
+                lagging.join(", "),
+                changed.route_version,
+                changed.slug
+            );
+        }
+        // Processes acknowledge once a second; this only watches.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every table caught up from `copy`'s source; what was repaired.
+async fn catch_up(copy: &TierCopy) -> anyhow::Result<u64> {
+    let mut repaired = 0;
+    for table in copy.tables().await? {
+        repaired += copy.catch_up(&table).await?.repaired;
+    }
+    Ok(repaired)
+}
+
+/// Every table compared; the tables that differ.
+async fn verify(copy: &TierCopy) -> anyhow::Result<Vec<TableCheck>> {
+    let mut differing = Vec::new();
+    for table in copy.tables().await? {
+        let check = copy.verify(&table).await?;
+        tracing::info!(%check, "tier move: verified");
+        if !check.matches() {
+            differing.push(check);
+        }
+    }
+    Ok(differing)
+}
+
+/// A step that reads the move's input; failures are worth another attempt.
+fn moving<F, Fut>(
+    services: &Services,
+    body: F,
+) -> impl Fn(StepContext) -> std::pin::Pin<Box<dyn Future<Output = Result<(), StepError>> + Send>>
++ Send
++ Sync
++ 'static
+where
+    F: Fn(Services, Arc<TenantRecord>, TierMove, StepContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let body = Arc::new(body);
+    in_tenant(services, move |services, record, ctx| {
+        let body = body.clone();
+        async move {
+            let input = input(&ctx)?;
+            body(services, record, input, ctx).await
+        }
+    })
+}
+
+pub(super) fn definition(services: &Services) -> WorkflowDef {
+    WorkflowDef::new(TIER_MOVE)
+        .step(
+            Step::new(
+                "provision",
+                moving(services, async |services, record, input, _| {
+                    let target = on_tier(&record, input.to, input.to_server.clone());
+                    crate::provision::provision_target(&services, &target).await
+                }),
+            )
+            .compensate(moving(services, async |services, record, input, _| {
+                // Never the tier the tenant is served from.
+                if record.tier == input.to && record.moving_to.is_none() {
+                    bail!("{} is served from the {} tier: not dropping it", record.slug, input.to);
+                }
+                if input.to == Tier::Shared {
+                    let copy = copier(&services, &record, &input)?;
+                    let reverse = reverse_copier(&services, &record, &input)?;
+                    let tables = copy.tables().await?;
+                    let deleted = reverse.clear_source(&tables).await?;
+                    tracing::info!(deleted, "tier move rolled back: the copied shared rows are gone");
+                    return Ok(());
+                }
+                let target = on_tier(&record, input.to, input.to_server.clone());
+                crate::provision::drop_target(&services, &target).await
+            }))
+            .deadline(Duration::from_secs(600))
+            .attempts(3),
+        )
+        .step(
+            Step::new(
+                "copy",
+                moving(services, async |services, record, input, _| {
+                    let copy = copier(&services, &record, &input)?;
+                    for table in copy.tables().await? {
+                        let copied = copy.copy(&table).await?;
+                        tracing::info!(table = %table.name, copied, "tier move: table copied");
+                    }
+                    Ok(())
+                }),
+            )
+            .deadline(Duration::from_secs(3600)),
+        )
+        .step(
+            Step::new(
+                "dual_write",
+                moving(services, async |services, record, input, _| {
+                    let server = input.server();
+                    let filling = RouteChange::mirrored(input.from, input.to, false, server.clone());
+                    let record = reroute(&services, &record, filling).await?;
+                    let copy = copier(&services, &record, &input)?;
+                    let repaired = catch_up(&copy).await?;
+                    tracing::info!(repaired, "tier move: caught up while the mirror filled");
+                    let synced = RouteChange::mirrored(input.from, input.to, true, server);
+                    reroute(&services, &record, synced).await?;
+                    let repaired = catch_up(&copy).await?;
+                    tracing::info!(repaired, "tier move: caught up with the mirror in sync");
+                    Ok(())
+                }),
+            )
+            .compensate(moving(services, async |services, record, input, _| {
+                let back = RouteChange::settled(input.from, input.from_server.clone());
+                reroute(&services, &record, back).await?;
+                Ok(())
+            }))
+            .deadline(Duration::from_secs(3600)),
+        )
+        .step(
+            Step::new("hold", |_| async { Ok(()) }).not_before(|input| {
+                let input: TierMove = serde_json::from_value(input.clone()).ok()?;
+                // Asked again after each wait; `--cutover` releases it.
+                input
+                    .hold
+                    .then(|| SystemTime::now() + Duration::from_secs(3600))
+            }),
+        )
+        .step(
+            Step::new(
+                "verify",
+                moving(services, async |services, record, input, _| {
+                    let copy = copier(&services, &record, &input)?;
+                    let differing = verify(&copy).await?;
+                    if differing.is_empty() {
+                        return Ok(());
+                    }
+                    let report: Vec<String> = differing.iter().map(ToString::to_string).collect();
+                    tracing::error!(
+                        tenant = %record.slug,
+                        "tier move stopped: source and target differ ({}); `tenants move {} --resume` repairs the target from the source, `--rollback` undoes the move",
+                        report.join("; "),
+                        record.slug
+                    );
+                    bail!("source and target differ: {}", report.join("; "))
+                }),
+            )
+            // A mismatch waits for the operator (`--resume`, `--rollback`);
+            // each attempt verifies again.
+            .attempts(1000)
+            .deadline(Duration::from_secs(3600)),
+        )
+        .step(
+            Step::new(
+                "cutover",
+                moving(services, async |services, record, input, ctx| {
+                    let server = input.server();
+                    let both = RouteChange::mirrored(input.to, input.from, true, server.clone());
+                    let record = reroute(&services, &record, both).await?;
+                    reroute(&services, &record, RouteChange::settled(input.to, server)).await?;
+                    tracing::info!(tenant = %record.slug, tier = %input.to, "tier move: cut over");
+                    if input.retire_after_ms.is_none() {
+                        let mut input = input;
+                        input.retire_after_ms = Some(now_ms()?.saturating_add(input.retention_ms));
+                        services
+                            .workflow_store
+                            .set_input(ctx.workflow, &serde_json::to_value(&input)?)
+                            .await?;
+                    }
+                    Ok(())
+                }),
+            )
+            .compensate(moving(services, async |services, record, input, _| {
+                if record.tier != input.to {
+                    return Ok(()); // not cut over: nothing to bring back
+                }
+                // The source missed what was written since the cutover:
+                // catch it up from the target, then route back.
+                let server = input.server();
+                let filling = RouteChange::mirrored(input.to, input.from, false, server.clone());
+                let record = reroute(&services, &record, filling).await?;
+                let reverse = reverse_copier(&services, &record, &input)?;
+                catch_up(&reverse).await?;
+                let synced = RouteChange::mirrored(input.to, input.from, true, server.clone());
+                let record = reroute(&services, &record, synced).await?;
+                catch_up(&reverse).await?;
+                let back = RouteChange::mirrored(input.from, input.to, true, server);
+                reroute(&services, &record, back).await?;
+                Ok(())
+            }))
+            .deadline(Duration::from_secs(600)),
+        )
+        .step(
+            Step::new(
+                "retire",
+                moving(services, async |services, record, input, _| {
+                    let copy = copier(&services, &record, &input)?;
+                    if input.from == Tier::Shared {
+                        let tables = copy.tables().await?;
+                        let deleted = copy.clear_source(&tables).await?;
+                        tracing::info!(deleted, "tier move: the shared rows are retired");
+                    } else {
+                        let source = on_tier(&record, input.from, input.from_server.clone());
+                        crate::provision::drop_target(&services, &source).await?;
+                    }
+                    // The source's server is no longer the tenant's.
+                    let settled = RouteChange::settled(input.to, input.to_server.clone());
+                    reroute(&services, &record, settled).await?;
+                    Ok(())
+                }),
+            )
+            .not_before(|input| {
+                let input: TierMove = serde_json::from_value(input.clone()).ok()?;
+                Some(match input.retire_after_ms {
+                    Some(at) => SystemTime::UNIX_EPOCH + Duration::from_millis(at),
+                    // Not cut over (cannot happen: the cutover comes first).
+                    None => SystemTime::now() + Duration::from_secs(3600),
+                })
+            })
+            .point_of_no_return()
+            .deadline(Duration::from_secs(3600)),
+        )
+}
+
+/// Whether a CLI command that runs move `record` here may stop watching:
+/// it is cut over (the retention wait is the server's), held, stopped
+/// by a mismatch, or over.
+pub(crate) fn far_enough(record: &WorkflowRecord) -> bool {
+    let step = |name: &str| record.steps.iter().find(|s| s.name == name);
+    let done = |name: &str| step(name).is_some_and(|s| s.state == StepState::Done);
+    let held = serde_json::from_value::<TierMove>(record.input.clone()).is_ok_and(|i| i.hold);
+    record.state != WorkflowState::Running
+        || done("cutover")
+        || (held && done("dual_write"))
+        || stopped(record).is_some()
+}
+
+/// Why move `record` is not going on by itself, if it is not: a verify
+/// mismatch (waiting for `--resume` or `--rollback`), or its end.
+pub(crate) fn stopped(record: &WorkflowRecord) -> Option<String> {
+    match record.state {
+        WorkflowState::Running => record
+            .steps
+            .iter()
+            .find(|s| s.name == "verify" && s.state != StepState::Done)
+            .and_then(|s| s.last_error.as_deref())
+            .filter(|e| e.contains("differ"))
+            .map(|e| format!("the move is stopped at verify: {e}; `--resume` repairs the target from the source, `--rollback` undoes the move")),
+        WorkflowState::Succeeded | WorkflowState::Compensating => None,
+        state => Some(format!(
+            "the move {state}: {}",
+            record.error.as_deref().unwrap_or("no reason recorded")
+        )),
+    }
+}
+
+/// Where `record`'s move stands, as JSON: its latest tier-move workflow
+/// (the running one, or the last), its steps, and the tenant's route.
+pub(crate) async fn show(
+    services: &Services,
+    record: &TenantRecord,
+) -> anyhow::Result<serde_json::Value> {
+    let record = services
+        .tenants
+        .find(&tenantry::registry::TenantKey::Id(record.id))
+        .await?
+        .with_context(|| format!("tenant {} vanished", record.slug))?;
+    let latest = services
+        .workflow_store
+        .list(Some(record.id), 50)
+        .await?
+        .into_iter()
+        .find(|w| w.kind == TIER_MOVE)
+        .with_context(|| format!("{} has never moved", record.slug))?;
+    let steps: Vec<serde_json::Value> = latest
+        .steps
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "step": s.name,
+                "state": s.state.to_string(),
+                "attempts": s.attempts,
+                "error": s.last_error,
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "workflow": latest.id.0,
+        "tenant": record.slug,
+        "move": describe(&latest.input),
+        "state": latest.state.to_string(),
+        "error": latest.error,
+        "tier": record.tier.to_string(),
+        "moving_to": record.moving_to.map(|t| t.to_string()),
+        "mirror_synced": record.mirror_synced,
+        "route_version": record.route_version,
+        "steps": steps,
+    }))
+}
+
+/// The move's progress for `tenants move SLUG` without an order.
+pub(crate) fn describe(input: &serde_json::Value) -> Option<String> {
+    let input: TierMove = serde_json::from_value(input.clone()).ok()?;
+    let mut text = format!("{} → {}", input.from, input.to);
+    if let Some(server) = &input.to_server {
+        text += &format!(" on {server}");
+    }
+    if input.hold {
+        text += " (held before the cutover: `--cutover` releases it)";
+    }
+    if let Some(at) = input.retire_after_ms {
+        let at = jiff::Timestamp::from_millisecond(i64::try_from(at).unwrap_or(i64::MAX))
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        text += &format!("; the source is retired after {at}");
+    }
+    Some(text)
+}
