@@ -12,8 +12,8 @@ use common::{TestServer, status_and_json};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tenantry::context::Tier;
-use tenantry_server::lifecycle::tier_move;
 use tenantry::registry::RouteChange;
+use tenantry_server::lifecycle::tier_move;
 
 /// Waits (bounded) until some live process lags behind `version` of
 /// `tenant`'s route (`some` true), or none does (`some` false).
@@ -132,9 +132,12 @@ async fn move_while_writing(s: &TestServer, slug: &'static str, to: Tier) {
     )
     .await
     .unwrap();
-    let done = tenantry_server::lifecycle::finished(&s.services, id)
-        .await
-        .unwrap();
+    let finished = tenantry_server::lifecycle::finished(&s.services, id);
+    let Ok(done) = tokio::time::timeout(Duration::from_secs(180), finished).await else {
+        let workflows = s.services.workflow_store.get(id).await.unwrap();
+        panic!("the move to {to} did not end: {workflows:#?}");
+    };
+    let done = done.unwrap();
     stop.send(true).unwrap();
     let (acked, failed) = task.await.unwrap();
     assert_eq!(
@@ -195,8 +198,12 @@ async fn rows_on(s: &TestServer, slug: &str, tier: Tier) -> u64 {
         let mut total = 0;
         for table in ["orders", "invoices", "users", "counters"] {
             let sql: &'static str = match table {
-                "orders" => "SELECT COUNT(*) FROM orders WHERE tenant_id = tenantry_current_tenant()",
-                "invoices" => "SELECT COUNT(*) FROM invoices WHERE tenant_id = tenantry_current_tenant()",
+                "orders" => {
+                    "SELECT COUNT(*) FROM orders WHERE tenant_id = tenantry_current_tenant()"
+                }
+                "invoices" => {
+                    "SELECT COUNT(*) FROM invoices WHERE tenant_id = tenantry_current_tenant()"
+                }
                 "users" => "SELECT COUNT(*) FROM users WHERE tenant_id = tenantry_current_tenant()",
                 _ => "SELECT COUNT(*) FROM counters WHERE tenant_id = tenantry_current_tenant()",
             };

@@ -302,8 +302,16 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
             .find_map(|(given, order)| given.then_some(order));
             let id = match (to, order) {
                 (Some(to), _) => {
-                    tier_move::start(&services, &record, to, database_server, retention, hold, "cli")
-                        .await?
+                    tier_move::start(
+                        &services,
+                        &record,
+                        to,
+                        database_server,
+                        retention,
+                        hold,
+                        "cli",
+                    )
+                    .await?
                 }
                 (None, Some(order)) => tier_move::order(&services, &record, order, "cli").await?,
                 (None, None) => {

@@ -192,7 +192,10 @@ pub async fn order(
         MoveOrder::Cutover => input.hold = false,
         MoveOrder::Finish => {
             if input.retire_after_ms.is_none() {
-                bail!("{} has not been cut over yet: nothing to retire", record.slug);
+                bail!(
+                    "{} has not been cut over yet: nothing to retire",
+                    record.slug
+                );
             }
             input.retire_after_ms = Some(now_ms()?);
         }
@@ -227,7 +230,11 @@ fn now_ms() -> anyhow::Result<u64> {
 }
 
 /// The copier from the move's source to its target, as `record`'s tenant.
-fn copier(services: &Services, record: &TenantRecord, input: &TierMove) -> anyhow::Result<TierCopy> {
+fn copier(
+    services: &Services,
+    record: &TenantRecord,
+    input: &TierMove,
+) -> anyhow::Result<TierCopy> {
     let tenant: TenantContext = crate::demo::context_for(record)?;
     Ok(TierCopy::new(
         services.db.clone(),

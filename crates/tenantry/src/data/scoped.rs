@@ -26,6 +26,8 @@ use crate::context::{TenantContext, Tier};
 pub struct TenantDb<'a> {
     db: &'a Database,
     ctx: TenantContext,
+    // Takes the tenant's connection slots (not a tier move's own copy).
+    charged: bool,
 }
 
 /// Whether `sql` only reads: its first word is `SELECT`.
@@ -37,7 +39,19 @@ fn is_read(sql: &str) -> bool {
 
 impl<'a> TenantDb<'a> {
     pub(crate) fn new(db: &'a Database, ctx: TenantContext) -> Self {
-        Self { db, ctx }
+        Self {
+            db,
+            ctx,
+            charged: true,
+        }
+    }
+
+    /// This handle without the tenant's connection quota: a tier move's
+    /// copy, the operator's work, neither waits behind the tenant's own
+    /// requests nor holds them up.
+    pub(crate) fn uncharged(mut self) -> Self {
+        self.charged = false;
+        self
     }
 
     /// The context this handle is scoped to.
@@ -64,7 +78,10 @@ impl<'a> TenantDb<'a> {
         let tier = self.ctx.route().reads();
         match self.db {
             #[cfg(feature = "postgres")]
-            Database::Postgres(pg) => pg.fetch_scoped(&self.ctx, tier, sql, params).await,
+            Database::Postgres(pg) => {
+                pg.fetch_scoped(&self.ctx, tier, sql, params, self.charged)
+                    .await
+            }
             #[cfg(feature = "sqlite")]
             Database::Sqlite(lite) => lite.fetch_scoped(&self.ctx, tier, sql, params).await,
         }
@@ -98,7 +115,10 @@ impl<'a> TenantDb<'a> {
         let tier = self.ctx.route().reads();
         match self.db {
             #[cfg(feature = "postgres")]
-            Database::Postgres(pg) => pg.execute_scoped(&self.ctx, tier, sql, params).await,
+            Database::Postgres(pg) => {
+                pg.execute_scoped(&self.ctx, tier, sql, params, self.charged)
+                    .await
+            }
             #[cfg(feature = "sqlite")]
             Database::Sqlite(lite) => lite.execute_scoped(&self.ctx, tier, sql, params).await,
         }
@@ -123,20 +143,13 @@ impl<'a> TenantDb<'a> {
     {
         let route = self.ctx.route();
         let mut tx = Tx {
-            primary: self.begin(route.reads()).await?,
+            primary: self.begin(route.reads(), self.charged).await?,
             mirrors: Vec::new(),
+            unopened: route.mirrors().to_vec(),
             filling: route.mirrors_filling(),
+            db: self.db.clone(),
+            ctx: self.ctx.clone(),
         };
-        for &tier in route.mirrors() {
-            match self.begin(tier).await {
-                Ok(mirror) => tx.mirrors.push(mirror),
-                Err(e) if tx.filling => skipped(&e),
-                Err(e) => {
-                    tx.rollback().await;
-                    return Err(e.into());
-                }
-            }
-        }
         match work(&mut tx).await {
             Ok(value) => {
                 tx.commit().await?;
@@ -149,13 +162,8 @@ impl<'a> TenantDb<'a> {
         }
     }
 
-    async fn begin(&self, tier: Tier) -> Result<TierTx, DataError> {
-        Ok(match self.db {
-            #[cfg(feature = "postgres")]
-            Database::Postgres(pg) => TierTx::Pg(pg.begin_scoped(&self.ctx, tier).await?),
-            #[cfg(feature = "sqlite")]
-            Database::Sqlite(lite) => TierTx::Sqlite(lite.begin_scoped(&self.ctx, tier).await?),
-        })
+    async fn begin(&self, tier: Tier, charged: bool) -> Result<TierTx, DataError> {
+        TierTx::begin(self.db, &self.ctx, tier, charged).await
     }
 }
 
@@ -169,8 +177,15 @@ pub struct Tx {
     primary: TierTx,
     // One per extra write tier of a dual-write route; usually none.
     mirrors: Vec<TierTx>,
+    // Mirror tiers not begun yet: a mirror is begun at the first write,
+    // once the primary's statement holds its locks, so a writer waiting
+    // for a lock never sits on a mirror connection the move's copy (which
+    // holds that lock) may be waiting for.
+    unopened: Vec<Tier>,
     // The mirrors are being filled: one that refuses a write is dropped.
     filling: bool,
+    db: Database,
+    ctx: TenantContext,
 }
 
 /// A transaction on one tier.
@@ -208,6 +223,16 @@ impl Tx {
 
     /// Runs write `sql` on every mirror, after the primary.
     async fn mirror(&mut self, sql: &'static str, params: &[Value]) -> Result<(), DataError> {
+        for tier in std::mem::take(&mut self.unopened) {
+            // The mirror rides on the primary's connection slot: charging
+            // it too would let two writers each hold one slot and wait for
+            // a second forever.
+            match TierTx::begin(&self.db, &self.ctx, tier, false).await {
+                Ok(mirror) => self.mirrors.push(mirror),
+                Err(e) if self.filling => skipped(&e),
+                Err(e) => return Err(e),
+            }
+        }
         let mut kept = Vec::with_capacity(self.mirrors.len());
         let mut failed = None;
         for mut mirror in std::mem::take(&mut self.mirrors) {
@@ -277,6 +302,23 @@ impl Tx {
 }
 
 impl TierTx {
+    async fn begin(
+        db: &Database,
+        ctx: &TenantContext,
+        tier: Tier,
+        charged: bool,
+    ) -> Result<TierTx, DataError> {
+        Ok(match db {
+            #[cfg(feature = "postgres")]
+            Database::Postgres(pg) => TierTx::Pg(pg.begin_scoped(ctx, tier, charged).await?),
+            #[cfg(feature = "sqlite")]
+            Database::Sqlite(lite) => {
+                let _ = charged; // SQLite has no per-tenant slots
+                TierTx::Sqlite(lite.begin_scoped(ctx, tier).await?)
+            }
+        })
+    }
+
     async fn fetch_all(
         &mut self,
         sql: &'static str,

@@ -149,12 +149,15 @@ impl TierCopy {
         self
     }
 
+    // Outside the tenant's connection quota: the copy is the operator's
+    // work, and holding a source lock while waiting for a slot a tenant
+    // request holds (which waits for the lock) would deadlock.
     fn source(&self) -> TenantDb<'_> {
-        TenantDb::new(&self.db, self.source.clone())
+        TenantDb::new(&self.db, self.source.clone()).uncharged()
     }
 
     fn target(&self) -> TenantDb<'_> {
-        TenantDb::new(&self.db, self.target.clone())
+        TenantDb::new(&self.db, self.target.clone()).uncharged()
     }
 
     /// The tenant tables of the source, parents first; the target must
@@ -163,7 +166,10 @@ impl TierCopy {
         let source = read_catalog(&self.source(), &self.db).await?;
         let target = read_catalog(&self.target(), &self.db).await?;
         for table in &source {
-            if !target.iter().any(|t| t.name == table.name && t.columns == table.columns) {
+            if !target
+                .iter()
+                .any(|t| t.name == table.name && t.columns == table.columns)
+            {
                 return Err(DataError::Config(format!(
                     "the target has no table {} with the source's columns: migrate it to the source's version first",
                     table.name
@@ -263,7 +269,13 @@ impl TierCopy {
         loop {
             // Unlocked first: most chunks match, and cost no lock.
             let (source_rows, upper) = self
-                .read(&self.source(), &sql, after.as_deref(), None, Some(self.chunk))
+                .read(
+                    &self.source(),
+                    &sql,
+                    after.as_deref(),
+                    None,
+                    Some(self.chunk),
+                )
                 .await?;
             let end = source_rows.len() < self.chunk;
             let target_upper = if end { None } else { upper.as_deref() };
@@ -273,8 +285,15 @@ impl TierCopy {
             let (source_rows, target_rows) = if source_rows == target_rows {
                 (source_rows, target_rows)
             } else {
-                self.settle(&sql, after.as_deref(), target_upper, repair, &mut check, &mut extra_keys)
-                    .await?
+                self.settle(
+                    &sql,
+                    after.as_deref(),
+                    target_upper,
+                    repair,
+                    &mut check,
+                    &mut extra_keys,
+                )
+                .await?
             };
             for json in source_rows.values() {
                 source_sum.add(json);
@@ -338,7 +357,10 @@ impl TierCopy {
                     return Ok((source_rows, target_rows));
                 }
                 let json = format!("[{}]", changed.join(","));
-                check.repaired += self.target().execute(sql.insert(true), params![json]).await?;
+                check.repaired += self
+                    .target()
+                    .execute(sql.insert(true), params![json])
+                    .await?;
                 Ok::<_, DataError>((source_rows.clone(), source_rows))
             })
             .await
@@ -392,7 +414,11 @@ async fn read_in(
         .chain(upper)
         .map(|k| crate::data::Value::from(k.to_owned()))
         .collect();
-    Ok(by_key(sql, tx.fetch_all(sql.rows(bounds, None, true), &params).await?)?.0)
+    Ok(by_key(
+        sql,
+        tx.fetch_all(sql.rows(bounds, None, true), &params).await?,
+    )?
+    .0)
 }
 
 /// Rows by key, and the key of the last one in the database's key order
@@ -427,7 +453,12 @@ fn key_of(table: &TableShape, json: &str) -> Result<String, DataError> {
     let key: serde_json::Map<String, serde_json::Value> = table
         .key
         .iter()
-        .map(|k| (k.clone(), row.get(k).cloned().unwrap_or(serde_json::Value::Null)))
+        .map(|k| {
+            (
+                k.clone(),
+                row.get(k).cloned().unwrap_or(serde_json::Value::Null),
+            )
+        })
         .collect();
     Ok(serde_json::Value::Object(key).to_string())
 }
@@ -438,7 +469,10 @@ fn json_array(rows: impl Iterator<Item = Result<String, DataError>>) -> Result<S
 }
 
 /// The tenant tables the tier `db` reaches holds.
-async fn read_catalog(db: &TenantDb<'_>, database: &Database) -> Result<Vec<TableShape>, DataError> {
+async fn read_catalog(
+    db: &TenantDb<'_>,
+    database: &Database,
+) -> Result<Vec<TableShape>, DataError> {
     let list = |text: String| -> Result<Vec<String>, DataError> {
         serde_json::from_str(&text).map_err(|e| DataError::Decode(format!("catalog: {e}")))
     };

@@ -67,9 +67,9 @@ pub(super) fn parents_first(mut tables: Vec<TableShape>) -> Result<Vec<TableShap
     let mut ordered: Vec<TableShape> = Vec::with_capacity(tables.len());
     while !tables.is_empty() {
         let ready = tables.iter().position(|t| {
-            t.parents
-                .iter()
-                .all(|p| ordered.iter().any(|o| &o.name == p) || !tables.iter().any(|t| &t.name == p))
+            t.parents.iter().all(|p| {
+                ordered.iter().any(|o| &o.name == p) || !tables.iter().any(|t| &t.name == p)
+            })
         });
         match ready {
             Some(i) => ordered.push(tables.remove(i)),

@@ -139,14 +139,24 @@ impl PgDatabase {
         }
     }
 
-    async fn scoped_conn(&self, ctx: &TenantContext, tier: Tier) -> Result<ScopedConn, DataError> {
+    /// A connection for `ctx` on `tier`; `charged` takes one of the
+    /// tenant's connection slots (shared and schema tiers) — not for a tier
+    /// move's mirror, which rides on its primary's slot, nor for the move's
+    /// own copy, which is the operator's work and must not wait behind (or
+    /// hold up) the tenant's requests.
+    async fn scoped_conn(
+        &self,
+        ctx: &TenantContext,
+        tier: Tier,
+        charged: bool,
+    ) -> Result<ScopedConn, DataError> {
         let pool = self.pool_for(ctx, tier)?;
         let quota = match tier {
-            Tier::Shared | Tier::Schema => {
+            Tier::Shared | Tier::Schema if charged => {
                 Some(self.quotas.acquire(ctx, self.acquire_timeout).await?)
             }
             // Database-tier pools are the tenant's own, capped per tenant.
-            Tier::Database => None,
+            _ => None,
         };
         let client = budget::get(&pool, self.acquire_timeout).await?;
         Ok(ScopedConn {
@@ -163,8 +173,9 @@ impl PgDatabase {
         tier: Tier,
         sql: &'static str,
         params: &[Value],
+        charged: bool,
     ) -> Result<Vec<Row>, DataError> {
-        let (rows, _) = self.run_scoped(ctx, tier, sql, params).await?;
+        let (rows, _) = self.run_scoped(ctx, tier, sql, params, charged).await?;
         Ok(rows.into_iter().map(|r| Row(RowRepr::Pg(r))).collect())
     }
 
@@ -174,8 +185,9 @@ impl PgDatabase {
         tier: Tier,
         sql: &'static str,
         params: &[Value],
+        charged: bool,
     ) -> Result<u64, DataError> {
-        let (_, affected) = self.run_scoped(ctx, tier, sql, params).await?;
+        let (_, affected) = self.run_scoped(ctx, tier, sql, params, charged).await?;
         Ok(affected)
     }
 
@@ -187,9 +199,10 @@ impl PgDatabase {
         tier: Tier,
         sql: &'static str,
         params: &[Value],
+        charged: bool,
     ) -> Result<(Vec<tokio_postgres::Row>, u64), DataError> {
         let scope = Scope::of(ctx, tier)?;
-        let mut conn = self.scoped_conn(ctx, tier).await?;
+        let mut conn = self.scoped_conn(ctx, tier, charged).await?;
         let prepared = match self.statements {
             Statements::Prepared => Some(prepare(conn.client(), scope.sql, sql).await?),
             Statements::Unnamed => None,
@@ -228,9 +241,10 @@ impl PgDatabase {
         &self,
         ctx: &TenantContext,
         tier: Tier,
+        charged: bool,
     ) -> Result<PgTx, DataError> {
         let scope = Scope::of(ctx, tier)?;
-        let mut conn = self.scoped_conn(ctx, tier).await?;
+        let mut conn = self.scoped_conn(ctx, tier, charged).await?;
         let statements = self.statements;
         let prepared = match statements {
             Statements::Prepared => {
@@ -437,7 +451,7 @@ impl PgDatabase {
         }
         let tier = ctx.route().reads();
         let scope = Scope::of(&ctx, tier)?;
-        let mut conn = self.scoped_conn(&ctx, tier).await?;
+        let mut conn = self.scoped_conn(&ctx, tier, true).await?;
         conn.idle = false;
         let client: &mut tokio_postgres::Client = conn.client_mut();
         let tx = client.transaction().await.map_err(db_error)?;
