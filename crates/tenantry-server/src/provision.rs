@@ -250,6 +250,7 @@ pub(crate) async fn drop_target(services: &Services, record: &TenantRecord) -> a
             let Database::Sqlite(lite) = &services.db else {
                 bail!("a SQLite provisioner over a non-SQLite database")
             };
+            lite.close_tenant_file(record.id);
             if let Some(path) = lite.tenant_file_path(record.id) {
                 for file in [
                     path.clone(),
@@ -273,10 +274,7 @@ pub(crate) async fn drop_target(services: &Services, record: &TenantRecord) -> a
 
 /// Whether `record`'s own schema, database or SQLite file exists (the
 /// shared tier always does).
-pub(crate) async fn target_exists(
-    services: &Services,
-    record: &TenantRecord,
-) -> anyhow::Result<bool> {
+pub async fn target_exists(services: &Services, record: &TenantRecord) -> anyhow::Result<bool> {
     match (&services.provisioner, record.tier) {
         (Provisioner::Postgres { owner_url, .. }, Tier::Schema) => {
             let owner = pg::migrate::connect(owner_url).await?;

@@ -254,3 +254,216 @@ async fn a_tenant_moves_through_every_tier_on_postgres_while_it_writes() {
     move_while_writing(&s, "acme", Tier::Shared).await;
     assert_eq!(rows_on(&s, "globex", Tier::Shared).await, globex_before);
 }
+
+/// Waits (bounded) until move `id`'s record satisfies `ready`; the record.
+async fn until_move(
+    s: &TestServer,
+    id: tenantry::workflow::WorkflowId,
+    what: &str,
+    ready: impl Fn(&tenantry::workflow::WorkflowRecord) -> bool,
+) -> tenantry::workflow::WorkflowRecord {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let record = s.services.workflow_store.get(id).await.unwrap().unwrap();
+        if ready(&record) {
+            return record;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: {record:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn step_done(record: &tenantry::workflow::WorkflowRecord, name: &str) -> bool {
+    record
+        .steps
+        .iter()
+        .any(|s| s.name == name && s.state == tenantry::workflow::StepState::Done)
+}
+
+/// Runs `sql` as `slug` on `tier` alone: behind a move's back.
+async fn on_tier_alone(s: &TestServer, slug: &str, tier: Tier, sql: &'static str, id: &str) -> u64 {
+    let record = s.record(slug).await;
+    let ctx = tenantry::context::TenantContext::builder(record.id, slug)
+        .route(tenantry::context::Route::single(tier))
+        .build()
+        .unwrap();
+    let db = s.services.db.clone();
+    let id = uuid(id);
+    ctx.scope(async move {
+        db.tenant()
+            .unwrap()
+            .execute(sql, tenantry::params![id])
+            .await
+            .unwrap()
+    })
+    .await
+}
+
+/// A row changed in the target behind the move's back (not through the
+/// dual-write) is caught by verify: the move stops before the cutover with
+/// the row's key in its report, the tenant still served from the source;
+/// `--resume` repairs the target from the source and the move completes.
+async fn a_mismatch_stops_the_move_until_resumed(s: &TestServer) {
+    let acme = s.record("acme").await;
+    let order = s.ids("acme", "/api/orders", "orders").await.remove(0);
+    let id = tier_move::start(
+        &s.services,
+        &acme,
+        Tier::Database,
+        None,
+        Duration::ZERO,
+        true,
+        "test",
+    )
+    .await
+    .unwrap();
+    until_move(s, id, "the move to reach the hold", |r| {
+        step_done(r, "dual_write")
+    })
+    .await;
+    let changed = on_tier_alone(
+        s,
+        "acme",
+        Tier::Database,
+        "UPDATE orders SET customer = 'tampered' WHERE id = $1",
+        &order,
+    )
+    .await;
+    assert_eq!(changed, 1);
+    tier_move::order(&s.services, &acme, tier_move::MoveOrder::Cutover, "test")
+        .await
+        .unwrap();
+    let stopped = until_move(s, id, "verify to stop the move", |r| {
+        tier_move::stopped(r).is_some()
+    })
+    .await;
+    let report = tier_move::stopped(&stopped).unwrap();
+    assert!(
+        report.contains("orders") && report.contains(&order),
+        "{report}"
+    );
+    assert!(!step_done(&stopped, "cutover"));
+    let still = s.record("acme").await;
+    assert_eq!(
+        (still.tier, still.moving_to),
+        (Tier::Shared, Some(Tier::Database))
+    );
+    let (_, body) =
+        status_and_json(s.as_tenant("acme", Method::GET, &format!("/api/orders/{order}"))).await;
+    assert_ne!(
+        body["customer"], "tampered",
+        "reads come from the source: {body}"
+    );
+
+    tier_move::order(&s.services, &acme, tier_move::MoveOrder::Resume, "test")
+        .await
+        .unwrap();
+    let done = until_move(s, id, "the resumed move to end", |r| !r.state.is_live()).await;
+    assert_eq!(
+        done.state,
+        tenantry::workflow::WorkflowState::Succeeded,
+        "{done:#?}"
+    );
+    let moved = s.record("acme").await;
+    assert_eq!((moved.tier, moved.moving_to), (Tier::Database, None));
+    let (_, body) =
+        status_and_json(s.as_tenant("acme", Method::GET, &format!("/api/orders/{order}"))).await;
+    assert!(
+        body["customer"].is_string() && body["customer"] != "tampered",
+        "{body}"
+    );
+}
+
+/// `--rollback` after the cutover (the source kept for its retention
+/// period): the source is caught up with what was written on the target
+/// since, the tenant is routed back, the target is dropped, and nothing
+/// written at any point is lost.
+async fn a_rollback_after_the_cutover_keeps_every_write(s: &TestServer) {
+    let acme = s.record("acme").await;
+    let week = Duration::from_secs(7 * 24 * 3600);
+    let id = tier_move::start(
+        &s.services,
+        &acme,
+        Tier::Database,
+        None,
+        week,
+        false,
+        "test",
+    )
+    .await
+    .unwrap();
+    until_move(s, id, "the cutover", |r| step_done(r, "cutover")).await;
+    assert_eq!(s.record("acme").await.tier, Tier::Database);
+    // Written on the target alone, after the cutover.
+    let (status, order) = status_and_json(
+        s.as_tenant("acme", Method::POST, "/api/orders")
+            .json(&json!({ "customer": "after the cutover", "total_cents": 7 })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let order = order["id"].as_str().unwrap().to_owned();
+    let target_exists = |s: &TestServer| {
+        let services = s.services.clone();
+        async move {
+            let record = services
+                .tenants
+                .find(&tenantry::registry::TenantKey::Slug("acme".into()))
+                .await
+                .unwrap()
+                .unwrap();
+            let mut on = (*record).clone();
+            on.tier = Tier::Database;
+            tenantry_server::provision::target_exists(&services, &on)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(target_exists(s).await);
+
+    tier_move::order(&s.services, &acme, tier_move::MoveOrder::Rollback, "test")
+        .await
+        .unwrap();
+    let done = until_move(s, id, "the rollback", |r| !r.state.is_live()).await;
+    assert_ne!(
+        done.state,
+        tenantry::workflow::WorkflowState::Succeeded,
+        "{done:#?}"
+    );
+    let back = s.record("acme").await;
+    assert_eq!((back.tier, back.moving_to), (Tier::Shared, None));
+    let (status, body) =
+        status_and_json(s.as_tenant("acme", Method::GET, &format!("/api/orders/{order}"))).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the post-cutover write came back: {body}"
+    );
+    assert_eq!(body["customer"], "after the cutover");
+    assert!(!target_exists(s).await, "the target is dropped");
+    // The tenant moves again from scratch afterwards.
+    move_while_writing(s, "acme", Tier::Database).await;
+}
+
+#[tokio::test]
+async fn verify_and_rollback_on_sqlite() {
+    let s = TestServer::sqlite().await;
+    a_mismatch_stops_the_move_until_resumed(&s).await;
+    let s = TestServer::sqlite().await;
+    a_rollback_after_the_cutover_keeps_every_write(&s).await;
+}
+
+#[tokio::test]
+async fn verify_and_rollback_on_postgres() {
+    let Some(s) = TestServer::postgres().await else {
+        return;
+    };
+    a_mismatch_stops_the_move_until_resumed(&s).await;
+    drop(s);
+    let Some(s) = TestServer::postgres().await else {
+        return;
+    };
+    a_rollback_after_the_cutover_keeps_every_write(&s).await;
+}

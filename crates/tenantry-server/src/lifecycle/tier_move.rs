@@ -516,7 +516,7 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
 /// Whether a CLI command that runs move `record` here may stop watching:
 /// it is cut over (the retention wait is the server's), held, stopped
 /// by a mismatch, or over.
-pub(crate) fn far_enough(record: &WorkflowRecord) -> bool {
+pub fn far_enough(record: &WorkflowRecord) -> bool {
     let step = |name: &str| record.steps.iter().find(|s| s.name == name);
     let done = |name: &str| step(name).is_some_and(|s| s.state == StepState::Done);
     let held = serde_json::from_value::<TierMove>(record.input.clone()).is_ok_and(|i| i.hold);
@@ -528,7 +528,7 @@ pub(crate) fn far_enough(record: &WorkflowRecord) -> bool {
 
 /// Why move `record` is not going on by itself, if it is not: a verify
 /// mismatch (waiting for `--resume` or `--rollback`), or its end.
-pub(crate) fn stopped(record: &WorkflowRecord) -> Option<String> {
+pub fn stopped(record: &WorkflowRecord) -> Option<String> {
     match record.state {
         WorkflowState::Running => record
             .steps

@@ -347,14 +347,28 @@ impl TierCopy {
                         check.note(key);
                     }
                 }
+                let mut extra = Vec::new();
                 for key in target_rows.keys() {
                     if !source_rows.contains_key(key) {
                         check.note(key);
-                        extra_keys.push(key.clone());
+                        extra.push(key.clone());
                     }
                 }
-                if !repair || changed.is_empty() {
+                if !repair {
                     return Ok((source_rows, target_rows));
+                }
+                if !extra.is_empty() {
+                    // Gone first, so a row that took its unique values
+                    // (an order number) can be written; one that children
+                    // still reference waits for the end of the pass.
+                    let json = format!("[{}]", extra.join(","));
+                    match self.target().execute(sql.delete(), params![json]).await {
+                        Ok(n) => check.repaired += n,
+                        Err(_) => extra_keys.extend(extra),
+                    }
+                }
+                if changed.is_empty() {
+                    return Ok((source_rows.clone(), source_rows));
                 }
                 let json = format!("[{}]", changed.join(","));
                 check.repaired += self

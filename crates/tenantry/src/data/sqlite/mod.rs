@@ -84,6 +84,14 @@ impl SqliteDatabase {
         apply_migrations(&file, &format!("tenant {tenant}"), set).await
     }
 
+    /// Closes `tenant`'s own file (database tier) in this process, before
+    /// it is removed: later use opens whatever file is there then.
+    pub fn close_tenant_file(&self, tenant: crate::context::TenantId) {
+        if let Some(files) = &self.tenant_files {
+            files.close(tenant);
+        }
+    }
+
     /// Where `tenant`'s own file lives (database tier), if this database serves that tier.
     pub fn tenant_file_path(&self, tenant: crate::context::TenantId) -> Option<std::path::PathBuf> {
         self.tenant_files.as_ref().map(|f| f.path(tenant))

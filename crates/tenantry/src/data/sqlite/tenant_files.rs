@@ -61,6 +61,17 @@ impl TenantFiles {
         Ok(pool)
     }
 
+    /// Forgets `tenant`'s open pool, so the next use opens the file anew:
+    /// before the file is removed (its connections would otherwise keep
+    /// the removed file alive, and a file made again later would not be
+    /// the one they read).
+    pub(crate) fn close(&self, tenant: TenantId) {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(id, _)| *id != tenant);
+    }
+
     /// Opens (creating) `tenant`'s file, for provisioning.
     pub(crate) fn create(&self, tenant: TenantId) -> Result<Arc<SqlitePool>, DataError> {
         Ok(Arc::new(SqlitePool::open(&self.path(tenant), 1)?))
