@@ -203,8 +203,7 @@ pub async fn order(
             let copy = copier(services, record, &input)?;
             let ctx = crate::demo::context_for(record)?;
             ctx.scope(async {
-                for table in copy.tables().await? {
-                    let check = copy.catch_up(&table).await?;
+                for check in copy.catch_up(&copy.tables().await?).await? {
                     tracing::info!(%check, repaired = check.repaired, "tier move: repaired from the source");
                 }
                 anyhow::Ok(())
@@ -299,11 +298,8 @@ async fn reroute(
 
 /// Every table caught up from `copy`'s source; what was repaired.
 async fn catch_up(copy: &TierCopy) -> anyhow::Result<u64> {
-    let mut repaired = 0;
-    for table in copy.tables().await? {
-        repaired += copy.catch_up(&table).await?.repaired;
-    }
-    Ok(repaired)
+    let checks = copy.catch_up(&copy.tables().await?).await?;
+    Ok(checks.iter().map(|c| c.repaired).sum())
 }
 
 /// Every table compared; the tables that differ.

@@ -58,6 +58,7 @@ pub mod sqlx;
 pub use failure::{BoxError, ConstraintKind, DbFailure, ErrorKind};
 pub use migration::{Migration, MigrationError};
 pub use row::{FromRow, Row};
+pub(crate) use scoped::PAUSE_DUAL_WRITES;
 pub use scoped::{TenantDb, Tx};
 pub use value::{FromColumn, Value};
 

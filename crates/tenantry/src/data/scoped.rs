@@ -30,6 +30,20 @@ pub struct TenantDb<'a> {
     charged: bool,
 }
 
+/// Taken shared by every dual-write transaction on PostgreSQL, on its
+/// primary, at its start: a tier move's catch-up takes it exclusively
+/// ([`PAUSE_DUAL_WRITES`]) to compare the two tiers with no write in
+/// flight between them (a row committed on the mirror but not yet on the
+/// primary would look like one the source deleted).
+#[cfg(feature = "postgres")]
+const DUAL_WRITE_SHARED: &str =
+    "SELECT pg_advisory_xact_lock_shared(hashtextextended('tenantry.move.' || $1, 0))::text";
+
+/// What a tier move's catch-up runs on the source to pause the tenant's
+/// dual-writes (see [`DUAL_WRITE_SHARED`]) until its transaction ends.
+pub(crate) const PAUSE_DUAL_WRITES: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended('tenantry.move.' || $1, 0))::text";
+
 /// Whether `sql` only reads: its first word is `SELECT`.
 fn is_read(sql: &str) -> bool {
     sql.trim_start()
@@ -150,6 +164,14 @@ impl<'a> TenantDb<'a> {
             db: self.db.clone(),
             ctx: self.ctx.clone(),
         };
+        #[cfg(feature = "postgres")]
+        if !route.mirrors().is_empty() && matches!(self.db, Database::Postgres(_)) {
+            let tenant = Value::from(self.ctx.tenant_id().to_string());
+            if let Err(e) = tx.primary.fetch_all(DUAL_WRITE_SHARED, &[tenant]).await {
+                tx.rollback().await;
+                return Err(e.into());
+            }
+        }
         match work(&mut tx).await {
             Ok(value) => {
                 tx.commit().await?;

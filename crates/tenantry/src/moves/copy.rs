@@ -218,9 +218,12 @@ impl TierCopy {
                 return Ok(inserted);
             };
             after = Some(key_of(table, &last.get::<String>(0)?)?);
-            let json = json_array(rows.iter().map(|r| r.get::<String>(0)))?;
+            let rows: Vec<String> = rows
+                .iter()
+                .map(|r| r.get::<String>(0))
+                .collect::<Result<_, _>>()?;
             let full = rows.len() == self.chunk;
-            inserted += target.execute(sql.insert(false), params![json]).await?;
+            inserted += self.write(&sql, false, &rows).await?;
             if !full {
                 return Ok(inserted);
             }
@@ -246,18 +249,41 @@ impl TierCopy {
         Ok(deleted)
     }
 
-    /// Makes the target's `table` equal to the source's (see the module
-    /// docs); the check before repair, with what was repaired.
-    pub async fn catch_up(&self, table: &TableShape) -> Result<TableCheck, DataError> {
-        self.compare(table, true).await
+    /// Makes the target's `tables` (parents first, as [`tables`](Self::tables)
+    /// gives them) equal to the source's (see the module docs): rows
+    /// rewritten table by table, then the target's rows the source no
+    /// longer has deleted, children first. Per table, the check before
+    /// repair, with what was repaired.
+    pub async fn catch_up(&self, tables: &[TableShape]) -> Result<Vec<TableCheck>, DataError> {
+        let mut checks = Vec::with_capacity(tables.len());
+        let mut extras = Vec::with_capacity(tables.len());
+        for table in tables {
+            let (check, extra) = self.compare(table, true).await?;
+            checks.push(check);
+            extras.push(extra);
+        }
+        for ((table, extra), check) in tables.iter().zip(extras).zip(checks.iter_mut()).rev() {
+            let delete = TableSql::new(table, &self.db).delete();
+            for keys in extra.chunks(self.chunk) {
+                let json = format!("[{}]", keys.join(","));
+                check.repaired += self.target().execute(delete, params![json]).await?;
+            }
+        }
+        Ok(checks)
     }
 
     /// Compares `table` on both sides without changing either.
     pub async fn verify(&self, table: &TableShape) -> Result<TableCheck, DataError> {
-        self.compare(table, false).await
+        Ok(self.compare(table, false).await?.0)
     }
 
-    async fn compare(&self, table: &TableShape, repair: bool) -> Result<TableCheck, DataError> {
+    /// One table compared (and with `repair`, rewritten); the check, and
+    /// the keys of the target's rows the source does not have.
+    async fn compare(
+        &self,
+        table: &TableShape,
+        repair: bool,
+    ) -> Result<(TableCheck, Vec<String>), DataError> {
         let sql = TableSql::new(table, &self.db);
         let mut check = TableCheck {
             table: table.name.clone(),
@@ -308,18 +334,9 @@ impl TierCopy {
             }
             after = upper;
         }
-        // Deleting parents' extra rows waits for their children's (the
-        // caller runs tables parents first for inserts; deletions of rows
-        // the source no longer has are rare and go last).
-        if repair && !extra_keys.is_empty() {
-            for keys in extra_keys.chunks(self.chunk) {
-                let json = format!("[{}]", keys.join(","));
-                check.repaired += self.target().execute(sql.delete(), params![json]).await?;
-            }
-        }
         check.source_checksum = source_sum.hex();
         check.target_checksum = target_sum.hex();
-        Ok(check)
+        Ok((check, extra_keys))
     }
 
     /// Re-reads one differing range with the source rows locked and, with
@@ -335,49 +352,86 @@ impl TierCopy {
         check: &mut TableCheck,
         extra_keys: &mut Vec<String>,
     ) -> Result<(Chunk, Chunk), DataError> {
-        let source = self.source();
+        let (source, target) = (self.source(), self.target());
+        // Both connections are taken before the pause begins, so the
+        // writers it holds up (each sitting on a connection) cannot starve
+        // it of one.
         source
             .transaction(async |stx| {
-                let source_rows = read_in(stx, sql, after, upper).await?;
-                let (target_rows, _) = self.read(&self.target(), sql, after, upper, None).await?;
-                let mut changed = Vec::new();
-                for (key, json) in &source_rows {
-                    if target_rows.get(key) != Some(json) {
-                        changed.push(json.clone());
-                        check.note(key);
-                    }
-                }
-                let mut extra = Vec::new();
-                for key in target_rows.keys() {
-                    if !source_rows.contains_key(key) {
-                        check.note(key);
-                        extra.push(key.clone());
-                    }
-                }
-                if !repair {
-                    return Ok((source_rows, target_rows));
-                }
-                if !extra.is_empty() {
-                    // Gone first, so a row that took its unique values
-                    // (an order number) can be written; one that children
-                    // still reference waits for the end of the pass.
-                    let json = format!("[{}]", extra.join(","));
-                    match self.target().execute(sql.delete(), params![json]).await {
-                        Ok(n) => check.repaired += n,
-                        Err(_) => extra_keys.extend(extra),
-                    }
-                }
-                if changed.is_empty() {
-                    return Ok((source_rows.clone(), source_rows));
-                }
-                let json = format!("[{}]", changed.join(","));
-                check.repaired += self
-                    .target()
-                    .execute(sql.insert(true), params![json])
-                    .await?;
-                Ok::<_, DataError>((source_rows.clone(), source_rows))
+                target
+                    .transaction(async |ttx| {
+                        if let Some(pause) = pause_writers(&self.db) {
+                            let tenant = self.source.tenant_id().to_string();
+                            stx.fetch_all(pause, params![tenant]).await?;
+                        }
+                        let source_rows = read_in(stx, sql, after, upper, true).await?;
+                        let target_rows = read_in(ttx, sql, after, upper, false).await?;
+                        let mut changed = Vec::new();
+                        for (key, json) in &source_rows {
+                            if target_rows.get(key) != Some(json) {
+                                changed.push(json.clone());
+                                check.note(key);
+                            }
+                        }
+                        for key in target_rows.keys() {
+                            if !source_rows.contains_key(key) {
+                                check.note(key);
+                                if repair {
+                                    extra_keys.push(key.clone());
+                                }
+                            }
+                        }
+                        if !repair {
+                            return Ok((source_rows, target_rows));
+                        }
+                        if !changed.is_empty() {
+                            let json = format!("[{}]", changed.join(","));
+                            check.repaired += ttx.execute(sql.insert(true), params![json]).await?;
+                        }
+                        // The extra rows go at the end of the catch-up,
+                        // children first; meanwhile they are the source's
+                        // deletions the target has yet to see.
+                        let mut settled = source_rows.clone();
+                        for key in target_rows.keys().filter(|k| !source_rows.contains_key(*k)) {
+                            settled.insert(key.clone(), target_rows[key].clone());
+                        }
+                        Ok::<_, DataError>((source_rows, settled))
+                    })
+                    .await
             })
             .await
+    }
+
+    /// Writes `rows` (JSON texts) into the target (`replace`: overwriting
+    /// rows of the same key); how many were written. A row whose parent is
+    /// not in the target yet (an invoice of an order made after the orders
+    /// were copied) is left out, for the catch-up, which copies parents
+    /// first.
+    async fn write(
+        &self,
+        sql: &TableSql<'_>,
+        replace: bool,
+        rows: &[String],
+    ) -> Result<u64, DataError> {
+        let statement = sql.insert(replace);
+        let json = format!("[{}]", rows.join(","));
+        match self.target().execute(statement, params![json]).await {
+            Err(e) if is_missing_parent(&e) => {}
+            other => return other,
+        }
+        let mut written = 0;
+        for row in rows {
+            match self
+                .target()
+                .execute(statement, params![format!("[{row}]")])
+                .await
+            {
+                Ok(n) => written += n,
+                Err(e) if is_missing_parent(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(written)
     }
 
     /// Rows of one side in `(after, upper]`, up to `limit`, by key.
@@ -412,12 +466,25 @@ impl TableCheck {
     }
 }
 
-/// Rows of the source in `(after, upper]`, read inside `tx` with the lock.
+/// The statement that waits until no dual-write transaction of the tenant
+/// (`$1`) is in flight and holds new ones at their start until the
+/// transaction that runs it ends: on PostgreSQL an advisory lock each
+/// dual-write transaction takes shared on its primary (see
+/// [`crate::data::TenantDb::transaction`]). SQLite needs none: a source
+/// transaction holds the file's write lock, which every writer holds from
+/// its start to the end of its last commit.
+fn pause_writers(db: &Database) -> Option<&'static str> {
+    (shape::backend(db) == shape::Backend::Postgres).then_some(crate::data::PAUSE_DUAL_WRITES)
+}
+
+/// Rows of one side in `(after, upper]`, read inside `tx` (`locked`: the
+/// rows held until it ends).
 async fn read_in(
     tx: &mut crate::data::Tx,
     sql: &TableSql<'_>,
     after: Option<&str>,
     upper: Option<&str>,
+    locked: bool,
 ) -> Result<Chunk, DataError> {
     let bounds = Bounds {
         lower: after.is_some(),
@@ -430,7 +497,8 @@ async fn read_in(
         .collect();
     Ok(by_key(
         sql,
-        tx.fetch_all(sql.rows(bounds, None, true), &params).await?,
+        tx.fetch_all(sql.rows(bounds, None, locked), &params)
+            .await?,
     )?
     .0)
 }
@@ -477,9 +545,10 @@ fn key_of(table: &TableShape, json: &str) -> Result<String, DataError> {
     Ok(serde_json::Value::Object(key).to_string())
 }
 
-fn json_array(rows: impl Iterator<Item = Result<String, DataError>>) -> Result<String, DataError> {
-    let rows: Vec<String> = rows.collect::<Result<_, _>>()?;
-    Ok(format!("[{}]", rows.join(",")))
+/// A foreign-key refusal: the row's parent is not (yet) there.
+fn is_missing_parent(error: &DataError) -> bool {
+    error.constraint_kind() == Some(crate::data::ConstraintKind::ForeignKey)
+        || error.to_string().contains("FOREIGN KEY constraint failed")
 }
 
 /// The tenant tables the tier `db` reaches holds.
