@@ -451,7 +451,8 @@ async fn fill(url: &str, id: tenantry::context::TenantId, orders: usize) -> anyh
                FROM orders WHERE tenant_id = '{id}' AND number > 1000;
              INSERT INTO counters (tenant_id, name, value) VALUES
                ('{id}', 'orders', 1000 + {orders}), ('{id}', 'invoices', 1000 + {orders})
-             ON CONFLICT (tenant_id, name) DO UPDATE SET value = excluded.value;"
+             ON CONFLICT (tenant_id, name) DO UPDATE SET value = excluded.value;
+             ANALYZE orders; ANALYZE invoices;"
         ))
         .await?;
     Ok(())

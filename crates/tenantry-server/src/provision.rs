@@ -220,6 +220,54 @@ async fn make_target(
     }
 }
 
+/// Refreshes the planner's statistics of `record`'s tier target (as the
+/// owner: only an owner may): a tier move fills a target's tables in one
+/// go, and until autovacuum notices, PostgreSQL would plan the move's own
+/// keyset reads as if they were empty — a sort of every row per chunk
+/// instead of an index walk. SQLite needs nothing.
+pub(crate) async fn analyze_target(
+    services: &Services,
+    record: &TenantRecord,
+) -> anyhow::Result<()> {
+    let Provisioner::Postgres { owner_url, .. } = &services.provisioner else {
+        return Ok(());
+    };
+    let (owner, schema) = match record.tier {
+        Tier::Database => {
+            let Database::Postgres(db) = &services.db else {
+                bail!("a PostgreSQL provisioner over a non-PostgreSQL database")
+            };
+            let name = db.tenant_database(record.id);
+            let server = record.database_server.as_deref();
+            (
+                pg::migrate::connect_on(owner_url, server, Some(&name)).await?,
+                "public".to_owned(),
+            )
+        }
+        Tier::Schema => (
+            pg::migrate::connect(owner_url).await?,
+            pg::schema_for(record.id),
+        ),
+        Tier::Shared => (pg::migrate::connect(owner_url).await?, "public".to_owned()),
+    };
+    let tables = owner
+        .query(
+            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables t WHERE schemaname = $1 \
+               AND EXISTS (SELECT 1 FROM information_schema.columns c WHERE c.table_schema = t.schemaname \
+                             AND c.table_name = t.tablename AND c.column_name = 'tenant_id')",
+            &[&schema],
+        )
+        .await?;
+    for table in tables {
+        let table: String = table.get(0);
+        owner
+            .batch_execute(&format!("ANALYZE {table}"))
+            .await
+            .with_context(|| format!("analyzing {table}"))?;
+    }
+    Ok(())
+}
+
 /// Drops `record`'s tier target — its schema, database or SQLite file —
 /// with everything in it (idempotent): the undoing of [`provision_target`].
 pub(crate) async fn drop_target(services: &Services, record: &TenantRecord) -> anyhow::Result<()> {
