@@ -116,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(baseline)).await;
     stop.send(true)?;
     load.await?;
-    let quiet = std::mem::take(&mut *log.lock().unwrap());
+    let quiet = std::mem::take(&mut *lock(&log));
     print_reads("baseline (no move)", &quiet);
 
     // The moves, under the same load.
@@ -176,7 +176,7 @@ async fn main() -> anyhow::Result<()> {
     }
     stop.send(true)?;
     load.await?;
-    let busy = std::mem::take(&mut *log.lock().unwrap());
+    let busy = std::mem::take(&mut *lock(&log));
     print_reads("during the moves", &busy);
 
     let writes_ok = busy.writes.iter().filter(|w| w.ok).count();
@@ -226,6 +226,12 @@ async fn main() -> anyhow::Result<()> {
     support::recreate_database(&url).await?;
     let _ = std::fs::remove_dir_all(&data_dir);
     Ok(())
+}
+
+/// The log, even if a load task panicked holding it.
+fn lock(log: &Mutex<Log>) -> std::sync::MutexGuard<'_, Log> {
+    log.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -341,19 +347,19 @@ impl Client {
                         .json(&serde_json::json!({ "customer": tag, "total_cents": n }));
                     let (sample, body) = Self::timed(order, reqwest::StatusCode::CREATED).await;
                     let ok = sample.ok;
-                    log.lock().unwrap().writes.push(sample);
+                    lock(&log).writes.push(sample);
                     let Some(id) = body
                         .filter(|_| ok)
                         .and_then(|b| b["id"].as_str().map(str::to_owned))
                     else {
                         continue;
                     };
-                    log.lock().unwrap().acked_orders.push(tag);
+                    lock(&log).acked_orders.push(tag);
                     let invoice = client
                         .request("mover", reqwest::Method::POST, "/api/invoices")
                         .json(&serde_json::json!({ "order_id": id }));
                     let (sample, body) = Self::timed(invoice, reqwest::StatusCode::CREATED).await;
-                    let mut log = log.lock().unwrap();
+                    let mut log = lock(&log);
                     if let Some(id) = body.and_then(|b| b["id"].as_str().map(str::to_owned)) {
                         log.acked_invoices.push(id);
                     }
@@ -378,7 +384,7 @@ impl Client {
                     pace.tick().await;
                     let read = client.request(&slug, reqwest::Method::GET, "/api/orders?limit=20");
                     let (sample, _) = Self::timed(read, reqwest::StatusCode::OK).await;
-                    let mut log = log.lock().unwrap();
+                    let mut log = lock(&log);
                     if is_mover {
                         log.mover_reads.push(sample);
                     } else {

@@ -68,12 +68,15 @@ async fn a_serving_process_acknowledges_a_new_route() {
 /// Keeps writing for `slug` (an order, then its invoice) until told to
 /// stop; every write the server acknowledged, as (order id, invoice id),
 /// and every failed request.
+/// Every acknowledged (order id, invoice id), and every failed request.
+type Written = (Vec<(String, String)>, Vec<String>);
+
 fn writer(
     s: &TestServer,
     slug: &'static str,
 ) -> (
     tokio::sync::watch::Sender<bool>,
-    tokio::task::JoinHandle<(Vec<(String, String)>, Vec<String>)>,
+    tokio::task::JoinHandle<Written>,
 ) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let orders = s.as_tenant(slug, Method::POST, "/api/orders");
@@ -116,6 +119,11 @@ fn writer(
 /// while a writer writes for it; checks that every acknowledged write is
 /// there afterwards, read through the API from the new tier.
 async fn move_while_writing(s: &TestServer, slug: &'static str, to: Tier) {
+    move_while_writing_on(s, slug, to, None).await;
+}
+
+/// [`move_while_writing`], the database tier on `server` when given.
+async fn move_while_writing_on(s: &TestServer, slug: &'static str, to: Tier, server: Option<&str>) {
     let before = s.record(slug).await;
     let (stop, task) = writer(s, slug);
     // Let the writer get going before the move starts (bounded).
@@ -125,7 +133,7 @@ async fn move_while_writing(s: &TestServer, slug: &'static str, to: Tier) {
         &s.services,
         &before,
         to,
-        None,
+        server.map(str::to_owned),
         Duration::ZERO,
         false,
         "test",
@@ -215,6 +223,14 @@ async fn rows_on(s: &TestServer, slug: &str, tier: Tier) -> u64 {
     .await
 }
 
+/// The server on PostgreSQL with the default connection budget (16): a
+/// move's transactions take a connection on each tier, and a budget much
+/// smaller than the load's concurrency can make them wait for each other
+/// (see the crate's notes on moves).
+async fn postgres_server() -> Option<TestServer> {
+    TestServer::postgres_with(|settings| settings.pool_size = Some(16)).await
+}
+
 #[tokio::test]
 async fn a_tenant_moves_shared_to_database_and_back_on_sqlite_while_it_writes() {
     let s = TestServer::sqlite().await;
@@ -240,7 +256,7 @@ async fn a_tenant_moves_shared_to_database_and_back_on_sqlite_while_it_writes() 
 
 #[tokio::test]
 async fn a_tenant_moves_through_every_tier_on_postgres_while_it_writes() {
-    let Some(s) = TestServer::postgres().await else {
+    let Some(s) = postgres_server().await else {
         return;
     };
     let globex_before = rows_on(&s, "globex", Tier::Shared).await;
@@ -457,13 +473,39 @@ async fn verify_and_rollback_on_sqlite() {
 
 #[tokio::test]
 async fn verify_and_rollback_on_postgres() {
-    let Some(s) = TestServer::postgres().await else {
+    let Some(s) = postgres_server().await else {
         return;
     };
     a_mismatch_stops_the_move_until_resumed(&s).await;
     drop(s);
-    let Some(s) = TestServer::postgres().await else {
+    let Some(s) = postgres_server().await else {
         return;
     };
     a_rollback_after_the_cutover_keeps_every_write(&s).await;
+}
+
+/// To a database on another server and back: the tenant's record names
+/// the server while its database is there, and not after it has left.
+/// (The machine has one PostgreSQL; "another server" is the same cluster
+/// through its Unix socket, as in `database_server.rs`.)
+#[tokio::test]
+async fn a_tenant_moves_to_a_database_on_another_server_and_back() {
+    let socket = std::path::Path::new("/var/run/postgresql/.s.PGSQL.5432");
+    if !socket.exists() {
+        tenantry_testkit::require_service("PostgreSQL's Unix socket", "it is missing");
+        return;
+    }
+    let Some(s) = postgres_server().await else {
+        return;
+    };
+    let server = "postgres://%2Fvar%2Frun%2Fpostgresql:5432";
+    move_while_writing_on(&s, "acme", Tier::Database, Some(server)).await;
+    assert_eq!(
+        s.record("acme").await.database_server.as_deref(),
+        Some(server)
+    );
+    assert_eq!(rows_on(&s, "acme", Tier::Shared).await, 0);
+    move_while_writing(&s, "acme", Tier::Shared).await;
+    assert_eq!(s.record("acme").await.database_server, None);
+    assert!(rows_on(&s, "acme", Tier::Shared).await > 0);
 }

@@ -1,4 +1,20 @@
-//! Route acknowledgements for online tier moves. A move changes where a
+//! Online tier moves: the pieces a move workflow is made of.
+//!
+//! - [`TierCopy`]: one tenant's rows from one tier to another — a keyset
+//!   copy that resumes from the target's highest key, a catch-up that
+//!   rewrites what differs, and a verify that reports per table counts,
+//!   checksums and the differing keys. Tables, columns, keys and the order
+//!   of parents and children come from the database's own catalog.
+//! - The data layer's dual-write route
+//!   ([`Route::dual_write`](crate::context::Route::dual_write), set through
+//!   [`Tenants::set_route`](crate::registry::Tenants::set_route)): while a
+//!   tenant moves, each write is a transaction on both tiers.
+//! - [`RouteAcks`]: which server processes serve which route.
+//!
+//! The reference server's `tenants move` is the workflow that strings them
+//! together (provision, copy, dual-write, verify, cutover, retire).
+//!
+//! Route acknowledgements: a move changes where a
 //! tenant's statements go (dual-write, cutover, rollback) with one registry
 //! write; each server process serves the new route once its cached record
 //! is replaced (at once with Redis, else when the cache entry expires). A
