@@ -509,3 +509,74 @@ async fn a_tenant_moves_to_a_database_on_another_server_and_back() {
     assert_eq!(s.record("acme").await.database_server, None);
     assert!(rows_on(&s, "acme", Tier::Shared).await > 0);
 }
+
+/// The operator's commands, in the embedded set-up (SQLite, no server
+/// running): `tenants move` runs the move here and prints where it stands;
+/// asked again, it says what it is; bad requests are refused with a reason.
+#[test]
+fn the_move_command_moves_and_reports() {
+    let dir = std::env::temp_dir().join(format!(
+        "tenantry-move-cli-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let run = |args: &[&str]| {
+        let out = common::tenantry_cli(&dir, args);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, _, err) = run(&["tenants", "create", "--slug", "acme"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(&[
+        "tenants",
+        "move",
+        "acme",
+        "--to",
+        "database",
+        "--retention",
+        "0",
+    ]);
+    assert!(ok, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["tier"], "database", "{shown}");
+    assert_eq!(shown["state"], "succeeded", "{shown}");
+    assert!(
+        shown["move"]
+            .as_str()
+            .unwrap()
+            .contains("shared → database"),
+        "{shown}"
+    );
+    let (ok, out, _) = run(&["tenants", "move", "acme"]);
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["tier"],
+        "database"
+    );
+    // Refusals name their reason.
+    let (ok, _, err) = run(&["tenants", "move", "acme", "--to", "database"]);
+    assert!(!ok && err.contains("on the database tier already"), "{err}");
+    let (ok, _, err) = run(&["tenants", "move", "acme", "--to", "schema"]);
+    assert!(
+        !ok && err.contains("does not serve the schema tier"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["tenants", "move", "acme", "--rollback"]);
+    assert!(!ok && err.contains("no tier move running"), "{err}");
+    let (ok, _, err) = run(&[
+        "tenants",
+        "move",
+        "acme",
+        "--to",
+        "shared",
+        "--database-server",
+        "postgres://x:5432",
+    ]);
+    assert!(
+        !ok && err.contains("--database-server is for a move to the database tier"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
