@@ -200,7 +200,7 @@ pub async fn order(
             input.retire_after_ms = Some(now_ms()?);
         }
         MoveOrder::Resume => {
-            let copy = copier(services, record, &input)?;
+            let copy = copier(services, record, &input, false)?;
             let ctx = crate::demo::context_for(record)?;
             ctx.scope(async {
                 for check in copy.catch_up(&copy.tables().await?).await? {
@@ -228,34 +228,19 @@ fn now_ms() -> anyhow::Result<u64> {
     Ok(u64::try_from(jiff::Timestamp::now().as_millisecond())?)
 }
 
-/// The copier from the move's source to its target, as `record`'s tenant.
+/// The copier from the move's source to its target (`back`: from the
+/// target to the source, a rollback after the cutover), as `record`'s
+/// tenant.
 fn copier(
     services: &Services,
     record: &TenantRecord,
     input: &TierMove,
+    back: bool,
 ) -> anyhow::Result<TierCopy> {
     let tenant: TenantContext = crate::demo::context_for(record)?;
-    Ok(TierCopy::new(
-        services.db.clone(),
-        &tenant,
-        input.source_route(),
-        input.target_route(),
-    ))
-}
-
-/// The same, the other way (a rollback after the cutover).
-fn reverse_copier(
-    services: &Services,
-    record: &TenantRecord,
-    input: &TierMove,
-) -> anyhow::Result<TierCopy> {
-    let tenant: TenantContext = crate::demo::context_for(record)?;
-    Ok(TierCopy::new(
-        services.db.clone(),
-        &tenant,
-        input.target_route(),
-        input.source_route(),
-    ))
+    let (from, to) = (input.source_route(), input.target_route());
+    let (from, to) = if back { (to, from) } else { (from, to) };
+    Ok(TierCopy::new(services.db.clone(), &tenant, from, to))
 }
 
 /// `record` as it would be on `tier` (what provisioning and dropping take).
@@ -404,8 +389,8 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
                     bail!("{} is served from the {} tier: not dropping it", record.slug, input.to);
                 }
                 if input.to == Tier::Shared {
-                    let copy = copier(&services, &record, &input)?;
-                    let reverse = reverse_copier(&services, &record, &input)?;
+                    let copy = copier(&services, &record, &input, false)?;
+                    let reverse = copier(&services, &record, &input, true)?;
                     let tables = copy.tables().await?;
                     let deleted = reverse.clear_source(&tables).await?;
                     tracing::info!(deleted, "tier move rolled back: the copied shared rows are gone");
@@ -421,7 +406,7 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
             Step::new(
                 "copy",
                 moving(services, async |services, record, input, _| {
-                    let copy = copier(&services, &record, &input)?;
+                    let copy = copier(&services, &record, &input, false)?;
                     for table in copy.tables().await? {
                         let copied = copy.copy(&table).await?;
                         tracing::info!(table = %table.name, copied, "tier move: table copied");
@@ -439,7 +424,7 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
                     let server = input.server();
                     let filling = RouteChange::mirrored(input.from, input.to, false, server.clone());
                     let record = reroute(&services, &record, filling).await?;
-                    let copy = copier(&services, &record, &input)?;
+                    let copy = copier(&services, &record, &input, false)?;
                     let repaired = catch_up(&copy).await?;
                     tracing::info!(repaired, "tier move: caught up while the mirror filled");
                     let synced = RouteChange::mirrored(input.from, input.to, true, server);
@@ -469,7 +454,7 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
             Step::new(
                 "verify",
                 moving(services, async |services, record, input, _| {
-                    let copy = copier(&services, &record, &input)?;
+                    let copy = copier(&services, &record, &input, false)?;
                     let differing = verify(&copy).await?;
                     if differing.is_empty() {
                         return Ok(());
@@ -518,7 +503,7 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
                 let server = input.server();
                 let filling = RouteChange::mirrored(input.to, input.from, false, server.clone());
                 let record = reroute(&services, &record, filling).await?;
-                let reverse = reverse_copier(&services, &record, &input)?;
+                let reverse = copier(&services, &record, &input, true)?;
                 catch_up(&reverse).await?;
                 let synced = RouteChange::mirrored(input.to, input.from, true, server.clone());
                 let record = reroute(&services, &record, synced).await?;
@@ -533,7 +518,7 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
             Step::new(
                 "retire",
                 moving(services, async |services, record, input, _| {
-                    let copy = copier(&services, &record, &input)?;
+                    let copy = copier(&services, &record, &input, false)?;
                     if input.from == Tier::Shared {
                         let tables = copy.tables().await?;
                         let deleted = copy.clear_source(&tables).await?;

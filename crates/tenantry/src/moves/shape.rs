@@ -180,16 +180,17 @@ impl<'a> TableSql<'a> {
                 self.keys(),
                 self.table()
             ),
-            Backend::Sqlite => {
-                let parts: Vec<String> = self
-                    .shape
-                    .key
-                    .iter()
-                    .map(|k| format!("json_extract(${n}, '$.\"{}\"')", k.replace('\'', "''")))
-                    .collect();
-                format!("({})", parts.join(", "))
-            }
+            Backend::Sqlite => format!("({})", self.extract(&self.shape.key, &format!("${n}"))),
         }
+    }
+
+    /// SQLite: `columns` read from the JSON object `json`, comma-separated.
+    fn extract(&self, columns: &[String], json: &str) -> String {
+        let parts: Vec<String> = columns
+            .iter()
+            .map(|c| format!("json_extract({json}, '$.\"{}\"')", c.replace('\'', "''")))
+            .collect();
+        parts.join(", ")
     }
 
     /// Up to `limit` rows in key order within `bounds` (`$1` the lower
@@ -264,20 +265,12 @@ impl<'a> TableSql<'a> {
                 columns.join(", "),
                 self.table()
             ),
-            Backend::Sqlite => {
-                let extracted: Vec<String> = self
-                    .shape
-                    .columns
-                    .iter()
-                    .map(|c| format!("json_extract(value, '$.\"{}\"')", c.replace('\'', "''")))
-                    .collect();
-                format!(
-                    "INSERT INTO {} ({}) SELECT {} FROM json_each($1) WHERE true {on_conflict}",
-                    self.table(),
-                    columns.join(", "),
-                    extracted.join(", ")
-                )
-            }
+            Backend::Sqlite => format!(
+                "INSERT INTO {} ({}) SELECT {} FROM json_each($1) WHERE true {on_conflict}",
+                self.table(),
+                columns.join(", "),
+                self.extract(&self.shape.columns, "value")
+            ),
         })
     }
 
@@ -300,15 +293,10 @@ impl<'a> TableSql<'a> {
                 self.keys(),
                 self.table()
             ),
-            Backend::Sqlite => {
-                let parts: Vec<String> = self
-                    .shape
-                    .key
-                    .iter()
-                    .map(|k| format!("json_extract(value, '$.\"{}\"')", k.replace('\'', "''")))
-                    .collect();
-                format!("SELECT {} FROM json_each($1)", parts.join(", "))
-            }
+            Backend::Sqlite => format!(
+                "SELECT {} FROM json_each($1)",
+                self.extract(&self.shape.key, "value")
+            ),
         };
         intern(format!(
             "DELETE FROM {} WHERE tenant_id = tenantry_current_tenant() AND ({}) IN ({keys_of_array})",
