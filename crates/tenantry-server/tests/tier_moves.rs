@@ -223,12 +223,11 @@ async fn rows_on(s: &TestServer, slug: &str, tier: Tier) -> u64 {
     .await
 }
 
-/// The server on PostgreSQL with the default connection budget (16): a
-/// move's transactions take a connection on each tier, and a budget much
-/// smaller than the load's concurrency can make them wait for each other
-/// (see the crate's notes on moves).
+/// The server on PostgreSQL with a tight connection budget (8): a move's
+/// transactions take a connection on each tier, one after the other, and
+/// must not end up holding the whole budget waiting for their second.
 async fn postgres_server() -> Option<TestServer> {
-    TestServer::postgres_with(|settings| settings.pool_size = Some(16)).await
+    TestServer::postgres_with(|settings| settings.pool_size = Some(8)).await
 }
 
 #[tokio::test]
@@ -256,6 +255,10 @@ async fn a_tenant_moves_shared_to_database_and_back_on_sqlite_while_it_writes() 
 
 #[tokio::test]
 async fn a_tenant_moves_through_every_tier_on_postgres_while_it_writes() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("warn")
+        .with_test_writer()
+        .try_init();
     let Some(s) = postgres_server().await else {
         return;
     };

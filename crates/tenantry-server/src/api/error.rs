@@ -71,7 +71,10 @@ impl From<DataError> for ApiError {
             DataError::NotFound => ApiError::NotFound,
             // A statement cancelled by its timeout or a lock wait that ran
             // out: the database is overloaded for now, as before the split.
-            DataError::Unavailable(_) | DataError::Timeout(_) => ApiError::Unavailable,
+            DataError::Unavailable(_) | DataError::Timeout(_) => {
+                tracing::warn!(error = %e, "database unavailable or too slow: 503");
+                ApiError::Unavailable
+            }
             DataError::InvalidValue(detail) => {
                 tracing::info!(%detail, "value refused by the database");
                 ApiError::BadRequest {

@@ -156,7 +156,16 @@ impl<'a> TenantDb<'a> {
         E: From<DataError>,
     {
         let route = self.ctx.route();
+        // Taken before any connection, so waiting for it holds none.
+        let dual_write_slot = match self.db {
+            #[cfg(feature = "postgres")]
+            Database::Postgres(pg) if !route.mirrors().is_empty() => {
+                Some(pg.dual_write_slot().await?)
+            }
+            _ => None,
+        };
         let mut tx = Tx {
+            _dual_write_slot: dual_write_slot,
             primary: self.begin(route.reads(), self.charged).await?,
             mirrors: Vec::new(),
             unopened: route.mirrors().to_vec(),
@@ -164,6 +173,13 @@ impl<'a> TenantDb<'a> {
             db: self.db.clone(),
             ctx: self.ctx.clone(),
         };
+        // Every connection first, then the lock: a writer waiting for the
+        // lock then holds no lock a catch-up (which has its connections)
+        // waits for, and one holding the lock waits for no connection.
+        if let Err(e) = tx.open_mirrors().await {
+            tx.rollback().await;
+            return Err(e.into());
+        }
         #[cfg(feature = "postgres")]
         if !route.mirrors().is_empty() && matches!(self.db, Database::Postgres(_)) {
             let tenant = Value::from(self.ctx.tenant_id().to_string());
@@ -199,15 +215,16 @@ pub struct Tx {
     primary: TierTx,
     // One per extra write tier of a dual-write route; usually none.
     mirrors: Vec<TierTx>,
-    // Mirror tiers not begun yet: a mirror is begun at the first write,
-    // once the primary's statement holds its locks, so a writer waiting
-    // for a lock never sits on a mirror connection the move's copy (which
-    // holds that lock) may be waiting for.
+    // Mirror tiers not begun yet (begun with the primary, before the
+    // dual-write lock).
     unopened: Vec<Tier>,
     // The mirrors are being filled: one that refuses a write is dropped.
     filling: bool,
     db: Database,
     ctx: TenantContext,
+    // Last, so it is dropped last (fields drop in order): the slot
+    // outlives the connections it stands for.
+    _dual_write_slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// A transaction on one tier.
@@ -244,7 +261,8 @@ impl Tx {
     }
 
     /// Runs write `sql` on every mirror, after the primary.
-    async fn mirror(&mut self, sql: &'static str, params: &[Value]) -> Result<(), DataError> {
+    /// Begins the mirrors' transactions.
+    async fn open_mirrors(&mut self) -> Result<(), DataError> {
         for tier in std::mem::take(&mut self.unopened) {
             // The mirror rides on the primary's connection slot: charging
             // it too would let two writers each hold one slot and wait for
@@ -255,6 +273,10 @@ impl Tx {
                 Err(e) => return Err(e),
             }
         }
+        Ok(())
+    }
+
+    async fn mirror(&mut self, sql: &'static str, params: &[Value]) -> Result<(), DataError> {
         let mut kept = Vec::with_capacity(self.mirrors.len());
         let mut failed = None;
         for mut mirror in std::mem::take(&mut self.mirrors) {

@@ -67,6 +67,12 @@ pub struct PgDatabase {
     // whole budget (each is capped at `per_tier`).
     schema_pool: BudgetedPool,
     quotas: Arc<quota::TenantQuotas>,
+    // Dual-write transactions (tier moves) at once: each holds up to two
+    // connections, taken one after the other, so an unbounded number of
+    // them could hold the whole budget, each waiting for its second. A
+    // quarter of the budget keeps half of it for their second connections
+    // and everyone else.
+    dual_writes: Arc<tokio::sync::Semaphore>,
     budget: Arc<ConnectionBudget>,
     tenant_pools: Arc<TenantPools>,
     acquire_timeout: Duration,
@@ -194,12 +200,31 @@ impl PgDatabase {
             pool,
             schema_pool,
             quotas,
+            dual_writes: Arc::new(tokio::sync::Semaphore::new(
+                (options.max_connections / 4).max(1),
+            )),
             budget,
             tenant_pools,
             acquire_timeout: options.acquire_timeout,
             tls,
             statements: options.statements,
         })
+    }
+
+    /// A place among the dual-write transactions allowed at once (held
+    /// until dropped), waiting up to the acquire timeout.
+    pub(crate) async fn dual_write_slot(
+        &self,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, DataError> {
+        tokio::time::timeout(
+            self.acquire_timeout,
+            self.dual_writes.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| {
+            DataError::Unavailable("too many tier-move transactions at once; retry shortly".into())
+        })?
+        .map_err(|_| DataError::Unavailable("dual-write slots closed".into()))
     }
 
     /// A pooled connection for control-plane work (not tenant-scoped).
