@@ -475,6 +475,10 @@ pub enum JobError {
     /// An operator action attempted outside the system tenant.
     #[error("only the system tenant may do this")]
     SystemOnly,
+    /// Another enqueue with the same idempotency key committed while this
+    /// one ran: enqueueing again finds that job.
+    #[error("job queue: a job with this idempotency key was enqueued concurrently; retry")]
+    KeyRace,
     /// The queue's storage failed.
     #[error("job queue: {0}")]
     Storage(String),

@@ -60,9 +60,7 @@ impl PgQueue {
                     max: i64::from(row.try_get::<i32, _>("max_backlog").map_err(get)?),
                 })
             }
-            (None, None) => Err(JobError::Storage(
-                "a job with this idempotency key was enqueued concurrently; retry".into(),
-            )),
+            (None, None) => Err(JobError::KeyRace),
         }
     }
 }

@@ -300,9 +300,7 @@ impl PgQueue {
                         max: i64::from(row.get::<_, i32>("max_backlog")),
                     }),
                     // Another enqueue with this key committed after this statement began.
-                    (None, None) => Err(JobError::Storage(
-                        "a job with this idempotency key was enqueued concurrently; retry".into(),
-                    )),
+                    (None, None) => Err(JobError::KeyRace),
                 }
             })
             .collect())

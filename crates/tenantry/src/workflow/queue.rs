@@ -74,7 +74,16 @@ impl Workflows {
                 // only if workers keep dying under it.
                 .max_attempts(100)
                 .idempotency_key(key.clone());
-            queue.enqueue(&job).await?;
+            // A concurrent schedule of the same workflow (a start-up resume
+            // while it is launched) may win the race for the key: then the
+            // next try finds its job.
+            let mut tries = 0;
+            loop {
+                match queue.enqueue(&job).await {
+                    Err(crate::jobs::JobError::KeyRace) if tries < 3 => tries += 1,
+                    done => break done.map(drop)?,
+                };
+            }
             // Already queued for later (a wait, a backoff): whoever
             // scheduled it (a cancellation, a retry) wants it now.
             queue.hurry(&key).await.map(drop)
