@@ -94,23 +94,19 @@ impl Server {
         data_dir: &std::path::Path,
         warm_pool: usize,
     ) -> anyhow::Result<Self> {
-        let settings = Settings {
+        let support::Serving {
+            services,
+            addr,
+            stop,
+            workers,
+        } = support::serve(Settings {
             database_url: Some(url.to_owned()),
             data_dir: Some(data_dir.to_owned()),
             jwt_secret: Some(SECRET.into()),
             warm_pool: Some(warm_pool),
             ..Settings::default()
-        };
-        let config = settings.resolve()?;
-        let services = tenantry_server::app::open(&config).await?;
-        let app = tenantry_server::app::build(&config, &services);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(tenantry_server::run(listener, app.api, async {
-            let _ = stopped.await;
-        }));
-        let workers = tenantry_server::app::workers(&config, &services)?;
+        })
+        .await?;
         Ok(Self {
             url: url.to_owned(),
             services,

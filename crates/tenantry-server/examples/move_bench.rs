@@ -61,22 +61,18 @@ async fn main() -> anyhow::Result<()> {
     let baseline: u64 = args.next().map_or(Ok(20), |a| a.parse())?;
     support::recreate_database(&url).await?;
     let data_dir = std::env::temp_dir().join(format!("tenantry-move-bench-{}", std::process::id()));
-    let settings = Settings {
+    let support::Serving {
+        services,
+        addr,
+        stop: stop_server,
+        workers: _workers,
+    } = support::serve(Settings {
         database_url: Some(url.clone()),
         data_dir: Some(data_dir.clone()),
         jwt_secret: Some(SECRET.into()),
         ..Settings::default()
-    };
-    let config = settings.resolve()?;
-    let services = tenantry_server::app::open(&config).await?;
-    let app = tenantry_server::app::build(&config, &services);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(tenantry_server::run(listener, app.api, async {
-        let _ = stopped.await;
-    }));
-    let _workers = tenantry_server::app::workers(&config, &services)?;
+    })
+    .await?;
 
     let mover = tenantry_server::demo::seed_tenant(
         &services,

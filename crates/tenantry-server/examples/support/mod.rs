@@ -29,3 +29,37 @@ pub(crate) async fn recreate_database(url: &str) -> anyhow::Result<()> {
         .await?;
     Ok(())
 }
+
+/// A server running in this process on `settings`: its services, the API's
+/// address, what stops it, and its workers (dropping them stops them).
+#[allow(dead_code)] // not every benchmark runs a server
+pub(crate) struct Serving {
+    pub(crate) services: tenantry_server::services::Services,
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) stop: tokio::sync::oneshot::Sender<()>,
+    pub(crate) workers: tenantry_server::app::Background,
+}
+
+/// Opens the services of `settings`, serves the API on a free local port
+/// and starts the workers, as `tenantry serve` would.
+#[allow(dead_code)] // not every benchmark runs a server
+pub(crate) async fn serve(
+    settings: tenantry_server::settings::Settings,
+) -> anyhow::Result<Serving> {
+    let config = settings.resolve()?;
+    let services = tenantry_server::app::open(&config).await?;
+    let app = tenantry_server::app::build(&config, &services);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(tenantry_server::run(listener, app.api, async {
+        let _ = stopped.await;
+    }));
+    let workers = tenantry_server::app::workers(&config, &services)?;
+    Ok(Serving {
+        services,
+        addr,
+        stop,
+        workers,
+    })
+}
