@@ -577,6 +577,7 @@ async fn jwks_tokens(allow_hs256: bool) {
     })
     .await;
     let sign = |key_file: &str| {
+        tenantry::edge::install_jwt_crypto();
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some("ec-a".into());
         let claims = tenantry::edge::Claims {

@@ -26,6 +26,7 @@ fn claims() -> Claims {
 }
 
 fn sign(alg: Algorithm, kid: &str, key: &EncodingKey) -> String {
+    tenantry::edge::install_jwt_crypto();
     let mut header = Header::new(alg);
     header.kid = Some(kid.into());
     encode(&header, &claims(), key).unwrap()

@@ -125,6 +125,7 @@ impl TenantContext {
 
     /// This context with its statements sent along `route` (a tier move
     /// reads one tier and writes another as the tenant).
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
     pub(crate) fn with_route(&self, route: Route) -> TenantContext {
         let mut inner = (*self.inner).clone();
         inner.route = route;

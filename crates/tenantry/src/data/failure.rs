@@ -112,6 +112,7 @@ impl From<&str> for DbFailure {
 
 /// The [`DataError`](super::DataError) for `failure`, a server's answer,
 /// by its SQLSTATE — one classification for every driver.
+#[cfg(feature = "postgres")]
 pub(crate) fn classify(failure: DbFailure) -> super::DataError {
     use super::DataError;
     let code = failure.sqlstate().unwrap_or_default();

@@ -238,7 +238,7 @@ enum TierTx {
 impl Tx {
     /// The PostgreSQL connection of the tier reads come from, and that
     /// tier (for enqueueing a job in this transaction).
-    #[cfg(feature = "postgres")]
+    #[cfg(all(feature = "postgres", feature = "jobs"))]
     pub(crate) fn pg_client(&self) -> Option<(&tokio_postgres::Client, crate::context::Tier)> {
         match &self.primary {
             TierTx::Pg(tx) => Some((tx.client(), tx.tier())),

@@ -113,6 +113,7 @@ pub struct TokenVerifier {
 
 impl TokenVerifier {
     fn empty() -> Self {
+        super::install_jwt_crypto();
         Self {
             hmac: None,
             jwks: None,
@@ -265,6 +266,7 @@ fn refused(alg: Algorithm) -> AuthError {
 
 /// Signs `claims` with an HS256 `secret` (dev tokens, tests, the CLI).
 pub fn issue_hs256(secret: &[u8], claims: &Claims) -> Result<String, AuthError> {
+    super::install_jwt_crypto();
     encode(
         &Header::new(Algorithm::HS256),
         claims,

@@ -58,6 +58,7 @@ mod claims;
 mod extract;
 mod identity;
 mod jwks;
+mod jwt_crypto;
 mod layer;
 mod membership;
 #[cfg(feature = "jwks-http")]
@@ -73,6 +74,7 @@ pub use identity::{Authenticator, Identity};
 pub use jwks::{JwksOptions, JwksSource};
 #[cfg(feature = "jwks-http")]
 pub use jwks::{JwksUrl, JwksUrlError};
+pub use jwt_crypto::install_jwt_crypto;
 pub use layer::{SignedRequests, TenantLayer, TenantService};
 pub use membership::{CachedMembership, Membership, MembershipError};
 #[cfg(feature = "jwks-http")]

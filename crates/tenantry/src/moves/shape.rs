@@ -88,6 +88,7 @@ pub(super) fn parents_first(mut tables: Vec<TableShape>) -> Result<Vec<TableShap
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Backend {
     Postgres,
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     Sqlite,
 }
 

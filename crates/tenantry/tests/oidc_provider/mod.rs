@@ -22,6 +22,7 @@ pub fn provider_key() -> EncodingKey {
 }
 
 pub fn sign(alg: Algorithm, kid: &str, key: &EncodingKey, claims: &Value) -> String {
+    tenantry::edge::install_jwt_crypto();
     let mut header = Header::new(alg);
     header.kid = Some(kid.into());
     jsonwebtoken::encode(&header, claims, key).unwrap()

@@ -102,6 +102,7 @@ impl ControlClient {
 
 /// What control-plane code shared by a [`ControlClient`] and a transaction
 /// on one needs of either.
+#[cfg_attr(not(feature = "jobs"), allow(dead_code))]
 pub(crate) trait Queries: Sync {
     /// Runs `sql`, returning its rows.
     fn rows(

@@ -43,6 +43,7 @@ pub use budget::{BudgetedClient, BudgetedManager, ConnectError, PooledClient};
 #[cfg(feature = "config")]
 pub use config_store::PgConfigStore;
 pub use control::ControlClient;
+#[cfg(feature = "jobs")]
 pub(crate) use control::Queries;
 pub use registry::{CONTROL_MIGRATIONS, CONTROL_SCHEMA, PgTenantStore};
 pub use scoped::{PgTx, schema_for};

@@ -340,14 +340,17 @@ async fn prepare(
 pub struct PgTx {
     conn: ScopedConn,
     statements: Statements,
+    #[cfg_attr(not(feature = "jobs"), allow(dead_code))]
     tier: Tier,
 }
 
 impl PgTx {
+    #[cfg_attr(not(feature = "jobs"), allow(dead_code))]
     pub(crate) fn client(&self) -> &tokio_postgres::Client {
         self.conn.client()
     }
 
+    #[cfg(feature = "jobs")]
     pub(crate) fn tier(&self) -> Tier {
         self.tier
     }
