@@ -101,6 +101,35 @@ impl JobFixture {
         create_tenant(&self.tenants, slug).await
     }
 
+    /// A tenant registered as provisioning; its context.
+    async fn provisioning_tenant(&self, slug: &str) -> TenantContext {
+        let record = self
+            .tenants
+            .create(NewTenant {
+                id: None,
+                slug: slug.into(),
+                name: slug.into(),
+                plan: Plan::from_static("team"),
+                tier: Tier::Shared,
+                state: TenantState::Provisioning,
+                domains: vec![],
+                database_server: None,
+            })
+            .await
+            .unwrap();
+        TenantContext::builder(record.id, slug).build().unwrap()
+    }
+
+    /// Walks `tenant` through `states`, each an allowed transition.
+    async fn walk(&self, tenant: &TenantContext, states: &[TenantState]) {
+        for state in states {
+            self.tenants
+                .set_state(tenant.tenant_id(), *state)
+                .await
+                .unwrap();
+        }
+    }
+
     async fn enqueue(&self, ctx: &TenantContext, kind: &str, n: usize) -> Vec<i64> {
         let mut ids = Vec::new();
         for i in 0..n {
@@ -151,7 +180,8 @@ where
     dead_letters_are_the_tenant_s_own(fresh().await).await;
     a_tick_is_enqueued_once(fresh().await).await;
     workers_run_jobs_concurrently_and_drain_on_shutdown(fresh().await).await;
-    a_suspended_tenant_s_jobs_wait_without_using_attempts(fresh().await).await;
+    jobs_follow_their_tenant_s_state(fresh().await).await;
+    cron_fans_out_to_active_tenants_only(fresh().await).await;
     let f = fresh().await;
     if f.wakes_workers {
         an_idle_worker_is_woken_by_an_enqueue(f).await;
@@ -435,9 +465,8 @@ async fn jobs_run_in_their_tenant_context_and_bad_ones_die_with_a_reason(f: JobF
     assert!(!worker.run_once().await.unwrap(), "the queue is empty");
 }
 
-async fn a_suspended_tenant_s_jobs_wait_without_using_attempts(f: JobFixture) {
-    let acme = f.tenant("acme").await;
-    let runs = Arc::new(Mutex::new(0));
+async fn jobs_follow_their_tenant_s_state(f: JobFixture) {
+    let runs = Arc::new(Mutex::new(Vec::<TenantId>::new()));
     let mut options = WorkerOptions::new(Lane::Batch, "w1");
     // Held jobs come back at once, so the test sees the second look.
     options.held_retry = Duration::ZERO;
@@ -446,43 +475,124 @@ async fn a_suspended_tenant_s_jobs_wait_without_using_attempts(f: JobFixture) {
         move |_job| {
             let runs = runs.clone();
             async move {
-                *runs.lock().unwrap() += 1;
+                runs.lock()
+                    .unwrap()
+                    .push(context::current_tenant_id().unwrap());
                 Ok::<(), String>(())
             }
         }
     });
-    let job = acme
-        .clone()
-        .sync_scope(|| JobEnvelope::new("record", &1))
-        .unwrap()
-        .max_attempts(1);
-    f.queue.enqueue(&job).await.unwrap();
-    f.tenants
-        .set_state(acme.tenant_id(), TenantState::Suspended)
-        .await
-        .unwrap();
-    // Looked at more often than it has attempts: never run, never dead.
-    for _ in 0..3 {
-        assert!(worker.run_once().await.unwrap(), "the held job was claimed");
-    }
-    assert_eq!(
-        *runs.lock().unwrap(),
-        0,
-        "a suspended tenant's job did not run"
-    );
-    let dead = f
-        .as_system(f.queue.dead_letters(tenantry::jobs::DeadPage::first(100)))
-        .await
-        .unwrap();
-    assert!(dead.is_empty(), "held, not dead: {dead:?}");
+    let enqueue_one = |ctx: &TenantContext| {
+        let job = ctx
+            .clone()
+            .sync_scope(|| JobEnvelope::new("record", &1))
+            .unwrap()
+            .max_attempts(1);
+        let queue = f.queue.clone();
+        async move { queue.enqueue(&job).await.unwrap() }
+    };
+    let dead_letters = || f.as_system(f.queue.dead_letters(tenantry::jobs::DeadPage::first(100)));
 
-    f.tenants
-        .set_state(acme.tenant_id(), TenantState::Active)
-        .await
-        .unwrap();
-    assert!(worker.run_once().await.unwrap());
-    assert_eq!(*runs.lock().unwrap(), 1, "resumed: the job ran, once");
-    assert!(!worker.run_once().await.unwrap(), "and is gone");
+    // Suspended or provisioning: held, looked at more often than the job
+    // has attempts — never run, never dead — and run once on reactivation.
+    use TenantState::*;
+    for (held, path) in [
+        (Suspended, &[Active, Suspended][..]),
+        (Provisioning, &[][..]),
+    ] {
+        let tenant = f.provisioning_tenant(&format!("held-{held}")).await;
+        enqueue_one(&tenant).await;
+        f.walk(&tenant, path).await;
+        for _ in 0..3 {
+            assert!(worker.run_once().await.unwrap(), "the held job was claimed");
+        }
+        assert!(
+            runs.lock().unwrap().is_empty(),
+            "a {held} tenant's job did not run"
+        );
+        let dead = dead_letters().await.unwrap();
+        assert!(dead.is_empty(), "held, not dead: {dead:?}");
+
+        f.walk(&tenant, &[Active]).await;
+        assert!(worker.run_once().await.unwrap());
+        assert_eq!(
+            std::mem::take(&mut *runs.lock().unwrap()),
+            [tenant.tenant_id()],
+            "reactivated after {held}: the job ran, once"
+        );
+        assert!(!worker.run_once().await.unwrap(), "and is gone");
+    }
+
+    // Leaving (being deleted, deleted, onboarding failed): a job queued
+    // before (an invoice e-mail, a first admin's invitation) is discarded
+    // unrun, and not kept as a dead letter either.
+    for (leaving, path) in [
+        (Deleting, &[Active, Suspended, Deleting][..]),
+        (Deleted, &[Active, Deleting, Deleted][..]),
+        (Failed, &[Failed][..]),
+    ] {
+        let tenant = f.provisioning_tenant(&format!("leaving-{leaving}")).await;
+        enqueue_one(&tenant).await;
+        f.walk(&tenant, path).await;
+        assert!(worker.run_once().await.unwrap(), "the job was claimed");
+        assert!(
+            runs.lock().unwrap().is_empty(),
+            "a {leaving} tenant's job did not run"
+        );
+        assert!(!worker.run_once().await.unwrap(), "it was not put back");
+        let dead = dead_letters().await.unwrap();
+        assert!(dead.is_empty(), "discarded, not dead: {dead:?}");
+        let stats = f.as_system(f.queue.stats(Lane::Batch)).await.unwrap();
+        assert!(
+            stats.iter().all(|s| s.queued == 0 && s.running == 0),
+            "nothing of it is left in the queue: {stats:?}"
+        );
+    }
+}
+
+async fn cron_fans_out_to_active_tenants_only(f: JobFixture) {
+    let active = f.tenant("active").await;
+    let mut others = Vec::new();
+    use TenantState::*;
+    for (state, path) in [
+        (Suspended, &[Active, Suspended][..]),
+        (Provisioning, &[][..]),
+        (Deleting, &[Active, Deleting][..]),
+        (Failed, &[Failed][..]),
+    ] {
+        let tenant = f.provisioning_tenant(&format!("cron-{state}")).await;
+        f.walk(&tenant, path).await;
+        others.push(tenant.tenant_id());
+    }
+    let every_minute = tenantry::jobs::cron::CronJob::new(
+        "each-tenant",
+        "0 * * * * *",
+        tenantry::jobs::cron::Fanout::EachTenant,
+        "record",
+    )
+    .unwrap();
+    let scheduler = tenantry::jobs::cron::Scheduler::new(
+        f.queue.clone(),
+        f.tenants.clone(),
+        vec![every_minute],
+    );
+    let minute = 1_700_000_400; // a minute boundary
+    assert_eq!(
+        scheduler.run_due(minute + 1).await.unwrap(),
+        1,
+        "the tick was recorded"
+    );
+    let stats = f.as_system(f.queue.stats(Lane::Batch)).await.unwrap();
+    let queued: Vec<(TenantId, i64)> = stats
+        .iter()
+        .filter(|s| s.queued > 0)
+        .map(|s| (s.tenant, s.queued))
+        .collect();
+    assert_eq!(
+        queued,
+        [(active.tenant_id(), 1)],
+        "one job, for the active tenant alone (not for {others:?})"
+    );
 }
 
 async fn lost_jobs_come_back_and_keys_dedupe(f: JobFixture) {

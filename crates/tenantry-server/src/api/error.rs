@@ -113,6 +113,24 @@ impl From<InvoiceError> for ApiError {
     }
 }
 
+impl From<tenantry::workflow::WorkflowError> for ApiError {
+    fn from(e: tenantry::workflow::WorkflowError) -> Self {
+        use tenantry::workflow::WorkflowError;
+        match e {
+            // One workflow per tenant at a time: the second request is told
+            // which one holds the tenant, so it can wait for or cancel it.
+            WorkflowError::Busy { running, kind, .. } => ApiError::Conflict(format!(
+                "workflow {running} ({kind}) is running for this tenant; \
+                 retry once it has finished, or cancel it"
+            )),
+            WorkflowError::Invalid(why) => ApiError::Conflict(why),
+            WorkflowError::NotFound(_) => ApiError::NotFound,
+            WorkflowError::Data(e) => e.into(),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = match self {
@@ -221,5 +239,17 @@ mod tests {
             assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
             assert!(!body.contains("refused"), "{body}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_second_workflow_for_a_tenant_is_a_409_naming_the_running_one() {
+        let busy = tenantry::workflow::WorkflowError::Busy {
+            tenant: tenantry::context::TenantId::new_v4(),
+            running: tenantry::workflow::WorkflowId(7),
+            kind: "plan_change".into(),
+        };
+        let (status, body) = body_of(busy.into()).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert!(body.contains("workflow 7 (plan_change)"), "{body}");
     }
 }

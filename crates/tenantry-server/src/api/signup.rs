@@ -141,10 +141,7 @@ pub(crate) async fn sign_up(
             Some("signup"),
         )
         .await
-        .map_err(|e| match e {
-            tenantry::workflow::WorkflowError::Data(e) => e.into(),
-            other => ApiError::Internal(other.to_string()),
-        })?;
+        .map_err(ApiError::from)?;
     Ok((
         StatusCode::ACCEPTED,
         Json(SignedUp {

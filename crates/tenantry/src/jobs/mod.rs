@@ -3,9 +3,12 @@
 //! A job is a [`JobEnvelope`], which takes its tenant from the context and
 //! cannot be built for another; the [`Worker`] runs each job inside its
 //! tenant's context (the registry record decides plan and tier), so a job
-//! reaches exactly the data, cache and files its enqueuer could. A job whose
-//! tenant is unknown or gone, or whose kind has no handler, goes to the dead
-//! letters with the reason — it never runs globally.
+//! reaches exactly the data, cache and files its enqueuer could. The
+//! tenant's state decides whether it runs: a suspended or provisioning
+//! tenant's jobs are held (put back, no attempt used) until it is active; a
+//! leaving tenant's (deleting, deleted, failed onboarding) are discarded
+//! unrun. A job whose tenant is unknown, or whose kind has no handler, goes
+//! to the dead letters with the reason — it never runs globally.
 //!
 //! Fairness is per lane (`interactive`, `batch`): stride scheduling across
 //! tenants, weights and concurrency caps per tenant held across every

@@ -163,6 +163,9 @@ enum Outcome {
     Done,
     Retry(String),
     Bury(String),
+    /// Removed without running: its tenant is leaving (being deleted,
+    /// deleted, or its onboarding failed), so the job has nobody to serve.
+    Discard,
     /// Back to the queue, no attempt counted: the tenant cannot run jobs now.
     Defer,
     /// Back to the queue after this long, no attempt counted: the handler
@@ -175,7 +178,9 @@ enum Tenancy {
     Runs(TenantContext),
     /// Suspended or provisioning: later.
     Held(TenantState),
-    /// Unknown, being deleted or gone: never.
+    /// Being deleted, deleted, or never onboarded: not at all.
+    Leaving(TenantState),
+    /// Unknown (a job no tenant of this registry enqueued): never.
     Gone,
 }
 
@@ -363,6 +368,7 @@ impl Worker {
                 Outcome::Done => "done",
                 Outcome::Retry(_) => "retry",
                 Outcome::Bury(_) => "dead",
+                Outcome::Discard => "discarded",
                 Outcome::Defer => "held",
                 Outcome::Later(_) => "later",
             };
@@ -413,8 +419,12 @@ impl Worker {
                     tracing::debug!(job = job.id, tenant = %job.tenant, %state, "job held: its tenant is not active");
                     return (job, Outcome::Defer);
                 }
+                Ok(Tenancy::Leaving(state)) => {
+                    tracing::info!(job = job.id, tenant = %job.tenant, %state, "job discarded: its tenant is leaving");
+                    return (job, Outcome::Discard);
+                }
                 Ok(Tenancy::Gone) => {
-                    let reason = format!("unknown or deleted tenant {}", job.tenant);
+                    let reason = format!("unknown tenant {}", job.tenant);
                     tracing::warn!(job = job.id, %reason, "job moved to the dead letters");
                     return (job, Outcome::Bury(reason));
                 }
@@ -440,7 +450,7 @@ impl Worker {
         done: &mut Vec<i64>,
     ) -> Result<(), JobError> {
         match outcome {
-            Outcome::Done => done.push(job.id),
+            Outcome::Done | Outcome::Discard => done.push(job.id),
             Outcome::Retry(error) => {
                 // Logged by `run_attempt` in the tenant's scope.
                 tracing::debug!(job = job.id, attempt = job.attempt, "retry scheduled");
@@ -475,7 +485,7 @@ impl Worker {
                 return Ok(Tenancy::Held(record.state));
             }
             TenantState::Failed | TenantState::Deleting | TenantState::Deleted => {
-                return Ok(Tenancy::Gone);
+                return Ok(Tenancy::Leaving(record.state));
             }
         }
         let mut builder = TenantContext::builder(record.id, record.slug.clone())
