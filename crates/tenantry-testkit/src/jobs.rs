@@ -80,6 +80,11 @@ const SCALE: Plan = Plan::from_static("scale");
 
 /// Registers an active `team` tenant `slug` (shared tier); its context.
 pub async fn create_tenant(tenants: &Tenants, slug: &str) -> TenantContext {
+    register(tenants, slug, TenantState::Active).await
+}
+
+/// Registers a `team` tenant `slug` (shared tier) in `state`; its context.
+async fn register(tenants: &Tenants, slug: &str, state: TenantState) -> TenantContext {
     let record = tenants
         .create(NewTenant {
             id: None,
@@ -87,7 +92,7 @@ pub async fn create_tenant(tenants: &Tenants, slug: &str) -> TenantContext {
             name: slug.into(),
             plan: Plan::from_static("team"),
             tier: Tier::Shared,
-            state: TenantState::Active,
+            state,
             domains: vec![],
             database_server: None,
         })
@@ -103,21 +108,7 @@ impl JobFixture {
 
     /// A tenant registered as provisioning; its context.
     async fn provisioning_tenant(&self, slug: &str) -> TenantContext {
-        let record = self
-            .tenants
-            .create(NewTenant {
-                id: None,
-                slug: slug.into(),
-                name: slug.into(),
-                plan: Plan::from_static("team"),
-                tier: Tier::Shared,
-                state: TenantState::Provisioning,
-                domains: vec![],
-                database_server: None,
-            })
-            .await
-            .unwrap();
-        TenantContext::builder(record.id, slug).build().unwrap()
+        register(&self.tenants, slug, TenantState::Provisioning).await
     }
 
     /// Walks `tenant` through `states`, each an allowed transition.
