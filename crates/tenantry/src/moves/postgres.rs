@@ -42,6 +42,8 @@ impl RouteAcks for PgRouteAcks {
         &'a self,
         process: &'a str,
     ) -> BoxFuture<'a, Result<Vec<(TenantId, i64)>, DataError>> {
+        // `route_version > 0` lets the partial index of tenants ever
+        // moved (`tenants_route_changed`) answer, not a scan of all tenants.
         Box::pin(async move {
             let rows = self
                 .db
@@ -50,7 +52,7 @@ impl RouteAcks for PgRouteAcks {
                 .query(
                     "SELECT t.id, t.route_version FROM tenantry.tenants t \
                        LEFT JOIN tenantry.route_acks a ON a.owner = t.id AND a.process = $1 \
-                      WHERE t.route_version > coalesce(a.version, 0)",
+                      WHERE t.route_version > 0 AND t.route_version > coalesce(a.version, 0)",
                     &[&process],
                 )
                 .await

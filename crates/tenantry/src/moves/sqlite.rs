@@ -46,6 +46,8 @@ impl RouteAcks for SqliteRouteAcks {
         process: &'a str,
     ) -> BoxFuture<'a, Result<Vec<(TenantId, i64)>, DataError>> {
         let process = process.to_owned();
+        // `route_version > 0` lets the partial index of tenants ever
+        // moved (`tenants_route_changed`) answer, not a scan of all tenants.
         Box::pin(async move {
             let rows: Vec<(String, i64)> = self
                 .db
@@ -54,7 +56,7 @@ impl RouteAcks for SqliteRouteAcks {
                         .prepare_cached(
                             "SELECT t.id, t.route_version FROM tenants t \
                                LEFT JOIN route_acks a ON a.owner = t.id AND a.process = ?1 \
-                              WHERE t.route_version > coalesce(a.version, 0)",
+                              WHERE t.route_version > 0 AND t.route_version > coalesce(a.version, 0)",
                         )
                         .map_err(sqlite_error)?;
                     let rows = stmt

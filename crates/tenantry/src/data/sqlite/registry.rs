@@ -30,6 +30,7 @@ pub const CONTROL_MIGRATIONS: &[Migration] = crate::data::migration::control_mig
         (15, "tier_moves", "0015_tier_moves"),
         (16, "route_acks", "0016_route_acks"),
         (17, "mirror_synced", "0017_mirror_synced"),
+        (18, "route_changes_index", "0018_route_changes_index"),
     ]
 );
 
