@@ -213,18 +213,10 @@ impl Server {
             "{record:?}"
         );
         let total = started.elapsed();
-        let steps: Vec<String> = record
-            .steps
-            .iter()
-            .filter_map(|s| {
-                let took = s.finished_at?.duration_since(s.started_at?).ok()?;
-                Some(format!("{} {:.0} ms", s.name, ms(took)))
-            })
-            .collect();
         println!(
             "offboarding a shared-tier tenant with {rows} orders and {objects} objects: {:.1} s ({})",
             total.as_secs_f64(),
-            steps.join(", ")
+            support::step_times(&record)
         );
         Ok(())
     }

@@ -146,18 +146,10 @@ async fn main() -> anyhow::Result<()> {
         );
         let took = started.elapsed();
         total += took;
-        let steps: Vec<String> = done
-            .steps
-            .iter()
-            .filter_map(|s| {
-                let took = s.finished_at?.duration_since(s.started_at?).ok()?;
-                Some(format!("{} {:.0} ms", s.name, ms(took)))
-            })
-            .collect();
         println!(
             "move {from} → {to}: {:.1} s ({})",
             took.as_secs_f64(),
-            steps.join(", ")
+            support::step_times(&done)
         );
         let cutover = done
             .steps

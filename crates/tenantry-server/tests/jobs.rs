@@ -389,14 +389,7 @@ async fn the_jobs_cli_pauses_resumes_and_shares_as_the_system_tenant() {
         "tenantry-jobs-cli-{}",
         uuid::Uuid::new_v4().simple()
     ));
-    let run = |args: &[&str]| {
-        let out = common::tenantry_cli(&dir, args);
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let run = |args: &[&str]| common::tenantry_cli_text(&dir, args);
     let (ok, _, err) = run(&["tenants", "create", "--slug", "acme"]);
     assert!(ok, "{err}");
     let (ok, _, err) = run(&["jobs", "share", "acme", "--cap", "2", "--weight", "3"]);

@@ -522,14 +522,7 @@ fn the_move_command_moves_and_reports() {
         "tenantry-move-cli-{}",
         uuid::Uuid::new_v4().simple()
     ));
-    let run = |args: &[&str]| {
-        let out = common::tenantry_cli(&dir, args);
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let run = |args: &[&str]| common::tenantry_cli_text(&dir, args);
     let (ok, _, err) = run(&["tenants", "create", "--slug", "acme"]);
     assert!(ok, "{err}");
     let (ok, out, err) = run(&[

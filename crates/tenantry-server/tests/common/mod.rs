@@ -507,6 +507,16 @@ pub fn tenantry_cli(data_dir: &std::path::Path, args: &[&str]) -> std::process::
         .unwrap()
 }
 
+/// [`tenantry_cli`] as (succeeded, stdout, stderr).
+pub fn tenantry_cli_text(data_dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = tenantry_cli(data_dir, args);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// The test Redis's URL, or `None` after a loud skip.
 pub async fn redis() -> Option<String> {
     let redis =
