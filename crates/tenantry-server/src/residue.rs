@@ -17,7 +17,7 @@ pub(crate) async fn scan(
     services: &Services,
     record: &TenantRecord,
 ) -> anyhow::Result<Vec<(String, u64)>> {
-    let ctx = crate::demo::context_for(record)?;
+    let ctx = crate::lifecycle::lifecycle_context(record)?;
     let mut found = Vec::new();
     let mut add = |store: String, count: u64| {
         if count > 0 {

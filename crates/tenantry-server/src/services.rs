@@ -55,8 +55,14 @@ pub struct Services {
     pub workflow_store: Arc<dyn tenantry::workflow::WorkflowStore>,
     /// Per-tenant invoice summaries behind the tenant cache.
     pub(crate) summaries: Arc<crate::invoice_summary::InvoiceSummaries>,
-    /// Live server processes and the route versions they serve (tier moves).
+    /// Live server processes and the record versions they serve (tier
+    /// moves, suspensions, deletions, plan changes).
     pub route_acks: Arc<dyn tenantry::moves::RouteAcks>,
+    /// This process's side of that: its fence around held tenants (which
+    /// [`db`](Self::db) asks) kept in step with the control plane. Armed,
+    /// and acknowledging, only once [`crate::app::workers`] runs it: CLI
+    /// processes do not serve and fence nothing.
+    pub acknowledger: Arc<tenantry::fence::Acknowledger>,
     /// Tier targets made ahead of sign-ups (see [`crate::provision`]).
     pub warm: Arc<dyn tenantry::warm::WarmPool>,
     /// Deletion records and the control-plane purge (offboarding).
@@ -101,8 +107,9 @@ pub async fn connect(config: &Config) -> anyhow::Result<Services> {
                 .await
                 .context("connecting to Redis")?,
         );
+        let acknowledger = services.acknowledger.clone();
         events
-            .listen(services.tenants.clone())
+            .listen_then(services.tenants.clone(), move || acknowledger.poke())
             .await
             .context("subscribing to registry changes")?;
         events
@@ -147,13 +154,22 @@ struct Stores {
 
 /// The services over `stores`, without Redis (added by [`connect`]).
 async fn assemble(config: &Config, stores: Stores) -> anyhow::Result<Services> {
+    let fence = tenantry::fence::TenantFence::default();
+    let acknowledger = Arc::new(tenantry::fence::Acknowledger::new(
+        crate::lifecycle::serving_name(),
+        stores.route_acks.clone(),
+        stores.tenants.clone(),
+        fence.clone(),
+        tenantry::fence::FenceTiming::default(),
+    ));
     Ok(Services {
+        acknowledger,
         queue: stores.queue,
         job_metrics: Arc::new(tenantry::metrics::JobMetrics::new(config.metrics_top_k)),
         http_metrics: Arc::new(tenantry::metrics::HttpMetrics::new(config.metrics_top_k)),
         limit_metrics: Arc::new(tenantry::metrics::LimitMetrics::new(config.metrics_top_k)),
         config: TenantConfig::new(stores.config_store, crate::flags::flags()),
-        db: stores.db,
+        db: stores.db.with_fence(fence),
         tenants: stores.tenants,
         storage: storage(config),
         secrets: secrets(config, stores.secret_storage).await?,

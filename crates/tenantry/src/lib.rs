@@ -84,6 +84,9 @@ pub mod deletion;
 #[cfg(feature = "edge")]
 #[cfg_attr(docsrs, doc(cfg(feature = "edge")))]
 pub mod edge;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "sqlite"))))]
+pub mod fence;
 #[cfg(any(feature = "webhooks", feature = "storage"))]
 mod hex;
 #[cfg(feature = "http-client")]

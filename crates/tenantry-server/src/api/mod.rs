@@ -11,6 +11,7 @@
 
 mod access_log;
 mod attachments;
+mod current_view;
 mod error;
 mod extract;
 mod integer;
@@ -152,6 +153,7 @@ pub(crate) fn public_routes(doc: utoipa::openapi::OpenApi) -> Router<AppState> {
 
 /// The access log, as a layer for [`crate::app`]'s stack.
 pub(crate) use access_log::log_request;
+pub(crate) use current_view::current_view;
 
 /// The operator plane: metrics and health, for the admin listener only.
 pub(crate) fn admin_router(state: AppState) -> Router {

@@ -69,13 +69,15 @@ pub struct App {
 /// 1. the request id (`X-Request-Id`, kept or minted);
 /// 2. the public routes (`/healthz`, `/readyz`, `/openapi.json`, `/docs`),
 ///    answered without a tenant;
-/// 3. the tenant edge: the claimed tenant (path prefix `/t/<slug>`,
+/// 3. a view of the tenants' states that is recent (re-read first after a
+///    pause, see `tenantry::fence`);
+/// 4. the tenant edge: the claimed tenant (path prefix `/t/<slug>`,
 ///    subdomain, custom domain, `X-Tenant-Id`) checked against the token
 ///    and the tenant's users, or a signed object URL; the context set;
-/// 4. the access log (inside the edge, so every line names the tenant);
-/// 5. the tenant limits (rate, concurrency, time), when on — inside the
+/// 5. the access log (inside the edge, so every line names the tenant);
+/// 6. the tenant limits (rate, concurrency, time), when on — inside the
 ///    log, so a refusal is logged and measured like any answer;
-/// 6. the API routes.
+/// 7. the API routes.
 pub fn build(config: &Config, services: &Services) -> App {
     let members = crate::membership::UserMembership::cached(services.db.clone());
     let limit_metrics = services.limit_metrics.clone();
@@ -111,9 +113,12 @@ pub fn build(config: &Config, services: &Services) -> App {
             api::log_request,
         ))
         .with_state(state.clone());
+    let tenant_edge =
+        axum::middleware::from_fn_with_state(services.acknowledger.clone(), api::current_view)
+            .layer(edge.layer(tenant_api));
     let api = api::public_routes(doc)
         .with_state(state.clone())
-        .fallback_service(edge.layer(tenant_api))
+        .fallback_service(tenant_edge)
         .layer(RequestIdLayer);
     App {
         admin: api::admin_router(state),
@@ -136,6 +141,9 @@ fn limits(sizes: LimitSizes, services: &Services, metrics: Arc<LimitMetrics>) ->
 /// Starts the job workers and the scheduler (none with `--workers 0`).
 pub fn workers(config: &Config, services: &Services) -> anyhow::Result<Background> {
     let mut background = crate::jobs::start(config, services)?;
+    // Every serving process acknowledges (workers or none): a change that
+    // holds a tenant waits for it, and its fence refuses held tenants.
+    background.spawn(services.acknowledger.clone().run(background.stopping()));
     if config.jobs.workers > 0 {
         crate::lifecycle::start(config, services, &mut background);
     }

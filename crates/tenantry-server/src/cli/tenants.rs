@@ -200,11 +200,19 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
         TenantsCommand::Show { slug } => print_tenant(&*by_slug(slug).await?),
         TenantsCommand::Suspend { slug } => {
             let record = by_slug(slug).await?;
-            print_tenant(&tenants.set_state(record.id, TenantState::Suspended).await?);
+            // Returns once no serving process serves it any more.
+            print_tenant(
+                &crate::lifecycle::everywhere::set_state(
+                    &services,
+                    record.id,
+                    TenantState::Suspended,
+                )
+                .await?,
+            );
         }
         TenantsCommand::Resume { slug } => {
             let record = by_slug(slug).await?;
-            print_tenant(&tenants.set_state(record.id, TenantState::Active).await?);
+            print_tenant(&serve_again(&services, &record).await?);
         }
         TenantsCommand::SetPlan { slug, plan } => {
             let record = by_slug(slug).await?;
@@ -514,4 +522,53 @@ pub(crate) fn print_tenant(record: &TenantRecord) {
         "{}",
         serde_json::to_string_pretty(record).unwrap_or_default()
     );
+}
+
+/// Serves `record` again. A deletion still in its grace period is
+/// cancelled (its compensations put the tenant back as it was); one past
+/// its point of no return refuses: a tenant being deleted is never served
+/// again.
+async fn serve_again(
+    services: &crate::services::Services,
+    record: &TenantRecord,
+) -> anyhow::Result<TenantRecord> {
+    use tenantry::workflow::WorkflowState;
+    let workflows = crate::lifecycle::workflows(services);
+    let deleting = services
+        .workflow_store
+        .list(Some(record.id), 20)
+        .await?
+        .into_iter()
+        .find(|w| w.kind == crate::lifecycle::OFFBOARDING && w.state == WorkflowState::Running);
+    if let Some(offboarding) = deleting {
+        workflows
+            .cancel(offboarding.id, "cli:resume")
+            .await
+            .with_context(|| format!("tenant {} is being deleted", record.slug))?;
+        let end =
+            crate::lifecycle::run_here(services, &workflows, offboarding.id, &|_| {}, &|_| false)
+                .await?;
+        eprintln!(
+            "deletion of {} cancelled (workflow {}, {})",
+            record.slug, offboarding.id, end.state
+        );
+        return Ok(services
+            .tenants
+            .refresh(record.id)
+            .await?
+            .as_deref()
+            .cloned()
+            .with_context(|| format!("no tenant {}", record.slug))?);
+    }
+    if matches!(record.state, TenantState::Deleting | TenantState::Deleted) {
+        anyhow::bail!(
+            "tenant {} is {}: it cannot be resumed",
+            record.slug,
+            record.state
+        );
+    }
+    Ok(services
+        .tenants
+        .set_state(record.id, TenantState::Active)
+        .await?)
 }

@@ -3,7 +3,7 @@
 //! system-tenant jobs in the lifecycle lane (by the server's workers, or by
 //! the CLI command that started them).
 
-mod acks;
+pub(crate) mod everywhere;
 pub mod offboarding;
 mod onboarding;
 mod plan_change;
@@ -109,11 +109,6 @@ pub(crate) fn start(
 ) {
     let workflows = workflows(services);
     let name = format!("{}:{}", process_name(), Lane::Lifecycle);
-    background.spawn(acks::acknowledge_routes(
-        services.clone(),
-        process_name(),
-        background.stopping(),
-    ));
     let worker = worker(services, &workflows, &name, config.jobs.lease)
         .observed_by(services.job_metrics.clone());
     background.spawn(worker.run(background.stopping()));
@@ -136,6 +131,31 @@ pub(crate) fn start(
 }
 
 /// This process's name among the servers: host and process id.
+/// The context of the lifecycle's own work for `record`'s tenant (export,
+/// purge, copies): the tenant's, marked as lifecycle work, which the
+/// process fence lets through while the tenant is held.
+pub(crate) fn lifecycle_context(
+    record: &tenantry::registry::TenantRecord,
+) -> anyhow::Result<tenantry::context::TenantContext> {
+    Ok(
+        tenantry::context::TenantContext::builder(record.id, record.slug.clone())
+            .plan(record.plan.clone())
+            .route(record.route())
+            .lifecycle()
+            .build()?,
+    )
+}
+
+/// The name this process's acknowledger goes by: [`process_name`], and a
+/// number after it for a second server in the same process (tests).
+pub(crate) fn serving_name() -> String {
+    static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    match SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) {
+        0 => process_name(),
+        n => format!("{}/{}", process_name(), n + 1),
+    }
+}
+
 pub(crate) fn process_name() -> String {
     format!(
         "{}:{}",
@@ -282,8 +302,7 @@ where
                 .ok_or_else(|| {
                     StepError::Fatal(format!("tenant {} is not registered", ctx.tenant))
                 })?;
-            let scope =
-                crate::demo::context_for(&record).map_err(|e| StepError::Fatal(e.to_string()))?;
+            let scope = lifecycle_context(&record).map_err(|e| StepError::Fatal(e.to_string()))?;
             scope
                 .scope(body(services, record, ctx))
                 .await

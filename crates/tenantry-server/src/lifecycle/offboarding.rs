@@ -24,7 +24,7 @@ use tenantry::deletion::DeletionRecord;
 use tenantry::registry::{TenantRecord, TenantState};
 use tenantry::workflow::{Step, StepContext, WorkflowDef};
 
-use super::in_tenant;
+use super::{everywhere, in_tenant};
 use crate::services::Services;
 
 /// The kind's name.
@@ -75,18 +75,26 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
             Step::new(
                 "suspend",
                 in_tenant(services, async |services, record, _| {
+                    // Held everywhere before anything is exported: no
+                    // write of the tenant's lands after the export.
                     if record.state == TenantState::Active {
-                        services
-                            .tenants
-                            .set_state(record.id, TenantState::Suspended)
+                        everywhere::set_state(&services, record.id, TenantState::Suspended).await?;
+                    } else {
+                        everywhere::acknowledged(&services, &fresh(&services, &record).await?)
                             .await?;
                     }
                     Ok(())
                 }),
             )
             .compensate(in_tenant(services, async |services, record, ctx| {
+                // Only an operator's cancellation gives the tenant its
+                // service back; a failed offboarding leaves it suspended
+                // for an operator to retry (or cancel).
                 let was = input(&ctx)?.was;
-                if record.state == TenantState::Suspended && was == TenantState::Active {
+                if ctx.cancelled
+                    && record.state == TenantState::Suspended
+                    && was == TenantState::Active
+                {
                     services.tenants.set_state(record.id, was).await?;
                 }
                 Ok(())
@@ -137,11 +145,11 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
                             removed: Default::default(),
                         })
                         .await?;
-                    if record.state != TenantState::Deleting {
-                        services
-                            .tenants
-                            .set_state(record.id, TenantState::Deleting)
+                    if record.state == TenantState::Deleting {
+                        everywhere::acknowledged(&services, &fresh(&services, &record).await?)
                             .await?;
+                    } else {
+                        everywhere::set_state(&services, record.id, TenantState::Deleting).await?;
                     }
                     Ok(())
                 }),
@@ -243,6 +251,16 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
                 Ok(())
             }),
         ))
+}
+
+/// `record` as the control plane has it now (this process's copy of it
+/// replaced).
+async fn fresh(services: &Services, record: &TenantRecord) -> anyhow::Result<TenantRecord> {
+    let fresh = services.tenants.refresh(record.id).await?;
+    Ok(fresh
+        .as_deref()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("tenant {} is not registered", record.slug))?)
 }
 
 /// The directory of `record`'s e-mail files, when e-mails are files.

@@ -99,7 +99,9 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
                 "switch_plan",
                 in_tenant(services, async |services, record, ctx| {
                     let (_, to) = input(&ctx)?;
-                    services.tenants.set_plan(record.id, &to).await?;
+                    // The old layout's objects go next: no process may
+                    // still use it.
+                    super::everywhere::set_plan(&services, record.id, &to).await?;
                     Ok(())
                 }),
             )

@@ -40,14 +40,6 @@ pub(crate) const TIER_MOVE: &str = "tier_move";
 /// How long the source is kept after the cutover unless told otherwise.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// How long a live process has to acknowledge a route before the step
-/// gives up this attempt (and names the laggards).
-const ACK_WAIT: Duration = Duration::from_secs(30);
-
-/// A process heard from within this long is live (they heartbeat every
-/// second).
-const ALIVE: Duration = Duration::from_secs(10);
-
 /// What a tier move reads.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct TierMove {
@@ -201,7 +193,7 @@ pub async fn order(
         }
         MoveOrder::Resume => {
             let copy = copier(services, record, &input, false)?;
-            let ctx = crate::demo::context_for(record)?;
+            let ctx = super::lifecycle_context(record)?;
             ctx.scope(async {
                 for check in copy.catch_up(&copy.tables().await?).await? {
                     tracing::info!(%check, repaired = check.repaired, "tier move: repaired from the source");
@@ -237,7 +229,7 @@ fn copier(
     input: &TierMove,
     back: bool,
 ) -> anyhow::Result<TierCopy> {
-    let tenant: TenantContext = crate::demo::context_for(record)?;
+    let tenant: TenantContext = super::lifecycle_context(record)?;
     let (from, to) = (input.source_route(), input.target_route());
     let (from, to) = if back { (to, from) } else { (from, to) };
     Ok(TierCopy::new(services.db.clone(), &tenant, from, to))
@@ -258,27 +250,7 @@ async fn reroute(
     record: &TenantRecord,
     change: RouteChange,
 ) -> anyhow::Result<TenantRecord> {
-    let changed = services.tenants.set_route(record.id, change).await?;
-    let deadline = tokio::time::Instant::now() + ACK_WAIT;
-    loop {
-        let lagging = services
-            .route_acks
-            .lagging(changed.id, changed.route_version, ALIVE)
-            .await?;
-        if lagging.is_empty() {
-            return Ok(changed);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!(
-                "waiting for {} to serve route version {} of {}",
-                lagging.join(", "),
-                changed.route_version,
-                changed.slug
-            );
-        }
-        // Processes acknowledge once a second; this only watches.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    super::everywhere::set_route(services, record.id, change).await
 }
 
 /// Every table caught up from `copy`'s source; what was repaired.

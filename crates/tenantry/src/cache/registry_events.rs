@@ -37,16 +37,33 @@ impl RedisRegistryEvents {
         &self,
         tenants: Tenants,
     ) -> Result<tokio::task::JoinHandle<()>, CacheError> {
+        self.listen_then(tenants, || {}).await
+    }
+
+    /// [`listen`](Self::listen), calling `then` after each change is
+    /// applied (and after a gap): e.g. to start the process's
+    /// acknowledgement round at once (see `tenantry::fence`).
+    pub async fn listen_then(
+        &self,
+        tenants: Tenants,
+        then: impl Fn() + Send + Sync + 'static,
+    ) -> Result<tokio::task::JoinHandle<()>, CacheError> {
         let on_gap = tenants.clone();
+        let then = std::sync::Arc::new(then);
+        let after_gap = then.clone();
         self.subscribe(
             CHANNEL,
             "registry",
             move |payload| {
                 let keys = serde_json::from_str::<ChangedKeys>(payload).ok()?;
                 tenants.forget(&keys);
+                then();
                 Some(())
             },
-            move || on_gap.forget_all(),
+            move || {
+                on_gap.forget_all();
+                after_gap();
+            },
         )
         .await
     }

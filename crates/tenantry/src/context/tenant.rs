@@ -109,6 +109,7 @@ struct Inner {
     request_id: Option<RequestId>,
     trace_parent: Option<super::TraceParent>,
     impersonated_by: Option<UserId>,
+    lifecycle: bool,
 }
 
 impl TenantContext {
@@ -149,6 +150,7 @@ impl TenantContext {
                 request_id: None,
                 trace_parent: None,
                 impersonated_by: None,
+                lifecycle: false,
             },
         }
     }
@@ -195,6 +197,14 @@ impl TenantContext {
     pub fn impersonated_by(&self) -> Option<&UserId> {
         self.inner.impersonated_by.as_ref()
     }
+    /// Whether this is the tenant's lifecycle work (export, purge, a
+    /// tier move's copy) rather than the tenant's own: such work goes on
+    /// while the tenant is held (suspended, being deleted), which the
+    /// data layer's process fence refuses to everything else.
+    pub fn is_lifecycle(&self) -> bool {
+        self.inner.lifecycle
+    }
+
     /// Whether this is the system tenant.
     pub fn is_system(&self) -> bool {
         self.inner.tenant_id.is_system()
@@ -262,6 +272,14 @@ impl TenantContextBuilder {
     /// Marks the context as an operator's impersonation of the tenant.
     pub fn impersonated_by(mut self, operator: UserId) -> Self {
         self.inner.impersonated_by = Some(operator);
+        self
+    }
+    /// Marks the context as the tenant's lifecycle work, done by the
+    /// operator's workflows while the tenant itself is held (see
+    /// [`TenantContext::is_lifecycle`]); never for a request or a job of
+    /// the tenant's own.
+    pub fn lifecycle(mut self) -> Self {
+        self.inner.lifecycle = true;
         self
     }
     /// Finishes the context.

@@ -92,6 +92,36 @@ impl Database {
         Ok(TenantDb::new(self, ctx))
     }
 
+    /// This database guarded by `fence`: every statement and transaction
+    /// of a tenant's own (not its lifecycle work) asks the fence first, and
+    /// is refused with [`DataError::Fenced`] for a held tenant or a stale
+    /// process. The fence refuses nothing until it is armed (see
+    /// [`crate::fence`]). Clones made before this keep their own fence.
+    pub fn with_fence(self, fence: crate::fence::TenantFence) -> Self {
+        match self {
+            #[cfg(feature = "postgres")]
+            Database::Postgres(mut pg) => {
+                pg.fence = fence;
+                Database::Postgres(pg)
+            }
+            #[cfg(feature = "sqlite")]
+            Database::Sqlite(mut lite) => {
+                lite.fence = fence;
+                Database::Sqlite(lite)
+            }
+        }
+    }
+
+    /// The fence this database's tenant work asks (see [`Self::with_fence`]).
+    pub fn fence(&self) -> &crate::fence::TenantFence {
+        match self {
+            #[cfg(feature = "postgres")]
+            Database::Postgres(pg) => &pg.fence,
+            #[cfg(feature = "sqlite")]
+            Database::Sqlite(lite) => &lite.fence,
+        }
+    }
+
     /// The backend's name (`postgres` or `sqlite`), for logs and health output.
     pub fn backend_name(&self) -> &'static str {
         match self {
@@ -137,6 +167,11 @@ pub enum DataError {
     /// (a row written for another tenant) or a missing privilege.
     #[error("refused by the database: {0}")]
     Forbidden(#[source] DbFailure),
+    /// The process fence refused the tenant's work: the tenant is held
+    /// (a 404, like an unknown tenant), or this process is out of touch
+    /// with the control plane (a 503).
+    #[error(transparent)]
+    Fenced(#[from] crate::fence::Fenced),
     /// A statement or lock wait was cancelled by its timeout.
     #[error("database timeout: {0}")]
     Timeout(#[source] DbFailure),
@@ -174,7 +209,10 @@ impl DataError {
             DataError::NoTenantContext(_) | DataError::SystemTenant | DataError::SystemOnly => {
                 ErrorKind::NoContext
             }
-            DataError::NotFound => ErrorKind::NotFound,
+            DataError::NotFound | DataError::Fenced(crate::fence::Fenced::Held) => {
+                ErrorKind::NotFound
+            }
+            DataError::Fenced(_) => ErrorKind::Unavailable,
             DataError::Constraint(_) => ErrorKind::Conflict,
             DataError::InvalidValue(_) => ErrorKind::InvalidInput,
             DataError::Forbidden(_) => ErrorKind::Forbidden,

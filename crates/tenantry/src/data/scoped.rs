@@ -19,6 +19,7 @@
 
 use super::{DataError, Database, Row, Value};
 use crate::context::{TenantContext, Tier};
+use crate::fence::FenceGuard;
 
 /// A database handle bound to the tenant of the context it was taken in.
 ///
@@ -73,6 +74,17 @@ impl<'a> TenantDb<'a> {
         &self.ctx
     }
 
+    /// Asks the process fence to let this tenant's work start (counted in
+    /// flight until the guard drops); the tenant's lifecycle work is not
+    /// fenced.
+    fn enter(&self) -> Result<FenceGuard, DataError> {
+        let tenant = self.ctx.tenant_id();
+        if self.ctx.is_lifecycle() {
+            return Ok(FenceGuard::unfenced(tenant));
+        }
+        Ok(self.db.fence().enter(tenant)?)
+    }
+
     /// Whether `sql` must run on more than one tier (a write while moving).
     fn mirrored(&self, sql: &str) -> bool {
         !self.ctx.route().mirrors().is_empty() && !is_read(sql)
@@ -90,14 +102,21 @@ impl<'a> TenantDb<'a> {
                 .await;
         }
         let tier = self.ctx.route().reads();
+        let fence = self.enter()?;
         match self.db {
             #[cfg(feature = "postgres")]
             Database::Postgres(pg) => {
-                pg.fetch_scoped(&self.ctx, tier, sql, params, self.charged)
-                    .await
+                let rows = pg
+                    .fetch_scoped(&self.ctx, tier, sql, params, self.charged)
+                    .await;
+                drop(fence);
+                rows
             }
             #[cfg(feature = "sqlite")]
-            Database::Sqlite(lite) => lite.fetch_scoped(&self.ctx, tier, sql, params).await,
+            Database::Sqlite(lite) => {
+                let fence = (!is_read(sql)).then_some(fence);
+                lite.fetch_scoped(&self.ctx, tier, sql, params, fence).await
+            }
         }
     }
 
@@ -127,14 +146,22 @@ impl<'a> TenantDb<'a> {
                 .await;
         }
         let tier = self.ctx.route().reads();
+        let fence = self.enter()?;
         match self.db {
             #[cfg(feature = "postgres")]
             Database::Postgres(pg) => {
-                pg.execute_scoped(&self.ctx, tier, sql, params, self.charged)
-                    .await
+                let changed = pg
+                    .execute_scoped(&self.ctx, tier, sql, params, self.charged)
+                    .await;
+                drop(fence);
+                changed
             }
             #[cfg(feature = "sqlite")]
-            Database::Sqlite(lite) => lite.execute_scoped(&self.ctx, tier, sql, params).await,
+            Database::Sqlite(lite) => {
+                let fence = (!is_read(sql)).then_some(fence);
+                lite.execute_scoped(&self.ctx, tier, sql, params, fence)
+                    .await
+            }
         }
     }
 
@@ -156,6 +183,7 @@ impl<'a> TenantDb<'a> {
         E: From<DataError>,
     {
         let route = self.ctx.route();
+        let fence = self.enter()?;
         // Taken before any connection, so waiting for it holds none.
         let dual_write_slot = match self.db {
             #[cfg(feature = "postgres")]
@@ -166,6 +194,7 @@ impl<'a> TenantDb<'a> {
         };
         let mut tx = Tx {
             _dual_write_slot: dual_write_slot,
+            fence,
             primary: self.begin(route.reads(), self.charged).await?,
             mirrors: Vec::new(),
             unopened: route.mirrors().to_vec(),
@@ -173,6 +202,13 @@ impl<'a> TenantDb<'a> {
             db: self.db.clone(),
             ctx: self.ctx.clone(),
         };
+        // SQLite: the file's write lock is held from here to the commit, so
+        // a process paused past this check still holds off every other
+        // writer (a purge included) until it commits.
+        if let Err(e) = tx.fence.recheck() {
+            tx.rollback().await;
+            return Err(DataError::from(e).into());
+        }
         // Every connection first, then the lock: a writer waiting for the
         // lock then holds no lock a catch-up (which has its connections)
         // waits for, and one holding the lock waits for no connection.
@@ -222,6 +258,9 @@ pub struct Tx {
     filling: bool,
     db: Database,
     ctx: TenantContext,
+    // The transaction counts as in flight until it has ended (dropped
+    // after the connections, see below).
+    fence: FenceGuard,
     // Last, so it is dropped last (fields drop in order): the slot
     // outlives the connections it stands for.
     _dual_write_slot: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -320,6 +359,12 @@ impl Tx {
     }
 
     async fn commit(self) -> Result<(), DataError> {
+        // A process paused mid-transaction may have been counted out by
+        // the others meanwhile: then it must not commit.
+        if let Err(e) = self.fence.recheck() {
+            self.rollback().await;
+            return Err(e.into());
+        }
         let mut mirrors = self.mirrors.into_iter();
         while let Some(mirror) = mirrors.next() {
             match mirror.commit().await {

@@ -77,17 +77,21 @@ impl SqlxTenantPool {
         let mut tx = self.pool.begin().await.map_err(data_error)?;
         match ctx.route().reads() {
             Tier::Shared => {
-                sqlx_core::query::query("SELECT set_config('app.tenant_id', $1, true)")
-                    .bind(&tenant)
-                    .execute(&mut *tx)
-                    .await
+                sqlx_core::query::query(
+                    "SELECT set_config('app.tenant_id', $1, true), \
+                     set_config('idle_in_transaction_session_timeout', '10s', true)",
+                )
+                .bind(&tenant)
+                .execute(&mut *tx)
+                .await
             }
             Tier::Schema => {
-                let schema = super::postgres::quote_ident(&super::postgres::schema_for(
-                    ctx.tenant_id(),
-                ))?;
+                let schema =
+                    super::postgres::quote_ident(&super::postgres::schema_for(ctx.tenant_id()))?;
                 sqlx_core::query::query(
-                    "SELECT set_config('app.tenant_id', $1, true), set_config('search_path', $2, true)",
+                    "SELECT set_config('app.tenant_id', $1, true), \
+                     set_config('idle_in_transaction_session_timeout', '10s', true), \
+                     set_config('search_path', $2, true)",
                 )
                 .bind(&tenant)
                 .bind(format!("{schema}, public"))

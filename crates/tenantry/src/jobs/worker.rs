@@ -101,6 +101,9 @@ impl From<crate::data::DataError> for Failure {
     fn from(e: crate::data::DataError) -> Self {
         use crate::data::ErrorKind;
         match e.kind() {
+            // A tenant held since its job was claimed: the queue holds or
+            // discards the job on its next claim.
+            _ if matches!(e, crate::data::DataError::Fenced(_)) => Failure::Retry(e.to_string()),
             ErrorKind::Unavailable | ErrorKind::Timeout => Failure::Retry(e.to_string()),
             _ => Failure::Fatal(e.to_string()),
         }

@@ -77,6 +77,10 @@ pub trait RouteAcks: Send + Sync + 'static {
     /// without this the table only grows.
     fn forget_silent(&self, silent: Duration) -> BoxFuture<'_, Result<u64, DataError>>;
 
+    /// Forgets `process` at once (it stops serving): no change waits for
+    /// it any more.
+    fn forget(&self, process: &str) -> BoxFuture<'_, Result<(), DataError>>;
+
     /// Processes seen within `alive` that have not acknowledged at least
     /// `version` of `tenant`'s route, by name.
     fn lagging(

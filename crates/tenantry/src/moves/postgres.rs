@@ -102,6 +102,22 @@ impl RouteAcks for PgRouteAcks {
         })
     }
 
+    fn forget(&self, process: &str) -> BoxFuture<'_, Result<(), DataError>> {
+        let process = process.to_owned();
+        Box::pin(async move {
+            self.db
+                .client()
+                .await?
+                .execute(
+                    "DELETE FROM tenantry.server_processes WHERE name = $1",
+                    &[&process],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok(())
+        })
+    }
+
     fn lagging(
         &self,
         tenant: TenantId,

@@ -116,6 +116,19 @@ impl RouteAcks for SqliteRouteAcks {
         })
     }
 
+    fn forget(&self, process: &str) -> BoxFuture<'_, Result<(), DataError>> {
+        let process = process.to_owned();
+        Box::pin(async move {
+            self.db
+                .run_unscoped(move |conn| {
+                    conn.execute("DELETE FROM server_processes WHERE name = ?1", [process])
+                        .map_err(sqlite_error)
+                })
+                .await
+                .map(drop)
+        })
+    }
+
     fn lagging(
         &self,
         tenant: TenantId,

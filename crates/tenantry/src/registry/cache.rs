@@ -135,6 +135,25 @@ impl Tenants {
         Ok(found)
     }
 
+    /// Drops every key of tenant `id` cached in this process and reads its
+    /// record again from the store (caching it): what the process serves
+    /// from now on, whatever it held before.
+    pub async fn refresh(&self, id: TenantId) -> Result<Option<Arc<TenantRecord>>, RegistryError> {
+        let key = TenantKey::Id(id);
+        if let Some(old) = self.cache.get(&key) {
+            self.invalidate(&old);
+        }
+        self.cache.invalidate(&key);
+        self.misses.invalidate(&key);
+        let found = self.store.find(&key).await?.map(Arc::new);
+        if let Some(record) = &found {
+            // Its slug and domains may be cached on their own, from before.
+            self.invalidate(record);
+            self.cache.insert(key, record.clone());
+        }
+        Ok(found)
+    }
+
     /// Lookups answered from the cache and from the store, since start
     /// (for a hit-ratio metric).
     pub fn cache_stats(&self) -> (u64, u64) {

@@ -38,6 +38,23 @@ impl TenantState {
         }
     }
 
+    /// Whether the tenant's own requests and jobs may touch its data: only
+    /// an active tenant's. Every other state is *held* (see
+    /// `tenantry::fence`): refused at the edge, and by every process's
+    /// data layer once the change is acknowledged.
+    pub const fn is_served(self) -> bool {
+        matches!(self, Self::Active)
+    }
+
+    /// Whether a change from `self` to `to` must be acknowledged by every
+    /// serving process: any change of state of a tenant whose record has
+    /// been acknowledged before (`acknowledged_before`, a version above
+    /// 0), and any change to a held state. A first activation is not: no
+    /// process holds a tenant it has never been told about.
+    pub fn change_needs_acknowledgement(self, to: TenantState, acknowledged_before: bool) -> bool {
+        self != to && (!to.is_served() || acknowledged_before)
+    }
+
     /// Whether the lifecycle allows moving from `self` to `to`.
     pub fn can_become(self, to: TenantState) -> bool {
         use TenantState::*;
@@ -105,8 +122,11 @@ pub struct TenantRecord {
     /// (reads stay on [`tier`](Self::tier) until the cutover).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moving_to: Option<Tier>,
-    /// Grows with every change of where its statements go (a tier move's
-    /// dual-write, cutover or rollback).
+    /// Grows with every change each serving process must acknowledge
+    /// before the change is trusted: where its statements go (a tier
+    /// move's dual-write, cutover or rollback), its plan, and a change of
+    /// state that holds or releases it (see
+    /// [`TenantState::change_needs_acknowledgement`]).
     #[serde(default)]
     pub route_version: i64,
     /// While a tier move dual-writes: whether the mirror holds every row

@@ -35,6 +35,11 @@ pub struct StepContext {
     pub input: Arc<serde_json::Value>,
     /// This attempt, from 1.
     pub attempt: u32,
+    /// For a compensation: whether the workflow is being undone because
+    /// it was cancelled (an operator's decision), not because a step
+    /// failed — some undoing (giving a tenant its service back) is only
+    /// right on a cancellation.
+    pub cancelled: bool,
 }
 
 type StepFn = Arc<dyn Fn(StepContext) -> BoxFuture<'static, Result<(), StepError>> + Send + Sync>;
@@ -254,11 +259,16 @@ impl Workflows {
     pub async fn advance(&self, id: WorkflowId) -> Result<Advanced, WorkflowError> {
         let record = self.get(id).await?;
         let def = self.def(&record.kind)?;
+        let cancelled = record
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with(CANCELLED));
         let ctx = |attempt| StepContext {
             workflow: id,
             tenant: record.tenant,
             input: Arc::new(record.input.clone()),
             attempt,
+            cancelled,
         };
         match record.state {
             WorkflowState::Running => {

@@ -79,6 +79,8 @@ pub struct PgDatabase {
     acquire_timeout: Duration,
     tls: PgTls,
     statements: Statements,
+    // Which tenants this process must not touch (see `crate::fence`).
+    pub(crate) fence: crate::fence::TenantFence,
 }
 
 /// How a [`PgDatabase`]'s connections are used; see [`PgDatabase::pool_stats`].
@@ -209,6 +211,7 @@ impl PgDatabase {
             acquire_timeout: options.acquire_timeout,
             tls,
             statements: options.statements,
+            fence: crate::fence::TenantFence::default(),
         })
     }
 

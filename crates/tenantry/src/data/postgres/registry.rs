@@ -218,7 +218,11 @@ impl TenantStore for PgTenantStore {
         Box::pin(async move {
             self.update(
                 id,
-                "UPDATE tenantry.tenants SET state = $2, updated_at = now() WHERE id = $1",
+                // The version rule is `TenantState::change_needs_acknowledgement`.
+                "UPDATE tenantry.tenants SET state = $2, updated_at = now(), \
+                        route_version = CASE WHEN state <> $2 AND ($2 <> 'active' OR route_version > 0) \
+                                             THEN route_version + 1 ELSE route_version END \
+                  WHERE id = $1",
                 &state.as_str(),
             )
             .await
@@ -234,7 +238,9 @@ impl TenantStore for PgTenantStore {
             let name = plan.as_str();
             self.update(
                 id,
-                "UPDATE tenantry.tenants SET plan = $2, updated_at = now() WHERE id = $1",
+                "UPDATE tenantry.tenants SET plan = $2, updated_at = now(), \
+                        route_version = route_version + CASE WHEN plan <> $2 THEN 1 ELSE 0 END \
+                  WHERE id = $1",
                 &name,
             )
             .await

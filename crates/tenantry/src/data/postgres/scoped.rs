@@ -31,9 +31,13 @@ use crate::data::row::RowRepr;
 use crate::data::{DataError, Row, Value};
 
 const BEGIN: &str = "BEGIN";
-const SET_TENANT: &str = "SELECT set_config('app.tenant_id', $1, true)";
-const SET_TENANT_AND_SCHEMA: &str =
-    "SELECT set_config('app.tenant_id', $1, true), set_config('search_path', $2, true)";
+// The idle limit is `crate::fence::IDLE_TRANSACTION_LIMIT`: a process
+// paused inside a tenant transaction loses it before the other processes
+// stop waiting for it (so it cannot commit a held tenant's write late).
+pub(crate) const SET_TENANT: &str = "SELECT set_config('app.tenant_id', $1, true), \
+     set_config('idle_in_transaction_session_timeout', '10s', true)";
+pub(crate) const SET_TENANT_AND_SCHEMA: &str = "SELECT set_config('app.tenant_id', $1, true), \
+     set_config('idle_in_transaction_session_timeout', '10s', true), set_config('search_path', $2, true)";
 
 /// What each transaction sets first, by the tier it runs on: the tenant id,
 /// and for the schema tier the tenant's schema as the `search_path` — in one
@@ -454,6 +458,11 @@ impl PgDatabase {
         }
         let tier = ctx.route().reads();
         let scope = Scope::of(&ctx, tier)?;
+        let fence = if ctx.is_lifecycle() {
+            crate::fence::FenceGuard::unfenced(ctx.tenant_id())
+        } else {
+            self.fence.enter(ctx.tenant_id()).map_err(DataError::from)?
+        };
         let mut conn = self.scoped_conn(&ctx, tier, true).await?;
         conn.idle = false;
         let client: &mut tokio_postgres::Client = conn.client_mut();
@@ -462,10 +471,16 @@ impl PgDatabase {
             .await
             .map_err(db_error)?;
         let outcome = work(&tx).await;
+        // Not committed by a process the others may have counted out.
+        let outcome = match (outcome, fence.recheck()) {
+            (Ok(_), Err(stale)) => Err(DataError::from(stale).into()),
+            (outcome, _) => outcome,
+        };
         let finished = match &outcome {
             Ok(_) => tx.commit().await,
             Err(_) => tx.rollback().await,
         };
+        drop(fence);
         // Back to the pool only when known to be outside a transaction.
         conn.idle = finished.is_ok();
         let value = outcome?;

@@ -42,6 +42,8 @@ pub struct SqliteDatabase {
     pool: Arc<SqlitePool>,
     // The database tier's per-tenant files, when this database serves it.
     tenant_files: Option<Arc<TenantFiles>>,
+    // Which tenants this process must not touch (see `crate::fence`).
+    pub(crate) fence: crate::fence::TenantFence,
 }
 
 impl SqliteDatabase {
@@ -52,6 +54,7 @@ impl SqliteDatabase {
         Ok(Self {
             pool: Arc::new(pool),
             tenant_files: None,
+            fence: crate::fence::TenantFence::default(),
         })
     }
 
@@ -80,6 +83,7 @@ impl SqliteDatabase {
         let file = SqliteDatabase {
             pool,
             tenant_files: None,
+            fence: crate::fence::TenantFence::default(),
         };
         apply_migrations(&file, &format!("tenant {tenant}"), set).await
     }
@@ -114,17 +118,25 @@ impl SqliteDatabase {
         }
     }
 
+    /// One statement as `ctx`'s tenant. A write under an armed fence runs
+    /// in its own `BEGIN IMMEDIATE` transaction with the fence checked
+    /// again inside it: the file's write lock is held from the check to
+    /// the commit, so a process paused in between still holds off every
+    /// other writer (a purge included) until it has committed.
     pub(crate) async fn fetch_scoped(
         &self,
         ctx: &TenantContext,
         tier: Tier,
         sql: &'static str,
         params: &[Value],
+        write_fence: Option<crate::fence::FenceGuard>,
     ) -> Result<Vec<Row>, DataError> {
         let pool = self.target(ctx, tier)?;
         let params = params.to_vec();
-        pool.run(Some(ctx.tenant_id()), move |conn| query(conn, sql, &params))
-            .await
+        pool.run(Some(ctx.tenant_id()), move |conn| {
+            fenced(conn, write_fence, |conn| query(conn, sql, &params))
+        })
+        .await
     }
 
     pub(crate) async fn execute_scoped(
@@ -133,11 +145,12 @@ impl SqliteDatabase {
         tier: Tier,
         sql: &'static str,
         params: &[Value],
+        write_fence: Option<crate::fence::FenceGuard>,
     ) -> Result<u64, DataError> {
         let pool = self.target(ctx, tier)?;
         let params = params.to_vec();
         pool.run(Some(ctx.tenant_id()), move |conn| {
-            execute(conn, sql, &params)
+            fenced(conn, write_fence, |conn| execute(conn, sql, &params))
         })
         .await
     }
@@ -209,6 +222,27 @@ impl SqliteDatabase {
             })
             .await
     }
+}
+
+/// Runs `work`, inside its own write transaction with the fence checked
+/// under the write lock when `fence` enforces (see
+/// [`SqliteDatabase::fetch_scoped`]); as a plain statement otherwise.
+fn fenced<R>(
+    conn: &mut rusqlite::Connection,
+    fence: Option<crate::fence::FenceGuard>,
+    work: impl FnOnce(&rusqlite::Connection) -> Result<R, DataError>,
+) -> Result<R, DataError> {
+    let Some(fence) = fence.filter(crate::fence::FenceGuard::is_fencing) else {
+        return work(conn);
+    };
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(sqlite_error)?;
+    fence.recheck()?;
+    let out = work(&tx)?;
+    tx.commit().map_err(sqlite_error)?;
+    drop(fence);
+    Ok(out)
 }
 
 fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value]) -> Result<(), DataError> {

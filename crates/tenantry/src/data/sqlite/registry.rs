@@ -205,7 +205,11 @@ impl TenantStore for SqliteTenantStore {
         Box::pin(async move {
             self.update(
                 id,
-                "UPDATE tenants SET state = ?2, updated_at = ?3 WHERE id = ?1",
+                // The version rule is `TenantState::change_needs_acknowledgement`.
+                "UPDATE tenants SET state = ?2, updated_at = ?3, \
+                        route_version = CASE WHEN state <> ?2 AND (?2 <> 'active' OR route_version > 0) \
+                                             THEN route_version + 1 ELSE route_version END \
+                  WHERE id = ?1",
                 value,
             )
             .await
@@ -221,7 +225,9 @@ impl TenantStore for SqliteTenantStore {
         Box::pin(async move {
             self.update(
                 id,
-                "UPDATE tenants SET plan = ?2, updated_at = ?3 WHERE id = ?1",
+                "UPDATE tenants SET plan = ?2, updated_at = ?3, \
+                        route_version = route_version + (plan <> ?2) \
+                  WHERE id = ?1",
                 value,
             )
             .await
