@@ -436,6 +436,21 @@ impl ServerProcess {
             .to_owned()
     }
 
+    /// The process id (its acknowledgements name it `host:pid`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends the process `signal` (`STOP`, `CONT`, …) with `kill(1)`.
+    pub fn signal(&self, signal: &str) {
+        let sent = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{signal} failed");
+    }
+
     /// `kill -9`: the process gets no chance to finish anything.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
