@@ -3,14 +3,18 @@
 //! and every object (`objects/<key>`), written as a tar file into the
 //! tenant's own storage under `exports/`, with a signed download URL.
 //!
-//! The archive is built in memory: a tenant of this app's size (100k rows,
-//! a thousand attachments) fits comfortably; a larger one would stream it
-//! through a multipart upload instead.
+//! Nothing is held whole in memory, whatever the tenant's size: rows are
+//! read a page at a time into a spool file per table, objects one at a
+//! time, the archive is built in a temporary file and uploaded in parts.
+//! An offboarding's export is the lifecycle's work, not the tenant's: it
+//! is not charged to the tenant's storage quota (a tenant near its quota
+//! cannot stop its own deletion).
 
 use std::time::Duration;
 
 use anyhow::Context;
 use tenantry::storage::{Access, ObjectKey};
+use tokio::io::AsyncWriteExt;
 
 use crate::services::Services;
 
@@ -38,20 +42,28 @@ pub(crate) struct Export {
 /// (replacing one of that name).
 pub(crate) async fn export(services: &Services, name: &str) -> anyhow::Result<Export> {
     let key = ObjectKey::parse(&format!("{EXPORTS}/{name}.tar"))?;
-    let mut archive = tar::Builder::new(Vec::new());
+    let spool = Spool::new()?;
+    let archive_path = spool.path("archive.tar");
+    let mut archive = tar::Builder::new(std::fs::File::create(&archive_path)?);
     let mut rows = Vec::new();
     for table in crate::tenant_rows::TABLES {
-        let lines = table
-            .json_lines(&services.db)
+        let lines = spool.path(&format!("{}.jsonl", table.name));
+        let mut out = tokio::io::BufWriter::new(tokio::fs::File::create(&lines).await?);
+        let count = table
+            .write_json_lines(&services.db, &mut out)
             .await
             .with_context(|| format!("reading {}", table.name))?;
-        let mut body = Vec::new();
-        for line in &lines {
-            body.extend_from_slice(line.as_bytes());
-            body.push(b'\n');
-        }
-        append(&mut archive, &format!("tables/{}.jsonl", table.name), &body)?;
-        rows.push((table.name, lines.len()));
+        out.flush().await?;
+        drop(out);
+        let entry = format!("tables/{}.jsonl", table.name);
+        archive = blocking(move || {
+            archive.append_path_with_name(&lines, &entry)?;
+            std::fs::remove_file(&lines)?;
+            Ok(archive)
+        })
+        .await
+        .with_context(|| format!("archiving {}", table.name))?;
+        rows.push((table.name, count));
     }
     let mut objects = 0;
     for object in services.storage.list(None).await? {
@@ -59,18 +71,55 @@ pub(crate) async fn export(services: &Services, name: &str) -> anyhow::Result<Ex
             continue;
         }
         let bytes = services.storage.get(&object.key).await?;
-        append(&mut archive, &format!("objects/{}", object.key), &bytes)?;
+        let entry = format!("objects/{}", object.key);
+        archive = blocking(move || {
+            append(&mut archive, &entry, &bytes)?;
+            Ok(archive)
+        })
+        .await?;
         objects += 1;
     }
-    let bytes = archive.into_inner().context("finishing the archive")?;
-    let size = bytes.len() as u64;
-    services.storage.put(&key, bytes.into()).await?;
+    blocking(move || Ok(archive.into_inner()?.sync_all()?))
+        .await
+        .context("finishing the archive")?;
+    let size = tokio::fs::metadata(&archive_path).await?.len();
+    services.storage.put_file(&key, &archive_path).await?;
     Ok(Export {
         key,
         bytes: size,
         rows,
         objects,
     })
+}
+
+/// A directory of its own for an export's temporary files, removed (with
+/// them) when dropped.
+struct Spool(std::path::PathBuf);
+
+impl Spool {
+    fn new() -> std::io::Result<Self> {
+        let dir =
+            std::env::temp_dir().join(format!("tenantry-export-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self(dir))
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(work).await?
 }
 
 /// A URL that downloads `key` for `ttl` (on the local backend, a path
@@ -92,7 +141,11 @@ pub(crate) async fn remove(services: &Services, name: &str) -> anyhow::Result<()
     }
 }
 
-fn append(archive: &mut tar::Builder<Vec<u8>>, path: &str, body: &[u8]) -> anyhow::Result<()> {
+fn append(
+    archive: &mut tar::Builder<std::fs::File>,
+    path: &str,
+    body: &[u8],
+) -> anyhow::Result<()> {
     let mut header = tar::Header::new_gnu();
     header.set_size(body.len() as u64);
     header.set_mode(0o644);

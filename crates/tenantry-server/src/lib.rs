@@ -32,6 +32,7 @@ pub(crate) mod jobs;
 pub(crate) mod limit_sizes;
 pub(crate) mod locale;
 pub(crate) mod membership;
+pub(crate) mod process;
 pub(crate) mod random;
 pub(crate) mod residue;
 pub(crate) mod stdout;

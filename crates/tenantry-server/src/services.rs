@@ -156,7 +156,7 @@ struct Stores {
 async fn assemble(config: &Config, stores: Stores) -> anyhow::Result<Services> {
     let fence = tenantry::fence::TenantFence::default();
     let acknowledger = Arc::new(tenantry::fence::Acknowledger::new(
-        crate::lifecycle::serving_name(),
+        crate::process::serving_name(),
         stores.route_acks.clone(),
         stores.tenants.clone(),
         fence.clone(),

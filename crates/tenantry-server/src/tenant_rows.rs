@@ -11,15 +11,19 @@
 
 use tenantry::data::{DataError, Database};
 use tenantry::params;
+use tokio::io::AsyncWriteExt;
 
 /// One tenant table and its statements.
 pub(crate) struct TenantTable {
     /// The table.
     pub(crate) name: &'static str,
-    /// Each row as a JSON object (PostgreSQL).
-    pg_rows: &'static str,
-    /// Each row as a JSON object (SQLite).
-    sqlite_rows: &'static str,
+    /// A page of rows as JSON objects with their keys, from a key on
+    /// (PostgreSQL).
+    pg_page: &'static str,
+    /// The same on SQLite.
+    sqlite_page: &'static str,
+    /// The lowest key (where the first page starts).
+    first_key: &'static str,
     /// Its rows.
     count: &'static str,
     /// Deletes up to a batch of its rows.
@@ -31,24 +35,46 @@ pub(crate) struct TenantTable {
 /// one long delete.
 const BATCH: u64 = 1000;
 
+/// Rows read per statement (the `LIMIT` in the pages): an export holds
+/// one page in memory, whatever the tenant's size.
+const PAGE: usize = 1000;
+
+/// The lowest UUID (the first page of a table keyed by one).
+const NIL: &str = "00000000-0000-0000-0000-000000000000";
+
+// A page starts at its key (`>=`, the last row of the page before is
+// read again and skipped), so the first page needs no other statement.
 macro_rules! table {
-    ($name:literal, pg: $pg:literal, sqlite: $lite:literal, key: $key:literal) => {
+    ($name:literal, key: $key:literal as $key_type:literal from $first:expr, sqlite: $lite:literal) => {
         TenantTable {
             name: $name,
-            pg_rows: concat!(
-                "SELECT row_to_json(t)::text FROM ",
+            pg_page: concat!(
+                "SELECT row_to_json(t)::text, t.",
+                $key,
+                "::text FROM ",
                 $name,
-                " t WHERE tenant_id = tenantry_current_tenant() ORDER BY ",
-                $pg
+                " t WHERE tenant_id = tenantry_current_tenant() AND t.",
+                $key,
+                " >= $1::",
+                $key_type,
+                " ORDER BY t.",
+                $key,
+                " LIMIT 1000"
             ),
-            sqlite_rows: concat!(
+            sqlite_page: concat!(
                 "SELECT json_object(",
                 $lite,
-                ") FROM ",
+                "), ",
+                $key,
+                " FROM ",
                 $name,
-                " WHERE tenant_id = tenantry_current_tenant() ORDER BY ",
-                $key
+                " WHERE tenant_id = tenantry_current_tenant() AND ",
+                $key,
+                " >= $1 ORDER BY ",
+                $key,
+                " LIMIT 1000"
             ),
+            first_key: $first,
             count: concat!(
                 "SELECT COUNT(*) FROM ",
                 $name,
@@ -71,26 +97,45 @@ macro_rules! table {
 
 /// Children before parents (invoices reference orders).
 pub(crate) const TABLES: &[TenantTable] = &[
-    table!("webhook_deliveries", pg: "id", sqlite: "'id', id, 'tenant_id', tenant_id, 'job_id', job_id, 'event', event, 'url', url, 'attempt', attempt, 'status_code', status_code, 'error', error, 'created_at', created_at", key: "id"),
-    table!("invoices", pg: "id", sqlite: "'id', id, 'tenant_id', tenant_id, 'order_id', order_id, 'number', number, 'amount_cents', amount_cents, 'status', status, 'created_at', created_at, 'paid_at', paid_at", key: "id"),
-    table!("orders", pg: "id", sqlite: "'id', id, 'tenant_id', tenant_id, 'number', number, 'customer', customer, 'total_cents', total_cents, 'status', status, 'created_at', created_at", key: "id"),
-    table!("users", pg: "id", sqlite: "'id', id, 'tenant_id', tenant_id, 'email', email, 'name', name, 'role', role, 'created_at', created_at", key: "id"),
-    table!("counters", pg: "name", sqlite: "'tenant_id', tenant_id, 'name', name, 'value', value", key: "name"),
+    table!("webhook_deliveries", key: "id" as "uuid" from NIL, sqlite: "'id', id, 'tenant_id', tenant_id, 'job_id', job_id, 'event', event, 'url', url, 'attempt', attempt, 'status_code', status_code, 'error', error, 'created_at', created_at"),
+    table!("invoices", key: "id" as "uuid" from NIL, sqlite: "'id', id, 'tenant_id', tenant_id, 'order_id', order_id, 'number', number, 'amount_cents', amount_cents, 'status', status, 'created_at', created_at, 'paid_at', paid_at"),
+    table!("orders", key: "id" as "uuid" from NIL, sqlite: "'id', id, 'tenant_id', tenant_id, 'number', number, 'customer', customer, 'total_cents', total_cents, 'status', status, 'created_at', created_at"),
+    table!("users", key: "id" as "uuid" from NIL, sqlite: "'id', id, 'tenant_id', tenant_id, 'email', email, 'name', name, 'role', role, 'created_at', created_at"),
+    table!("counters", key: "name" as "text" from "", sqlite: "'tenant_id', tenant_id, 'name', name, 'value', value"),
 ];
 
 impl TenantTable {
-    /// The current tenant's rows, each as one line of JSON.
-    pub(crate) async fn json_lines(&self, db: &Database) -> Result<Vec<String>, DataError> {
+    /// Writes the current tenant's rows to `out`, each as one line of
+    /// JSON, a page at a time; how many.
+    pub(crate) async fn write_json_lines(
+        &self,
+        db: &Database,
+        out: &mut (impl tokio::io::AsyncWrite + Unpin),
+    ) -> Result<usize, ExportError> {
         let sql = match db {
-            Database::Postgres(_) => self.pg_rows,
-            _ => self.sqlite_rows,
+            Database::Postgres(_) => self.pg_page,
+            _ => self.sqlite_page,
         };
-        db.tenant()?
-            .fetch_all(sql, params![])
-            .await?
-            .iter()
-            .map(|row| row.get::<String>(0))
-            .collect()
+        let mut from = self.first_key.to_owned();
+        let mut last: Option<String> = None;
+        let mut written = 0;
+        loop {
+            let page = db.tenant()?.fetch_all(sql, params![from.clone()]).await?;
+            for row in &page {
+                let key = row.get::<String>(1)?;
+                if last.as_ref() == Some(&key) {
+                    continue;
+                }
+                out.write_all(row.get::<String>(0)?.as_bytes()).await?;
+                out.write_all(b"\n").await?;
+                written += 1;
+                last = Some(key);
+            }
+            match &last {
+                Some(key) if page.len() == PAGE => from = key.clone(),
+                _ => return Ok(written),
+            }
+        }
     }
 
     /// How many rows the current tenant has here.
@@ -110,6 +155,17 @@ impl TenantTable {
             }
         }
     }
+}
+
+/// Why a table's rows could not be written out.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ExportError {
+    /// Reading them.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// Writing them.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 #[cfg(test)]

@@ -71,6 +71,14 @@ async fn attachments_flow(s: &TestServer, a: &str, b: &str) {
         (StatusCode::OK, "%PDF-scan of a".to_owned())
     );
 
+    if url.starts_with('/') {
+        // Served as a file to save, never sniffed into a page.
+        let served = s.http.get(s.url(&url)).send().await.unwrap();
+        let headers = served.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["content-disposition"], "attachment");
+    }
+
     // The URL is bound to its tenant and its object.
     if url.starts_with('/') {
         let replayed = url.replacen(&format!("/t/{a}/"), &format!("/t/{b}/"), 1);

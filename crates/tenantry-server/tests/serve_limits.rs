@@ -1,13 +1,14 @@
 //! The accept loop's limits, seen from a raw TCP client: a request head
-//! that never completes is cut off, and past the connection cap a new
-//! connection is closed while the open ones keep being served.
+//! or body that never completes is cut off, an idle kept-alive connection
+//! is closed, and past the connection cap a new connection is closed
+//! while the open ones keep being served.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tenantry_server::serve::{ServeLimits, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -15,7 +16,9 @@ use tokio::net::{TcpListener, TcpStream};
 async fn server(limits: ServeLimits) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = Router::new().route("/healthz", get(|| async { "ok" }));
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/echo", post(|body: String| async move { body }));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(serve(listener, app, limits, async {
         let _ = stopped.await;
@@ -63,6 +66,45 @@ async fn a_request_head_that_never_ends_is_cut_off() {
     // The server itself is fine.
     let mut fresh = TcpStream::connect(addr).await.unwrap();
     assert!(get_health(&mut fresh).await.starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn a_body_that_never_ends_is_cut_off_with_a_408() {
+    let (addr, _stop) = server(ServeLimits {
+        body_read_timeout: Duration::from_millis(300),
+        ..ServeLimits::default()
+    })
+    .await;
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhalf a bo")
+        .await
+        .unwrap();
+    let answer = String::from_utf8_lossy(&read_to_close(&mut slow).await).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // A body that does arrive in time is served as ever.
+    let mut prompt = TcpStream::connect(addr).await.unwrap();
+    prompt
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+        .await
+        .unwrap();
+    let answer = String::from_utf8_lossy(&read_to_close(&mut prompt).await).into_owned();
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("hello"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed() {
+    let (addr, _stop) = server(ServeLimits {
+        header_read_timeout: Duration::from_millis(300),
+        ..ServeLimits::default()
+    })
+    .await;
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    assert!(get_health(&mut idle).await.starts_with("HTTP/1.1 200"));
+    // Kept alive, then silent: the server closes it, sending nothing more.
+    assert!(read_to_close(&mut idle).await.is_empty());
 }
 
 #[tokio::test]

@@ -222,6 +222,28 @@ async fn a_revoked_key_stops_verifying_after_the_ttl() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_out_of_date_key_set_is_fetched_at_most_once_per_interval_too() {
+    let (file, verifier, a) = verified_once_with_lifetimes().await;
+    std::fs::remove_file(&file.0).unwrap(); // the provider is down
+    tokio::time::advance(Duration::from_secs(601)).await; // no fetch for max_stale
+    assert!(matches!(
+        verifier.verify(&a).await,
+        Err(AuthError::KeySetUnavailable(_))
+    ));
+    // The provider is back; a token with a new key id right after the
+    // failed fetch does not bring another one (each would wait for it).
+    std::fs::copy(fixture("jwks-rotated.json"), &file.0).unwrap();
+    let b = sign(Algorithm::ES256, "ec-b", &ec_key("es256-b.pem"));
+    let refused = verifier.verify(&b).await.unwrap_err();
+    assert!(
+        matches!(refused, AuthError::KeySetUnavailable(_)),
+        "{refused}"
+    );
+    tokio::time::advance(Duration::from_secs(11)).await;
+    assert_eq!(verifier.verify(&b).await.unwrap().tenants, ["acme"]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn cached_keys_outlive_a_provider_outage_but_not_max_stale() {
     let (file, verifier, a) = verified_once_with_lifetimes().await;
 

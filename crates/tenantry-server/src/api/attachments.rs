@@ -284,8 +284,14 @@ pub(crate) async fn upload_url(
 pub(crate) async fn serve_signed(State(app): State<AppState>, uri: Uri) -> Response {
     match signed_key(&app, "GET", &uri) {
         Ok(signed) => match app.services.storage.get(&signed.key).await {
+            // A tenant's file is never run as a page in our origin: the
+            // browser must not sniff a type, and saves it rather than shows it.
             Ok(bytes) => (
-                [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+                [
+                    (axum::http::header::CONTENT_TYPE, "application/octet-stream"),
+                    (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                    (axum::http::header::CONTENT_DISPOSITION, "attachment"),
+                ],
                 bytes,
             )
                 .into_response(),

@@ -24,6 +24,10 @@ pub(crate) struct ServeArgs {
     /// Seconds a client has to send a request's head (slow-loris guard).
     #[arg(long, default_value_t = 10, env = "TENANTRY_HEADER_READ_TIMEOUT_SECS")]
     pub(crate) header_read_timeout_secs: u64,
+    /// Seconds a client has to send a request's body once its head is in
+    /// (a late body is answered 408 and the connection closed).
+    #[arg(long, default_value_t = 30, env = "TENANTRY_BODY_READ_TIMEOUT_SECS")]
+    pub(crate) body_read_timeout_secs: u64,
     /// Connections open at once; more are closed on arrival.
     #[arg(long, default_value_t = 4096, env = "TENANTRY_MAX_CONNECTIONS")]
     pub(crate) max_connections: usize,
@@ -141,6 +145,7 @@ pub(crate) async fn run(settings: &Settings, args: ServeArgs) -> anyhow::Result<
     };
     let limits = crate::serve::ServeLimits {
         header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
+        body_read_timeout: Duration::from_secs(args.body_read_timeout_secs.max(1)),
         max_connections: args.max_connections.max(1),
     };
     let admin = admin_listener.map(|listener| {

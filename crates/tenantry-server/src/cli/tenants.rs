@@ -552,13 +552,16 @@ async fn serve_again(
             "deletion of {} cancelled (workflow {}, {})",
             record.slug, offboarding.id, end.state
         );
-        return Ok(services
+        let back = services
             .tenants
             .refresh(record.id)
             .await?
             .as_deref()
             .cloned()
-            .with_context(|| format!("no tenant {}", record.slug))?);
+            .with_context(|| format!("no tenant {}", record.slug))?;
+        // Returns once every serving process serves it again.
+        crate::lifecycle::everywhere::acknowledged(services, &back).await?;
+        return Ok(back);
     }
     if matches!(record.state, TenantState::Deleting | TenantState::Deleted) {
         anyhow::bail!(
@@ -567,8 +570,5 @@ async fn serve_again(
             record.state
         );
     }
-    Ok(services
-        .tenants
-        .set_state(record.id, TenantState::Active)
-        .await?)
+    crate::lifecycle::everywhere::set_state(services, record.id, TenantState::Active).await
 }

@@ -108,7 +108,7 @@ pub(crate) fn start(
     background: &mut crate::jobs::Background,
 ) {
     let workflows = workflows(services);
-    let name = format!("{}:{}", process_name(), Lane::Lifecycle);
+    let name = format!("{}:{}", crate::process::process_name(), Lane::Lifecycle);
     let worker = worker(services, &workflows, &name, config.jobs.lease)
         .observed_by(services.job_metrics.clone());
     background.spawn(worker.run(background.stopping()));
@@ -130,7 +130,6 @@ pub(crate) fn start(
     });
 }
 
-/// This process's name among the servers: host and process id.
 /// The context of the lifecycle's own work for `record`'s tenant (export,
 /// purge, copies): the tenant's, marked as lifecycle work, which the
 /// process fence lets through while the tenant is held.
@@ -143,24 +142,6 @@ pub(crate) fn lifecycle_context(
             .route(record.route())
             .lifecycle()
             .build()?,
-    )
-}
-
-/// The name this process's acknowledger goes by: [`process_name`], and a
-/// number after it for a second server in the same process (tests).
-pub(crate) fn serving_name() -> String {
-    static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    match SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) {
-        0 => process_name(),
-        n => format!("{}/{}", process_name(), n + 1),
-    }
-}
-
-pub(crate) fn process_name() -> String {
-    format!(
-        "{}:{}",
-        std::env::var("HOSTNAME").unwrap_or_else(|_| "tenantry".into()),
-        std::process::id()
     )
 }
 

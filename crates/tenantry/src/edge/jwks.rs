@@ -168,7 +168,7 @@ pub(crate) struct Jwks {
     last_attempt: std::sync::Mutex<Option<Instant>>,
 }
 
-/// The shortest gap between two fetches that were not forced by an expired set.
+/// The shortest gap between two fetches.
 pub(crate) const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
 
 enum Lookup {
@@ -215,8 +215,16 @@ impl Jwks {
             if let Lookup::Fresh(key) | Lookup::Stale(key) = this.lookup(kid) {
                 return Ok(key);
             }
-            if this.attempt_due() || this.expired() {
+            // An expired set is no reason to fetch more often: requests
+            // queued behind a failed fetch fail at once, not each after
+            // a fetch of its own.
+            if this.attempt_due() {
                 this.refresh().await?;
+            } else if this.expired() {
+                return Err(AuthError::KeySetUnavailable(format!(
+                    "the key set is out of date and was fetched less than {} s ago",
+                    MIN_REFRESH_INTERVAL.as_secs()
+                )));
             }
         }
         match this.lookup(kid) {

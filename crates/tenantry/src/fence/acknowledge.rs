@@ -124,7 +124,8 @@ impl Acknowledger {
     /// Returns at once when this process's view is recent
     /// ([`FenceTiming::resync_after`]); otherwise syncs first (a process
     /// that was paused, or cut off, re-reads before it serves). Refused
-    /// with [`Fenced::Stale`] if that round fails.
+    /// with [`Fenced::Stale`] if that round fails and the view is older
+    /// than [`FenceTiming::self_fence_after`].
     pub async fn ensure_fresh(&self) -> Result<(), Fenced> {
         let recent = |fence: &TenantFence| {
             fence
@@ -142,10 +143,14 @@ impl Acknowledger {
         match self.sync_locked().await {
             Ok(_) => Ok(()),
             Err(e) => {
+                // A busy control plane is no reason to refuse: the view is
+                // still good up to the self-fence age.
                 tracing::warn!(error = %e, "could not sync with the control plane before serving");
-                Err(Fenced::Stale {
-                    age: self.fence.age(),
-                })
+                let age = self.fence.age();
+                match age {
+                    Some(age) if age <= self.timing.self_fence_after() => Ok(()),
+                    _ => Err(Fenced::Stale { age }),
+                }
             }
         }
     }
@@ -155,11 +160,14 @@ impl Acknowledger {
         self.poked.notify_one();
     }
 
-    /// Arms the fence, then syncs every [`FenceTiming::every`], and
-    /// whenever poked, until `stop`; then signs the process off (no change
-    /// waits for it any more).
+    /// Syncs at once and arms the fence, then syncs every
+    /// [`FenceTiming::every`], and whenever poked, until `stop`; then signs
+    /// the process off (no change waits for it any more).
+    ///
+    /// The fence is armed after the first round (whether it worked or
+    /// not): until then the process has read no record from a cache, so
+    /// there is no stale view to refuse.
     pub async fn run(self: Arc<Self>, stop: impl Future<Output = ()>) {
-        self.fence.arm(self.timing.self_fence_after());
         tokio::pin!(stop);
         let mut every = tokio::time::interval(self.timing.every);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -177,6 +185,9 @@ impl Acknowledger {
             }
             if let Err(e) = self.sync_once().await {
                 tracing::warn!(error = %e, process = %self.name, "could not sync with the control plane");
+            }
+            if !self.fence.is_armed() {
+                self.fence.arm(self.timing.self_fence_after());
             }
         }
     }

@@ -20,9 +20,10 @@ use crate::context::TenantId;
 /// nothing new starts. Only then does this process acknowledge the change
 /// (see [`Acknowledger`](super::Acknowledger)).
 ///
-/// A new fence is **unarmed**: it refuses nothing (a CLI process, a test's
-/// direct access). A serving process [`arm`](Self::arm)s it when it starts
-/// acknowledging; from then on it is stale until its first sync.
+/// A new fence is **unarmed**: it never counts itself stale (a CLI
+/// process, which does not sync). A serving process's acknowledger
+/// [`arm`](Self::arm)s it after its first sync; from then on it refuses
+/// tenant work whenever its last sync is too old.
 ///
 /// Clones share the fence.
 ///
@@ -34,7 +35,7 @@ use crate::context::TenantId;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let fence = TenantFence::default();
 /// let acme = TenantId::new_v4();
-/// assert!(fence.enter(acme).is_ok()); // unarmed: nothing refused
+/// assert!(fence.enter(acme).is_ok()); // unarmed: never stale
 ///
 /// fence.arm(Duration::from_secs(10));
 /// assert!(matches!(fence.enter(acme), Err(Fenced::Stale { .. })));
@@ -133,20 +134,16 @@ impl TenantFence {
     }
 
     /// Lets one statement or transaction of `tenant` start, counted in
-    /// flight until the guard is dropped; refused if the tenant is held or
-    /// the fence is armed and stale.
+    /// flight until the guard is dropped; refused if the tenant is held, or
+    /// if the fence is armed and stale.
     pub fn enter(&self, tenant: TenantId) -> Result<FenceGuard, Fenced> {
         let mut state = self.lock();
-        if state.self_fence_after.is_none() {
-            return Ok(FenceGuard {
-                fence: None,
-                tenant,
-            });
-        }
         state.check_fresh()?;
         if state.held.contains(&tenant) {
             return Err(Fenced::Held);
         }
+        // Counted armed or not: a hold placed by the first sync waits for
+        // work begun before it.
         *state.in_flight.entry(tenant).or_default() += 1;
         Ok(FenceGuard {
             fence: Some(self.clone()),
@@ -220,9 +217,10 @@ impl FenceGuard {
         }
     }
 
-    /// Whether this guard stands for a fence that enforces (armed).
+    /// Whether this guard's fence enforces freshness (is armed): a
+    /// SQLite write then checks again under the file's write lock.
     pub fn is_fencing(&self) -> bool {
-        self.fence.is_some()
+        self.fence.as_ref().is_some_and(TenantFence::is_armed)
     }
 
     /// A guard that fences nothing (lifecycle work, unarmed processes).
@@ -306,11 +304,18 @@ mod tests {
         assert!(fence.enter(acme).is_ok());
     }
 
-    #[test]
-    fn an_unarmed_fence_refuses_nothing() {
+    #[tokio::test]
+    async fn an_unarmed_fence_is_never_stale_but_holds_and_counts() {
         let fence = TenantFence::default();
         let acme = TenantId::new_v4();
-        fence.lock().held.insert(acme);
-        assert!(fence.enter(acme).is_ok());
+        let before = fence.enter(acme).unwrap();
+        assert!(!before.is_fencing());
+        assert!(
+            !fence.hold(acme, Duration::from_millis(10)).await,
+            "work begun before the hold is waited for"
+        );
+        assert_eq!(fence.enter(acme).err(), Some(Fenced::Held));
+        drop(before);
+        assert!(fence.hold(acme, Duration::from_millis(10)).await);
     }
 }

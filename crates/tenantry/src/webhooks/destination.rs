@@ -146,13 +146,22 @@ fn in_range(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
 
 /// Addresses a tenant's webhook must not reach: loopback, private,
 /// link-local (cloud metadata), CGNAT, multicast, reserved, unspecified —
-/// and IPv6 forms that embed such an IPv4 address.
+/// and IPv6 forms that embed an IPv4 address: the IPv4-mapped
+/// `::ffff:0:0/96` and IPv4-translated `::ffff:0:0:0/96` ranges whole (a
+/// public IPv4 destination is reached as IPv4; a mapped form is only ever
+/// a way round the IPv4 rules), and the others below.
 fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_internal_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_internal_v4(v4);
+            if v6.to_ipv4_mapped().is_some()
+                || in_range(
+                    ip,
+                    IpAddr::V6(Ipv6Addr::new(0, 0, 0, 0, 0xffff, 0, 0, 0)),
+                    96,
+                )
+            {
+                return true;
             }
             let first = v6.segments()[0];
             v6.is_loopback()
@@ -213,6 +222,9 @@ mod tests {
             "http://[fd00::1]/",
             "http://[fe80::1]/",
             "http://[::ffff:127.0.0.1]/",
+            "http://[::ffff:8.8.8.8]/",
+            "http://[::ffff:0:7f00:1]/",
+            "http://[::ffff:0:808:808]/",
             "http://[::10.0.0.1]/",
             "http://[::127.0.0.1]/",
             "http://[2002:a00:1::]/",
