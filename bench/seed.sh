@@ -6,6 +6,6 @@ set -euo pipefail
 db="$1"; bin="$2"
 cd "$(dirname "$0")/.."
 mkdir -p /tmp/bench
-"$bin" --log-format pretty tenants list --database-url "$db" --data-dir /tmp/bench/tenantry-data >/dev/null  # creates + migrates
+"$bin" --log-format pretty migrate run --database-url "$db" --data-dir /tmp/bench/tenantry-data >/dev/null  # creates + migrates the tenant plane
 psql -q "$db" -f bench/seed-tenantry.sql
 psql -At -F $'\t' "$db" -c "SELECT t.slug, o.id FROM orders o JOIN tenantry.tenants t ON t.id = o.tenant_id ORDER BY t.slug, o.number" > /tmp/bench/orders.tsv

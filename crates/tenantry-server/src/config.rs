@@ -139,6 +139,20 @@ pub struct Config {
     /// How long backups are kept: a deleted tenant is in none of them once
     /// this has passed since its deletion (the deletion record says when).
     pub backup_retention: std::time::Duration,
+    /// Self-service sign-up.
+    pub signup: SignupConfig,
+}
+
+/// Self-service sign-up: off unless enabled; whom the per-client limits
+/// count; which slugs it refuses besides the built-in ones.
+#[derive(Clone, Debug, Default)]
+pub struct SignupConfig {
+    /// Whether `POST /signup` is open.
+    pub enabled: bool,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: crate::client_address::TrustedProxies,
+    /// Extra reserved slugs (lowercase).
+    pub reserved: Vec<String>,
 }
 
 /// Where the master key that wraps tenants' data keys is kept.

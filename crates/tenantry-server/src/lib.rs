@@ -25,6 +25,7 @@ pub mod tenant_settings;
 
 pub(crate) mod api;
 pub(crate) mod cli;
+pub mod client_address;
 pub(crate) mod export;
 pub(crate) mod flags;
 pub(crate) mod invoice_summary;

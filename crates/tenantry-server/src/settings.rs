@@ -221,6 +221,21 @@ pub struct Settings {
     #[arg(long, env = "TENANTRY_WARM_POOL", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warm_pool: Option<usize>,
+    /// Open self-service sign-up (`POST /signup`): each request is
+    /// confirmed by e-mail before a tenant exists [default: off].
+    #[arg(long, env = "TENANTRY_SIGNUP", global = true)]
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub signup: bool,
+    /// Proxies whose `X-Forwarded-For` names the client, for per-client
+    /// limits (`10.0.0.0/8,::1`) [default: none: the peer is the client].
+    #[arg(long, env = "TENANTRY_TRUSTED_PROXIES", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted_proxies: Option<String>,
+    /// Slugs sign-up refuses besides the built-in list (`admin`, `www`,
+    /// `api`, …), comma-separated.
+    #[arg(long, env = "TENANTRY_RESERVED_SLUGS", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserved_slugs: Option<String>,
     /// How many days backups are kept; a deleted tenant's deletion record
     /// says when the last backup holding it expires [default: 30].
     #[arg(long, env = "TENANTRY_BACKUP_RETENTION_DAYS", global = true)]
@@ -399,6 +414,21 @@ impl Settings {
             limits: crate::limit_sizes::LimitSizes::from_flag(s.limits.clone().as_deref())?,
             metrics_top_k: s.metrics_top_k.unwrap_or(20),
             warm_pool: s.warm_pool.unwrap_or(0),
+            signup: crate::config::SignupConfig {
+                enabled: s.signup,
+                trusted_proxies: crate::client_address::TrustedProxies::parse(
+                    s.trusted_proxies.as_deref().unwrap_or(""),
+                )
+                .map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?,
+                reserved: s
+                    .reserved_slugs
+                    .as_deref()
+                    .unwrap_or("")
+                    .split(',')
+                    .map(|slug| slug.trim().to_ascii_lowercase())
+                    .filter(|slug| !slug.is_empty())
+                    .collect(),
+            },
             backup_retention: std::time::Duration::from_secs(
                 s.backup_retention_days
                     .unwrap_or(30)

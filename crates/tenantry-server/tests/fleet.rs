@@ -80,7 +80,7 @@ async fn has_note_column(owner: &tokio_postgres::Client, schema: &str) -> bool {
     row.get::<_, i64>(0) == 1
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_canary_first_recorded_and_serving_throughout() {
     let slugs = ["f0", "f1", "f2", "f3", "f4", "f5", "f6"];
     let Some(s) = server_with_schema_tenants(&slugs).await else {
@@ -211,7 +211,7 @@ async fn parallel_canary_first_recorded_and_serving_throughout() {
     assert_eq!((again.migrated.len(), again.up_to_date.len()), (0, 9));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_are_recorded_and_a_rerun_migrates_only_them() {
     let Some(s) = server_with_schema_tenants(&["p0", "p1", "p2", "p3"]).await else {
         return;
@@ -295,7 +295,7 @@ async fn failures_are_recorded_and_a_rerun_migrates_only_them() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fleet_halts_past_the_failure_threshold() {
     let Some(s) = server_with_schema_tenants(&["h0", "h1", "h2", "h3"]).await else {
         return;
@@ -345,7 +345,7 @@ async fn the_fleet_halts_past_the_failure_threshold() {
     assert_eq!(report.skipped, ["h2", "h3"]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_canary_stops_the_fleet() {
     let Some(s) = server_with_schema_tenants(&["c0", "c1", "c2"]).await else {
         return;
@@ -389,7 +389,7 @@ const SLOW_V2: &str =
 
 /// Child half of the crash test: runs the fleet until killed. Ignored in
 /// normal runs; the parent starts it with `--ignored` and the database URL.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "started by runner_killed_mid_fleet"]
 async fn crash_child() {
     let url = std::env::var("FLEET_CRASH_URL").expect("started by the crash test");
@@ -420,7 +420,7 @@ async fn crash_child() {
     .unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runner_killed_mid_fleet_leaves_no_half_migrated_target() {
     let Some(s) = server_with_schema_tenants(&CRASH_SLUGS).await else {
         return;
@@ -508,7 +508,7 @@ async fn runner_killed_mid_fleet_leaves_no_half_migrated_target() {
 /// `tenantry tenants create --tier database` on PostgreSQL creates and
 /// migrates the tenant's database before the tenant is active, and
 /// `tenantry migrate status` lists that database as a target.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_provisions_a_database_tier_tenant() {
     let Some(pg) = tenantry_testkit::postgres().await else {
         return;

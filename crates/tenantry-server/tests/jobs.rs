@@ -41,7 +41,7 @@ async fn create_invoice(s: &TestServer, slug: &str) -> Value {
         .await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_invoice_is_e_mailed_by_a_job_in_its_tenant_s_context() {
     let outbox =
         std::env::temp_dir().join(format!("tenantry-outbox-{}", uuid::Uuid::new_v4().simple()));
@@ -81,7 +81,7 @@ async fn a_new_invoice_is_e_mailed_by_a_job_in_its_tenant_s_context() {
     let _ = std::fs::remove_dir_all(&outbox);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_are_signed_with_the_tenant_s_secret_and_logged() {
     let s = TestServer::sqlite_with(|settings| {
         settings.webhook_allow = Some("127.0.0.0/8".into());
@@ -164,7 +164,7 @@ async fn webhooks_are_signed_with_the_tenant_s_secret_and_logged() {
     assert!(deliveries(&s, "globex").await.is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loopback_endpoints_are_refused_unless_allow_listed_and_slow_ones_time_out() {
     // No allow-list: 127.0.0.1 is refused, the job dies, nothing is sent.
     let s = TestServer::sqlite().await;
@@ -245,7 +245,7 @@ async fn loopback_endpoints_are_refused_unless_allow_listed_and_slow_ones_time_o
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_server_processes_enqueue_each_cron_tick_once() {
     let Some(pg) = tenantry_testkit::postgres().await else {
         return;
@@ -383,7 +383,7 @@ async fn two_server_processes_enqueue_each_cron_tick_once() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_jobs_cli_pauses_resumes_and_shares_as_the_system_tenant() {
     let dir = std::env::temp_dir().join(format!(
         "tenantry-jobs-cli-{}",
@@ -502,7 +502,7 @@ impl SmtpSwitch {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invoice_e_mails_go_through_a_real_smtp_server_when_configured() {
     let Some((mut smtp, port, received)) = smtp_server() else {
         return;
@@ -539,7 +539,7 @@ async fn invoice_e_mails_go_through_a_real_smtp_server_when_configured() {
 /// The SMTP server is down when an invoice is made: the invoice is made all
 /// the same (only e-mail needs SMTP), the e-mail job fails and is retried,
 /// and once the server is back the message arrives — once.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_e_mail_waits_for_smtp_to_come_back_and_is_sent_once() {
     let Some(pg) = tenantry_testkit::postgres().await else {
         return;
@@ -631,7 +631,7 @@ async fn an_e_mail_waits_for_smtp_to_come_back_and_is_sent_once() {
 /// SMTP as a real provider runs it: STARTTLS required, then AUTH. The
 /// server's certificate is signed by a private CA the server is told about
 /// (`--smtp-ca-file`); the message arrives encrypted and authenticated.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e_mail_goes_over_starttls_with_auth_to_a_server_that_requires_both() {
     use std::io::{BufRead, BufReader};
     let dir = std::env::temp_dir().join(format!("tenantry-smtp-{}", uuid::Uuid::new_v4().simple()));

@@ -28,7 +28,7 @@ fn limits_file(per_second: u32, burst: u32) -> std::path::PathBuf {
     path
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_over_its_rate_gets_429_with_headers_and_others_do_not() {
     let file = limits_file(1, 2);
     let s = TestServer::sqlite_with(|settings| {
@@ -149,7 +149,7 @@ async fn read_head(stream: &mut TcpStream) -> String {
     String::from_utf8(head).unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_concurrent_budget_is_per_tenant_and_slow_requests_get_504() {
     let s = TestServer::sqlite().await;
     let invoice = s.invoice_an_order("acme", "limits-test").await["id"]
@@ -219,7 +219,7 @@ async fn the_concurrent_budget_is_per_tenant_and_slow_requests_get_504() {
     assert_eq!(files["attachments"].as_array().unwrap().len(), 1, "{files}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_one_rate_limit_holds_across_two_processes() {
     let Some(redis) = common::redis().await else {
         return;

@@ -232,7 +232,7 @@ fn allow_hooks(settings: &mut tenantry_server::settings::Settings) {
     settings.webhook_allow = Some("127.0.0.0/8".into());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offboarding_leaves_nothing_on_sqlite() {
     let s = TestServer::sqlite_with(allow_hooks).await;
     offboard(
@@ -253,7 +253,7 @@ async fn offboarding_leaves_nothing_on_sqlite() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offboarding_leaves_nothing_on_postgres() {
     let Some(redis) = common::redis().await else {
         return;
@@ -297,7 +297,7 @@ async fn offboarding_leaves_nothing_on_postgres() {
 }
 
 #[cfg(feature = "s3")]
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offboarding_leaves_nothing_on_s3() {
     let Some(endpoint) = tenantry_testkit::s3_endpoint() else {
         return;
@@ -347,7 +347,7 @@ async fn offboarding_leaves_nothing_on_s3() {
 /// With a grace period the tenant is suspended and its export is ready to
 /// download (even while suspended: only through the signed URL); cancelled
 /// within the grace period, it is active again and the export is gone.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grace_period_keeps_the_export_downloadable_and_can_be_cancelled() {
     let s = TestServer::sqlite_with(allow_hooks).await;
     s.seed("pondering", tenantry_server::plans::PRO, Tier::Shared)
@@ -433,7 +433,7 @@ async fn a_grace_period_keeps_the_export_downloadable_and_can_be_cancelled() {
 
 /// Offboarding through the library call, run by the server's own workers:
 /// the tenant's series leave `/metrics` (folded into `other`).
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_tenant_leaves_the_metrics() {
     let s = TestServer::sqlite().await;
     let record = s

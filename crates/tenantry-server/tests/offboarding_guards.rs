@@ -56,7 +56,7 @@ async fn orders_status(s: &TestServer, slug: &str) -> StatusCode {
         .status()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_at_ninety_percent_of_its_quota_is_offboarded_to_the_end() {
     let s = TestServer::sqlite_with(|c| c.storage_quota_mb = Some(1)).await;
     attach(&s, "acme", "scan.bin", vec![7; 900 * 1024]).await;
@@ -68,7 +68,7 @@ async fn a_tenant_at_ninety_percent_of_its_quota_is_offboarded_to_the_end() {
     assert_eq!(orders_status(&s, "acme").await, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_offboarding_leaves_the_tenant_suspended() {
     let s = TestServer::sqlite().await;
     let file = attach(&s, "acme", "note.txt", b"a note".to_vec()).await;
@@ -102,7 +102,7 @@ async fn a_failed_offboarding_leaves_the_tenant_suspended() {
     assert_eq!(orders_status(&s, "acme").await, StatusCode::OK);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resuming_during_the_grace_period_cancels_the_deletion() {
     let s = TestServer::sqlite().await;
     let (ok, out, err) =

@@ -1,7 +1,12 @@
-//! Self-service sign-up through the real server: a new tenant registered
-//! `provisioning`, onboarded by the server's own lifecycle workers to
-//! `active` with its admin, who is welcomed by e-mail; bad input refused with nothing written; a slug
-//! taken is a 409; one client address is limited.
+//! Self-service sign-up through the real server, when the operator opened
+//! it: a request is answered by e-mail (a confirmation, or word that the
+//! slug is taken — never to the anonymous caller), one address gets one
+//! such e-mail per window, the confirmation registers the tenant
+//! `provisioning` and the server's own lifecycle workers onboard it to
+//! `active` with its admin, who is welcomed; reserved and look-alike
+//! slugs and bad input are refused with nothing written; clients (an
+//! address, an IPv6 /64, behind a trusted proxy the forwarded one) and all
+//! sign-ups together are limited.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -15,11 +20,81 @@ use serde_json::{Value, json};
 use tenantry::registry::{TenantKey, TenantState};
 use tenantry::workflow::{StepState, WorkflowId, WorkflowState};
 
+/// `POST /signup` from a client of its own (a fresh IPv6 /64 each time,
+/// forwarded by the proxy on loopback), so no per-client limit is met.
 async fn sign_up(s: &TestServer, body: Value) -> (StatusCode, Value) {
+    static CLIENTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = CLIENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let client = format!("2001:db8:fff:{n:x}::1");
+    sign_up_from(s, Some(&client), body).await
+}
+
+/// `POST /signup`, through a proxy that forwarded `client` when given.
+async fn sign_up_from(s: &TestServer, client: Option<&str>, body: Value) -> (StatusCode, Value) {
+    let mut request = s.http.post(s.url("/signup")).json(&body);
+    if let Some(client) = client {
+        request = request.header("x-forwarded-for", client);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A server with sign-up open, behind a proxy on loopback.
+async fn open_for_signup(postgres: bool) -> Option<TestServer> {
+    let open = |c: &mut tenantry_server::settings::Settings| {
+        c.signup = true;
+        c.trusted_proxies = Some("127.0.0.1/32,::1".into());
+    };
+    if postgres {
+        TestServer::postgres_with(open).await
+    } else {
+        Some(TestServer::sqlite_with(open).await)
+    }
+}
+
+/// The sign-up e-mails `to` got (the platform's outbox: no tenant yet).
+fn signup_mails(s: &TestServer, to: &str) -> Vec<String> {
+    let outbox = s.data_dir.join("outbox").join("system");
+    std::fs::read_dir(&outbox)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .filter(|m| m.contains(&format!("To: {to}")) && m.contains("Subject: Your sign-up for"))
+        .collect()
+}
+
+/// Waits for the one sign-up e-mail to `to` (a job of the queue's).
+async fn the_signup_mail(s: &TestServer, to: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut mails = signup_mails(s, to);
+        if let Some(mail) = mails.pop() {
+            assert!(mails.is_empty(), "one e-mail: {mails:?}");
+            return mail;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no sign-up e-mail to {to}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The confirmation an e-mail carries (the JSON to send back).
+fn confirmation_in(mail: &str) -> Value {
+    let start = mail.find("-d '").expect("a confirmation in the e-mail") + 4;
+    let end = start + mail[start..].find('\'').unwrap();
+    serde_json::from_str(&mail[start..end]).unwrap()
+}
+
+async fn confirm(s: &TestServer, confirmation: &Value) -> (StatusCode, Value) {
     let response = s
         .http
-        .post(s.url("/signup"))
-        .json(&body)
+        .post(s.url("/signup/confirm"))
+        .json(confirmation)
         .send()
         .await
         .unwrap();
@@ -28,11 +103,31 @@ async fn sign_up(s: &TestServer, body: Value) -> (StatusCode, Value) {
 }
 
 async fn signup_flow(s: &TestServer) {
-    let (status, body) = sign_up(
+    let (status, asked) = sign_up(
         s,
         json!({"slug": "initech", "name": "Initech", "admin_email": "Boss@Initech.Example"}),
     )
     .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{asked}");
+    assert_eq!(asked["status"], "check your e-mail");
+    assert!(
+        s.services
+            .tenants
+            .find(&TenantKey::Slug("initech".into()))
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing is registered before the address is confirmed"
+    );
+    let mail = the_signup_mail(s, "boss@initech.example").await;
+    let confirmation = confirmation_in(&mail);
+
+    let mut altered = confirmation.clone();
+    altered["slug"] = json!("initrode");
+    let (status, answer) = confirm(s, &altered).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+
+    let (status, body) = confirm(s, &confirmation).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["slug"], "initech");
     assert_eq!(body["state"], "provisioning");
@@ -85,12 +180,8 @@ async fn signup_flow(s: &TestServer) {
     assert!(welcome.contains("To: boss@initech.example"), "{welcome}");
     assert!(welcome.contains("X-Tenant: initech"), "{welcome}");
 
-    // Taken, whoever asks.
-    let (status, body) = sign_up(
-        s,
-        json!({"slug": "initech", "admin_email": "other@initech.example"}),
-    )
-    .await;
+    // A confirmation is used once: the slug is then taken.
+    let (status, body) = confirm(s, &confirmation).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(
         s.services
@@ -103,8 +194,38 @@ async fn signup_flow(s: &TestServer) {
         "no second onboarding"
     );
 
-    let (status, _) = sign_up(s, json!({"slug": "system", "admin_email": "a@b.example"})).await;
-    assert_eq!(status, StatusCode::CONFLICT, "reserved");
+    // Asking for a taken slug is answered like any other; the e-mail says.
+    let (status, answer) = sign_up(
+        s,
+        json!({"slug": "initech", "admin_email": "other@initech.example"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"status": "check your e-mail", "admin_email": "other@initech.example"})
+    );
+    let taken = the_signup_mail(s, "other@initech.example").await;
+    assert!(taken.contains("that name is taken"), "{taken}");
+    assert!(
+        !taken.contains("-d '"),
+        "no confirmation for a taken slug: {taken}"
+    );
+
+    // Reserved and look-alike slugs: refused whoever asks (no secret there).
+    for slug in [
+        "system",
+        "admin",
+        "www",
+        "api",
+        "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d",
+        "xn--pypal-4ve",
+    ] {
+        let (status, answer) =
+            sign_up(s, json!({"slug": slug, "admin_email": "a@b.example"})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{slug}: {answer}");
+        assert_eq!(answer["field"], "slug", "{answer}");
+    }
 
     // Bad input: a clear 400, nothing registered.
     for (body, field) in [
@@ -144,40 +265,138 @@ async fn signup_flow(s: &TestServer) {
 
 #[tokio::test]
 async fn a_tenant_signs_itself_up_on_sqlite() {
-    signup_flow(&TestServer::sqlite().await).await;
+    signup_flow(&open_for_signup(false).await.unwrap()).await;
 }
 
 #[tokio::test]
 async fn a_tenant_signs_itself_up_on_postgres() {
-    let Some(s) = TestServer::postgres().await else {
+    let Some(s) = open_for_signup(true).await else {
         return;
     };
     signup_flow(&s).await;
 }
 
 #[tokio::test]
-async fn one_address_cannot_sign_up_without_limit() {
+async fn sign_up_is_closed_unless_the_operator_opens_it() {
     let s = TestServer::sqlite().await;
+    let (status, answer) = sign_up(
+        &s,
+        json!({"slug": "initech", "admin_email": "boss@initech.example"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    let (status, _) = confirm(&s, &json!({"slug": "initech", "name": "x", "admin_email": "boss@initech.example", "signature": "t=1,v1=00"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn one_address_gets_one_sign_up_mail_per_window() {
+    let s = open_for_signup(false).await.unwrap();
+    for (n, client) in ["198.51.100.1", "198.51.100.2", "198.51.100.3"]
+        .into_iter()
+        .enumerate()
+    {
+        let (status, answer) = sign_up_from(
+            &s,
+            Some(client),
+            json!({"slug": format!("paypal-security-{n}"), "admin_email": "victim@mail.example"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    }
+    let first = the_signup_mail(&s, "victim@mail.example").await;
+    assert!(first.contains("paypal-security-0"), "{first}");
+    // Had the victim's other two been queued (before this one, in the same
+    // lane), they would have been sent by the time this one is.
+    let (status, _) = sign_up_from(
+        &s,
+        Some("198.51.100.4"),
+        json!({"slug": "umbrella", "admin_email": "boss@umbrella.example"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    the_signup_mail(&s, "boss@umbrella.example").await;
+    assert_eq!(signup_mails(&s, "victim@mail.example").len(), 1);
+}
+
+/// Counts sign-ups from `client` until one is refused; how many passed.
+async fn until_refused(s: &TestServer, client: &str, tag: &str) -> (usize, Value) {
+    for n in 0..40 {
+        let (status, answer) = sign_up_from(
+            s,
+            Some(client),
+            json!({"slug": format!("{tag}-{n}"), "admin_email": "not an address"}),
+        )
+        .await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return (n, answer);
+        }
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    }
+    panic!("{client} was never limited");
+}
+
+#[tokio::test]
+async fn one_client_is_limited_per_address_and_per_ipv6_slash_64() {
+    let s = open_for_signup(false).await.unwrap();
+    let (passed, answer) = until_refused(&s, "203.0.113.7", "v4").await;
+    assert!(passed >= 1, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("this client"),
+        "{answer}"
+    );
+    // Another address of the same /64 is the same client...
+    let (status, _) = sign_up_from(
+        &s,
+        Some("2001:db8:1:2::1"),
+        json!({"slug": "x-1", "admin_email": "nope"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (passed_v6, _) = until_refused(&s, "2001:db8:1:2::2", "v6").await;
+    let (status, _) = sign_up_from(
+        &s,
+        Some("2001:db8:1:2:ffff::9"),
+        json!({"slug": "x-2", "admin_email": "nope"}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "same /64, same limit"
+    );
+    assert!(passed_v6 >= 1);
+    // ... another /64 is not.
+    let (status, _) = sign_up_from(
+        &s,
+        Some("2001:db8:1:3::1"),
+        json!({"slug": "x-3", "admin_email": "nope"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn all_sign_ups_together_are_limited() {
+    let s = open_for_signup(false).await.unwrap();
     let mut refused = None;
-    for n in 0..12 {
-        let response = s
-            .http
-            .post(s.url("/signup"))
-            .json(&json!({"slug": format!("burst-{n}"), "admin_email": "not an address"}))
-            .send()
-            .await
-            .unwrap();
-        if response.status() == StatusCode::TOO_MANY_REQUESTS {
-            refused = Some(response);
+    for n in 0..200u32 {
+        // A new /64 every time: no one client is limited.
+        let client = format!("2001:db8:{:x}:{:x}::1", n / 256 + 100, n % 256);
+        let (status, answer) = sign_up_from(
+            &s,
+            Some(&client),
+            json!({"slug": format!("campaign-{n}"), "admin_email": "not an address"}),
+        )
+        .await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(answer);
             break;
         }
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     }
-    let refused = refused.expect("a burst of sign-ups from one address is limited");
-    let retry: u64 = refused.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(retry >= 1);
+    let refused = refused.expect("a campaign from many clients is limited in all");
+    assert!(
+        refused["error"].as_str().unwrap().contains("at the moment"),
+        "{refused}"
+    );
 }

@@ -38,7 +38,7 @@ async fn until_lagging(s: &TestServer, tenant: tenantry::TenantId, version: i64,
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_serving_process_acknowledges_a_new_route() {
     let s = TestServer::sqlite().await;
     let acme = s.record("acme").await;
@@ -230,7 +230,7 @@ async fn postgres_server() -> Option<TestServer> {
     TestServer::postgres_with(|settings| settings.pool_size = Some(8)).await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_moves_shared_to_database_and_back_on_sqlite_while_it_writes() {
     let s = TestServer::sqlite().await;
     let globex_before = rows_on(&s, "globex", Tier::Shared).await;
@@ -253,7 +253,7 @@ async fn a_tenant_moves_shared_to_database_and_back_on_sqlite_while_it_writes() 
     assert_eq!(rows_on(&s, "globex", Tier::Shared).await, globex_before);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_moves_through_every_tier_on_postgres_while_it_writes() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter("warn")
@@ -466,7 +466,7 @@ async fn a_rollback_after_the_cutover_keeps_every_write(s: &TestServer) {
     move_while_writing(s, "acme", Tier::Database).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_and_rollback_on_sqlite() {
     let s = TestServer::sqlite().await;
     a_mismatch_stops_the_move_until_resumed(&s).await;
@@ -474,7 +474,7 @@ async fn verify_and_rollback_on_sqlite() {
     a_rollback_after_the_cutover_keeps_every_write(&s).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_and_rollback_on_postgres() {
     let Some(s) = postgres_server().await else {
         return;
@@ -491,7 +491,7 @@ async fn verify_and_rollback_on_postgres() {
 /// the server while its database is there, and not after it has left.
 /// (The machine has one PostgreSQL; "another server" is the same cluster
 /// through its Unix socket, as in `database_server.rs`.)
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_moves_to_a_database_on_another_server_and_back() {
     let socket = std::path::Path::new("/var/run/postgresql/.s.PGSQL.5432");
     if !socket.exists() {

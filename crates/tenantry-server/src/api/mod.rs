@@ -76,6 +76,10 @@ pub(crate) struct Shared {
     pub workflows: tenantry::workflow::Workflows,
     /// Sign-ups per client address (in Redis when configured).
     pub signup_rates: std::sync::Arc<dyn tenantry::limits::RateStore>,
+    /// Whether sign-up is open, and its limits' and slugs' settings.
+    pub signup: crate::config::SignupConfig,
+    /// The key sign-up confirmations are signed with.
+    pub signup_key: Vec<u8>,
 }
 
 impl Shared {
@@ -132,6 +136,7 @@ pub(crate) fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     // Sign-up is served outside the edge (public_routes) but documented here.
     let (_, signup_doc) = OpenApiRouter::<AppState>::new()
         .routes(routes!(signup::sign_up))
+        .routes(routes!(signup::confirm))
         .split_for_parts();
     doc.merge(signup_doc);
     utoipa::Modify::modify(&openapi::ErrorResponses, &mut doc);
@@ -146,6 +151,7 @@ pub(crate) fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub(crate) fn public_routes(doc: utoipa::openapi::OpenApi) -> Router<AppState> {
     Router::new()
         .route("/signup", axum::routing::post(signup::sign_up))
+        .route("/signup/confirm", axum::routing::post(signup::confirm))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
@@ -154,6 +160,7 @@ pub(crate) fn public_routes(doc: utoipa::openapi::OpenApi) -> Router<AppState> {
 /// The access log, as a layer for [`crate::app`]'s stack.
 pub(crate) use access_log::log_request;
 pub(crate) use current_view::current_view;
+pub(crate) use signup::{Confirmation, confirmation_key as signup_key};
 
 /// The operator plane: metrics and health, for the admin listener only.
 pub(crate) fn admin_router(state: AppState) -> Router {

@@ -91,6 +91,8 @@ pub fn build(config: &Config, services: &Services) -> App {
             Some(redis) => Arc::new(redis.clone()),
             None => Arc::new(tenantry::limits::LocalRates::default()),
         },
+        signup: config.signup.clone(),
+        signup_key: api::signup_key(&config.jwt_secret),
     });
     let edge = TenantLayer::new(services.tenants.clone(), verifier(config))
         .membership(members)
@@ -143,7 +145,13 @@ pub fn workers(config: &Config, services: &Services) -> anyhow::Result<Backgroun
     let mut background = crate::jobs::start(config, services)?;
     // Every serving process acknowledges (workers or none): a change that
     // holds a tenant waits for it, and its fence refuses held tenants.
-    background.spawn(services.acknowledger.clone().run(background.stopping()));
+    let acknowledger = services.acknowledger.clone();
+    let acks = services.route_acks.clone();
+    background.spawn(async move {
+        // A process of this machine that died unannounced is not waited for.
+        crate::process::forget_dead_here(&*acks).await;
+    });
+    background.spawn(acknowledger.run(background.stopping()));
     if config.jobs.workers > 0 {
         crate::lifecycle::start(config, services, &mut background);
     }

@@ -37,6 +37,31 @@ pub(crate) mod kinds {
     pub(crate) const CLEANUP: &str = "system.cleanup";
     /// Welcome a tenant's first admin (onboarding).
     pub(crate) const INVITATION: &str = "user.invitation";
+    /// Answer a sign-up request by e-mail (system tenant).
+    pub(crate) const SIGNUP_MAIL: &str = "signup.mail";
+}
+
+/// A sign-up request's answer, by e-mail to the address it named.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct SignupMail {
+    /// The address.
+    pub(crate) to: String,
+    /// The slug asked for.
+    pub(crate) slug: String,
+    /// What confirms it; `None`: the slug is taken.
+    pub(crate) confirmation: Option<crate::api::Confirmation>,
+}
+
+/// Queues `mail` as a system-tenant job (there is no tenant yet).
+pub(crate) async fn mail_signup(services: &Services, mail: &SignupMail) -> Result<(), JobError> {
+    let queue = services.queue.clone();
+    let mail = mail.clone();
+    tenantry::context::run_as_system("signup-mail", async move {
+        // The envelope takes its tenant from the context: the system.
+        let job = JobEnvelope::new(kinds::SIGNUP_MAIL, &mail)?.lane(Lane::Interactive);
+        queue.enqueue(&job).await.map(drop)
+    })
+    .await
 }
 
 /// Who a welcome e-mail goes to.

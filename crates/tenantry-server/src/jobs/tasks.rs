@@ -63,7 +63,7 @@ impl Handlers {
     /// `worker` with a handler for every kind.
     pub(super) fn register(self: &Arc<Self>, worker: Worker) -> Worker {
         let (a, b, c, d) = (self.clone(), self.clone(), self.clone(), self.clone());
-        let e = self.clone();
+        let (e, f) = (self.clone(), self.clone());
         worker
             .handle_json(kinds::INVOICE_EMAIL, move |job, invoice: InvoiceRef| {
                 let h = a.clone();
@@ -88,6 +88,42 @@ impl Handlers {
                     async move { h.invitation(&job, invitation).await }
                 },
             )
+            .handle_json(kinds::SIGNUP_MAIL, move |job, mail: super::SignupMail| {
+                let h = f.clone();
+                async move { h.signup_mail(&job, mail).await }
+            })
+    }
+
+    /// Answers a sign-up request at the address it named: the
+    /// confirmation to send back, or word that the slug is taken — told
+    /// here, to the mailbox's owner, never to the anonymous caller.
+    async fn signup_mail(&self, job: &Job, mail: super::SignupMail) -> Result<(), Failure> {
+        let body = match &mail.confirmation {
+            Some(confirmation) => format!(
+                "Someone (we hope you) asked to sign up {slug} with this address.\n\
+                 To create it, within a day, send this back:\n\n\
+                 curl -X POST -H 'Content-Type: application/json' https://{base}/signup/confirm -d '{json}'\n\n\
+                 If it was not you, do nothing: nothing is created.\n",
+                slug = mail.slug,
+                base = self.base_domain,
+                json = serde_json::to_string(confirmation).map_err(retry)?,
+            ),
+            None => format!(
+                "Someone asked to sign up {slug} with this address, but that name is taken.\n\
+                 Choose another one. If it was not you, do nothing.\n",
+                slug = mail.slug,
+            ),
+        };
+        let email = Email {
+            from: self.mail_from.clone(),
+            to: mail.to,
+            subject: format!("Your sign-up for {}", mail.slug),
+            body,
+        };
+        self.mailer
+            .send(&email, "system", job.id)
+            .await
+            .map_err(Failure::Retry)
     }
 
     /// Who hears about the tenant's invoices: its admins (the first

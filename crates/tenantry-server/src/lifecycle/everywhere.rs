@@ -50,12 +50,25 @@ pub(crate) async fn acknowledged(services: &Services, record: &TenantRecord) -> 
         // Never changed in a way a process must acknowledge.
         return Ok(());
     }
-    tenantry::fence::acknowledged(
-        &*services.route_acks,
-        record.id,
-        record.route_version,
-        &services.acknowledger.timing(),
-    )
-    .await?;
+    let timing = services.acknowledger.timing();
+    let wait = || {
+        tenantry::fence::acknowledged(
+            &*services.route_acks,
+            record.id,
+            record.route_version,
+            &timing,
+        )
+    };
+    match wait().await {
+        Err(tenantry::fence::NotAcknowledged::Lagging { processes, .. })
+            if processes.iter().any(|p| crate::process::is_dead_here(p)) =>
+        {
+            // Some of them died on this machine without signing off: they
+            // hold nothing, so they are not waited for to their lease.
+            crate::process::forget_dead_here(&*services.route_acks).await;
+            wait().await?;
+        }
+        done => done?,
+    }
     Ok(())
 }

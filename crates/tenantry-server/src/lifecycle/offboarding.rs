@@ -95,7 +95,8 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
                     && record.state == TenantState::Suspended
                     && was == TenantState::Active
                 {
-                    services.tenants.set_state(record.id, was).await?;
+                    // Served again everywhere before the cancellation ends.
+                    everywhere::set_state(&services, record.id, was).await?;
                 }
                 Ok(())
             }))

@@ -15,6 +15,11 @@ use tenantry_testkit::PgTestDb;
 
 pub const SECRET: &str = "integration-test-secret-0123456789";
 
+/// A server in the test's own process (its workers and its acknowledger
+/// run on the test's runtime). A test that runs the CLI while one runs
+/// uses a multi-thread runtime: state changes wait for every serving
+/// process's acknowledgement, which a current-thread runtime blocked in
+/// `Command::output` cannot give.
 pub struct TestServer {
     pub addr: std::net::SocketAddr,
     /// The operator listener (`/metrics`).

@@ -284,6 +284,10 @@ impl Edge {
             .role(user.clone())
             .await
             .map_err(|e| {
+                if refused_as_held(&e) {
+                    // Admitted on a cached record older than the hold.
+                    return Rejection::UnknownTenant;
+                }
                 tracing::warn!(error = %e, "membership check failed");
                 Rejection::RegistryUnavailable
             })?
@@ -378,5 +382,22 @@ fn names(key: &TenantKey, tenant: &TenantRecord) -> bool {
             .domains
             .iter()
             .any(|d| d.eq_ignore_ascii_case(domain)),
+    }
+}
+
+/// Whether the membership store was refused because the tenant is held
+/// in this process (see `tenantry::fence`): the tenant is not served.
+fn refused_as_held(error: &super::MembershipError) -> bool {
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    {
+        matches!(
+            error.0.downcast_ref::<crate::data::DataError>(),
+            Some(crate::data::DataError::Fenced(crate::fence::Fenced::Held))
+        )
+    }
+    #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+    {
+        let _ = error;
+        false
     }
 }

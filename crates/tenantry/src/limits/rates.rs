@@ -21,6 +21,11 @@ pub trait RateStore: Send + Sync + 'static {
     /// Admits or refuses one request of `tenant` at `per_second` sustained
     /// with `burst` more at once.
     fn check(&self, tenant: TenantId, per_second: u32, burst: u32) -> BoxFuture<'_, Decision>;
+
+    /// Whether this is the first call for `key` in the last `window` —
+    /// recorded if so: something done at most once per window (one
+    /// e-mail to one address, say), however many ask.
+    fn first_in(&self, key: TenantId, window: Duration) -> BoxFuture<'_, bool>;
 }
 
 /// Rates kept in this process (the default).
@@ -28,15 +33,21 @@ pub struct LocalRates {
     // A `Mutex` per tenant: a check is a read-modify-write that must not
     // interleave for one tenant, and tenants must not wait on each other.
     tats: Cache<TenantId, Arc<Mutex<Option<tokio::time::Instant>>>>,
+    // When each key of `first_in` was last let through.
+    firsts: Mutex<std::collections::HashMap<TenantId, tokio::time::Instant>>,
 }
 
 impl Default for LocalRates {
     fn default() -> Self {
         Self {
             tats: Cache::builder().time_to_idle(IDLE_STATE).build(),
+            firsts: Mutex::default(),
         }
     }
 }
+
+/// Keys `first_in` remembers at most in one process (older ones go first).
+const MAX_FIRSTS: usize = 100_000;
 
 impl RateStore for LocalRates {
     fn check(&self, tenant: TenantId, per_second: u32, burst: u32) -> BoxFuture<'_, Decision> {
@@ -46,6 +57,21 @@ impl RateStore for LocalRates {
             gcra::check(&mut tat, tokio::time::Instant::now(), per_second, burst)
         };
         Box::pin(std::future::ready(decision))
+    }
+
+    fn first_in(&self, key: TenantId, window: Duration) -> BoxFuture<'_, bool> {
+        let now = tokio::time::Instant::now();
+        let mut firsts = self.firsts.lock().unwrap_or_else(|p| p.into_inner());
+        let first = firsts
+            .get(&key)
+            .is_none_or(|at| now.duration_since(*at) >= window);
+        if first {
+            if firsts.len() >= MAX_FIRSTS {
+                firsts.retain(|_, at| now.duration_since(*at) < window);
+            }
+            firsts.insert(key, now);
+        }
+        Box::pin(std::future::ready(first))
     }
 }
 
@@ -156,6 +182,33 @@ return {1, burst + 1 - math.ceil((next - now) / interval)}
                     Err(e) => {
                         tracing::warn!(error = %e, "Redis rate limiter unreachable; limiting in this process");
                         self.fallback.check(tenant, per_second, burst).await
+                    }
+                }
+            })
+        }
+
+        fn first_in(&self, key: TenantId, window: Duration) -> BoxFuture<'_, bool> {
+            Box::pin(async move {
+                let mut conn = self.conn.clone();
+                let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+                let mut set = redis::cmd("SET");
+                set.arg(format!("{}once:{key}", self.prefix))
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(window_ms);
+                let call = set.query_async::<Option<String>>(&mut conn);
+                match tokio::time::timeout(Self::BUDGET, call).await {
+                    Ok(Ok(set)) => set.is_some(),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "Redis unreachable; once-per-window kept in this process");
+                        self.fallback.first_in(key, window).await
+                    }
+                    Err(_) => {
+                        tracing::warn!(
+                            "Redis did not answer; once-per-window kept in this process"
+                        );
+                        self.fallback.first_in(key, window).await
                     }
                 }
             })

@@ -77,8 +77,11 @@ pub trait RouteAcks: Send + Sync + 'static {
     /// without this the table only grows.
     fn forget_silent(&self, silent: Duration) -> BoxFuture<'_, Result<u64, DataError>>;
 
-    /// Forgets `process` at once (it stops serving): no change waits for
-    /// it any more.
+    /// Every process registered, live or silent, by name.
+    fn processes(&self) -> BoxFuture<'_, Result<Vec<String>, DataError>>;
+
+    /// Forgets `process` at once (it stops serving, or is known dead): no
+    /// change waits for it any more.
     fn forget(&self, process: &str) -> BoxFuture<'_, Result<(), DataError>>;
 
     /// Processes seen within `alive` that have not acknowledged at least

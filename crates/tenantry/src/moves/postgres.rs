@@ -102,6 +102,22 @@ impl RouteAcks for PgRouteAcks {
         })
     }
 
+    fn processes(&self) -> BoxFuture<'_, Result<Vec<String>, DataError>> {
+        Box::pin(async move {
+            let rows = self
+                .db
+                .client()
+                .await?
+                .query(
+                    "SELECT name FROM tenantry.server_processes ORDER BY name",
+                    &[],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
     fn forget(&self, process: &str) -> BoxFuture<'_, Result<(), DataError>> {
         let process = process.to_owned();
         Box::pin(async move {

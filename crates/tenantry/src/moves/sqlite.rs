@@ -116,6 +116,24 @@ impl RouteAcks for SqliteRouteAcks {
         })
     }
 
+    fn processes(&self) -> BoxFuture<'_, Result<Vec<String>, DataError>> {
+        Box::pin(async move {
+            self.db
+                .run_unscoped(|conn| {
+                    let mut stmt = conn
+                        .prepare("SELECT name FROM server_processes ORDER BY name")
+                        .map_err(sqlite_error)?;
+                    let names = stmt
+                        .query_map([], |row| row.get::<_, String>(0))
+                        .map_err(sqlite_error)?
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(sqlite_error)?;
+                    Ok(names)
+                })
+                .await
+        })
+    }
+
     fn forget(&self, process: &str) -> BoxFuture<'_, Result<(), DataError>> {
         let process = process.to_owned();
         Box::pin(async move {
