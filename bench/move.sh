@@ -3,7 +3,7 @@
 # each invoiced, moves shared → database → shared while a load generator
 # writes WRITES_PER_S for it and reads for it and for 20 other tenants.
 # Prints lost and duplicated writes (checked against the generator's own
-# log), the longest write around each cutover, read errors, move times,
+# log), the longest write of the run and around each cutover, read errors, move times,
 # and the other tenants' read latency with and without a move.
 #
 #   bench/move.sh [ORDERS] [WRITES_PER_S] [BASELINE_SECONDS]   (defaults: 100000 250 20)

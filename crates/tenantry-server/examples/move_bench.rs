@@ -11,6 +11,7 @@
 //! - writes lost: acknowledged (201) writes missing from the final tier,
 //!   checked against the generator's own log (must be 0);
 //! - writes duplicated: generator writes present more than once (0);
+//! - the longest write of the whole run, and how many took over a second;
 //! - the longest write latency within a second of each cutover step;
 //! - reads answered with an error, the moving tenant's and the others';
 //! - each move's total time and its steps';
@@ -182,6 +183,17 @@ async fn main() -> anyhow::Result<()> {
         writes_ok,
         writes_ok as f64 / span.as_secs_f64().max(0.001),
         span.as_secs_f64()
+    );
+    // Every run says how long its slowest write took, whenever it was.
+    let longest = busy.writes.iter().map(|w| w.took).max().unwrap_or_default();
+    let over_a_second = busy
+        .writes
+        .iter()
+        .filter(|w| w.took > Duration::from_secs(1))
+        .count();
+    println!(
+        "longest write of the run: {:.0} ms ({over_a_second} over 1 s)",
+        ms(longest)
     );
     for (to, from, until) in &cutovers {
         let window = (

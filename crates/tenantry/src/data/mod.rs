@@ -122,6 +122,16 @@ impl Database {
         }
     }
 
+    /// Until when work starting now may wait for its connections.
+    pub(crate) fn acquire_deadline(&self) -> tokio::time::Instant {
+        match self {
+            #[cfg(feature = "postgres")]
+            Database::Postgres(pg) => pg.acquire_deadline(),
+            #[cfg(feature = "sqlite")]
+            Database::Sqlite(_) => tokio::time::Instant::now() + std::time::Duration::from_secs(5),
+        }
+    }
+
     /// The backend's name (`postgres` or `sqlite`), for logs and health output.
     pub fn backend_name(&self) -> &'static str {
         match self {

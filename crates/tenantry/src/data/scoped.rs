@@ -184,18 +184,23 @@ impl<'a> TenantDb<'a> {
     {
         let route = self.ctx.route();
         let fence = self.enter()?;
+        // One deadline for every wait below (slot, connections): a write
+        // on a dual-write route waits no longer than any other.
+        let deadline = self.db.acquire_deadline();
         // Taken before any connection, so waiting for it holds none.
         let dual_write_slot = match self.db {
             #[cfg(feature = "postgres")]
             Database::Postgres(pg) if !route.mirrors().is_empty() => {
-                Some(pg.dual_write_slot().await?)
+                Some(pg.dual_write_slot(deadline).await?)
             }
             _ => None,
         };
         let mut tx = Tx {
             _dual_write_slot: dual_write_slot,
             fence,
-            primary: self.begin(route.reads(), self.charged).await?,
+            deadline,
+            primary: TierTx::begin(self.db, &self.ctx, route.reads(), self.charged, deadline)
+                .await?,
             mirrors: Vec::new(),
             unopened: route.mirrors().to_vec(),
             filling: route.mirrors_filling(),
@@ -235,10 +240,6 @@ impl<'a> TenantDb<'a> {
             }
         }
     }
-
-    async fn begin(&self, tier: Tier, charged: bool) -> Result<TierTx, DataError> {
-        TierTx::begin(self.db, &self.ctx, tier, charged).await
-    }
 }
 
 /// A mirror write skipped while the mirror is being filled.
@@ -261,6 +262,8 @@ pub struct Tx {
     // The transaction counts as in flight until it has ended (dropped
     // after the connections, see below).
     fence: FenceGuard,
+    // Until when its connections may be waited for.
+    deadline: tokio::time::Instant,
     // Last, so it is dropped last (fields drop in order): the slot
     // outlives the connections it stands for.
     _dual_write_slot: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -306,7 +309,7 @@ impl Tx {
             // The mirror rides on the primary's connection slot: charging
             // it too would let two writers each hold one slot and wait for
             // a second forever.
-            match TierTx::begin(&self.db, &self.ctx, tier, false).await {
+            match TierTx::begin(&self.db, &self.ctx, tier, false, self.deadline).await {
                 Ok(mirror) => self.mirrors.push(mirror),
                 Err(e) if self.filling => skipped(&e),
                 Err(e) => return Err(e),
@@ -396,13 +399,17 @@ impl TierTx {
         ctx: &TenantContext,
         tier: Tier,
         charged: bool,
+        deadline: tokio::time::Instant,
     ) -> Result<TierTx, DataError> {
         Ok(match db {
             #[cfg(feature = "postgres")]
-            Database::Postgres(pg) => TierTx::Pg(pg.begin_scoped(ctx, tier, charged).await?),
+            Database::Postgres(pg) => {
+                TierTx::Pg(pg.begin_scoped(ctx, tier, charged, deadline).await?)
+            }
             #[cfg(feature = "sqlite")]
             Database::Sqlite(lite) => {
-                let _ = charged; // SQLite has no per-tenant slots
+                // SQLite has no per-tenant slots; its busy timeout bounds the wait.
+                let _ = (charged, deadline);
                 TierTx::Sqlite(lite.begin_scoped(ctx, tier).await?)
             }
         })

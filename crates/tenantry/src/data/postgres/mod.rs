@@ -219,16 +219,22 @@ impl PgDatabase {
     /// until dropped), waiting up to the acquire timeout.
     pub(crate) async fn dual_write_slot(
         &self,
+        deadline: tokio::time::Instant,
     ) -> Result<tokio::sync::OwnedSemaphorePermit, DataError> {
-        tokio::time::timeout(
-            self.acquire_timeout,
-            self.dual_writes.clone().acquire_owned(),
-        )
-        .await
-        .map_err(|_| {
-            DataError::Unavailable("too many tier-move transactions at once; retry shortly".into())
-        })?
-        .map_err(|_| DataError::Unavailable("dual-write slots closed".into()))
+        tokio::time::timeout_at(deadline, self.dual_writes.clone().acquire_owned())
+            .await
+            .map_err(|_| {
+                DataError::Unavailable(
+                    "too many tier-move transactions at once; retry shortly".into(),
+                )
+            })?
+            .map_err(|_| DataError::Unavailable("dual-write slots closed".into()))
+    }
+
+    /// Until when a statement or transaction starting now may wait for
+    /// what it needs (its slots and connections), all waits together.
+    pub(crate) fn acquire_deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.acquire_timeout
     }
 
     /// A pooled connection for control-plane work (not tenant-scoped).

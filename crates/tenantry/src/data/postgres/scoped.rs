@@ -148,21 +148,25 @@ impl PgDatabase {
     /// move's mirror, which rides on its primary's slot, nor for the move's
     /// own copy, which is the operator's work and must not wait behind (or
     /// hold up) the tenant's requests.
+    ///
+    /// The tenant's slot and the connection are waited for until one
+    /// `deadline`, not each for the acquire timeout: a write never waits
+    /// longer than that for its connections, however many it needs.
     async fn scoped_conn(
         &self,
         ctx: &TenantContext,
         tier: Tier,
         charged: bool,
+        deadline: tokio::time::Instant,
     ) -> Result<ScopedConn, DataError> {
+        let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
         let pool = self.pool_for(ctx, tier)?;
         let quota = match tier {
-            Tier::Shared | Tier::Schema if charged => {
-                Some(self.quotas.acquire(ctx, self.acquire_timeout).await?)
-            }
+            Tier::Shared | Tier::Schema if charged => Some(self.quotas.acquire(ctx, left()).await?),
             // Database-tier pools are the tenant's own, capped per tenant.
             _ => None,
         };
-        let client = budget::get(&pool, self.acquire_timeout).await?;
+        let client = budget::get(&pool, left()).await?;
         Ok(ScopedConn {
             pool,
             client: Some(client),
@@ -206,7 +210,9 @@ impl PgDatabase {
         charged: bool,
     ) -> Result<(Vec<tokio_postgres::Row>, u64), DataError> {
         let scope = Scope::of(ctx, tier)?;
-        let mut conn = self.scoped_conn(ctx, tier, charged).await?;
+        let mut conn = self
+            .scoped_conn(ctx, tier, charged, self.acquire_deadline())
+            .await?;
         let prepared = match self.statements {
             Statements::Prepared => Some(prepare(conn.client(), scope.sql, sql).await?),
             Statements::Unnamed => None,
@@ -246,9 +252,10 @@ impl PgDatabase {
         ctx: &TenantContext,
         tier: Tier,
         charged: bool,
+        deadline: tokio::time::Instant,
     ) -> Result<PgTx, DataError> {
         let scope = Scope::of(ctx, tier)?;
-        let mut conn = self.scoped_conn(ctx, tier, charged).await?;
+        let mut conn = self.scoped_conn(ctx, tier, charged, deadline).await?;
         let statements = self.statements;
         let prepared = match statements {
             Statements::Prepared => {
@@ -463,7 +470,9 @@ impl PgDatabase {
         } else {
             self.fence.enter(ctx.tenant_id()).map_err(DataError::from)?
         };
-        let mut conn = self.scoped_conn(&ctx, tier, true).await?;
+        let mut conn = self
+            .scoped_conn(&ctx, tier, true, self.acquire_deadline())
+            .await?;
         conn.idle = false;
         let client: &mut tokio_postgres::Client = conn.client_mut();
         let tx = client.transaction().await.map_err(db_error)?;
