@@ -163,28 +163,41 @@ fn rows(deployment: &Deployment, slug: &str, table: &str) -> u64 {
     export["rows"][table].as_u64().unwrap()
 }
 
-async fn no_write_after_deletion(postgres: bool) {
-    let Some(deployment) = Deployment::new(postgres).await else {
-        return;
-    };
-    let server = deployment.serve(&["--demo"]);
-    let closed: Arc<Mutex<Option<Instant>>> = Arc::default();
-    let after_close = closed.clone();
-    // Keeps writing until 50 writes have been sent after the deletion.
-    let (attempts, writer) = write_in_a_loop(&server, "acme", move |all| {
-        after_close
+/// Writes as acme through `server` in a loop while `command` runs in the
+/// CLI, and until 50 more writes have been sent after it returned: every
+/// attempt, and when it returned.
+async fn writes_around(
+    deployment: &Deployment,
+    server: &ServerProcess,
+    command: &[&str],
+) -> (Vec<Attempt>, Instant) {
+    let returned: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let after = returned.clone();
+    let (attempts, writer) = write_in_a_loop(server, "acme", move |all| {
+        after
             .lock()
             .unwrap()
             .is_some_and(|at| sent_after(all, at).len() >= 50)
     });
     until_accepted(&attempts).await;
-
-    let (ok, _, err) =
-        cli_meanwhile(&deployment, &["tenants", "delete", "acme", "--grace", "0s"]).await;
-    assert!(ok, "tenants delete: {err}");
+    let (ok, _, err) = cli_meanwhile(deployment, command).await;
+    assert!(ok, "{command:?}: {err}");
     let at = Instant::now();
-    *closed.lock().unwrap() = Some(at);
-    let all = writer.await.unwrap();
+    *returned.lock().unwrap() = Some(at);
+    (writer.await.unwrap(), at)
+}
+
+async fn no_write_after_deletion(postgres: bool) {
+    let Some(deployment) = Deployment::new(postgres).await else {
+        return;
+    };
+    let server = deployment.serve(&["--demo"]);
+    let (all, at) = writes_around(
+        &deployment,
+        &server,
+        &["tenants", "delete", "acme", "--grace", "0s"],
+    )
+    .await;
 
     let accepted = all
         .iter()
@@ -235,20 +248,7 @@ async fn no_write_after_suspension(postgres: bool) {
     };
     let server = deployment.serve(&["--demo"]);
     let before = rows(&deployment, "acme", "orders");
-    let suspended: Arc<Mutex<Option<Instant>>> = Arc::default();
-    let after = suspended.clone();
-    let (attempts, writer) = write_in_a_loop(&server, "acme", move |all| {
-        after
-            .lock()
-            .unwrap()
-            .is_some_and(|at| sent_after(all, at).len() >= 50)
-    });
-    until_accepted(&attempts).await;
-    let (ok, _, err) = cli_meanwhile(&deployment, &["tenants", "suspend", "acme"]).await;
-    assert!(ok, "tenants suspend: {err}");
-    let at = Instant::now();
-    *suspended.lock().unwrap() = Some(at);
-    let all = writer.await.unwrap();
+    let (all, at) = writes_around(&deployment, &server, &["tenants", "suspend", "acme"]).await;
     for attempt in sent_after(&all, at) {
         assert_eq!(
             attempt.status,

@@ -48,6 +48,18 @@ fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
     None
 }
 
+/// The state of `slug`'s newest workflow.
+async fn newest_workflow(s: &TestServer, slug: &str) -> tenantry::workflow::WorkflowRecord {
+    let record = s.record(slug).await;
+    let mut workflows = s
+        .services
+        .workflow_store
+        .list(Some(record.id), 1)
+        .await
+        .unwrap();
+    workflows.pop().expect("a workflow")
+}
+
 async fn orders_status(s: &TestServer, slug: &str) -> StatusCode {
     s.as_tenant(slug, Method::GET, "/api/orders")
         .send()
@@ -88,14 +100,8 @@ async fn a_failed_offboarding_leaves_the_tenant_suspended() {
         StatusCode::FORBIDDEN,
         "an operator asked for the deletion: the tenant is not served again"
     );
-    let record = s.record("acme").await;
-    let workflows = s
-        .services
-        .workflow_store
-        .list(Some(record.id), 5)
-        .await
-        .unwrap();
-    assert_eq!(workflows[0].state, WorkflowState::Failed, "{workflows:?}");
+    let workflow = newest_workflow(&s, "acme").await;
+    assert_eq!(workflow.state, WorkflowState::Failed, "{workflow:?}");
     // An operator can still give it back its service, on purpose.
     let (ok, _, err) = tenantry_cli_text(&s.data_dir, &["tenants", "resume", "acme"]);
     assert!(ok, "{err}");
@@ -115,16 +121,10 @@ async fn resuming_during_the_grace_period_cancels_the_deletion() {
     assert!(ok, "{out}{err}");
     assert!(err.contains("cancelled"), "{err}");
     assert_eq!(orders_status(&s, "acme").await, StatusCode::OK);
-    let record = s.record("acme").await;
-    let workflows = s
-        .services
-        .workflow_store
-        .list(Some(record.id), 5)
-        .await
-        .unwrap();
+    let workflow = newest_workflow(&s, "acme").await;
     assert_eq!(
-        workflows[0].state,
+        workflow.state,
         WorkflowState::Cancelled,
-        "the deletion no longer runs toward the purge: {workflows:?}"
+        "the deletion no longer runs toward the purge: {workflow:?}"
     );
 }
