@@ -6,12 +6,14 @@
 #
 #   bench/ab.sh OLD_TREE OLD_BIN NEW_BIN [DURATION_S] [CONNECTIONS] [ROUNDS]
 #   (defaults: 10 s, 32 connections, 2 rounds)
-#   env: PG (postgres://postgres@127.0.0.1:5432), BENCH (../shared/bench)
+#   env: PG (postgres://postgres@127.0.0.1:5432), BENCH (../shared/bench),
+#        MODE (get: GET /api/orders/{id}; post: POST /api/orders — the write path)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 old_tree="$1"; old_bin="$2"; new_bin="$3"
 duration="${4:-10}"; conns="${5:-32}"; rounds="${6:-2}"
+MODE="${MODE:-get}"
 PG="${PG:-postgres://postgres@127.0.0.1:5432}"
 BENCH="$(cd "${BENCH:-$root/../shared/bench}" && pwd)"
 export BENCH_JWT_SECRET="${BENCH_JWT_SECRET:-bench-secret-change-me-0123456789abcdef}"
@@ -35,10 +37,10 @@ old_pid=$(serve "$old_bin" "$PG/bench_ab_old" 3021)
 new_pid=$(serve "$new_bin" "$PG/bench_ab_new" 3022 --admin-listen off)
 trap 'kill $old_pid $new_pid 2>/dev/null || true' EXIT
 wait_up 3021; wait_up 3022
-for port in 3021 3022; do MODE=get "$BENCH/load/run-bench.sh" "$port" 3 "$conns" >/dev/null; done
+for port in 3021 3022; do MODE="$MODE" "$BENCH/load/run-bench.sh" "$port" 3 "$conns" >/dev/null; done
 for round in $(seq "$rounds"); do
   for side in old:3021 new:3022; do
     echo "##### round $round ${side%%:*}  load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-    MODE=get "$BENCH/load/run-bench.sh" "${side##*:}" "$duration" "$conns" | grep -E "requests/s|p50|p99|unexpected|^  [0-9]{3}:"
+    MODE="$MODE" "$BENCH/load/run-bench.sh" "${side##*:}" "$duration" "$conns" | grep -E "requests/s|p50|p99|unexpected|^  [0-9]{3}:"
   done
 done

@@ -36,6 +36,7 @@ pub(crate) mod membership;
 pub(crate) mod process;
 pub(crate) mod random;
 pub(crate) mod residue;
+pub(crate) mod signup_confirmation;
 pub(crate) mod stdout;
 pub(crate) mod store;
 pub(crate) mod tenant_rows;

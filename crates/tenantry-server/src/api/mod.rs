@@ -160,7 +160,6 @@ pub(crate) fn public_routes(doc: utoipa::openapi::OpenApi) -> Router<AppState> {
 /// The access log, as a layer for [`crate::app`]'s stack.
 pub(crate) use access_log::log_request;
 pub(crate) use current_view::current_view;
-pub(crate) use signup::{Confirmation, confirmation_key as signup_key};
 
 /// The operator plane: metrics and health, for the admin listener only.
 pub(crate) fn admin_router(state: AppState) -> Router {

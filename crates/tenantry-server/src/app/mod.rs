@@ -92,7 +92,7 @@ pub fn build(config: &Config, services: &Services) -> App {
             None => Arc::new(tenantry::limits::LocalRates::default()),
         },
         signup: config.signup.clone(),
-        signup_key: api::signup_key(&config.jwt_secret),
+        signup_key: crate::signup_confirmation::key(&config.jwt_secret),
     });
     let edge = TenantLayer::new(services.tenants.clone(), verifier(config))
         .membership(members)

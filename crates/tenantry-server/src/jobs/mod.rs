@@ -49,7 +49,7 @@ pub(crate) struct SignupMail {
     /// The slug asked for.
     pub(crate) slug: String,
     /// What confirms it; `None`: the slug is taken.
-    pub(crate) confirmation: Option<crate::api::Confirmation>,
+    pub(crate) confirmation: Option<crate::signup_confirmation::Confirmation>,
 }
 
 /// Queues `mail` as a system-tenant job (there is no tenant yet).

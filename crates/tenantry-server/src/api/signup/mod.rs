@@ -13,7 +13,6 @@
 //! the tenant (`provisioning`, answered 503 with `Retry-After` until its
 //! onboarding, run by the server's lifecycle workers, makes it active).
 
-mod confirmation;
 mod slugs;
 
 use std::net::SocketAddr;
@@ -29,7 +28,7 @@ use tenantry::limits::Decision;
 use tenantry::registry::{NewTenant, RegistryError, TenantKey, TenantState};
 use utoipa::ToSchema;
 
-pub(crate) use confirmation::{Confirmation, key as confirmation_key};
+use crate::signup_confirmation::Confirmation;
 
 use super::extract::Body;
 use super::{ApiError, AppState};

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// How long a confirmation can be used.
-pub(super) const VALID_FOR: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const VALID_FOR: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A sign-up to confirm, as the e-mail gives it.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -56,7 +56,7 @@ impl Confirmation {
     }
 
     /// Whether `key` signed exactly this, within [`VALID_FOR`].
-    pub(super) fn is_valid(&self, key: &[u8]) -> bool {
+    pub(crate) fn is_valid(&self, key: &[u8]) -> bool {
         tenantry::webhooks::verify(
             key,
             &self.signature,
