@@ -49,6 +49,7 @@
 //! | [`registry`] | always | tenant records, lifecycle states, the TTL-cached lookup |
 //! | `edge` | `edge`, `jwks-http` | tower layers: resolve the claimed tenant, authenticate (JWT with a claim mapping, OIDC discovery, or your `Authenticator`), compare, gate on state |
 //! | `data` | `postgres`, `sqlite`, `sqlx` | `TenantDb`: RLS-scoped PostgreSQL, scoped SQLite, the driver's own transactions, migrations, isolation audit, typed errors |
+//! | `fence` | `postgres`, `sqlite` | no work of a held (suspended, deleted) tenant in any process: each process's fence, kept in step and acknowledged, and the wait for every live process's acknowledgement |
 //! | `jobs` | `jobs` + `postgres`/`sqlite` | a durable job queue, fair across tenants (stride scheduling, weights, caps, rates, backlogs, pause), transactional enqueue, leases, retries, dead letters, cron fan-out |
 //! | `cache` | `cache`, `cache-redis` | `TenantCache`: keys prefixed by construction; in-process and Redis backends |
 //! | `config` | `config`, `openfeature` | `TenantConfig<S>`: the app's typed settings and feature flags (plan defaults, sticky rollouts, overrides), an OpenFeature provider |

@@ -93,7 +93,6 @@ impl Acknowledger {
         let began = Instant::now();
         self.acks.heartbeat(&self.name).await?;
         let mut acknowledged = 0;
-        let mut complete = true;
         for (tenant, _) in self.acks.unacknowledged(&self.name).await? {
             let record = self.tenants.refresh(tenant).await?;
             let served = record.as_ref().is_some_and(|r| r.state.is_served());
@@ -103,7 +102,6 @@ impl Acknowledger {
                 // Held already: nothing new starts. Acknowledged next
                 // round, once what was in flight has ended.
                 tracing::info!(%tenant, "holding a tenant: waiting for its work in flight");
-                complete = false;
                 continue;
             }
             let Some(record) = record else { continue };
@@ -115,9 +113,6 @@ impl Acknowledger {
         // Even with an acknowledgement left for later: every hold is in
         // place, so the fence's view is as of this round.
         self.fence.mark_synced(began);
-        if !complete {
-            tracing::debug!("a tenant's acknowledgement waits for its work in flight");
-        }
         Ok(acknowledged)
     }
 
