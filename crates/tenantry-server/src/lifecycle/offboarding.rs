@@ -258,10 +258,10 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
 /// replaced).
 async fn fresh(services: &Services, record: &TenantRecord) -> anyhow::Result<TenantRecord> {
     let fresh = services.tenants.refresh(record.id).await?;
-    Ok(fresh
+    fresh
         .as_deref()
         .cloned()
-        .ok_or_else(|| anyhow::anyhow!("tenant {} is not registered", record.slug))?)
+        .ok_or_else(|| anyhow::anyhow!("tenant {} is not registered", record.slug))
 }
 
 /// The directory of `record`'s e-mail files, when e-mails are files.
