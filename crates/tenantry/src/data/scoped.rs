@@ -36,9 +36,13 @@ pub struct TenantDb<'a> {
 /// ([`PAUSE_DUAL_WRITES`]) to compare the two tiers with no write in
 /// flight between them (a row committed on the mirror but not yet on the
 /// primary would look like one the source deleted).
+///
+/// With a lock timeout for the rest of the transaction: a writer waits for
+/// a catch-up's chunk (or a row the copy holds) at most 5 s, then fails
+/// with a timeout (a 504 its client can retry) instead of hanging.
 #[cfg(feature = "postgres")]
-const DUAL_WRITE_SHARED: &str =
-    "SELECT pg_advisory_xact_lock_shared(hashtextextended('tenantry.move.' || $1, 0))::text";
+const DUAL_WRITE_SHARED: &str = "SELECT set_config('lock_timeout', '5s', true), \
+     pg_advisory_xact_lock_shared(hashtextextended('tenantry.move.' || $1, 0))::text";
 
 /// What a tier move's catch-up runs on the source to pause the tenant's
 /// dual-writes (see [`DUAL_WRITE_SHARED`]) until its transaction ends.
