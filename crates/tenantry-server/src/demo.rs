@@ -85,10 +85,7 @@ pub async fn add_user(
 
 /// A context for seeding `tenant` (no user, admin rights are not needed by the stores).
 pub fn context_for(tenant: &TenantRecord) -> anyhow::Result<TenantContext> {
-    Ok(TenantContext::builder(tenant.id, tenant.slug.clone())
-        .plan(tenant.plan.clone())
-        .route(tenant.route())
-        .build()?)
+    Ok(tenant.context().build()?)
 }
 
 async fn fill(services: &Services, slug: &str) -> anyhow::Result<()> {

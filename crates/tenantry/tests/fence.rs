@@ -9,16 +9,16 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod pg_notes;
+mod registered;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tenantry::context::Tier;
 use tenantry::data::postgres::{PgDatabase, PgTenantStore};
 use tenantry::data::sqlite::{self as lite, SqliteDatabase};
 use tenantry::fence::{Acknowledger, FenceTiming, Fenced, NotAcknowledged, TenantFence};
 use tenantry::moves::RouteAcks;
-use tenantry::registry::{NewTenant, TenantKey, TenantState, TenantStore, Tenants};
+use tenantry::registry::{TenantKey, TenantState, TenantStore, Tenants};
 
 /// One serving process: its acknowledger (over its own registry cache).
 fn process(
@@ -45,19 +45,7 @@ async fn holds_are_acknowledged_everywhere(store: Arc<dyn TenantStore>, acks: Ar
     let (web1, cache1) = process("web-1", &store, &acks);
     let (web2, _) = process("web-2", &store, &acks);
     let control = Tenants::new(store.clone());
-    let acme = control
-        .create(NewTenant {
-            id: None,
-            slug: "acme".into(),
-            name: "Acme".into(),
-            plan: tenantry::plans::Plan::from_static("free"),
-            tier: Tier::Shared,
-            state: TenantState::Active,
-            domains: vec![],
-            database_server: None,
-        })
-        .await
-        .unwrap();
+    let acme = registered::register(&control, &["acme"]).await.remove(0);
     assert_eq!(
         acme.route_version, 0,
         "a first activation is no change to acknowledge"

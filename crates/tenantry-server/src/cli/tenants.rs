@@ -201,14 +201,8 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
         TenantsCommand::Suspend { slug } => {
             let record = by_slug(slug).await?;
             // Returns once no serving process serves it any more.
-            print_tenant(
-                &crate::lifecycle::everywhere::set_state(
-                    &services,
-                    record.id,
-                    TenantState::Suspended,
-                )
-                .await?,
-            );
+            let suspend = tenants.set_state(record.id, TenantState::Suspended);
+            print_tenant(&crate::lifecycle::everywhere::applied(&services, suspend).await?);
         }
         TenantsCommand::Resume { slug } => {
             let record = by_slug(slug).await?;
@@ -552,16 +546,8 @@ async fn serve_again(
             "deletion of {} cancelled (workflow {}, {})",
             record.slug, offboarding.id, end.state
         );
-        let back = services
-            .tenants
-            .refresh(record.id)
-            .await?
-            .as_deref()
-            .cloned()
-            .with_context(|| format!("no tenant {}", record.slug))?;
         // Returns once every serving process serves it again.
-        crate::lifecycle::everywhere::acknowledged(services, &back).await?;
-        return Ok(back);
+        return crate::lifecycle::everywhere::current(services, record.id).await;
     }
     if matches!(record.state, TenantState::Deleting | TenantState::Deleted) {
         anyhow::bail!(
@@ -570,5 +556,6 @@ async fn serve_again(
             record.state
         );
     }
-    crate::lifecycle::everywhere::set_state(services, record.id, TenantState::Active).await
+    let resume = services.tenants.set_state(record.id, TenantState::Active);
+    crate::lifecycle::everywhere::applied(services, resume).await
 }

@@ -4,48 +4,39 @@
 //! that did not give theirs.
 
 use tenantry::context::TenantId;
-use tenantry::registry::{RouteChange, TenantRecord, TenantState};
+use tenantry::registry::{RegistryError, TenantRecord};
 
 use crate::services::Services;
 
-/// Puts tenant `id` in `state` and waits until every live serving process
-/// serves that state (a held tenant: refused everywhere, nothing of it in
-/// flight anywhere).
-pub(crate) async fn set_state(
+/// Makes `change` (a registry write: a state, plan or route) and waits
+/// until every live serving process serves the record it returns — for a
+/// held tenant: refused everywhere, nothing of it in flight anywhere.
+pub(crate) async fn applied(
     services: &Services,
-    id: TenantId,
-    state: TenantState,
+    change: impl Future<Output = Result<TenantRecord, RegistryError>>,
 ) -> anyhow::Result<TenantRecord> {
-    let record = services.tenants.set_state(id, state).await?;
+    let record = change.await?;
     acknowledged(services, &record).await?;
     Ok(record)
 }
 
-/// Puts tenant `id` on `plan` and waits as [`set_state`] does.
-pub(crate) async fn set_plan(
-    services: &Services,
-    id: TenantId,
-    plan: &tenantry::context::Plan,
-) -> anyhow::Result<TenantRecord> {
-    let record = services.tenants.set_plan(id, plan).await?;
-    acknowledged(services, &record).await?;
-    Ok(record)
-}
-
-/// Changes tenant `id`'s route and waits as [`set_state`] does.
-pub(crate) async fn set_route(
-    services: &Services,
-    id: TenantId,
-    change: RouteChange,
-) -> anyhow::Result<TenantRecord> {
-    let record = services.tenants.set_route(id, change).await?;
+/// Tenant `id`'s record as the control plane has it now (this process's
+/// copy replaced), once every live serving process serves it.
+pub(crate) async fn current(services: &Services, id: TenantId) -> anyhow::Result<TenantRecord> {
+    let record = services
+        .tenants
+        .refresh(id)
+        .await?
+        .as_deref()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("tenant {id} is not registered"))?;
     acknowledged(services, &record).await?;
     Ok(record)
 }
 
 /// Waits until every live serving process has acknowledged `record`'s
 /// version.
-pub(crate) async fn acknowledged(services: &Services, record: &TenantRecord) -> anyhow::Result<()> {
+async fn acknowledged(services: &Services, record: &TenantRecord) -> anyhow::Result<()> {
     if record.route_version == 0 {
         // Never changed in a way a process must acknowledge.
         return Ok(());

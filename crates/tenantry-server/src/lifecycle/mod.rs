@@ -136,13 +136,7 @@ pub(crate) fn start(
 pub(crate) fn lifecycle_context(
     record: &tenantry::registry::TenantRecord,
 ) -> anyhow::Result<tenantry::context::TenantContext> {
-    Ok(
-        tenantry::context::TenantContext::builder(record.id, record.slug.clone())
-            .plan(record.plan.clone())
-            .route(record.route())
-            .lifecycle()
-            .build()?,
-    )
+    Ok(record.context().lifecycle().build()?)
 }
 
 /// Keeps `size` tier targets per tier made ahead of sign-ups, topping the

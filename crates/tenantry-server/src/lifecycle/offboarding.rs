@@ -78,10 +78,12 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
                     // Held everywhere before anything is exported: no
                     // write of the tenant's lands after the export.
                     if record.state == TenantState::Active {
-                        everywhere::set_state(&services, record.id, TenantState::Suspended).await?;
+                        let suspend = services
+                            .tenants
+                            .set_state(record.id, TenantState::Suspended);
+                        everywhere::applied(&services, suspend).await?;
                     } else {
-                        everywhere::acknowledged(&services, &fresh(&services, &record).await?)
-                            .await?;
+                        everywhere::current(&services, record.id).await?;
                     }
                     Ok(())
                 }),
@@ -96,7 +98,8 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
                     && was == TenantState::Active
                 {
                     // Served again everywhere before the cancellation ends.
-                    everywhere::set_state(&services, record.id, was).await?;
+                    everywhere::applied(&services, services.tenants.set_state(record.id, was))
+                        .await?;
                 }
                 Ok(())
             }))
@@ -147,10 +150,10 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
                         })
                         .await?;
                     if record.state == TenantState::Deleting {
-                        everywhere::acknowledged(&services, &fresh(&services, &record).await?)
-                            .await?;
+                        everywhere::current(&services, record.id).await?;
                     } else {
-                        everywhere::set_state(&services, record.id, TenantState::Deleting).await?;
+                        let deleting = services.tenants.set_state(record.id, TenantState::Deleting);
+                        everywhere::applied(&services, deleting).await?;
                     }
                     Ok(())
                 }),
@@ -252,16 +255,6 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
                 Ok(())
             }),
         ))
-}
-
-/// `record` as the control plane has it now (this process's copy of it
-/// replaced).
-async fn fresh(services: &Services, record: &TenantRecord) -> anyhow::Result<TenantRecord> {
-    let fresh = services.tenants.refresh(record.id).await?;
-    fresh
-        .as_deref()
-        .cloned()
-        .ok_or_else(|| anyhow::anyhow!("tenant {} is not registered", record.slug))
 }
 
 /// The directory of `record`'s e-mail files, when e-mails are files.

@@ -37,10 +37,7 @@ fn input(ctx: &StepContext) -> anyhow::Result<(Plan, Plan)> {
 
 /// `record`'s context on `plan`.
 fn on_plan(record: &TenantRecord, plan: &Plan) -> anyhow::Result<TenantContext> {
-    Ok(TenantContext::builder(record.id, record.slug.clone())
-        .plan(plan.clone())
-        .route(record.route())
-        .build()?)
+    Ok(record.context().plan(plan.clone()).build()?)
 }
 
 /// Copies every object from `old`'s place to `new`'s, reading each copy
@@ -101,7 +98,11 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
                     let (_, to) = input(&ctx)?;
                     // The old layout's objects go next: no process may
                     // still use it.
-                    super::everywhere::set_plan(&services, record.id, &to).await?;
+                    super::everywhere::applied(
+                        &services,
+                        services.tenants.set_plan(record.id, &to),
+                    )
+                    .await?;
                     Ok(())
                 }),
             )

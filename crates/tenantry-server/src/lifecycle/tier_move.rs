@@ -250,7 +250,7 @@ async fn reroute(
     record: &TenantRecord,
     change: RouteChange,
 ) -> anyhow::Result<TenantRecord> {
-    super::everywhere::set_route(services, record.id, change).await
+    super::everywhere::applied(services, services.tenants.set_route(record.id, change)).await
 }
 
 /// Every table caught up from `copy`'s source; what was repaired.

@@ -78,15 +78,10 @@ impl<'a> TenantDb<'a> {
         &self.ctx
     }
 
-    /// Asks the process fence to let this tenant's work start (counted in
-    /// flight until the guard drops); the tenant's lifecycle work is not
-    /// fenced.
+    /// Asks the process fence to let this work start (counted in flight
+    /// until the guard drops).
     fn enter(&self) -> Result<FenceGuard, DataError> {
-        let tenant = self.ctx.tenant_id();
-        if self.ctx.is_lifecycle() {
-            return Ok(FenceGuard::unfenced(tenant));
-        }
-        Ok(self.db.fence().enter(tenant)?)
+        Ok(self.db.fence().enter_for(&self.ctx)?)
     }
 
     /// Whether `sql` must run on more than one tier (a write while moving).

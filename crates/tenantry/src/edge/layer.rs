@@ -248,10 +248,7 @@ impl Edge {
 
         let request_id = request_id_of(&parts.headers);
         let trace_parent = trace_parent_of(&parts.headers, &request_id);
-        let mut ctx = TenantContext::builder(tenant.id, tenant.slug.clone())
-            .plan(tenant.plan.clone())
-            .route(tenant.route())
-            .request_id(request_id);
+        let mut ctx = tenant.context().request_id(request_id);
         if let Some(parent) = trace_parent {
             ctx = ctx.trace_parent(parent);
         }

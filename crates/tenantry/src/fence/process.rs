@@ -151,6 +151,15 @@ impl TenantFence {
         })
     }
 
+    /// [`enter`](Self::enter) for the work of `ctx`: the tenant's own is
+    /// fenced, its lifecycle work (export, purge, copies) is not.
+    pub fn enter_for(&self, ctx: &crate::context::TenantContext) -> Result<FenceGuard, Fenced> {
+        if ctx.is_lifecycle() {
+            return Ok(FenceGuard::unfenced(ctx.tenant_id()));
+        }
+        self.enter(ctx.tenant_id())
+    }
+
     /// Holds `tenant`: nothing of it starts from now on, and this waits
     /// (up to `wait`) for what is in flight to end. Whether nothing is in
     /// flight any more; on `false` the tenant stays held and a later call
@@ -224,7 +233,7 @@ impl FenceGuard {
     }
 
     /// A guard that fences nothing (lifecycle work, unarmed processes).
-    pub fn unfenced(tenant: TenantId) -> Self {
+    fn unfenced(tenant: TenantId) -> Self {
         Self {
             fence: None,
             tenant,

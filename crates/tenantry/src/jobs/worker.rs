@@ -491,9 +491,7 @@ impl Worker {
                 return Ok(Tenancy::Leaving(record.state));
             }
         }
-        let mut builder = TenantContext::builder(record.id, record.slug.clone())
-            .plan(record.plan.clone())
-            .route(record.route());
+        let mut builder = record.context();
         if let Some(request) = job.request_id.as_deref().and_then(RequestId::parse) {
             // The enqueuing span, when it belongs to the request's trace.
             if let Some(parent) = job.trace_parent.as_deref().and_then(TraceParent::parse)

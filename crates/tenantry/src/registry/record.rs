@@ -142,6 +142,15 @@ pub struct TenantRecord {
 }
 
 impl TenantRecord {
+    /// A context for this tenant as the record has it — id, slug, plan
+    /// and route — to add the request's or job's parts to and build: the
+    /// one place a record becomes a context.
+    pub fn context(&self) -> crate::context::TenantContextBuilder {
+        crate::context::TenantContext::builder(self.id, self.slug.clone())
+            .plan(self.plan.clone())
+            .route(self.route())
+    }
+
     /// The tenant's routing decision: where its reads and writes go.
     ///
     /// A tenant reads and writes its own tier; while it moves, writes are

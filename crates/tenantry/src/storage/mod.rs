@@ -332,7 +332,19 @@ impl TenantStorage {
             .put(&path, bytes.into())
             .await
             .map_err(|e| backend(key, e))?;
-        let meta = store.head(&path).await.map_err(|e| backend(key, e))?;
+        self.stored(&*store, &path, key, size).await
+    }
+
+    /// What a write of `size` bytes at `key` (`path` in `store`) left: the
+    /// object's info, its size counted into the tenant's usage.
+    async fn stored(
+        &self,
+        store: &dyn ObjectStore,
+        path: &Path,
+        key: &ObjectKey,
+        size: u64,
+    ) -> Result<ObjectInfo, StorageError> {
+        let meta = store.head(path).await.map_err(|e| backend(key, e))?;
         // A replaced object's size is not known here: counting the new
         // size in full errs toward refusing early, and the usage is listed
         // afresh within `USAGE_TTL`.

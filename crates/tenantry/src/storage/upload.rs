@@ -49,12 +49,6 @@ impl TenantStorage {
             parts.write(&buffer[..read]);
         }
         parts.finish().await.map_err(|e| backend(key, e))?;
-        let meta = store.head(&path).await.map_err(|e| backend(key, e))?;
-        self.count_write(size, 0);
-        Ok(ObjectInfo {
-            key: key.clone(),
-            size,
-            last_modified_ms: meta.last_modified.timestamp_millis(),
-        })
+        self.stored(&*store, &path, key, size).await
     }
 }

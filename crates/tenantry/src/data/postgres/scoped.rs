@@ -465,11 +465,7 @@ impl PgDatabase {
         }
         let tier = ctx.route().reads();
         let scope = Scope::of(&ctx, tier)?;
-        let fence = if ctx.is_lifecycle() {
-            crate::fence::FenceGuard::unfenced(ctx.tenant_id())
-        } else {
-            self.fence.enter(ctx.tenant_id()).map_err(DataError::from)?
-        };
+        let fence = self.fence.enter_for(&ctx).map_err(DataError::from)?;
         let mut conn = self
             .scoped_conn(&ctx, tier, true, self.acquire_deadline())
             .await?;
