@@ -14,9 +14,10 @@ use crate::invoice_summary::InvoiceSummaries;
 use crate::tenant_settings::TenantSettings;
 use tenantry::context::Tier;
 use tenantry::data::Database;
-use tenantry::data::postgres::{self as pg, PgDatabase, PgTenantStore};
-use tenantry::data::sqlite::{self as lite, SqliteDatabase, SqliteTenantStore};
+use tenantry::data::postgres::{self as pg, PgDatabase};
+use tenantry::data::sqlite::{self as lite, SqliteDatabase};
 use tenantry::jobs::{JobQueue, PgQueue, SqliteQueue};
+use tenantry::registry::SqlTenantStore;
 use tenantry::registry::{TenantState, Tenants};
 use tenantry::secrets::{LocalKeyring, MasterKey, OpenBaoTransit, SecretStorage, Secrets};
 use tenantry::storage::{LayoutPolicy, StorageQuota, TenantStorage, UrlSigner};
@@ -198,7 +199,7 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Stores> {
         .context("opening shared.db")?
         .with_tenant_files(&dir.join("tenants"), OPEN_TENANT_FILES);
     lite::apply_migrations(&shared, "shared", crate::migrations::SQLITE_APP_MIGRATIONS).await?;
-    let tenants = Tenants::new(Arc::new(SqliteTenantStore::new(control.clone())));
+    let tenants = Tenants::new(Arc::new(SqlTenantStore::new(control.clone())));
     // Each database-tier tenant's file. SQLite files are local and few, so
     // one after another is fine here.
     for tenant in tenants.list().await? {
@@ -261,7 +262,7 @@ async fn connect_postgres(
     options.statements = statements;
     let db =
         PgDatabase::connect_with(app_url, options)?.with_plan_connections(&crate::plans::catalog());
-    let tenants = Tenants::new(Arc::new(PgTenantStore::new(db.clone())));
+    let tenants = Tenants::new(Arc::new(SqlTenantStore::new(db.clone())));
     // `LISTEN` is session state, which a transaction-mode pooler does not
     // keep: wake-ups then come over the owner's direct connection.
     let listen_url = match statements {

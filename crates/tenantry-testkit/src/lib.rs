@@ -8,6 +8,8 @@
 #[cfg(feature = "cache")]
 pub mod cache;
 pub mod certs;
+#[cfg(feature = "control")]
+pub mod control;
 #[cfg(feature = "jobs")]
 pub mod jobs;
 pub mod pg_cluster;

@@ -27,10 +27,9 @@ use std::time::{Duration, Instant};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tenantry::context::{self, TenantContext, TenantId};
-use tenantry::data::postgres::{
-    CONTROL_MIGRATIONS, CONTROL_SCHEMA, PgDatabase, PgTenantStore, migrate,
-};
+use tenantry::data::postgres::{CONTROL_MIGRATIONS, CONTROL_SCHEMA, PgDatabase, migrate};
 use tenantry::jobs::{JobEnvelope, JobQueue, Lane, PgQueue, TenantShare, Worker, WorkerOptions};
+use tenantry::registry::SqlTenantStore;
 use tenantry::registry::Tenants;
 
 const APP_ROLE: &str = "tenantry_app";
@@ -224,7 +223,7 @@ async fn throughput(
     cap: Option<u16>,
     jobs: usize,
 ) -> f64 {
-    let registry = Tenants::new(Arc::new(PgTenantStore::new(app.clone())));
+    let registry = Tenants::new(Arc::new(SqlTenantStore::new(app.clone())));
     let mut contexts = Vec::new();
     for i in 0..tenants {
         let slug = format!("bench-{}-{i}", uuid::Uuid::new_v4().simple());

@@ -17,9 +17,10 @@
 use std::sync::Arc;
 
 use axum::{Router, extract::State, http::StatusCode, routing::get};
-use tenantry::data::postgres::{PgDatabase, PgTenantStore, prepare};
+use tenantry::data::postgres::{PgDatabase, prepare};
 use tenantry::data::{DataError, Database, Migration};
 use tenantry::edge::{ClaimMapping, FromSubdomain, OidcIssuer, TenantLayer};
+use tenantry::registry::SqlTenantStore;
 use tenantry::{params, registry::Tenants};
 
 /// The app's own table: `tenant_id` filled from the transaction's tenant, and the policy.
@@ -47,7 +48,7 @@ pub(crate) async fn app(
         .await?
         .claims(ClaimMapping::default().tenant(tenant_claim));
     let edge = TenantLayer::new(
-        Tenants::new(Arc::new(PgTenantStore::new(db.clone()))),
+        Tenants::new(Arc::new(SqlTenantStore::new(db.clone()))),
         tokens,
     )
     .resolver(FromSubdomain::new("notes.localhost"));

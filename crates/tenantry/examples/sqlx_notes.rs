@@ -23,11 +23,12 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, http::StatusCode, routing::get};
 use sqlx_core::{query::query, query_as::query_as, query_scalar::query_scalar};
 use sqlx_postgres::PgPoolOptions;
-use tenantry::data::postgres::{PgDatabase, PgTenantStore, prepare};
+use tenantry::data::postgres::{PgDatabase, prepare};
 use tenantry::data::sqlx::SqlxTenantPool;
 use tenantry::data::{DataError, Migration};
 use tenantry::edge::{FromSubdomain, TenantLayer, TokenVerifier};
 use tenantry::jobs::{JobEnvelope, JobError, Lane, PgQueue, Worker, WorkerOptions};
+use tenantry::registry::SqlTenantStore;
 use tenantry::registry::Tenants;
 
 const MIGRATIONS: &[Migration] = &[Migration {
@@ -94,7 +95,7 @@ pub(crate) async fn app(
         db: SqlxTenantPool::new(pool),
         queue: PgQueue::new(control.clone()),
     };
-    let tenants = Tenants::new(Arc::new(PgTenantStore::new(control)));
+    let tenants = Tenants::new(Arc::new(SqlTenantStore::new(control)));
     let worker = Worker::new(
         Arc::new(notes.queue.clone()),
         tenants.clone(),

@@ -14,10 +14,11 @@ mod registered;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tenantry::data::postgres::{PgDatabase, PgTenantStore};
+use tenantry::data::postgres::PgDatabase;
 use tenantry::data::sqlite::{self as lite, SqliteDatabase};
 use tenantry::fence::{Acknowledger, FenceTiming, Fenced, NotAcknowledged, TenantFence};
 use tenantry::moves::RouteAcks;
+use tenantry::registry::SqlTenantStore;
 use tenantry::registry::{TenantKey, TenantState, TenantStore, Tenants};
 
 /// One serving process: its acknowledger (over its own registry cache).
@@ -113,7 +114,7 @@ async fn holds_are_acknowledged_everywhere_on_sqlite() {
         .await
         .unwrap();
     holds_are_acknowledged_everywhere(
-        Arc::new(lite::SqliteTenantStore::new(db.clone())),
+        Arc::new(SqlTenantStore::new(db.clone())),
         Arc::new(tenantry::moves::SqliteRouteAcks::new(db)),
     )
     .await;
@@ -127,7 +128,7 @@ async fn holds_are_acknowledged_everywhere_on_postgres() {
     };
     let app = PgDatabase::connect(&pg_notes::app_url(&db), 4).unwrap();
     holds_are_acknowledged_everywhere(
-        Arc::new(PgTenantStore::new(app.clone())),
+        Arc::new(SqlTenantStore::new(app.clone())),
         Arc::new(tenantry::moves::PgRouteAcks::new(app)),
     )
     .await;

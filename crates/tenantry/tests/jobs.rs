@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tenantry::context::{self, TenantContext, TenantId};
-use tenantry::data::postgres::{PgDatabase, PgTenantStore, migrate};
-use tenantry::data::sqlite::{self as lite, SqliteDatabase, SqliteTenantStore};
+use tenantry::data::postgres::{PgDatabase, migrate};
+use tenantry::data::sqlite::{self as lite, SqliteDatabase};
 use tenantry::jobs::{
     JobEnvelope, JobQueue, Lane, PgQueue, SqliteQueue, TenantShare, Worker, WorkerOptions,
 };
+use tenantry::registry::SqlTenantStore;
 use tenantry::registry::Tenants;
 use tenantry_testkit::PgTestDb;
 use tenantry_testkit::jobs::{Hook, JobFixture, conformance, create_tenant, pg_forge_row};
@@ -29,7 +30,7 @@ async fn postgres_fixture() -> Option<JobFixture> {
     let forge_row = pg_forge_row(owner);
     Some(JobFixture {
         queue: Arc::new(queue),
-        tenants: Tenants::new(Arc::new(PgTenantStore::new(app))),
+        tenants: Tenants::new(Arc::new(SqlTenantStore::new(app))),
         forge_row,
         wakes_workers: true,
         guard: Box::new(db),
@@ -73,7 +74,7 @@ async fn sqlite_fixture() -> JobFixture {
         queue: Arc::new(
             SqliteQueue::new(db.clone()).with_plan_weights(tenantry_testkit::jobs::plan_weights()),
         ),
-        tenants: Tenants::new(Arc::new(SqliteTenantStore::new(db))),
+        tenants: Tenants::new(Arc::new(SqlTenantStore::new(db))),
         forge_row,
         wakes_workers: true,
         guard: Box::new(TempDir(dir)),
@@ -114,7 +115,7 @@ fn worker_for(url: &str, app: &str, lease: Duration, concurrency: usize) -> Work
     let (effects, url) = (url.to_owned(), url.to_owned());
     Worker::new(
         Arc::new(queue),
-        Tenants::new(Arc::new(PgTenantStore::new(db))),
+        Tenants::new(Arc::new(SqlTenantStore::new(db))),
         options,
     )
     .handle("credit", move |job: tenantry::jobs::Job| {
@@ -231,7 +232,7 @@ async fn with_effects() -> Option<(
     let (db, owner) = pg_notes::control_database().await?;
     owner.batch_execute(EFFECTS).await.unwrap();
     let app = PgDatabase::connect(&pg_notes::app_url(&db), 4).unwrap();
-    let tenants = Tenants::new(Arc::new(PgTenantStore::new(app.clone())));
+    let tenants = Tenants::new(Arc::new(SqlTenantStore::new(app.clone())));
     let acme = create_tenant(&tenants, "acme").await;
     Some((db, owner, PgQueue::new(app), acme))
 }

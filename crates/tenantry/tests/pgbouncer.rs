@@ -11,12 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tenantry::context::{TenantContext, TenantId, Tier};
-use tenantry::data::postgres::{
-    PgDatabase, PgPoolOptions, PgTenantStore, Statements, migrate, schema_for,
-};
+use tenantry::data::postgres::{PgDatabase, PgPoolOptions, Statements, migrate, schema_for};
 use tenantry::data::{Database, Migration, Value};
 use tenantry::jobs::{JobEnvelope, Lane, PgQueue};
 use tenantry::params;
+use tenantry::registry::SqlTenantStore;
 use tenantry::registry::Tenants;
 use tenantry_testkit::PgTestDb;
 use tenantry_testkit::jobs::{JobFixture, conformance, create_tenant, pg_forge_row};
@@ -267,7 +266,7 @@ async fn pooled_queue_fixture() -> Option<JobFixture> {
     let forge_row = pg_forge_row(owner);
     Some(JobFixture {
         queue: Arc::new(queue),
-        tenants: Tenants::new(Arc::new(PgTenantStore::new(app))),
+        tenants: Tenants::new(Arc::new(SqlTenantStore::new(app))),
         forge_row,
         wakes_workers: true,
         guard: Box::new((pooler, test_db)),

@@ -14,8 +14,9 @@ use std::sync::Arc;
 
 use serde_json::json;
 use tenantry::data::Migration;
-use tenantry::data::postgres::{PgDatabase, PgTenantStore, PrepareError, migrate, prepare};
+use tenantry::data::postgres::{PgDatabase, PrepareError, migrate, prepare};
 use tenantry::edge::OidcIssuer;
+use tenantry::registry::SqlTenantStore;
 use tenantry::registry::Tenants;
 
 fn app_url(owner_url: &str) -> String {
@@ -46,7 +47,7 @@ async fn two_tenants_use_the_quickstart_and_never_see_each_other() {
     )
     .await
     .unwrap();
-    let tenants = Tenants::new(Arc::new(PgTenantStore::new(
+    let tenants = Tenants::new(Arc::new(SqlTenantStore::new(
         PgDatabase::connect(&app_url(db.url()), 2).unwrap(),
     )));
     registered::register(&tenants, &["acme", "globex"]).await;

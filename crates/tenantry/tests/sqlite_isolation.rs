@@ -268,7 +268,8 @@ fn bodies_in_file(path: &std::path::Path) -> Vec<String> {
 /// then be storable.
 #[tokio::test]
 async fn the_registry_rebuild_keeps_what_references_tenants() {
-    use tenantry::data::sqlite::{CONTROL_MIGRATIONS, SqliteTenantStore};
+    use tenantry::data::sqlite::CONTROL_MIGRATIONS;
+    use tenantry::registry::SqlTenantStore;
     use tenantry::registry::{NewTenant, TenantKey, TenantState, TenantStore};
 
     let dir = std::env::temp_dir().join(format!(
@@ -304,7 +305,7 @@ async fn the_registry_rebuild_keeps_what_references_tenants() {
     apply_migrations(&lite, "control", CONTROL_MIGRATIONS)
         .await
         .unwrap();
-    let store = SqliteTenantStore::new(lite.clone());
+    let store = SqlTenantStore::new(lite.clone());
     let found = store
         .find(&TenantKey::Domain("shop.acme.example".into()))
         .await

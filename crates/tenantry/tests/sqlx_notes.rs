@@ -11,8 +11,9 @@ mod sqlx_notes;
 
 use std::sync::Arc;
 
-use tenantry::data::postgres::{PgDatabase, PgTenantStore};
+use tenantry::data::postgres::PgDatabase;
 use tenantry::edge::{Claims, TokenVerifier, issue_hs256};
+use tenantry::registry::SqlTenantStore;
 use tenantry::registry::Tenants;
 
 const SECRET: &[u8] = b"a-test-secret-of-at-least-32-bytes!!";
@@ -36,7 +37,7 @@ async fn notes_and_their_jobs_stay_with_their_tenant() {
     let (app, worker) = sqlx_notes::app(db.url(), &app_url, TokenVerifier::hs256(SECRET))
         .await
         .unwrap();
-    let tenants = Tenants::new(Arc::new(PgTenantStore::new(
+    let tenants = Tenants::new(Arc::new(SqlTenantStore::new(
         PgDatabase::connect(&app_url, 2).unwrap(),
     )));
     registered::register(&tenants, &["acme", "globex"]).await;

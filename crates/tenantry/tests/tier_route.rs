@@ -11,9 +11,10 @@ mod pg_notes;
 use std::sync::Arc;
 
 use tenantry::context::Tier;
-use tenantry::data::postgres::{PgDatabase, PgTenantStore};
+use tenantry::data::postgres::PgDatabase;
 use tenantry::data::sqlite::{self as lite, SqliteDatabase};
 use tenantry::moves::RouteAcks;
+use tenantry::registry::SqlTenantStore;
 use tenantry::registry::{NewTenant, RouteChange, TenantKey, TenantState, Tenants};
 
 async fn routes_follow_the_move(tenants: Tenants, acks: Arc<dyn RouteAcks>) {
@@ -136,7 +137,7 @@ async fn a_moving_tenant_is_routed_to_both_tiers_on_sqlite() {
         .await
         .unwrap();
     routes_follow_the_move(
-        Tenants::new(Arc::new(lite::SqliteTenantStore::new(db.clone()))),
+        Tenants::new(Arc::new(SqlTenantStore::new(db.clone()))),
         Arc::new(tenantry::moves::SqliteRouteAcks::new(db)),
     )
     .await;
@@ -150,7 +151,7 @@ async fn a_moving_tenant_is_routed_to_both_tiers_on_postgres() {
     };
     let app = PgDatabase::connect(&pg_notes::app_url(&db), 4).unwrap();
     routes_follow_the_move(
-        Tenants::new(Arc::new(PgTenantStore::new(app.clone()))),
+        Tenants::new(Arc::new(SqlTenantStore::new(app.clone()))),
         Arc::new(tenantry::moves::PgRouteAcks::new(app)),
     )
     .await;

@@ -13,9 +13,10 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 use tenantry::context::TenantId;
-use tenantry::data::postgres::{PgDatabase, PgTenantStore};
+use tenantry::data::postgres::PgDatabase;
 use tenantry::data::sqlite::{self as lite, SqliteDatabase};
 use tenantry::jobs::{PgQueue, SqliteQueue};
+use tenantry::registry::SqlTenantStore;
 use tenantry::registry::Tenants;
 use tenantry::workflow::{
     Advanced, NewWorkflow, PgWorkflowStore, SqliteWorkflowStore, Step, StepError, StepState,
@@ -46,7 +47,7 @@ async fn sqlite_fixture() -> (Fixture, TempDir) {
     let fixture: Fixture = (
         Arc::new(SqliteWorkflowStore::new(db.clone())),
         Arc::new(SqliteQueue::new(db.clone())),
-        Tenants::new(Arc::new(lite::SqliteTenantStore::new(db))),
+        Tenants::new(Arc::new(SqlTenantStore::new(db))),
     );
     (fixture, TempDir(dir))
 }
@@ -57,7 +58,7 @@ async fn postgres_fixture() -> Option<(Fixture, tenantry_testkit::PgTestDb)> {
     let fixture: Fixture = (
         Arc::new(PgWorkflowStore::new(app.clone())),
         Arc::new(PgQueue::new(app.clone())),
-        Tenants::new(Arc::new(PgTenantStore::new(app))),
+        Tenants::new(Arc::new(SqlTenantStore::new(app))),
     );
     Some((fixture, db))
 }
@@ -835,7 +836,7 @@ async fn workflow_child() {
     engine
         .drive(Worker::new(
             queue.clone(),
-            Tenants::new(Arc::new(PgTenantStore::new(db))),
+            Tenants::new(Arc::new(SqlTenantStore::new(db))),
             options,
         ))
         .run(std::future::pending())

@@ -37,6 +37,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod control;
 mod failure;
 mod migration;
 #[cfg(feature = "edge")]

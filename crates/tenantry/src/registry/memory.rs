@@ -78,7 +78,7 @@ impl TenantStore for MemoryTenantStore {
             }
         });
         let result = match taken {
-            Some(what) => Err(RegistryError::Conflict(what)),
+            Some(what) => Err(RegistryError::Conflict { what, source: None }),
             None => {
                 let now = crate::clock::now_ms();
                 let record = TenantRecord {

@@ -1,8 +1,8 @@
 //! The tenant registry: who the tenants are, what plan and tier they are on,
 //! and whether they may be served right now.
 //!
-//! [`TenantStore`] is the storage trait (PostgreSQL and SQLite implement it
-//! in `crate::data`); [`Tenants`] wraps a store with a short-TTL cache for
+//! [`TenantStore`] is the storage trait ([`SqlTenantStore`] implements it
+//! once for PostgreSQL and SQLite); [`Tenants`] wraps a store with a short-TTL cache for
 //! the edge's per-request lookups and invalidates it on every change made
 //! through it, so a suspension takes effect on the next request, not after
 //! the TTL.
@@ -11,6 +11,8 @@ mod cache;
 mod memory;
 mod record;
 mod slug;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod stored;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,6 +21,8 @@ pub use cache::{ChangedKeys, RegistryEvents, Tenants};
 pub use memory::MemoryTenantStore;
 pub use record::{NewTenant, RouteChange, TenantRecord, TenantState};
 pub use slug::{InvalidSlug, validate_slug};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use stored::SqlTenantStore;
 
 use crate::context::TenantId;
 
@@ -43,9 +47,15 @@ pub enum RegistryError {
     /// No tenant with that key.
     #[error("tenant not found")]
     NotFound,
-    /// The slug or a domain is already taken.
-    #[error("{0} is already taken")]
-    Conflict(String),
+    /// The slug, the id or a domain is already taken.
+    #[error("{what} is already taken")]
+    Conflict {
+        /// What is taken (`tenant acme (slug or id)`, `domain shop.acme.example`).
+        what: String,
+        /// The store's own error (a unique violation), when it had one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// The slug is not a valid DNS label.
     #[error(transparent)]
     InvalidSlug(#[from] InvalidSlug),
@@ -57,9 +67,20 @@ pub enum RegistryError {
         /// Requested state.
         to: TenantState,
     },
-    /// The storage backend failed.
-    #[error("registry storage: {0}")]
-    Storage(String),
+    /// The store cannot make this change (an in-memory test double
+    /// without plans, tier moves or canaries).
+    #[error("this registry store cannot {0}")]
+    Unsupported(&'static str),
+    /// A stored record could not be read back as a tenant record.
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    #[error("tenant record has a bad {what}")]
+    Corrupt {
+        /// The column.
+        what: &'static str,
+        /// Why it could not be read.
+        #[source]
+        source: crate::data::DataError,
+    },
     /// The data layer failed; the [`DataError`](crate::data::DataError)
     /// says how (unavailable, timeout, constraint, SQLSTATE) and keeps the
     /// driver's error as its source.
@@ -91,11 +112,7 @@ pub trait TenantStore: Send + Sync + 'static {
         plan: &'a crate::context::Plan,
     ) -> BoxFuture<'a, Result<TenantRecord, RegistryError>> {
         let _ = (id, plan);
-        Box::pin(async {
-            Err(RegistryError::Storage(
-                "this store cannot change plans".into(),
-            ))
-        })
+        Box::pin(async { Err(RegistryError::Unsupported("change plans")) })
     }
     /// Routes a tenant to `tier`, its writes mirrored to `moving_to` while a
     /// tier move dual-writes; bumps its route version when anything changed.
@@ -108,11 +125,7 @@ pub trait TenantStore: Send + Sync + 'static {
         change: RouteChange,
     ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
         let _ = (id, change);
-        Box::pin(async {
-            Err(RegistryError::Storage(
-                "this store cannot move tenants between tiers".into(),
-            ))
-        })
+        Box::pin(async { Err(RegistryError::Unsupported("move tenants between tiers")) })
     }
     /// Marks a tenant as a canary (or not) and returns the updated record.
     ///
@@ -123,10 +136,6 @@ pub trait TenantStore: Send + Sync + 'static {
         canary: bool,
     ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
         let _ = (id, canary);
-        Box::pin(async {
-            Err(RegistryError::Storage(
-                "this store has no canary flag".into(),
-            ))
-        })
+        Box::pin(async { Err(RegistryError::Unsupported("mark canaries")) })
     }
 }

@@ -232,7 +232,7 @@ pub(crate) async fn confirm(
         .map_err(|e| match e.downcast::<RegistryError>() {
             Ok(RegistryError::InvalidSlug(e)) => ApiError::field("slug", e.to_string()),
             // Told only to whoever holds the confirmation, from the mailbox.
-            Ok(RegistryError::Conflict(_)) => ApiError::Conflict("that slug is taken".into()),
+            Ok(RegistryError::Conflict { .. }) => ApiError::Conflict("that slug is taken".into()),
             Ok(RegistryError::Data(e)) => e.into(),
             Ok(other) => ApiError::Internal(other.to_string()),
             Err(other) => ApiError::Internal(format!("{other:#}")),

@@ -78,6 +78,15 @@ impl ControlClient {
         client.transaction().await
     }
 
+    /// Opens a transaction that owns this connection: every statement of
+    /// it runs on the one server connection until [`ControlTransaction::commit`].
+    /// Dropped before that, the connection is closed, which rolls it back.
+    pub async fn begin(self) -> Result<ControlTransaction, Error> {
+        self.in_transaction.store(true, Ordering::SeqCst);
+        self.raw().batch_execute("BEGIN").await?;
+        Ok(ControlTransaction { client: self })
+    }
+
     /// `work` (a statement on this connection), in a transaction of its
     /// own when statements must not outlive one.
     async fn run<T>(&self, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
@@ -97,6 +106,39 @@ impl ControlClient {
         let value = result?;
         ended?;
         Ok(value)
+    }
+}
+
+/// A control-plane transaction that owns its connection (see
+/// [`ControlClient::begin`]).
+pub struct ControlTransaction {
+    client: ControlClient,
+}
+
+impl ControlTransaction {
+    /// Runs `sql` inside the transaction, returning its rows.
+    pub async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, Error> {
+        self.client.raw().query(sql, params).await
+    }
+
+    /// Runs `sql` inside the transaction, returning how many rows it changed.
+    pub async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, Error> {
+        self.client.raw().execute(sql, params).await
+    }
+
+    /// Commits; the connection goes back to its pool.
+    pub async fn commit(self) -> Result<(), Error> {
+        self.client.raw().batch_execute("COMMIT").await?;
+        self.client.in_transaction.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Rolls back; the connection goes back to its pool (or is closed, if
+    /// the rollback itself failed).
+    pub async fn rollback(self) {
+        if self.client.raw().batch_execute("ROLLBACK").await.is_ok() {
+            self.client.in_transaction.store(false, Ordering::SeqCst);
+        }
     }
 }
 

@@ -22,8 +22,9 @@ mod control;
 pub mod fleet;
 pub mod migrate;
 mod params;
+pub(crate) use params::as_sql_params;
+mod control_schema;
 mod quota;
-mod registry;
 mod scoped;
 #[cfg(feature = "secrets")]
 mod secrets;
@@ -42,10 +43,10 @@ use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
 pub use budget::{BudgetedClient, BudgetedManager, ConnectError, PooledClient};
 #[cfg(feature = "config")]
 pub use config_store::PgConfigStore;
-pub use control::ControlClient;
 #[cfg(feature = "jobs")]
 pub(crate) use control::Queries;
-pub use registry::{CONTROL_MIGRATIONS, CONTROL_SCHEMA, PgTenantStore};
+pub use control::{ControlClient, ControlTransaction};
+pub use control_schema::{CONTROL_MIGRATIONS, CONTROL_SCHEMA};
 pub use scoped::{PgTx, schema_for};
 #[cfg(feature = "secrets")]
 pub use secrets::PgSecretStorage;

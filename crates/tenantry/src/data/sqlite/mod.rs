@@ -10,9 +10,9 @@
 
 #[cfg(feature = "config")]
 mod config_store;
+mod control_schema;
 mod migrate;
 mod pool;
-mod registry;
 #[cfg(feature = "secrets")]
 mod secrets;
 mod tenant_files;
@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 #[cfg(feature = "config")]
 pub use config_store::SqliteConfigStore;
+pub use control_schema::CONTROL_MIGRATIONS;
 pub use migrate::apply as apply_migrations;
-pub use registry::{CONTROL_MIGRATIONS, SqliteTenantStore};
 #[cfg(feature = "secrets")]
 pub use secrets::SqliteSecretStorage;
 pub use tx::SqliteTx;
@@ -160,7 +160,7 @@ impl SqliteDatabase {
         ctx: &TenantContext,
         tier: Tier,
     ) -> Result<SqliteTx, DataError> {
-        SqliteTx::begin(self.target(ctx, tier)?, ctx.tenant_id()).await
+        SqliteTx::begin(self.target(ctx, tier)?, Some(ctx.tenant_id())).await
     }
 
     /// Runs `work` on a connection outside any tenant (the library's own
@@ -170,6 +170,11 @@ impl SqliteDatabase {
         work: impl FnOnce(&mut rusqlite::Connection) -> Result<R, DataError> + Send + 'static,
     ) -> Result<R, DataError> {
         self.pool.run(None, work).await
+    }
+
+    /// Opens a transaction outside any tenant (the control plane's own).
+    pub(crate) async fn begin_unscoped(&self) -> Result<SqliteTx, DataError> {
+        SqliteTx::begin(self.pool.clone(), None).await
     }
 
     /// Runs `work` on a raw connection that sees every tenant's rows: the

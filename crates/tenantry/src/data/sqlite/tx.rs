@@ -13,16 +13,20 @@ use super::pool::{SqlitePool, with_tenant};
 use crate::context::TenantId;
 use crate::data::{DataError, Row, Value};
 
-/// An open SQLite transaction with the tenant bound.
+/// An open SQLite transaction, with the tenant bound (none for the
+/// control plane's own transactions).
 pub struct SqliteTx {
     pool: Arc<SqlitePool>,
     conn: Option<Connection>,
-    tenant: TenantId,
+    tenant: Option<TenantId>,
     _permit: OwnedSemaphorePermit,
 }
 
 impl SqliteTx {
-    pub(crate) async fn begin(pool: Arc<SqlitePool>, tenant: TenantId) -> Result<Self, DataError> {
+    pub(crate) async fn begin(
+        pool: Arc<SqlitePool>,
+        tenant: Option<TenantId>,
+    ) -> Result<Self, DataError> {
         let (conn, permit) = pool.acquire().await?;
         let conn = match conn {
             Some(conn) => conn,
@@ -54,7 +58,7 @@ impl SqliteTx {
             .ok_or_else(|| DataError::Database("transaction already finished".into()))?;
         let tenant = self.tenant;
         let (conn, result) = tokio::task::spawn_blocking(move || {
-            let result = with_tenant(Some(tenant), || work(&mut conn));
+            let result = with_tenant(tenant, || work(&mut conn));
             (conn, result)
         })
         .await
