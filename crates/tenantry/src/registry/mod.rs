@@ -79,7 +79,7 @@ pub enum RegistryError {
         what: &'static str,
         /// Why it could not be read.
         #[source]
-        source: crate::data::DataError,
+        source: Box<crate::data::DataError>,
     },
     /// The data layer failed; the [`DataError`](crate::data::DataError)
     /// says how (unavailable, timeout, constraint, SQLSTATE) and keeps the

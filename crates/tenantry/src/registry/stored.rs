@@ -66,15 +66,16 @@ impl SqlTenantStore {
 }
 
 fn decode(row: &Row) -> Result<TenantRecord, RegistryError> {
-    let parsed = |i: usize, what: &'static str| -> Result<String, RegistryError> {
-        row.get::<String>(i)
-            .map_err(|e| RegistryError::Corrupt { what, source: e })
+    let text = |i: usize, what: &'static str| -> Result<String, RegistryError> {
+        row.get::<String>(i).map_err(|e| RegistryError::Corrupt {
+            what,
+            source: Box::new(e),
+        })
     };
     let bad = |what: &'static str, value: String| RegistryError::Corrupt {
         what,
-        source: DataError::Decode(format!("not a {what}: {value:?}")),
+        source: Box::new(DataError::Decode(format!("not a {what}: {value:?}"))),
     };
-    let text = |i: usize, what: &'static str| parsed(i, what);
     let plan = text(3, "plan")?;
     let tier = text(4, "tier")?;
     let state = text(5, "state")?;
