@@ -219,11 +219,11 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Stores> {
     }
     Ok(Stores {
         secret_storage: Arc::new(lite::SqliteSecretStorage::new(control.clone())),
-        config_store: Arc::new(lite::SqliteConfigStore::new(control.clone())),
+        config_store: Arc::new(tenantry::config::SqlConfigStore::new(control.clone())),
         workflow_store: Arc::new(tenantry::workflow::SqliteWorkflowStore::new(
             control.clone(),
         )),
-        warm: Arc::new(tenantry::warm::SqliteWarmPool::new(control.clone())),
+        warm: Arc::new(tenantry::warm::SqlWarmPool::new(control.clone())),
         route_acks: Arc::new(tenantry::moves::SqliteRouteAcks::new(control.clone())),
         deletions: Arc::new(tenantry::deletion::SqliteDeletionStore::new(
             control.clone(),
@@ -274,11 +274,11 @@ async fn connect_postgres(
         .with_wakeups(listen_url)?;
     Ok(Stores {
         queue: Arc::new(queue),
-        config_store: Arc::new(pg::PgConfigStore::new(db.clone())),
+        config_store: Arc::new(tenantry::config::SqlConfigStore::new(db.clone())),
         secret_storage: Arc::new(pg::PgSecretStorage::new(db.clone())),
         workflow_store: Arc::new(tenantry::workflow::PgWorkflowStore::new(db.clone())),
         deletions: Arc::new(tenantry::deletion::PgDeletionStore::new(db.clone())),
-        warm: Arc::new(tenantry::warm::PgWarmPool::new(db.clone())),
+        warm: Arc::new(tenantry::warm::SqlWarmPool::new(db.clone())),
         route_acks: Arc::new(tenantry::moves::PgRouteAcks::new(db.clone())),
         db: Database::Postgres(db),
         tenants,

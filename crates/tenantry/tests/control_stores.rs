@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
+use tenantry::config::SqlConfigStore;
+use tenantry::data::control::ControlDb;
 use tenantry::registry::SqlTenantStore;
+use tenantry::warm::SqlWarmPool;
 use tenantry_testkit::control;
 
 #[tokio::test]
@@ -18,4 +21,24 @@ async fn registry_on_postgres() {
         return;
     };
     control::registry_conformance(Arc::new(SqlTenantStore::new(db))).await;
+}
+
+async fn small_stores(db: ControlDb) {
+    let registry = Arc::new(SqlTenantStore::new(db.clone()));
+    control::config_conformance(registry, Arc::new(SqlConfigStore::new(db.clone()))).await;
+    control::warm_pool_conformance(Arc::new(SqlWarmPool::new(db))).await;
+}
+
+#[tokio::test]
+async fn config_and_warm_pool_on_sqlite() {
+    let (db, _dir) = control::sqlite_control().await;
+    small_stores(db).await;
+}
+
+#[tokio::test]
+async fn config_and_warm_pool_on_postgres() {
+    let Some((db, _pg)) = control::postgres_control().await else {
+        return;
+    };
+    small_stores(db).await;
 }

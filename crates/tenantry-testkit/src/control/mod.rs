@@ -6,8 +6,10 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed check
 
 mod registry;
+mod small_stores;
 
 pub use registry::registry_conformance;
+pub use small_stores::{config_conformance, registered, warm_pool_conformance};
 
 use std::path::PathBuf;
 

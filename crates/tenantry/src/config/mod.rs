@@ -32,6 +32,8 @@ mod flags;
 #[cfg(feature = "openfeature")]
 mod openfeature;
 mod settings;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod stored;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -41,6 +43,8 @@ pub use flags::{Flag, FlagSet, FlagSource, bucket};
 #[cfg(feature = "openfeature")]
 pub use openfeature::OpenFeatureProvider;
 pub use settings::{FieldError, LimitOverrides, Settings};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use stored::SqlConfigStore;
 
 use crate::context::{NoTenantContext, TenantContext, TenantId};
 pub use crate::registry::BoxFuture;
@@ -111,9 +115,10 @@ pub enum ConfigError {
     /// No flag has this key.
     #[error("no flag {0:?}")]
     UnknownFlag(String),
-    /// The store failed.
-    #[error("configuration store: {0}")]
-    Storage(String),
+    /// Settings that do not convert to or from JSON as the app's type
+    /// (saved by an older version of the app, or not serialisable).
+    #[error("settings as JSON: {0}")]
+    Json(#[from] serde_json::Error),
     /// The data layer failed; the [`DataError`](crate::data::DataError)
     /// says how (unavailable, timeout, constraint, SQLSTATE) and keeps the
     /// driver's error as its source.
@@ -192,8 +197,7 @@ impl<S: Settings> TenantConfig<S> {
     pub async fn update_settings(&self, settings: S) -> Result<S, ConfigError> {
         settings.validate().map_err(ConfigError::Invalid)?;
         let ctx = tenant()?;
-        let json = serde_json::to_value(&settings)
-            .map_err(|e| ConfigError::Storage(format!("settings do not serialise: {e}")))?;
+        let json = serde_json::to_value(&settings)?;
         self.store.save_settings(ctx.tenant_id(), &json).await?;
         self.announce(ctx.tenant_id()).await;
         Ok(settings)
@@ -267,12 +271,7 @@ impl<S: Settings> TenantConfig<S> {
         let settings = stored
             .settings
             .map(serde_json::from_value::<S>)
-            .transpose()
-            .map_err(|e| {
-                ConfigError::Storage(format!(
-                    "stored settings do not read as the app's type: {e}"
-                ))
-            })?;
+            .transpose()?;
         let loaded = Arc::new(Loaded {
             settings,
             flags: stored.flags,

@@ -8,15 +8,9 @@
 //! knows its migrations; see the reference server's `--warm-pool`. A claim
 //! is atomic: two sign-ups never get the same id.
 
-#[cfg(feature = "postgres")]
-mod postgres;
-#[cfg(feature = "sqlite")]
-mod sqlite;
+mod stored;
 
-#[cfg(feature = "postgres")]
-pub use postgres::PgWarmPool;
-#[cfg(feature = "sqlite")]
-pub use sqlite::SqliteWarmPool;
+pub use stored::SqlWarmPool;
 
 use crate::context::{TenantId, Tier};
 use crate::data::DataError;

@@ -16,8 +16,6 @@
 
 pub mod audit;
 mod budget;
-#[cfg(feature = "config")]
-mod config_store;
 mod control;
 pub mod fleet;
 pub mod migrate;
@@ -41,8 +39,6 @@ use deadpool::managed::{PoolError, Timeouts};
 use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
 
 pub use budget::{BudgetedClient, BudgetedManager, ConnectError, PooledClient};
-#[cfg(feature = "config")]
-pub use config_store::PgConfigStore;
 #[cfg(feature = "jobs")]
 pub(crate) use control::Queries;
 pub use control::{ControlClient, ControlTransaction};

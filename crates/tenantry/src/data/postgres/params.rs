@@ -2,7 +2,7 @@
 
 use std::error::Error;
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use crate::data::Value;
@@ -25,6 +25,17 @@ impl ToSql for Value {
             Value::Float(f) => f.to_sql_checked(ty, out),
             Value::Text(s) if *ty == Type::UUID => {
                 uuid::Uuid::parse_str(s)?.to_sql_checked(ty, out)
+            }
+            // JSON text into a `json`/`jsonb` column (version 1 of jsonb's
+            // binary form is the text itself).
+            Value::Text(s) if *ty == Type::JSONB => {
+                out.put_u8(1);
+                out.put_slice(s.as_bytes());
+                Ok(IsNull::No)
+            }
+            Value::Text(s) if *ty == Type::JSON => {
+                out.put_slice(s.as_bytes());
+                Ok(IsNull::No)
             }
             Value::Text(s) => s.to_sql_checked(ty, out),
             Value::Uuid(u) if *ty == Type::TEXT || *ty == Type::VARCHAR => {

@@ -8,8 +8,6 @@
 //! runner gives every table with a `tenant_id` column triggers that refuse
 //! inserting, updating or deleting another tenant's rows.
 
-#[cfg(feature = "config")]
-mod config_store;
 mod control_schema;
 mod migrate;
 mod pool;
@@ -21,8 +19,6 @@ mod tx;
 use std::path::Path;
 use std::sync::Arc;
 
-#[cfg(feature = "config")]
-pub use config_store::SqliteConfigStore;
 pub use control_schema::CONTROL_MIGRATIONS;
 pub use migrate::apply as apply_migrations;
 #[cfg(feature = "secrets")]
