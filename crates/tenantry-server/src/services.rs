@@ -218,7 +218,7 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Stores> {
         }
     }
     Ok(Stores {
-        secret_storage: Arc::new(lite::SqliteSecretStorage::new(control.clone())),
+        secret_storage: Arc::new(tenantry::secrets::SqlSecretStorage::new(control.clone())),
         config_store: Arc::new(tenantry::config::SqlConfigStore::new(control.clone())),
         workflow_store: Arc::new(tenantry::workflow::SqliteWorkflowStore::new(
             control.clone(),
@@ -275,7 +275,7 @@ async fn connect_postgres(
     Ok(Stores {
         queue: Arc::new(queue),
         config_store: Arc::new(tenantry::config::SqlConfigStore::new(db.clone())),
-        secret_storage: Arc::new(pg::PgSecretStorage::new(db.clone())),
+        secret_storage: Arc::new(tenantry::secrets::SqlSecretStorage::new(db.clone())),
         workflow_store: Arc::new(tenantry::workflow::PgWorkflowStore::new(db.clone())),
         deletions: Arc::new(tenantry::deletion::PgDeletionStore::new(db.clone())),
         warm: Arc::new(tenantry::warm::SqlWarmPool::new(db.clone())),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tenantry::config::SqlConfigStore;
 use tenantry::data::control::ControlDb;
 use tenantry::registry::SqlTenantStore;
+use tenantry::secrets::SqlSecretStorage;
 use tenantry::warm::SqlWarmPool;
 use tenantry_testkit::control;
 
@@ -26,7 +27,7 @@ async fn registry_on_postgres() {
 async fn small_stores(db: ControlDb) {
     let registry = Arc::new(SqlTenantStore::new(db.clone()));
     control::config_conformance(registry, Arc::new(SqlConfigStore::new(db.clone()))).await;
-    control::warm_pool_conformance(Arc::new(SqlWarmPool::new(db))).await;
+    control::warm_pool_conformance(Arc::new(SqlWarmPool::new(db.clone()))).await;
 }
 
 #[tokio::test]
@@ -41,4 +42,20 @@ async fn config_and_warm_pool_on_postgres() {
         return;
     };
     small_stores(db).await;
+}
+
+#[tokio::test]
+async fn secrets_on_sqlite() {
+    let (db, _dir) = control::sqlite_control().await;
+    let registry = Arc::new(SqlTenantStore::new(db.clone()));
+    control::secret_storage_conformance(registry, Arc::new(SqlSecretStorage::new(db))).await;
+}
+
+#[tokio::test]
+async fn secrets_on_postgres() {
+    let Some((db, _pg)) = control::postgres_control().await else {
+        return;
+    };
+    let registry = Arc::new(SqlTenantStore::new(db.clone()));
+    control::secret_storage_conformance(registry, Arc::new(SqlSecretStorage::new(db))).await;
 }

@@ -57,12 +57,10 @@ impl From<SecretsError> for ApiError {
                 field: None,
                 message,
             },
-            SecretsError::MasterKey(detail) | SecretsError::Storage(detail) => {
-                ApiError::FeatureUnavailable {
-                    what: "secret storage",
-                    detail,
-                }
-            }
+            SecretsError::MasterKey(detail) => ApiError::FeatureUnavailable {
+                what: "secret storage",
+                detail,
+            },
             // The database away or slow: unavailable, like the rest of the
             // API; anything else it says (a constraint, a bug) is not.
             SecretsError::Data(e)

@@ -6,9 +6,11 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed check
 
 mod registry;
+mod secrets;
 mod small_stores;
 
 pub use registry::registry_conformance;
+pub use secrets::secret_storage_conformance;
 pub use small_stores::{config_conformance, registered, warm_pool_conformance};
 
 use std::path::PathBuf;

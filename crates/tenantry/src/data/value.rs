@@ -146,6 +146,10 @@ from_column!(Uuid, "uuid", |v| match v {
     Value::Text(s) => Uuid::parse_str(s).ok(),
     _ => None,
 });
+from_column!(Vec<u8>, "bytes", |v| match v {
+    Value::Blob(b) => Some(b.clone()),
+    _ => None,
+});
 from_column!(SystemTime, "timestamp", |v| match v {
     Value::Timestamp(t) => Some(*t),
     Value::Int(us) => Some(time_from_micros(*us)),

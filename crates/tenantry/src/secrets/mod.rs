@@ -41,6 +41,8 @@ mod master;
 #[cfg(feature = "secrets-openbao")]
 mod openbao;
 mod storage;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod stored;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +51,8 @@ pub use master::{LocalKeyring, MasterKey, WrappedKey};
 #[cfg(feature = "secrets-openbao")]
 pub use openbao::OpenBaoTransit;
 pub use storage::{MemorySecretStorage, SealedSecret, SecretStorage};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use stored::SqlSecretStorage;
 
 use crate::context::{NoTenantContext, TenantId};
 pub use crate::registry::BoxFuture;
@@ -134,9 +138,6 @@ pub enum SecretsError {
     /// The master key is missing, malformed or unreachable.
     #[error("master key: {0}")]
     MasterKey(String),
-    /// The storage failed.
-    #[error("secret storage: {0}")]
-    Storage(String),
     /// The data layer under the storage failed; the
     /// [`DataError`](crate::data::DataError) says how.
     #[cfg(any(feature = "postgres", feature = "sqlite"))]

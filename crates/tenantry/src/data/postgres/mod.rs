@@ -24,8 +24,6 @@ pub(crate) use params::as_sql_params;
 mod control_schema;
 mod quota;
 mod scoped;
-#[cfg(feature = "secrets")]
-mod secrets;
 mod setup;
 mod statements;
 mod tenant_pools;
@@ -44,8 +42,6 @@ pub(crate) use control::Queries;
 pub use control::{ControlClient, ControlTransaction};
 pub use control_schema::{CONTROL_MIGRATIONS, CONTROL_SCHEMA};
 pub use scoped::{PgTx, schema_for};
-#[cfg(feature = "secrets")]
-pub use secrets::PgSecretStorage;
 pub use setup::{PrepareError, prepare};
 pub use statements::Statements;
 pub use tenant_pools::{database_for, tenant_database_prefix};

@@ -11,8 +11,6 @@
 mod control_schema;
 mod migrate;
 mod pool;
-#[cfg(feature = "secrets")]
-mod secrets;
 mod tenant_files;
 mod tx;
 
@@ -21,8 +19,6 @@ use std::sync::Arc;
 
 pub use control_schema::CONTROL_MIGRATIONS;
 pub use migrate::apply as apply_migrations;
-#[cfg(feature = "secrets")]
-pub use secrets::SqliteSecretStorage;
 pub use tx::SqliteTx;
 
 use pool::SqlitePool;
