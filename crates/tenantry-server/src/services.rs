@@ -225,9 +225,7 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Stores> {
         )),
         warm: Arc::new(tenantry::warm::SqlWarmPool::new(control.clone())),
         route_acks: Arc::new(tenantry::moves::SqliteRouteAcks::new(control.clone())),
-        deletions: Arc::new(tenantry::deletion::SqliteDeletionStore::new(
-            control.clone(),
-        )),
+        deletions: Arc::new(tenantry::deletion::SqlDeletionStore::new(control.clone())),
         queue: Arc::new(
             SqliteQueue::new(control).with_plan_weights(crate::plans::catalog().queue_weights()),
         ),
@@ -277,7 +275,7 @@ async fn connect_postgres(
         config_store: Arc::new(tenantry::config::SqlConfigStore::new(db.clone())),
         secret_storage: Arc::new(tenantry::secrets::SqlSecretStorage::new(db.clone())),
         workflow_store: Arc::new(tenantry::workflow::PgWorkflowStore::new(db.clone())),
-        deletions: Arc::new(tenantry::deletion::PgDeletionStore::new(db.clone())),
+        deletions: Arc::new(tenantry::deletion::SqlDeletionStore::new(db.clone())),
         warm: Arc::new(tenantry::warm::SqlWarmPool::new(db.clone())),
         route_acks: Arc::new(tenantry::moves::PgRouteAcks::new(db.clone())),
         db: Database::Postgres(db),

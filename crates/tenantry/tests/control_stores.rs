@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tenantry::config::SqlConfigStore;
 use tenantry::data::control::ControlDb;
+use tenantry::deletion::SqlDeletionStore;
 use tenantry::registry::SqlTenantStore;
 use tenantry::secrets::SqlSecretStorage;
 use tenantry::warm::SqlWarmPool;
@@ -58,4 +59,28 @@ async fn secrets_on_postgres() {
     };
     let registry = Arc::new(SqlTenantStore::new(db.clone()));
     control::secret_storage_conformance(registry, Arc::new(SqlSecretStorage::new(db))).await;
+}
+
+async fn deletion(db: ControlDb) {
+    control::deletion_conformance(
+        Arc::new(SqlTenantStore::new(db.clone())),
+        Arc::new(SqlConfigStore::new(db.clone())),
+        Arc::new(SqlSecretStorage::new(db.clone())),
+        Arc::new(SqlDeletionStore::new(db)),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn deletion_on_sqlite() {
+    let (db, _dir) = control::sqlite_control().await;
+    deletion(db).await;
+}
+
+#[tokio::test]
+async fn deletion_on_postgres() {
+    let Some((db, _pg)) = control::postgres_control().await else {
+        return;
+    };
+    deletion(db).await;
 }

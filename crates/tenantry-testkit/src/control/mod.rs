@@ -5,10 +5,12 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed check
 
+mod deletion;
 mod registry;
 mod secrets;
 mod small_stores;
 
+pub use deletion::deletion_conformance;
 pub use registry::registry_conformance;
 pub use secrets::secret_storage_conformance;
 pub use small_stores::{config_conformance, registered, warm_pool_conformance};

@@ -15,18 +15,12 @@
 //! every connection runs with `secure_delete`, so the removed bytes are
 //! not left in free pages either.
 
-#[cfg(feature = "postgres")]
-mod postgres;
-#[cfg(feature = "sqlite")]
-mod sqlite;
+mod stored;
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-#[cfg(feature = "postgres")]
-pub use postgres::PgDeletionStore;
-#[cfg(feature = "sqlite")]
-pub use sqlite::SqliteDeletionStore;
+pub use stored::SqlDeletionStore;
 
 use crate::context::TenantId;
 use crate::data::DataError;
@@ -88,22 +82,4 @@ pub trait DeletionStore: Send + Sync + 'static {
     /// What the control plane still holds of `tenant`, by table (only
     /// the non-empty ones; the tombstone and the record are not counted).
     fn residue(&self, tenant: TenantId) -> BoxFuture<'_, Result<StoreCounts, DataError>>;
-}
-
-/// The control-plane tables a tenant owns rows of, by their `owner`
-/// column, in an order that deletes children first.
-const OWNED_TABLES: &[&str] = &[
-    "tenant_domains",
-    "tenant_settings",
-    "tenant_flags",
-    "tenant_secrets",
-    "tenant_data_keys",
-    "jobs",
-    "dead_jobs",
-    "job_tenants",
-];
-
-fn ms(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

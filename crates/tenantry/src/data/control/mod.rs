@@ -170,6 +170,19 @@ impl ControlDb {
         Ok(ControlTx { tx })
     }
 
+    /// Makes sure the pages of rows deleted so far are gone from the
+    /// backend's own files: on SQLite the write-ahead log is checkpointed
+    /// and truncated (a deleted tenant must not linger there); PostgreSQL
+    /// keeps no such copy outside its tables and needs nothing.
+    pub async fn drop_freed_pages(&self) -> Result<(), DataError> {
+        match &self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => Ok(()),
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(lite) => lite.truncate_wal().await,
+        }
+    }
+
     /// The backend's name (`postgres` or `sqlite`).
     pub fn backend_name(&self) -> &'static str {
         match &self.backend {
