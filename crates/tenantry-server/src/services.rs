@@ -224,7 +224,7 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Stores> {
             control.clone(),
         )),
         warm: Arc::new(tenantry::warm::SqlWarmPool::new(control.clone())),
-        route_acks: Arc::new(tenantry::moves::SqliteRouteAcks::new(control.clone())),
+        route_acks: Arc::new(tenantry::moves::SqlRouteAcks::new(control.clone())),
         deletions: Arc::new(tenantry::deletion::SqlDeletionStore::new(control.clone())),
         queue: Arc::new(
             SqliteQueue::new(control).with_plan_weights(crate::plans::catalog().queue_weights()),
@@ -277,7 +277,7 @@ async fn connect_postgres(
         workflow_store: Arc::new(tenantry::workflow::PgWorkflowStore::new(db.clone())),
         deletions: Arc::new(tenantry::deletion::SqlDeletionStore::new(db.clone())),
         warm: Arc::new(tenantry::warm::SqlWarmPool::new(db.clone())),
-        route_acks: Arc::new(tenantry::moves::PgRouteAcks::new(db.clone())),
+        route_acks: Arc::new(tenantry::moves::SqlRouteAcks::new(db.clone())),
         db: Database::Postgres(db),
         tenants,
         provisioner: Provisioner::Postgres {

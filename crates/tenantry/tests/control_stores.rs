@@ -1,86 +1,57 @@
 //! Each control-plane store, written once over `ControlDb`, passes its
-//! conformance suite on SQLite and on PostgreSQL.
+//! conformance suite on SQLite and on PostgreSQL (each suite on a fresh
+//! control plane).
 
 use std::sync::Arc;
 
 use tenantry::config::SqlConfigStore;
 use tenantry::data::control::ControlDb;
 use tenantry::deletion::SqlDeletionStore;
+use tenantry::moves::SqlRouteAcks;
 use tenantry::registry::SqlTenantStore;
 use tenantry::secrets::SqlSecretStorage;
 use tenantry::warm::SqlWarmPool;
 use tenantry_testkit::control;
 
-#[tokio::test]
-async fn registry_on_sqlite() {
-    let (db, _dir) = control::sqlite_control().await;
-    control::registry_conformance(Arc::new(SqlTenantStore::new(db))).await;
+/// `$suite` (an async fn of a `ControlDb`) as two tests, `sqlite` and `postgres`.
+macro_rules! on_both_backends {
+    ($($name:ident => $suite:expr;)+) => {$(
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                let (db, _dir) = control::sqlite_control().await;
+                let suite = $suite;
+                suite(db).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let Some((db, _pg)) = control::postgres_control().await else {
+                    return;
+                };
+                let suite = $suite;
+                suite(db).await;
+            }
+        }
+    )+};
 }
 
-#[tokio::test]
-async fn registry_on_postgres() {
-    let Some((db, _pg)) = control::postgres_control().await else {
-        return;
-    };
-    control::registry_conformance(Arc::new(SqlTenantStore::new(db))).await;
+fn registry(db: &ControlDb) -> Arc<SqlTenantStore> {
+    Arc::new(SqlTenantStore::new(db.clone()))
 }
 
-async fn small_stores(db: ControlDb) {
-    let registry = Arc::new(SqlTenantStore::new(db.clone()));
-    control::config_conformance(registry, Arc::new(SqlConfigStore::new(db.clone()))).await;
-    control::warm_pool_conformance(Arc::new(SqlWarmPool::new(db.clone()))).await;
-}
-
-#[tokio::test]
-async fn config_and_warm_pool_on_sqlite() {
-    let (db, _dir) = control::sqlite_control().await;
-    small_stores(db).await;
-}
-
-#[tokio::test]
-async fn config_and_warm_pool_on_postgres() {
-    let Some((db, _pg)) = control::postgres_control().await else {
-        return;
-    };
-    small_stores(db).await;
-}
-
-#[tokio::test]
-async fn secrets_on_sqlite() {
-    let (db, _dir) = control::sqlite_control().await;
-    let registry = Arc::new(SqlTenantStore::new(db.clone()));
-    control::secret_storage_conformance(registry, Arc::new(SqlSecretStorage::new(db))).await;
-}
-
-#[tokio::test]
-async fn secrets_on_postgres() {
-    let Some((db, _pg)) = control::postgres_control().await else {
-        return;
-    };
-    let registry = Arc::new(SqlTenantStore::new(db.clone()));
-    control::secret_storage_conformance(registry, Arc::new(SqlSecretStorage::new(db))).await;
-}
-
-async fn deletion(db: ControlDb) {
-    control::deletion_conformance(
-        Arc::new(SqlTenantStore::new(db.clone())),
+on_both_backends! {
+    registry_store => |db: ControlDb| control::registry_conformance(registry(&db));
+    config_store => |db: ControlDb| control::config_conformance(registry(&db), Arc::new(SqlConfigStore::new(db)));
+    warm_pool => |db: ControlDb| control::warm_pool_conformance(Arc::new(SqlWarmPool::new(db)));
+    route_acks => |db: ControlDb| control::route_acks_conformance(registry(&db), Arc::new(SqlRouteAcks::new(db)));
+    secret_storage => |db: ControlDb| control::secret_storage_conformance(registry(&db), Arc::new(SqlSecretStorage::new(db)));
+    deletion_store => |db: ControlDb| control::deletion_conformance(
+        registry(&db),
         Arc::new(SqlConfigStore::new(db.clone())),
         Arc::new(SqlSecretStorage::new(db.clone())),
         Arc::new(SqlDeletionStore::new(db)),
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn deletion_on_sqlite() {
-    let (db, _dir) = control::sqlite_control().await;
-    deletion(db).await;
-}
-
-#[tokio::test]
-async fn deletion_on_postgres() {
-    let Some((db, _pg)) = control::postgres_control().await else {
-        return;
-    };
-    deletion(db).await;
+    );
 }

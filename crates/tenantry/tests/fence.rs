@@ -115,7 +115,7 @@ async fn holds_are_acknowledged_everywhere_on_sqlite() {
         .unwrap();
     holds_are_acknowledged_everywhere(
         Arc::new(SqlTenantStore::new(db.clone())),
-        Arc::new(tenantry::moves::SqliteRouteAcks::new(db)),
+        Arc::new(tenantry::moves::SqlRouteAcks::new(db)),
     )
     .await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -129,7 +129,7 @@ async fn holds_are_acknowledged_everywhere_on_postgres() {
     let app = PgDatabase::connect(&pg_notes::app_url(&db), 4).unwrap();
     holds_are_acknowledged_everywhere(
         Arc::new(SqlTenantStore::new(app.clone())),
-        Arc::new(tenantry::moves::PgRouteAcks::new(app)),
+        Arc::new(tenantry::moves::SqlRouteAcks::new(app)),
     )
     .await;
 }

@@ -138,7 +138,7 @@ async fn a_moving_tenant_is_routed_to_both_tiers_on_sqlite() {
         .unwrap();
     routes_follow_the_move(
         Tenants::new(Arc::new(SqlTenantStore::new(db.clone()))),
-        Arc::new(tenantry::moves::SqliteRouteAcks::new(db)),
+        Arc::new(tenantry::moves::SqlRouteAcks::new(db)),
     )
     .await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -152,7 +152,7 @@ async fn a_moving_tenant_is_routed_to_both_tiers_on_postgres() {
     let app = PgDatabase::connect(&pg_notes::app_url(&db), 4).unwrap();
     routes_follow_the_move(
         Tenants::new(Arc::new(SqlTenantStore::new(app.clone()))),
-        Arc::new(tenantry::moves::PgRouteAcks::new(app)),
+        Arc::new(tenantry::moves::SqlRouteAcks::new(app)),
     )
     .await;
 }

@@ -7,11 +7,13 @@
 
 mod deletion;
 mod registry;
+mod route_acks;
 mod secrets;
 mod small_stores;
 
 pub use deletion::deletion_conformance;
 pub use registry::registry_conformance;
+pub use route_acks::route_acks_conformance;
 pub use secrets::secret_storage_conformance;
 pub use small_stores::{config_conformance, registered, warm_pool_conformance};
 

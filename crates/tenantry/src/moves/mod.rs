@@ -32,21 +32,15 @@
 //!   live and does not hold the move up.
 
 mod copy;
-#[cfg(feature = "postgres")]
-mod postgres;
 mod shape;
-#[cfg(feature = "sqlite")]
-mod sqlite;
+mod stored;
 
 use std::time::Duration;
 
 pub use copy::{TableCheck, TierCopy};
 pub use shape::TableShape;
 
-#[cfg(feature = "postgres")]
-pub use postgres::PgRouteAcks;
-#[cfg(feature = "sqlite")]
-pub use sqlite::SqliteRouteAcks;
+pub use stored::SqlRouteAcks;
 
 use crate::context::TenantId;
 use crate::data::DataError;
