@@ -220,9 +220,7 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Stores> {
     Ok(Stores {
         secret_storage: Arc::new(tenantry::secrets::SqlSecretStorage::new(control.clone())),
         config_store: Arc::new(tenantry::config::SqlConfigStore::new(control.clone())),
-        workflow_store: Arc::new(tenantry::workflow::SqliteWorkflowStore::new(
-            control.clone(),
-        )),
+        workflow_store: Arc::new(tenantry::workflow::SqlWorkflowStore::new(control.clone())),
         warm: Arc::new(tenantry::warm::SqlWarmPool::new(control.clone())),
         route_acks: Arc::new(tenantry::moves::SqlRouteAcks::new(control.clone())),
         deletions: Arc::new(tenantry::deletion::SqlDeletionStore::new(control.clone())),
@@ -274,7 +272,7 @@ async fn connect_postgres(
         queue: Arc::new(queue),
         config_store: Arc::new(tenantry::config::SqlConfigStore::new(db.clone())),
         secret_storage: Arc::new(tenantry::secrets::SqlSecretStorage::new(db.clone())),
-        workflow_store: Arc::new(tenantry::workflow::PgWorkflowStore::new(db.clone())),
+        workflow_store: Arc::new(tenantry::workflow::SqlWorkflowStore::new(db.clone())),
         deletions: Arc::new(tenantry::deletion::SqlDeletionStore::new(db.clone())),
         warm: Arc::new(tenantry::warm::SqlWarmPool::new(db.clone())),
         route_acks: Arc::new(tenantry::moves::SqlRouteAcks::new(db.clone())),

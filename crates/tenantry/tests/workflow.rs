@@ -19,8 +19,8 @@ use tenantry::jobs::{PgQueue, SqliteQueue};
 use tenantry::registry::SqlTenantStore;
 use tenantry::registry::Tenants;
 use tenantry::workflow::{
-    Advanced, NewWorkflow, PgWorkflowStore, SqliteWorkflowStore, Step, StepError, StepState,
-    WorkflowDef, WorkflowError, WorkflowState, WorkflowStore, Workflows,
+    Advanced, NewWorkflow, SqlWorkflowStore, Step, StepError, StepState, WorkflowDef,
+    WorkflowError, WorkflowState, WorkflowStore, Workflows,
 };
 
 struct TempDir(std::path::PathBuf);
@@ -45,7 +45,7 @@ async fn sqlite_fixture() -> (Fixture, TempDir) {
         .await
         .unwrap();
     let fixture: Fixture = (
-        Arc::new(SqliteWorkflowStore::new(db.clone())),
+        Arc::new(SqlWorkflowStore::new(db.clone())),
         Arc::new(SqliteQueue::new(db.clone())),
         Tenants::new(Arc::new(SqlTenantStore::new(db))),
     );
@@ -56,7 +56,7 @@ async fn postgres_fixture() -> Option<(Fixture, tenantry_testkit::PgTestDb)> {
     let (db, _owner) = pg_notes::control_database().await?;
     let app = PgDatabase::connect(&pg_notes::app_url(&db), 8).unwrap();
     let fixture: Fixture = (
-        Arc::new(PgWorkflowStore::new(app.clone())),
+        Arc::new(SqlWorkflowStore::new(app.clone())),
         Arc::new(PgQueue::new(app.clone())),
         Tenants::new(Arc::new(SqlTenantStore::new(app))),
     );
@@ -826,7 +826,7 @@ async fn workflow_child() {
     let db = PgDatabase::connect(&app, 4).unwrap();
     let queue: Arc<dyn tenantry::jobs::JobQueue> = Arc::new(PgQueue::new(db.clone()));
     let engine = Workflows::new(
-        Arc::new(PgWorkflowStore::new(db.clone())),
+        Arc::new(SqlWorkflowStore::new(db.clone())),
         [crash_def(&url, pause)],
     );
     let mut options = WorkerOptions::new(Lane::Lifecycle, format!("child:{}", std::process::id()));
@@ -857,7 +857,7 @@ async fn a_process_killed_at_every_step_resumes_with_each_effect_once() {
     let app = PgDatabase::connect(&pg_notes::app_url(&db), 4).unwrap();
     let queue = PgQueue::new(app.clone());
     let engine = Workflows::new(
-        Arc::new(PgWorkflowStore::new(app)),
+        Arc::new(SqlWorkflowStore::new(app)),
         [crash_def(db.url(), None)],
     );
     let spawn = |pause: &str| {

@@ -127,10 +127,45 @@ from_column!(String, "text", |v| match v {
     Value::Text(s) => Some(s.clone()),
     _ => None,
 });
-from_column!(i64, "integer", |v| match v {
-    Value::Int(i) => Some(*i),
-    _ => None,
-});
+impl FromColumn for i64 {
+    /// Any integer column (`int2`, `int4`, `int8`) widens to `i64`.
+    #[cfg(feature = "postgres")]
+    fn from_pg(row: &tokio_postgres::Row, idx: usize) -> Result<Self, DataError> {
+        Option::<i64>::from_pg(row, idx)?.ok_or_else(|| mismatch("integer", &Value::Null))
+    }
+    fn from_value(value: &Value) -> Result<Self, DataError> {
+        match value {
+            Value::Int(i) => Ok(*i),
+            other => Err(mismatch("integer", other)),
+        }
+    }
+}
+
+impl FromColumn for Option<i64> {
+    #[cfg(feature = "postgres")]
+    fn from_pg(row: &tokio_postgres::Row, idx: usize) -> Result<Self, DataError> {
+        use tokio_postgres::types::Type;
+        let decode = |e: tokio_postgres::Error| DataError::Decode(e.to_string());
+        let ty = row.columns().get(idx).map(|c| c.type_().clone());
+        match ty {
+            Some(Type::INT4) => Ok(row
+                .try_get::<_, Option<i32>>(idx)
+                .map_err(decode)?
+                .map(i64::from)),
+            Some(Type::INT2) => Ok(row
+                .try_get::<_, Option<i16>>(idx)
+                .map_err(decode)?
+                .map(i64::from)),
+            _ => row.try_get(idx).map_err(decode),
+        }
+    }
+    fn from_value(value: &Value) -> Result<Self, DataError> {
+        match value {
+            Value::Null => Ok(None),
+            v => i64::from_value(v).map(Some),
+        }
+    }
+}
 from_column!(f64, "double", |v| match v {
     Value::Float(f) => Some(*f),
     Value::Int(i) => Some(*i as f64),

@@ -34,22 +34,18 @@
 //! ```
 
 mod engine;
-#[cfg(feature = "postgres")]
-mod postgres;
 #[cfg(feature = "jobs")]
 mod queue;
 mod record;
-#[cfg(feature = "sqlite")]
-mod sqlite;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod stored;
 
 pub use engine::{Advanced, Step, StepContext, StepError, Stuck, WorkflowDef, Workflows};
-#[cfg(feature = "postgres")]
-pub use postgres::PgWorkflowStore;
 #[cfg(feature = "jobs")]
 pub use queue::ADVANCE_JOB;
 pub use record::{StepRecord, StepState, WorkflowId, WorkflowRecord, WorkflowState};
-#[cfg(feature = "sqlite")]
-pub use sqlite::SqliteWorkflowStore;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use stored::SqlWorkflowStore;
 
 use std::time::SystemTime;
 
