@@ -40,7 +40,9 @@ pub use ids::{RequestId, TenantId, UserId};
 pub use route::Route;
 #[cfg(feature = "edge")]
 pub(crate) use scope::scope_without_span;
-pub use scope::{NoTenantContext, current, current_tenant_id, require, run_as_system};
+pub use scope::{
+    NoTenantContext, SpanHook, current, current_tenant_id, on_scope_span, require, run_as_system,
+};
 pub use spawn::{spawn, spawn_blocking};
 pub use tenant::{
     Role, SystemTenantReserved, TenantContext, TenantContextBuilder, Tier, UnknownVariant,

@@ -5,6 +5,20 @@ use std::future::Future;
 use tracing::Instrument;
 
 use super::ids::TenantId;
+
+/// What a tracing backend does to each tenant scope's span before it has
+/// children (the `otel` telemetry parents it in its request's trace and
+/// gives it the tenant's baggage). The context knows no backend: the
+/// backend hooks in here when it is set up.
+pub type SpanHook = fn(&tracing::Span, &TenantContext);
+
+static SPAN_HOOK: std::sync::OnceLock<SpanHook> = std::sync::OnceLock::new();
+
+/// Installs `hook` for every tenant scope's span from now on; the first
+/// hook installed stays (later calls change nothing).
+pub fn on_scope_span(hook: SpanHook) {
+    let _ = SPAN_HOOK.set(hook);
+}
 use super::tenant::TenantContext;
 
 tokio::task_local! {
@@ -65,8 +79,9 @@ impl TenantContext {
         if let Some(operator) = self.impersonated_by() {
             span.record("impersonated_by", tracing::field::display(operator));
         }
-        #[cfg(feature = "otel")]
-        crate::telemetry::adopt(&span, self);
+        if let Some(dress) = SPAN_HOOK.get() {
+            dress(&span, self);
+        }
         span
     }
 

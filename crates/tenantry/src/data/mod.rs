@@ -39,6 +39,7 @@
 
 pub mod control;
 mod failure;
+pub(crate) mod fence;
 mod migration;
 #[cfg(feature = "edge")]
 mod response;
@@ -98,7 +99,7 @@ impl Database {
     /// is refused with [`DataError::Fenced`] for a held tenant or a stale
     /// process. The fence refuses nothing until it is armed (see
     /// [`crate::fence`]). Clones made before this keep their own fence.
-    pub fn with_fence(self, fence: crate::fence::TenantFence) -> Self {
+    pub fn with_fence(self, fence: crate::data::fence::TenantFence) -> Self {
         match self {
             #[cfg(feature = "postgres")]
             Database::Postgres(mut pg) => {
@@ -114,7 +115,7 @@ impl Database {
     }
 
     /// The fence this database's tenant work asks (see [`Self::with_fence`]).
-    pub fn fence(&self) -> &crate::fence::TenantFence {
+    pub fn fence(&self) -> &crate::data::fence::TenantFence {
         match self {
             #[cfg(feature = "postgres")]
             Database::Postgres(pg) => &pg.fence,
@@ -182,7 +183,7 @@ pub enum DataError {
     /// (a 404, like an unknown tenant), or this process is out of touch
     /// with the control plane (a 503).
     #[error(transparent)]
-    Fenced(#[from] crate::fence::Fenced),
+    Fenced(#[from] crate::data::fence::Fenced),
     /// A statement or lock wait was cancelled by its timeout.
     #[error("database timeout: {0}")]
     Timeout(#[source] DbFailure),
@@ -220,7 +221,7 @@ impl DataError {
             DataError::NoTenantContext(_) | DataError::SystemTenant | DataError::SystemOnly => {
                 ErrorKind::NoContext
             }
-            DataError::NotFound | DataError::Fenced(crate::fence::Fenced::Held) => {
+            DataError::NotFound | DataError::Fenced(crate::data::fence::Fenced::Held) => {
                 ErrorKind::NotFound
             }
             DataError::Fenced(_) => ErrorKind::Unavailable,

@@ -19,7 +19,7 @@
 
 use super::{DataError, Database, Row, Value};
 use crate::context::{TenantContext, Tier};
-use crate::fence::FenceGuard;
+use crate::data::fence::FenceGuard;
 
 /// A database handle bound to the tenant of the context it was taken in.
 ///

@@ -15,6 +15,7 @@ use jsonwebtoken::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::auth_error::AuthError;
 use super::claims::ClaimMapping;
 use super::identity::{Authenticator, Identity, bearer};
 use super::jwks::{Jwks, JwksOptions, JwksSource};
@@ -46,28 +47,6 @@ pub struct Claims {
     /// Audience (checked when the verifier requires one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
-}
-
-/// Why a request's credential was refused (all become 401; the text is
-/// for logs).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum AuthError {
-    /// The request carries no credential this authenticator reads.
-    #[error("missing credentials")]
-    Missing,
-    /// Malformed, badly signed, expired, not yet valid, for another issuer
-    /// or audience, of a refused algorithm, or without the claims the
-    /// [`ClaimMapping`] needs.
-    #[error("invalid token: {0}")]
-    Invalid(String),
-    /// Signed with a key id the JWKS does not have.
-    #[error("unknown signing key {0:?}")]
-    UnknownKey(String),
-    /// The key set (or the issuer's discovery document) could not be
-    /// fetched and no usable copy is cached.
-    #[error("key set unavailable: {0}")]
-    KeySetUnavailable(String),
 }
 
 /// Verifies bearer tokens against an HMAC secret and/or a JWKS, and reads

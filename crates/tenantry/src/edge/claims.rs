@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use super::auth::AuthError;
+use super::auth_error::AuthError;
 use super::identity::Identity;
 use crate::context::{Role, UserId};
 

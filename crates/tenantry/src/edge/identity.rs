@@ -3,7 +3,7 @@
 use crate::context::{Role, UserId};
 use crate::registry::BoxFuture;
 
-use super::auth::AuthError;
+use super::auth_error::AuthError;
 
 /// Who a request is from and which tenant(s) its credential was issued for,
 /// as an [`Authenticator`] established it.

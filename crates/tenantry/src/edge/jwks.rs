@@ -24,7 +24,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 // Tokio's clock, so tests can step past the refresh interval with `time::pause`.
 use tokio::time::Instant;
 
-use super::auth::AuthError;
+use super::auth_error::AuthError;
 
 /// Where the key set comes from.
 #[derive(Clone, Debug)]

@@ -10,7 +10,7 @@ use axum::body::Body;
 use http::{Request, Response};
 use tower::{Layer, Service};
 
-use super::auth::AuthError;
+use super::auth_error::AuthError;
 use super::identity::{Authenticator, Identity};
 use super::membership::{Membership, narrower};
 use super::request_id::{request_id_of, trace_parent_of};

@@ -54,6 +54,7 @@
 //! ```
 
 mod auth;
+mod auth_error;
 mod claims;
 mod extract;
 mod identity;
@@ -67,7 +68,8 @@ mod rejection;
 mod request_id;
 mod resolve;
 
-pub use auth::{AuthError, Claims, TokenVerifier, issue_hs256};
+pub use auth::{Claims, TokenVerifier, issue_hs256};
+pub use auth_error::AuthError;
 pub use claims::{ClaimMapping, ClaimPath};
 pub use extract::Tenant;
 pub use identity::{Authenticator, Identity};

@@ -13,7 +13,8 @@
 
 use serde::Deserialize;
 
-use super::auth::{AuthError, TokenVerifier};
+use super::auth::TokenVerifier;
+use super::auth_error::AuthError;
 use super::jwks::{JwksOptions, JwksSource, JwksUrl, bounded_client, fetch_bounded};
 
 /// An OpenID Connect issuer, to be discovered.

@@ -35,14 +35,13 @@
 //! the fence lets through.
 
 mod acknowledge;
-mod process;
 mod timing;
 mod wait;
 
 use std::time::Duration;
 
+pub use crate::data::fence::{FenceGuard, Fenced, TenantFence};
 pub use acknowledge::{Acknowledger, SyncError};
-pub use process::{FenceGuard, Fenced, TenantFence};
 pub use timing::FenceTiming;
 pub use wait::{NotAcknowledged, acknowledged};
 

@@ -8,8 +8,10 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio_postgres::AsyncMessage;
 
-use super::postgres::WAKE_CHANNEL;
 use super::{Lane, Wakeups};
+
+/// The channel enqueues notify on; the payload is the lane.
+pub(crate) const WAKE_CHANNEL: &str = "tenantry_jobs";
 
 /// Listens until the queue (the last strong reference to `wakeups`) is
 /// dropped; reconnects with a capped backoff when the session is lost.

@@ -58,9 +58,6 @@ pub(super) fn enqueue_sql() -> &'static str {
     sql::ENQUEUE
 }
 
-/// The channel enqueues notify on; the payload is the lane.
-pub(crate) const WAKE_CHANNEL: &str = "tenantry_jobs";
-
 /// Most jobs written by one enqueue statement.
 const MAX_BATCH: usize = 256;
 /// Enqueue statements in flight at once.
@@ -450,7 +447,10 @@ impl JobQueue for PgQueue {
                 .map_err(pg)?;
             if !paused {
                 client
-                    .execute("SELECT pg_notify($1, $2)", &[&WAKE_CHANNEL, &lane.as_str()])
+                    .execute(
+                        "SELECT pg_notify($1, $2)",
+                        &[&super::pg_listen::WAKE_CHANNEL, &lane.as_str()],
+                    )
                     .await
                     .map_err(pg)?;
             }

@@ -73,6 +73,7 @@ impl Telemetry {
             )
             .build();
         let tracer = provider.tracer("tenantry");
+        crate::context::on_scope_span(super::adopt);
         Ok(Self { provider, tracer })
     }
 
@@ -81,6 +82,7 @@ impl Telemetry {
     where
         S: tracing::Subscriber + for<'span> LookupSpan<'span>,
     {
+        crate::context::on_scope_span(super::adopt);
         tracing_opentelemetry::layer().with_tracer(self.tracer.clone())
     }
 

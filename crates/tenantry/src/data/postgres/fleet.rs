@@ -37,7 +37,7 @@ pub struct FleetTarget {
     /// own (a database-tier tenant's database).
     pub database: Option<String>,
     /// The server that holds `database`, when not the owner URL's (see
-    /// [`TenantRecord::database_server`](crate::registry::TenantRecord::database_server)).
+    /// `TenantRecord::database_server` in the registry).
     pub server: Option<String>,
     /// The tenant that owns it, for schema-tier targets.
     pub tenant: Option<TenantId>,

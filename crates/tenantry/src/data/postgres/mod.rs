@@ -73,7 +73,7 @@ pub struct PgDatabase {
     tls: PgTls,
     statements: Statements,
     // Which tenants this process must not touch (see `crate::fence`).
-    pub(crate) fence: crate::fence::TenantFence,
+    pub(crate) fence: crate::data::fence::TenantFence,
 }
 
 /// How a [`PgDatabase`]'s connections are used; see [`PgDatabase::pool_stats`].
@@ -204,7 +204,7 @@ impl PgDatabase {
             acquire_timeout: options.acquire_timeout,
             tls,
             statements: options.statements,
-            fence: crate::fence::TenantFence::default(),
+            fence: crate::data::fence::TenantFence::default(),
         })
     }
 

@@ -35,7 +35,7 @@ pub struct SqliteDatabase {
     // The database tier's per-tenant files, when this database serves it.
     tenant_files: Option<Arc<TenantFiles>>,
     // Which tenants this process must not touch (see `crate::fence`).
-    pub(crate) fence: crate::fence::TenantFence,
+    pub(crate) fence: crate::data::fence::TenantFence,
 }
 
 impl SqliteDatabase {
@@ -46,7 +46,7 @@ impl SqliteDatabase {
         Ok(Self {
             pool: Arc::new(pool),
             tenant_files: None,
-            fence: crate::fence::TenantFence::default(),
+            fence: crate::data::fence::TenantFence::default(),
         })
     }
 
@@ -75,7 +75,7 @@ impl SqliteDatabase {
         let file = SqliteDatabase {
             pool,
             tenant_files: None,
-            fence: crate::fence::TenantFence::default(),
+            fence: crate::data::fence::TenantFence::default(),
         };
         apply_migrations(&file, &format!("tenant {tenant}"), set).await
     }
@@ -121,7 +121,7 @@ impl SqliteDatabase {
         tier: Tier,
         sql: &'static str,
         params: &[Value],
-        write_fence: Option<crate::fence::FenceGuard>,
+        write_fence: Option<crate::data::fence::FenceGuard>,
     ) -> Result<Vec<Row>, DataError> {
         let pool = self.target(ctx, tier)?;
         let params = params.to_vec();
@@ -137,7 +137,7 @@ impl SqliteDatabase {
         tier: Tier,
         sql: &'static str,
         params: &[Value],
-        write_fence: Option<crate::fence::FenceGuard>,
+        write_fence: Option<crate::data::fence::FenceGuard>,
     ) -> Result<u64, DataError> {
         let pool = self.target(ctx, tier)?;
         let params = params.to_vec();
@@ -226,10 +226,10 @@ impl SqliteDatabase {
 /// [`SqliteDatabase::fetch_scoped`]); as a plain statement otherwise.
 fn fenced<R>(
     conn: &mut rusqlite::Connection,
-    fence: Option<crate::fence::FenceGuard>,
+    fence: Option<crate::data::fence::FenceGuard>,
     work: impl FnOnce(&rusqlite::Connection) -> Result<R, DataError>,
 ) -> Result<R, DataError> {
-    let Some(fence) = fence.filter(crate::fence::FenceGuard::is_fencing) else {
+    let Some(fence) = fence.filter(crate::data::fence::FenceGuard::is_fencing) else {
         return work(conn);
     };
     let tx = conn
