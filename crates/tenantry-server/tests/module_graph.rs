@@ -1,4 +1,4 @@
-//! The server's modules form no import cycle: every `crate::…` path in
+//! The server's modules, and the library's, form no import cycle: every `crate::…` path in
 //! `src/` (code, not comments) is an edge from the top-level module of its
 //! file to the module it names, and the graph must be acyclic. The
 //! composition root (`app`) and the CLI may depend on everything; nothing
@@ -137,6 +137,21 @@ fn the_server_modules_form_no_import_cycle() {
             );
         }
     }
+}
+
+#[test]
+fn the_library_modules_form_no_import_cycle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tenantry/src");
+    let graph = graph(&src);
+    assert!(graph.contains_key("data") && graph.contains_key("registry"));
+    if let Some(cycle) = cycle(&graph) {
+        panic!("import cycle in the library: {}", cycle.join(" → "));
+    }
+    // The data layer is the floor the stores stand on: it names none of them.
+    for store in ["registry", "config", "secrets", "deletion", "warm", "workflow", "moves", "jobs", "fence"] {
+        assert!(!graph["data"].contains(store), "data depends on {store}");
+    }
+    assert!(!graph["context"].contains("telemetry"), "the context knows a tracing backend");
 }
 
 #[test]
