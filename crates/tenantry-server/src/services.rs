@@ -14,6 +14,7 @@ use crate::invoice_summary::InvoiceSummaries;
 use crate::tenant_settings::TenantSettings;
 use tenantry::context::Tier;
 use tenantry::data::Database;
+use tenantry::data::control::ControlDb;
 use tenantry::data::postgres::{self as pg, PgDatabase};
 use tenantry::data::sqlite::{self as lite, SqliteDatabase};
 use tenantry::jobs::{JobQueue, PgQueue, SqliteQueue};
@@ -142,23 +143,23 @@ pub async fn connect(config: &Config) -> anyhow::Result<Services> {
 /// them. [`assemble`] builds the rest the same way for both.
 struct Stores {
     db: Database,
+    // The control plane: every store below the registry and the queue is
+    // built over it once, whatever the backend (see `assemble`).
+    control: ControlDb,
     tenants: Tenants,
     queue: Arc<dyn JobQueue>,
-    config_store: Arc<dyn tenantry::config::ConfigStore>,
-    secret_storage: Arc<dyn SecretStorage>,
-    workflow_store: Arc<dyn tenantry::workflow::WorkflowStore>,
-    deletions: Arc<dyn tenantry::deletion::DeletionStore>,
-    warm: Arc<dyn tenantry::warm::WarmPool>,
-    route_acks: Arc<dyn tenantry::moves::RouteAcks>,
     provisioner: Provisioner,
 }
 
 /// The services over `stores`, without Redis (added by [`connect`]).
 async fn assemble(config: &Config, stores: Stores) -> anyhow::Result<Services> {
+    let control = stores.control;
+    let route_acks: Arc<dyn tenantry::moves::RouteAcks> =
+        Arc::new(tenantry::moves::SqlRouteAcks::new(control.clone()));
     let fence = tenantry::fence::TenantFence::default();
     let acknowledger = Arc::new(tenantry::fence::Acknowledger::new(
         crate::process::serving_name(),
-        stores.route_acks.clone(),
+        route_acks.clone(),
         stores.tenants.clone(),
         fence.clone(),
         tenantry::fence::FenceTiming::default(),
@@ -169,18 +170,25 @@ async fn assemble(config: &Config, stores: Stores) -> anyhow::Result<Services> {
         job_metrics: Arc::new(tenantry::metrics::JobMetrics::new(config.metrics_top_k)),
         http_metrics: Arc::new(tenantry::metrics::HttpMetrics::new(config.metrics_top_k)),
         limit_metrics: Arc::new(tenantry::metrics::LimitMetrics::new(config.metrics_top_k)),
-        config: TenantConfig::new(stores.config_store, crate::flags::flags()),
+        config: TenantConfig::new(
+            Arc::new(tenantry::config::SqlConfigStore::new(control.clone())),
+            crate::flags::flags(),
+        ),
         db: stores.db.with_fence(fence),
         tenants: stores.tenants,
         storage: storage(config),
-        secrets: secrets(config, stores.secret_storage).await?,
+        secrets: secrets(
+            config,
+            Arc::new(tenantry::secrets::SqlSecretStorage::new(control.clone())),
+        )
+        .await?,
         rates: None,
         signup_rates: None,
         summaries: Arc::new(InvoiceSummaries::local()),
-        workflow_store: stores.workflow_store,
-        deletions: stores.deletions,
-        warm: stores.warm,
-        route_acks: stores.route_acks,
+        workflow_store: Arc::new(tenantry::workflow::SqlWorkflowStore::new(control.clone())),
+        deletions: Arc::new(tenantry::deletion::SqlDeletionStore::new(control.clone())),
+        warm: Arc::new(tenantry::warm::SqlWarmPool::new(control)),
+        route_acks,
         outbox: match &config.jobs.mail {
             crate::config::MailTransport::Files(dir) => Some(dir.clone()),
             crate::config::MailTransport::Smtp(_) => None,
@@ -218,15 +226,11 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Stores> {
         }
     }
     Ok(Stores {
-        secret_storage: Arc::new(tenantry::secrets::SqlSecretStorage::new(control.clone())),
-        config_store: Arc::new(tenantry::config::SqlConfigStore::new(control.clone())),
-        workflow_store: Arc::new(tenantry::workflow::SqlWorkflowStore::new(control.clone())),
-        warm: Arc::new(tenantry::warm::SqlWarmPool::new(control.clone())),
-        route_acks: Arc::new(tenantry::moves::SqlRouteAcks::new(control.clone())),
-        deletions: Arc::new(tenantry::deletion::SqlDeletionStore::new(control.clone())),
         queue: Arc::new(
-            SqliteQueue::new(control).with_plan_weights(crate::plans::catalog().queue_weights()),
+            SqliteQueue::new(control.clone())
+                .with_plan_weights(crate::plans::catalog().queue_weights()),
         ),
+        control: control.into(),
         db: Database::Sqlite(shared),
         tenants,
         provisioner: Provisioner::Sqlite,
@@ -270,12 +274,7 @@ async fn connect_postgres(
         .with_wakeups(listen_url)?;
     Ok(Stores {
         queue: Arc::new(queue),
-        config_store: Arc::new(tenantry::config::SqlConfigStore::new(db.clone())),
-        secret_storage: Arc::new(tenantry::secrets::SqlSecretStorage::new(db.clone())),
-        workflow_store: Arc::new(tenantry::workflow::SqlWorkflowStore::new(db.clone())),
-        deletions: Arc::new(tenantry::deletion::SqlDeletionStore::new(db.clone())),
-        warm: Arc::new(tenantry::warm::SqlWarmPool::new(db.clone())),
-        route_acks: Arc::new(tenantry::moves::SqlRouteAcks::new(db.clone())),
+        control: db.clone().into(),
         db: Database::Postgres(db),
         tenants,
         provisioner: Provisioner::Postgres {

@@ -148,10 +148,15 @@ fn the_library_modules_form_no_import_cycle() {
         panic!("import cycle in the library: {}", cycle.join(" → "));
     }
     // The data layer is the floor the stores stand on: it names none of them.
-    for store in ["registry", "config", "secrets", "deletion", "warm", "workflow", "moves", "jobs", "fence"] {
+    for store in [
+        "registry", "config", "secrets", "deletion", "warm", "workflow", "moves", "jobs", "fence",
+    ] {
         assert!(!graph["data"].contains(store), "data depends on {store}");
     }
-    assert!(!graph["context"].contains("telemetry"), "the context knows a tracing backend");
+    assert!(
+        !graph["context"].contains("telemetry"),
+        "the context knows a tracing backend"
+    );
 }
 
 #[test]
