@@ -39,6 +39,8 @@ mod postgres;
 mod response;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod stored;
 mod worker;
 
 use std::fmt;

@@ -67,6 +67,7 @@ const FLUSHERS: usize = 4;
 #[derive(Clone)]
 pub struct PgQueue {
     db: PgDatabase,
+    tables: super::stored::QueueTables,
     weights: QueueWeights,
     wakeups: Option<Arc<Wakeups>>,
     batcher: Arc<OnceLock<Batcher>>,
@@ -146,6 +147,7 @@ impl PgQueue {
     /// The queue over `db`'s pool (the control schema, migrated).
     pub fn new(db: PgDatabase) -> Self {
         Self {
+            tables: super::stored::QueueTables::new(db.clone()),
             db,
             weights: QueueWeights::default(),
             wakeups: None,
@@ -464,30 +466,7 @@ impl JobQueue for PgQueue {
         lane: Lane,
         share: TenantShare,
     ) -> BoxFuture<'_, Result<(), JobError>> {
-        Box::pin(async move {
-            require_system()?;
-            let client = self.db.client().await.map_err(storage)?;
-            let max_backlog = i32::try_from(share.max_backlog).unwrap_or(i32::MAX);
-            client
-                .execute(
-                    "INSERT INTO tenantry.job_tenants AS t (owner, lane, weight, cap, rate_interval_ms, max_backlog)
-                     VALUES ($1, $2, $3, $4, $5, $6)
-                     ON CONFLICT (owner, lane) DO UPDATE
-                     SET weight = excluded.weight, cap = excluded.cap,
-                         rate_interval_ms = excluded.rate_interval_ms, max_backlog = excluded.max_backlog",
-                    &[
-                        tenant.as_uuid(),
-                        &lane.as_str(),
-                        &i32::from(share.weight.max(1)),
-                        &i32::from(share.cap.max(1)),
-                        &share.interval_ms(),
-                        &max_backlog,
-                    ],
-                )
-                .await
-                .map_err(pg)?;
-            Ok(())
-        })
+        Box::pin(self.tables.set_share(tenant, lane, share))
     }
 
     fn share(
@@ -495,80 +474,15 @@ impl JobQueue for PgQueue {
         tenant: TenantId,
         lane: Lane,
     ) -> BoxFuture<'_, Result<Option<TenantShare>, JobError>> {
-        Box::pin(async move {
-            require_system()?;
-            let client = self.db.client().await.map_err(storage)?;
-            let row = client
-                .query_opt(
-                    "SELECT weight, cap, rate_interval_ms, max_backlog FROM tenantry.job_tenants
-                     WHERE owner = $1 AND lane = $2",
-                    &[tenant.as_uuid(), &lane.as_str()],
-                )
-                .await
-                .map_err(pg)?;
-            Ok(row.map(|r| {
-                TenantShare::from_columns(
-                    r.get(0),
-                    r.get(1),
-                    r.get::<_, Option<i64>>(2),
-                    i64::from(r.get::<_, i32>(3)),
-                )
-            }))
-        })
+        Box::pin(self.tables.share(tenant, lane))
     }
 
     fn stats(&self, lane: Lane) -> BoxFuture<'_, Result<Vec<TenantQueueStats>, JobError>> {
-        Box::pin(async move {
-            let visible = visible_tenant()?.map(|t| *t.as_uuid());
-            let client = self.db.client().await.map_err(storage)?;
-            let rows = client
-                .query(
-                    "SELECT owner, queued, running, paused, weight, cap FROM tenantry.job_tenants
-                     WHERE lane = $1 AND ($2::uuid IS NULL OR owner = $2) ORDER BY owner",
-                    &[&lane.as_str(), &visible],
-                )
-                .await
-                .map_err(pg)?;
-            Ok(rows
-                .iter()
-                .map(|r| TenantQueueStats {
-                    tenant: TenantId::from_uuid(r.get(0)),
-                    queued: i64::from(r.get::<_, i32>(1)),
-                    running: i64::from(r.get::<_, i32>(2)),
-                    paused: r.get(3),
-                    weight: r.get(4),
-                    cap: r.get(5),
-                })
-                .collect())
-        })
+        Box::pin(self.tables.stats(lane))
     }
 
     fn dead_letters(&self, page: DeadPage) -> BoxFuture<'_, Result<Vec<DeadJob>, JobError>> {
-        Box::pin(async move {
-            let visible = visible_tenant()?.map(|t| *t.as_uuid());
-            let client = self.db.client().await.map_err(storage)?;
-            let rows = client
-                .query(
-                    "SELECT id, owner, lane, kind, attempts, reason FROM tenantry.dead_jobs
-                     WHERE ($1::uuid IS NULL OR owner = $1) AND ($2::bigint IS NULL OR id < $2)
-                     ORDER BY id DESC LIMIT $3",
-                    &[&visible, &page.before, &page.sql_limit()],
-                )
-                .await
-                .map_err(pg)?;
-            rows.iter()
-                .map(|r| {
-                    Ok(DeadJob {
-                        id: r.get(0),
-                        tenant: r.get::<_, Option<uuid::Uuid>>(1).map(TenantId::from_uuid),
-                        lane: r.get::<_, String>(2).parse()?,
-                        kind: r.get(3),
-                        attempts: r.get(4),
-                        reason: r.get(5),
-                    })
-                })
-                .collect()
-        })
+        Box::pin(self.tables.dead_letters(page))
     }
 
     fn retry_dead(&self, id: i64) -> BoxFuture<'_, Result<bool, JobError>> {
@@ -584,34 +498,12 @@ impl JobQueue for PgQueue {
     }
 
     fn discard_dead(&self, id: i64) -> BoxFuture<'_, Result<bool, JobError>> {
-        Box::pin(async move {
-            let visible = visible_tenant()?.map(|t| *t.as_uuid());
-            let client = self.db.client().await.map_err(storage)?;
-            let n = client
-                .execute(
-                    "DELETE FROM tenantry.dead_jobs WHERE id = $1 AND ($2::uuid IS NULL OR owner = $2)",
-                    &[&id, &visible],
-                )
-                .await
-                .map_err(pg)?;
-            Ok(n > 0)
-        })
+        Box::pin(self.tables.discard_dead(id))
     }
 
     fn hurry<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, JobError>> {
-        Box::pin(async move {
-            let owner = *crate::context::current_tenant_id()?.as_uuid();
-            let client = self.db.client().await.map_err(storage)?;
-            let n = client
-                .execute(
-                    "UPDATE tenantry.jobs SET run_at = now() \
-                      WHERE owner = $1 AND idempotency_key = $2 AND state = 'queued' AND run_at > now()",
-                    &[&owner, &key],
-                )
-                .await
-                .map_err(pg)?;
-            Ok(n > 0)
-        })
+        // Workers poll: the job is taken within a poll interval.
+        Box::pin(async move { Ok(self.tables.hurry(key).await?.is_some()) })
     }
 
     fn enqueue_tick<'a>(
@@ -655,17 +547,7 @@ impl JobQueue for PgQueue {
     }
 
     fn last_tick<'a>(&'a self, schedule: &'a str) -> BoxFuture<'a, Result<Option<i64>, JobError>> {
-        Box::pin(async move {
-            let client = self.db.client().await.map_err(storage)?;
-            let row = client
-                .query_one(
-                    "SELECT max(tick) FROM tenantry.cron_ticks WHERE schedule = $1",
-                    &[&schedule],
-                )
-                .await
-                .map_err(pg)?;
-            Ok(row.get(0))
-        })
+        Box::pin(self.tables.last_tick(schedule))
     }
 
     fn wakeups(&self, lane: Lane) -> Option<tokio::sync::watch::Receiver<u64>> {

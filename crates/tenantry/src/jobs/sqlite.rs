@@ -26,6 +26,7 @@ use crate::plans::QueueWeights;
 #[derive(Clone)]
 pub struct SqliteQueue {
     db: SqliteDatabase,
+    tables: super::stored::QueueTables,
     weights: QueueWeights,
     wakeups: Arc<Wakeups>,
 }
@@ -145,6 +146,7 @@ impl SqliteQueue {
     /// The queue in `db` (the control database, migrated).
     pub fn new(db: SqliteDatabase) -> Self {
         Self {
+            tables: super::stored::QueueTables::new(db.clone()),
             db,
             weights: QueueWeights::default(),
             wakeups: Arc::default(),
@@ -505,29 +507,7 @@ impl JobQueue for SqliteQueue {
         lane: Lane,
         share: TenantShare,
     ) -> BoxFuture<'_, Result<(), JobError>> {
-        Box::pin(async move {
-            require_system()?;
-            self.write(move |tx| {
-                tx.execute(
-                    "INSERT INTO job_tenants (owner, lane, weight, cap, rate_interval_ms, max_backlog)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (owner, lane) DO UPDATE
-                     SET weight = excluded.weight, cap = excluded.cap,
-                         rate_interval_ms = excluded.rate_interval_ms, max_backlog = excluded.max_backlog",
-                    params![
-                        tenant.to_string(),
-                        lane.as_str(),
-                        share.weight.max(1),
-                        share.cap.max(1),
-                        share.interval_ms(),
-                        share.max_backlog,
-                    ],
-                )
-                .map_err(sql)?;
-                Ok(())
-            })
-            .await
-        })
+        Box::pin(self.tables.set_share(tenant, lane, share))
     }
 
     fn share(
@@ -535,121 +515,15 @@ impl JobQueue for SqliteQueue {
         tenant: TenantId,
         lane: Lane,
     ) -> BoxFuture<'_, Result<Option<TenantShare>, JobError>> {
-        Box::pin(async move {
-            require_system()?;
-            self.db
-                .run_unscoped(move |conn| {
-                    conn.query_row(
-                        "SELECT weight, cap, rate_interval_ms, max_backlog FROM job_tenants
-                         WHERE owner = ?1 AND lane = ?2",
-                        params![tenant.to_string(), lane.as_str()],
-                        |r| {
-                            Ok(TenantShare::from_columns(
-                                r.get(0)?,
-                                r.get(1)?,
-                                r.get(2)?,
-                                r.get(3)?,
-                            ))
-                        },
-                    )
-                    .optional()
-                    .map_err(sql)
-                })
-                .await
-                .map_err(storage)
-        })
+        Box::pin(self.tables.share(tenant, lane))
     }
 
     fn stats(&self, lane: Lane) -> BoxFuture<'_, Result<Vec<TenantQueueStats>, JobError>> {
-        Box::pin(async move {
-            let visible = visible_tenant()?.map(|t| t.to_string());
-            let rows = self
-                .db
-                .run_unscoped(move |conn| {
-                    let mut stmt = conn
-                        .prepare_cached(
-                            "SELECT owner, queued, running, paused, weight, cap FROM job_tenants
-                             WHERE lane = ?1 AND (?2 IS NULL OR owner = ?2) ORDER BY owner",
-                        )
-                        .map_err(sql)?;
-                    let rows = stmt
-                        .query_map(params![lane.as_str(), visible], |r| {
-                            Ok((
-                                r.get::<_, String>(0)?,
-                                r.get::<_, i64>(1)?,
-                                r.get::<_, i64>(2)?,
-                                r.get::<_, bool>(3)?,
-                                r.get::<_, i32>(4)?,
-                                r.get::<_, i32>(5)?,
-                            ))
-                        })
-                        .map_err(sql)?
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(sql)?;
-                    rows.into_iter()
-                        .map(|(owner, queued, running, paused, weight, cap)| {
-                            Ok(TenantQueueStats {
-                                tenant: parse_tenant(&owner)?,
-                                queued,
-                                running,
-                                paused,
-                                weight,
-                                cap,
-                            })
-                        })
-                        .collect::<Result<Vec<_>, DataError>>()
-                })
-                .await
-                .map_err(storage)?;
-            // SQLite sorts uuids as text, PostgreSQL as uuids: one order for both.
-            let mut rows = rows;
-            rows.sort_by_key(|s| *s.tenant.as_uuid());
-            Ok(rows)
-        })
+        Box::pin(self.tables.stats(lane))
     }
 
     fn dead_letters(&self, page: DeadPage) -> BoxFuture<'_, Result<Vec<DeadJob>, JobError>> {
-        Box::pin(async move {
-            let visible = visible_tenant()?.map(|t| t.to_string());
-            let rows = self
-                .db
-                .run_unscoped(move |conn| {
-                    let mut stmt = conn
-                        .prepare_cached(
-                            "SELECT id, owner, lane, kind, attempts, reason FROM dead_jobs
-                             WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR id < ?2)
-                             ORDER BY id DESC LIMIT ?3",
-                        )
-                        .map_err(sql)?;
-                    stmt.query_map(params![visible, page.before, page.sql_limit()], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, Option<String>>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, i32>(4)?,
-                            r.get::<_, String>(5)?,
-                        ))
-                    })
-                    .map_err(sql)?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(sql)
-                })
-                .await
-                .map_err(storage)?;
-            rows.into_iter()
-                .map(|(id, owner, lane, kind, attempts, reason)| {
-                    Ok(DeadJob {
-                        id,
-                        tenant: owner.and_then(|o| o.parse().ok()),
-                        lane: lane.parse()?,
-                        kind,
-                        attempts,
-                        reason,
-                    })
-                })
-                .collect()
-        })
+        Box::pin(self.tables.dead_letters(page))
     }
 
     fn retry_dead(&self, id: i64) -> BoxFuture<'_, Result<bool, JobError>> {
@@ -692,39 +566,13 @@ impl JobQueue for SqliteQueue {
     }
 
     fn discard_dead(&self, id: i64) -> BoxFuture<'_, Result<bool, JobError>> {
-        Box::pin(async move {
-            let visible = visible_tenant()?.map(|t| t.to_string());
-            self.write(move |tx| {
-                let n = tx
-                    .execute(
-                        "DELETE FROM dead_jobs WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
-                        params![id, visible],
-                    )
-                    .map_err(sql)?;
-                Ok(n > 0)
-            })
-            .await
-        })
+        Box::pin(self.tables.discard_dead(id))
     }
 
     fn hurry<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, JobError>> {
-        let key = key.to_owned();
         Box::pin(async move {
-            let owner = crate::context::current_tenant_id()?.to_string();
-            let lane: Option<String> = self
-                .write(move |tx| {
-                    tx.query_row(
-                        "UPDATE jobs SET run_at = ?3 \
-                          WHERE owner = ?1 AND idempotency_key = ?2 AND state = 'queued' AND run_at > ?3 \
-                          RETURNING lane",
-                        params![owner, key, crate::clock::now_ms()],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(sql)
-                })
-                .await?;
-            if let Some(lane) = lane.as_deref().and_then(|l| l.parse::<Lane>().ok()) {
+            let lane = self.tables.hurry(key).await?;
+            if let Some(lane) = lane {
                 self.wake(lane);
             }
             Ok(lane.is_some())
@@ -771,20 +619,7 @@ impl JobQueue for SqliteQueue {
     }
 
     fn last_tick<'a>(&'a self, schedule: &'a str) -> BoxFuture<'a, Result<Option<i64>, JobError>> {
-        let schedule = schedule.to_owned();
-        Box::pin(async move {
-            self.db
-                .run_unscoped(move |conn| {
-                    conn.query_row(
-                        "SELECT max(tick) FROM cron_ticks WHERE schedule = ?1",
-                        [schedule],
-                        |r| r.get(0),
-                    )
-                    .map_err(sql)
-                })
-                .await
-                .map_err(storage)
-        })
+        Box::pin(self.tables.last_tick(schedule))
     }
 
     fn wakeups(&self, lane: Lane) -> Option<tokio::sync::watch::Receiver<u64>> {
