@@ -48,10 +48,7 @@ pub async fn targets(
     for tenant in tenants {
         let wanted = only.is_none_or(|only| only.contains(&tenant.slug));
         // A failed onboarding dropped its target: migrating would make it again.
-        let live = !matches!(
-            tenant.state,
-            TenantState::Failed | TenantState::Deleting | TenantState::Deleted
-        );
+        let live = !tenant.state.is_leaving();
         let (schema, database) = match (tenant.tier, &services.db) {
             (Tier::Schema, _) => (schema_for(tenant.id), None),
             // A provisioning tenant's database may not exist yet: provisioning

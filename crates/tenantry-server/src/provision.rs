@@ -17,9 +17,27 @@ use tenantry::data::Database;
 use crate::migrations::{PG_APP_MIGRATIONS, SQLITE_APP_MIGRATIONS};
 use crate::services::{Provisioner, Services};
 
+/// Why a tenant was not registered.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// The tier or database server cannot be made here.
+    #[error(transparent)]
+    Placement(#[from] PlacementError),
+    /// The registry refused it (a taken slug or domain, an invalid slug)
+    /// or could not be reached.
+    #[error(transparent)]
+    Registry(#[from] tenantry::registry::RegistryError),
+    /// The warm pool could not be read or given its target back.
+    #[error("warm pool: {0}")]
+    WarmPool(#[from] tenantry::data::DataError),
+}
+
 /// Registers `tenant` as `provisioning`, after checking its tier can be
 /// made here; onboarding ([`crate::lifecycle`]) does the rest.
-pub async fn register(services: &Services, mut tenant: NewTenant) -> anyhow::Result<TenantRecord> {
+pub async fn register(
+    services: &Services,
+    mut tenant: NewTenant,
+) -> Result<TenantRecord, RegisterError> {
     check_tier(services, tenant.tier)?;
     if let Some(server) = &tenant.database_server {
         check_database_server(services, tenant.tier, server)?;
@@ -104,32 +122,56 @@ pub async fn create_tenant(
         .await?)
 }
 
-fn check_database_server(services: &Services, tier: Tier, server: &str) -> anyhow::Result<()> {
+fn check_database_server(
+    services: &Services,
+    tier: Tier,
+    server: &str,
+) -> Result<(), PlacementError> {
     if tier != Tier::Database || !matches!(services.provisioner, Provisioner::Postgres { .. }) {
-        bail!("--database-server applies to the database tier on PostgreSQL only");
+        return Err(PlacementError::ServerNotApplicable);
     }
-    let config = pg::parse_database_server(server)?;
+    let config = pg::parse_database_server(server).map_err(PlacementError::BadServer)?;
     let verified = match &services.db {
         tenantry::data::Database::Postgres(db) => db.tls().verifies_server(),
         _ => false,
     };
     if !pg::is_local(&config) && !verified && !services.allow_insecure_transport {
-        bail!(
-            "{server} is another host, and this deployment's PostgreSQL URL does not verify \
-             servers (sslmode=verify-full): its database would be reached unverified; \
-             or pass --allow-insecure-transport on a network you trust"
-        );
+        return Err(PlacementError::Unverified {
+            server: server.to_owned(),
+        });
     }
     Ok(())
 }
 
-fn check_tier(services: &Services, tier: Tier) -> anyhow::Result<()> {
+fn check_tier(services: &Services, tier: Tier) -> Result<(), PlacementError> {
     match (&services.provisioner, tier) {
-        (Provisioner::Sqlite, Tier::Schema) => {
-            bail!("the schema tier needs PostgreSQL (--database-url)")
-        }
+        (Provisioner::Sqlite, Tier::Schema) => Err(PlacementError::SchemaNeedsPostgres),
         _ => Ok(()),
     }
+}
+
+/// Why a tenant cannot be placed as asked on this deployment.
+#[derive(Debug, thiserror::Error)]
+pub enum PlacementError {
+    /// The schema tier on SQLite.
+    #[error("the schema tier needs PostgreSQL (--database-url)")]
+    SchemaNeedsPostgres,
+    /// A database server for another tier than the database tier, or on SQLite.
+    #[error("--database-server applies to the database tier on PostgreSQL only")]
+    ServerNotApplicable,
+    /// Not a usable server URL.
+    #[error("database server: {0}")]
+    BadServer(#[source] tenantry::data::DataError),
+    /// Another host, reached without verifying it.
+    #[error(
+        "{server} is another host, and this deployment's PostgreSQL URL does not verify \
+         servers (sslmode=verify-full): its database would be reached unverified; \
+         or pass --allow-insecure-transport on a network you trust"
+    )]
+    Unverified {
+        /// The server asked for.
+        server: String,
+    },
 }
 
 /// Creates `record`'s tier target, migrated (idempotent).

@@ -211,13 +211,7 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Stores> {
     // Each database-tier tenant's file. SQLite files are local and few, so
     // one after another is fine here.
     for tenant in tenants.list().await? {
-        let live = !matches!(
-            tenant.state,
-            TenantState::Deleting
-                | TenantState::Deleted
-                | TenantState::Provisioning
-                | TenantState::Failed
-        );
+        let live = !tenant.state.is_leaving() && tenant.state != TenantState::Provisioning;
         if tenant.tier == Tier::Database && live {
             shared
                 .provision_tenant_file(tenant.id, crate::migrations::SQLITE_APP_MIGRATIONS)

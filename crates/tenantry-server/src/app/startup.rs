@@ -6,7 +6,6 @@ use anyhow::{Context, bail};
 use tenantry::context::Tier;
 use tenantry::data::Database;
 use tenantry::data::postgres::fleet::FleetOptions;
-use tenantry::registry::TenantState;
 
 use crate::services::{Provisioner, Services};
 
@@ -35,12 +34,7 @@ pub async fn prepare(services: &Services) -> anyhow::Result<()> {
             .collect();
         // Every database-tier tenant's own database too.
         for tenant in services.tenants.list().await? {
-            if tenant.tier != Tier::Database
-                || matches!(
-                    tenant.state,
-                    TenantState::Failed | TenantState::Deleting | TenantState::Deleted
-                )
-            {
+            if tenant.tier != Tier::Database || tenant.state.is_leaving() {
                 continue;
             }
             let database = db.tenant_database(tenant.id);

@@ -181,9 +181,11 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
                 domains,
                 database_server,
             };
-            let record = crate::provision::register(&services, new).await?;
-            let input = crate::lifecycle::Onboarding { admin_email };
-            print_tenant(&onboard(&services, &record, input).await?);
+            let workflows = crate::lifecycle::workflows(&services);
+            let (record, id) =
+                crate::lifecycle::onboard_with(&workflows, &services, new, admin_email, "cli")
+                    .await?;
+            print_tenant(&run_workflow(&services, &workflows, &record, id).await?);
         }
         TenantsCommand::List => {
             for record in tenants.list().await? {
@@ -351,9 +353,7 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
                     record.state
                 );
             }
-            print_tenant(
-                &onboard(&services, &record, crate::lifecycle::Onboarding::default()).await?,
-            );
+            print_tenant(&finish_onboarding(&services, &record).await?);
         }
     }
     Ok(())
@@ -379,26 +379,17 @@ async fn resume(
     Ok(live.map(|w| w.id))
 }
 
-/// Runs (or resumes) `record`'s onboarding workflow here, with a progress
-/// bar on a terminal, and returns the tenant as it ends up.
-async fn onboard(
+/// Resumes `record`'s onboarding, or starts it again, and runs it here
+/// with a progress bar on a terminal; the tenant as it ends up.
+async fn finish_onboarding(
     services: &crate::services::Services,
     record: &TenantRecord,
-    input: crate::lifecycle::Onboarding,
 ) -> anyhow::Result<TenantRecord> {
     let workflows = crate::lifecycle::workflows(services);
     let id = match resume(services, &workflows, record, crate::lifecycle::ONBOARDING).await? {
         Some(running) => running,
         None => {
-            workflows
-                .launch(
-                    &*services.queue,
-                    crate::lifecycle::ONBOARDING,
-                    record.id,
-                    serde_json::to_value(input)?,
-                    Some("cli"),
-                )
-                .await?
+            crate::lifecycle::start_onboarding(&workflows, services, record, None, "cli").await?
         }
     };
     run_workflow(services, &workflows, record, id).await

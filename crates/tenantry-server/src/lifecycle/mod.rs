@@ -22,27 +22,69 @@ pub use onboarding::first_admin_id;
 pub(crate) use onboarding::{ONBOARDING, Onboarding};
 pub(crate) use plan_change::{PLAN_CHANGE, PlanChange};
 
+/// Why a tenant was not onboarded.
+#[derive(Debug, thiserror::Error)]
+pub enum OnboardError {
+    /// It could not be registered (see [`crate::provision::RegisterError`]).
+    #[error(transparent)]
+    Register(#[from] crate::provision::RegisterError),
+    /// It was registered, but its onboarding could not be queued.
+    #[error("queueing its onboarding: {0}")]
+    Launch(#[from] tenantry::workflow::WorkflowError),
+}
+
 /// Registers `tenant` (`provisioning`; from the warm pool when it has a
 /// target of its tier) and starts its onboarding on the queue, for the
-/// server's lifecycle workers; the record and the workflow. What the
-/// sign-up endpoint does, as a library call.
+/// server's lifecycle workers; the record and the workflow. The one way a
+/// tenant is onboarded: sign-up, the CLI and the demo's callers all come
+/// here (the CLI then runs the workflow itself).
 pub async fn onboard(
     services: &Services,
     tenant: tenantry::registry::NewTenant,
     admin_email: Option<String>,
     requested_by: &str,
-) -> anyhow::Result<(tenantry::registry::TenantRecord, WorkflowId)> {
+) -> Result<(tenantry::registry::TenantRecord, WorkflowId), OnboardError> {
+    onboard_with(
+        &workflows(services),
+        services,
+        tenant,
+        admin_email,
+        requested_by,
+    )
+    .await
+}
+
+/// [`onboard`] with the workflow kinds the caller already has.
+pub(crate) async fn onboard_with(
+    workflows: &Workflows,
+    services: &Services,
+    tenant: tenantry::registry::NewTenant,
+    admin_email: Option<String>,
+    requested_by: &str,
+) -> Result<(tenantry::registry::TenantRecord, WorkflowId), OnboardError> {
     let record = crate::provision::register(services, tenant).await?;
-    let id = workflows(services)
+    let id = start_onboarding(workflows, services, &record, admin_email, requested_by).await?;
+    Ok((record, id))
+}
+
+/// Queues the onboarding of `record` (registered, `provisioning`).
+pub(crate) async fn start_onboarding(
+    workflows: &Workflows,
+    services: &Services,
+    record: &tenantry::registry::TenantRecord,
+    admin_email: Option<String>,
+    requested_by: &str,
+) -> Result<WorkflowId, tenantry::workflow::WorkflowError> {
+    let input = serde_json::json!(Onboarding { admin_email });
+    workflows
         .launch(
             &*services.queue,
             ONBOARDING,
             record.id,
-            serde_json::to_value(Onboarding { admin_email })?,
+            input,
             Some(requested_by),
         )
-        .await?;
-    Ok((record, id))
+        .await
 }
 
 /// Starts `record`'s offboarding (see [`offboarding`]): suspended now,

@@ -46,6 +46,14 @@ impl TenantState {
         matches!(self, Self::Active)
     }
 
+    /// Whether the tenant is leaving (its onboarding failed, or it is
+    /// being deleted or gone): its data is gone or going, so it is not
+    /// migrated, provisioned or served, and is told apart from an unknown
+    /// tenant by nobody outside.
+    pub const fn is_leaving(self) -> bool {
+        matches!(self, Self::Failed | Self::Deleting | Self::Deleted)
+    }
+
     /// Whether a change from `self` to `to` must be acknowledged by every
     /// serving process: any change of state of a tenant whose record has
     /// been acknowledged before (`acknowledged_before`, a version above

@@ -18,6 +18,8 @@ mod slugs;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::lifecycle::OnboardError;
+use crate::provision::RegisterError;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -227,30 +229,22 @@ pub(crate) async fn confirm(
         domains: Vec::new(),
         database_server: None,
     };
-    let record = crate::provision::register(&app.services, new)
-        .await
-        .map_err(|e| match e.downcast::<RegistryError>() {
-            Ok(RegistryError::InvalidSlug(e)) => ApiError::field("slug", e.to_string()),
-            // Told only to whoever holds the confirmation, from the mailbox.
-            Ok(RegistryError::Conflict { .. }) => ApiError::Conflict("that slug is taken".into()),
-            Ok(RegistryError::Data(e)) => e.into(),
-            Ok(other) => ApiError::Internal(other.to_string()),
-            Err(other) => ApiError::Internal(format!("{other:#}")),
-        })?;
-    let input = crate::lifecycle::Onboarding {
-        admin_email: Some(request.admin_email),
-    };
-    let workflow = app
-        .workflows
-        .launch(
-            &*app.services.queue,
-            crate::lifecycle::ONBOARDING,
-            record.id,
-            serde_json::to_value(input).map_err(|e| ApiError::Internal(e.to_string()))?,
-            Some("signup"),
-        )
-        .await
-        .map_err(ApiError::from)?;
+    let admin_email = Some(request.admin_email);
+    let (record, workflow) =
+        crate::lifecycle::onboard_with(&app.workflows, &app.services, new, admin_email, "signup")
+            .await
+            .map_err(|e| match e {
+                OnboardError::Register(RegisterError::Registry(RegistryError::InvalidSlug(e))) => {
+                    ApiError::field("slug", e.to_string())
+                }
+                // Told only to whoever holds the confirmation, from the mailbox.
+                OnboardError::Register(RegisterError::Registry(RegistryError::Conflict {
+                    ..
+                })) => ApiError::Conflict("that slug is taken".into()),
+                OnboardError::Register(RegisterError::Registry(RegistryError::Data(e))) => e.into(),
+                OnboardError::Launch(e) => e.into(),
+                other => ApiError::Internal(other.to_string()),
+            })?;
     tracing::info!(
         target: "tenantry::audit",
         event = "signup.confirmed",
