@@ -70,10 +70,10 @@ pub enum CacheError {
     ZeroTtl,
     /// A value could not be (de)serialized.
     #[error("cache value: {0}")]
-    Codec(String),
-    /// The backend failed.
+    Codec(#[from] serde_json::Error),
+    /// The backend failed; its own error is the source.
     #[error("cache backend: {0}")]
-    Backend(String),
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Storage for full (already tenant-prefixed) keys. Implement it to add a
@@ -136,7 +136,7 @@ impl TenantCache {
         match self.get(key).await? {
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
-                .map_err(|e| CacheError::Codec(e.to_string())),
+                .map_err(CacheError::Codec),
             None => Ok(None),
         }
     }
@@ -148,7 +148,7 @@ impl TenantCache {
         value: &T,
         ttl: Duration,
     ) -> Result<(), CacheError> {
-        let bytes = serde_json::to_vec(value).map_err(|e| CacheError::Codec(e.to_string()))?;
+        let bytes = serde_json::to_vec(value)?;
         self.set(key, bytes, ttl).await
     }
 

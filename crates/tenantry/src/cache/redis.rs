@@ -26,7 +26,7 @@ impl RedisCache {
 }
 
 fn backend(e: redis::RedisError) -> CacheError {
-    CacheError::Backend(e.to_string())
+    CacheError::Backend(Box::new(e))
 }
 
 /// `prefix` as a `SCAN MATCH` pattern: glob characters escaped, then `*`.

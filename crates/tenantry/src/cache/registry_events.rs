@@ -23,7 +23,7 @@ pub struct RedisRegistryEvents {
 impl RedisRegistryEvents {
     /// Connects to `url` (`redis://127.0.0.1:6379`).
     pub async fn connect(url: &str) -> Result<Self, CacheError> {
-        let backend = |e: redis::RedisError| CacheError::Backend(e.to_string());
+        let backend = |e: redis::RedisError| CacheError::Backend(Box::new(e));
         let client = redis::Client::open(url).map_err(backend)?;
         let publisher = redis::aio::ConnectionManager::new(client.clone())
             .await
@@ -83,7 +83,7 @@ impl RedisRegistryEvents {
         apply: impl Fn(&str) -> Option<()> + Send + 'static,
         gap: impl Fn() + Send + 'static,
     ) -> Result<tokio::task::JoinHandle<()>, CacheError> {
-        let backend = |e: redis::RedisError| CacheError::Backend(e.to_string());
+        let backend = |e: redis::RedisError| CacheError::Backend(Box::new(e));
         let mut pubsub = self.client.get_async_pubsub().await.map_err(backend)?;
         pubsub.subscribe(channel).await.map_err(backend)?;
         let client = self.client.clone();

@@ -48,7 +48,7 @@ impl TwoLevelCache {
         max_local: u64,
         local_ttl: Duration,
     ) -> Result<Self, CacheError> {
-        let backend = |e: redis::RedisError| CacheError::Backend(e.to_string());
+        let backend = |e: redis::RedisError| CacheError::Backend(Box::new(e));
         let client = redis::Client::open(url).map_err(backend)?;
         let remote = RedisCache::connect(url).await?;
         let publisher = redis::aio::ConnectionManager::new(client.clone())
@@ -88,7 +88,7 @@ impl TwoLevelCache {
             .query_async::<i64>(&mut conn)
             .await
             .map(drop)
-            .map_err(|e| CacheError::Backend(e.to_string()))
+            .map_err(|e| CacheError::Backend(Box::new(e)))
     }
 }
 

@@ -92,7 +92,10 @@ pub enum OutboundError {
     Timeout(Duration),
     /// Connection or protocol failure.
     #[error("outbound call failed: {0}")]
-    Http(String),
+    Http(#[source] reqwest::Error),
+    /// The HTTPS client could not be set up (the platform's trust store).
+    #[error("outbound client: {0}")]
+    Client(#[source] crate::https::HttpsError),
 }
 
 /// A response, its body cut at 64 KiB.
@@ -118,13 +121,13 @@ impl OutboundClient {
     pub fn new(guard: DestinationGuard) -> Result<Self, OutboundError> {
         let guard = Arc::new(guard);
         let client = crate::https::client_builder()
-            .map_err(|e| OutboundError::Http(e.to_string()))?
+            .map_err(OutboundError::Client)?
             .dns_resolver(Arc::new(resolver::GuardedResolver::new(guard.clone())))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .user_agent("tenantry")
             .build()
-            .map_err(|e| OutboundError::Http(e.to_string()))?;
+            .map_err(OutboundError::Http)?;
         Ok(Self {
             client,
             guard,
@@ -179,11 +182,11 @@ impl OutboundClient {
             request = request.header(*name, value);
         }
         let call = async {
-            let response = request.send().await.map_err(|e| classify(&e))?;
+            let response = request.send().await.map_err(classify)?;
             let status = response.status().as_u16();
             let mut body = Vec::new();
             let mut response = response;
-            while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e))? {
+            while let Some(chunk) = response.chunk().await.map_err(classify)? {
                 let room = MAX_RESPONSE_BODY.saturating_sub(body.len());
                 body.extend_from_slice(&chunk[..chunk.len().min(room)]);
                 if body.len() >= MAX_RESPONSE_BODY {
@@ -210,13 +213,13 @@ impl OutboundClient {
 }
 
 /// A refusal by the resolver surfaces as a connect error; keep it a refusal.
-fn classify(e: &reqwest::Error) -> OutboundError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+fn classify(e: reqwest::Error) -> OutboundError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(err) = source {
         if let Some(refused) = err.downcast_ref::<DestinationError>() {
             return OutboundError::Refused(refused.clone());
         }
         source = err.source();
     }
-    OutboundError::Http(e.to_string())
+    OutboundError::Http(e)
 }

@@ -233,7 +233,7 @@ impl Scheduler {
             Fanout::EachTenant => {
                 let tenants = context::run_as_system("cron", self.tenants.list())
                     .await
-                    .map_err(|e| JobError::Storage(e.to_string()))?;
+                    .map_err(|e| JobError::Registry(Box::new(e)))?;
                 tenants
                     .into_iter()
                     .filter(|t| t.state == TenantState::Active)

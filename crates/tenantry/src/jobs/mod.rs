@@ -484,9 +484,16 @@ pub enum JobError {
     /// one ran: enqueueing again finds that job.
     #[error("job queue: a job with this idempotency key was enqueued concurrently; retry")]
     KeyRace,
-    /// The queue's storage failed.
+    /// The queue cannot take work now (its enqueue batcher stopped).
     #[error("job queue: {0}")]
-    Storage(String),
+    Unavailable(&'static str),
+    /// The batched enqueue this job was part of failed, for every job in it.
+    #[error("job queue: the batched enqueue failed: {0}")]
+    Batch(#[source] std::sync::Arc<JobError>),
+    /// The tenant registry could not be read (for a job's tenant, or a
+    /// cron fan-out's tenants).
+    #[error("job queue: reading the registry: {0}")]
+    Registry(#[source] Box<crate::registry::RegistryError>),
     /// The data layer failed; the [`DataError`](crate::data::DataError)
     /// says how (unavailable, timeout, constraint, SQLSTATE) and keeps the
     /// driver's error as its source.

@@ -48,7 +48,7 @@ impl PgQueue {
             .fetch_one(tx)
             .await
             .map_err(|e| JobError::Data(crate::data::sqlx::data_error(e)))?;
-        let get = |e: sqlx_core::error::Error| JobError::Storage(e.to_string());
+        let get = |e: sqlx_core::error::Error| JobError::Data(crate::data::sqlx::data_error(e));
         let id: Option<i64> = row.try_get("id").map_err(get)?;
         let earlier: Option<i64> = row.try_get("earlier").map_err(get)?;
         match (id, earlier) {

@@ -127,8 +127,9 @@ async fn flush_loop(
                 }
             }
             Err(e) => {
+                let e = Arc::new(e);
                 for reply in replies {
-                    let _ = reply.send(Err(JobError::Storage(e.to_string())));
+                    let _ = reply.send(Err(JobError::Batch(e.clone())));
                 }
             }
         }
@@ -243,7 +244,7 @@ impl PgQueue {
         let mut results = Self::insert(client, std::slice::from_ref(job), &self.weights).await?;
         results
             .pop()
-            .unwrap_or_else(|| Err(JobError::Storage("the enqueue returned no row".into())))
+            .unwrap_or_else(|| Err(JobError::Unavailable("the enqueue returned no row")))
     }
 
     /// Writes `jobs` in one statement: each one's id (or the id of the job
@@ -316,10 +317,10 @@ impl JobQueue for PgQueue {
             batcher
                 .sender
                 .send((job.clone(), reply))
-                .map_err(|_| JobError::Storage("the enqueue batcher stopped".into()))?;
+                .map_err(|_| JobError::Unavailable("the enqueue batcher stopped"))?;
             result
                 .await
-                .map_err(|_| JobError::Storage("the enqueue batcher stopped".into()))?
+                .map_err(|_| JobError::Unavailable("the enqueue batcher stopped"))?
         })
     }
 

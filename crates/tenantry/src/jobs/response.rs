@@ -18,7 +18,7 @@ impl IntoResponse for JobError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many jobs are waiting; retry later",
             ),
-            JobError::Storage(_) => (
+            JobError::Unavailable(_) | JobError::Batch(_) | JobError::Registry(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the job queue is unavailable; retry shortly",
             ),

@@ -478,7 +478,7 @@ impl Worker {
             .tenants
             .find(&TenantKey::Id(job.tenant))
             .await
-            .map_err(|e| JobError::Storage(e.to_string()))?;
+            .map_err(|e| JobError::Registry(Box::new(e)))?;
         let Some(record) = record else {
             return Ok(Tenancy::Gone);
         };

@@ -19,7 +19,7 @@ pub enum TelemetryError {
     NoRuntime,
     /// The exporter could not be built (a bad endpoint, say).
     #[error("OTLP exporter: {0}")]
-    Exporter(String),
+    Exporter(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Traces exported over OTLP/HTTP; see the [module docs](super).
@@ -58,11 +58,11 @@ impl Telemetry {
             .with_endpoint(url)
             .with_http_client(OnRuntime {
                 client: crate::https::client()
-                    .map_err(|e| TelemetryError::Exporter(e.to_string()))?,
+                    .map_err(|e| TelemetryError::Exporter(Box::new(e)))?,
                 runtime,
             })
             .build()
-            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+            .map_err(|e| TelemetryError::Exporter(Box::new(e)))?;
         let provider = SdkTracerProvider::builder()
             .with_span_processor(TenantAttributes)
             .with_batch_exporter(exporter)

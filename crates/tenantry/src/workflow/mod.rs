@@ -79,9 +79,16 @@ pub enum WorkflowError {
     #[cfg(any(feature = "postgres", feature = "sqlite"))]
     #[error("workflow storage: {0}")]
     Data(#[from] crate::data::DataError),
-    /// The store failed (a backend without a data layer).
-    #[error("workflow storage: {0}")]
-    Storage(String),
+    /// The workflow's job could not be queued.
+    #[cfg(feature = "jobs")]
+    #[error("queueing workflow {id}: {source}")]
+    Queue {
+        /// The workflow.
+        id: WorkflowId,
+        /// Why.
+        #[source]
+        source: Box<crate::jobs::JobError>,
+    },
 }
 
 /// A workflow to record: its tenant, kind, input and step names.

@@ -89,7 +89,10 @@ impl Workflows {
             queue.hurry(&key).await.map(drop)
         })
         .await
-        .map_err(|e| WorkflowError::Storage(format!("queueing workflow {id}: {e}")))
+        .map_err(|e| WorkflowError::Queue {
+            id,
+            source: Box::new(e),
+        })
     }
 
     /// Queues the job of every live workflow that has none: run at
