@@ -187,9 +187,10 @@ pub enum DataError {
     /// A statement or lock wait was cancelled by its timeout.
     #[error("database timeout: {0}")]
     Timeout(#[source] DbFailure),
-    /// A column could not be read as the requested type.
+    /// A column could not be read as the requested type (the driver's or
+    /// the parser's error is the failure's source, when there was one).
     #[error("decode: {0}")]
-    Decode(String),
+    Decode(#[source] DbFailure),
     /// A setting (a URL, a server address) is not usable as given.
     #[error("bad configuration: {0}")]
     Config(String),
@@ -202,6 +203,12 @@ pub enum DataError {
 }
 
 impl DataError {
+    /// A column that could not be read as the requested type, for `reason`
+    /// (no underlying error: a value out of range, a wrong variant).
+    pub fn decode(reason: impl Into<String>) -> Self {
+        DataError::Decode(DbFailure::new(reason))
+    }
+
     /// Whether the error is a constraint violation (usually a 409 for clients).
     pub fn is_constraint(&self) -> bool {
         matches!(self, DataError::Constraint(_))
@@ -245,6 +252,7 @@ impl DataError {
             | DataError::Forbidden(f)
             | DataError::Timeout(f)
             | DataError::Unavailable(f)
+            | DataError::Decode(f)
             | DataError::Database(f) => Some(f),
             _ => None,
         }

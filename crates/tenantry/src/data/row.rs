@@ -27,7 +27,7 @@ impl Row {
             RowRepr::Values(values) => {
                 let value = values
                     .get(idx)
-                    .ok_or_else(|| DataError::Decode(format!("no column {idx}")))?;
+                    .ok_or_else(|| DataError::decode(format!("no column {idx}")))?;
                 T::from_value(value)
             }
         }

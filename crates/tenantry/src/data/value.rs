@@ -91,7 +91,7 @@ pub trait FromColumn: Sized {
 }
 
 fn mismatch(expected: &'static str, got: &Value) -> DataError {
-    DataError::Decode(format!("expected {expected}, found {got:?}"))
+    DataError::decode(format!("expected {expected}, found {got:?}"))
 }
 
 macro_rules! from_column {
@@ -99,8 +99,9 @@ macro_rules! from_column {
         impl FromColumn for $ty {
             #[cfg(feature = "postgres")]
             fn from_pg(row: &tokio_postgres::Row, idx: usize) -> Result<Self, DataError> {
-                row.try_get(idx)
-                    .map_err(|e| DataError::Decode(e.to_string()))
+                row.try_get(idx).map_err(|e| {
+                    DataError::Decode(crate::data::DbFailure::new(e.to_string()).with_source(e))
+                })
             }
             fn from_value($v: &Value) -> Result<Self, DataError> {
                 #[allow(unreachable_patterns)]
@@ -110,8 +111,9 @@ macro_rules! from_column {
         impl FromColumn for Option<$ty> {
             #[cfg(feature = "postgres")]
             fn from_pg(row: &tokio_postgres::Row, idx: usize) -> Result<Self, DataError> {
-                row.try_get(idx)
-                    .map_err(|e| DataError::Decode(e.to_string()))
+                row.try_get(idx).map_err(|e| {
+                    DataError::Decode(crate::data::DbFailure::new(e.to_string()).with_source(e))
+                })
             }
             fn from_value(value: &Value) -> Result<Self, DataError> {
                 match value {
@@ -145,7 +147,9 @@ impl FromColumn for Option<i64> {
     #[cfg(feature = "postgres")]
     fn from_pg(row: &tokio_postgres::Row, idx: usize) -> Result<Self, DataError> {
         use tokio_postgres::types::Type;
-        let decode = |e: tokio_postgres::Error| DataError::Decode(e.to_string());
+        let decode = |e: tokio_postgres::Error| {
+            DataError::Decode(crate::data::DbFailure::new(e.to_string()).with_source(e))
+        };
         let ty = row.columns().get(idx).map(|c| c.type_().clone());
         match ty {
             Some(Type::INT4) => Ok(row
@@ -194,8 +198,9 @@ from_column!(SystemTime, "timestamp", |v| match v {
 impl FromColumn for i32 {
     #[cfg(feature = "postgres")]
     fn from_pg(row: &tokio_postgres::Row, idx: usize) -> Result<Self, DataError> {
-        row.try_get(idx)
-            .map_err(|e| DataError::Decode(e.to_string()))
+        row.try_get(idx).map_err(|e| {
+            DataError::Decode(crate::data::DbFailure::new(e.to_string()).with_source(e))
+        })
     }
     fn from_value(value: &Value) -> Result<Self, DataError> {
         match value {

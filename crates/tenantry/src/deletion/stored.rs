@@ -120,8 +120,9 @@ impl DeletionStore for SqlDeletionStore {
                 return Ok(());
             }
             removed.insert(store.to_owned(), count);
-            let json =
-                serde_json::to_string(&removed).map_err(|e| DataError::Decode(e.to_string()))?;
+            let json = serde_json::to_string(&removed).map_err(|e| {
+                DataError::Decode(crate::data::DbFailure::new(e.to_string()).with_source(e))
+            })?;
             tx.execute(
                 "UPDATE tenantry.tenant_deletions SET removed = $2 WHERE owner = $1",
                 params![tenant, json],
@@ -215,6 +216,9 @@ impl DeletionStore for SqlDeletionStore {
 }
 
 fn read_counts(json: &str) -> Result<StoreCounts, DataError> {
-    serde_json::from_str(json)
-        .map_err(|e| DataError::Decode(format!("deletion record counts: {e}")))
+    serde_json::from_str(json).map_err(|e| {
+        DataError::Decode(
+            crate::data::DbFailure::new(format!("deletion record counts: {e}")).with_source(e),
+        )
+    })
 }

@@ -530,8 +530,12 @@ fn lower(present: bool) -> Bounds {
 /// The key columns of row `json`, as a JSON object (a keyset bound and
 /// what a report lists).
 fn key_of(table: &TableShape, json: &str) -> Result<String, DataError> {
-    let row: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json)
-        .map_err(|e| DataError::Decode(format!("a row of {}: {e}", table.name)))?;
+    let row: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(json).map_err(|e| {
+            DataError::Decode(
+                crate::data::DbFailure::new(format!("a row of {}: {e}", table.name)).with_source(e),
+            )
+        })?;
     let key: serde_json::Map<String, serde_json::Value> = table
         .key
         .iter()
@@ -557,7 +561,9 @@ async fn read_catalog(
     database: &Database,
 ) -> Result<Vec<TableShape>, DataError> {
     let list = |text: String| -> Result<Vec<String>, DataError> {
-        serde_json::from_str(&text).map_err(|e| DataError::Decode(format!("catalog: {e}")))
+        serde_json::from_str(&text).map_err(|e| {
+            DataError::Decode(crate::data::DbFailure::new(format!("catalog: {e}")).with_source(e))
+        })
     };
     db.fetch_all(shape::catalog_sql(database), params![])
         .await?

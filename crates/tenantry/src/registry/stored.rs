@@ -74,7 +74,7 @@ fn decode(row: &Row) -> Result<TenantRecord, RegistryError> {
     };
     let bad = |what: &'static str, value: String| RegistryError::Corrupt {
         what,
-        source: Box::new(DataError::Decode(format!("not a {what}: {value:?}"))),
+        source: Box::new(DataError::decode(format!("not a {what}: {value:?}"))),
     };
     let plan = text(3, "plan")?;
     let tier = text(4, "tier")?;

@@ -56,7 +56,7 @@ const NEWEST: (&str, &str) = records!("ORDER BY w.id DESC LIMIT $1");
 const LIVE: (&str, &str) = records!("WHERE w.state IN ('running', 'compensating') ORDER BY w.id");
 
 fn bad(what: String) -> WorkflowError {
-    WorkflowError::Data(DataError::Decode(format!("stored workflow: {what}")))
+    WorkflowError::Data(DataError::decode(format!("stored workflow: {what}")))
 }
 
 fn time(row: &Row, idx: usize) -> Result<Option<SystemTime>, DataError> {

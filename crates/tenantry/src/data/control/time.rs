@@ -27,7 +27,7 @@ impl FromColumn for UnixMillis {
         match value {
             Value::Int(ms) => Ok(UnixMillis(*ms)),
             Value::Timestamp(t) => Ok(UnixMillis(millis(*t))),
-            other => Err(DataError::Decode(format!(
+            other => Err(DataError::decode(format!(
                 "expected milliseconds, found {other:?}"
             ))),
         }
