@@ -18,7 +18,7 @@ use crate::context::TenantId;
 /// flight, so [`hold`](Self::hold) can wait for the ones that began before
 /// it: once it returns, nothing of that tenant is running here, and
 /// nothing new starts. Only then does this process acknowledge the change
-/// (see [`Acknowledger`](super::Acknowledger)).
+/// (see [`Acknowledger`](crate::fence::Acknowledger)).
 ///
 /// A new fence is **unarmed**: it never counts itself stale (a CLI
 /// process, which does not sync). A serving process's acknowledger

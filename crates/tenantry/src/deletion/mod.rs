@@ -10,8 +10,8 @@
 //! [`DeletionRecord`] — who asked, when, what each store held, and when
 //! the last backup holding the tenant expires.
 //!
-//! PostgreSQL ([`PgDeletionStore`]) and SQLite ([`SqliteDeletionStore`]);
-//! on SQLite the purge also checkpoints the write-ahead log away, and
+//! [`SqlDeletionStore`] is the one implementation, for PostgreSQL and
+//! SQLite; the purge is one transaction, and on SQLite it also checkpoints the write-ahead log away, and
 //! every connection runs with `secure_delete`, so the removed bytes are
 //! not left in free pages either.
 
