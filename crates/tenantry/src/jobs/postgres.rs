@@ -33,8 +33,7 @@ use serde_json::Value;
 use tokio_postgres::Row;
 
 use super::{
-    BoxFuture, DeadJob, DeadPage, Job, JobEnvelope, JobError, JobQueue, Lane, STRIDE,
-    TenantQueueStats, TenantShare, Wakeups, millis, require_system, visible_tenant,
+    BoxFuture, Job, JobEnvelope, JobError, JobQueue, Lane, STRIDE, Wakeups, millis, visible_tenant,
 };
 use crate::context::TenantId;
 use crate::data::postgres::{PgDatabase, Queries};
@@ -438,18 +437,12 @@ impl JobQueue for PgQueue {
         paused: bool,
     ) -> BoxFuture<'_, Result<(), JobError>> {
         Box::pin(async move {
-            require_system()?;
-            let client = self.db.client().await.map_err(storage)?;
-            client
-                .execute(
-                    "INSERT INTO tenantry.job_tenants (owner, lane, paused) VALUES ($1, $2, $3)
-                     ON CONFLICT (owner, lane) DO UPDATE SET paused = excluded.paused",
-                    &[tenant.as_uuid(), &lane.as_str(), &paused],
-                )
-                .await
-                .map_err(pg)?;
+            self.tables.set_paused(tenant, lane, paused).await?;
             if !paused {
-                client
+                self.db
+                    .client()
+                    .await
+                    .map_err(storage)?
                     .execute(
                         "SELECT pg_notify($1, $2)",
                         &[&super::pg_listen::WAKE_CHANNEL, &lane.as_str()],
@@ -459,31 +452,6 @@ impl JobQueue for PgQueue {
             }
             Ok(())
         })
-    }
-
-    fn set_share(
-        &self,
-        tenant: TenantId,
-        lane: Lane,
-        share: TenantShare,
-    ) -> BoxFuture<'_, Result<(), JobError>> {
-        Box::pin(self.tables.set_share(tenant, lane, share))
-    }
-
-    fn share(
-        &self,
-        tenant: TenantId,
-        lane: Lane,
-    ) -> BoxFuture<'_, Result<Option<TenantShare>, JobError>> {
-        Box::pin(self.tables.share(tenant, lane))
-    }
-
-    fn stats(&self, lane: Lane) -> BoxFuture<'_, Result<Vec<TenantQueueStats>, JobError>> {
-        Box::pin(self.tables.stats(lane))
-    }
-
-    fn dead_letters(&self, page: DeadPage) -> BoxFuture<'_, Result<Vec<DeadJob>, JobError>> {
-        Box::pin(self.tables.dead_letters(page))
     }
 
     fn retry_dead(&self, id: i64) -> BoxFuture<'_, Result<bool, JobError>> {
@@ -496,10 +464,6 @@ impl JobQueue for PgQueue {
                 .map_err(pg)?;
             Ok(row.get::<_, i64>(0) > 0)
         })
-    }
-
-    fn discard_dead(&self, id: i64) -> BoxFuture<'_, Result<bool, JobError>> {
-        Box::pin(self.tables.discard_dead(id))
     }
 
     fn hurry<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, JobError>> {
@@ -547,9 +511,7 @@ impl JobQueue for PgQueue {
         })
     }
 
-    fn last_tick<'a>(&'a self, schedule: &'a str) -> BoxFuture<'a, Result<Option<i64>, JobError>> {
-        Box::pin(self.tables.last_tick(schedule))
-    }
+    super::stored::queue_tables_methods!();
 
     fn wakeups(&self, lane: Lane) -> Option<tokio::sync::watch::Receiver<u64>> {
         self.wakeups.as_ref().map(|w| w.watch(lane))

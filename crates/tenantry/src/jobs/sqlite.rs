@@ -14,8 +14,7 @@ use std::time::Duration;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    BoxFuture, DeadJob, DeadPage, Job, JobEnvelope, JobError, JobQueue, Lane, STRIDE,
-    TenantQueueStats, TenantShare, Wakeups, millis, require_system, visible_tenant,
+    BoxFuture, Job, JobEnvelope, JobError, JobQueue, Lane, STRIDE, Wakeups, millis, visible_tenant,
 };
 use crate::context::TenantId;
 use crate::data::DataError;
@@ -483,47 +482,12 @@ impl JobQueue for SqliteQueue {
         paused: bool,
     ) -> BoxFuture<'_, Result<(), JobError>> {
         Box::pin(async move {
-            require_system()?;
-            self.write(move |tx| {
-                tx.execute(
-                    "INSERT INTO job_tenants (owner, lane, paused) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (owner, lane) DO UPDATE SET paused = excluded.paused",
-                    params![tenant.to_string(), lane.as_str(), paused],
-                )
-                .map_err(sql)?;
-                Ok(())
-            })
-            .await?;
+            self.tables.set_paused(tenant, lane, paused).await?;
             if !paused {
                 self.wake(lane);
             }
             Ok(())
         })
-    }
-
-    fn set_share(
-        &self,
-        tenant: TenantId,
-        lane: Lane,
-        share: TenantShare,
-    ) -> BoxFuture<'_, Result<(), JobError>> {
-        Box::pin(self.tables.set_share(tenant, lane, share))
-    }
-
-    fn share(
-        &self,
-        tenant: TenantId,
-        lane: Lane,
-    ) -> BoxFuture<'_, Result<Option<TenantShare>, JobError>> {
-        Box::pin(self.tables.share(tenant, lane))
-    }
-
-    fn stats(&self, lane: Lane) -> BoxFuture<'_, Result<Vec<TenantQueueStats>, JobError>> {
-        Box::pin(self.tables.stats(lane))
-    }
-
-    fn dead_letters(&self, page: DeadPage) -> BoxFuture<'_, Result<Vec<DeadJob>, JobError>> {
-        Box::pin(self.tables.dead_letters(page))
     }
 
     fn retry_dead(&self, id: i64) -> BoxFuture<'_, Result<bool, JobError>> {
@@ -563,10 +527,6 @@ impl JobQueue for SqliteQueue {
             }
             Ok(revived.is_some())
         })
-    }
-
-    fn discard_dead(&self, id: i64) -> BoxFuture<'_, Result<bool, JobError>> {
-        Box::pin(self.tables.discard_dead(id))
     }
 
     fn hurry<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, JobError>> {
@@ -618,9 +578,7 @@ impl JobQueue for SqliteQueue {
         })
     }
 
-    fn last_tick<'a>(&'a self, schedule: &'a str) -> BoxFuture<'a, Result<Option<i64>, JobError>> {
-        Box::pin(self.tables.last_tick(schedule))
-    }
+    super::stored::queue_tables_methods!();
 
     fn wakeups(&self, lane: Lane) -> Option<tokio::sync::watch::Receiver<u64>> {
         Some(self.wakeups.watch(lane))

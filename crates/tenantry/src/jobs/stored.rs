@@ -61,6 +61,25 @@ impl QueueTables {
         Ok(())
     }
 
+    /// Pauses or resumes `tenant`'s jobs in `lane` (the caller wakes the
+    /// lane's workers on a resume).
+    pub(crate) async fn set_paused(
+        &self,
+        tenant: TenantId,
+        lane: Lane,
+        paused: bool,
+    ) -> Result<(), JobError> {
+        require_system()?;
+        self.db
+            .execute(
+                "INSERT INTO tenantry.job_tenants (owner, lane, paused) VALUES ($1, $2, $3) \
+                 ON CONFLICT (owner, lane) DO UPDATE SET paused = excluded.paused",
+                params![tenant, lane.as_str(), paused],
+            )
+            .await?;
+        Ok(())
+    }
+
     pub(crate) async fn share(
         &self,
         tenant: TenantId,
@@ -170,3 +189,64 @@ impl QueueTables {
         Ok(row.get(0)?)
     }
 }
+
+/// The [`JobQueue`](super::JobQueue) methods both queues answer from their
+/// [`QueueTables`] (a field `tables`), written out once.
+macro_rules! queue_tables_methods {
+    () => {
+        fn set_share(
+            &self,
+            tenant: $crate::context::TenantId,
+            lane: $crate::jobs::Lane,
+            share: $crate::jobs::TenantShare,
+        ) -> $crate::registry::BoxFuture<'_, Result<(), $crate::jobs::JobError>> {
+            Box::pin(self.tables.set_share(tenant, lane, share))
+        }
+
+        fn share(
+            &self,
+            tenant: $crate::context::TenantId,
+            lane: $crate::jobs::Lane,
+        ) -> $crate::registry::BoxFuture<
+            '_,
+            Result<Option<$crate::jobs::TenantShare>, $crate::jobs::JobError>,
+        > {
+            Box::pin(self.tables.share(tenant, lane))
+        }
+
+        fn stats(
+            &self,
+            lane: $crate::jobs::Lane,
+        ) -> $crate::registry::BoxFuture<
+            '_,
+            Result<Vec<$crate::jobs::TenantQueueStats>, $crate::jobs::JobError>,
+        > {
+            Box::pin(self.tables.stats(lane))
+        }
+
+        fn dead_letters(
+            &self,
+            page: $crate::jobs::DeadPage,
+        ) -> $crate::registry::BoxFuture<
+            '_,
+            Result<Vec<$crate::jobs::DeadJob>, $crate::jobs::JobError>,
+        > {
+            Box::pin(self.tables.dead_letters(page))
+        }
+
+        fn discard_dead(
+            &self,
+            id: i64,
+        ) -> $crate::registry::BoxFuture<'_, Result<bool, $crate::jobs::JobError>> {
+            Box::pin(self.tables.discard_dead(id))
+        }
+
+        fn last_tick<'a>(
+            &'a self,
+            schedule: &'a str,
+        ) -> $crate::registry::BoxFuture<'a, Result<Option<i64>, $crate::jobs::JobError>> {
+            Box::pin(self.tables.last_tick(schedule))
+        }
+    };
+}
+pub(crate) use queue_tables_methods;
