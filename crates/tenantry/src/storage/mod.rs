@@ -36,10 +36,13 @@
 //! # }
 //! ```
 
+mod erasure;
 mod key;
 mod layout;
+mod quota;
 #[cfg(feature = "storage-s3")]
 mod s3;
+mod signed;
 mod signing;
 #[cfg(feature = "storage-s3")]
 mod sigv4;
@@ -48,7 +51,7 @@ mod upload;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
@@ -57,8 +60,10 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 pub use key::ObjectKey;
 pub use layout::{Layout, LayoutPolicy};
+pub use quota::{StorageQuota, USAGE_TTL};
 #[cfg(feature = "storage-s3")]
 pub use s3::S3Config;
+pub use signed::{Access, SignedObject};
 pub use signing::{SIGNED_PATH_PREFIX, SignatureError, UrlSigner};
 
 use crate::context::{NoTenantContext, TenantContext, TenantId};
@@ -86,24 +91,6 @@ pub struct ObjectInfo {
     pub size: u64,
     /// Last change, Unix milliseconds.
     pub last_modified_ms: i64,
-}
-
-/// What a signed URL allows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// Download (`GET`).
-    Read,
-    /// Upload (`PUT`).
-    Write,
-}
-
-impl Access {
-    fn method(self) -> &'static str {
-        match self {
-            Access::Read => "GET",
-            Access::Write => "PUT",
-        }
-    }
 }
 
 /// Storage failures.
@@ -143,47 +130,6 @@ pub enum StorageError {
         /// The size asked for, in bytes.
         wanted: u64,
     },
-}
-
-/// How many bytes each tenant may keep, decided by the app (by plan, by
-/// contract); `None` for no limit.
-///
-/// The quota is checked before each write against the tenant's usage,
-/// counted by listing its objects at most every [`USAGE_TTL`] and kept up to
-/// date by this process's own writes. Writes racing each other, or from
-/// other processes within that window, can overshoot it by their own size:
-/// it bounds what a tenant can take, not the last byte.
-#[derive(Clone)]
-pub struct StorageQuota(Arc<QuotaOf>);
-
-/// A tenant's quota in bytes, or `None` for no limit.
-type QuotaOf = dyn Fn(&TenantContext) -> Option<u64> + Send + Sync;
-
-impl StorageQuota {
-    /// The quota `of` gives each tenant.
-    pub fn new(of: impl Fn(&TenantContext) -> Option<u64> + Send + Sync + 'static) -> Self {
-        Self(Arc::new(of))
-    }
-}
-
-impl std::fmt::Debug for StorageQuota {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("StorageQuota(..)")
-    }
-}
-
-/// How long a tenant's counted usage is trusted before it is listed again.
-pub const USAGE_TTL: Duration = Duration::from_secs(30);
-
-/// A local signed URL, verified: the object, and the body size an upload
-/// URL holds the request to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SignedObject {
-    /// The object the URL names.
-    pub key: ObjectKey,
-    /// For an upload URL made by [`TenantStorage::upload_url`], the exact
-    /// size the body must have.
-    pub size: Option<u64>,
 }
 
 /// The current tenant's objects; see the module docs.
@@ -239,81 +185,6 @@ impl TenantStorage {
                 quota: Some(quota),
                 usage: Mutex::new(HashMap::new()),
             }),
-        }
-    }
-
-    /// The bytes the current tenant's objects take (listed now).
-    pub async fn usage(&self) -> Result<u64, StorageError> {
-        let ctx = tenant()?;
-        let used = self.list(None).await?.iter().map(|o| o.size).sum();
-        self.remember_usage(ctx.tenant_id(), used);
-        Ok(used)
-    }
-
-    /// The current tenant's quota, if it has one.
-    pub fn quota(&self) -> Result<Option<u64>, StorageError> {
-        let ctx = tenant()?;
-        Ok(self.inner.quota.as_ref().and_then(|q| (q.0)(&ctx)))
-    }
-
-    fn remember_usage(&self, tenant: TenantId, used: u64) {
-        let mut usage = self.inner.usage.lock().unwrap_or_else(|p| p.into_inner());
-        if usage.len() >= 10_000 {
-            usage.retain(|_, (_, at)| at.elapsed() < USAGE_TTL);
-        }
-        usage.insert(tenant, (used, Instant::now()));
-    }
-
-    /// Refuses a write of `size` bytes at `key` that the tenant's quota has
-    /// no room for (what `key` holds now is replaced, so it does not count).
-    ///
-    /// The tenant's lifecycle work (an offboarding's export) is not
-    /// charged: a tenant near its quota cannot stop its own deletion.
-    async fn admit(&self, key: &ObjectKey, size: u64) -> Result<(), StorageError> {
-        if tenant()?.is_lifecycle() {
-            return Ok(());
-        }
-        let Some(quota) = self.quota()? else {
-            return Ok(());
-        };
-        let tenant = tenant()?.tenant_id();
-        let counted = {
-            let usage = self.inner.usage.lock().unwrap_or_else(|p| p.into_inner());
-            usage
-                .get(&tenant)
-                .filter(|(_, at)| at.elapsed() < USAGE_TTL)
-                .map(|(used, _)| *used)
-        };
-        let used = match counted {
-            Some(used) => used,
-            None => self.usage().await?,
-        };
-        if used.saturating_add(size) <= quota {
-            return Ok(());
-        }
-        let replaced = match self.head(key).await {
-            Ok(existing) => existing.size,
-            Err(StorageError::NotFound(_)) => 0,
-            Err(e) => return Err(e),
-        };
-        if used.saturating_sub(replaced).saturating_add(size) <= quota {
-            Ok(())
-        } else {
-            Err(StorageError::QuotaExceeded {
-                quota,
-                used,
-                wanted: size,
-            })
-        }
-    }
-
-    /// Counts a write of `size` bytes (replacing `replaced`) into the
-    /// tenant's remembered usage, while that is fresh.
-    fn count_write(&self, size: u64, replaced: u64) {
-        let Ok(ctx) = tenant() else { return };
-        let mut usage = self.inner.usage.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((used, _)) = usage.get_mut(&ctx.tenant_id()) {
-            *used = used.saturating_sub(replaced).saturating_add(size);
         }
     }
 
@@ -429,253 +300,6 @@ impl TenantStorage {
         self.inner.policy.layout(ctx)
     }
 
-    /// Creates the current tenant's bucket if it has none yet: its own under
-    /// [`Layout::BucketPerTenant`], the shared one otherwise (onboarding;
-    /// idempotent). On S3 this is a real `CreateBucket`; locally, a
-    /// directory.
-    pub async fn ensure_bucket(&self) -> Result<(), StorageError> {
-        let ctx = tenant()?;
-        let (bucket, _) = self.inner.policy.place(&ctx);
-        match &self.inner.backend {
-            Backend::Local { root } => {
-                let dir = root.join(&bucket);
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| StorageError::Backend(format!("{}: {e}", dir.display())))
-            }
-            #[cfg(feature = "storage-s3")]
-            Backend::S3(config) => s3::bucket_call(config, &bucket, reqwest::Method::PUT).await,
-        }
-    }
-
-    /// Undoes [`ensure_bucket`](Self::ensure_bucket): deletes the tenant's
-    /// objects, and its bucket when it has one of its own (the shared
-    /// bucket stays). Idempotent.
-    pub async fn remove_bucket(&self) -> Result<usize, StorageError> {
-        let ctx = tenant()?;
-        let removed = self.delete_all().await?;
-        if self.inner.policy.layout(&ctx) != Layout::BucketPerTenant {
-            return Ok(removed);
-        }
-        let (bucket, _) = self.inner.policy.place(&ctx);
-        self.inner
-            .stores
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&bucket);
-        match &self.inner.backend {
-            Backend::Local { root } => {
-                let dir = root.join(&bucket);
-                match std::fs::remove_dir_all(&dir) {
-                    Ok(()) => Ok(removed),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(removed),
-                    Err(e) => Err(StorageError::Backend(format!("{}: {e}", dir.display()))),
-                }
-            }
-            #[cfg(feature = "storage-s3")]
-            Backend::S3(config) => {
-                s3::bucket_call(config, &bucket, reqwest::Method::DELETE).await?;
-                Ok(removed)
-            }
-        }
-    }
-
-    /// Deletes every object the current tenant has in either layout —
-    /// under the shared bucket's prefix and in a bucket of its own, since
-    /// a tenant that changed plan may have used both — and removes its own
-    /// bucket (offboarding; idempotent). Returns how many objects.
-    pub async fn remove_everywhere(&self) -> Result<usize, StorageError> {
-        let ctx = tenant()?;
-        let mut removed = 0;
-        for layout in [Layout::SharedPrefix, Layout::BucketPerTenant] {
-            let (bucket, prefix) = self.inner.policy.place_in(&ctx, layout);
-            removed += self.count_in(&bucket, &prefix).await?;
-            match &self.inner.backend {
-                Backend::Local { root } => {
-                    let dir = root.join(&bucket).join(prefix.trim_end_matches('/'));
-                    match std::fs::remove_dir_all(&dir) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => {
-                            return Err(StorageError::Backend(format!("{}: {e}", dir.display())));
-                        }
-                    }
-                }
-                #[cfg(feature = "storage-s3")]
-                Backend::S3(config) => {
-                    let store = config.store(&bucket)?;
-                    // Batched: S3 deletes up to a thousand keys per request.
-                    let paths = self.paths_in(&store, &prefix).await?;
-                    let stream = futures_util::StreamExt::boxed(futures_util::stream::iter(
-                        paths.into_iter().map(Ok),
-                    ));
-                    store
-                        .delete_stream(stream)
-                        .try_collect::<Vec<_>>()
-                        .await
-                        .map_err(|e| StorageError::Backend(e.to_string()))?;
-                    if layout == Layout::BucketPerTenant {
-                        s3::bucket_call(config, &bucket, reqwest::Method::DELETE).await?;
-                    }
-                }
-            }
-            if layout == Layout::BucketPerTenant {
-                self.inner
-                    .stores
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&bucket);
-            }
-        }
-        Ok(removed)
-    }
-
-    /// How many objects the current tenant has in either layout (a residue
-    /// scan: after [`remove_everywhere`](Self::remove_everywhere), none).
-    pub async fn count_everywhere(&self) -> Result<usize, StorageError> {
-        let ctx = tenant()?;
-        let mut found = 0;
-        for layout in [Layout::SharedPrefix, Layout::BucketPerTenant] {
-            let (bucket, prefix) = self.inner.policy.place_in(&ctx, layout);
-            found += self.count_in(&bucket, &prefix).await?;
-        }
-        Ok(found)
-    }
-
-    /// Objects in `bucket` under `prefix`, without opening (or creating)
-    /// anything that is not there.
-    async fn count_in(&self, bucket: &str, prefix: &str) -> Result<usize, StorageError> {
-        match &self.inner.backend {
-            Backend::Local { root } => {
-                let dir = root.join(bucket).join(prefix.trim_end_matches('/'));
-                Ok(count_files(&dir))
-            }
-            #[cfg(feature = "storage-s3")]
-            Backend::S3(config) => {
-                let store = config.store(bucket)?;
-                Ok(self.paths_in(&store, prefix).await?.len())
-            }
-        }
-    }
-
-    #[cfg(feature = "storage-s3")]
-    async fn paths_in(
-        &self,
-        store: &dyn ObjectStore,
-        prefix: &str,
-    ) -> Result<Vec<Path>, StorageError> {
-        let base = Path::parse(prefix.trim_end_matches('/'))
-            .map_err(|e| StorageError::Backend(e.to_string()))?;
-        let base = (!prefix.is_empty()).then_some(base);
-        match store.list(base.as_ref()).try_collect::<Vec<_>>().await {
-            Ok(listed) => Ok(listed.into_iter().map(|m| m.location).collect()),
-            Err(e) if e.to_string().contains("NoSuchBucket") => Ok(Vec::new()),
-            Err(e) => Err(StorageError::Backend(e.to_string())),
-        }
-    }
-
-    /// Deletes every object of the tenant (offboarding); returns how many.
-    pub async fn delete_all(&self) -> Result<usize, StorageError> {
-        let objects = self.list(None).await?;
-        for object in &objects {
-            self.delete(&object.key).await?;
-        }
-        Ok(objects.len())
-    }
-
-    /// A URL that lets its holder read or write `key` for `ttl`: presigned
-    /// by S3, or, on the local backend, a path below the tenant's own URL
-    /// space (`/files/…`) signed with [`UrlSigner`].
-    pub async fn signed_url(
-        &self,
-        access: Access,
-        key: &ObjectKey,
-        ttl: Duration,
-    ) -> Result<String, StorageError> {
-        let ctx = tenant()?;
-        match &self.inner.backend {
-            Backend::Local { .. } => {
-                Ok(self
-                    .inner
-                    .signer
-                    .sign(access.method(), ctx.tenant_id(), key, ttl))
-            }
-            #[cfg(feature = "storage-s3")]
-            Backend::S3(_) => {
-                let (opened, prefix) = self.open(&ctx)?;
-                let path = Path::parse(format!("{prefix}{key}"))
-                    .map_err(|e| StorageError::Backend(e.to_string()))?;
-                let client = opened.s3.ok_or_else(|| {
-                    StorageError::Config("an S3 bucket opened without its client".into())
-                })?;
-                s3::presign(&client, access, &path, ttl).await
-            }
-        }
-    }
-
-    /// A URL that lets its holder upload exactly `size` bytes to `key` for
-    /// `ttl`, admitted against the tenant's quota now: on S3 the size is
-    /// signed into the presigned request (S3 refuses any other body
-    /// length); on the local backend it is signed into the URL and handed
-    /// back by [`verify_signed`](Self::verify_signed) for the server to hold
-    /// the body to.
-    pub async fn upload_url(
-        &self,
-        key: &ObjectKey,
-        size: u64,
-        ttl: Duration,
-    ) -> Result<String, StorageError> {
-        let ctx = tenant()?;
-        self.admit(key, size).await?;
-        match &self.inner.backend {
-            Backend::Local { .. } => {
-                Ok(self
-                    .inner
-                    .signer
-                    .sign_upload(ctx.tenant_id(), key, size, ttl))
-            }
-            #[cfg(feature = "storage-s3")]
-            Backend::S3(config) => {
-                let (bucket, prefix) = self.inner.policy.place(&ctx);
-                // Make sure the bucket exists before a client writes to it.
-                self.open(&ctx)?;
-                let url = sigv4::Presign {
-                    endpoint: config.endpoint.as_deref(),
-                    region: &config.region,
-                    access_key_id: &config.access_key_id,
-                    secret_access_key: &config.secret_access_key,
-                    bucket: &bucket,
-                }
-                .put_sized(
-                    &format!("{prefix}{key}"),
-                    size,
-                    ttl,
-                    std::time::SystemTime::now(),
-                )?;
-                // The upload bypasses this server: count it now.
-                self.count_write(size, 0);
-                Ok(url)
-            }
-        }
-    }
-
-    /// Checks a request for a local signed URL against `tenant` (what the
-    /// edge resolved): the raw path and query as received.
-    pub fn verify_signed(
-        &self,
-        method: &str,
-        tenant: TenantId,
-        path: &str,
-        query: Option<&str>,
-    ) -> Result<SignedObject, SignatureError> {
-        let size = self.inner.signer.verify(method, tenant, path, query)?;
-        let encoded = path
-            .strip_prefix(SIGNED_PATH_PREFIX)
-            .ok_or(SignatureError::Mismatch)?;
-        let key = signing::decode_key(encoded).ok_or(SignatureError::Mismatch)?;
-        let key = ObjectKey::parse(&key).map_err(|_| SignatureError::Mismatch)?;
-        Ok(SignedObject { key, size })
-    }
-
     fn locate(&self, key: &ObjectKey) -> Result<(Arc<dyn ObjectStore>, Path), StorageError> {
         let ctx = tenant()?;
         let (store, prefix) = self.place(&ctx)?;
@@ -725,32 +349,6 @@ impl TenantStorage {
         stores.insert(bucket, opened.clone());
         Ok((opened, prefix))
     }
-}
-
-#[cfg(feature = "edge")]
-impl crate::edge::SignedRequests for TenantStorage {
-    fn covers(&self, path: &str) -> bool {
-        path.starts_with(SIGNED_PATH_PREFIX)
-    }
-
-    fn verify(&self, method: &str, tenant: TenantId, path: &str, query: Option<&str>) -> bool {
-        self.verify_signed(method, tenant, path, query).is_ok()
-    }
-}
-
-/// Files under `dir`, at any depth (none if it does not exist).
-fn count_files(dir: &std::path::Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|entry| match entry.file_type() {
-            Ok(t) if t.is_dir() => count_files(&entry.path()),
-            Ok(_) => 1,
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 fn tenant() -> Result<TenantContext, StorageError> {
