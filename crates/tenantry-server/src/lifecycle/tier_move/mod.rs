@@ -27,12 +27,17 @@ use serde::{Deserialize, Serialize};
 use tenantry::context::{Route, TenantContext, Tier};
 use tenantry::moves::{TableCheck, TierCopy};
 use tenantry::registry::{RouteChange, TenantRecord, TenantState};
-use tenantry::workflow::{
-    Step, StepContext, StepError, StepState, WorkflowDef, WorkflowId, WorkflowRecord, WorkflowState,
-};
+use tenantry::workflow::{Step, StepContext, StepError, WorkflowDef, WorkflowId};
 
 use super::in_tenant;
 use crate::services::Services;
+
+mod crash_hook;
+mod report;
+
+use crash_hook::{crash_point, current_step};
+pub(crate) use report::show;
+pub use report::{far_enough, stopped};
 
 /// The kind's name.
 pub(crate) const TIER_MOVE: &str = "tier_move";
@@ -298,53 +303,6 @@ where
     })
 }
 
-/// The name of the step (or compensation) `ctx` runs.
-async fn current_step(services: &Services, ctx: &StepContext) -> String {
-    if crash_points().is_none() {
-        return String::new();
-    }
-    match services.workflow_store.get(ctx.workflow).await {
-        Ok(Some(record)) => record
-            .steps
-            .iter()
-            .find(|s| matches!(s.state, StepState::Running | StepState::Compensating))
-            .map(|s| s.name.clone())
-            .unwrap_or_default(),
-        _ => String::new(),
-    }
-}
-
-/// The crash test's hook: `TENANTRY_TEST_CRASH_AT=STEP:before|after` and
-/// `TENANTRY_TEST_CRASH_FILE=PATH` make the first attempt of that step
-/// create PATH and stop there for good, to be killed (before its effect,
-/// or after it and before it is recorded done). Unset, it costs one
-/// look-up of a cached value.
-fn crash_points() -> Option<&'static (String, std::path::PathBuf)> {
-    static AT: std::sync::OnceLock<Option<(String, std::path::PathBuf)>> =
-        std::sync::OnceLock::new();
-    AT.get_or_init(|| {
-        let at = std::env::var("TENANTRY_TEST_CRASH_AT").ok()?;
-        let file = std::env::var_os("TENANTRY_TEST_CRASH_FILE")?;
-        Some((at, file.into()))
-    })
-    .as_ref()
-}
-
-async fn crash_point(step: &str, phase: &str, attempt: u32) {
-    let Some((at, file)) = crash_points() else {
-        return;
-    };
-    if attempt == 1 && *at == format!("{step}:{phase}") {
-        tracing::warn!(
-            step,
-            phase,
-            "tier move: stopping here to be killed (crash test)"
-        );
-        let _ = std::fs::write(file, at);
-        std::future::pending::<()>().await;
-    }
-}
-
 pub(super) fn definition(services: &Services) -> WorkflowDef {
     WorkflowDef::new(TIER_MOVE)
         .step(
@@ -516,99 +474,4 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
             .point_of_no_return()
             .deadline(Duration::from_secs(3600)),
         )
-}
-
-/// Whether a CLI command that runs move `record` here may stop watching:
-/// it is cut over (the retention wait is the server's), held, stopped
-/// by a mismatch, or over.
-pub fn far_enough(record: &WorkflowRecord) -> bool {
-    let step = |name: &str| record.steps.iter().find(|s| s.name == name);
-    let done = |name: &str| step(name).is_some_and(|s| s.state == StepState::Done);
-    let held = serde_json::from_value::<TierMove>(record.input.clone()).is_ok_and(|i| i.hold);
-    record.state != WorkflowState::Running
-        || done("cutover")
-        || (held && done("dual_write"))
-        || stopped(record).is_some()
-}
-
-/// Why move `record` is not going on by itself, if it is not: a verify
-/// mismatch (waiting for `--resume` or `--rollback`), or its end.
-pub fn stopped(record: &WorkflowRecord) -> Option<String> {
-    match record.state {
-        WorkflowState::Running => record
-            .steps
-            .iter()
-            .find(|s| s.name == "verify" && s.state != StepState::Done)
-            .and_then(|s| s.last_error.as_deref())
-            .filter(|e| e.contains("differ"))
-            .map(|e| format!("the move is stopped at verify: {e}; `--resume` repairs the target from the source, `--rollback` undoes the move")),
-        WorkflowState::Succeeded | WorkflowState::Compensating => None,
-        state => Some(format!(
-            "the move {state}: {}",
-            record.error.as_deref().unwrap_or("no reason recorded")
-        )),
-    }
-}
-
-/// Where `record`'s move stands, as JSON: its latest tier-move workflow
-/// (the running one, or the last), its steps, and the tenant's route.
-pub(crate) async fn show(
-    services: &Services,
-    record: &TenantRecord,
-) -> anyhow::Result<serde_json::Value> {
-    let record = services
-        .tenants
-        .find(&tenantry::registry::TenantKey::Id(record.id))
-        .await?
-        .with_context(|| format!("tenant {} vanished", record.slug))?;
-    let latest = services
-        .workflow_store
-        .list(Some(record.id), 50)
-        .await?
-        .into_iter()
-        .find(|w| w.kind == TIER_MOVE)
-        .with_context(|| format!("{} has never moved", record.slug))?;
-    let steps: Vec<serde_json::Value> = latest
-        .steps
-        .iter()
-        .map(|s| {
-            serde_json::json!({
-                "step": s.name,
-                "state": s.state.to_string(),
-                "attempts": s.attempts,
-                "error": s.last_error,
-            })
-        })
-        .collect();
-    Ok(serde_json::json!({
-        "workflow": latest.id.0,
-        "tenant": record.slug,
-        "move": describe(&latest.input),
-        "state": latest.state.to_string(),
-        "error": latest.error,
-        "tier": record.tier.to_string(),
-        "moving_to": record.moving_to.map(|t| t.to_string()),
-        "mirror_synced": record.mirror_synced,
-        "route_version": record.route_version,
-        "steps": steps,
-    }))
-}
-
-/// The move's progress for `tenants move SLUG` without an order.
-pub(crate) fn describe(input: &serde_json::Value) -> Option<String> {
-    let input: TierMove = serde_json::from_value(input.clone()).ok()?;
-    let mut text = format!("{} → {}", input.from, input.to);
-    if let Some(server) = &input.to_server {
-        text += &format!(" on {server}");
-    }
-    if input.hold {
-        text += " (held before the cutover: `--cutover` releases it)";
-    }
-    if let Some(at) = input.retire_after_ms {
-        let at = jiff::Timestamp::from_millisecond(i64::try_from(at).unwrap_or(i64::MAX))
-            .map(|t| t.to_string())
-            .unwrap_or_default();
-        text += &format!("; the source is retired after {at}");
-    }
-    Some(text)
 }
