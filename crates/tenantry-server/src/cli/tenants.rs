@@ -4,7 +4,7 @@
 //! `set-plan`) run the start-up migration and audit.
 
 use anyhow::Context;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use tenantry::context::{Plan, Tier};
 use tenantry::registry::{NewTenant, TenantKey, TenantRecord, TenantState};
 
@@ -15,31 +15,7 @@ use crate::settings::Settings;
 pub(crate) enum TenantsCommand {
     /// Register a tenant and onboard it (its tier target, storage, data key,
     /// settings and first admin), run here as a durable workflow.
-    Create {
-        /// DNS-label slug.
-        #[arg(long)]
-        slug: String,
-        /// Display name [default: the slug].
-        #[arg(long)]
-        name: Option<String>,
-        /// Plan: one of the server's plans (free, pro, enterprise).
-        #[arg(long, default_value = "free")]
-        plan: Plan,
-        /// Isolation tier: shared, schema (PostgreSQL) or database (a
-        /// PostgreSQL database, or a SQLite file, per tenant).
-        #[arg(long, default_value = "shared")]
-        tier: Tier,
-        /// A custom domain (repeatable).
-        #[arg(long = "domain")]
-        domains: Vec<String>,
-        /// Database tier on PostgreSQL: put the tenant's database on this
-        /// server (`postgres://host:port`) instead of the default one.
-        #[arg(long)]
-        database_server: Option<String>,
-        /// Create the tenant's first admin user with this e-mail.
-        #[arg(long)]
-        admin_email: Option<String>,
-    },
+    Create(CreateArgs),
     /// List tenants.
     List,
     /// Show one tenant.
@@ -86,36 +62,68 @@ pub(crate) enum TenantsCommand {
     /// retire the source after the retention period. Run here up to the
     /// cutover (the server's workers carry on when this stops); without
     /// `--to` or an order, shows the running move.
-    Move {
-        /// Tenant slug.
-        slug: String,
-        /// The tier to move to: shared, schema (PostgreSQL) or database.
-        #[arg(long, conflicts_with_all = ["cutover", "finish", "resume", "rollback"])]
-        to: Option<Tier>,
-        /// With `--to database` on PostgreSQL: the server to put the
-        /// tenant's database on (`postgres://host:port`).
-        #[arg(long, requires = "to")]
-        database_server: Option<String>,
-        /// How long the source is kept after the cutover (`0`, `12h`, `7d`).
-        #[arg(long, default_value = "7d", value_parser = parse_grace, requires = "to")]
-        retention: std::time::Duration,
-        /// Stop before verifying and cutting over, until `--cutover`.
-        #[arg(long, requires = "to")]
-        hold: bool,
-        /// Release a `--hold`: verify and cut over now.
-        #[arg(long, conflicts_with_all = ["finish", "resume", "rollback"])]
-        cutover: bool,
-        /// Retire the source now instead of after the retention period.
-        #[arg(long, conflicts_with_all = ["resume", "rollback"])]
-        finish: bool,
-        /// After a verify mismatch: repair the target from the source and
-        /// verify again.
-        #[arg(long, conflicts_with = "rollback")]
-        resume: bool,
-        /// Undo the move (any time before the source is retired).
-        #[arg(long)]
-        rollback: bool,
-    },
+    Move(MoveArgs),
+}
+
+/// `tenants create`.
+#[derive(Args, Debug)]
+pub(crate) struct CreateArgs {
+    /// DNS-label slug.
+    #[arg(long)]
+    pub(crate) slug: String,
+    /// Display name [default: the slug].
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Plan: one of the server's plans (free, pro, enterprise).
+    #[arg(long, default_value = "free")]
+    pub(crate) plan: Plan,
+    /// Isolation tier: shared, schema (PostgreSQL) or database (a
+    /// PostgreSQL database, or a SQLite file, per tenant).
+    #[arg(long, default_value = "shared")]
+    pub(crate) tier: Tier,
+    /// A custom domain (repeatable).
+    #[arg(long = "domain")]
+    pub(crate) domains: Vec<String>,
+    /// Database tier on PostgreSQL: put the tenant's database on this
+    /// server (`postgres://host:port`) instead of the default one.
+    #[arg(long)]
+    pub(crate) database_server: Option<String>,
+    /// Create the tenant's first admin user with this e-mail.
+    #[arg(long)]
+    pub(crate) admin_email: Option<String>,
+}
+
+/// `tenants move`.
+#[derive(Args, Debug)]
+pub(crate) struct MoveArgs {
+    /// Tenant slug.
+    pub(crate) slug: String,
+    /// The tier to move to: shared, schema (PostgreSQL) or database.
+    #[arg(long, conflicts_with_all = ["cutover", "finish", "resume", "rollback"])]
+    pub(crate) to: Option<Tier>,
+    /// With `--to database` on PostgreSQL: the server to put the
+    /// tenant's database on (`postgres://host:port`).
+    #[arg(long, requires = "to")]
+    pub(crate) database_server: Option<String>,
+    /// How long the source is kept after the cutover (`0`, `12h`, `7d`).
+    #[arg(long, default_value = "7d", value_parser = parse_grace, requires = "to")]
+    pub(crate) retention: std::time::Duration,
+    /// Stop before verifying and cutting over, until `--cutover`.
+    #[arg(long, requires = "to")]
+    pub(crate) hold: bool,
+    /// Release a `--hold`: verify and cut over now.
+    #[arg(long, conflicts_with_all = ["finish", "resume", "rollback"])]
+    pub(crate) cutover: bool,
+    /// Retire the source now instead of after the retention period.
+    #[arg(long, conflicts_with_all = ["resume", "rollback"])]
+    pub(crate) finish: bool,
+    /// After a verify mismatch: repair the target from the source and
+    /// verify again.
+    #[arg(long, conflicts_with = "rollback")]
+    pub(crate) resume: bool,
+    /// Undo the move (any time before the source is retired).
+    #[arg(long)]
+    pub(crate) rollback: bool,
 }
 
 /// A grace period: `0`, or a friendly duration (`90m`, `12h`, `7d`; a day
@@ -138,7 +146,7 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
     // Creating a tenant writes into the tenant plane, which must be
     // migrated; reading and steering the registry needs only the services.
     let services = match cmd {
-        TenantsCommand::Create { .. }
+        TenantsCommand::Create(_)
         | TenantsCommand::Provision { .. }
         | TenantsCommand::SetPlan { .. } => app::open(&config).await?,
         _ => app::connect(&config).await?,
@@ -151,42 +159,7 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
             .with_context(|| format!("no tenant {slug:?}"))
     };
     match cmd {
-        TenantsCommand::Create {
-            slug,
-            name,
-            plan,
-            tier,
-            domains,
-            database_server,
-            admin_email,
-        } => {
-            let plan = crate::plans::catalog().plan(plan.as_str())?;
-            let admin_email = admin_email.map(|e| e.trim().to_ascii_lowercase());
-            if let Some(email) = &admin_email
-                && !crate::store::users::is_email(email)
-            {
-                anyhow::bail!("--admin-email {email:?} is not an e-mail address");
-            }
-            let domains = domains
-                .iter()
-                .map(|d| d.trim().to_ascii_lowercase())
-                .collect();
-            let new = NewTenant {
-                id: None,
-                name: name.unwrap_or_else(|| slug.clone()),
-                slug,
-                plan,
-                tier,
-                state: TenantState::Active,
-                domains,
-                database_server,
-            };
-            let workflows = crate::lifecycle::workflows(&services);
-            let (record, id) =
-                crate::lifecycle::onboard_with(&workflows, &services, new, admin_email, "cli")
-                    .await?;
-            print_tenant(&run_workflow(&services, &workflows, &record, id).await?);
-        }
+        TenantsCommand::Create(args) => create(&services, args).await?,
         TenantsCommand::List => {
             for record in tenants.list().await? {
                 crate::stdout::outln!(
@@ -212,54 +185,9 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
         }
         TenantsCommand::SetPlan { slug, plan } => {
             let record = by_slug(slug).await?;
-            let plan = crate::plans::catalog().plan(plan.as_str())?;
-            if plan == record.plan {
-                print_tenant(&record);
-                return Ok(());
-            }
-            let input = crate::lifecycle::PlanChange {
-                from: record.plan.as_str().to_owned(),
-                to: plan.as_str().to_owned(),
-            };
-            let workflows = crate::lifecycle::workflows(&services);
-            let id = workflows
-                .launch(
-                    &*services.queue,
-                    crate::lifecycle::PLAN_CHANGE,
-                    record.id,
-                    serde_json::to_value(input)?,
-                    Some("cli"),
-                )
-                .await?;
-            print_tenant(&run_workflow(&services, &workflows, &record, id).await?);
+            set_plan(&services, &record, plan).await?;
         }
-        TenantsCommand::Export { slug } => {
-            let record = by_slug(slug).await?;
-            let ctx = crate::demo::context_for(&record)?;
-            let name = format!("export-{}", jiff::Timestamp::now().as_millisecond());
-            let export = ctx
-                .clone()
-                .scope(crate::export::export(&services, &name))
-                .await?;
-            let url = ctx
-                .scope(crate::export::download_url(
-                    &services,
-                    &export.key,
-                    std::time::Duration::from_secs(24 * 3600),
-                ))
-                .await?;
-            crate::stdout::outln!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({
-                    "tenant": record.slug.as_str(),
-                    "key": export.key.as_str(),
-                    "bytes": export.bytes,
-                    "rows": export.rows.iter().map(|(t, n)| (t.to_string(), n)).collect::<std::collections::BTreeMap<_, _>>(),
-                    "objects": export.objects,
-                    "url": url,
-                }))?
-            );
-        }
+        TenantsCommand::Export { slug } => export(&services, &*by_slug(slug).await?).await?,
         TenantsCommand::Delete { slug, grace } => {
             let record = by_slug(slug).await?;
             offboard(&services, &record, grace).await?;
@@ -283,63 +211,9 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
                 .with_context(|| format!("tenant {} has no deletion record", record.slug))?;
             crate::stdout::outln!("{}", serde_json::to_string_pretty(&deletion)?);
         }
-        TenantsCommand::Move {
-            slug,
-            to,
-            database_server,
-            retention,
-            hold,
-            cutover,
-            finish,
-            resume,
-            rollback,
-        } => {
-            use crate::lifecycle::tier_move::{self, MoveOrder};
-            let record = by_slug(slug).await?;
-            let order = [
-                (cutover, MoveOrder::Cutover),
-                (finish, MoveOrder::Finish),
-                (resume, MoveOrder::Resume),
-                (rollback, MoveOrder::Rollback),
-            ]
-            .into_iter()
-            .find_map(|(given, order)| given.then_some(order));
-            let id = match (to, order) {
-                (Some(to), _) => {
-                    tier_move::start(
-                        &services,
-                        &record,
-                        to,
-                        database_server,
-                        retention,
-                        hold,
-                        "cli",
-                    )
-                    .await?
-                }
-                (None, Some(order)) => tier_move::order(&services, &record, order, "cli").await?,
-                (None, None) => {
-                    let shown = tier_move::show(&services, &record).await?;
-                    crate::stdout::outln!("{}", serde_json::to_string_pretty(&shown)?);
-                    return Ok(());
-                }
-            };
-            let workflows = crate::lifecycle::workflows(&services);
-            let bar = super::progress::WorkflowBar::new();
-            let last = crate::lifecycle::run_here(
-                &services,
-                &workflows,
-                id,
-                &|r| bar.show(r),
-                &tier_move::far_enough,
-            )
-            .await?;
-            bar.finish(&last);
-            let shown = tier_move::show(&services, &record).await?;
-            crate::stdout::outln!("{}", serde_json::to_string_pretty(&shown)?);
-            if let Some(stopped) = tier_move::stopped(&last) {
-                anyhow::bail!("{stopped}");
-            }
+        TenantsCommand::Move(args) => {
+            let record = by_slug(args.slug.clone()).await?;
+            move_tenant(&services, &record, args).await?;
         }
         TenantsCommand::Provision { slug } => {
             let record = by_slug(slug).await?;
@@ -356,6 +230,172 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
             print_tenant(&finish_onboarding(&services, &record).await?);
         }
     }
+    Ok(())
+}
+
+/// `tenants create`: registers and onboards through the one onboarding
+/// path, then runs the workflow here.
+async fn create(services: &crate::services::Services, args: CreateArgs) -> anyhow::Result<()> {
+    let CreateArgs {
+        slug,
+        name,
+        plan,
+        tier,
+        domains,
+        database_server,
+        admin_email,
+    } = args;
+    let plan = crate::plans::catalog().plan(plan.as_str())?;
+    let admin_email = admin_email.map(|e| e.trim().to_ascii_lowercase());
+    if let Some(email) = &admin_email
+        && !crate::store::users::is_email(email)
+    {
+        anyhow::bail!("--admin-email {email:?} is not an e-mail address");
+    }
+    let domains = domains
+        .iter()
+        .map(|d| d.trim().to_ascii_lowercase())
+        .collect();
+    let new = NewTenant {
+        id: None,
+        name: name.unwrap_or_else(|| slug.clone()),
+        slug,
+        plan,
+        tier,
+        state: TenantState::Active,
+        domains,
+        database_server,
+    };
+    let workflows = crate::lifecycle::workflows(services);
+    let (record, id) =
+        crate::lifecycle::onboard_with(&workflows, services, new, admin_email, "cli").await?;
+    print_tenant(&run_workflow(services, &workflows, &record, id).await?);
+    Ok(())
+}
+
+/// `tenants move`: starts a move or gives a running one an order, and
+/// watches it here; or shows where it stands.
+async fn move_tenant(
+    services: &crate::services::Services,
+    record: &TenantRecord,
+    args: MoveArgs,
+) -> anyhow::Result<()> {
+    let MoveArgs {
+        to,
+        database_server,
+        retention,
+        hold,
+        cutover,
+        finish,
+        resume,
+        rollback,
+        ..
+    } = args;
+    use crate::lifecycle::tier_move::{self, MoveOrder};
+    let order = [
+        (cutover, MoveOrder::Cutover),
+        (finish, MoveOrder::Finish),
+        (resume, MoveOrder::Resume),
+        (rollback, MoveOrder::Rollback),
+    ]
+    .into_iter()
+    .find_map(|(given, order)| given.then_some(order));
+    let id = match (to, order) {
+        (Some(to), _) => {
+            tier_move::start(
+                services,
+                record,
+                to,
+                database_server,
+                retention,
+                hold,
+                "cli",
+            )
+            .await?
+        }
+        (None, Some(order)) => tier_move::order(services, record, order, "cli").await?,
+        (None, None) => {
+            let shown = tier_move::show(services, record).await?;
+            crate::stdout::outln!("{}", serde_json::to_string_pretty(&shown)?);
+            return Ok(());
+        }
+    };
+    let workflows = crate::lifecycle::workflows(services);
+    let bar = super::progress::WorkflowBar::new();
+    let last = crate::lifecycle::run_here(
+        services,
+        &workflows,
+        id,
+        &|r| bar.show(r),
+        &tier_move::far_enough,
+    )
+    .await?;
+    bar.finish(&last);
+    let shown = tier_move::show(services, record).await?;
+    crate::stdout::outln!("{}", serde_json::to_string_pretty(&shown)?);
+    if let Some(stopped) = tier_move::stopped(&last) {
+        anyhow::bail!("{stopped}");
+    }
+    Ok(())
+}
+
+/// `tenants set-plan`: runs the plan change here (nothing when it is
+/// the tenant's plan already).
+async fn set_plan(
+    services: &crate::services::Services,
+    record: &TenantRecord,
+    plan: Plan,
+) -> anyhow::Result<()> {
+    let plan = crate::plans::catalog().plan(plan.as_str())?;
+    if plan == record.plan {
+        print_tenant(record);
+        return Ok(());
+    }
+    let input = crate::lifecycle::PlanChange {
+        from: record.plan.as_str().to_owned(),
+        to: plan.as_str().to_owned(),
+    };
+    let workflows = crate::lifecycle::workflows(services);
+    let id = workflows
+        .launch(
+            &*services.queue,
+            crate::lifecycle::PLAN_CHANGE,
+            record.id,
+            serde_json::to_value(input)?,
+            Some("cli"),
+        )
+        .await?;
+    print_tenant(&run_workflow(services, &workflows, record, id).await?);
+    Ok(())
+}
+
+/// `tenants export`: the archive made here, its key, counts and a
+/// download URL valid for a day.
+async fn export(services: &crate::services::Services, record: &TenantRecord) -> anyhow::Result<()> {
+    let ctx = crate::demo::context_for(record)?;
+    let name = format!("export-{}", jiff::Timestamp::now().as_millisecond());
+    let export = ctx
+        .clone()
+        .scope(crate::export::export(services, &name))
+        .await?;
+    let url = ctx
+        .scope(crate::export::download_url(
+            services,
+            &export.key,
+            std::time::Duration::from_secs(24 * 3600),
+        ))
+        .await?;
+    crate::stdout::outln!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "tenant": record.slug.as_str(),
+            "key": export.key.as_str(),
+            "bytes": export.bytes,
+            "rows": export.rows.iter().map(|(t, n)| (t.to_string(), n)).collect::<std::collections::BTreeMap<_, _>>(),
+            "objects": export.objects,
+            "url": url,
+        }))?
+    );
     Ok(())
 }
 
