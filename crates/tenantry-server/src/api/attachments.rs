@@ -131,7 +131,9 @@ impl From<StorageError> for ApiError {
                 quota / (1024 * 1024),
                 used.div_ceil(1024 * 1024)
             )),
-            StorageError::Backend(detail) => ApiError::FeatureUnavailable {
+            StorageError::Backend {
+                message: detail, ..
+            } => ApiError::FeatureUnavailable {
                 what: "file storage",
                 detail,
             },

@@ -22,8 +22,7 @@ impl TenantStorage {
         match &self.inner.backend {
             Backend::Local { root } => {
                 let dir = root.join(&bucket);
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| StorageError::Backend(format!("{}: {e}", dir.display())))
+                std::fs::create_dir_all(&dir).map_err(|e| StorageError::failed_at(dir.display(), e))
             }
             #[cfg(feature = "storage-s3")]
             Backend::S3(config) => s3::bucket_call(config, &bucket, reqwest::Method::PUT).await,
@@ -51,7 +50,7 @@ impl TenantStorage {
                 match std::fs::remove_dir_all(&dir) {
                     Ok(()) => Ok(removed),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(removed),
-                    Err(e) => Err(StorageError::Backend(format!("{}: {e}", dir.display()))),
+                    Err(e) => Err(StorageError::failed_at(dir.display(), e)),
                 }
             }
             #[cfg(feature = "storage-s3")]
@@ -79,7 +78,7 @@ impl TenantStorage {
                         Ok(()) => {}
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                         Err(e) => {
-                            return Err(StorageError::Backend(format!("{}: {e}", dir.display())));
+                            return Err(StorageError::failed_at(dir.display(), e));
                         }
                     }
                 }
@@ -95,7 +94,7 @@ impl TenantStorage {
                         .delete_stream(stream)
                         .try_collect::<Vec<_>>()
                         .await
-                        .map_err(|e| StorageError::Backend(e.to_string()))?;
+                        .map_err(StorageError::failed)?;
                     if layout == Layout::BucketPerTenant {
                         s3::bucket_call(config, &bucket, reqwest::Method::DELETE).await?;
                     }
@@ -146,13 +145,12 @@ impl TenantStorage {
         store: &dyn ObjectStore,
         prefix: &str,
     ) -> Result<Vec<Path>, StorageError> {
-        let base = Path::parse(prefix.trim_end_matches('/'))
-            .map_err(|e| StorageError::Backend(e.to_string()))?;
+        let base = Path::parse(prefix.trim_end_matches('/')).map_err(StorageError::failed)?;
         let base = (!prefix.is_empty()).then_some(base);
         match store.list(base.as_ref()).try_collect::<Vec<_>>().await {
             Ok(listed) => Ok(listed.into_iter().map(|m| m.location).collect()),
             Err(e) if e.to_string().contains("NoSuchBucket") => Ok(Vec::new()),
-            Err(e) => Err(StorageError::Backend(e.to_string())),
+            Err(e) => Err(StorageError::failed(e)),
         }
     }
 

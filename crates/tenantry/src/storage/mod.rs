@@ -117,9 +117,15 @@ pub enum StorageError {
     /// The backend is misconfigured.
     #[error("storage configuration: {0}")]
     Config(String),
-    /// The backend failed.
-    #[error("storage: {0}")]
-    Backend(String),
+    /// The backend failed; its own error is the source, when it gave one.
+    #[error("storage: {message}")]
+    Backend {
+        /// What failed, for logs.
+        message: String,
+        /// The backend's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// The tenant's quota has no room for this object.
     #[error("the storage quota of {quota} bytes has no room for {wanted} more ({used} used)")]
     QuotaExceeded {
@@ -130,6 +136,27 @@ pub enum StorageError {
         /// The size asked for, in bytes.
         wanted: u64,
     },
+}
+
+impl StorageError {
+    /// The backend failed with `error`.
+    pub(crate) fn failed(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StorageError::Backend {
+            message: error.to_string(),
+            source: Some(Box::new(error)),
+        }
+    }
+
+    /// The backend failed with `error` at `at` (a path, a bucket).
+    pub(crate) fn failed_at(
+        at: impl std::fmt::Display,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StorageError::Backend {
+            message: format!("{at}: {error}"),
+            source: Some(Box::new(error)),
+        }
+    }
 }
 
 /// The current tenant's objects; see the module docs.
@@ -267,14 +294,14 @@ impl TenantStorage {
             Some(p) => format!("{tenant_prefix}{p}"),
             None => tenant_prefix.trim_end_matches('/').to_owned(),
         };
-        let base = Path::parse(&base).map_err(|e| StorageError::Backend(e.to_string()))?;
+        let base = Path::parse(&base).map_err(StorageError::failed)?;
         let listed: Vec<_> = match store.list(Some(&base)).try_collect().await {
             Ok(listed) => listed,
             // A bucket that does not exist yet (S3 makes a dedicated one on
             // the first write) holds nothing. object_store reports it only
             // as a generic error carrying S3's code.
             Err(e) if e.to_string().contains("NoSuchBucket") => Vec::new(),
-            Err(e) => return Err(StorageError::Backend(e.to_string())),
+            Err(e) => return Err(StorageError::failed(e)),
         };
         let mut objects = Vec::with_capacity(listed.len());
         for meta in listed {
@@ -362,6 +389,6 @@ fn tenant() -> Result<TenantContext, StorageError> {
 fn backend(key: &ObjectKey, e: object_store::Error) -> StorageError {
     match e {
         object_store::Error::NotFound { .. } => StorageError::NotFound(key.clone()),
-        other => StorageError::Backend(other.to_string()),
+        other => StorageError::failed(other),
     }
 }

@@ -105,7 +105,7 @@ pub(super) async fn presign(
     let url = client
         .signed_url(method, path, ttl)
         .await
-        .map_err(|e| StorageError::Backend(e.to_string()))?;
+        .map_err(StorageError::failed)?;
     Ok(url.to_string())
 }
 
@@ -117,7 +117,10 @@ pub(super) async fn bucket_call(
     bucket: &str,
     method: reqwest::Method,
 ) -> Result<(), StorageError> {
-    let failed = |e: String| StorageError::Backend(format!("bucket {bucket}: {e}"));
+    let failed = |e: String| StorageError::Backend {
+        message: format!("bucket {bucket}: {e}"),
+        source: None,
+    };
     // Outside us-east-1, S3 wants the region named in the body.
     let body = if method == reqwest::Method::PUT && config.region != "us-east-1" {
         format!(

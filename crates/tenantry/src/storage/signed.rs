@@ -65,8 +65,7 @@ impl TenantStorage {
             #[cfg(feature = "storage-s3")]
             Backend::S3(_) => {
                 let (opened, prefix) = self.open(&ctx)?;
-                let path = Path::parse(format!("{prefix}{key}"))
-                    .map_err(|e| StorageError::Backend(e.to_string()))?;
+                let path = Path::parse(format!("{prefix}{key}")).map_err(StorageError::failed)?;
                 let client = opened.s3.ok_or_else(|| {
                     StorageError::Config("an S3 bucket opened without its client".into())
                 })?;

@@ -22,7 +22,7 @@ impl TenantStorage {
         key: &ObjectKey,
         file: &std::path::Path,
     ) -> Result<ObjectInfo, StorageError> {
-        let io = |e: std::io::Error| StorageError::Backend(format!("{}: {e}", file.display()));
+        let io = |e: std::io::Error| StorageError::failed_at(file.display(), e);
         let mut source = tokio::fs::File::open(file).await.map_err(io)?;
         let size = source.metadata().await.map_err(io)?.len();
         self.admit(key, size).await?;
