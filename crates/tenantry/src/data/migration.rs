@@ -108,9 +108,9 @@ pub enum MigrationError {
         /// Database error text.
         message: String,
     },
-    /// Could not reach the database.
+    /// Could not reach the database (or name what to migrate in it).
     #[error("migration connection: {0}")]
-    Connection(String),
+    Connection(#[source] super::DataError),
     /// The database named in the URL does not exist.
     #[error("database missing: {0}")]
     DatabaseMissing(String),

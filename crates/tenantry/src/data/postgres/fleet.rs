@@ -297,7 +297,7 @@ pub async fn target_version(
 
 /// The latest applied version of `schema`, or `None` if it has none yet.
 pub async fn current_version(client: &Client, schema: &str) -> Result<Option<i64>, MigrationError> {
-    let quoted = quote_ident(schema).map_err(|e| MigrationError::Connection(e.to_string()))?;
+    let quoted = quote_ident(schema).map_err(MigrationError::Connection)?;
     match client
         .query_one(
             &format!("SELECT max(version) FROM {quoted}.tenantry_migrations"),
@@ -309,7 +309,7 @@ pub async fn current_version(client: &Client, schema: &str) -> Result<Option<i64
         Err(e) if matches!(e.code(), Some(c) if *c == SqlState::UNDEFINED_TABLE || *c == SqlState::INVALID_SCHEMA_NAME) => {
             Ok(None)
         }
-        Err(e) => Err(MigrationError::Connection(db_error(e).to_string())),
+        Err(e) => Err(MigrationError::Connection(db_error(e))),
     }
 }
 

@@ -33,10 +33,8 @@ pub async fn connect_on(
     server: Option<&str>,
     database: Option<&str>,
 ) -> Result<Client, MigrationError> {
-    let (base, tls) =
-        super::parse_url(url).map_err(|e| MigrationError::Connection(e.to_string()))?;
-    let mut config =
-        super::on_server(&base, server).map_err(|e| MigrationError::Connection(e.to_string()))?;
+    let (base, tls) = super::parse_url(url).map_err(MigrationError::Connection)?;
+    let mut config = super::on_server(&base, server).map_err(MigrationError::Connection)?;
     if let Some(database) = database {
         config.dbname(database);
     }
@@ -44,7 +42,7 @@ pub async fn connect_on(
         if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) {
             MigrationError::DatabaseMissing(super::db_error(e).to_string())
         } else {
-            MigrationError::Connection(super::db_error(e).to_string())
+            MigrationError::Connection(super::db_error(e))
         }
     })?;
     tokio::spawn(async move {
@@ -60,7 +58,7 @@ pub async fn connect_on(
 /// The role is cluster-wide, so concurrent creators are expected: losing the
 /// race is success.
 pub async fn ensure_app_role(admin: &Client, role: &str) -> Result<(), MigrationError> {
-    let role = quote_ident(role).map_err(|e| MigrationError::Connection(e.to_string()))?;
+    let role = quote_ident(role).map_err(MigrationError::Connection)?;
     let sql = format!(
         "DO $$ BEGIN CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE; \
          EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
@@ -68,7 +66,7 @@ pub async fn ensure_app_role(admin: &Client, role: &str) -> Result<(), Migration
     admin
         .batch_execute(&sql)
         .await
-        .map_err(|e| MigrationError::Connection(super::db_error(e).to_string()))
+        .map_err(|e| MigrationError::Connection(super::db_error(e)))
 }
 
 /// Creates database `name` on `owner`'s server unless it exists, and lets
@@ -79,11 +77,10 @@ pub async fn ensure_database(
     name: &str,
     app_role: &str,
 ) -> Result<bool, MigrationError> {
-    let bad_ident = |e: crate::data::DataError| MigrationError::Connection(e.to_string());
+    let bad_ident = |e: crate::data::DataError| MigrationError::Connection(e);
     let quoted = quote_ident(name).map_err(bad_ident)?;
     let role = quote_ident(app_role).map_err(bad_ident)?;
-    let failed =
-        |e: tokio_postgres::Error| MigrationError::Connection(super::db_error(e).to_string());
+    let failed = |e: tokio_postgres::Error| MigrationError::Connection(super::db_error(e));
     let exists = owner
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
         .await
@@ -157,7 +154,7 @@ pub async fn apply(
         name: name.to_owned(),
         message: super::db_error(e).to_string(),
     };
-    let bad_ident = |e: crate::data::DataError| MigrationError::Connection(e.to_string());
+    let bad_ident = |e: crate::data::DataError| MigrationError::Connection(e);
     let quoted_schema = quote_ident(schema).map_err(bad_ident)?;
     let quoted_role = quote_ident(app_role).map_err(bad_ident)?;
 

@@ -14,7 +14,7 @@ pub async fn apply(
 ) -> Result<usize, MigrationError> {
     check_order(set)?;
     let target = target.to_owned();
-    let conn_err = |e: DataError| MigrationError::Connection(e.to_string());
+    let conn_err = |e: DataError| MigrationError::Connection(e);
     db.run_unscoped(move |conn| Ok(apply_blocking(conn, &target, set)))
         .await
         .map_err(conn_err)?

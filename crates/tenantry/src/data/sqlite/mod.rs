@@ -64,14 +64,15 @@ impl SqliteDatabase {
         tenant: crate::context::TenantId,
         set: &'static [crate::data::Migration],
     ) -> Result<usize, crate::data::MigrationError> {
-        let files = self.tenant_files.as_ref().ok_or_else(|| {
-            crate::data::MigrationError::Connection(
-                "this database does not serve the database tier".into(),
-            )
-        })?;
+        let files = self
+            .tenant_files
+            .as_ref()
+            .ok_or(crate::data::MigrationError::Connection(
+                DataError::TierUnavailable(Tier::Database),
+            ))?;
         let pool = files
             .create(tenant)
-            .map_err(|e| crate::data::MigrationError::Connection(e.to_string()))?;
+            .map_err(crate::data::MigrationError::Connection)?;
         let file = SqliteDatabase {
             pool,
             tenant_files: None,
