@@ -57,7 +57,9 @@ impl From<SecretsError> for ApiError {
                 field: None,
                 message,
             },
-            SecretsError::MasterKey(detail) => ApiError::FeatureUnavailable {
+            SecretsError::MasterKey {
+                message: detail, ..
+            } => ApiError::FeatureUnavailable {
                 what: "secret storage",
                 detail,
             },

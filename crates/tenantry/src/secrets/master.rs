@@ -75,9 +75,8 @@ impl LocalKeyring {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let bad = || {
-                SecretsError::MasterKey("a keyring line is `<version>:<base64 of 32 bytes>`".into())
-            };
+            let bad =
+                || SecretsError::master_key("a keyring line is `<version>:<base64 of 32 bytes>`");
             let (id, key) = line.split_once(':').ok_or_else(bad)?;
             let id: u32 = id.parse().map_err(|_| bad())?;
             let key: [u8; KEY_BYTES] = STANDARD
@@ -88,7 +87,7 @@ impl LocalKeyring {
             keys.push((id, key));
         }
         if keys.is_empty() {
-            return Err(SecretsError::MasterKey("the keyring holds no key".into()));
+            return Err(SecretsError::master_key("the keyring holds no key"));
         }
         Ok(Self { keys })
     }
@@ -96,7 +95,7 @@ impl LocalKeyring {
     /// Reads a keyring file, creating it (owner-only) with one fresh key if
     /// it does not exist — the embedded default's zero-set-up path.
     pub fn load_or_create(path: &Path) -> Result<Self, SecretsError> {
-        let io = |e: std::io::Error| SecretsError::MasterKey(format!("{}: {e}", path.display()));
+        let io = |e: std::io::Error| SecretsError::master_key_at(path.display(), e);
         match std::fs::read_to_string(path) {
             Ok(text) => return Self::parse(&text),
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
@@ -185,14 +184,17 @@ impl MasterKey for LocalKeyring {
                 .strip_prefix("local:")
                 .and_then(|id| id.parse::<u32>().ok())
                 .ok_or_else(|| {
-                    SecretsError::MasterKey(format!("{} is not a local key", wrapped.master_key_id))
+                    SecretsError::master_key(format!(
+                        "{} is not a local key",
+                        wrapped.master_key_id
+                    ))
                 })?;
             let (_, key) = self
                 .keys
                 .iter()
                 .find(|(held, _)| *held == id)
                 .ok_or_else(|| {
-                    SecretsError::MasterKey(format!("master key version {id} is not held"))
+                    SecretsError::master_key(format!("master key version {id} is not held"))
                 })?;
             envelope::open(key, &wrapped.ciphertext, &aad(context))
         })

@@ -135,14 +135,42 @@ pub enum SecretsError {
     /// The tenant's data key was destroyed: its secrets are gone for good.
     #[error("the tenant's data key was destroyed; its secrets cannot be read")]
     KeyDestroyed,
-    /// The master key is missing, malformed or unreachable.
-    #[error("master key: {0}")]
-    MasterKey(String),
+    /// The master key is missing, malformed or unreachable; the key
+    /// store's or the file system's error is the source, when there was one.
+    #[error("master key: {message}")]
+    MasterKey {
+        /// What is wrong, for logs.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// The data layer under the storage failed; the
     /// [`DataError`](crate::data::DataError) says how.
     #[cfg(any(feature = "postgres", feature = "sqlite"))]
     #[error("secret storage: {0}")]
     Data(#[from] crate::data::DataError),
+}
+
+impl SecretsError {
+    /// The master key is not usable, for `reason`.
+    pub(crate) fn master_key(reason: impl Into<String>) -> Self {
+        SecretsError::MasterKey {
+            message: reason.into(),
+            source: None,
+        }
+    }
+
+    /// The master key could not be reached at `at` (a URL, a file).
+    pub(crate) fn master_key_at(
+        at: impl std::fmt::Display,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        SecretsError::MasterKey {
+            message: format!("{at}: {error}"),
+            source: Some(Box::new(error)),
+        }
+    }
 }
 
 /// The current tenant's secrets; see the module docs.

@@ -47,7 +47,7 @@ impl OpenBaoTransit {
                     .timeout(std::time::Duration::from_secs(5))
                     .build()?)
             })
-            .map_err(|e| SecretsError::MasterKey(e.to_string()))?;
+            .map_err(|e| SecretsError::master_key_at("OpenBao client", e))?;
         Ok(Self {
             http,
             addr: addr.into().trim_end_matches('/').to_owned(),
@@ -88,7 +88,7 @@ impl OpenBaoTransit {
         body: Value,
     ) -> Result<Value, SecretsError> {
         let url = format!("{}/v1/{}/{path}", self.addr, self.mount);
-        let unreachable = |e: reqwest::Error| SecretsError::MasterKey(format!("{url}: {e}"));
+        let unreachable = |e: reqwest::Error| SecretsError::master_key_at(&url, e);
         let mut request = self
             .http
             .request(method.clone(), &url)
@@ -100,12 +100,12 @@ impl OpenBaoTransit {
         let status = response.status();
         let text = response.text().await.map_err(unreachable)?;
         if !status.is_success() {
-            return Err(SecretsError::MasterKey(format!("{url}: {status}: {text}")));
+            return Err(SecretsError::master_key(format!("{url}: {status}: {text}")));
         }
         if text.trim().is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_str(&text).map_err(|e| SecretsError::MasterKey(format!("{url}: {e}")))
+        serde_json::from_str(&text).map_err(|e| SecretsError::master_key_at(&url, e))
     }
 
     fn id_for_version(&self, version: &str) -> String {
@@ -160,7 +160,7 @@ impl MasterKey for OpenBaoTransit {
             let ciphertext = reply
                 .pointer("/data/ciphertext")
                 .and_then(Value::as_str)
-                .ok_or_else(|| SecretsError::MasterKey("transit returned no ciphertext".into()))?;
+                .ok_or_else(|| SecretsError::master_key("transit returned no ciphertext"))?;
             // `vault:v3:…`: the version that wrapped it.
             let version = ciphertext.split(':').nth(1).unwrap_or("v?");
             Ok(WrappedKey {
@@ -189,7 +189,7 @@ impl MasterKey for OpenBaoTransit {
                 .pointer("/data/plaintext")
                 .and_then(Value::as_str)
                 .and_then(|p| STANDARD.decode(p).ok())
-                .ok_or_else(|| SecretsError::MasterKey("transit returned no plaintext".into()))?;
+                .ok_or_else(|| SecretsError::master_key("transit returned no plaintext"))?;
             unframed(&plain, context)
         })
     }
@@ -206,9 +206,7 @@ impl MasterKey for OpenBaoTransit {
             let latest = reply
                 .pointer("/data/latest_version")
                 .and_then(Value::as_u64)
-                .ok_or_else(|| {
-                    SecretsError::MasterKey("transit key has no latest_version".into())
-                })?;
+                .ok_or_else(|| SecretsError::master_key("transit key has no latest_version"))?;
             Ok(self.id_for_version(&format!("v{latest}")))
         })
     }
