@@ -191,9 +191,11 @@ pub enum DataError {
     /// the parser's error is the failure's source, when there was one).
     #[error("decode: {0}")]
     Decode(#[source] DbFailure),
-    /// A setting (a URL, a server address) is not usable as given.
+    /// A setting (a URL, a server address, a certificate file) is not
+    /// usable as given (the parser's or the file's error is the failure's
+    /// source, when there was one).
     #[error("bad configuration: {0}")]
-    Config(String),
+    Config(#[source] DbFailure),
     /// No connection could be had in time, or the server went away.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] DbFailure),
@@ -207,6 +209,11 @@ impl DataError {
     /// (no underlying error: a value out of range, a wrong variant).
     pub fn decode(reason: impl Into<String>) -> Self {
         DataError::Decode(DbFailure::new(reason))
+    }
+
+    /// A setting that is not usable, for `reason` (no underlying error).
+    pub fn config(reason: impl Into<String>) -> Self {
+        DataError::Config(DbFailure::new(reason))
     }
 
     /// Whether the error is a constraint violation (usually a 409 for clients).
@@ -253,6 +260,7 @@ impl DataError {
             | DataError::Timeout(f)
             | DataError::Unavailable(f)
             | DataError::Decode(f)
+            | DataError::Config(f)
             | DataError::Database(f) => Some(f),
             _ => None,
         }

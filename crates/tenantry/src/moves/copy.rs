@@ -170,13 +170,13 @@ impl TierCopy {
                 .iter()
                 .any(|t| t.name == table.name && t.columns == table.columns)
             {
-                return Err(DataError::Config(format!(
+                return Err(DataError::config(format!(
                     "the target has no table {} with the source's columns: migrate it to the source's version first",
                     table.name
                 )));
             }
             if table.key.is_empty() {
-                return Err(DataError::Config(format!(
+                return Err(DataError::config(format!(
                     "table {} has no primary key; the tier copy walks tables by key",
                     table.name
                 )));

@@ -75,7 +75,7 @@ pub(super) fn parents_first(mut tables: Vec<TableShape>) -> Result<Vec<TableShap
             Some(i) => ordered.push(tables.remove(i)),
             None => {
                 let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
-                return Err(DataError::Config(format!(
+                return Err(DataError::config(format!(
                     "tables reference each other in a cycle ({}); the tier copy cannot order them",
                     names.join(", ")
                 )));

@@ -445,11 +445,15 @@ pub(crate) fn on_server(
 /// assert!(parse_database_server("db-eu-2").is_err());
 /// ```
 pub fn parse_database_server(url: &str) -> Result<tokio_postgres::Config, DataError> {
-    let bad = |why: &str| DataError::Config(format!("database server {url:?}: {why}"));
+    let bad = |why: &str| DataError::config(format!("database server {url:?}: {why}"));
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return Err(bad("expected a postgres://host:port URL"));
     }
-    let config = tokio_postgres::Config::from_str(url).map_err(|e| bad(&e.to_string()))?;
+    let config = tokio_postgres::Config::from_str(url).map_err(|e| {
+        DataError::Config(
+            crate::data::DbFailure::new(format!("database server {url:?}: {e}")).with_source(e),
+        )
+    })?;
     if config.get_hosts().is_empty() {
         return Err(bad("names no host"));
     }

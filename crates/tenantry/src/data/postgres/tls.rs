@@ -58,7 +58,7 @@ impl FromStr for SslMode {
             "verify-ca" => Self::VerifyCa,
             "verify-full" => Self::VerifyFull,
             other => {
-                return Err(DataError::Config(format!(
+                return Err(DataError::config(format!(
                     "sslmode={other}: expected disable, allow, prefer, require, verify-ca or verify-full"
                 )));
             }
@@ -118,7 +118,7 @@ where
 /// assert!(parse_url("postgres://app@db/t?sslmode=paranoid").is_err());
 /// ```
 pub fn parse_url(url: &str) -> Result<(tokio_postgres::Config, PgTls), DataError> {
-    let bad = |why: String| DataError::Config(format!("bad PostgreSQL URL: {why}"));
+    let bad = |why: String| DataError::config(format!("bad PostgreSQL URL: {why}"));
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
     let mut kept = Vec::new();
     let mut mode = SslMode::Prefer;
@@ -176,14 +176,16 @@ fn client_config(mode: SslMode, root_cert: Option<&Path>) -> Result<ClientConfig
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| DataError::Config(e.to_string()))?;
+        .map_err(|e| {
+            DataError::Config(crate::data::DbFailure::new(e.to_string()).with_source(e))
+        })?;
     let chain = |provider: Arc<rustls::crypto::CryptoProvider>| {
         rustls::client::WebPkiServerVerifier::builder_with_provider(
             Arc::new(roots(root_cert)?),
             provider,
         )
         .build()
-        .map_err(|e| DataError::Config(e.to_string()))
+        .map_err(|e| DataError::Config(crate::data::DbFailure::new(e.to_string()).with_source(e)))
     };
     let config = match mode {
         SslMode::VerifyFull => builder
@@ -211,25 +213,30 @@ fn roots(root_cert: Option<&Path>) -> Result<RootCertStore, DataError> {
     let mut store = RootCertStore::empty();
     match root_cert {
         Some(path) => {
-            let unreadable =
-                |e: String| DataError::Config(format!("sslrootcert {}: {e}", path.display()));
-            for cert in
-                CertificateDer::pem_file_iter(path).map_err(|e| unreadable(e.to_string()))?
-            {
+            let unreadable = |e: Box<dyn std::error::Error + Send + Sync>| {
+                DataError::Config(
+                    crate::data::DbFailure::new(format!("sslrootcert {}: {e}", path.display()))
+                        .with_source(e),
+                )
+            };
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| unreadable(Box::new(e)))? {
                 store
-                    .add(cert.map_err(|e| unreadable(e.to_string()))?)
-                    .map_err(|e| unreadable(e.to_string()))?;
+                    .add(cert.map_err(|e| unreadable(Box::new(e)))?)
+                    .map_err(|e| unreadable(Box::new(e)))?;
             }
             if store.is_empty() {
-                return Err(unreadable("no certificate in the file".into()));
+                return Err(DataError::config(format!(
+                    "sslrootcert {}: no certificate in the file",
+                    path.display()
+                )));
             }
         }
         None => {
             let found = rustls_native_certs::load_native_certs();
             store.add_parsable_certificates(found.certs);
             if store.is_empty() {
-                return Err(DataError::Config(
-                    "no system root certificates: give sslrootcert=FILE".into(),
+                return Err(DataError::config(
+                    "no system root certificates: give sslrootcert=FILE",
                 ));
             }
         }
