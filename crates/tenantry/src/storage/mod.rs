@@ -114,9 +114,16 @@ pub enum StorageError {
     /// No such object for this tenant.
     #[error("no object {0}")]
     NotFound(ObjectKey),
-    /// The backend is misconfigured.
-    #[error("storage configuration: {0}")]
-    Config(String),
+    /// The backend is misconfigured; the underlying error is the source,
+    /// when there was one.
+    #[error("storage configuration: {message}")]
+    Config {
+        /// What is wrong, for logs.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// The backend failed; its own error is the source, when it gave one.
     #[error("storage: {message}")]
     Backend {
@@ -139,6 +146,26 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// The backend is misconfigured, for `reason`.
+    #[cfg_attr(not(feature = "storage-s3"), allow(dead_code))]
+    pub(crate) fn config(reason: impl Into<String>) -> Self {
+        StorageError::Config {
+            message: reason.into(),
+            source: None,
+        }
+    }
+
+    /// The backend is misconfigured: `error`, at `at` (a directory, an endpoint).
+    pub(crate) fn config_failed(
+        at: impl std::fmt::Display,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StorageError::Config {
+            message: format!("{at}: {error}"),
+            source: Some(Box::new(error)),
+        }
+    }
+
     /// The backend failed with `error`.
     pub(crate) fn failed(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         StorageError::Backend {
@@ -354,11 +381,11 @@ impl TenantStorage {
             Backend::Local { root } => {
                 let dir = root.join(&bucket);
                 std::fs::create_dir_all(&dir)
-                    .map_err(|e| StorageError::Config(format!("{}: {e}", dir.display())))?;
+                    .map_err(|e| StorageError::config_failed(dir.display(), e))?;
                 Opened {
                     store: Arc::new(
                         object_store::local::LocalFileSystem::new_with_prefix(&dir)
-                            .map_err(|e| StorageError::Config(e.to_string()))?,
+                            .map_err(|e| StorageError::config_failed("local store", e))?,
                     ),
                     #[cfg(feature = "storage-s3")]
                     s3: None,

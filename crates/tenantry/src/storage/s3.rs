@@ -60,7 +60,7 @@ impl S3Config {
         }
         builder
             .build()
-            .map_err(|e| StorageError::Config(e.to_string()))
+            .map_err(|e| StorageError::config_failed("S3 client", e))
     }
 }
 

@@ -67,7 +67,7 @@ impl TenantStorage {
                 let (opened, prefix) = self.open(&ctx)?;
                 let path = Path::parse(format!("{prefix}{key}")).map_err(StorageError::failed)?;
                 let client = opened.s3.ok_or_else(|| {
-                    StorageError::Config("an S3 bucket opened without its client".into())
+                    StorageError::config("an S3 bucket opened without its client")
                 })?;
                 s3::presign(&client, access, &path, ttl).await
             }

@@ -35,7 +35,7 @@ impl Presign<'_> {
             Some(endpoint) => {
                 let (scheme, rest) = endpoint
                     .split_once("://")
-                    .ok_or_else(|| StorageError::Config(format!("endpoint {endpoint:?}")))?;
+                    .ok_or_else(|| StorageError::config(format!("endpoint {endpoint:?}")))?;
                 let host = rest.trim_end_matches('/');
                 (
                     scheme,
@@ -98,7 +98,7 @@ impl Presign<'_> {
             Some(endpoint) => {
                 let (scheme, rest) = endpoint
                     .split_once("://")
-                    .ok_or_else(|| StorageError::Config(format!("endpoint {endpoint:?}")))?;
+                    .ok_or_else(|| StorageError::config(format!("endpoint {endpoint:?}")))?;
                 (
                     scheme,
                     rest.trim_end_matches('/').to_owned(),
