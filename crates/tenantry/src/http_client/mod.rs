@@ -151,8 +151,7 @@ impl OutboundClient {
         body: Vec<u8>,
     ) -> Result<OutboundResponse, OutboundError> {
         let ctx = context::require()?;
-        let parsed =
-            url::Url::parse(url).map_err(|e| DestinationError::InvalidUrl(e.to_string()))?;
+        let parsed = url::Url::parse(url).map_err(DestinationError::Unparsable)?;
         // Literal addresses never reach the resolver: vet them here.
         if matches!(parsed.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_))) {
             self.guard.check(url).await?;

@@ -11,9 +11,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DestinationError {
-    /// Not an absolute URL with a host.
+    /// Not a URL at all.
     #[error("invalid URL: {0}")]
-    InvalidUrl(String),
+    Unparsable(#[from] url::ParseError),
+    /// A URL without the host or port a call needs.
+    #[error("invalid URL: {0}")]
+    InvalidUrl(&'static str),
     /// Only `http` and `https` are called.
     #[error("scheme {0:?} is not allowed")]
     Scheme(String),
@@ -76,14 +79,13 @@ impl DestinationGuard {
     /// Checks `url` and returns the addresses it may be called at — connect
     /// to these, so a second lookup cannot be steered elsewhere.
     pub async fn check(&self, url: &str) -> Result<Vec<SocketAddr>, DestinationError> {
-        let parsed =
-            url::Url::parse(url).map_err(|e| DestinationError::InvalidUrl(e.to_string()))?;
+        let parsed = url::Url::parse(url)?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(DestinationError::Scheme(parsed.scheme().to_owned()));
         }
         let port = parsed
             .port_or_known_default()
-            .ok_or_else(|| DestinationError::InvalidUrl("no port".into()))?;
+            .ok_or(DestinationError::InvalidUrl("no port"))?;
         let addrs: Vec<SocketAddr> = match parsed.host() {
             Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
             Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
@@ -91,7 +93,7 @@ impl DestinationGuard {
                 .await
                 .map_err(|_| DestinationError::Resolve(name.to_owned()))?
                 .collect(),
-            None => return Err(DestinationError::InvalidUrl("no host".into())),
+            None => return Err(DestinationError::InvalidUrl("no host")),
         };
         self.vet(parsed.host_str().unwrap_or_default(), &addrs)?;
         Ok(addrs)
@@ -248,7 +250,9 @@ mod tests {
         ));
         assert!(matches!(
             guard.check("not a url").await,
-            Err(DestinationError::InvalidUrl(_))
+            Err(DestinationError::Unparsable(
+                url::ParseError::RelativeUrlWithoutBase
+            ))
         ));
         let public = guard.check("https://93.184.215.14/hook").await.unwrap();
         assert!(guard.check("https://[2606:4700::1111]/hook").await.is_ok());
