@@ -28,6 +28,9 @@ pub enum OnboardError {
     /// It could not be registered (see [`crate::provision::RegisterError`]).
     #[error(transparent)]
     Register(#[from] crate::provision::RegisterError),
+    /// The onboarding's input did not serialise.
+    #[error("onboarding input: {0}")]
+    Input(#[from] serde_json::Error),
     /// It was registered, but its onboarding could not be queued.
     #[error("queueing its onboarding: {0}")]
     Launch(#[from] tenantry::workflow::WorkflowError),
@@ -74,9 +77,9 @@ pub(crate) async fn start_onboarding(
     record: &tenantry::registry::TenantRecord,
     admin_email: Option<String>,
     requested_by: &str,
-) -> Result<WorkflowId, tenantry::workflow::WorkflowError> {
-    let input = serde_json::json!(Onboarding { admin_email });
-    workflows
+) -> Result<WorkflowId, OnboardError> {
+    let input = serde_json::to_value(Onboarding { admin_email })?;
+    Ok(workflows
         .launch(
             &*services.queue,
             ONBOARDING,
@@ -84,7 +87,7 @@ pub(crate) async fn start_onboarding(
             input,
             Some(requested_by),
         )
-        .await
+        .await?)
 }
 
 /// Starts `record`'s offboarding (see [`offboarding`]): suspended now,

@@ -83,8 +83,7 @@ const COUNT_NAME: &str = "SELECT count(*) FROM tenantry.tenants WHERE id = $1 AN
 impl DeletionStore for SqlDeletionStore {
     fn open<'a>(&'a self, record: &'a DeletionRecord) -> BoxFuture<'a, Result<(), DataError>> {
         Box::pin(async move {
-            let requested_at = SystemTime::UNIX_EPOCH
-                + std::time::Duration::from_millis(record.requested_at_ms.max(0).unsigned_abs());
+            let requested_at = UnixMillis(record.requested_at_ms).system_time();
             self.db
                 .execute(
                     "INSERT INTO tenantry.tenant_deletions (owner, slug, requested_by, requested_at, removed) \

@@ -54,7 +54,7 @@ impl QueueTables {
                     i32::from(share.weight.max(1)),
                     i32::from(share.cap.max(1)),
                     share.interval_ms(),
-                    i64::from(share.max_backlog.min(i32::MAX.unsigned_abs())),
+                    i32::try_from(share.max_backlog).unwrap_or(i32::MAX),
                 ],
             )
             .await?;

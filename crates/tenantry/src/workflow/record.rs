@@ -163,11 +163,6 @@ pub(crate) fn to_ms(t: SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-pub(crate) fn from_ms(ms: i64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))
-}
-
 mod unix_ms {
     pub(super) fn serialize<S: serde::Serializer>(
         t: &std::time::SystemTime,

@@ -62,7 +62,7 @@ fn bad(what: String) -> WorkflowError {
 fn time(row: &Row, idx: usize) -> Result<Option<SystemTime>, DataError> {
     Ok(row
         .get::<Option<UnixMillis>>(idx)?
-        .map(|t| super::record::from_ms(t.0)))
+        .map(UnixMillis::system_time))
 }
 
 fn record(row: &Row) -> Result<WorkflowRecord, WorkflowError> {
@@ -76,8 +76,8 @@ fn record(row: &Row) -> Result<WorkflowRecord, WorkflowError> {
         input: serde_json::from_str(&input).map_err(|e| bad(format!("input: {e}")))?,
         error: row.get(5)?,
         requested_by: row.get(6)?,
-        created_at: super::record::from_ms(row.get::<UnixMillis>(7)?.0),
-        updated_at: super::record::from_ms(row.get::<UnixMillis>(8)?.0),
+        created_at: row.get::<UnixMillis>(7)?.system_time(),
+        updated_at: row.get::<UnixMillis>(8)?.system_time(),
         finished_at: time(row, 9)?,
         steps: Vec::new(),
     })

@@ -10,6 +10,13 @@ use crate::data::{DataError, FromColumn, Value};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct UnixMillis(pub i64);
 
+impl UnixMillis {
+    /// The point in time (the epoch for a time before it).
+    pub fn system_time(self) -> SystemTime {
+        UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(self.0).unwrap_or(0))
+    }
+}
+
 fn millis(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
