@@ -1,6 +1,7 @@
 //! `serve --demo`: two tenants with the same shapes of data, so every
 //! endpoint has something to leak if isolation were broken.
 
+use crate::error::ServerError;
 use tenantry::context::{Plan, TenantContext, Tier};
 use tenantry::registry::{NewTenant, TenantKey, TenantRecord, TenantState};
 
@@ -14,7 +15,7 @@ pub const DEMO_TENANTS: [(&str, &str, Plan); 2] = [
 ];
 
 /// Creates the demo tenants and their data; tenants that exist are left alone.
-pub async fn seed(services: &Services) -> anyhow::Result<()> {
+pub async fn seed(services: &Services) -> Result<(), ServerError> {
     for (slug, name, plan) in DEMO_TENANTS {
         if services
             .tenants
@@ -37,7 +38,7 @@ pub async fn seed_tenant(
     name: &str,
     plan: Plan,
     tier: Tier,
-) -> anyhow::Result<TenantRecord> {
+) -> Result<TenantRecord, ServerError> {
     let new = NewTenant {
         id: None,
         slug: slug.to_owned(),
@@ -70,7 +71,7 @@ pub async fn add_user(
     id: uuid::Uuid,
     email: &str,
     role: &str,
-) -> anyhow::Result<()> {
+) -> Result<(), ServerError> {
     context_for(tenant)?
         .scope(crate::store::users::insert(
             &services.db,
@@ -84,11 +85,11 @@ pub async fn add_user(
 }
 
 /// A context for seeding `tenant` (no user, admin rights are not needed by the stores).
-pub fn context_for(tenant: &TenantRecord) -> anyhow::Result<TenantContext> {
+pub fn context_for(tenant: &TenantRecord) -> Result<TenantContext, ServerError> {
     Ok(tenant.context().build()?)
 }
 
-async fn fill(services: &Services, slug: &str) -> anyhow::Result<()> {
+async fn fill(services: &Services, slug: &str) -> Result<(), ServerError> {
     let db = &services.db;
     for role in ["admin", "member"] {
         let email = format!("{role}@{slug}.example");
@@ -105,7 +106,9 @@ async fn fill(services: &Services, slug: &str) -> anyhow::Result<()> {
         );
     }
     for order in &created[..2] {
-        let invoice = invoices::create_for_order(db, order.id).await?;
+        let invoice = invoices::create_for_order(db, order.id)
+            .await
+            .map_err(ServerError::other)?;
         // A receipt on every invoice: the file the OpenAPI document's
         // example names, so the leak probe has a real object to aim at.
         let key = tenantry::storage::ObjectKey::join([

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
+use crate::error::{Doing as _, ServerError};
 use tenantry::storage::{Access, ObjectKey};
 use tokio::io::AsyncWriteExt;
 
@@ -40,7 +40,7 @@ pub(crate) struct Export {
 
 /// Writes the current tenant's archive as `exports/<name>.tar`
 /// (replacing one of that name).
-pub(crate) async fn export(services: &Services, name: &str) -> anyhow::Result<Export> {
+pub(crate) async fn export(services: &Services, name: &str) -> Result<Export, ServerError> {
     let key = ObjectKey::parse(&format!("{EXPORTS}/{name}.tar"))?;
     let spool = Spool::new()?;
     let archive_path = spool.path("archive.tar");
@@ -52,7 +52,8 @@ pub(crate) async fn export(services: &Services, name: &str) -> anyhow::Result<Ex
         let count = table
             .write_json_lines(&services.db, &mut out)
             .await
-            .with_context(|| format!("reading {}", table.name))?;
+            .map_err(ServerError::other)
+            .doing(|| format!("reading {}", table.name))?;
         out.flush().await?;
         drop(out);
         let entry = format!("tables/{}.jsonl", table.name);
@@ -62,7 +63,7 @@ pub(crate) async fn export(services: &Services, name: &str) -> anyhow::Result<Ex
             Ok(archive)
         })
         .await
-        .with_context(|| format!("archiving {}", table.name))?;
+        .doing(|| format!("archiving {}", table.name))?;
         rows.push((table.name, count));
     }
     let mut objects = 0;
@@ -81,7 +82,7 @@ pub(crate) async fn export(services: &Services, name: &str) -> anyhow::Result<Ex
     }
     blocking(move || Ok(archive.into_inner()?.sync_all()?))
         .await
-        .context("finishing the archive")?;
+        .doing(|| "finishing the archive")?;
     let size = tokio::fs::metadata(&archive_path).await?.len();
     services.storage.put_file(&key, &archive_path).await?;
     Ok(Export {
@@ -117,9 +118,11 @@ impl Drop for Spool {
 
 /// Runs file work off the async threads.
 async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
-) -> anyhow::Result<T> {
-    tokio::task::spawn_blocking(work).await?
+    work: impl FnOnce() -> Result<T, ServerError> + Send + 'static,
+) -> Result<T, ServerError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ServerError::other)?
 }
 
 /// A URL that downloads `key` for `ttl` (on the local backend, a path
@@ -128,12 +131,12 @@ pub(crate) async fn download_url(
     services: &Services,
     key: &ObjectKey,
     ttl: Duration,
-) -> anyhow::Result<String> {
+) -> Result<String, ServerError> {
     Ok(services.storage.signed_url(Access::Read, key, ttl).await?)
 }
 
 /// Deletes the export `name` (an offboarding that was cancelled).
-pub(crate) async fn remove(services: &Services, name: &str) -> anyhow::Result<()> {
+pub(crate) async fn remove(services: &Services, name: &str) -> Result<(), ServerError> {
     let key = ObjectKey::parse(&format!("{EXPORTS}/{name}.tar"))?;
     match services.storage.delete(&key).await {
         Ok(()) | Err(tenantry::storage::StorageError::NotFound(_)) => Ok(()),
@@ -145,12 +148,12 @@ fn append(
     archive: &mut tar::Builder<std::fs::File>,
     path: &str,
     body: &[u8],
-) -> anyhow::Result<()> {
+) -> Result<(), ServerError> {
     let mut header = tar::Header::new_gnu();
     header.set_size(body.len() as u64);
     header.set_mode(0o644);
     header.set_cksum();
     archive
         .append_data(&mut header, path, body)
-        .with_context(|| format!("archiving {path}"))
+        .doing(|| format!("archiving {path}"))
 }

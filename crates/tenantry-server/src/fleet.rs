@@ -8,7 +8,7 @@
 
 use std::io::IsTerminal;
 
-use anyhow::{Context, bail};
+use crate::error::{Doing as _, ServerError, refuse};
 use serde_json::json;
 use tenantry::context::Tier;
 use tenantry::data::Database;
@@ -27,11 +27,11 @@ pub async fn targets(
     services: &Services,
     only: Option<&[String]>,
     canaries: &[String],
-) -> anyhow::Result<Vec<FleetTarget>> {
+) -> Result<Vec<FleetTarget>, ServerError> {
     let tenants = services.tenants.list().await?;
     for slug in only.unwrap_or_default().iter().chain(canaries) {
         if !tenants.iter().any(|t| &t.slug == slug) {
-            bail!("no tenant {slug:?}");
+            refuse!("no tenant {slug:?}");
         }
     }
     let mut targets = Vec::new();
@@ -83,13 +83,13 @@ pub async fn run(
     targets: Vec<FleetTarget>,
     options: FleetOptions,
     on_event: &(dyn Fn(&FleetEvent) + Sync),
-) -> anyhow::Result<FleetReport> {
+) -> Result<FleetReport, ServerError> {
     let Provisioner::Postgres {
         owner_url,
         app_role,
     } = &services.provisioner
     else {
-        bail!("fleet migrations need PostgreSQL; SQLite's single file is migrated at start-up");
+        refuse!("fleet migrations need PostgreSQL; SQLite's single file is migrated at start-up");
     };
     Ok(fleet::run(
         owner_url,
@@ -108,7 +108,7 @@ pub async fn run_command(
     services: &Services,
     targets: Vec<FleetTarget>,
     options: FleetOptions,
-) -> anyhow::Result<()> {
+) -> Result<(), ServerError> {
     let total = targets.len() as u64;
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(total);
@@ -143,7 +143,7 @@ pub async fn run_command(
     });
     crate::stdout::outln!("{summary}");
     if report.halted || !report.failed.is_empty() {
-        bail!(
+        refuse!(
             "{} target(s) failed{}; fix and rerun — up-to-date targets are skipped",
             report.failed.len(),
             if report.halted {
@@ -176,7 +176,7 @@ fn event_json(event: &FleetEvent) -> serde_json::Value {
 }
 
 /// `tenantry migrate run --dry-run`: each target's version and what is pending.
-pub async fn dry_run(services: &Services, targets: &[FleetTarget]) -> anyhow::Result<()> {
+pub async fn dry_run(services: &Services, targets: &[FleetTarget]) -> Result<(), ServerError> {
     let (client, owner_url) = owner(services).await?;
     let latest = PG_APP_MIGRATIONS.last().map_or(0, |m| m.version);
     for target in targets {
@@ -195,7 +195,7 @@ pub async fn dry_run(services: &Services, targets: &[FleetTarget]) -> anyhow::Re
 
 /// `tenantry migrate status`: per target, its version and last recorded
 /// outcome; then how many targets are at each version.
-pub async fn status(services: &Services, targets: &[FleetTarget]) -> anyhow::Result<()> {
+pub async fn status(services: &Services, targets: &[FleetTarget]) -> Result<(), ServerError> {
     let (client, owner_url) = owner(services).await?;
     let mut per_version = std::collections::BTreeMap::<String, usize>::new();
     crate::stdout::outln!("target\twhere\tversion\tlast run\terror");
@@ -204,7 +204,7 @@ pub async fn status(services: &Services, targets: &[FleetTarget]) -> anyhow::Res
         let recorded = client
             .query_opt("SELECT state, coalesce(error, '') FROM tenantry.migration_targets WHERE target = $1", &[&target.key()])
             .await
-            .context("reading tenantry.migration_targets")?;
+            .doing(|| "reading tenantry.migration_targets")?;
         let (state, error): (String, String) =
             recorded.map_or(("-".into(), String::new()), |r| (r.get(0), r.get(1)));
         let version = version.map_or("none".to_owned(), |v| v.to_string());
@@ -221,9 +221,9 @@ pub async fn status(services: &Services, targets: &[FleetTarget]) -> anyhow::Res
     Ok(())
 }
 
-async fn owner(services: &Services) -> anyhow::Result<(tokio_postgres::Client, &str)> {
+async fn owner(services: &Services) -> Result<(tokio_postgres::Client, &str), ServerError> {
     let Provisioner::Postgres { owner_url, .. } = &services.provisioner else {
-        bail!("fleet migrations need PostgreSQL; SQLite's single file is migrated at start-up");
+        refuse!("fleet migrations need PostgreSQL; SQLite's single file is migrated at start-up");
     };
     Ok((pg::migrate::connect(owner_url).await?, owner_url))
 }

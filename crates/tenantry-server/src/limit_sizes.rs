@@ -25,9 +25,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use serde::Deserialize;
 use tenantry::context::TenantContext;
+
+use crate::settings::SettingsError;
 use tenantry::limits::{Limits, LimitsConfig, LimitsPolicy};
 use tenantry::registry::BoxFuture;
 
@@ -68,23 +69,30 @@ struct Entry {
 }
 
 impl Entry {
-    fn over(self, base: Limits) -> anyhow::Result<Limits> {
+    /// These limits over `base`; `at` names the entry in a refusal.
+    fn over(self, base: Limits, at: impl FnOnce() -> String) -> Result<Limits, SettingsError> {
         let limits = Limits {
             per_second: self.per_second.unwrap_or(base.per_second),
             burst: self.burst.unwrap_or(base.burst),
             concurrent: self.concurrent.unwrap_or(base.concurrent),
             timeout: self.timeout_ms.map_or(base.timeout, Duration::from_millis),
         };
-        anyhow::ensure!(limits.per_second > 0, "per_second must be at least 1");
-        anyhow::ensure!(limits.concurrent > 0, "concurrent must be at least 1");
-        anyhow::ensure!(!limits.timeout.is_zero(), "timeout_ms must be at least 1");
-        Ok(limits)
+        let refusal = if limits.per_second == 0 {
+            "per_second must be at least 1"
+        } else if limits.concurrent == 0 {
+            "concurrent must be at least 1"
+        } else if limits.timeout.is_zero() {
+            "timeout_ms must be at least 1"
+        } else {
+            return Ok(limits);
+        };
+        Err(SettingsError::refused(format!("{}: {refusal}", at())))
     }
 }
 
 impl LimitSizes {
     /// `--limits`: `off` (no limits), a file, or absent (the defaults).
-    pub fn from_flag(flag: Option<&str>) -> anyhow::Result<Option<Self>> {
+    pub fn from_flag(flag: Option<&str>) -> Result<Option<Self>, SettingsError> {
         match flag {
             Some("off") => Ok(None),
             Some(path) => Self::read(Path::new(path)).map(Some),
@@ -92,33 +100,32 @@ impl LimitSizes {
         }
     }
 
-    fn read(path: &Path) -> anyhow::Result<Self> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let file: LimitsFile =
-            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    fn read(path: &Path) -> Result<Self, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(SettingsError::file("reading", path))?;
+        let file: LimitsFile = toml::from_str(&text).map_err(SettingsError::unparsable(
+            format!("parsing {}", path.display()),
+        ))?;
         let mut sizes = Self::default();
         for (plan, entry) in file.plans {
             let plan = crate::plans::catalog()
                 .plan(&plan)
-                .with_context(|| format!("{}: plans.{plan}", path.display()))?;
+                .map_err(SettingsError::unparsable(format!(
+                    "{}: plans.{plan}",
+                    path.display()
+                )))?;
             let base = sizes.config.by_plan[&plan];
-            let limits = entry
-                .over(base)
-                .with_context(|| format!("{}: plans.{plan}", path.display()))?;
+            let limits = entry.over(base, || format!("{}: plans.{plan}", path.display()))?;
             sizes.config.by_plan.insert(plan, limits);
         }
         if let Some(entry) = file.system {
-            sizes.config.system = entry
-                .over(sizes.config.system)
-                .with_context(|| format!("{}: system", path.display()))?;
+            sizes.config.system = entry.over(sizes.config.system, || {
+                format!("{}: system", path.display())
+            })?;
         }
         for (slug, entry) in file.tenants {
             // An override starts from the free plan's sizes: explicit is better.
             let base = sizes.config.by_plan[&crate::plans::FREE];
-            let limits = entry
-                .over(base)
-                .with_context(|| format!("{}: tenants.{slug}", path.display()))?;
+            let limits = entry.over(base, || format!("{}: tenants.{slug}", path.display()))?;
             sizes.by_slug.insert(slug, limits);
         }
         Ok(sizes)

@@ -52,7 +52,11 @@ pub enum LogTarget {
 /// load, many lines leave in one `write`; idle, each line leaves at once.
 /// The queue is not lossy — a full queue slows callers rather than dropping
 /// lines, since these logs are the tenant audit trail.
-pub fn init(format: LogFormat, target: LogTarget, otlp: Option<&str>) -> anyhow::Result<LogGuard> {
+pub fn init(
+    format: LogFormat,
+    target: LogTarget,
+    otlp: Option<&str>,
+) -> Result<LogGuard, LoggingError> {
     let sink: Box<dyn std::io::Write + Send> = match target {
         LogTarget::Stdout => Box::new(std::io::stdout()),
         LogTarget::Stderr => Box::new(std::io::stderr()),
@@ -76,11 +80,24 @@ pub fn init(format: LogFormat, target: LogTarget, otlp: Option<&str>) -> anyhow:
     #[cfg(not(feature = "otel"))]
     {
         if otlp.is_some() {
-            anyhow::bail!("--otlp-endpoint needs a build with the `otel` feature");
+            return Err(LoggingError::NoOtel);
         }
         install(format, writer);
         Ok(LogGuard { _writer: guard })
     }
+}
+
+/// Why logging could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoggingError {
+    /// `--otlp-endpoint` in a build without OpenTelemetry.
+    #[error("--otlp-endpoint needs a build with the `otel` feature")]
+    NoOtel,
+    /// The OTLP exporter could not be built.
+    #[cfg(feature = "otel")]
+    #[error(transparent)]
+    Telemetry(#[from] tenantry::telemetry::TelemetryError),
 }
 
 /// Installs the global subscriber writing to `writer` (tests capture logs this way).

@@ -2,26 +2,49 @@
 //! through the `url` crate: user names and database names are
 //! percent-encoded and decoded as the driver expects.
 
-use anyhow::{Context, anyhow, bail};
 use url::Url;
 
-fn parse(url: &str) -> anyhow::Result<Url> {
-    let parsed = Url::parse(url).context("expected a postgres:// URL")?;
+/// Why a PostgreSQL URL could not be read or edited.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PgUrlError {
+    /// Not a URL at all.
+    #[error("expected a postgres:// URL: {0}")]
+    Unparsable(#[from] url::ParseError),
+    /// A URL of another scheme.
+    #[error("expected a postgres:// URL, got {0}://")]
+    Scheme(String),
+    /// No host to connect to as another user.
+    #[error(
+        "the database URL names no host to connect to as {user}: \
+         give the app role's URL with --app-database-url"
+    )]
+    NoHost {
+        /// The user the URL was to connect as.
+        user: String,
+    },
+    /// A URL that cannot name a database (no path).
+    #[error("{0}: not a URL with a path")]
+    NoPath(String),
+    /// The database name does not decode to UTF-8.
+    #[error("the database name is not UTF-8")]
+    NotUtf8(#[source] std::str::Utf8Error),
+}
+
+fn parse(url: &str) -> Result<Url, PgUrlError> {
+    let parsed = Url::parse(url)?;
     if !matches!(parsed.scheme(), "postgres" | "postgresql") {
-        bail!("expected a postgres:// URL, got {}://", parsed.scheme());
+        return Err(PgUrlError::Scheme(parsed.scheme().to_owned()));
     }
     Ok(parsed)
 }
 
 /// `url` connecting as `user` (no password: the app role's password, if
 /// any, belongs in `--app-database-url`).
-pub fn with_user(url: &str, user: &str) -> anyhow::Result<String> {
+pub fn with_user(url: &str, user: &str) -> Result<String, PgUrlError> {
     let mut parsed = parse(url)?;
-    let no_host = || {
-        anyhow!(
-            "the database URL names no host to connect to as {user}: \
-             give the app role's URL with --app-database-url"
-        )
+    let no_host = || PgUrlError::NoHost {
+        user: user.to_owned(),
     };
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(no_host());
@@ -32,25 +55,25 @@ pub fn with_user(url: &str, user: &str) -> anyhow::Result<String> {
 }
 
 /// `url` connecting to database `name`.
-pub fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
+pub fn with_database(url: &str, name: &str) -> Result<String, PgUrlError> {
     let mut parsed = parse(url)?;
     parsed
         .path_segments_mut()
-        .map_err(|()| anyhow!("{url}: not a URL with a path"))?
+        .map_err(|()| PgUrlError::NoPath(url.to_owned()))?
         .clear()
         .push(name);
     Ok(parsed.into())
 }
 
 /// The database name in `url`, if it has one.
-pub fn database(url: &str) -> anyhow::Result<Option<String>> {
+pub fn database(url: &str) -> Result<Option<String>, PgUrlError> {
     let parsed = parse(url)?;
     let Some(first) = parsed.path_segments().and_then(|mut s| s.next()) else {
         return Ok(None);
     };
     let name = percent_encoding::percent_decode_str(first)
         .decode_utf8()
-        .context("the database name is not UTF-8")?;
+        .map_err(PgUrlError::NotUtf8)?;
     Ok((!name.is_empty()).then(|| name.into_owned()))
 }
 

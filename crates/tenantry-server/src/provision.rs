@@ -7,7 +7,7 @@
 //! them as durable steps; [`create_tenant`] does it all at once for the
 //! demo seed and tests. Every step is idempotent.
 
-use anyhow::{Context, bail};
+use crate::error::{Doing as _, ServerError, refuse};
 use tenantry::context::Tier;
 use tenantry::data::postgres as pg;
 use tenantry::registry::{NewTenant, TenantRecord, TenantState};
@@ -79,7 +79,7 @@ pub fn warm_tiers(services: &Services) -> &'static [Tier] {
 /// Tops the warm pool up to `size` targets per tier; how many were made.
 /// Several processes may top up at once and overshoot by a few, which
 /// costs only idle targets.
-pub async fn fill_warm_pool(services: &Services, size: usize) -> anyhow::Result<usize> {
+pub async fn fill_warm_pool(services: &Services, size: usize) -> Result<usize, ServerError> {
     let mut made = 0;
     for &tier in warm_tiers(services) {
         let ready = usize::try_from(services.warm.ready(tier).await?).unwrap_or(usize::MAX);
@@ -98,7 +98,7 @@ pub async fn fill_warm_pool(services: &Services, size: usize) -> anyhow::Result<
 pub async fn create_tenant(
     services: &Services,
     mut tenant: NewTenant,
-) -> anyhow::Result<TenantRecord> {
+) -> Result<TenantRecord, ServerError> {
     // Refuse an impossible tier before anything is written.
     check_tier(services, tenant.tier)?;
     if let Some(server) = &tenant.database_server {
@@ -107,7 +107,7 @@ pub async fn create_tenant(
     let wanted = tenant.state;
     tenant.state = TenantState::Provisioning;
     let record = services.tenants.create(tenant).await?;
-    provision_target(services, &record).await.with_context(|| {
+    provision_target(services, &record).await.doing(|| {
         format!(
             "tenant {} is registered but not provisioned; rerun `tenantry tenants provision {}`",
             record.slug, record.slug
@@ -178,7 +178,7 @@ pub enum PlacementError {
 pub(crate) async fn provision_target(
     services: &Services,
     record: &TenantRecord,
-) -> anyhow::Result<()> {
+) -> Result<(), ServerError> {
     make_target(
         services,
         record.id,
@@ -197,7 +197,7 @@ async fn make_target(
     tier: Tier,
     server: Option<&str>,
     label: &str,
-) -> anyhow::Result<()> {
+) -> Result<(), ServerError> {
     match (&services.provisioner, tier) {
         (
             Provisioner::Postgres {
@@ -210,7 +210,7 @@ async fn make_target(
             let schema = pg::schema_for(id);
             pg::migrate::apply(&mut owner, &schema, PG_APP_MIGRATIONS, app_role)
                 .await
-                .with_context(|| format!("creating and migrating {schema}"))?;
+                .doing(|| format!("creating and migrating {schema}"))?;
             Ok(())
         }
         (
@@ -221,7 +221,7 @@ async fn make_target(
             Tier::Database,
         ) => {
             let Database::Postgres(db) = &services.db else {
-                bail!("a PostgreSQL provisioner over a non-PostgreSQL database")
+                refuse!("a PostgreSQL provisioner over a non-PostgreSQL database")
             };
             let name = db.tenant_database(id);
             // Another server has neither the app role nor the control
@@ -231,34 +231,32 @@ async fn make_target(
                 Some(_) => {
                     let owner = pg::migrate::connect_on(owner_url, server, Some("postgres"))
                         .await
-                        .with_context(|| format!("connecting to {}", server.unwrap_or("")))?;
+                        .doing(|| format!("connecting to {}", server.unwrap_or("")))?;
                     pg::migrate::ensure_app_role(&owner, app_role).await?;
                     owner
                 }
             };
             pg::migrate::ensure_database(&owner, &name, app_role)
                 .await
-                .with_context(|| format!("creating database {name}"))?;
+                .doing(|| format!("creating database {name}"))?;
             drop(owner);
             let mut own = pg::migrate::connect_on(owner_url, server, Some(&name)).await?;
             pg::migrate::apply(&mut own, "public", PG_APP_MIGRATIONS, app_role)
                 .await
-                .with_context(|| format!("migrating database {name}"))?;
+                .doing(|| format!("migrating database {name}"))?;
             Ok(())
         }
         (Provisioner::Sqlite, Tier::Database) => {
             let Database::Sqlite(lite) = &services.db else {
-                bail!("a SQLite provisioner over a non-SQLite database")
+                refuse!("a SQLite provisioner over a non-SQLite database")
             };
             lite.provision_tenant_file(id, SQLITE_APP_MIGRATIONS)
                 .await
-                .with_context(|| {
-                    format!("creating and migrating the database of tenant {label}")
-                })?;
+                .doing(|| format!("creating and migrating the database of tenant {label}"))?;
             Ok(())
         }
         (_, Tier::Shared) => Ok(()),
-        (_, tier) => bail!("cannot provision the {tier} tier here"),
+        (_, tier) => refuse!("cannot provision the {tier} tier here"),
     }
 }
 
@@ -270,14 +268,14 @@ async fn make_target(
 pub(crate) async fn analyze_target(
     services: &Services,
     record: &TenantRecord,
-) -> anyhow::Result<()> {
+) -> Result<(), ServerError> {
     let Provisioner::Postgres { owner_url, .. } = &services.provisioner else {
         return Ok(());
     };
     let (owner, schema) = match record.tier {
         Tier::Database => {
             let Database::Postgres(db) = &services.db else {
-                bail!("a PostgreSQL provisioner over a non-PostgreSQL database")
+                refuse!("a PostgreSQL provisioner over a non-PostgreSQL database")
             };
             let name = db.tenant_database(record.id);
             let server = record.database_server.as_deref();
@@ -305,14 +303,17 @@ pub(crate) async fn analyze_target(
         owner
             .batch_execute(&format!("ANALYZE {table}"))
             .await
-            .with_context(|| format!("analyzing {table}"))?;
+            .doing(|| format!("analyzing {table}"))?;
     }
     Ok(())
 }
 
 /// Drops `record`'s tier target — its schema, database or SQLite file —
 /// with everything in it (idempotent): the undoing of [`provision_target`].
-pub(crate) async fn drop_target(services: &Services, record: &TenantRecord) -> anyhow::Result<()> {
+pub(crate) async fn drop_target(
+    services: &Services,
+    record: &TenantRecord,
+) -> Result<(), ServerError> {
     match (&services.provisioner, record.tier) {
         (Provisioner::Postgres { owner_url, .. }, Tier::Schema) => {
             let owner = pg::migrate::connect(owner_url).await?;
@@ -320,12 +321,12 @@ pub(crate) async fn drop_target(services: &Services, record: &TenantRecord) -> a
             owner
                 .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
                 .await
-                .with_context(|| format!("dropping {schema}"))?;
+                .doing(|| format!("dropping {schema}"))?;
             Ok(())
         }
         (Provisioner::Postgres { owner_url, .. }, Tier::Database) => {
             let Database::Postgres(db) = &services.db else {
-                bail!("a PostgreSQL provisioner over a non-PostgreSQL database")
+                refuse!("a PostgreSQL provisioner over a non-PostgreSQL database")
             };
             let name = pg::quote_ident(&db.tenant_database(record.id))?;
             let server = record.database_server.as_deref();
@@ -333,12 +334,12 @@ pub(crate) async fn drop_target(services: &Services, record: &TenantRecord) -> a
             owner
                 .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .await
-                .with_context(|| format!("dropping database {name}"))?;
+                .doing(|| format!("dropping database {name}"))?;
             Ok(())
         }
         (Provisioner::Sqlite, Tier::Database) => {
             let Database::Sqlite(lite) = &services.db else {
-                bail!("a SQLite provisioner over a non-SQLite database")
+                refuse!("a SQLite provisioner over a non-SQLite database")
             };
             lite.close_tenant_file(record.id);
             if let Some(path) = lite.tenant_file_path(record.id) {
@@ -351,7 +352,7 @@ pub(crate) async fn drop_target(services: &Services, record: &TenantRecord) -> a
                         Ok(()) => {}
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                         Err(e) => {
-                            return Err(e).with_context(|| format!("removing {}", file.display()));
+                            return Err(e).doing(|| format!("removing {}", file.display()));
                         }
                     }
                 }
@@ -364,7 +365,10 @@ pub(crate) async fn drop_target(services: &Services, record: &TenantRecord) -> a
 
 /// Whether `record`'s own schema, database or SQLite file exists (the
 /// shared tier always does).
-pub async fn target_exists(services: &Services, record: &TenantRecord) -> anyhow::Result<bool> {
+pub async fn target_exists(
+    services: &Services,
+    record: &TenantRecord,
+) -> Result<bool, ServerError> {
     match (&services.provisioner, record.tier) {
         (Provisioner::Postgres { owner_url, .. }, Tier::Schema) => {
             let owner = pg::migrate::connect(owner_url).await?;
@@ -378,7 +382,7 @@ pub async fn target_exists(services: &Services, record: &TenantRecord) -> anyhow
         }
         (Provisioner::Postgres { owner_url, .. }, Tier::Database) => {
             let Database::Postgres(db) = &services.db else {
-                bail!("a PostgreSQL provisioner over a non-PostgreSQL database")
+                refuse!("a PostgreSQL provisioner over a non-PostgreSQL database")
             };
             let server = record.database_server.as_deref();
             let owner = pg::migrate::connect_on(owner_url, server, Some("postgres")).await?;
@@ -392,7 +396,7 @@ pub async fn target_exists(services: &Services, record: &TenantRecord) -> anyhow
         }
         (Provisioner::Sqlite, Tier::Database) => {
             let Database::Sqlite(lite) = &services.db else {
-                bail!("a SQLite provisioner over a non-SQLite database")
+                refuse!("a SQLite provisioner over a non-SQLite database")
             };
             Ok(lite
                 .tenant_file_path(record.id)

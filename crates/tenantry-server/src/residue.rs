@@ -7,6 +7,7 @@
 //! (id and slug stay reserved), the deletion record, and the kinds and
 //! step states of the tenant's workflows (their inputs are scrubbed).
 
+use crate::error::ServerError;
 use tenantry::registry::TenantRecord;
 
 use crate::services::Services;
@@ -16,7 +17,7 @@ use crate::services::Services;
 pub(crate) async fn scan(
     services: &Services,
     record: &TenantRecord,
-) -> anyhow::Result<Vec<(String, u64)>> {
+) -> Result<Vec<(String, u64)>, ServerError> {
     let ctx = crate::lifecycle::lifecycle_context(record)?;
     let mut found = Vec::new();
     let mut add = |store: String, count: u64| {
@@ -52,7 +53,7 @@ pub(crate) async fn scan(
     {
         add(
             "rate_limiter".into(),
-            u64::from(limiter.holds(record.id).await?),
+            u64::from(limiter.holds(record.id).await.map_err(ServerError::other)?),
         );
     }
     if let Some(dir) = crate::lifecycle::outbox_of(services, record) {

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
+use crate::error::{Doing as _, ServerError};
 use tenantry::cache::RedisRegistryEvents;
 use tenantry::config::TenantConfig;
 
@@ -92,7 +92,7 @@ pub(crate) enum Provisioner {
 
 /// Opens the configured services with the control plane migrated and the
 /// tenant plane as it is.
-pub async fn connect(config: &Config) -> anyhow::Result<Services> {
+pub async fn connect(config: &Config) -> Result<Services, ServerError> {
     let stores = match &config.database {
         DatabaseConfig::Sqlite => open_sqlite(config).await,
         DatabaseConfig::Postgres {
@@ -107,33 +107,36 @@ pub async fn connect(config: &Config) -> anyhow::Result<Services> {
         let events = Arc::new(
             RedisRegistryEvents::connect(url)
                 .await
-                .context("connecting to Redis")?,
+                .doing(|| "connecting to Redis")?,
         );
         let acknowledger = services.acknowledger.clone();
         events
             .listen_then(services.tenants.clone(), move || acknowledger.poke())
             .await
-            .context("subscribing to registry changes")?;
+            .doing(|| "subscribing to registry changes")?;
         events
             .listen_config(services.config.clone())
             .await
-            .context("subscribing to configuration changes")?;
+            .doing(|| "subscribing to configuration changes")?;
         services.tenants = services.tenants.clone().with_events(events.clone());
         services.config = services.config.clone().with_events(events);
         services.rates = Some(
             tenantry::limits::RedisRates::connect(url, "tenantry:rate:")
                 .await
-                .context("connecting to Redis for rate limits")?,
+                .map_err(ServerError::other)
+                .doing(|| "connecting to Redis for rate limits")?,
         );
         services.signup_rates = Some(
             tenantry::limits::RedisRates::connect(url, "tenantry:signup:")
                 .await
-                .context("connecting to Redis for sign-up limits")?,
+                .map_err(ServerError::other)
+                .doing(|| "connecting to Redis for sign-up limits")?,
         );
         services.summaries = Arc::new(
             InvoiceSummaries::redis(url)
                 .await
-                .context("connecting to Redis for the invoice summaries")?,
+                .map_err(ServerError::other)
+                .doing(|| "connecting to Redis for the invoice summaries")?,
         );
     }
     Ok(services)
@@ -152,7 +155,7 @@ struct Stores {
 }
 
 /// The services over `stores`, without Redis (added by [`connect`]).
-async fn assemble(config: &Config, stores: Stores) -> anyhow::Result<Services> {
+async fn assemble(config: &Config, stores: Stores) -> Result<Services, ServerError> {
     let control = stores.control;
     let route_acks: Arc<dyn tenantry::moves::RouteAcks> =
         Arc::new(tenantry::moves::SqlRouteAcks::new(control.clone()));
@@ -199,12 +202,13 @@ async fn assemble(config: &Config, stores: Stores) -> anyhow::Result<Services> {
     })
 }
 
-async fn open_sqlite(config: &Config) -> anyhow::Result<Stores> {
+async fn open_sqlite(config: &Config) -> Result<Stores, ServerError> {
     let dir = &config.data_dir;
-    let control = SqliteDatabase::open(&dir.join("control.db"), 4).context("opening control.db")?;
+    let control =
+        SqliteDatabase::open(&dir.join("control.db"), 4).doing(|| "opening control.db")?;
     lite::apply_migrations(&control, "control", lite::CONTROL_MIGRATIONS).await?;
     let shared = SqliteDatabase::open(&dir.join("shared.db"), config.pool_size)
-        .context("opening shared.db")?
+        .doing(|| "opening shared.db")?
         .with_tenant_files(&dir.join("tenants"), OPEN_TENANT_FILES);
     lite::apply_migrations(&shared, "shared", crate::migrations::SQLITE_APP_MIGRATIONS).await?;
     let tenants = Tenants::new(Arc::new(SqlTenantStore::new(control.clone())));
@@ -216,7 +220,7 @@ async fn open_sqlite(config: &Config) -> anyhow::Result<Stores> {
             shared
                 .provision_tenant_file(tenant.id, crate::migrations::SQLITE_APP_MIGRATIONS)
                 .await
-                .with_context(|| format!("migrating the database of tenant {}", tenant.slug))?;
+                .doing(|| format!("migrating the database of tenant {}", tenant.slug))?;
         }
     }
     Ok(Stores {
@@ -237,12 +241,12 @@ async fn connect_postgres(
     app_url: &str,
     app_role: &str,
     statements: pg::Statements,
-) -> anyhow::Result<Stores> {
+) -> Result<Stores, ServerError> {
     let pool_size = config.pool_size;
     create_database_if_missing(owner_url).await?;
     let mut owner = pg::migrate::connect(owner_url)
         .await
-        .context("connecting as the owner role")?;
+        .doing(|| "connecting as the owner role")?;
     pg::migrate::ensure_app_role(&owner, app_role).await?;
     pg::migrate::apply(
         &mut owner,
@@ -299,18 +303,18 @@ fn storage(config: &Config) -> TenantStorage {
 
 /// Secrets as configured: the master key from the keyring file (created on
 /// first use) or from OpenBao transit (the key created if missing).
-async fn secrets(config: &Config, storage: Arc<dyn SecretStorage>) -> anyhow::Result<Secrets> {
+async fn secrets(config: &Config, storage: Arc<dyn SecretStorage>) -> Result<Secrets, ServerError> {
     let master: Arc<dyn MasterKey> = match &config.master_key {
         crate::config::MasterKeyConfig::File(path) => Arc::new(
             LocalKeyring::load_or_create(path)
-                .with_context(|| format!("loading the master keyring {}", path.display()))?,
+                .doing(|| format!("loading the master keyring {}", path.display()))?,
         ),
         crate::config::MasterKeyConfig::OpenBao { addr, token, key } => {
             let transit = OpenBaoTransit::new(addr.clone(), token.clone(), key.clone())?;
             transit
                 .ensure_key()
                 .await
-                .with_context(|| format!("reaching the OpenBao transit key {key} at {addr}"))?;
+                .doing(|| format!("reaching the OpenBao transit key {key} at {addr}"))?;
             Arc::new(transit)
         }
     };
@@ -319,26 +323,26 @@ async fn secrets(config: &Config, storage: Arc<dyn SecretStorage>) -> anyhow::Re
 
 /// Creates the URL's database through the `postgres` maintenance database
 /// when it does not exist yet (a fresh machine needs no manual step).
-async fn create_database_if_missing(owner_url: &str) -> anyhow::Result<()> {
+async fn create_database_if_missing(owner_url: &str) -> Result<(), ServerError> {
     let Some(name) = crate::pg_url::database(owner_url)? else {
         return Ok(());
     };
     match pg::migrate::connect(owner_url).await {
         Ok(_) => return Ok(()),
         Err(tenantry::data::MigrationError::DatabaseMissing(_)) => {}
-        Err(other) => return Err(other).context("connecting as the owner role"),
+        Err(other) => return Err(other).doing(|| "connecting as the owner role"),
     }
     let maintenance = pg::migrate::connect(&crate::pg_url::with_database(owner_url, "postgres")?)
         .await
-        .context("connecting to the postgres maintenance database")?;
-    let quoted = pg::quote_ident(&name).with_context(|| format!("database name {name:?}"))?;
+        .doing(|| "connecting to the postgres maintenance database")?;
+    let quoted = pg::quote_ident(&name).doing(|| format!("database name {name:?}"))?;
     if let Err(e) = maintenance
         .batch_execute(&format!("CREATE DATABASE {quoted}"))
         .await
     {
         // Another process may have created it meanwhile.
         if pg::migrate::connect(owner_url).await.is_err() {
-            return Err(e).context(format!("creating database {name}"));
+            return Err(e).doing(|| format!("creating database {name}"));
         }
     }
     Ok(())

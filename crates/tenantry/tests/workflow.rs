@@ -328,7 +328,7 @@ async fn the_engine_runs_retries_and_compensates(store: Arc<dyn WorkflowStore>) 
     ));
 
     // A retryable failure is retried and then succeeds.
-    let (effects, engine, id) = fresh_abc(&store, Some(StepError::Retry), 2).await;
+    let (effects, engine, id) = fresh_abc(&store, Some(StepError::retry::<String>), 2).await;
     let seen = drive(&engine, id).await;
     let retries = seen
         .iter()
@@ -351,7 +351,7 @@ async fn the_engine_runs_retries_and_compensates(store: Arc<dyn WorkflowStore>) 
 
     // Out of attempts: the done steps are undone, newest first; the failed
     // one is not; the workflow ends failed with the reason.
-    let (effects, engine, id) = fresh_abc(&store, Some(StepError::Retry), 0).await;
+    let (effects, engine, id) = fresh_abc(&store, Some(StepError::retry::<String>), 0).await;
     let seen = drive(&engine, id).await;
     assert_eq!(
         seen.last(),
@@ -385,7 +385,7 @@ async fn the_engine_runs_retries_and_compensates(store: Arc<dyn WorkflowStore>) 
     );
 
     // A fatal failure is not retried.
-    let (effects, engine, id) = fresh_abc(&store, Some(StepError::Fatal), 0).await;
+    let (effects, engine, id) = fresh_abc(&store, Some(StepError::fatal::<String>), 0).await;
     drive(&engine, id).await;
     assert_eq!(
         effects.all(),
@@ -508,7 +508,7 @@ async fn a_grace_period_waits_and_a_point_of_no_return_holds(store: Arc<dyn Work
                 async move {
                     if ctx.attempt == 1 {
                         d.push("sweep failed");
-                        return Err(StepError::Fatal("the bucket server said no".into()));
+                        return Err(StepError::fatal("the bucket server said no"));
                     }
                     d.push("sweep");
                     Ok(())
@@ -632,8 +632,8 @@ async fn the_queue_drives_workflows_to_their_end(
     let engine = Workflows::new(
         store.clone(),
         [
-            abc("retried", &fine, Some(StepError::Retry), 1),
-            abc("failing", &failing, Some(StepError::Fatal), 0),
+            abc("retried", &fine, Some(StepError::retry::<String>), 1),
+            abc("failing", &failing, Some(StepError::fatal::<String>), 0),
         ],
     );
     let mut options = WorkerOptions::new(Lane::Lifecycle, "workflow-test");
@@ -768,10 +768,10 @@ fn crash_def(owner_url: &str, pause: Option<(String, String)>) -> WorkflowDef {
         def = def.step(Step::new(name, move |ctx| {
             let (url, pause) = (url.clone(), pause.clone());
             async move {
-                let fail = |e: tokio_postgres::Error| StepError::Retry(e.to_string());
+                let fail = StepError::retry::<tokio_postgres::Error>;
                 let client = tenantry::data::postgres::migrate::connect(&url)
                     .await
-                    .map_err(|e| StepError::Retry(e.to_string()))?;
+                    .map_err(StepError::retry)?;
                 let (wf, attempt) = (ctx.workflow.0, ctx.attempt as i32);
                 client
                     .execute(

@@ -14,6 +14,7 @@
 //!
 //! The CLI's commands call into here and open only what they use.
 
+use crate::error::ServerError;
 pub mod startup;
 
 use std::sync::Arc;
@@ -141,7 +142,7 @@ fn limits(sizes: LimitSizes, services: &Services, metrics: Arc<LimitMetrics>) ->
 }
 
 /// Starts the job workers and the scheduler (none with `--workers 0`).
-pub fn workers(config: &Config, services: &Services) -> anyhow::Result<Background> {
+pub fn workers(config: &Config, services: &Services) -> Result<Background, ServerError> {
     let mut background = crate::jobs::start(config, services)?;
     // Every serving process acknowledges (workers or none): a change that
     // holds a tenant waits for it, and its fence refuses held tenants.
@@ -159,7 +160,7 @@ pub fn workers(config: &Config, services: &Services) -> anyhow::Result<Backgroun
 }
 
 /// Opens the services and makes them fit to serve ([`startup::prepare`]).
-pub async fn open(config: &Config) -> anyhow::Result<Services> {
+pub async fn open(config: &Config) -> Result<Services, ServerError> {
     let services = connect(config).await?;
     startup::prepare(&services).await?;
     Ok(services)

@@ -2,7 +2,7 @@
 //! as a fleet, then the isolation audit. Commands that only read or steer
 //! (`tenants list`, `token`, `jobs …`) open [`Services`] without it.
 
-use anyhow::{Context, bail};
+use crate::error::{Doing as _, ServerError, refuse};
 use tenantry::context::Tier;
 use tenantry::data::Database;
 use tenantry::data::postgres::fleet::FleetOptions;
@@ -12,7 +12,7 @@ use crate::services::{Provisioner, Services};
 /// Makes `services` fit to serve: every tenant-plane target migrated (as a
 /// fleet, PostgreSQL), then the isolation audit as the app role, which
 /// refuses to start on any finding.
-pub async fn prepare(services: &Services) -> anyhow::Result<()> {
+pub async fn prepare(services: &Services) -> Result<(), ServerError> {
     if let Provisioner::Postgres { .. } = &services.provisioner {
         let targets = crate::fleet::targets(services, None, &[]).await?;
         let options = FleetOptions {
@@ -21,14 +21,14 @@ pub async fn prepare(services: &Services) -> anyhow::Result<()> {
         };
         let report = crate::fleet::run(services, targets, options, &|_| {}).await?;
         if let Some((target, error)) = report.failed.first() {
-            bail!("refusing to start: migrating {target} failed: {error}");
+            refuse!("refusing to start: migrating {target} failed: {error}");
         }
     }
     if let Database::Postgres(db) = &services.db {
         let mut list: Vec<String> = db
             .audit()
             .await
-            .context("running the isolation audit as the app role")?
+            .doing(|| "running the isolation audit as the app role")?
             .iter()
             .map(|f| format!("  - {f}"))
             .collect();
@@ -41,7 +41,7 @@ pub async fn prepare(services: &Services) -> anyhow::Result<()> {
             let findings = db
                 .audit_tenant_database(tenant.id, tenant.database_server.as_deref())
                 .await
-                .with_context(|| format!("auditing {}'s database {database}", tenant.slug))?;
+                .doing(|| format!("auditing {}'s database {database}", tenant.slug))?;
             list.extend(
                 findings
                     .iter()
@@ -49,7 +49,7 @@ pub async fn prepare(services: &Services) -> anyhow::Result<()> {
             );
         }
         if !list.is_empty() {
-            bail!(
+            refuse!(
                 "refusing to start: the isolation audit found\n{}",
                 list.join("\n")
             );

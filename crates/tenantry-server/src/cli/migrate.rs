@@ -49,7 +49,7 @@ pub(crate) async fn run(settings: &Settings, cmd: MigrateCommand) -> anyhow::Res
     match cmd {
         MigrateCommand::Status => {
             let targets = crate::fleet::targets(&services, None, &[]).await?;
-            crate::fleet::status(&services, &targets).await
+            Ok(crate::fleet::status(&services, &targets).await?)
         }
         MigrateCommand::Run {
             tenants,
@@ -69,13 +69,13 @@ pub(crate) async fn run(settings: &Settings, cmd: MigrateCommand) -> anyhow::Res
                 target.canary = true;
             }
             if dry_run {
-                return crate::fleet::dry_run(&services, &targets).await;
+                return Ok(crate::fleet::dry_run(&services, &targets).await?);
             }
             let options = tenantry::data::postgres::fleet::FleetOptions {
                 concurrency,
                 max_failures,
             };
-            crate::fleet::run_command(&services, targets, options).await
+            Ok(crate::fleet::run_command(&services, targets, options).await?)
         }
         MigrateCommand::Canary { slug, off } => {
             let record = services

@@ -578,7 +578,7 @@ async fn serve_again(
             record.slug, offboarding.id, end.state
         );
         // Returns once every serving process serves it again.
-        return crate::lifecycle::everywhere::current(services, record.id).await;
+        return Ok(crate::lifecycle::everywhere::current(services, record.id).await?);
     }
     if matches!(record.state, TenantState::Deleting | TenantState::Deleted) {
         anyhow::bail!(
@@ -588,5 +588,5 @@ async fn serve_again(
         );
     }
     let resume = services.tenants.set_state(record.id, TenantState::Active);
-    crate::lifecycle::everywhere::applied(services, resume).await
+    Ok(crate::lifecycle::everywhere::applied(services, resume).await?)
 }

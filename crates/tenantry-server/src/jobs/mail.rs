@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
+use crate::error::{Doing as _, ServerError};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -75,7 +75,7 @@ enum Transport {
 impl Mailer {
     /// A mailer over `transport`; fails when the SMTP TLS set-up does
     /// (an unreadable CA file, say) — at start-up, not at the first e-mail.
-    pub(crate) fn new(transport: MailTransport) -> anyhow::Result<Self> {
+    pub(crate) fn new(transport: MailTransport) -> Result<Self, ServerError> {
         let transport = match transport {
             MailTransport::Files(dir) => Transport::Files(dir),
             MailTransport::Smtp(smtp) => Transport::Smtp {
@@ -111,17 +111,21 @@ impl Mailer {
 
 /// The lettre client for `smtp`: its TLS mode, a private CA beside the
 /// platform's roots, AUTH, and a 30 s budget per command.
-fn smtp_client(smtp: &SmtpConfig) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
-    let tls = || -> anyhow::Result<TlsParameters> {
+fn smtp_client(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, ServerError> {
+    let tls = || -> Result<TlsParameters, ServerError> {
         let mut builder = TlsParameters::builder(smtp.host.clone());
         if let Some(path) = &smtp.ca_file {
-            let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let pem = std::fs::read(path).doing(|| format!("reading {}", path.display()))?;
             builder = builder.add_root_certificate(
                 Certificate::from_pem(&pem)
-                    .with_context(|| format!("{}: not a PEM certificate", path.display()))?,
+                    .map_err(ServerError::other)
+                    .doing(|| format!("{}: not a PEM certificate", path.display()))?,
             );
         }
-        builder.build_rustls().context("setting up TLS for SMTP")
+        builder
+            .build_rustls()
+            .map_err(ServerError::other)
+            .doing(|| "setting up TLS for SMTP")
     };
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
         .port(smtp.port)

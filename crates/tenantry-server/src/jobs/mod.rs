@@ -9,6 +9,7 @@
 //! `shared.db` on SQLite — so the enqueue is not in the invoice's
 //! transaction; a failed enqueue is logged.)
 
+use crate::error::ServerError;
 pub(crate) mod mail;
 mod tasks;
 pub(crate) mod webhooks;
@@ -161,7 +162,7 @@ impl Background {
 
 /// Starts a worker per lane and the cron scheduler (none when
 /// `config.jobs.workers` is 0).
-pub(crate) fn start(config: &Config, services: &Services) -> anyhow::Result<Background> {
+pub(crate) fn start(config: &Config, services: &Services) -> Result<Background, ServerError> {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     if config.jobs.workers == 0 {

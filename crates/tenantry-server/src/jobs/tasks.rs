@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use anyhow::Context;
+use crate::error::{Doing as _, ServerError};
 use tenantry::http_client::OutboundClient;
 use tenantry::jobs::cron::Tick;
 use tenantry::jobs::{Failure, Job, Worker};
@@ -38,14 +38,17 @@ fn retry(e: impl std::fmt::Display) -> Failure {
 }
 
 impl Handlers {
-    pub(super) fn new(config: &Config, services: &Services) -> anyhow::Result<Self> {
+    pub(super) fn new(config: &Config, services: &Services) -> Result<Self, ServerError> {
         let mut guard = DestinationGuard::new();
         for cidr in &config.jobs.webhook_allow {
             guard = guard
                 .allow(cidr)
-                .with_context(|| format!("--webhook-allow {cidr}"))?;
+                .map_err(ServerError::other)
+                .doing(|| format!("--webhook-allow {cidr}"))?;
         }
-        let outbound = OutboundClient::new(guard)?.with_timeouts(Arc::new(services.config.clone()));
+        let outbound = OutboundClient::new(guard)
+            .map_err(ServerError::other)?
+            .with_timeouts(Arc::new(services.config.clone()));
         Ok(Self {
             services: services.clone(),
             mailer: Mailer::new(config.jobs.mail.clone())?,

@@ -3,6 +3,7 @@
 //! for the live processes' acknowledgements and fails naming the ones
 //! that did not give theirs.
 
+use crate::error::{Doing as _, ServerError};
 use tenantry::context::TenantId;
 use tenantry::registry::{RegistryError, TenantRecord};
 
@@ -14,7 +15,7 @@ use crate::services::Services;
 pub(crate) async fn applied(
     services: &Services,
     change: impl Future<Output = Result<TenantRecord, RegistryError>>,
-) -> anyhow::Result<TenantRecord> {
+) -> Result<TenantRecord, ServerError> {
     let record = change.await?;
     acknowledged(services, &record).await?;
     Ok(record)
@@ -22,21 +23,24 @@ pub(crate) async fn applied(
 
 /// Tenant `id`'s record as the control plane has it now (this process's
 /// copy replaced), once every live serving process serves it.
-pub(crate) async fn current(services: &Services, id: TenantId) -> anyhow::Result<TenantRecord> {
+pub(crate) async fn current(
+    services: &Services,
+    id: TenantId,
+) -> Result<TenantRecord, ServerError> {
     let record = services
         .tenants
         .refresh(id)
         .await?
         .as_deref()
         .cloned()
-        .ok_or_else(|| anyhow::anyhow!("tenant {id} is not registered"))?;
+        .doing(|| format!("tenant {id} is not registered"))?;
     acknowledged(services, &record).await?;
     Ok(record)
 }
 
 /// Waits until every live serving process has acknowledged `record`'s
 /// version.
-async fn acknowledged(services: &Services, record: &TenantRecord) -> anyhow::Result<()> {
+async fn acknowledged(services: &Services, record: &TenantRecord) -> Result<(), ServerError> {
     if record.route_version == 0 {
         // Never changed in a way a process must acknowledge.
         return Ok(());

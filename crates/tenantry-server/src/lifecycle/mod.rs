@@ -3,6 +3,7 @@
 //! system-tenant jobs in the lifecycle lane (by the server's workers, or by
 //! the CLI command that started them).
 
+use crate::error::ServerError;
 pub(crate) mod everywhere;
 pub mod offboarding;
 mod onboarding;
@@ -99,7 +100,7 @@ pub async fn offboard(
     record: &tenantry::registry::TenantRecord,
     grace: Duration,
     requested_by: &str,
-) -> anyhow::Result<WorkflowId> {
+) -> Result<WorkflowId, ServerError> {
     let now = u64::try_from(jiff::Timestamp::now().as_millisecond())?;
     let input = Offboarding {
         delete_after_ms: now.saturating_add(u64::try_from(grace.as_millis())?),
@@ -120,7 +121,7 @@ pub async fn offboard(
 
 /// Waits until workflow `id` has ended (the server's workers run it) and
 /// returns its record.
-pub async fn finished(services: &Services, id: WorkflowId) -> anyhow::Result<WorkflowRecord> {
+pub async fn finished(services: &Services, id: WorkflowId) -> Result<WorkflowRecord, ServerError> {
     loop {
         let record = workflows(services).get(id).await?;
         if !record.state.is_live() {
@@ -180,7 +181,7 @@ pub(crate) fn start(
 /// process fence lets through while the tenant is held.
 pub(crate) fn lifecycle_context(
     record: &tenantry::registry::TenantRecord,
-) -> anyhow::Result<tenantry::context::TenantContext> {
+) -> Result<tenantry::context::TenantContext, ServerError> {
     Ok(record.context().lifecycle().build()?)
 }
 
@@ -263,7 +264,7 @@ pub(crate) async fn run_here(
     id: WorkflowId,
     progress: &dyn Fn(&WorkflowRecord),
     far_enough: &dyn Fn(&WorkflowRecord) -> bool,
-) -> anyhow::Result<WorkflowRecord> {
+) -> Result<WorkflowRecord, ServerError> {
     let worker = worker(
         services,
         workflows,
@@ -307,7 +308,7 @@ where
         + Send
         + Sync
         + 'static,
-    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    Fut: Future<Output = Result<(), ServerError>> + Send + 'static,
 {
     let services = services.clone();
     let body = Arc::new(body);
@@ -318,15 +319,15 @@ where
                 .tenants
                 .find(&tenantry::registry::TenantKey::Id(ctx.tenant))
                 .await
-                .map_err(|e| StepError::Retry(e.to_string()))?
+                .map_err(StepError::retry)?
                 .ok_or_else(|| {
-                    StepError::Fatal(format!("tenant {} is not registered", ctx.tenant))
+                    StepError::fatal(format!("tenant {} is not registered", ctx.tenant))
                 })?;
-            let scope = lifecycle_context(&record).map_err(|e| StepError::Fatal(e.to_string()))?;
+            let scope = lifecycle_context(&record).map_err(StepError::fatal)?;
             scope
                 .scope(body(services, record, ctx))
                 .await
-                .map_err(|e| StepError::Retry(format!("{e:#}")))
+                .map_err(StepError::retry)
         })
     }
 }

@@ -17,6 +17,7 @@
 //! `deleting` step on there is no way back: a failing step is retried
 //! until it works, and reported stuck past its deadline.
 
+use crate::error::{Doing as _, ServerError};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -50,7 +51,7 @@ impl Offboarding {
     }
 }
 
-fn input(ctx: &StepContext) -> anyhow::Result<Offboarding> {
+fn input(ctx: &StepContext) -> Result<Offboarding, ServerError> {
     Ok(serde_json::from_value((*ctx.input).clone())?)
 }
 
@@ -65,7 +66,7 @@ async fn note(
     record: &TenantRecord,
     store: &str,
     count: u64,
-) -> anyhow::Result<()> {
+) -> Result<(), ServerError> {
     Ok(services.deletions.note(record.id, store, count).await?)
 }
 
@@ -201,7 +202,10 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
                     .into_iter()
                     .flatten()
                 {
-                    rates += limiter.forget(record.id).await?;
+                    rates += limiter
+                        .forget(record.id)
+                        .await
+                        .map_err(ServerError::other)?;
                 }
                 note(&services, &record, "rate_limiter", rates).await?;
                 services.config.forget(record.id);
@@ -224,7 +228,7 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
                 match std::fs::remove_dir_all(&dir) {
                     Ok(()) => Ok(()),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                    Err(e) => Err(anyhow::anyhow!("removing {}: {e}", dir.display())),
+                    Err(e) => Err(e).doing(|| format!("removing {}", dir.display())),
                 }
             }),
         ))
@@ -269,7 +273,7 @@ pub(crate) fn outbox_of(services: &Services, record: &TenantRecord) -> Option<st
 /// tenant's own schema, database or file; each count noted. On SQLite the
 /// write-ahead log is truncated after, so no page image of a deleted row
 /// is left there (free pages are zeroed by `secure_delete`).
-async fn erase_tenant_data(services: &Services, record: &TenantRecord) -> anyhow::Result<()> {
+async fn erase_tenant_data(services: &Services, record: &TenantRecord) -> Result<(), ServerError> {
     use tenantry::context::Tier;
     match record.tier {
         Tier::Shared => {

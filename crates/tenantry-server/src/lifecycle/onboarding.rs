@@ -7,6 +7,7 @@
 //! answered 404 — with the reason on the workflow; `tenants provision`
 //! starts it again.
 
+use crate::error::ServerError;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -33,7 +34,7 @@ pub fn first_admin_id(tenant: tenantry::context::TenantId, email: &str) -> uuid:
     uuid::Uuid::new_v5(tenant.as_uuid(), email.as_bytes())
 }
 
-fn input(ctx: &tenantry::workflow::StepContext) -> anyhow::Result<Onboarding> {
+fn input(ctx: &tenantry::workflow::StepContext) -> Result<Onboarding, ServerError> {
     Ok(serde_json::from_value((*ctx.input).clone())?)
 }
 

@@ -10,6 +10,7 @@
 //! lands in the old place and is not carried over — hold uploads for the
 //! few seconds of a move, or repeat the copy.
 
+use crate::error::{ServerError, refuse};
 use serde::{Deserialize, Serialize};
 use tenantry::context::{Plan, TenantContext};
 use tenantry::registry::TenantRecord;
@@ -30,13 +31,14 @@ pub(crate) struct PlanChange {
     pub(crate) to: String,
 }
 
-fn input(ctx: &StepContext) -> anyhow::Result<(Plan, Plan)> {
+fn input(ctx: &StepContext) -> Result<(Plan, Plan), ServerError> {
     let change: PlanChange = serde_json::from_value((*ctx.input).clone())?;
-    Ok((Plan::new(&change.from)?, Plan::new(&change.to)?))
+    let plan = |name: &str| Plan::new(name).map_err(ServerError::other);
+    Ok((plan(&change.from)?, plan(&change.to)?))
 }
 
 /// `record`'s context on `plan`.
-fn on_plan(record: &TenantRecord, plan: &Plan) -> anyhow::Result<TenantContext> {
+fn on_plan(record: &TenantRecord, plan: &Plan) -> Result<TenantContext, ServerError> {
     Ok(record.context().plan(plan.clone()).build()?)
 }
 
@@ -46,7 +48,7 @@ async fn copy_objects(
     services: &Services,
     old: &TenantContext,
     new: &TenantContext,
-) -> anyhow::Result<usize> {
+) -> Result<usize, ServerError> {
     let storage = &services.storage;
     if storage.layout(old) == storage.layout(new) {
         return Ok(0);
@@ -59,7 +61,9 @@ async fn copy_objects(
             .scope(storage.put(&object.key, bytes.clone()))
             .await?;
         let copy = new.clone().scope(storage.get(&object.key)).await?;
-        anyhow::ensure!(copy == bytes, "the copy of {} differs", object.key);
+        if copy != bytes {
+            refuse!("the copy of {} differs", object.key);
+        }
     }
     Ok(objects.len())
 }

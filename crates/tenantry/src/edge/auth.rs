@@ -15,7 +15,7 @@ use jsonwebtoken::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::auth_error::AuthError;
+use super::auth_error::{AuthCause, AuthError};
 use super::claims::ClaimMapping;
 use super::identity::{Authenticator, Identity, bearer};
 use super::jwks::{Jwks, JwksOptions, JwksSource};
@@ -171,8 +171,8 @@ impl TokenVerifier {
     /// Verifies `token` and returns its whole payload, for claims beyond
     /// the identity (scopes, an e-mail address).
     pub async fn verify_claims(&self, token: &str) -> Result<Value, AuthError> {
-        let header = decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
-        let invalid = |e: jsonwebtoken::errors::Error| AuthError::Invalid(e.to_string());
+        let header = decode_header(token).map_err(|e| AuthError::Invalid(AuthCause::new(e)))?;
+        let invalid = |e: jsonwebtoken::errors::Error| AuthError::Invalid(AuthCause::new(e));
         match header.alg {
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
                 let (key, algorithms) = self
@@ -240,7 +240,7 @@ impl Authenticator for TokenVerifier {
 }
 
 fn refused(alg: Algorithm) -> AuthError {
-    AuthError::Invalid(format!("algorithm {alg:?} is not accepted"))
+    AuthError::Invalid(format!("algorithm {alg:?} is not accepted").into())
 }
 
 /// Signs `claims` with an HS256 `secret` (dev tokens, tests, the CLI).
@@ -251,7 +251,7 @@ pub fn issue_hs256(secret: &[u8], claims: &Claims) -> Result<String, AuthError> 
         claims,
         &EncodingKey::from_secret(secret),
     )
-    .map_err(|e| AuthError::Invalid(e.to_string()))
+    .map_err(|e| AuthError::Invalid(AuthCause::new(e)))
 }
 
 #[cfg(test)]

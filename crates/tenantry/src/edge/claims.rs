@@ -152,7 +152,7 @@ impl ClaimMapping {
     /// The identity in verified `claims`.
     pub fn identity(&self, claims: &Value) -> Result<Identity, AuthError> {
         let missing = |what: &str, path: &ClaimPath| {
-            AuthError::Invalid(format!("the token has no {what} at {path}"))
+            AuthError::Invalid(format!("the token has no {what} at {path}").into())
         };
         let subject = self
             .subject

@@ -24,7 +24,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 // Tokio's clock, so tests can step past the refresh interval with `time::pause`.
 use tokio::time::Instant;
 
-use super::auth_error::AuthError;
+use super::auth_error::{AuthCause, AuthError};
 
 /// Where the key set comes from.
 #[derive(Clone, Debug)]
@@ -157,7 +157,7 @@ pub(crate) struct Jwks {
     options: JwksOptions,
     // A TLS set-up failure is reported when a fetch needs the client.
     #[cfg(feature = "jwks-http")]
-    http: Result<reqwest::Client, String>,
+    http: Result<reqwest::Client, AuthCause>,
     // Read on every token; written once per refresh. Never held across an
     // await, so a plain lock.
     set: RwLock<KeySet>,
@@ -221,10 +221,13 @@ impl Jwks {
             if this.attempt_due() {
                 this.refresh().await?;
             } else if this.expired() {
-                return Err(AuthError::KeySetUnavailable(format!(
-                    "the key set is out of date and was fetched less than {} s ago",
-                    MIN_REFRESH_INTERVAL.as_secs()
-                )));
+                return Err(AuthError::KeySetUnavailable(
+                    format!(
+                        "the key set is out of date and was fetched less than {} s ago",
+                        MIN_REFRESH_INTERVAL.as_secs()
+                    )
+                    .into(),
+                ));
             }
         }
         match this.lookup(kid) {
@@ -271,24 +274,25 @@ impl Jwks {
     }
 
     async fn fetch(&self) -> Result<HashMap<String, Arc<JwksKey>>, AuthError> {
-        let unavailable = |e: String| AuthError::KeySetUnavailable(e);
+        let unavailable = |e: AuthCause| AuthError::KeySetUnavailable(e);
         let body = match &self.source {
             JwksSource::File(path) => {
                 let body = tokio::fs::read(path)
                     .await
-                    .map_err(|e| unavailable(e.to_string()))?;
+                    .map_err(|e| unavailable(AuthCause::new(e)))?;
                 if body.len() > self.options.max_bytes {
-                    return Err(unavailable(format!(
+                    return Err(unavailable(AuthCause::from(format!(
                         "larger than {} bytes",
                         self.options.max_bytes
-                    )));
+                    ))));
                 }
                 body
             }
             #[cfg(feature = "jwks-http")]
             JwksSource::Url(url) => self.fetch_url(url).await?,
         };
-        let set: JwkSet = serde_json::from_slice(&body).map_err(|e| unavailable(e.to_string()))?;
+        let set: JwkSet =
+            serde_json::from_slice(&body).map_err(|e| unavailable(AuthCause::new(e)))?;
         Ok(parse_set(&set))
     }
 
@@ -301,7 +305,7 @@ impl Jwks {
 /// A client for identity-provider documents: no redirects, no proxy, the
 /// fetch timeout on connect and on the whole request.
 #[cfg(feature = "jwks-http")]
-pub(crate) fn bounded_client(options: &JwksOptions) -> Result<reqwest::Client, String> {
+pub(crate) fn bounded_client(options: &JwksOptions) -> Result<reqwest::Client, AuthCause> {
     let build = || -> Result<reqwest::Client, crate::https::HttpsError> {
         Ok(crate::https::client_builder()?
             .redirect(reqwest::redirect::Policy::none())
@@ -310,27 +314,30 @@ pub(crate) fn bounded_client(options: &JwksOptions) -> Result<reqwest::Client, S
             .no_proxy()
             .build()?)
     };
-    build().map_err(|e| e.to_string())
+    build().map_err(AuthCause::new)
 }
 
 /// `url`'s body, refused when not a success or larger than `max_bytes`.
 #[cfg(feature = "jwks-http")]
 pub(crate) async fn fetch_bounded(
-    http: &Result<reqwest::Client, String>,
+    http: &Result<reqwest::Client, AuthCause>,
     url: &reqwest::Url,
     max_bytes: usize,
 ) -> Result<Vec<u8>, AuthError> {
-    let unavailable = |e: String| AuthError::KeySetUnavailable(e);
+    let unavailable = |e: AuthCause| AuthError::KeySetUnavailable(e);
     let http = http.as_ref().map_err(|e| unavailable(e.clone()))?;
-    let too_large = || unavailable(format!("{url}: larger than {max_bytes} bytes"));
+    let too_large = || unavailable(format!("{url}: larger than {max_bytes} bytes").into());
     let mut response = http
         .get(url.clone())
         .send()
         .await
-        .map_err(|e| unavailable(e.to_string()))?;
+        .map_err(|e| unavailable(AuthCause::new(e)))?;
     if !response.status().is_success() {
         // Redirects are not followed: a 3xx lands here too.
-        return Err(unavailable(format!("{url}: HTTP {}", response.status())));
+        return Err(unavailable(AuthCause::from(format!(
+            "{url}: HTTP {}",
+            response.status()
+        ))));
     }
     if response
         .content_length()
@@ -342,7 +349,7 @@ pub(crate) async fn fetch_bounded(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| unavailable(e.to_string()))?
+        .map_err(|e| unavailable(AuthCause::new(e)))?
     {
         if body.len() + chunk.len() > max_bytes {
             return Err(too_large());

@@ -69,7 +69,7 @@ mod request_id;
 mod resolve;
 
 pub use auth::{Claims, TokenVerifier, issue_hs256};
-pub use auth_error::AuthError;
+pub use auth_error::{AuthCause, AuthError};
 pub use claims::{ClaimMapping, ClaimPath};
 pub use extract::Tenant;
 pub use identity::{Authenticator, Identity};

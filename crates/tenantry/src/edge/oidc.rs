@@ -14,7 +14,7 @@
 use serde::Deserialize;
 
 use super::auth::TokenVerifier;
-use super::auth_error::AuthError;
+use super::auth_error::{AuthCause, AuthError};
 use super::jwks::{JwksOptions, JwksSource, JwksUrl, bounded_client, fetch_bounded};
 
 /// An OpenID Connect issuer, to be discovered.
@@ -83,7 +83,7 @@ impl OidcIssuer {
     /// be fetched or read, names another issuer, or points at a key set URL
     /// that is refused (not HTTPS).
     pub async fn discover(self) -> Result<TokenVerifier, AuthError> {
-        let unavailable = |e: String| AuthError::KeySetUnavailable(e);
+        let unavailable = |e: AuthCause| AuthError::KeySetUnavailable(e);
         let url = self.url(&self.discovery_url())?;
         let body = fetch_bounded(
             &bounded_client(&self.options),
@@ -92,12 +92,12 @@ impl OidcIssuer {
         )
         .await?;
         let document: Discovery = serde_json::from_slice(&body)
-            .map_err(|e| unavailable(format!("{}: {e}", self.discovery_url())))?;
+            .map_err(|e| unavailable(AuthCause::from(format!("{}: {e}", self.discovery_url()))))?;
         if document.issuer != self.issuer {
-            return Err(unavailable(format!(
+            return Err(unavailable(AuthCause::from(format!(
                 "the discovery document speaks for issuer {:?}, not {:?}",
                 document.issuer, self.issuer
-            )));
+            ))));
         }
         let keys = self.url(&document.jwks_uri)?;
         Ok(
@@ -112,6 +112,6 @@ impl OidcIssuer {
         } else {
             JwksUrl::https(url)
         };
-        parsed.map_err(|e| AuthError::KeySetUnavailable(e.to_string()))
+        parsed.map_err(|e| AuthError::KeySetUnavailable(AuthCause::new(e)))
     }
 }

@@ -13,15 +13,31 @@ use super::{
 use crate::context::TenantId;
 use crate::registry::BoxFuture;
 
-/// Why a step did not finish.
+/// The error under a [`StepError`], kept whole (a caller may downcast it);
+/// a `String` or `&str` converts too.
+pub type StepCause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a step did not finish. The workflow's record keeps the cause's text.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
     /// Worth another attempt (a service away, a timeout).
-    #[error("{0}")]
-    Retry(String),
+    #[error(transparent)]
+    Retry(StepCause),
     /// Will fail again however often it is tried (bad input, a refusal).
-    #[error("{0}")]
-    Fatal(String),
+    #[error(transparent)]
+    Fatal(StepCause),
+}
+
+impl StepError {
+    /// Worth another attempt: `cause` is kept as the source.
+    pub fn retry<E: Into<StepCause>>(cause: E) -> Self {
+        Self::Retry(cause.into())
+    }
+
+    /// Will fail again: `cause` is kept as the source.
+    pub fn fatal<E: Into<StepCause>>(cause: E) -> Self {
+        Self::Fatal(cause.into())
+    }
 }
 
 /// What a step is given.
@@ -297,6 +313,7 @@ impl Workflows {
                         Ok(Advanced::More)
                     }
                     Err(StepError::Retry(e)) if attempt < spec.attempts => {
+                        let e = e.to_string();
                         self.store
                             .end_step(id, step.position, StepState::Running, Some(&e))
                             .await?;

@@ -40,7 +40,9 @@ mod record;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod stored;
 
-pub use engine::{Advanced, Step, StepContext, StepError, Stuck, WorkflowDef, Workflows};
+pub use engine::{
+    Advanced, Step, StepCause, StepContext, StepError, Stuck, WorkflowDef, Workflows,
+};
 #[cfg(feature = "jobs")]
 pub use queue::ADVANCE_JOB;
 pub use record::{StepRecord, StepState, WorkflowId, WorkflowRecord, WorkflowState};

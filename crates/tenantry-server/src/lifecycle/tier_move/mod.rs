@@ -22,7 +22,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, bail};
+use crate::error::{Doing as _, ServerError, refuse};
 use serde::{Deserialize, Serialize};
 use tenantry::context::{Route, TenantContext, Tier};
 use tenantry::moves::{TableCheck, TierCopy};
@@ -90,7 +90,7 @@ fn with_server(route: Route, server: Option<String>) -> Route {
     }
 }
 
-fn input(ctx: &StepContext) -> anyhow::Result<TierMove> {
+fn input(ctx: &StepContext) -> Result<TierMove, ServerError> {
     Ok(serde_json::from_value((*ctx.input).clone())?)
 }
 
@@ -104,35 +104,35 @@ pub async fn start(
     retention: Duration,
     hold: bool,
     requested_by: &str,
-) -> anyhow::Result<WorkflowId> {
+) -> Result<WorkflowId, ServerError> {
     if record.tier == to {
-        bail!("{} is on the {to} tier already", record.slug);
+        refuse!("{} is on the {to} tier already", record.slug);
     }
     if record.moving_to.is_some() {
-        bail!("{} is moving already", record.slug);
+        refuse!("{} is moving already", record.slug);
     }
     if !matches!(record.state, TenantState::Active | TenantState::Suspended) {
-        bail!(
+        refuse!(
             "{} is {}: only an active or suspended tenant moves",
             record.slug,
             record.state
         );
     }
     if server.is_some() && to != Tier::Database {
-        bail!("--database-server is for a move to the database tier");
+        refuse!("--database-server is for a move to the database tier");
     }
     if server.is_some() && record.database_server.is_some() {
-        bail!(
+        refuse!(
             "{} is on a database server of its own already; a move names at most one",
             record.slug
         );
     }
     if let Some(url) = &server {
         tenantry::data::postgres::parse_database_server(url)
-            .with_context(|| format!("--database-server {url}"))?;
+            .doing(|| format!("--database-server {url}"))?;
     }
     if to != Tier::Shared && !crate::provision::warm_tiers(services).contains(&to) {
-        bail!("this database does not serve the {to} tier");
+        refuse!("this database does not serve the {to} tier");
     }
     let input = TierMove {
         from: record.tier,
@@ -175,7 +175,7 @@ pub async fn order(
     record: &TenantRecord,
     order: MoveOrder,
     by: &str,
-) -> anyhow::Result<WorkflowId> {
+) -> Result<WorkflowId, ServerError> {
     let workflows = super::workflows(services);
     let running = workflows
         .store()
@@ -183,13 +183,13 @@ pub async fn order(
         .await?
         .into_iter()
         .find(|w| w.kind == TIER_MOVE && w.state.is_live())
-        .with_context(|| format!("{} has no tier move running", record.slug))?;
+        .doing(|| format!("{} has no tier move running", record.slug))?;
     let mut input: TierMove = serde_json::from_value(running.input.clone())?;
     match order {
         MoveOrder::Cutover => input.hold = false,
         MoveOrder::Finish => {
             if input.retire_after_ms.is_none() {
-                bail!(
+                refuse!(
                     "{} has not been cut over yet: nothing to retire",
                     record.slug
                 );
@@ -203,7 +203,7 @@ pub async fn order(
                 for check in copy.catch_up(&copy.tables().await?).await? {
                     tracing::info!(%check, repaired = check.repaired, "tier move: repaired from the source");
                 }
-                anyhow::Ok(())
+                Ok::<_, ServerError>(())
             })
             .await?;
         }
@@ -221,7 +221,7 @@ pub async fn order(
     Ok(running.id)
 }
 
-fn now_ms() -> anyhow::Result<u64> {
+fn now_ms() -> Result<u64, ServerError> {
     Ok(u64::try_from(jiff::Timestamp::now().as_millisecond())?)
 }
 
@@ -233,7 +233,7 @@ fn copier(
     record: &TenantRecord,
     input: &TierMove,
     back: bool,
-) -> anyhow::Result<TierCopy> {
+) -> Result<TierCopy, ServerError> {
     let tenant: TenantContext = super::lifecycle_context(record)?;
     let (from, to) = (input.source_route(), input.target_route());
     let (from, to) = if back { (to, from) } else { (from, to) };
@@ -254,18 +254,18 @@ async fn reroute(
     services: &Services,
     record: &TenantRecord,
     change: RouteChange,
-) -> anyhow::Result<TenantRecord> {
+) -> Result<TenantRecord, ServerError> {
     super::everywhere::applied(services, services.tenants.set_route(record.id, change)).await
 }
 
 /// Every table caught up from `copy`'s source; what was repaired.
-async fn catch_up(copy: &TierCopy) -> anyhow::Result<u64> {
+async fn catch_up(copy: &TierCopy) -> Result<u64, ServerError> {
     let checks = copy.catch_up(&copy.tables().await?).await?;
     Ok(checks.iter().map(|c| c.repaired).sum())
 }
 
 /// Every table compared; the tables that differ.
-async fn verify(copy: &TierCopy) -> anyhow::Result<Vec<TableCheck>> {
+async fn verify(copy: &TierCopy) -> Result<Vec<TableCheck>, ServerError> {
     let mut differing = Vec::new();
     for table in copy.tables().await? {
         let check = copy.verify(&table).await?;
@@ -287,7 +287,7 @@ fn moving<F, Fut>(
 + 'static
 where
     F: Fn(Services, Arc<TenantRecord>, TierMove, StepContext) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    Fut: Future<Output = Result<(), ServerError>> + Send + 'static,
 {
     let body = Arc::new(body);
     in_tenant(services, move |services, record, ctx| {
@@ -316,7 +316,7 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
             .compensate(moving(services, async |services, record, input, _| {
                 // Never the tier the tenant is served from.
                 if record.tier == input.to && record.moving_to.is_none() {
-                    bail!("{} is served from the {} tier: not dropping it", record.slug, input.to);
+                    refuse!("{} is served from the {} tier: not dropping it", record.slug, input.to);
                 }
                 if input.to == Tier::Shared {
                     let copy = copier(&services, &record, &input, false)?;
@@ -396,7 +396,7 @@ pub(super) fn definition(services: &Services) -> WorkflowDef {
                         report.join("; "),
                         record.slug
                     );
-                    bail!("source and target differ: {}", report.join("; "))
+                    refuse!("source and target differ: {}", report.join("; "))
                 }),
             )
             // A mismatch waits for the operator (`--resume`, `--rollback`);

@@ -1,7 +1,7 @@
 //! Where a tier move stands, for the CLI: whether a command watching it
 //! may stop, why it stopped, and its steps and route as JSON.
 
-use anyhow::Context;
+use crate::error::{Doing as _, ServerError};
 use tenantry::registry::TenantRecord;
 use tenantry::workflow::{StepState, WorkflowRecord, WorkflowState};
 
@@ -45,19 +45,19 @@ pub fn stopped(record: &WorkflowRecord) -> Option<String> {
 pub(crate) async fn show(
     services: &Services,
     record: &TenantRecord,
-) -> anyhow::Result<serde_json::Value> {
+) -> Result<serde_json::Value, ServerError> {
     let record = services
         .tenants
         .find(&tenantry::registry::TenantKey::Id(record.id))
         .await?
-        .with_context(|| format!("tenant {} vanished", record.slug))?;
+        .doing(|| format!("tenant {} vanished", record.slug))?;
     let latest = services
         .workflow_store
         .list(Some(record.id), 50)
         .await?
         .into_iter()
         .find(|w| w.kind == TIER_MOVE)
-        .with_context(|| format!("{} has never moved", record.slug))?;
+        .doing(|| format!("{} has never moved", record.slug))?;
     let steps: Vec<serde_json::Value> = latest
         .steps
         .iter()

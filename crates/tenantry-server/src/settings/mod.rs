@@ -14,8 +14,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+mod error;
+
 use serde::{Deserialize, Serialize};
+
+pub use error::SettingsError;
 
 use crate::config::{
     Config, DatabaseConfig, JobsConfig, MailTransport, MasterKeyConfig, SmtpConfig,
@@ -265,29 +268,31 @@ impl Settings {
     /// These settings (flags and environment) over the file named by
     /// `--config`, key by key: a key set here wins, a switch is on when
     /// either turns it on. Unknown keys in the file are refused.
-    pub fn layered(&self) -> anyhow::Result<Settings> {
+    pub fn layered(&self) -> Result<Settings, SettingsError> {
         let Some(path) = &self.config else {
             return Ok(self.clone());
         };
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(SettingsError::file("reading", path))?;
+        let reading = || format!("reading {}", path.display());
         let file: toml::Table =
-            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-        let mut merged = serde_json::to_value(file)?;
-        if let (Some(merged), serde_json::Value::Object(given)) =
-            (merged.as_object_mut(), serde_json::to_value(self)?)
-        {
+            toml::from_str(&text).map_err(SettingsError::unparsable(reading()))?;
+        let mut merged =
+            serde_json::to_value(file).map_err(SettingsError::unparsable(reading()))?;
+        if let (Some(merged), serde_json::Value::Object(given)) = (
+            merged.as_object_mut(),
+            serde_json::to_value(self).map_err(SettingsError::unparsable(reading()))?,
+        ) {
             merged.extend(given);
         }
-        let mut layered: Settings = serde_json::from_value(merged)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let mut layered: Settings =
+            serde_json::from_value(merged).map_err(SettingsError::unparsable(reading()))?;
         layered.config = self.config.clone();
         Ok(layered)
     }
 
     /// The configuration these settings describe, checked: the layered
     /// settings with every default filled in.
-    pub fn resolve(&self) -> anyhow::Result<Config> {
+    pub fn resolve(&self) -> Result<Config, SettingsError> {
         let s = self.layered()?;
         let data_dir = s.data_dir.clone().unwrap_or_else(|| PathBuf::from("data"));
         let storage = StorageConfig {
@@ -312,7 +317,7 @@ impl Settings {
                 let statements = match s.database_pooler.clone() {
                     Some(mode) => mode
                         .parse()
-                        .map_err(|e: String| anyhow::anyhow!("--database-pooler: {e}"))?,
+                        .map_err(SettingsError::unparsable::<String>("--database-pooler"))?,
                     None => tenantry::data::postgres::Statements::Prepared,
                 };
                 DatabaseConfig::Postgres {
@@ -352,10 +357,9 @@ impl Settings {
         let master_key = match s.openbao_addr.clone() {
             Some(addr) => MasterKeyConfig::OpenBao {
                 addr,
-                token: s
-                    .openbao_token
-                    .clone()
-                    .context("--openbao-addr needs --openbao-token")?,
+                token: s.openbao_token.clone().ok_or_else(|| {
+                    SettingsError::refused("--openbao-addr needs --openbao-token")
+                })?,
                 key: s
                     .openbao_key
                     .clone()
@@ -368,10 +372,11 @@ impl Settings {
             ),
         };
         let lease_secs = s.job_lease_secs.unwrap_or(30);
-        anyhow::ensure!(
-            lease_secs >= 3,
-            "--job-lease-secs must be at least 3 (a lease is renewed every third of it)"
-        );
+        if lease_secs < 3 {
+            return Err(SettingsError::refused(
+                "--job-lease-secs must be at least 3 (a lease is renewed every third of it)",
+            ));
+        }
         let jobs = JobsConfig {
             workers: s.workers.unwrap_or(4),
             lease: std::time::Duration::from_secs(lease_secs),
@@ -419,7 +424,7 @@ impl Settings {
                 trusted_proxies: crate::client_address::TrustedProxies::parse(
                     s.trusted_proxies.as_deref().unwrap_or(""),
                 )
-                .map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?,
+                .map_err(SettingsError::unparsable::<String>("--trusted-proxies"))?,
                 reserved: s
                     .reserved_slugs
                     .as_deref()
@@ -458,19 +463,25 @@ impl Settings {
 impl Settings {
     /// The SMTP server at `addr` (`host:port`), checked: TLS to any other
     /// host unless insecure transport is allowed, a password with a user.
-    fn smtp(&self, addr: &str, allow_insecure: bool) -> anyhow::Result<SmtpConfig> {
+    fn smtp(&self, addr: &str, allow_insecure: bool) -> Result<SmtpConfig, SettingsError> {
         let (host, port) = match addr.rsplit_once(':') {
             Some((host, port)) if !host.ends_with(':') => (
                 host,
                 Some(
                     port.parse::<u16>()
-                        .with_context(|| format!("--smtp-addr {addr:?}: bad port"))?,
+                        .map_err(SettingsError::unparsable(format!(
+                            "--smtp-addr {addr:?}: bad port"
+                        )))?,
                 ),
             ),
             _ => (addr, None),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        anyhow::ensure!(!host.is_empty(), "--smtp-addr {addr:?} names no host");
+        if host.is_empty() {
+            return Err(SettingsError::refused(format!(
+                "--smtp-addr {addr:?} names no host"
+            )));
+        }
         let local = host.eq_ignore_ascii_case("localhost")
             || host
                 .parse::<std::net::IpAddr>()
@@ -481,13 +492,17 @@ impl Settings {
             Some("none") => SmtpSecurity::None,
             None if local => SmtpSecurity::None,
             None => SmtpSecurity::StartTls,
-            Some(other) => anyhow::bail!("--smtp-tls {other:?}: use starttls, tls or none"),
+            Some(other) => {
+                return Err(SettingsError::refused(format!(
+                    "--smtp-tls {other:?}: use starttls, tls or none"
+                )));
+            }
         };
         if security == SmtpSecurity::None && !local && !allow_insecure {
-            anyhow::bail!(
+            return Err(SettingsError::refused(format!(
                 "SMTP on {host} without TLS would send tenants' mail (and any password) in the clear: \
                  use --smtp-tls starttls or tls, or pass --allow-insecure-transport on a network you trust"
-            );
+            )));
         }
         let credentials = match (&self.smtp_username, &self.smtp_password) {
             (Some(username), Some(password)) => Some(SmtpCredentials {
@@ -495,7 +510,11 @@ impl Settings {
                 password: password.clone(),
             }),
             (None, None) => None,
-            _ => anyhow::bail!("--smtp-username and --smtp-password go together"),
+            _ => {
+                return Err(SettingsError::refused(
+                    "--smtp-username and --smtp-password go together",
+                ));
+            }
         };
         let port = port.unwrap_or(match security {
             SmtpSecurity::StartTls => 587,
@@ -511,7 +530,10 @@ impl Settings {
         })
     }
 
-    fn storage_backend(&self, data_dir: &Path) -> anyhow::Result<tenantry::storage::Backend> {
+    fn storage_backend(
+        &self,
+        data_dir: &Path,
+    ) -> Result<tenantry::storage::Backend, SettingsError> {
         let Some(endpoint) = self.s3_endpoint.clone() else {
             let root = self
                 .storage_dir
@@ -523,11 +545,11 @@ impl Settings {
     }
 
     #[cfg(feature = "s3")]
-    fn s3_backend(&self, endpoint: String) -> anyhow::Result<tenantry::storage::Backend> {
+    fn s3_backend(&self, endpoint: String) -> Result<tenantry::storage::Backend, SettingsError> {
         let pick = |value: &Option<String>, name: &str| {
             value
                 .clone()
-                .with_context(|| format!("--s3-endpoint needs --{name}"))
+                .ok_or_else(|| SettingsError::refused(format!("--s3-endpoint needs --{name}")))
         };
         Ok(tenantry::storage::Backend::S3(
             tenantry::storage::S3Config {
@@ -543,28 +565,31 @@ impl Settings {
     }
 
     #[cfg(not(feature = "s3"))]
-    fn s3_backend(&self, _endpoint: String) -> anyhow::Result<tenantry::storage::Backend> {
-        anyhow::bail!("this build has no S3 support; rebuild with `--features s3`")
+    fn s3_backend(&self, _endpoint: String) -> Result<tenantry::storage::Backend, SettingsError> {
+        Err(SettingsError::refused(
+            "this build has no S3 support; rebuild with `--features s3`",
+        ))
     }
 }
 
 /// Refuses a PostgreSQL URL that reaches another host without verifying
 /// its certificate: anyone on the path could read every tenant's rows.
-pub fn check_postgres_transport(url: &str) -> anyhow::Result<()> {
-    let (config, tls) = tenantry::data::postgres::parse_url(url)?;
+pub fn check_postgres_transport(url: &str) -> Result<(), SettingsError> {
+    let (config, tls) = tenantry::data::postgres::parse_url(url)
+        .map_err(SettingsError::unparsable("the PostgreSQL URL"))?;
     if !tenantry::data::postgres::is_local(&config) && !tls.verifies_server() {
-        anyhow::bail!(
+        return Err(SettingsError::Refused(format!(
             "PostgreSQL on another host is reached with sslmode {:?}, which does not verify the server: \
              add sslmode=verify-full (and sslrootcert=CA.pem for a private CA) to the URL, \
              or pass --allow-insecure-transport on a network you trust",
             tls.mode()
-        );
+        )));
     }
     Ok(())
 }
 
 /// Refuses a plain `redis://` URL to another host (use `rediss://`).
-fn check_redis_transport(url: &str) -> anyhow::Result<()> {
+fn check_redis_transport(url: &str) -> Result<(), SettingsError> {
     let Some(rest) = url.strip_prefix("redis://") else {
         return Ok(());
     };
@@ -579,10 +604,10 @@ fn check_redis_transport(url: &str) -> anyhow::Result<()> {
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
     if !local {
-        anyhow::bail!(
+        return Err(SettingsError::refused(format!(
             "Redis on {host} is reached without TLS: use a rediss:// URL \
              (a private CA through SSL_CERT_FILE), or pass --allow-insecure-transport on a network you trust"
-        );
+        )));
     }
     Ok(())
 }
@@ -592,19 +617,22 @@ fn check_redis_transport(url: &str) -> anyhow::Result<()> {
 pub const MIN_SECRET_LEN: usize = 32;
 
 /// `secret` without surrounding white space, if it is long enough.
-fn strong_secret(secret: &[u8], source: &str) -> anyhow::Result<Vec<u8>> {
+fn strong_secret(secret: &[u8], source: &str) -> Result<Vec<u8>, SettingsError> {
     let trimmed = secret.trim_ascii();
     if trimmed.len() < MIN_SECRET_LEN {
-        anyhow::bail!(
+        return Err(SettingsError::refused(format!(
             "the JWT secret from {source} is {} characters long; it must be at least {MIN_SECRET_LEN} \
              (anyone who guesses it can sign tokens for every tenant)",
             trimmed.len()
-        );
+        )));
     }
     Ok(trimmed.to_vec())
 }
 
-fn jwks_source(source: &str, loopback_http: bool) -> anyhow::Result<tenantry::edge::JwksSource> {
+fn jwks_source(
+    source: &str,
+    loopback_http: bool,
+) -> Result<tenantry::edge::JwksSource, SettingsError> {
     use tenantry::edge::{JwksSource, JwksUrl};
     if !source.contains("://") {
         return Ok(JwksSource::File(PathBuf::from(source)));
@@ -614,7 +642,9 @@ fn jwks_source(source: &str, loopback_http: bool) -> anyhow::Result<tenantry::ed
     } else {
         JwksUrl::https(source)
     };
-    Ok(JwksSource::Url(url.context("--jwks")?))
+    Ok(JwksSource::Url(
+        url.map_err(SettingsError::unparsable("--jwks"))?,
+    ))
 }
 
 /// Reads `DATA_DIR/jwt-secret`, creating it (owner-only) on first use.
@@ -624,26 +654,25 @@ fn jwks_source(source: &str, loopback_http: bool) -> anyhow::Result<tenantry::ed
 /// fails if another process got there first). A reader never sees a
 /// half-written or empty file, and a crash leaves at most a stray
 /// temporary file — never an empty secret that would be accepted.
-fn dev_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+fn dev_secret(data_dir: &Path) -> Result<Vec<u8>, SettingsError> {
     let path = data_dir.join("jwt-secret");
-    let read = |path: &Path| -> anyhow::Result<Vec<u8>> {
-        let secret = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        strong_secret(&secret, &path.display().to_string()).with_context(|| {
-            format!(
+    let read = |path: &Path| -> Result<Vec<u8>, SettingsError> {
+        let secret = std::fs::read(path).map_err(SettingsError::file("reading", path))?;
+        strong_secret(&secret, &path.display().to_string()).map_err(|weak| {
+            SettingsError::unparsable(format!(
                 "{} is not a usable secret: remove it to have a new one generated, \
                  or write at least {MIN_SECRET_LEN} random characters into it",
                 path.display()
-            )
+            ))(weak)
         })
     };
     if path.exists() {
         return read(&path);
     }
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir).map_err(SettingsError::file("creating", data_dir))?;
     // 256 bits from the OS generator.
     let secret = crate::random::hex_secret(32)
-        .map_err(|e| anyhow::anyhow!("reading the OS random generator: {e}"))?;
+        .map_err(SettingsError::unparsable("reading the OS random generator"))?;
     let staging = data_dir.join(format!(".jwt-secret.{}", uuid::Uuid::new_v4().simple()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -659,7 +688,7 @@ fn dev_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
         Ok(()) => Ok(secret.into_bytes()),
         // Another process created it first: use theirs (complete, by the above).
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&path),
-        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+        Err(e) => Err(SettingsError::file("creating", &path)(e)),
     }
 }
 
