@@ -82,6 +82,7 @@ fn ms(d: Duration) -> f64 {
 struct Server {
     url: String,
     services: tenantry_server::services::Services,
+    lifecycle: tenantry_server::lifecycle::Lifecycle,
     addr: std::net::SocketAddr,
     http: reqwest::Client,
     stop: tokio::sync::oneshot::Sender<()>,
@@ -96,6 +97,7 @@ impl Server {
     ) -> anyhow::Result<Self> {
         let support::Serving {
             services,
+            lifecycle,
             addr,
             stop,
             workers,
@@ -110,6 +112,7 @@ impl Server {
         Ok(Self {
             url: url.to_owned(),
             services,
+            lifecycle,
             addr,
             http: tenantry_testkit::http(),
             stop,
@@ -159,7 +162,7 @@ impl Server {
         let email = format!("admin@{slug}.example");
         let started = Instant::now();
         let (record, _) = tenantry_server::lifecycle::onboard(
-            &self.services,
+            &self.lifecycle,
             NewTenant {
                 id: None,
                 slug: slug.to_owned(),
@@ -205,9 +208,9 @@ impl Server {
         fill(&self.services, &self.url, record.id, rows, objects).await?;
         let started = Instant::now();
         let id =
-            tenantry_server::lifecycle::offboard(&self.services, &record, Duration::ZERO, "bench")
+            tenantry_server::lifecycle::offboard(&self.lifecycle, &record, Duration::ZERO, "bench")
                 .await?;
-        let record = tenantry_server::lifecycle::finished(&self.services, id).await?;
+        let record = tenantry_server::lifecycle::finished(&self.lifecycle, id).await?;
         anyhow::ensure!(
             record.state == tenantry::workflow::WorkflowState::Succeeded,
             "{record:?}"

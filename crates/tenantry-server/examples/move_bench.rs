@@ -64,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
     let data_dir = std::env::temp_dir().join(format!("tenantry-move-bench-{}", std::process::id()));
     let support::Serving {
         services,
+        lifecycle,
         addr,
         stop: stop_server,
         workers: _workers,
@@ -129,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
         let from = record.tier;
         let started = Instant::now();
         let id = tenantry_server::lifecycle::tier_move::start(
-            &services,
+            &lifecycle,
             &record,
             to,
             None,
@@ -138,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
             "bench",
         )
         .await?;
-        let done = tenantry_server::lifecycle::finished(&services, id).await?;
+        let done = tenantry_server::lifecycle::finished(&lifecycle, id).await?;
         anyhow::ensure!(
             done.state == tenantry::workflow::WorkflowState::Succeeded,
             "the move to {to}: {:?} {:#?}",

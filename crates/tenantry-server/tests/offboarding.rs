@@ -444,10 +444,10 @@ async fn a_deleted_tenant_leaves_the_metrics() {
     let id = record.id.to_string();
     assert!(s.metrics().await.contains(&id), "labelled while it is busy");
     let workflow =
-        tenantry_server::lifecycle::offboard(&s.services, &record, Duration::ZERO, "test")
+        tenantry_server::lifecycle::offboard(&s.lifecycle, &record, Duration::ZERO, "test")
             .await
             .unwrap();
-    let finished = tenantry_server::lifecycle::finished(&s.services, workflow)
+    let finished = tenantry_server::lifecycle::finished(&s.lifecycle, workflow)
         .await
         .unwrap();
     assert_eq!(finished.state, tenantry::workflow::WorkflowState::Succeeded);

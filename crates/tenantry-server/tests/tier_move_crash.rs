@@ -77,6 +77,7 @@ async fn a_move_killed_at_every_step_resumes_and_completes() {
     let services = tenantry_server::app::connect(&settings.resolve().unwrap())
         .await
         .unwrap();
+    let lifecycle = tenantry_server::lifecycle::Lifecycle::new(&services);
     let acme = services
         .tenants
         .find(&TenantKey::Slug("acme".into()))
@@ -118,7 +119,7 @@ async fn a_move_killed_at_every_step_resumes_and_completes() {
                 .await
                 .unwrap()
                 .unwrap();
-            let id = tier_move::start(&services, &record, to, None, Duration::ZERO, false, "test")
+            let id = tier_move::start(&lifecycle, &record, to, None, Duration::ZERO, false, "test")
                 .await
                 .unwrap();
             let deadline = tokio::time::Instant::now() + Duration::from_secs(120);

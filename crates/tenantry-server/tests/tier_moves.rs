@@ -130,7 +130,7 @@ async fn move_while_writing_on(s: &TestServer, slug: &'static str, to: Tier, ser
     let (_, first) = status_and_json(s.as_tenant(slug, Method::GET, "/api/orders")).await;
     assert!(first["orders"].is_array(), "{first}");
     let id = tier_move::start(
-        &s.services,
+        &s.lifecycle,
         &before,
         to,
         server.map(str::to_owned),
@@ -140,7 +140,7 @@ async fn move_while_writing_on(s: &TestServer, slug: &'static str, to: Tier, ser
     )
     .await
     .unwrap();
-    let finished = tenantry_server::lifecycle::finished(&s.services, id);
+    let finished = tenantry_server::lifecycle::finished(&s.lifecycle, id);
     let Ok(done) = tokio::time::timeout(Duration::from_secs(180), finished).await else {
         let workflows = s.services.workflow_store.get(id).await.unwrap();
         panic!("the move to {to} did not end: {workflows:#?}");
@@ -329,7 +329,7 @@ async fn a_mismatch_stops_the_move_until_resumed(s: &TestServer) {
     let acme = s.record("acme").await;
     let order = s.ids("acme", "/api/orders", "orders").await.remove(0);
     let id = tier_move::start(
-        &s.services,
+        &s.lifecycle,
         &acme,
         Tier::Database,
         None,
@@ -352,7 +352,7 @@ async fn a_mismatch_stops_the_move_until_resumed(s: &TestServer) {
     )
     .await;
     assert_eq!(changed, 1);
-    tier_move::order(&s.services, &acme, tier_move::MoveOrder::Cutover, "test")
+    tier_move::order(&s.lifecycle, &acme, tier_move::MoveOrder::Cutover, "test")
         .await
         .unwrap();
     let stopped = until_move(s, id, "verify to stop the move", |r| {
@@ -377,7 +377,7 @@ async fn a_mismatch_stops_the_move_until_resumed(s: &TestServer) {
         "reads come from the source: {body}"
     );
 
-    tier_move::order(&s.services, &acme, tier_move::MoveOrder::Resume, "test")
+    tier_move::order(&s.lifecycle, &acme, tier_move::MoveOrder::Resume, "test")
         .await
         .unwrap();
     let done = until_move(s, id, "the resumed move to end", |r| !r.state.is_live()).await;
@@ -404,7 +404,7 @@ async fn a_rollback_after_the_cutover_keeps_every_write(s: &TestServer) {
     let acme = s.record("acme").await;
     let week = Duration::from_secs(7 * 24 * 3600);
     let id = tier_move::start(
-        &s.services,
+        &s.lifecycle,
         &acme,
         Tier::Database,
         None,
@@ -442,7 +442,7 @@ async fn a_rollback_after_the_cutover_keeps_every_write(s: &TestServer) {
     };
     assert!(target_exists(s).await);
 
-    tier_move::order(&s.services, &acme, tier_move::MoveOrder::Rollback, "test")
+    tier_move::order(&s.lifecycle, &acme, tier_move::MoveOrder::Rollback, "test")
         .await
         .unwrap();
     let done = until_move(s, id, "the rollback", |r| !r.state.is_live()).await;

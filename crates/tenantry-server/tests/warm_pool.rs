@@ -45,7 +45,7 @@ async fn signs_up_from_the_pool(
     let slug = format!("warm-{}", tier.as_str());
     let email = format!("boss@{slug}.example");
     let (record, _) = tenantry_server::lifecycle::onboard(
-        &s.services,
+        &s.lifecycle,
         NewTenant {
             id: None,
             slug: slug.clone(),

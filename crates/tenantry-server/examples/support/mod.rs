@@ -49,6 +49,7 @@ pub(crate) async fn recreate_database(url: &str) -> anyhow::Result<()> {
 #[allow(dead_code)] // not every benchmark runs a server
 pub(crate) struct Serving {
     pub(crate) services: tenantry_server::services::Services,
+    pub(crate) lifecycle: tenantry_server::lifecycle::Lifecycle,
     pub(crate) addr: std::net::SocketAddr,
     pub(crate) stop: tokio::sync::oneshot::Sender<()>,
     pub(crate) workers: tenantry_server::app::Background,
@@ -69,9 +70,10 @@ pub(crate) async fn serve(
     tokio::spawn(tenantry_server::run(listener, app.api, async {
         let _ = stopped.await;
     }));
-    let workers = tenantry_server::app::workers(&config, &services)?;
+    let workers = tenantry_server::app::workers(&config, &app.lifecycle)?;
     Ok(Serving {
         services,
+        lifecycle: app.lifecycle,
         addr,
         stop,
         workers,

@@ -31,7 +31,7 @@ pub(crate) async fn log_request(State(app): State<AppState>, req: Request, next:
         "request"
     );
     let ctx = tenantry::context::current();
-    app.metrics.record(
+    app.services.http_metrics.record(
         &RequestLabels {
             method: method.as_str(),
             route: route.as_deref().unwrap_or("unmatched"),

@@ -15,9 +15,9 @@ use super::AppState;
 
 /// Serves the exposition (on the admin listener only: it names tenants).
 pub(crate) async fn render(State(app): State<AppState>) -> impl IntoResponse {
-    let mut text = app.metrics.render();
+    let mut text = app.services.http_metrics.render();
     text.push_str(&app.services.job_metrics.render());
-    text.push_str(&app.limit_metrics.render());
+    text.push_str(&app.services.limit_metrics.render());
     let mut depths = Vec::new();
     for lane in Lane::ALL {
         let stats =

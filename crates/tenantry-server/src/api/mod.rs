@@ -66,14 +66,10 @@ pub(crate) struct Shared {
     /// The open services (tenant plane, registry, storage, secrets,
     /// settings, queue, invoice summaries).
     pub services: crate::services::Services,
-    /// What `/metrics` serves about requests.
-    pub metrics: std::sync::Arc<tenantry::metrics::HttpMetrics>,
-    /// …and refusals by the tenant limits.
-    pub limit_metrics: std::sync::Arc<tenantry::metrics::LimitMetrics>,
     /// The edge's membership cache, told when a user changes.
     pub members: tenantry::edge::CachedMembership,
-    /// Lifecycle workflows (sign-up's onboarding).
-    pub workflows: tenantry::workflow::Workflows,
+    /// The lifecycle (sign-up's onboarding, the stuck-workflow metric).
+    pub lifecycle: crate::lifecycle::Lifecycle,
     /// Sign-ups per client address (in Redis when configured).
     pub signup_rates: std::sync::Arc<dyn tenantry::limits::RateStore>,
     /// Whether sign-up is open, and its limits' and slugs' settings.

@@ -30,6 +30,7 @@ use tower::Layer;
 
 use crate::api::{self, AppState, Shared};
 use crate::config::Config;
+use crate::lifecycle::Lifecycle;
 use crate::limit_sizes::LimitSizes;
 use crate::services::Services;
 
@@ -62,6 +63,9 @@ pub struct App {
     pub api: Router,
     /// Operators' endpoints (`/metrics`, health), for `--admin-listen`.
     pub admin: Router,
+    /// The lifecycle's workflow kinds, built here once: the API's
+    /// sign-up launches them, [`workers`] runs them.
+    pub lifecycle: Lifecycle,
 }
 
 /// The app for `services`. A request to the API port meets, outermost
@@ -80,14 +84,13 @@ pub struct App {
 ///    log, so a refusal is logged and measured like any answer;
 /// 7. the API routes.
 pub fn build(config: &Config, services: &Services) -> App {
+    let lifecycle = Lifecycle::new(services);
     let members = crate::membership::UserMembership::cached(services.db.clone());
     let limit_metrics = services.limit_metrics.clone();
     let state = AppState::new(Shared {
         services: services.clone(),
-        metrics: services.http_metrics.clone(),
-        limit_metrics: limit_metrics.clone(),
         members: members.clone(),
-        workflows: crate::lifecycle::workflows(services),
+        lifecycle: lifecycle.clone(),
         signup_rates: match &services.signup_rates {
             Some(redis) => Arc::new(redis.clone()),
             None => Arc::new(tenantry::limits::LocalRates::default()),
@@ -126,6 +129,7 @@ pub fn build(config: &Config, services: &Services) -> App {
     App {
         admin: api::admin_router(state),
         api,
+        lifecycle,
     }
 }
 
@@ -141,8 +145,10 @@ fn limits(sizes: LimitSizes, services: &Services, metrics: Arc<LimitMetrics>) ->
     }
 }
 
-/// Starts the job workers and the scheduler (none with `--workers 0`).
-pub fn workers(config: &Config, services: &Services) -> Result<Background, ServerError> {
+/// Starts the job workers and the scheduler (none with `--workers 0`),
+/// over the services of `lifecycle` (the app's, [`App::lifecycle`]).
+pub fn workers(config: &Config, lifecycle: &Lifecycle) -> Result<Background, ServerError> {
+    let services = &lifecycle.services;
     let mut background = crate::jobs::start(config, services)?;
     // Every serving process acknowledges (workers or none): a change that
     // holds a tenant waits for it, and its fence refuses held tenants.
@@ -154,7 +160,7 @@ pub fn workers(config: &Config, services: &Services) -> Result<Background, Serve
     });
     background.spawn(acknowledger.run(background.stopping()));
     if config.jobs.workers > 0 {
-        crate::lifecycle::start(config, services, &mut background);
+        crate::lifecycle::start(config, lifecycle, &mut background);
     }
     Ok(background)
 }

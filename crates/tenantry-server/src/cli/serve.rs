@@ -93,6 +93,7 @@ pub(crate) async fn run(settings: &Settings, args: ServeArgs) -> anyhow::Result<
         crate::demo::seed(&services).await?;
     }
     let app = app::build(&config, &services);
+    let lifecycle = app.lifecycle.clone();
     let admin_listener = match args.admin_listen {
         AdminListen::Off => None,
         AdminListen::On(addr) => {
@@ -134,7 +135,7 @@ pub(crate) async fn run(settings: &Settings, args: ServeArgs) -> anyhow::Result<
         base = config.base_domain,
         port = addr.port(),
     );
-    let background = app::workers(&config, &services)?;
+    let background = app::workers(&config, &lifecycle)?;
     let (stop, stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;

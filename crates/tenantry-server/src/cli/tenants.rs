@@ -151,6 +151,8 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
         | TenantsCommand::SetPlan { .. } => app::open(&config).await?,
         _ => app::connect(&config).await?,
     };
+    // The workflow kinds, built once for this command.
+    let lifecycle = crate::lifecycle::Lifecycle::new(&services);
     let tenants = &services.tenants;
     let by_slug = |slug: String| async move {
         tenants
@@ -159,7 +161,7 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
             .with_context(|| format!("no tenant {slug:?}"))
     };
     match cmd {
-        TenantsCommand::Create(args) => create(&services, args).await?,
+        TenantsCommand::Create(args) => create(&lifecycle, args).await?,
         TenantsCommand::List => {
             for record in tenants.list().await? {
                 crate::stdout::outln!(
@@ -181,16 +183,16 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
         }
         TenantsCommand::Resume { slug } => {
             let record = by_slug(slug).await?;
-            print_tenant(&serve_again(&services, &record).await?);
+            print_tenant(&serve_again(&lifecycle, &record).await?);
         }
         TenantsCommand::SetPlan { slug, plan } => {
             let record = by_slug(slug).await?;
-            set_plan(&services, &record, plan).await?;
+            set_plan(&lifecycle, &record, plan).await?;
         }
         TenantsCommand::Export { slug } => export(&services, &*by_slug(slug).await?).await?,
         TenantsCommand::Delete { slug, grace } => {
             let record = by_slug(slug).await?;
-            offboard(&services, &record, grace).await?;
+            offboard(&lifecycle, &record, grace).await?;
         }
         TenantsCommand::Residue { slug } => {
             let record = by_slug(slug).await?;
@@ -213,7 +215,7 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
         }
         TenantsCommand::Move(args) => {
             let record = by_slug(args.slug.clone()).await?;
-            move_tenant(&services, &record, args).await?;
+            move_tenant(&lifecycle, &record, args).await?;
         }
         TenantsCommand::Provision { slug } => {
             let record = by_slug(slug).await?;
@@ -227,7 +229,7 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
                     record.state
                 );
             }
-            print_tenant(&finish_onboarding(&services, &record).await?);
+            print_tenant(&finish_onboarding(&lifecycle, &record).await?);
         }
     }
     Ok(())
@@ -235,7 +237,7 @@ pub(crate) async fn run(settings: &Settings, cmd: TenantsCommand) -> anyhow::Res
 
 /// `tenants create`: registers and onboards through the one onboarding
 /// path, then runs the workflow here.
-async fn create(services: &crate::services::Services, args: CreateArgs) -> anyhow::Result<()> {
+async fn create(lifecycle: &crate::lifecycle::Lifecycle, args: CreateArgs) -> anyhow::Result<()> {
     let CreateArgs {
         slug,
         name,
@@ -266,20 +268,19 @@ async fn create(services: &crate::services::Services, args: CreateArgs) -> anyho
         domains,
         database_server,
     };
-    let workflows = crate::lifecycle::workflows(services);
-    let (record, id) =
-        crate::lifecycle::onboard_with(&workflows, services, new, admin_email, "cli").await?;
-    print_tenant(&run_workflow(services, &workflows, &record, id).await?);
+    let (record, id) = crate::lifecycle::onboard(lifecycle, new, admin_email, "cli").await?;
+    print_tenant(&run_workflow(lifecycle, &record, id).await?);
     Ok(())
 }
 
 /// `tenants move`: starts a move or gives a running one an order, and
 /// watches it here; or shows where it stands.
 async fn move_tenant(
-    services: &crate::services::Services,
+    lifecycle: &crate::lifecycle::Lifecycle,
     record: &TenantRecord,
     args: MoveArgs,
 ) -> anyhow::Result<()> {
+    let services = &lifecycle.services;
     let MoveArgs {
         to,
         database_server,
@@ -303,7 +304,7 @@ async fn move_tenant(
     let id = match (to, order) {
         (Some(to), _) => {
             tier_move::start(
-                services,
+                lifecycle,
                 record,
                 to,
                 database_server,
@@ -313,23 +314,16 @@ async fn move_tenant(
             )
             .await?
         }
-        (None, Some(order)) => tier_move::order(services, record, order, "cli").await?,
+        (None, Some(order)) => tier_move::order(lifecycle, record, order, "cli").await?,
         (None, None) => {
             let shown = tier_move::show(services, record).await?;
             crate::stdout::outln!("{}", serde_json::to_string_pretty(&shown)?);
             return Ok(());
         }
     };
-    let workflows = crate::lifecycle::workflows(services);
     let bar = super::progress::WorkflowBar::new();
-    let last = crate::lifecycle::run_here(
-        services,
-        &workflows,
-        id,
-        &|r| bar.show(r),
-        &tier_move::far_enough,
-    )
-    .await?;
+    let last =
+        crate::lifecycle::run_here(lifecycle, id, &|r| bar.show(r), &tier_move::far_enough).await?;
     bar.finish(&last);
     let shown = tier_move::show(services, record).await?;
     crate::stdout::outln!("{}", serde_json::to_string_pretty(&shown)?);
@@ -342,10 +336,11 @@ async fn move_tenant(
 /// `tenants set-plan`: runs the plan change here (nothing when it is
 /// the tenant's plan already).
 async fn set_plan(
-    services: &crate::services::Services,
+    lifecycle: &crate::lifecycle::Lifecycle,
     record: &TenantRecord,
     plan: Plan,
 ) -> anyhow::Result<()> {
+    let services = &lifecycle.services;
     let plan = crate::plans::catalog().plan(plan.as_str())?;
     if plan == record.plan {
         print_tenant(record);
@@ -355,7 +350,7 @@ async fn set_plan(
         from: record.plan.as_str().to_owned(),
         to: plan.as_str().to_owned(),
     };
-    let workflows = crate::lifecycle::workflows(services);
+    let workflows = &lifecycle.workflows;
     let id = workflows
         .launch(
             &*services.queue,
@@ -365,7 +360,7 @@ async fn set_plan(
             Some("cli"),
         )
         .await?;
-    print_tenant(&run_workflow(services, &workflows, record, id).await?);
+    print_tenant(&run_workflow(lifecycle, record, id).await?);
     Ok(())
 }
 
@@ -422,27 +417,27 @@ async fn resume(
 /// Resumes `record`'s onboarding, or starts it again, and runs it here
 /// with a progress bar on a terminal; the tenant as it ends up.
 async fn finish_onboarding(
-    services: &crate::services::Services,
+    lifecycle: &crate::lifecycle::Lifecycle,
     record: &TenantRecord,
 ) -> anyhow::Result<TenantRecord> {
-    let workflows = crate::lifecycle::workflows(services);
-    let id = match resume(services, &workflows, record, crate::lifecycle::ONBOARDING).await? {
+    let services = &lifecycle.services;
+    let workflows = &lifecycle.workflows;
+    let id = match resume(services, workflows, record, crate::lifecycle::ONBOARDING).await? {
         Some(running) => running,
-        None => {
-            crate::lifecycle::start_onboarding(&workflows, services, record, None, "cli").await?
-        }
+        None => crate::lifecycle::start_onboarding(lifecycle, record, None, "cli").await?,
     };
-    run_workflow(services, &workflows, record, id).await
+    run_workflow(lifecycle, record, id).await
 }
 
 /// Starts (or resumes) `record`'s offboarding and runs it here: to the end
 /// without a grace period, else up to the grace period (the export done),
 /// printing where the export is and when the data goes.
 async fn offboard(
-    services: &crate::services::Services,
+    lifecycle: &crate::lifecycle::Lifecycle,
     record: &TenantRecord,
     grace: std::time::Duration,
 ) -> anyhow::Result<()> {
+    let services = &lifecycle.services;
     use crate::lifecycle::{OFFBOARDING, Offboarding};
     if record.state == TenantState::Deleted {
         anyhow::bail!(
@@ -451,10 +446,10 @@ async fn offboard(
             record.slug
         );
     }
-    let workflows = crate::lifecycle::workflows(services);
-    let id = match resume(services, &workflows, record, OFFBOARDING).await? {
+    let workflows = &lifecycle.workflows;
+    let id = match resume(services, workflows, record, OFFBOARDING).await? {
         Some(running) => running,
-        None => crate::lifecycle::offboard(services, record, grace, "cli").await?,
+        None => crate::lifecycle::offboard(lifecycle, record, grace, "cli").await?,
     };
     let first = workflows.get(id).await?;
     let input: Offboarding = serde_json::from_value(first.input.clone())?;
@@ -467,8 +462,7 @@ async fn offboard(
         exported && std::time::SystemTime::now() < delete_after
     };
     let bar = super::progress::WorkflowBar::new();
-    let last =
-        crate::lifecycle::run_here(services, &workflows, id, &|r| bar.show(r), &waiting).await?;
+    let last = crate::lifecycle::run_here(lifecycle, id, &|r| bar.show(r), &waiting).await?;
     bar.finish(&last);
     match last.state {
         tenantry::workflow::WorkflowState::Succeeded => {
@@ -515,14 +509,12 @@ async fn offboard(
 /// Runs workflow `id` of `record` here with a progress bar; the tenant as
 /// it ends up, or an error naming how the workflow ended and why.
 async fn run_workflow(
-    services: &crate::services::Services,
-    workflows: &tenantry::workflow::Workflows,
+    lifecycle: &crate::lifecycle::Lifecycle,
     record: &TenantRecord,
     id: tenantry::workflow::WorkflowId,
 ) -> anyhow::Result<TenantRecord> {
     let bar = super::progress::WorkflowBar::new();
-    let finished =
-        crate::lifecycle::run_here(services, workflows, id, &|r| bar.show(r), &|_| false).await?;
+    let finished = crate::lifecycle::run_here(lifecycle, id, &|r| bar.show(r), &|_| false).await?;
     bar.finish(&finished);
     if finished.state != tenantry::workflow::WorkflowState::Succeeded {
         anyhow::bail!(
@@ -533,7 +525,8 @@ async fn run_workflow(
             finished.error.as_deref().unwrap_or("no reason recorded")
         );
     }
-    Ok((*services
+    Ok((*lifecycle
+        .services
         .tenants
         .find(&TenantKey::Id(record.id))
         .await?
@@ -554,11 +547,12 @@ pub(crate) fn print_tenant(record: &TenantRecord) {
 /// its point of no return refuses: a tenant being deleted is never served
 /// again.
 async fn serve_again(
-    services: &crate::services::Services,
+    lifecycle: &crate::lifecycle::Lifecycle,
     record: &TenantRecord,
 ) -> anyhow::Result<TenantRecord> {
+    let services = &lifecycle.services;
     use tenantry::workflow::WorkflowState;
-    let workflows = crate::lifecycle::workflows(services);
+    let workflows = &lifecycle.workflows;
     let deleting = services
         .workflow_store
         .list(Some(record.id), 20)
@@ -571,8 +565,7 @@ async fn serve_again(
             .await
             .with_context(|| format!("tenant {} is being deleted", record.slug))?;
         let end =
-            crate::lifecycle::run_here(services, &workflows, offboarding.id, &|_| {}, &|_| false)
-                .await?;
+            crate::lifecycle::run_here(lifecycle, offboarding.id, &|_| {}, &|_| false).await?;
         eprintln!(
             "deletion of {} cancelled (workflow {}, {})",
             record.slug, offboarding.id, end.state

@@ -52,7 +52,8 @@ pub(crate) enum WorkflowsCommand {
 pub(crate) async fn run(settings: &Settings, cmd: WorkflowsCommand) -> anyhow::Result<()> {
     let config = settings.resolve()?;
     let services = app::connect(&config).await?;
-    let workflows = crate::lifecycle::workflows(&services);
+    let lifecycle = crate::lifecycle::Lifecycle::new(&services);
+    let workflows = &lifecycle.workflows;
     let slug_of = async |record: &WorkflowRecord| {
         services
             .tenants
@@ -101,14 +102,8 @@ pub(crate) async fn run(settings: &Settings, cmd: WorkflowsCommand) -> anyhow::R
             workflows.schedule(&*services.queue, id).await?;
             if wait {
                 let bar = super::progress::WorkflowBar::new();
-                let end = crate::lifecycle::run_here(
-                    &services,
-                    &workflows,
-                    id,
-                    &|r| bar.show(r),
-                    &|_| false,
-                )
-                .await?;
+                let end = crate::lifecycle::run_here(&lifecycle, id, &|r| bar.show(r), &|_| false)
+                    .await?;
                 bar.finish(&end);
             }
         }
@@ -126,11 +121,11 @@ pub(crate) async fn run(settings: &Settings, cmd: WorkflowsCommand) -> anyhow::R
                             Some("cli:retry"),
                         )
                         .await?;
-                    run_to_end(&services, &workflows, again).await?;
+                    run_to_end(&lifecycle, again).await?;
                 }
                 WorkflowState::Running | WorkflowState::Compensating => {
                     workflows.schedule(&*services.queue, record.id).await?;
-                    run_to_end(&services, &workflows, record.id).await?;
+                    run_to_end(&lifecycle, record.id).await?;
                 }
                 WorkflowState::Succeeded => {
                     bail!("workflow {id} succeeded; there is nothing to retry")
@@ -159,14 +154,9 @@ pub(crate) async fn run(settings: &Settings, cmd: WorkflowsCommand) -> anyhow::R
 
 /// Runs workflow `id` here with a progress bar and prints how it ended;
 /// an error unless it succeeded.
-async fn run_to_end(
-    services: &crate::services::Services,
-    workflows: &tenantry::workflow::Workflows,
-    id: WorkflowId,
-) -> anyhow::Result<()> {
+async fn run_to_end(lifecycle: &crate::lifecycle::Lifecycle, id: WorkflowId) -> anyhow::Result<()> {
     let bar = super::progress::WorkflowBar::new();
-    let end =
-        crate::lifecycle::run_here(services, workflows, id, &|r| bar.show(r), &|_| false).await?;
+    let end = crate::lifecycle::run_here(lifecycle, id, &|r| bar.show(r), &|_| false).await?;
     bar.finish(&end);
     crate::stdout::outln!("{}", serde_json::to_string_pretty(&end)?);
     if end.state != tenantry::workflow::WorkflowState::Succeeded {

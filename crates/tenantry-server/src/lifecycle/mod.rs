@@ -37,52 +37,66 @@ pub enum OnboardError {
     Launch(#[from] tenantry::workflow::WorkflowError),
 }
 
+/// The lifecycle's handles: the services its steps work on and the
+/// workflow kinds over them. The kinds' steps capture the services, so the
+/// registry is built from them — once per process, by the composition
+/// root ([`crate::app::build`], or a CLI command) — and handed on from
+/// there with this.
+#[derive(Clone)]
+pub struct Lifecycle {
+    /// The services the steps work on.
+    pub services: Services,
+    /// The server's workflow kinds (onboarding, plan change, offboarding,
+    /// tier move) over them.
+    pub workflows: Workflows,
+}
+
+impl Lifecycle {
+    /// The server's workflow kinds over `services`.
+    pub fn new(services: &Services) -> Self {
+        Self {
+            services: services.clone(),
+            workflows: Workflows::new(
+                services.workflow_store.clone(),
+                [
+                    onboarding::definition(services),
+                    plan_change::definition(services),
+                    offboarding::definition(services),
+                    tier_move::definition(services),
+                ],
+            ),
+        }
+    }
+}
+
 /// Registers `tenant` (`provisioning`; from the warm pool when it has a
 /// target of its tier) and starts its onboarding on the queue, for the
 /// server's lifecycle workers; the record and the workflow. The one way a
 /// tenant is onboarded: sign-up, the CLI and the demo's callers all come
 /// here (the CLI then runs the workflow itself).
 pub async fn onboard(
-    services: &Services,
+    lifecycle: &Lifecycle,
     tenant: tenantry::registry::NewTenant,
     admin_email: Option<String>,
     requested_by: &str,
 ) -> Result<(tenantry::registry::TenantRecord, WorkflowId), OnboardError> {
-    onboard_with(
-        &workflows(services),
-        services,
-        tenant,
-        admin_email,
-        requested_by,
-    )
-    .await
-}
-
-/// [`onboard`] with the workflow kinds the caller already has.
-pub(crate) async fn onboard_with(
-    workflows: &Workflows,
-    services: &Services,
-    tenant: tenantry::registry::NewTenant,
-    admin_email: Option<String>,
-    requested_by: &str,
-) -> Result<(tenantry::registry::TenantRecord, WorkflowId), OnboardError> {
-    let record = crate::provision::register(services, tenant).await?;
-    let id = start_onboarding(workflows, services, &record, admin_email, requested_by).await?;
+    let record = crate::provision::register(&lifecycle.services, tenant).await?;
+    let id = start_onboarding(lifecycle, &record, admin_email, requested_by).await?;
     Ok((record, id))
 }
 
 /// Queues the onboarding of `record` (registered, `provisioning`).
 pub(crate) async fn start_onboarding(
-    workflows: &Workflows,
-    services: &Services,
+    lifecycle: &Lifecycle,
     record: &tenantry::registry::TenantRecord,
     admin_email: Option<String>,
     requested_by: &str,
 ) -> Result<WorkflowId, OnboardError> {
     let input = serde_json::to_value(Onboarding { admin_email })?;
-    Ok(workflows
+    Ok(lifecycle
+        .workflows
         .launch(
-            &*services.queue,
+            &*lifecycle.services.queue,
             ONBOARDING,
             record.id,
             input,
@@ -96,7 +110,7 @@ pub(crate) async fn start_onboarding(
 /// workflow, for the server's lifecycle workers. `requested_by` goes into
 /// the deletion record.
 pub async fn offboard(
-    services: &Services,
+    lifecycle: &Lifecycle,
     record: &tenantry::registry::TenantRecord,
     grace: Duration,
     requested_by: &str,
@@ -108,9 +122,10 @@ pub async fn offboard(
         requested_by: requested_by.to_owned(),
         requested_at_ms: now,
     };
-    Ok(workflows(services)
+    Ok(lifecycle
+        .workflows
         .launch(
-            &*services.queue,
+            &*lifecycle.services.queue,
             OFFBOARDING,
             record.id,
             serde_json::to_value(input)?,
@@ -121,9 +136,12 @@ pub async fn offboard(
 
 /// Waits until workflow `id` has ended (the server's workers run it) and
 /// returns its record.
-pub async fn finished(services: &Services, id: WorkflowId) -> Result<WorkflowRecord, ServerError> {
+pub async fn finished(
+    lifecycle: &Lifecycle,
+    id: WorkflowId,
+) -> Result<WorkflowRecord, ServerError> {
     loop {
-        let record = workflows(services).get(id).await?;
+        let record = lifecycle.workflows.get(id).await?;
         if !record.state.is_live() {
             return Ok(record);
         }
@@ -132,31 +150,21 @@ pub async fn finished(services: &Services, id: WorkflowId) -> Result<WorkflowRec
     }
 }
 
-/// The server's workflow kinds over its services.
-pub(crate) fn workflows(services: &Services) -> Workflows {
-    Workflows::new(
-        services.workflow_store.clone(),
-        [
-            onboarding::definition(services),
-            plan_change::definition(services),
-            offboarding::definition(services),
-            tier_move::definition(services),
-        ],
-    )
-}
-
 /// Starts this process's share of the lifecycle work into `background`: a
 /// lifecycle-lane worker, every live workflow queued again (one whose job
 /// was lost resumes here), and the stuck-workflow report.
 pub(crate) fn start(
     config: &crate::config::Config,
-    services: &Services,
+    lifecycle: &Lifecycle,
     background: &mut crate::jobs::Background,
 ) {
-    let workflows = workflows(services);
+    let Lifecycle {
+        services,
+        workflows,
+    } = lifecycle.clone();
     let name = format!("{}:{}", crate::process::process_name(), Lane::Lifecycle);
-    let worker = worker(services, &workflows, &name, config.jobs.lease)
-        .observed_by(services.job_metrics.clone());
+    let worker =
+        worker(lifecycle, &name, config.jobs.lease).observed_by(services.job_metrics.clone());
     background.spawn(worker.run(background.stopping()));
     background.spawn(report_stuck(workflows.clone(), background.stopping()));
     if config.warm_pool > 0 {
@@ -234,14 +242,13 @@ async fn report_stuck(
     }
 }
 
-/// A lifecycle-lane worker that runs `workflows`' steps, holding each
+/// A lifecycle-lane worker that runs the lifecycle's steps, holding each
 /// claimed step for `lease` (renewed while it runs).
-pub(crate) fn worker(
-    services: &Services,
-    workflows: &Workflows,
-    name: &str,
-    lease: Duration,
-) -> Worker {
+pub(crate) fn worker(lifecycle: &Lifecycle, name: &str, lease: Duration) -> Worker {
+    let Lifecycle {
+        services,
+        workflows,
+    } = lifecycle;
     let mut options = WorkerOptions::new(Lane::Lifecycle, name.to_owned());
     options.concurrency = 4;
     options.lease = lease;
@@ -259,15 +266,14 @@ pub(crate) fn worker(
 /// out a grace period is left to the server's workers), calling
 /// `progress` after every change; returns the last record seen.
 pub(crate) async fn run_here(
-    services: &Services,
-    workflows: &Workflows,
+    lifecycle: &Lifecycle,
     id: WorkflowId,
     progress: &dyn Fn(&WorkflowRecord),
     far_enough: &dyn Fn(&WorkflowRecord) -> bool,
 ) -> Result<WorkflowRecord, ServerError> {
+    let workflows = &lifecycle.workflows;
     let worker = worker(
-        services,
-        workflows,
+        lifecycle,
         &format!("cli:{}:workflow-{id}", std::process::id()),
         Duration::from_secs(30),
     );

@@ -27,6 +27,8 @@ pub struct TestServer {
     pub http: reqwest::Client,
     pub config: Config,
     pub services: Services,
+    /// The app's lifecycle (its workflow kinds over `services`).
+    pub lifecycle: tenantry_server::lifecycle::Lifecycle,
     shutdown: Option<(
         tokio::sync::oneshot::Sender<()>,
         tokio::sync::oneshot::Sender<()>,
@@ -81,6 +83,7 @@ impl TestServer {
         let services = tenantry_server::app::open(&config).await.expect("services");
         tenantry_server::demo::seed(&services).await.expect("seed");
         let app = tenantry_server::app::build(&config, &services);
+        let lifecycle = app.lifecycle.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -98,7 +101,7 @@ impl TestServer {
             let _ = admin_rx.await;
         }));
         let background =
-            tenantry_server::app::workers(&config, &services).expect("background jobs");
+            tenantry_server::app::workers(&config, &lifecycle).expect("background jobs");
         TestServer {
             _background: background,
             addr,
@@ -106,6 +109,7 @@ impl TestServer {
             http: tenantry_testkit::http(),
             config,
             services,
+            lifecycle,
             shutdown: Some((tx, admin_tx)),
             data_dir,
             pg,

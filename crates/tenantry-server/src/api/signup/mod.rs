@@ -230,21 +230,20 @@ pub(crate) async fn confirm(
         database_server: None,
     };
     let admin_email = Some(request.admin_email);
-    let (record, workflow) =
-        crate::lifecycle::onboard_with(&app.workflows, &app.services, new, admin_email, "signup")
-            .await
-            .map_err(|e| match e {
-                OnboardError::Register(RegisterError::Registry(RegistryError::InvalidSlug(e))) => {
-                    ApiError::field("slug", e.to_string())
-                }
-                // Told only to whoever holds the confirmation, from the mailbox.
-                OnboardError::Register(RegisterError::Registry(RegistryError::Conflict {
-                    ..
-                })) => ApiError::Conflict("that slug is taken".into()),
-                OnboardError::Register(RegisterError::Registry(RegistryError::Data(e))) => e.into(),
-                OnboardError::Launch(e) => e.into(),
-                other => ApiError::Internal(other.to_string()),
-            })?;
+    let (record, workflow) = crate::lifecycle::onboard(&app.lifecycle, new, admin_email, "signup")
+        .await
+        .map_err(|e| match e {
+            OnboardError::Register(RegisterError::Registry(RegistryError::InvalidSlug(e))) => {
+                ApiError::field("slug", e.to_string())
+            }
+            // Told only to whoever holds the confirmation, from the mailbox.
+            OnboardError::Register(RegisterError::Registry(RegistryError::Conflict { .. })) => {
+                ApiError::Conflict("that slug is taken".into())
+            }
+            OnboardError::Register(RegisterError::Registry(RegistryError::Data(e))) => e.into(),
+            OnboardError::Launch(e) => e.into(),
+            other => ApiError::Internal(other.to_string()),
+        })?;
     tracing::info!(
         target: "tenantry::audit",
         event = "signup.confirmed",

@@ -29,7 +29,7 @@ use tenantry::moves::{TableCheck, TierCopy};
 use tenantry::registry::{RouteChange, TenantRecord, TenantState};
 use tenantry::workflow::{Step, StepContext, StepError, WorkflowDef, WorkflowId};
 
-use super::in_tenant;
+use super::{Lifecycle, in_tenant};
 use crate::services::Services;
 
 mod crash_hook;
@@ -97,7 +97,7 @@ fn input(ctx: &StepContext) -> Result<TierMove, ServerError> {
 /// Starts moving `record` to tier `to` (`server`: the database tier on
 /// another PostgreSQL server); the workflow, for the lifecycle workers.
 pub async fn start(
-    services: &Services,
+    lifecycle: &Lifecycle,
     record: &TenantRecord,
     to: Tier,
     server: Option<String>,
@@ -105,6 +105,7 @@ pub async fn start(
     hold: bool,
     requested_by: &str,
 ) -> Result<WorkflowId, ServerError> {
+    let services = &lifecycle.services;
     if record.tier == to {
         refuse!("{} is on the {to} tier already", record.slug);
     }
@@ -144,7 +145,8 @@ pub async fn start(
         hold,
         requested_by: requested_by.to_owned(),
     };
-    Ok(super::workflows(services)
+    Ok(lifecycle
+        .workflows
         .launch(
             &*services.queue,
             TIER_MOVE,
@@ -171,12 +173,15 @@ pub enum MoveOrder {
 
 /// Gives the running move of `record` `order`; the workflow.
 pub async fn order(
-    services: &Services,
+    lifecycle: &Lifecycle,
     record: &TenantRecord,
     order: MoveOrder,
     by: &str,
 ) -> Result<WorkflowId, ServerError> {
-    let workflows = super::workflows(services);
+    let Lifecycle {
+        services,
+        workflows,
+    } = lifecycle;
     let running = workflows
         .store()
         .list(Some(record.id), 20)
