@@ -41,6 +41,7 @@ pub mod control;
 mod failure;
 pub(crate) mod fence;
 mod migration;
+mod ran;
 #[cfg(feature = "edge")]
 mod response;
 mod row;
@@ -59,6 +60,7 @@ pub mod sqlx;
 
 pub use failure::{BoxError, ConstraintKind, DbFailure, ErrorKind};
 pub use migration::{Migration, MigrationError};
+pub(crate) use ran::{Ran, Want};
 pub use row::{FromRow, Row};
 pub(crate) use scoped::PAUSE_DUAL_WRITES;
 pub use scoped::{TenantDb, Tx};

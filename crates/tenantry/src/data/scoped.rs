@@ -17,7 +17,7 @@
 //! the mirror from that transaction instead of failing the write: the
 //! move's catch-up copies what it missed.
 
-use super::{DataError, Database, Row, Value};
+use super::{DataError, Database, Ran, Row, Value, Want};
 use crate::context::{TenantContext, Tier};
 use crate::data::fence::FenceGuard;
 
@@ -95,28 +95,7 @@ impl<'a> TenantDb<'a> {
         sql: &'static str,
         params: &[Value],
     ) -> Result<Vec<Row>, DataError> {
-        if self.mirrored(sql) {
-            return self
-                .transaction(async |tx| tx.fetch_all(sql, params).await)
-                .await;
-        }
-        let tier = self.ctx.route().reads();
-        let fence = self.enter()?;
-        match self.db {
-            #[cfg(feature = "postgres")]
-            Database::Postgres(pg) => {
-                let rows = pg
-                    .fetch_scoped(&self.ctx, tier, sql, params, self.charged)
-                    .await;
-                drop(fence);
-                rows
-            }
-            #[cfg(feature = "sqlite")]
-            Database::Sqlite(lite) => {
-                let fence = (!is_read(sql)).then_some(fence);
-                lite.fetch_scoped(&self.ctx, tier, sql, params, fence).await
-            }
-        }
+        Ok(self.run(sql, params, Want::Rows).await?.rows())
     }
 
     /// Runs one query and returns its first row, if any.
@@ -139,9 +118,18 @@ impl<'a> TenantDb<'a> {
 
     /// Runs one statement and returns the number of rows it changed.
     pub async fn execute(&self, sql: &'static str, params: &[Value]) -> Result<u64, DataError> {
+        Ok(self.run(sql, params, Want::Count).await?.count())
+    }
+
+    /// One statement in its own tenant-scoped transaction (on every tier
+    /// of a move, for a write while moving), inside the process fence.
+    async fn run(&self, sql: &'static str, params: &[Value], want: Want) -> Result<Ran, DataError> {
         if self.mirrored(sql) {
             return self
-                .transaction(async |tx| tx.execute(sql, params).await)
+                .transaction(async |tx| match want {
+                    Want::Rows => tx.fetch_all(sql, params).await.map(Ran::Rows),
+                    Want::Count => tx.execute(sql, params).await.map(Ran::Count),
+                })
                 .await;
         }
         let tier = self.ctx.route().reads();
@@ -149,16 +137,16 @@ impl<'a> TenantDb<'a> {
         match self.db {
             #[cfg(feature = "postgres")]
             Database::Postgres(pg) => {
-                let changed = pg
-                    .execute_scoped(&self.ctx, tier, sql, params, self.charged)
+                let ran = pg
+                    .statement_scoped(&self.ctx, tier, (sql, params), want, self.charged)
                     .await;
                 drop(fence);
-                changed
+                ran
             }
             #[cfg(feature = "sqlite")]
             Database::Sqlite(lite) => {
                 let fence = (!is_read(sql)).then_some(fence);
-                lite.execute_scoped(&self.ctx, tier, sql, params, fence)
+                lite.run_scoped(&self.ctx, tier, (sql, params), want, fence)
                     .await
             }
         }

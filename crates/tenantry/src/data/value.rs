@@ -90,6 +90,20 @@ pub trait FromColumn: Sized {
     fn from_value(value: &Value) -> Result<Self, DataError>;
 }
 
+/// Column `idx` of a PostgreSQL row as `T`; the driver's error kept as the source.
+#[cfg(feature = "postgres")]
+fn pg_column<'r, T: tokio_postgres::types::FromSql<'r>>(
+    row: &'r tokio_postgres::Row,
+    idx: usize,
+) -> Result<T, DataError> {
+    row.try_get(idx).map_err(pg_decode)
+}
+
+#[cfg(feature = "postgres")]
+fn pg_decode(e: tokio_postgres::Error) -> DataError {
+    DataError::Decode(crate::data::DbFailure::new(e.to_string()).with_source(e))
+}
+
 fn mismatch(expected: &'static str, got: &Value) -> DataError {
     DataError::decode(format!("expected {expected}, found {got:?}"))
 }
@@ -99,9 +113,7 @@ macro_rules! from_column {
         impl FromColumn for $ty {
             #[cfg(feature = "postgres")]
             fn from_pg(row: &tokio_postgres::Row, idx: usize) -> Result<Self, DataError> {
-                row.try_get(idx).map_err(|e| {
-                    DataError::Decode(crate::data::DbFailure::new(e.to_string()).with_source(e))
-                })
+                pg_column(row, idx)
             }
             fn from_value($v: &Value) -> Result<Self, DataError> {
                 #[allow(unreachable_patterns)]
@@ -111,9 +123,7 @@ macro_rules! from_column {
         impl FromColumn for Option<$ty> {
             #[cfg(feature = "postgres")]
             fn from_pg(row: &tokio_postgres::Row, idx: usize) -> Result<Self, DataError> {
-                row.try_get(idx).map_err(|e| {
-                    DataError::Decode(crate::data::DbFailure::new(e.to_string()).with_source(e))
-                })
+                pg_column(row, idx)
             }
             fn from_value(value: &Value) -> Result<Self, DataError> {
                 match value {
@@ -147,20 +157,17 @@ impl FromColumn for Option<i64> {
     #[cfg(feature = "postgres")]
     fn from_pg(row: &tokio_postgres::Row, idx: usize) -> Result<Self, DataError> {
         use tokio_postgres::types::Type;
-        let decode = |e: tokio_postgres::Error| {
-            DataError::Decode(crate::data::DbFailure::new(e.to_string()).with_source(e))
-        };
         let ty = row.columns().get(idx).map(|c| c.type_().clone());
         match ty {
             Some(Type::INT4) => Ok(row
                 .try_get::<_, Option<i32>>(idx)
-                .map_err(decode)?
+                .map_err(pg_decode)?
                 .map(i64::from)),
             Some(Type::INT2) => Ok(row
                 .try_get::<_, Option<i16>>(idx)
-                .map_err(decode)?
+                .map_err(pg_decode)?
                 .map(i64::from)),
-            _ => row.try_get(idx).map_err(decode),
+            _ => row.try_get(idx).map_err(pg_decode),
         }
     }
     fn from_value(value: &Value) -> Result<Self, DataError> {
@@ -198,9 +205,7 @@ from_column!(SystemTime, "timestamp", |v| match v {
 impl FromColumn for i32 {
     #[cfg(feature = "postgres")]
     fn from_pg(row: &tokio_postgres::Row, idx: usize) -> Result<Self, DataError> {
-        row.try_get(idx).map_err(|e| {
-            DataError::Decode(crate::data::DbFailure::new(e.to_string()).with_source(e))
-        })
+        pg_column(row, idx)
     }
     fn from_value(value: &Value) -> Result<Self, DataError> {
         match value {

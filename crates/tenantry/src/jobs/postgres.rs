@@ -212,6 +212,17 @@ impl PgQueue {
         self.insert_one(client, job).await
     }
 
+    /// Runs one statement that changes the queue, on a pooled connection.
+    async fn execute(
+        &self,
+        statement: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<(), JobError> {
+        let client = self.db.client().await.map_err(storage)?;
+        client.execute(statement, params).await.map_err(pg)?;
+        Ok(())
+    }
+
     #[cfg(feature = "sqlx")]
     pub(super) fn weights(&self) -> &QueueWeights {
         &self.weights
@@ -349,9 +360,7 @@ impl JobQueue for PgQueue {
             if ids.is_empty() {
                 return Ok(());
             }
-            let client = self.db.client().await.map_err(storage)?;
-            client.execute(sql::COMPLETE, &[&ids]).await.map_err(pg)?;
-            Ok(())
+            self.execute(sql::COMPLETE, &[&ids]).await
         })
     }
 
@@ -362,42 +371,21 @@ impl JobQueue for PgQueue {
         backoff: Duration,
     ) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
-            let client = self.db.client().await.map_err(storage)?;
             if job.attempt >= job.max_attempts {
-                client
-                    .execute(sql::BURY, &[&job.id, &error])
-                    .await
-                    .map_err(pg)?;
+                self.execute(sql::BURY, &[&job.id, &error]).await
             } else {
-                client
-                    .execute(sql::RETRY, &[&job.id, &error, &millis(backoff)])
+                self.execute(sql::RETRY, &[&job.id, &error, &millis(backoff)])
                     .await
-                    .map_err(pg)?;
             }
-            Ok(())
         })
     }
 
     fn defer<'a>(&'a self, job: &'a Job, delay: Duration) -> BoxFuture<'a, Result<(), JobError>> {
-        Box::pin(async move {
-            let client = self.db.client().await.map_err(storage)?;
-            client
-                .execute(sql::DEFER, &[&job.id, &millis(delay)])
-                .await
-                .map_err(pg)?;
-            Ok(())
-        })
+        Box::pin(async move { self.execute(sql::DEFER, &[&job.id, &millis(delay)]).await })
     }
 
     fn bury<'a>(&'a self, id: i64, reason: &'a str) -> BoxFuture<'a, Result<(), JobError>> {
-        Box::pin(async move {
-            let client = self.db.client().await.map_err(storage)?;
-            client
-                .execute(sql::BURY, &[&id, &reason])
-                .await
-                .map_err(pg)?;
-            Ok(())
-        })
+        Box::pin(async move { self.execute(sql::BURY, &[&id, &reason]).await })
     }
 
     fn heartbeat<'a>(
@@ -409,16 +397,12 @@ impl JobQueue for PgQueue {
             if ids.is_empty() {
                 return Ok(());
             }
-            let client = self.db.client().await.map_err(storage)?;
-            client
-                .execute(
-                    "UPDATE tenantry.jobs SET lease_until = now() + $2::bigint * interval '1 millisecond'
-                     WHERE id = ANY($1) AND state = 'running'",
-                    &[&ids, &millis(lease)],
-                )
-                .await
-                .map_err(pg)?;
-            Ok(())
+            self.execute(
+                "UPDATE tenantry.jobs SET lease_until = now() + $2::bigint * interval '1 millisecond'
+                 WHERE id = ANY($1) AND state = 'running'",
+                &[&ids, &millis(lease)],
+            )
+            .await
         })
     }
 
@@ -438,19 +422,14 @@ impl JobQueue for PgQueue {
     ) -> BoxFuture<'_, Result<(), JobError>> {
         Box::pin(async move {
             self.tables.set_paused(tenant, lane, paused).await?;
-            if !paused {
-                self.db
-                    .client()
-                    .await
-                    .map_err(storage)?
-                    .execute(
-                        "SELECT pg_notify($1, $2)",
-                        &[&super::pg_listen::WAKE_CHANNEL, &lane.as_str()],
-                    )
-                    .await
-                    .map_err(pg)?;
+            if paused {
+                return Ok(());
             }
-            Ok(())
+            self.execute(
+                "SELECT pg_notify($1, $2)",
+                &[&super::pg_listen::WAKE_CHANNEL, &lane.as_str()],
+            )
+            .await
         })
     }
 

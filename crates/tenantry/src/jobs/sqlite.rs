@@ -136,6 +136,24 @@ fn shift(
     Ok(())
 }
 
+/// Runs `update` — an `UPDATE … RETURNING owner, lane` that puts one
+/// running job back in the queue — and, if it took the job, moves it from
+/// running to queued in its tenant's counters.
+fn requeue(
+    tx: &rusqlite::Transaction<'_>,
+    update: &str,
+    params: impl rusqlite::Params,
+) -> Result<(), DataError> {
+    let again: Option<(String, String)> = tx
+        .query_row(update, params, |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .map_err(sql)?;
+    match again {
+        Some((owner, lane)) => shift(tx, &owner, &lane, 1, -1),
+        None => Ok(()),
+    }
+}
+
 fn parse_tenant(raw: &str) -> Result<TenantId, DataError> {
     raw.parse()
         .map_err(|_| DataError::Database(format!("job owner {raw:?} is not a tenant id").into()))
@@ -344,25 +362,15 @@ impl JobQueue for SqliteQueue {
                 return self.bury(job.id, error).await;
             }
             let (id, error) = (job.id, error.to_owned());
+            let run_at = crate::clock::now_ms().saturating_add(millis(backoff));
             self.write(move |tx| {
-                let again: Option<(String, String)> = tx
-                    .query_row(
-                        "UPDATE jobs SET state = 'queued', worker = NULL, lease_until = NULL,
-                             last_error = ?2, run_at = ?3
-                         WHERE id = ?1 AND state = 'running' RETURNING owner, lane",
-                        params![
-                            id,
-                            error,
-                            crate::clock::now_ms().saturating_add(millis(backoff))
-                        ],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()
-                    .map_err(sql)?;
-                if let Some((owner, lane)) = again {
-                    shift(tx, &owner, &lane, 1, -1)?;
-                }
-                Ok(())
+                requeue(
+                    tx,
+                    "UPDATE jobs SET state = 'queued', worker = NULL, lease_until = NULL,
+                         last_error = ?2, run_at = ?3
+                     WHERE id = ?1 AND state = 'running' RETURNING owner, lane",
+                    params![id, error, run_at],
+                )
             })
             .await
         })
@@ -371,21 +379,15 @@ impl JobQueue for SqliteQueue {
     fn defer<'a>(&'a self, job: &'a Job, delay: Duration) -> BoxFuture<'a, Result<(), JobError>> {
         let id = job.id;
         Box::pin(async move {
+            let run_at = crate::clock::now_ms().saturating_add(millis(delay));
             self.write(move |tx| {
-                let again: Option<(String, String)> = tx
-                    .query_row(
-                        "UPDATE jobs SET state = 'queued', worker = NULL, lease_until = NULL,
-                             attempts = max(attempts - 1, 0), run_at = ?2
-                         WHERE id = ?1 AND state = 'running' RETURNING owner, lane",
-                        params![id, crate::clock::now_ms().saturating_add(millis(delay))],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()
-                    .map_err(sql)?;
-                if let Some((owner, lane)) = again {
-                    shift(tx, &owner, &lane, 1, -1)?;
-                }
-                Ok(())
+                requeue(
+                    tx,
+                    "UPDATE jobs SET state = 'queued', worker = NULL, lease_until = NULL,
+                         attempts = max(attempts - 1, 0), run_at = ?2
+                     WHERE id = ?1 AND state = 'running' RETURNING owner, lane",
+                    params![id, run_at],
+                )
             })
             .await
         })

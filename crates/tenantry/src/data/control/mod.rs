@@ -34,7 +34,7 @@ use super::postgres::{ControlTransaction, PgDatabase, db_error};
 use super::row::RowRepr;
 #[cfg(feature = "sqlite")]
 use super::sqlite::{SqliteDatabase, SqliteTx};
-use super::{DataError, Database, Row, Value};
+use super::{DataError, Database, Ran, Row, Value, Want};
 
 /// A control-plane database (see the [module docs](self)). Cheap to
 /// clone; clones share the pool.
@@ -99,25 +99,7 @@ impl ControlDb {
         sql: &'static str,
         params: &[Value],
     ) -> Result<Vec<Row>, DataError> {
-        match &self.backend {
-            #[cfg(feature = "postgres")]
-            Backend::Postgres(pg) => {
-                let args = super::postgres::as_sql_params(params);
-                let rows = pg
-                    .client()
-                    .await?
-                    .query(sql, &args)
-                    .await
-                    .map_err(db_error)?;
-                Ok(pg_rows(rows))
-            }
-            #[cfg(feature = "sqlite")]
-            Backend::Sqlite(lite) => {
-                let (sql, params) = (dialect::for_sqlite(sql), control_params(params));
-                lite.run_unscoped(move |conn| super::sqlite::query(conn, sql, &params))
-                    .await
-            }
-        }
+        Ok(self.run(sql, params, Want::Rows).await?.rows())
     }
 
     /// Runs `sql`, returning its first row if there is one.
@@ -138,20 +120,28 @@ impl ControlDb {
 
     /// Runs `sql`, returning how many rows it changed.
     pub async fn execute(&self, sql: &'static str, params: &[Value]) -> Result<u64, DataError> {
+        Ok(self.run(sql, params, Want::Count).await?.count())
+    }
+
+    async fn run(&self, sql: &'static str, params: &[Value], want: Want) -> Result<Ran, DataError> {
         match &self.backend {
             #[cfg(feature = "postgres")]
             Backend::Postgres(pg) => {
                 let args = super::postgres::as_sql_params(params);
-                pg.client()
-                    .await?
-                    .execute(sql, &args)
-                    .await
-                    .map_err(db_error)
+                let client = pg.client().await?;
+                match want {
+                    Want::Rows => client
+                        .query(sql, &args)
+                        .await
+                        .map(|r| Ran::Rows(pg_rows(r))),
+                    Want::Count => client.execute(sql, &args).await.map(Ran::Count),
+                }
+                .map_err(db_error)
             }
             #[cfg(feature = "sqlite")]
             Backend::Sqlite(lite) => {
                 let (sql, params) = (dialect::for_sqlite(sql), control_params(params));
-                lite.run_unscoped(move |conn| super::sqlite::execute(conn, sql, &params))
+                lite.run_unscoped(move |conn| super::sqlite::run(conn, sql, &params, want))
                     .await
             }
         }

@@ -28,7 +28,7 @@ use super::statements::{Statements, typed};
 use super::{PgDatabase, db_error};
 use crate::context::{TenantContext, TenantId, Tier};
 use crate::data::row::RowRepr;
-use crate::data::{DataError, Row, Value};
+use crate::data::{DataError, Ran, Row, Value, Want};
 
 const BEGIN: &str = "BEGIN";
 // The idle limit is `crate::fence::IDLE_TRANSACTION_LIMIT`: a process
@@ -175,28 +175,21 @@ impl PgDatabase {
         })
     }
 
-    pub(crate) async fn fetch_scoped(
+    /// Runs `sql` in `ctx`'s scope on `tier` for what `want`s; `charged`:
+    /// counted against the tenant's connection quota.
+    pub(crate) async fn statement_scoped(
         &self,
         ctx: &TenantContext,
         tier: Tier,
-        sql: &'static str,
-        params: &[Value],
+        (sql, params): (&'static str, &[Value]),
+        want: Want,
         charged: bool,
-    ) -> Result<Vec<Row>, DataError> {
-        let (rows, _) = self.run_scoped(ctx, tier, sql, params, charged).await?;
-        Ok(rows.into_iter().map(|r| Row(RowRepr::Pg(r))).collect())
-    }
-
-    pub(crate) async fn execute_scoped(
-        &self,
-        ctx: &TenantContext,
-        tier: Tier,
-        sql: &'static str,
-        params: &[Value],
-        charged: bool,
-    ) -> Result<u64, DataError> {
-        let (_, affected) = self.run_scoped(ctx, tier, sql, params, charged).await?;
-        Ok(affected)
+    ) -> Result<Ran, DataError> {
+        let (rows, affected) = self.run_scoped(ctx, tier, sql, params, charged).await?;
+        Ok(match want {
+            Want::Rows => Ran::Rows(rows.into_iter().map(|r| Row(RowRepr::Pg(r))).collect()),
+            Want::Count => Ran::Count(affected),
+        })
     }
 
     /// One statement in its own tenant-scoped transaction, all four messages

@@ -26,7 +26,7 @@ use tenant_files::TenantFiles;
 
 use crate::context::{TenantContext, Tier};
 use crate::data::row::RowRepr;
-use crate::data::{DataError, DbFailure, Row, Value};
+use crate::data::{DataError, DbFailure, Ran, Row, Value, Want};
 
 /// A SQLite database file (the shared tier, or the control plane).
 #[derive(Clone)]
@@ -116,34 +116,18 @@ impl SqliteDatabase {
     /// again inside it: the file's write lock is held from the check to
     /// the commit, so a process paused in between still holds off every
     /// other writer (a purge included) until it has committed.
-    pub(crate) async fn fetch_scoped(
+    pub(crate) async fn run_scoped(
         &self,
         ctx: &TenantContext,
         tier: Tier,
-        sql: &'static str,
-        params: &[Value],
+        (sql, params): (&'static str, &[Value]),
+        want: Want,
         write_fence: Option<crate::data::fence::FenceGuard>,
-    ) -> Result<Vec<Row>, DataError> {
+    ) -> Result<Ran, DataError> {
         let pool = self.target(ctx, tier)?;
         let params = params.to_vec();
         pool.run(Some(ctx.tenant_id()), move |conn| {
-            fenced(conn, write_fence, |conn| query(conn, sql, &params))
-        })
-        .await
-    }
-
-    pub(crate) async fn execute_scoped(
-        &self,
-        ctx: &TenantContext,
-        tier: Tier,
-        sql: &'static str,
-        params: &[Value],
-        write_fence: Option<crate::data::fence::FenceGuard>,
-    ) -> Result<u64, DataError> {
-        let pool = self.target(ctx, tier)?;
-        let params = params.to_vec();
-        pool.run(Some(ctx.tenant_id()), move |conn| {
-            fenced(conn, write_fence, |conn| execute(conn, sql, &params))
+            fenced(conn, write_fence, |conn| run(conn, sql, &params, want))
         })
         .await
     }
@@ -224,7 +208,7 @@ impl SqliteDatabase {
 
 /// Runs `work`, inside its own write transaction with the fence checked
 /// under the write lock when `fence` enforces (see
-/// [`SqliteDatabase::fetch_scoped`]); as a plain statement otherwise.
+/// [`SqliteDatabase::run_scoped`]); as a plain statement otherwise.
 fn fenced<R>(
     conn: &mut rusqlite::Connection,
     fence: Option<crate::data::fence::FenceGuard>,
@@ -257,6 +241,19 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value]) -> Result<(), Data
             .map_err(sqlite_error)?;
     }
     Ok(())
+}
+
+/// Runs `sql` for what `want`s.
+pub(crate) fn run(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: &[Value],
+    want: Want,
+) -> Result<Ran, DataError> {
+    match want {
+        Want::Rows => query(conn, sql, params).map(Ran::Rows),
+        Want::Count => execute(conn, sql, params).map(Ran::Count),
+    }
 }
 
 pub(crate) fn query(
