@@ -85,19 +85,13 @@ pub enum ServerError {
     /// A PostgreSQL URL that does not read.
     #[error(transparent)]
     PgUrl(#[from] crate::pg_url::PgUrlError),
-    /// A tier or database server that cannot be made here.
-    #[error(transparent)]
-    Placement(#[from] crate::provision::PlacementError),
-    /// A tenant that could not be registered.
-    #[error(transparent)]
-    Register(Box<crate::provision::RegisterError>),
-    /// A tenant that could not be onboarded.
-    #[error(transparent)]
-    Onboard(Box<crate::lifecycle::OnboardError>),
     /// A change the server's processes did not all acknowledge in time.
     #[error(transparent)]
     NotAcknowledged(#[from] tenantry::fence::NotAcknowledged),
-    /// Anything else, kept as its source.
+    /// Anything else, kept as its source: the server's own domain errors
+    /// (`provision::RegisterError`, `lifecycle::OnboardError`, …)
+    /// convert into this, where a caller can downcast them — their
+    /// modules depend on this one, not the other way round.
     #[error(transparent)]
     Other(BoxError),
 }
@@ -119,19 +113,6 @@ impl ServerError {
             Self::While { source, .. } => source.cause(),
             other => other,
         }
-    }
-}
-
-// Boxed: the registration's errors are several times the size of the rest.
-impl From<crate::provision::RegisterError> for ServerError {
-    fn from(error: crate::provision::RegisterError) -> Self {
-        Self::Register(Box::new(error))
-    }
-}
-
-impl From<crate::lifecycle::OnboardError> for ServerError {
-    fn from(error: crate::lifecycle::OnboardError) -> Self {
-        Self::Onboard(Box::new(error))
     }
 }
 

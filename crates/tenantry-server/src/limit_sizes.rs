@@ -28,7 +28,46 @@ use std::time::Duration;
 use serde::Deserialize;
 use tenantry::context::TenantContext;
 
-use crate::settings::SettingsError;
+/// Why a `--limits` file was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LimitsError {
+    /// The file could not be read.
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not TOML of the expected shape.
+    #[error("parsing {}: {source}", path.display())]
+    Parse {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The parser's error.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// An entry names no plan of the catalog.
+    #[error("{at}: {source}")]
+    UnknownPlan {
+        /// The entry (`FILE: plans.NAME`).
+        at: String,
+        /// The catalog's refusal.
+        #[source]
+        source: tenantry::plans::UnknownPlan,
+    },
+    /// An entry's values are out of range.
+    #[error("{at}: {refusal}")]
+    OutOfRange {
+        /// The entry (`FILE: tenants.SLUG`).
+        at: String,
+        /// Which value, and why.
+        refusal: &'static str,
+    },
+}
 use tenantry::limits::{Limits, LimitsConfig, LimitsPolicy};
 use tenantry::registry::BoxFuture;
 
@@ -70,7 +109,7 @@ struct Entry {
 
 impl Entry {
     /// These limits over `base`; `at` names the entry in a refusal.
-    fn over(self, base: Limits, at: impl FnOnce() -> String) -> Result<Limits, SettingsError> {
+    fn over(self, base: Limits, at: impl FnOnce() -> String) -> Result<Limits, LimitsError> {
         let limits = Limits {
             per_second: self.per_second.unwrap_or(base.per_second),
             burst: self.burst.unwrap_or(base.burst),
@@ -86,13 +125,13 @@ impl Entry {
         } else {
             return Ok(limits);
         };
-        Err(SettingsError::refused(format!("{}: {refusal}", at())))
+        Err(LimitsError::OutOfRange { at: at(), refusal })
     }
 }
 
 impl LimitSizes {
     /// `--limits`: `off` (no limits), a file, or absent (the defaults).
-    pub fn from_flag(flag: Option<&str>) -> Result<Option<Self>, SettingsError> {
+    pub fn from_flag(flag: Option<&str>) -> Result<Option<Self>, LimitsError> {
         match flag {
             Some("off") => Ok(None),
             Some(path) => Self::read(Path::new(path)).map(Some),
@@ -100,19 +139,24 @@ impl LimitSizes {
         }
     }
 
-    fn read(path: &Path) -> Result<Self, SettingsError> {
-        let text = std::fs::read_to_string(path).map_err(SettingsError::file("reading", path))?;
-        let file: LimitsFile = toml::from_str(&text).map_err(SettingsError::unparsable(
-            format!("parsing {}", path.display()),
-        ))?;
+    fn read(path: &Path) -> Result<Self, LimitsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LimitsError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let file: LimitsFile = toml::from_str(&text).map_err(|source| LimitsError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
         let mut sizes = Self::default();
         for (plan, entry) in file.plans {
-            let plan = crate::plans::catalog()
-                .plan(&plan)
-                .map_err(SettingsError::unparsable(format!(
-                    "{}: plans.{plan}",
-                    path.display()
-                )))?;
+            let plan =
+                crate::plans::catalog()
+                    .plan(&plan)
+                    .map_err(|source| LimitsError::UnknownPlan {
+                        at: format!("{}: plans.{plan}", path.display()),
+                        source,
+                    })?;
             let base = sizes.config.by_plan[&plan];
             let limits = entry.over(base, || format!("{}: plans.{plan}", path.display()))?;
             sizes.config.by_plan.insert(plan, limits);

@@ -17,6 +17,18 @@ use tenantry::data::Database;
 use crate::migrations::{PG_APP_MIGRATIONS, SQLITE_APP_MIGRATIONS};
 use crate::services::{Provisioner, Services};
 
+impl From<PlacementError> for ServerError {
+    fn from(error: PlacementError) -> Self {
+        ServerError::other(error)
+    }
+}
+
+impl From<RegisterError> for ServerError {
+    fn from(error: RegisterError) -> Self {
+        ServerError::other(error)
+    }
+}
+
 /// Why a tenant was not registered.
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {

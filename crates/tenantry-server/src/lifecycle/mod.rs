@@ -69,6 +69,12 @@ impl Lifecycle {
     }
 }
 
+impl From<OnboardError> for ServerError {
+    fn from(error: OnboardError) -> Self {
+        ServerError::other(error)
+    }
+}
+
 /// Registers `tenant` (`provisioning`; from the warm pool when it has a
 /// target of its tier) and starts its onboarding on the queue, for the
 /// server's lifecycle workers; the record and the workflow. The one way a

@@ -6,7 +6,8 @@ use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
 // Any underlying parse error is kept as the source.
-use crate::error::BoxError;
+/// An underlying parse error, kept as the source.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why the settings were refused.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,9 @@ pub enum SettingsError {
     /// A PostgreSQL URL that does not read.
     #[error(transparent)]
     PgUrl(#[from] crate::pg_url::PgUrlError),
+    /// A `--limits` file that does not read.
+    #[error(transparent)]
+    Limits(#[from] crate::limit_sizes::LimitsError),
     /// A file the settings name (or make) could not be read or written.
     #[error("{doing} {}: {source}", path.display())]
     File {

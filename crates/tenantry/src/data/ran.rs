@@ -43,3 +43,49 @@ impl Ran {
         }
     }
 }
+
+/// The statement methods of a handle with a private
+/// `async fn run(&self, sql, params, Want) -> Result<Ran, DataError>`:
+/// `fetch_all`, `fetch_optional`, `fetch_one` and `execute`, written once
+/// for [`TenantDb`](super::TenantDb) and [`ControlDb`](super::control::ControlDb).
+/// `$scope` says, in each method's docs, where the statement runs.
+macro_rules! statement_methods {
+    ($scope:literal) => {
+        #[doc = concat!("Runs one query ", $scope, " and returns every row.")]
+        pub async fn fetch_all(
+            &self,
+            sql: &'static str,
+            params: &[Value],
+        ) -> Result<Vec<Row>, DataError> {
+            Ok(self.run(sql, params, Want::Rows).await?.rows())
+        }
+
+        #[doc = concat!("Runs one query ", $scope, " and returns its first row, if any.")]
+        pub async fn fetch_optional(
+            &self,
+            sql: &'static str,
+            params: &[Value],
+        ) -> Result<Option<Row>, DataError> {
+            Ok(self.fetch_all(sql, params).await?.into_iter().next())
+        }
+
+        #[doc = concat!("Runs one query ", $scope, " and returns its first row; none is")]
+        /// [`DataError::NotFound`] (a 404 as a response), so a lookup by id
+        /// reads the same whether the row is another tenant's or no one's.
+        pub async fn fetch_one(
+            &self,
+            sql: &'static str,
+            params: &[Value],
+        ) -> Result<Row, DataError> {
+            self.fetch_optional(sql, params)
+                .await?
+                .ok_or(DataError::NotFound)
+        }
+
+        #[doc = concat!("Runs one statement ", $scope, " and returns the number of rows it changed.")]
+        pub async fn execute(&self, sql: &'static str, params: &[Value]) -> Result<u64, DataError> {
+            Ok(self.run(sql, params, Want::Count).await?.count())
+        }
+    };
+}
+pub(crate) use statement_methods;

@@ -89,37 +89,7 @@ impl<'a> TenantDb<'a> {
         !self.ctx.route().mirrors().is_empty() && !is_read(sql)
     }
 
-    /// Runs one query in its own tenant-scoped transaction and returns every row.
-    pub async fn fetch_all(
-        &self,
-        sql: &'static str,
-        params: &[Value],
-    ) -> Result<Vec<Row>, DataError> {
-        Ok(self.run(sql, params, Want::Rows).await?.rows())
-    }
-
-    /// Runs one query and returns its first row, if any.
-    pub async fn fetch_optional(
-        &self,
-        sql: &'static str,
-        params: &[Value],
-    ) -> Result<Option<Row>, DataError> {
-        Ok(self.fetch_all(sql, params).await?.into_iter().next())
-    }
-
-    /// Runs one query and returns its first row; none is
-    /// [`DataError::NotFound`] (a 404 as a response), so a lookup by id
-    /// reads the same whether the row is another tenant's or no one's.
-    pub async fn fetch_one(&self, sql: &'static str, params: &[Value]) -> Result<Row, DataError> {
-        self.fetch_optional(sql, params)
-            .await?
-            .ok_or(DataError::NotFound)
-    }
-
-    /// Runs one statement and returns the number of rows it changed.
-    pub async fn execute(&self, sql: &'static str, params: &[Value]) -> Result<u64, DataError> {
-        Ok(self.run(sql, params, Want::Count).await?.count())
-    }
+    super::ran::statement_methods!("in its own tenant-scoped transaction");
 
     /// One statement in its own tenant-scoped transaction (on every tier
     /// of a move, for a write while moving), inside the process fence.

@@ -93,35 +93,7 @@ fn pg_rows(rows: Vec<tokio_postgres::Row>) -> Vec<Row> {
 }
 
 impl ControlDb {
-    /// Runs `sql`, returning its rows.
-    pub async fn fetch_all(
-        &self,
-        sql: &'static str,
-        params: &[Value],
-    ) -> Result<Vec<Row>, DataError> {
-        Ok(self.run(sql, params, Want::Rows).await?.rows())
-    }
-
-    /// Runs `sql`, returning its first row if there is one.
-    pub async fn fetch_optional(
-        &self,
-        sql: &'static str,
-        params: &[Value],
-    ) -> Result<Option<Row>, DataError> {
-        Ok(self.fetch_all(sql, params).await?.into_iter().next())
-    }
-
-    /// Runs `sql`, which must return a row ([`DataError::NotFound`] if not).
-    pub async fn fetch_one(&self, sql: &'static str, params: &[Value]) -> Result<Row, DataError> {
-        self.fetch_optional(sql, params)
-            .await?
-            .ok_or(DataError::NotFound)
-    }
-
-    /// Runs `sql`, returning how many rows it changed.
-    pub async fn execute(&self, sql: &'static str, params: &[Value]) -> Result<u64, DataError> {
-        Ok(self.run(sql, params, Want::Count).await?.count())
-    }
+    super::ran::statement_methods!("on the control database");
 
     async fn run(&self, sql: &'static str, params: &[Value], want: Want) -> Result<Ran, DataError> {
         match &self.backend {
