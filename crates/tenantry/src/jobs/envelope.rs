@@ -56,7 +56,7 @@ impl JobEnvelope {
         Ok(Self {
             tenant,
             kind: kind.to_owned(),
-            payload: serde_json::to_value(payload).map_err(|e| JobError::Invalid(e.to_string()))?,
+            payload: serde_json::to_value(payload)?,
             lane: Lane::Batch,
             priority: 0,
             delay: std::time::Duration::ZERO,

@@ -467,6 +467,9 @@ pub enum JobError {
     /// Bad job fields.
     #[error("{0}")]
     Invalid(String),
+    /// A job's payload that does not serialise to JSON.
+    #[error("job payload: {0}")]
+    Payload(#[from] serde_json::Error),
     /// The tenant has its maximum of jobs waiting in the lane.
     #[error("tenant {tenant} has {max} jobs waiting in the {lane} lane, its maximum")]
     BacklogFull {

@@ -167,8 +167,7 @@ impl PgQueue {
     /// Also wakes idle workers on `NOTIFY`, listening on a connection of
     /// its own to `url` (reconnected when lost; workers poll meanwhile).
     pub fn with_wakeups(mut self, url: &str) -> Result<Self, JobError> {
-        let (config, tls) =
-            crate::data::postgres::parse_url(url).map_err(|e| JobError::Invalid(e.to_string()))?;
+        let (config, tls) = crate::data::postgres::parse_url(url)?;
         let wakeups = Arc::new(Wakeups::default());
         tokio::spawn(super::pg_listen::listen(
             config,

@@ -142,12 +142,15 @@ pub(super) async fn bucket_call(
     .bucket_request(method.as_str(), &body, std::time::SystemTime::now())?;
     let client = crate::https::client_builder()
         .and_then(|b| Ok(b.timeout(Duration::from_secs(10)).build()?))
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| StorageError::failed_at(format!("bucket {bucket}"), e))?;
     let mut request = client.request(method.clone(), url).body(body);
     for (name, value) in headers {
         request = request.header(name, value);
     }
-    let response = request.send().await.map_err(|e| failed(e.to_string()))?;
+    let response = request
+        .send()
+        .await
+        .map_err(|e| StorageError::failed_at(format!("bucket {bucket}"), e))?;
     let status = response.status();
     if status.is_success() {
         return Ok(());

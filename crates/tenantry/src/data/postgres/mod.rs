@@ -184,7 +184,9 @@ impl PgDatabase {
                 .timeouts(pool_timeouts(options.acquire_timeout))
                 .runtime(deadpool::Runtime::Tokio1)
                 .build()
-                .map_err(|e| DataError::Unavailable(e.to_string().into()))?;
+                .map_err(|e| {
+                    DataError::Unavailable(DbFailure::new(e.to_string()).with_source(e))
+                })?;
             budget.register(&pool);
             Ok::<_, DataError>(pool)
         };
@@ -339,7 +341,9 @@ pub(crate) fn pool_error(e: PoolError<ConnectError>) -> DataError {
         PoolError::Timeout(_) => DataError::Unavailable(
             "no database connection became free in time (the connection budget is in use)".into(),
         ),
-        PoolError::Backend(e) => DataError::Unavailable(e.to_string().into()),
+        PoolError::Backend(e) => {
+            DataError::Unavailable(DbFailure::new(e.to_string()).with_source(e))
+        }
         other => DataError::Unavailable(other.to_string().into()),
     }
 }

@@ -172,7 +172,9 @@ impl TenantPools {
             .timeouts(pool_timeouts(self.options.acquire_timeout))
             .runtime(deadpool::Runtime::Tokio1)
             .build()
-            .map_err(|e| DataError::Unavailable(e.to_string().into()))?;
+            .map_err(|e| {
+                DataError::Unavailable(crate::data::DbFailure::new(e.to_string()).with_source(e))
+            })?;
         self.budget.register(&pool);
         Ok(pool)
     }

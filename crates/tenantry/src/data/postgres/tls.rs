@@ -140,7 +140,11 @@ pub fn parse_url(url: &str) -> Result<(tokio_postgres::Config, PgTls), DataError
     } else {
         format!("{base}?{}", kept.join("&"))
     };
-    let mut config = tokio_postgres::Config::from_str(&rest).map_err(|e| bad(e.to_string()))?;
+    let mut config = tokio_postgres::Config::from_str(&rest).map_err(|e| {
+        DataError::Config(
+            crate::data::DbFailure::new(format!("bad PostgreSQL URL: {e}")).with_source(e),
+        )
+    })?;
     // libpq: `require` with a root certificate checks the chain.
     if mode == SslMode::Require && root_cert.is_some() {
         mode = SslMode::VerifyCa;

@@ -199,8 +199,9 @@ impl SqliteDatabase {
     pub async fn ping(&self) -> Result<(), DataError> {
         self.pool
             .run(None, |conn| {
-                conn.query_row("SELECT 1", [], |_| Ok(()))
-                    .map_err(|e| DataError::Unavailable(e.to_string().into()))
+                conn.query_row("SELECT 1", [], |_| Ok(())).map_err(|e| {
+                    DataError::Unavailable(DbFailure::new(e.to_string()).with_source(e))
+                })
             })
             .await
     }
