@@ -3,7 +3,12 @@
 //! beside the raw values; the summary is read through the tenant cache; the
 //! CSV export is behind the `bulk_export` flag.
 
+use crate::invoice_summary::InvoiceSummaries;
+use crate::tenant_settings::TenantSettings;
 use std::fmt::Write as _;
+use std::sync::Arc;
+use tenantry::config::TenantConfig;
+use tenantry::data::Database;
 
 use axum::Json;
 use axum::extract::State;
@@ -47,8 +52,8 @@ impl InvoiceView {
 }
 
 /// The current tenant's locale, from its settings.
-async fn locale(app: &AppState) -> Result<Locale, ApiError> {
-    Ok(app.services.config.settings().await?.locale())
+async fn locale(config: &TenantConfig<TenantSettings>) -> Result<Locale, ApiError> {
+    Ok(config.settings().await?.locale())
 }
 
 /// Which order to invoice.
@@ -88,13 +93,14 @@ pub(crate) struct ListInvoices {
 #[utoipa::path(get, path = "/api/invoices", tag = "invoices", params(ListInvoices),
     responses((status = 200, description = "a page of invoices", body = InvoiceList), (status = 400, description = "bad paging parameters")))]
 pub(crate) async fn list(
-    State(app): State<AppState>,
+    State(config): State<TenantConfig<TenantSettings>>,
+    State(db): State<Database>,
     Params(q): Params<ListInvoices>,
 ) -> Result<Json<InvoiceList>, ApiError> {
     let limit = super::page::limit(q.limit, 50)?;
-    let invoices = invoices::list(&app.services.db, limit, q.before).await?;
+    let invoices = invoices::list(&db, limit, q.before).await?;
     let next_before = super::page::next(&invoices, limit, |i| i.number);
-    let locale = locale(&app).await?;
+    let locale = locale(&config).await?;
     Ok(Json(InvoiceList {
         invoices: invoices
             .into_iter()
@@ -118,7 +124,10 @@ pub(crate) async fn create(
     crate::jobs::invoice_created(&app.services, &invoice).await;
     Ok((
         StatusCode::CREATED,
-        Json(InvoiceView::new(invoice, &locale(&app).await?)),
+        Json(InvoiceView::new(
+            invoice,
+            &locale(&app.services.config).await?,
+        )),
     ))
 }
 
@@ -127,13 +136,12 @@ pub(crate) async fn create(
     params(("id" = uuid::Uuid, Path, description = "Invoice id")),
     responses((status = 200, description = "the invoice", body = InvoiceView), (status = 404, description = "no such invoice for this tenant")))]
 pub(crate) async fn get(
-    State(app): State<AppState>,
+    State(config): State<TenantConfig<TenantSettings>>,
+    State(db): State<Database>,
     Id(id): Id,
 ) -> Result<Json<InvoiceView>, ApiError> {
-    let invoice = invoices::get(&app.services.db, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(Json(InvoiceView::new(invoice, &locale(&app).await?)))
+    let invoice = invoices::get(&db, id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Json(InvoiceView::new(invoice, &locale(&config).await?)))
 }
 
 /// Mark an invoice paid.
@@ -149,7 +157,10 @@ pub(crate) async fn pay(
         .ok_or(ApiError::NotFound)?;
     app.services.summaries.invalidate().await;
     crate::jobs::invoice_paid(&app.services, &invoice).await;
-    Ok(Json(InvoiceView::new(invoice, &locale(&app).await?)))
+    Ok(Json(InvoiceView::new(
+        invoice,
+        &locale(&app.services.config).await?,
+    )))
 }
 
 /// Open and paid invoices: how many, and what they add up to.
@@ -177,9 +188,13 @@ pub(crate) struct StatusTotals {
 /// The tenant's invoice totals (cached; current after every invoice change).
 #[utoipa::path(get, path = "/api/invoices/summary", tag = "invoices",
     responses((status = 200, description = "open and paid totals", body = Summary)))]
-pub(crate) async fn summary(State(app): State<AppState>) -> Result<Json<Summary>, ApiError> {
-    let totals = app.services.summaries.get(&app.services.db).await?;
-    let locale = locale(&app).await?;
+pub(crate) async fn summary(
+    State(config): State<TenantConfig<TenantSettings>>,
+    State(db): State<Database>,
+    State(summaries): State<Arc<InvoiceSummaries>>,
+) -> Result<Json<Summary>, ApiError> {
+    let totals = summaries.get(&db).await?;
+    let locale = locale(&config).await?;
     let of = |count, amount_cents| StatusTotals {
         count,
         amount_cents,
@@ -197,18 +212,21 @@ pub(crate) async fn summary(State(app): State<AppState>) -> Result<Json<Summary>
 /// admin's override); 403 for the others.
 #[utoipa::path(get, path = "/api/invoices/export", tag = "invoices",
     responses((status = 200, description = "every invoice, CSV", content_type = "text/csv", body = String), (status = 403, description = "bulk export is not enabled for this tenant")))]
-pub(crate) async fn export(State(app): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    if !app.services.config.flag(crate::flags::BULK_EXPORT).await? {
+pub(crate) async fn export(
+    State(config): State<TenantConfig<TenantSettings>>,
+    State(db): State<Database>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !config.flag(crate::flags::BULK_EXPORT).await? {
         return Err(ApiError::Forbidden(
             "bulk export is not enabled for this tenant (flag bulk_export)",
         ));
     }
-    let locale = locale(&app).await?;
+    let locale = locale(&config).await?;
     // The list's own pages, not one unbounded read.
     let mut all = Vec::new();
     let mut before = None;
     loop {
-        let page = invoices::list(&app.services.db, 100, before).await?;
+        let page = invoices::list(&db, 100, before).await?;
         before = (page.len() == 100)
             .then(|| page.last().map(|i| i.number))
             .flatten();

@@ -5,6 +5,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tenantry::jobs::JobQueue;
 use tenantry::jobs::{DeadJob, DeadPage, JobError, Lane};
 use utoipa::{IntoParams, ToSchema};
 
@@ -103,10 +105,13 @@ fn dead_id(raw: &str) -> Result<i64, ApiError> {
 /// The tenant's job queues: waiting and running jobs per lane.
 #[utoipa::path(get, path = "/api/jobs", tag = "jobs",
     responses((status = 200, description = "the tenant's queue", body = JobsView), (status = 403, description = "admin role required")))]
-pub(crate) async fn get(State(app): State<AppState>, _: Admin) -> Result<Json<JobsView>, ApiError> {
+pub(crate) async fn get(
+    State(queue): State<Arc<dyn JobQueue>>,
+    _: Admin,
+) -> Result<Json<JobsView>, ApiError> {
     let mut lanes = Vec::new();
     for lane in Lane::ALL {
-        let stats = app.services.queue.stats(lane).await?;
+        let stats = queue.stats(lane).await?;
         let (queued, running, paused) = stats
             .first()
             .map_or((0, 0, false), |s| (s.queued, s.running, s.paused));
@@ -153,11 +158,11 @@ pub(crate) async fn dead(
     params(("id" = i64, Path, description = "Dead letter id", example = 1)),
     responses((status = 204, description = "queued again"), (status = 403, description = "admin role required"), (status = 404, description = "no such dead letter for this tenant")))]
 pub(crate) async fn retry(
-    State(app): State<AppState>,
+    State(queue): State<Arc<dyn JobQueue>>,
     _: Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if app.services.queue.retry_dead(dead_id(&id)?).await? {
+    if queue.retry_dead(dead_id(&id)?).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)
@@ -169,11 +174,11 @@ pub(crate) async fn retry(
     params(("id" = i64, Path, description = "Dead letter id", example = 1)),
     responses((status = 204, description = "discarded"), (status = 403, description = "admin role required"), (status = 404, description = "no such dead letter for this tenant")))]
 pub(crate) async fn discard(
-    State(app): State<AppState>,
+    State(queue): State<Arc<dyn JobQueue>>,
     _: Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if app.services.queue.discard_dead(dead_id(&id)?).await? {
+    if queue.discard_dead(dead_id(&id)?).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)

@@ -14,6 +14,7 @@ mod attachments;
 mod current_view;
 mod error;
 mod extract;
+mod handles;
 mod integer;
 mod invoices;
 mod jobs;

@@ -4,10 +4,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use tenantry::data::Database;
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{Body, Id, Params};
-use super::{ApiError, AppState};
+use super::ApiError;
 use crate::store::orders::{self, Order, OrderChanges};
 
 /// Largest accepted total (ten billion), so sums stay far from overflow.
@@ -106,11 +107,11 @@ fn check_total(total: i64) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/api/orders", tag = "orders", params(ListOrders),
     responses((status = 200, description = "a page of orders", body = OrderPage), (status = 400, description = "bad paging parameters")))]
 pub(crate) async fn list(
-    State(app): State<AppState>,
+    State(db): State<Database>,
     Params(q): Params<ListOrders>,
 ) -> Result<Json<OrderPage>, ApiError> {
     let limit = super::page::limit(q.limit, 20)?;
-    let orders = orders::list(&app.services.db, limit, q.before).await?;
+    let orders = orders::list(&db, limit, q.before).await?;
     let next_before = super::page::next(&orders, limit, |o| o.number);
     Ok(Json(OrderPage {
         orders,
@@ -122,17 +123,12 @@ pub(crate) async fn list(
 #[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = NewOrder,
     responses((status = 201, description = "the order, created", body = Order), (status = 400, description = "invalid body")))]
 pub(crate) async fn create(
-    State(app): State<AppState>,
+    State(db): State<Database>,
     Body(new): Body<NewOrder>,
 ) -> Result<(StatusCode, Json<Order>), ApiError> {
     check_customer(&new.customer)?;
     check_total(new.total_cents)?;
-    let order = orders::create(
-        &app.services.db,
-        new.customer.trim().to_owned(),
-        new.total_cents,
-    )
-    .await?;
+    let order = orders::create(&db, new.customer.trim().to_owned(), new.total_cents).await?;
     Ok((StatusCode::CREATED, Json(order)))
 }
 
@@ -140,8 +136,8 @@ pub(crate) async fn create(
 #[utoipa::path(get, path = "/api/orders/{id}", tag = "orders",
     params(("id" = uuid::Uuid, Path, description = "Order id")),
     responses((status = 200, description = "the order", body = Order), (status = 404, description = "no such order for this tenant")))]
-pub(crate) async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Json<Order>, ApiError> {
-    orders::get(&app.services.db, id)
+pub(crate) async fn get(State(db): State<Database>, Id(id): Id) -> Result<Json<Order>, ApiError> {
+    orders::get(&db, id)
         .await?
         .map(Json)
         .ok_or(ApiError::NotFound)
@@ -152,7 +148,7 @@ pub(crate) async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Json<
     params(("id" = uuid::Uuid, Path, description = "Order id")),
     responses((status = 200, description = "the order", body = Order), (status = 400, description = "invalid body"), (status = 404, description = "no such order for this tenant")))]
 pub(crate) async fn update(
-    State(app): State<AppState>,
+    State(db): State<Database>,
     Id(id): Id,
     Body(patch): Body<OrderPatch>,
 ) -> Result<Json<Order>, ApiError> {
@@ -172,7 +168,7 @@ pub(crate) async fn update(
         total_cents: patch.total_cents,
         status: patch.status,
     };
-    orders::update(&app.services.db, id, changes)
+    orders::update(&db, id, changes)
         .await?
         .map(Json)
         .ok_or(ApiError::NotFound)
@@ -182,11 +178,8 @@ pub(crate) async fn update(
 #[utoipa::path(delete, path = "/api/orders/{id}", tag = "orders",
     params(("id" = uuid::Uuid, Path, description = "Order id")),
     responses((status = 204, description = "done; no content"), (status = 404, description = "no such order for this tenant"), (status = 409, description = "the order is invoiced")))]
-pub(crate) async fn delete(
-    State(app): State<AppState>,
-    Id(id): Id,
-) -> Result<StatusCode, ApiError> {
-    match orders::delete(&app.services.db, id).await {
+pub(crate) async fn delete(State(db): State<Database>, Id(id): Id) -> Result<StatusCode, ApiError> {
+    match orders::delete(&db, id).await {
         Ok(true) => Ok(StatusCode::NO_CONTENT),
         Ok(false) => Err(ApiError::NotFound),
         Err(e) if e.is_constraint() => Err(ApiError::Conflict("the order is invoiced".into())),

@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tenantry::data::ErrorKind;
+use tenantry::secrets::Secrets;
 use tenantry::secrets::{SecretInfo, SecretValue, SecretsError};
 use utoipa::ToSchema;
 
@@ -90,10 +91,10 @@ const MAX_VALUE_CHARS: usize = 4096;
 #[utoipa::path(get, path = "/api/secrets", tag = "secrets",
     responses((status = 200, description = "the names of the tenant's secrets", body = SecretList), (status = 403, description = "admin role required")))]
 pub(crate) async fn list(
-    State(app): State<AppState>,
+    State(secrets): State<Secrets>,
     _: Admin,
 ) -> Result<Json<SecretList>, ApiError> {
-    let secrets = app.services.secrets.list().await?;
+    let secrets = secrets.list().await?;
     Ok(Json(SecretList {
         secrets: secrets.into_iter().map(SecretMeta::from).collect(),
     }))
@@ -104,7 +105,7 @@ pub(crate) async fn list(
     params(("name" = String, Path, description = "Secret name: 1 to 64 of a-z, 0-9, '_', '.', '-'", example = "smtp_password", pattern = r"^[a-z0-9_.-]{1,64}$")),
     responses((status = 200, description = "the secret's metadata (never its value)", body = SecretMeta), (status = 400, description = "bad name or value"), (status = 403, description = "admin role required"), (status = 409, description = "the tenant holds 100 secrets already")))]
 pub(crate) async fn put(
-    State(app): State<AppState>,
+    State(secrets): State<Secrets>,
     _: Admin,
     Path(name): Path<String>,
     Body(new): Body<NewSecret>,
@@ -115,17 +116,13 @@ pub(crate) async fn put(
             format!("must be 1 to {MAX_VALUE_CHARS} characters"),
         ));
     }
-    let held = app.services.secrets.list().await?;
+    let held = secrets.list().await?;
     if held.len() >= MAX_SECRETS && !held.iter().any(|s| s.name == name) {
         return Err(ApiError::Conflict(format!(
             "a tenant holds at most {MAX_SECRETS} secrets; delete one first"
         )));
     }
-    let info = app
-        .services
-        .secrets
-        .put(&name, SecretValue::new(new.value))
-        .await?;
+    let info = secrets.put(&name, SecretValue::new(new.value)).await?;
     Ok(Json(info.into()))
 }
 
@@ -151,11 +148,11 @@ pub(crate) async fn get(
     params(("name" = String, Path, description = "Secret name: 1 to 64 of a-z, 0-9, '_', '.', '-'", example = "smtp_password", pattern = r"^[a-z0-9_.-]{1,64}$")),
     responses((status = 204, description = "deleted"), (status = 403, description = "admin role required"), (status = 404, description = "no such secret")))]
 pub(crate) async fn delete(
-    State(app): State<AppState>,
+    State(secrets): State<Secrets>,
     _: Admin,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if app.services.secrets.delete(&name).await? {
+    if secrets.delete(&name).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)

@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
+use tenantry::config::TenantConfig;
 use tenantry::config::{ConfigError, FlagSource, FlagState};
 
 use crate::tenant_settings::TenantSettings;
@@ -176,8 +177,11 @@ impl From<ConfigError> for ApiError {
 /// The tenant's settings.
 #[utoipa::path(get, path = "/api/settings", tag = "settings",
     responses((status = 200, description = "the tenant's settings", body = Settings), (status = 403, description = "admin role required")))]
-pub(crate) async fn get(State(app): State<AppState>, _: Admin) -> Result<Json<Settings>, ApiError> {
-    Ok(Json(app.services.config.settings().await?.into()))
+pub(crate) async fn get(
+    State(config): State<TenantConfig<TenantSettings>>,
+    _: Admin,
+) -> Result<Json<Settings>, ApiError> {
+    Ok(Json(config.settings().await?.into()))
 }
 
 /// Replace the tenant's settings (validated; every problem is reported).
@@ -200,8 +204,10 @@ pub(crate) async fn put(
 /// The tenant's feature flags and why each is on or off.
 #[utoipa::path(get, path = "/api/flags", tag = "settings",
     responses((status = 200, description = "the tenant's feature flags", body = FlagList)))]
-pub(crate) async fn flags(State(app): State<AppState>) -> Result<Json<FlagList>, ApiError> {
-    let flags = app.services.config.flag_states().await?;
+pub(crate) async fn flags(
+    State(config): State<TenantConfig<TenantSettings>>,
+) -> Result<Json<FlagList>, ApiError> {
+    let flags = config.flag_states().await?;
     Ok(Json(FlagList {
         flags: flags.into_iter().map(FlagView::from).collect(),
     }))

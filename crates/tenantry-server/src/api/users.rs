@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use tenantry::data::Database;
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{Admin, Body, Id, Params};
@@ -110,7 +111,7 @@ fn check_role(role: &str) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/api/users", tag = "users", params(ListUsers),
     responses((status = 200, description = "a page of users", body = UserList), (status = 400, description = "bad paging parameters")))]
 pub(crate) async fn list(
-    State(app): State<AppState>,
+    State(db): State<Database>,
     Params(q): Params<ListUsers>,
 ) -> Result<Json<UserList>, ApiError> {
     let limit = super::page::limit(q.limit, 50)?;
@@ -126,7 +127,7 @@ pub(crate) async fn list(
             "must not contain control characters",
         ));
     }
-    let users = users::list(&app.services.db, limit, q.after.as_deref()).await?;
+    let users = users::list(&db, limit, q.after.as_deref()).await?;
     let next_after = super::page::next(&users, limit, |u| u.email.clone());
     Ok(Json(UserList { users, next_after }))
 }
@@ -135,7 +136,7 @@ pub(crate) async fn list(
 #[utoipa::path(post, path = "/api/users", tag = "users", request_body = NewUser,
     responses((status = 201, description = "the user, created", body = User), (status = 400, description = "invalid body"), (status = 403, description = "not an admin"), (status = 409, description = "e-mail taken")))]
 pub(crate) async fn create(
-    State(app): State<AppState>,
+    State(db): State<Database>,
     _: Admin,
     Body(new): Body<NewUser>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
@@ -144,7 +145,7 @@ pub(crate) async fn create(
     check_name(&new.name)?;
     let role = new.role.as_deref().unwrap_or("member");
     check_role(role)?;
-    match users::create(&app.services.db, &email, new.name.trim(), role).await {
+    match users::create(&db, &email, new.name.trim(), role).await {
         Ok(user) => Ok((StatusCode::CREATED, Json(user))),
         Err(e) if e.is_constraint() => {
             Err(ApiError::Conflict("a user with that e-mail exists".into()))
@@ -157,8 +158,8 @@ pub(crate) async fn create(
 #[utoipa::path(get, path = "/api/users/{id}", tag = "users",
     params(("id" = uuid::Uuid, Path, description = "User id")),
     responses((status = 200, description = "the user", body = User), (status = 404, description = "no such user for this tenant")))]
-pub(crate) async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Json<User>, ApiError> {
-    users::get(&app.services.db, id)
+pub(crate) async fn get(State(db): State<Database>, Id(id): Id) -> Result<Json<User>, ApiError> {
+    users::get(&db, id)
         .await?
         .map(Json)
         .ok_or(ApiError::NotFound)

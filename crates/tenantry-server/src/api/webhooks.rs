@@ -5,10 +5,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
+use tenantry::data::Database;
+use tenantry::secrets::Secrets;
 use utoipa::ToSchema;
 
 use super::extract::Admin;
-use super::{ApiError, AppState};
+use super::ApiError;
 use crate::store::webhook_deliveries::{self, Delivery};
 
 /// A new signing secret.
@@ -29,10 +31,10 @@ pub(crate) struct DeliveryList {
 #[utoipa::path(post, path = "/api/webhooks/secret", tag = "webhooks",
     responses((status = 201, description = "the new signing secret (shown once)", body = SigningSecret), (status = 403, description = "admin role required")))]
 pub(crate) async fn rotate_secret(
-    State(app): State<AppState>,
+    State(secrets): State<Secrets>,
     _: Admin,
 ) -> Result<(StatusCode, Json<SigningSecret>), ApiError> {
-    let secret = crate::jobs::webhooks::rotate_secret(&app.services.secrets)
+    let secret = crate::jobs::webhooks::rotate_secret(&secrets)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok((StatusCode::CREATED, Json(SigningSecret { secret })))
@@ -42,10 +44,10 @@ pub(crate) async fn rotate_secret(
 #[utoipa::path(get, path = "/api/webhooks/deliveries", tag = "webhooks",
     responses((status = 200, description = "recent webhook deliveries", body = DeliveryList), (status = 403, description = "admin role required")))]
 pub(crate) async fn deliveries(
-    State(app): State<AppState>,
+    State(db): State<Database>,
     _: Admin,
 ) -> Result<Json<DeliveryList>, ApiError> {
     Ok(Json(DeliveryList {
-        deliveries: webhook_deliveries::list(&app.services.db).await?,
+        deliveries: webhook_deliveries::list(&db).await?,
     }))
 }
