@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use tenantry::data::Database;
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{Body, Id, Params};
 use super::ApiError;
+use super::extract::{Body, Id, Params};
 use crate::store::orders::{self, Order, OrderChanges};
 
 /// Largest accepted total (ten billion), so sums stay far from overflow.

@@ -9,8 +9,8 @@ use tenantry::data::Database;
 use tenantry::secrets::Secrets;
 use utoipa::ToSchema;
 
-use super::extract::Admin;
 use super::ApiError;
+use super::extract::Admin;
 use crate::store::webhook_deliveries::{self, Delivery};
 
 /// A new signing secret.

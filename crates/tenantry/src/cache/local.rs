@@ -1,12 +1,12 @@
 //! [`LocalCache`]: the in-process backend (moka), the embedded default.
 
+use crate::cache::CacheFuture;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
 
-use super::{CacheBackend, CacheError};
-use crate::registry::BoxFuture;
+use super::CacheBackend;
 
 /// An in-process cache with per-entry TTLs and a size bound.
 #[derive(Clone)]
@@ -55,28 +55,23 @@ impl LocalCache {
 }
 
 impl CacheBackend for LocalCache {
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, CacheError>> {
+    fn get<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Option<Vec<u8>>> {
         let found = self.entries.get(key).map(|e| e.bytes.clone());
         Box::pin(async move { Ok(found) })
     }
 
-    fn set<'a>(
-        &'a self,
-        key: &'a str,
-        value: Vec<u8>,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<(), CacheError>> {
+    fn set<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> CacheFuture<'a, ()> {
         self.entries
             .insert(key.to_owned(), Arc::new(Entry { bytes: value, ttl }));
         Box::pin(async { Ok(()) })
     }
 
-    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, CacheError>> {
+    fn delete<'a>(&'a self, key: &'a str) -> CacheFuture<'a, bool> {
         let removed = self.entries.remove(key).is_some();
         Box::pin(async move { Ok(removed) })
     }
 
-    fn delete_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, CacheError>> {
+    fn delete_prefix<'a>(&'a self, prefix: &'a str) -> CacheFuture<'a, u64> {
         // A scan of the local map: fine at in-process sizes, and exact.
         let keys: Vec<Arc<String>> = self
             .entries
@@ -91,7 +86,7 @@ impl CacheBackend for LocalCache {
         Box::pin(async move { Ok(removed) })
     }
 
-    fn count_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, CacheError>> {
+    fn count_prefix<'a>(&'a self, prefix: &'a str) -> CacheFuture<'a, u64> {
         let found = self
             .entries
             .iter()

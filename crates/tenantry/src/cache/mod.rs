@@ -76,24 +76,22 @@ pub enum CacheError {
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// A boxed future of this module's `Result`: what the trait's methods return.
+pub type CacheFuture<'a, T> = BoxFuture<'a, Result<T, CacheError>>;
+
 /// Storage for full (already tenant-prefixed) keys. Implement it to add a
 /// backend; use it only through [`TenantCache`].
 pub trait CacheBackend: Send + Sync + 'static {
     /// The value under `key`, if present and not expired.
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, CacheError>>;
+    fn get<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Option<Vec<u8>>>;
     /// Stores `value` under `key` for `ttl`.
-    fn set<'a>(
-        &'a self,
-        key: &'a str,
-        value: Vec<u8>,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<(), CacheError>>;
+    fn set<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> CacheFuture<'a, ()>;
     /// Removes `key`; whether it was present.
-    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, CacheError>>;
+    fn delete<'a>(&'a self, key: &'a str) -> CacheFuture<'a, bool>;
     /// Removes every key starting with `prefix`; how many were removed.
-    fn delete_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, CacheError>>;
+    fn delete_prefix<'a>(&'a self, prefix: &'a str) -> CacheFuture<'a, u64>;
     /// How many keys start with `prefix` (a residue scan).
-    fn count_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, CacheError>>;
+    fn count_prefix<'a>(&'a self, prefix: &'a str) -> CacheFuture<'a, u64>;
 }
 
 /// A cache whose keys belong to the current tenant. Cheap to clone.

@@ -1,11 +1,11 @@
 //! [`RedisCache`]: the shared backend, for several server processes.
 
+use crate::cache::CacheFuture;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
 use super::{CacheBackend, CacheError};
-use crate::registry::BoxFuture;
 
 /// Keys deleted per `UNLINK` while flushing a tenant.
 const UNLINK_BATCH: usize = 500;
@@ -69,7 +69,7 @@ impl RedisCache {
 }
 
 impl CacheBackend for RedisCache {
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, CacheError>> {
+    fn get<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Option<Vec<u8>>> {
         let mut conn = self.conn.clone();
         Box::pin(async move {
             redis::cmd("GET")
@@ -80,12 +80,7 @@ impl CacheBackend for RedisCache {
         })
     }
 
-    fn set<'a>(
-        &'a self,
-        key: &'a str,
-        value: Vec<u8>,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<(), CacheError>> {
+    fn set<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> CacheFuture<'a, ()> {
         let mut conn = self.conn.clone();
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         Box::pin(async move {
@@ -100,7 +95,7 @@ impl CacheBackend for RedisCache {
         })
     }
 
-    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, CacheError>> {
+    fn delete<'a>(&'a self, key: &'a str) -> CacheFuture<'a, bool> {
         let mut conn = self.conn.clone();
         Box::pin(async move {
             let removed: i64 = redis::cmd("UNLINK")
@@ -112,7 +107,7 @@ impl CacheBackend for RedisCache {
         })
     }
 
-    fn delete_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, CacheError>> {
+    fn delete_prefix<'a>(&'a self, prefix: &'a str) -> CacheFuture<'a, u64> {
         let mut conn = self.conn.clone();
         let pattern = pattern(prefix);
         Box::pin(async move {
@@ -135,7 +130,7 @@ impl CacheBackend for RedisCache {
         })
     }
 
-    fn count_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, CacheError>> {
+    fn count_prefix<'a>(&'a self, prefix: &'a str) -> CacheFuture<'a, u64> {
         let mut conn = self.conn.clone();
         let pattern = pattern(prefix);
         Box::pin(async move {

@@ -8,13 +8,13 @@
 //! local copies when the message arrives, instead of serving them until a
 //! TTL runs out.
 
+use crate::cache::CacheFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 
 use super::{CacheBackend, CacheError, LocalCache, RedisCache};
-use crate::registry::BoxFuture;
 
 /// The pub/sub channel the processes share.
 const CHANNEL: &str = "tenantry:cache:invalidate";
@@ -109,7 +109,7 @@ async fn apply_invalidation(local: &LocalCache, me: &str, payload: &str) {
 }
 
 impl CacheBackend for TwoLevelCache {
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, CacheError>> {
+    fn get<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Option<Vec<u8>>> {
         Box::pin(async move {
             if let Some(hit) = self.local.get(key).await? {
                 return Ok(Some(hit));
@@ -125,12 +125,7 @@ impl CacheBackend for TwoLevelCache {
         })
     }
 
-    fn set<'a>(
-        &'a self,
-        key: &'a str,
-        value: Vec<u8>,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<(), CacheError>> {
+    fn set<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> CacheFuture<'a, ()> {
         Box::pin(async move {
             self.remote.set(key, value.clone(), ttl).await?;
             self.local.set(key, value, ttl.min(self.local_ttl)).await?;
@@ -138,7 +133,7 @@ impl CacheBackend for TwoLevelCache {
         })
     }
 
-    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, CacheError>> {
+    fn delete<'a>(&'a self, key: &'a str) -> CacheFuture<'a, bool> {
         Box::pin(async move {
             let removed = self.remote.delete(key).await?;
             self.local.delete(key).await?;
@@ -147,7 +142,7 @@ impl CacheBackend for TwoLevelCache {
         })
     }
 
-    fn delete_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, CacheError>> {
+    fn delete_prefix<'a>(&'a self, prefix: &'a str) -> CacheFuture<'a, u64> {
         Box::pin(async move {
             let removed = self.remote.delete_prefix(prefix).await?;
             self.local.delete_prefix(prefix).await?;
@@ -156,7 +151,7 @@ impl CacheBackend for TwoLevelCache {
         })
     }
 
-    fn count_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, CacheError>> {
+    fn count_prefix<'a>(&'a self, prefix: &'a str) -> CacheFuture<'a, u64> {
         Box::pin(async move {
             let remote = self.remote.count_prefix(prefix).await?;
             Ok(remote.max(self.local.count_prefix(prefix).await?))

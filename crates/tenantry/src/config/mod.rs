@@ -61,23 +61,26 @@ pub struct StoredConfig {
     pub flags: BTreeMap<String, bool>,
 }
 
+/// A boxed future of this module's `Result`: what the trait's methods return.
+pub type ConfigFuture<'a, T> = BoxFuture<'a, Result<T, ConfigError>>;
+
 /// Where tenants' configuration is kept (the control plane).
 pub trait ConfigStore: Send + Sync + 'static {
     /// `tenant`'s settings and overrides.
-    fn load(&self, tenant: TenantId) -> BoxFuture<'_, Result<StoredConfig, ConfigError>>;
+    fn load(&self, tenant: TenantId) -> ConfigFuture<'_, StoredConfig>;
     /// Replaces `tenant`'s settings.
     fn save_settings<'a>(
         &'a self,
         tenant: TenantId,
         settings: &'a serde_json::Value,
-    ) -> BoxFuture<'a, Result<(), ConfigError>>;
+    ) -> ConfigFuture<'a, ()>;
     /// Sets (or with `None` removes) `tenant`'s override of `flag`.
     fn set_flag<'a>(
         &'a self,
         tenant: TenantId,
         flag: &'a str,
         value: Option<bool>,
-    ) -> BoxFuture<'a, Result<(), ConfigError>>;
+    ) -> ConfigFuture<'a, ()>;
 }
 
 /// Announces configuration changes to the other processes.
@@ -316,7 +319,7 @@ impl MemoryConfigStore {
 }
 
 impl ConfigStore for MemoryConfigStore {
-    fn load(&self, tenant: TenantId) -> BoxFuture<'_, Result<StoredConfig, ConfigError>> {
+    fn load(&self, tenant: TenantId) -> ConfigFuture<'_, StoredConfig> {
         let found = self.rows().get(&tenant).cloned().unwrap_or_default();
         Box::pin(async move { Ok(found) })
     }
@@ -325,7 +328,7 @@ impl ConfigStore for MemoryConfigStore {
         &'a self,
         tenant: TenantId,
         settings: &'a serde_json::Value,
-    ) -> BoxFuture<'a, Result<(), ConfigError>> {
+    ) -> ConfigFuture<'a, ()> {
         self.rows().entry(tenant).or_default().settings = Some(settings.clone());
         Box::pin(async move { Ok(()) })
     }
@@ -335,7 +338,7 @@ impl ConfigStore for MemoryConfigStore {
         tenant: TenantId,
         flag: &'a str,
         value: Option<bool>,
-    ) -> BoxFuture<'a, Result<(), ConfigError>> {
+    ) -> ConfigFuture<'a, ()> {
         let mut rows = self.rows();
         let flags = &mut rows.entry(tenant).or_default().flags;
         match value {

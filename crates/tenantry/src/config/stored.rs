@@ -1,11 +1,12 @@
 //! [`SqlConfigStore`]: tenant settings and flag overrides in the control
 //! plane, one implementation for PostgreSQL and SQLite.
 
+use crate::config::ConfigFuture;
 use crate::context::TenantId;
 use crate::data::control::ControlDb;
 use crate::params;
 
-use super::{BoxFuture, ConfigError, ConfigStore, StoredConfig};
+use super::{ConfigStore, StoredConfig};
 
 /// Tenant configuration in the control plane's `tenant_settings` and
 /// `tenant_flags` tables.
@@ -22,7 +23,7 @@ impl SqlConfigStore {
 }
 
 impl ConfigStore for SqlConfigStore {
-    fn load(&self, tenant: TenantId) -> BoxFuture<'_, Result<StoredConfig, ConfigError>> {
+    fn load(&self, tenant: TenantId) -> ConfigFuture<'_, StoredConfig> {
         Box::pin(async move {
             let settings = self
                 .db
@@ -53,7 +54,7 @@ impl ConfigStore for SqlConfigStore {
         &'a self,
         tenant: TenantId,
         settings: &'a serde_json::Value,
-    ) -> BoxFuture<'a, Result<(), ConfigError>> {
+    ) -> ConfigFuture<'a, ()> {
         Box::pin(async move {
             let json = serde_json::to_string(settings)?;
             self.db
@@ -72,7 +73,7 @@ impl ConfigStore for SqlConfigStore {
         tenant: TenantId,
         flag: &'a str,
         value: Option<bool>,
-    ) -> BoxFuture<'a, Result<(), ConfigError>> {
+    ) -> ConfigFuture<'a, ()> {
         Box::pin(async move {
             match value {
                 Some(enabled) => {

@@ -17,14 +17,13 @@
 
 mod stored;
 
+use crate::registry::DataFuture;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 pub use stored::SqlDeletionStore;
 
 use crate::context::TenantId;
-use crate::data::DataError;
-use crate::registry::BoxFuture;
 
 /// How much of a tenant each store held (or holds): store name → count.
 pub type StoreCounts = BTreeMap<String, u64>;
@@ -52,17 +51,12 @@ pub struct DeletionRecord {
 /// Control-plane removal and the deletion record.
 pub trait DeletionStore: Send + Sync + 'static {
     /// Opens `tenant`'s deletion record (kept as it is if it exists).
-    fn open<'a>(&'a self, record: &'a DeletionRecord) -> BoxFuture<'a, Result<(), DataError>>;
+    fn open<'a>(&'a self, record: &'a DeletionRecord) -> DataFuture<'a, ()>;
 
     /// Notes that `store` held `count` of the tenant's items when it was
     /// cleared — only the first note per store counts, so a step that
     /// runs again after a crash (and finds nothing left) keeps the count.
-    fn note<'a>(
-        &'a self,
-        tenant: TenantId,
-        store: &'a str,
-        count: u64,
-    ) -> BoxFuture<'a, Result<(), DataError>>;
+    fn note<'a>(&'a self, tenant: TenantId, store: &'a str, count: u64) -> DataFuture<'a, ()>;
 
     /// Closes the record: finished at `at`, backups clear after `clear_after`.
     fn close(
@@ -70,16 +64,16 @@ pub trait DeletionStore: Send + Sync + 'static {
         tenant: TenantId,
         at: SystemTime,
         clear_after: SystemTime,
-    ) -> BoxFuture<'_, Result<(), DataError>>;
+    ) -> DataFuture<'_, ()>;
 
     /// `tenant`'s deletion record, if it has one.
-    fn get(&self, tenant: TenantId) -> BoxFuture<'_, Result<Option<DeletionRecord>, DataError>>;
+    fn get(&self, tenant: TenantId) -> DataFuture<'_, Option<DeletionRecord>>;
 
     /// Removes every control-plane row `tenant` owns (see the module
     /// docs) and returns what each table held. Idempotent.
-    fn purge(&self, tenant: TenantId) -> BoxFuture<'_, Result<StoreCounts, DataError>>;
+    fn purge(&self, tenant: TenantId) -> DataFuture<'_, StoreCounts>;
 
     /// What the control plane still holds of `tenant`, by table (only
     /// the non-empty ones; the tombstone and the record are not counted).
-    fn residue(&self, tenant: TenantId) -> BoxFuture<'_, Result<StoreCounts, DataError>>;
+    fn residue(&self, tenant: TenantId) -> DataFuture<'_, StoreCounts>;
 }

@@ -1,6 +1,7 @@
 //! [`SqlDeletionStore`]: the deletion record and the control-plane purge,
 //! one implementation for PostgreSQL and SQLite.
 
+use crate::registry::DataFuture;
 use std::time::SystemTime;
 
 use super::{DeletionRecord, DeletionStore, StoreCounts};
@@ -8,7 +9,6 @@ use crate::context::TenantId;
 use crate::data::DataError;
 use crate::data::control::{ControlDb, UnixMillis};
 use crate::params;
-use crate::registry::BoxFuture;
 
 /// Deletion records and control-plane removal in the control plane.
 #[derive(Clone)]
@@ -81,7 +81,7 @@ const FORGET_NAME: &str = "UPDATE tenantry.tenants SET name = slug WHERE id = $1
 const COUNT_NAME: &str = "SELECT count(*) FROM tenantry.tenants WHERE id = $1 AND name <> slug";
 
 impl DeletionStore for SqlDeletionStore {
-    fn open<'a>(&'a self, record: &'a DeletionRecord) -> BoxFuture<'a, Result<(), DataError>> {
+    fn open<'a>(&'a self, record: &'a DeletionRecord) -> DataFuture<'a, ()> {
         Box::pin(async move {
             let requested_at = UnixMillis(record.requested_at_ms).system_time();
             self.db
@@ -95,12 +95,7 @@ impl DeletionStore for SqlDeletionStore {
         })
     }
 
-    fn note<'a>(
-        &'a self,
-        tenant: TenantId,
-        store: &'a str,
-        count: u64,
-    ) -> BoxFuture<'a, Result<(), DataError>> {
+    fn note<'a>(&'a self, tenant: TenantId, store: &'a str, count: u64) -> DataFuture<'a, ()> {
         Box::pin(async move {
             // Read, add if absent, write back — under the row's lock (the
             // file's write lock on SQLite), so two notes never lose one.
@@ -136,7 +131,7 @@ impl DeletionStore for SqlDeletionStore {
         tenant: TenantId,
         at: SystemTime,
         clear_after: SystemTime,
-    ) -> BoxFuture<'_, Result<(), DataError>> {
+    ) -> DataFuture<'_, ()> {
         Box::pin(async move {
             self.db
                 .execute(
@@ -151,7 +146,7 @@ impl DeletionStore for SqlDeletionStore {
         })
     }
 
-    fn get(&self, tenant: TenantId) -> BoxFuture<'_, Result<Option<DeletionRecord>, DataError>> {
+    fn get(&self, tenant: TenantId) -> DataFuture<'_, Option<DeletionRecord>> {
         Box::pin(async move {
             let Some(row) = self
                 .db
@@ -177,7 +172,7 @@ impl DeletionStore for SqlDeletionStore {
         })
     }
 
-    fn purge(&self, tenant: TenantId) -> BoxFuture<'_, Result<StoreCounts, DataError>> {
+    fn purge(&self, tenant: TenantId) -> DataFuture<'_, StoreCounts> {
         Box::pin(async move {
             let mut tx = self.db.begin().await?;
             let mut removed = StoreCounts::new();
@@ -196,7 +191,7 @@ impl DeletionStore for SqlDeletionStore {
         })
     }
 
-    fn residue(&self, tenant: TenantId) -> BoxFuture<'_, Result<StoreCounts, DataError>> {
+    fn residue(&self, tenant: TenantId) -> DataFuture<'_, StoreCounts> {
         Box::pin(async move {
             let counts = OWNED_TABLES.iter().map(|t| (t.name, t.count)).chain([
                 ("workflow_inputs", COUNT_UNSCRUBBED),

@@ -94,6 +94,9 @@ impl DeadPage {
     }
 }
 
+/// A boxed future of this module's `Result`: what the trait's methods return.
+pub type JobFuture<'a, T> = BoxFuture<'a, Result<T, JobError>>;
+
 /// A durable, tenant-fair job queue; see the [module docs](self).
 ///
 /// Operations on one tenant's jobs ([`dead_letters`](Self::dead_letters),
@@ -106,7 +109,7 @@ pub trait JobQueue: Send + Sync + 'static {
     /// Enqueues `job`; returns its id, or the id of the job already queued
     /// with the same idempotency key. [`JobError::BacklogFull`] when its
     /// tenant already has its maximum of queued jobs in the lane.
-    fn enqueue<'a>(&'a self, job: &'a JobEnvelope) -> BoxFuture<'a, Result<i64, JobError>>;
+    fn enqueue<'a>(&'a self, job: &'a JobEnvelope) -> JobFuture<'a, i64>;
 
     /// Claims up to `max` runnable jobs in `lane` for `worker`, leased for
     /// `lease`: jobs of the tenant whose turn it is (empty when none has one).
@@ -116,81 +119,58 @@ pub trait JobQueue: Send + Sync + 'static {
         worker: &'a str,
         lease: Duration,
         max: usize,
-    ) -> BoxFuture<'a, Result<Vec<Job>, JobError>>;
+    ) -> JobFuture<'a, Vec<Job>>;
 
     /// Marks jobs done (they are removed).
-    fn complete<'a>(&'a self, ids: &'a [i64]) -> BoxFuture<'a, Result<(), JobError>>;
+    fn complete<'a>(&'a self, ids: &'a [i64]) -> JobFuture<'a, ()>;
 
     /// Records a failed attempt: queued again after `backoff`, or, past its
     /// attempts, moved to the dead letters with `error`.
-    fn fail<'a>(
-        &'a self,
-        job: &'a Job,
-        error: &'a str,
-        backoff: Duration,
-    ) -> BoxFuture<'a, Result<(), JobError>>;
+    fn fail<'a>(&'a self, job: &'a Job, error: &'a str, backoff: Duration) -> JobFuture<'a, ()>;
 
     /// Moves job `id` straight to the dead letters: it can never run.
-    fn bury<'a>(&'a self, id: i64, reason: &'a str) -> BoxFuture<'a, Result<(), JobError>>;
+    fn bury<'a>(&'a self, id: i64, reason: &'a str) -> JobFuture<'a, ()>;
 
     /// Puts a claimed job back, to run after `delay`, without counting the
     /// attempt: its tenant cannot run jobs now (suspended, provisioning).
-    fn defer<'a>(&'a self, job: &'a Job, delay: Duration) -> BoxFuture<'a, Result<(), JobError>>;
+    fn defer<'a>(&'a self, job: &'a Job, delay: Duration) -> JobFuture<'a, ()>;
 
     /// Extends the leases of running jobs (a heartbeat from their worker).
-    fn heartbeat<'a>(
-        &'a self,
-        ids: &'a [i64],
-        lease: Duration,
-    ) -> BoxFuture<'a, Result<(), JobError>>;
+    fn heartbeat<'a>(&'a self, ids: &'a [i64], lease: Duration) -> JobFuture<'a, ()>;
 
     /// Requeues jobs whose lease ran out (their worker died); how many.
-    fn reap_expired(&self) -> BoxFuture<'_, Result<u64, JobError>>;
+    fn reap_expired(&self) -> JobFuture<'_, u64>;
 
     /// Holds or releases `tenant`'s jobs in `lane` (queued jobs stay queued).
     /// System tenant only.
-    fn set_paused(
-        &self,
-        tenant: TenantId,
-        lane: Lane,
-        paused: bool,
-    ) -> BoxFuture<'_, Result<(), JobError>>;
+    fn set_paused(&self, tenant: TenantId, lane: Lane, paused: bool) -> JobFuture<'_, ()>;
 
     /// Sets `tenant`'s share of `lane`. System tenant only.
-    fn set_share(
-        &self,
-        tenant: TenantId,
-        lane: Lane,
-        share: TenantShare,
-    ) -> BoxFuture<'_, Result<(), JobError>>;
+    fn set_share(&self, tenant: TenantId, lane: Lane, share: TenantShare) -> JobFuture<'_, ()>;
 
     /// `tenant`'s share of `lane` as stored, `None` if it has none yet (it
     /// then gets the defaults with its plan's weight). System tenant only.
-    fn share(
-        &self,
-        tenant: TenantId,
-        lane: Lane,
-    ) -> BoxFuture<'_, Result<Option<TenantShare>, JobError>>;
+    fn share(&self, tenant: TenantId, lane: Lane) -> JobFuture<'_, Option<TenantShare>>;
 
     /// Queued and running counts per tenant in `lane` (the context's
     /// tenant only, unless it is the system tenant).
-    fn stats(&self, lane: Lane) -> BoxFuture<'_, Result<Vec<TenantQueueStats>, JobError>>;
+    fn stats(&self, lane: Lane) -> JobFuture<'_, Vec<TenantQueueStats>>;
 
     /// One page of dead letters, newest (highest id) first: the context's
     /// tenant's, or all for the system tenant.
-    fn dead_letters(&self, page: DeadPage) -> BoxFuture<'_, Result<Vec<DeadJob>, JobError>>;
+    fn dead_letters(&self, page: DeadPage) -> JobFuture<'_, Vec<DeadJob>>;
 
     /// Queues dead letter `id` again with fresh attempts; `false` when the
     /// context's tenant has no such dead letter.
-    fn retry_dead(&self, id: i64) -> BoxFuture<'_, Result<bool, JobError>>;
+    fn retry_dead(&self, id: i64) -> JobFuture<'_, bool>;
 
     /// Deletes dead letter `id`; `false` when the context's tenant has none.
-    fn discard_dead(&self, id: i64) -> BoxFuture<'_, Result<bool, JobError>>;
+    fn discard_dead(&self, id: i64) -> JobFuture<'_, bool>;
 
     /// Makes the context tenant's queued job with idempotency key `key`
     /// due now, if it was waiting for a later time (a backoff, a delay);
     /// whether there was one.
-    fn hurry<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, JobError>>;
+    fn hurry<'a>(&'a self, key: &'a str) -> JobFuture<'a, bool>;
 
     /// Records tick `tick` (Unix seconds) of `schedule` and enqueues `jobs`,
     /// atomically; `false` (and nothing enqueued) when the tick was
@@ -200,10 +180,10 @@ pub trait JobQueue: Send + Sync + 'static {
         schedule: &'a str,
         tick: i64,
         jobs: &'a [JobEnvelope],
-    ) -> BoxFuture<'a, Result<bool, JobError>>;
+    ) -> JobFuture<'a, bool>;
 
     /// The last recorded tick of `schedule`.
-    fn last_tick<'a>(&'a self, schedule: &'a str) -> BoxFuture<'a, Result<Option<i64>, JobError>>;
+    fn last_tick<'a>(&'a self, schedule: &'a str) -> JobFuture<'a, Option<i64>>;
 
     /// Wake-ups for `lane`: the value changes when work may have arrived
     /// (`None` for a queue without them). A watch, not a notification, so

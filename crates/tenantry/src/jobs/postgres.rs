@@ -24,6 +24,7 @@
 //! connection of its own and wakes idle workers. Workers poll as well, so a
 //! lost notification (or a delayed job coming due) costs one poll interval.
 
+use crate::jobs::JobFuture;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -32,9 +33,7 @@ use tokio::sync::{mpsc, oneshot};
 use serde_json::Value;
 use tokio_postgres::Row;
 
-use super::{
-    BoxFuture, Job, JobEnvelope, JobError, JobQueue, Lane, STRIDE, Wakeups, millis, visible_tenant,
-};
+use super::{Job, JobEnvelope, JobError, JobQueue, Lane, STRIDE, Wakeups, millis, visible_tenant};
 use crate::context::TenantId;
 use crate::data::postgres::{PgDatabase, Queries};
 use crate::plans::QueueWeights;
@@ -317,7 +316,7 @@ impl PgQueue {
 }
 
 impl JobQueue for PgQueue {
-    fn enqueue<'a>(&'a self, job: &'a JobEnvelope) -> BoxFuture<'a, Result<i64, JobError>> {
+    fn enqueue<'a>(&'a self, job: &'a JobEnvelope) -> JobFuture<'a, i64> {
         Box::pin(async move {
             let batcher = self
                 .batcher
@@ -339,7 +338,7 @@ impl JobQueue for PgQueue {
         worker: &'a str,
         lease: Duration,
         max: usize,
-    ) -> BoxFuture<'a, Result<Vec<Job>, JobError>> {
+    ) -> JobFuture<'a, Vec<Job>> {
         Box::pin(async move {
             let client = self.db.client().await.map_err(storage)?;
             let max = i64::try_from(max.max(1)).unwrap_or(i64::MAX);
@@ -354,7 +353,7 @@ impl JobQueue for PgQueue {
         })
     }
 
-    fn complete<'a>(&'a self, ids: &'a [i64]) -> BoxFuture<'a, Result<(), JobError>> {
+    fn complete<'a>(&'a self, ids: &'a [i64]) -> JobFuture<'a, ()> {
         Box::pin(async move {
             if ids.is_empty() {
                 return Ok(());
@@ -363,12 +362,7 @@ impl JobQueue for PgQueue {
         })
     }
 
-    fn fail<'a>(
-        &'a self,
-        job: &'a Job,
-        error: &'a str,
-        backoff: Duration,
-    ) -> BoxFuture<'a, Result<(), JobError>> {
+    fn fail<'a>(&'a self, job: &'a Job, error: &'a str, backoff: Duration) -> JobFuture<'a, ()> {
         Box::pin(async move {
             if job.attempt >= job.max_attempts {
                 self.execute(sql::BURY, &[&job.id, &error]).await
@@ -379,19 +373,15 @@ impl JobQueue for PgQueue {
         })
     }
 
-    fn defer<'a>(&'a self, job: &'a Job, delay: Duration) -> BoxFuture<'a, Result<(), JobError>> {
+    fn defer<'a>(&'a self, job: &'a Job, delay: Duration) -> JobFuture<'a, ()> {
         Box::pin(async move { self.execute(sql::DEFER, &[&job.id, &millis(delay)]).await })
     }
 
-    fn bury<'a>(&'a self, id: i64, reason: &'a str) -> BoxFuture<'a, Result<(), JobError>> {
+    fn bury<'a>(&'a self, id: i64, reason: &'a str) -> JobFuture<'a, ()> {
         Box::pin(async move { self.execute(sql::BURY, &[&id, &reason]).await })
     }
 
-    fn heartbeat<'a>(
-        &'a self,
-        ids: &'a [i64],
-        lease: Duration,
-    ) -> BoxFuture<'a, Result<(), JobError>> {
+    fn heartbeat<'a>(&'a self, ids: &'a [i64], lease: Duration) -> JobFuture<'a, ()> {
         Box::pin(async move {
             if ids.is_empty() {
                 return Ok(());
@@ -405,7 +395,7 @@ impl JobQueue for PgQueue {
         })
     }
 
-    fn reap_expired(&self) -> BoxFuture<'_, Result<u64, JobError>> {
+    fn reap_expired(&self) -> JobFuture<'_, u64> {
         Box::pin(async move {
             let client = self.db.client().await.map_err(storage)?;
             let rows = client.query(sql::REAP, &[]).await.map_err(pg)?;
@@ -413,12 +403,7 @@ impl JobQueue for PgQueue {
         })
     }
 
-    fn set_paused(
-        &self,
-        tenant: TenantId,
-        lane: Lane,
-        paused: bool,
-    ) -> BoxFuture<'_, Result<(), JobError>> {
+    fn set_paused(&self, tenant: TenantId, lane: Lane, paused: bool) -> JobFuture<'_, ()> {
         Box::pin(async move {
             self.tables.set_paused(tenant, lane, paused).await?;
             if paused {
@@ -432,7 +417,7 @@ impl JobQueue for PgQueue {
         })
     }
 
-    fn retry_dead(&self, id: i64) -> BoxFuture<'_, Result<bool, JobError>> {
+    fn retry_dead(&self, id: i64) -> JobFuture<'_, bool> {
         Box::pin(async move {
             let visible = visible_tenant()?.map(|t| *t.as_uuid());
             let client = self.db.client().await.map_err(storage)?;
@@ -444,7 +429,7 @@ impl JobQueue for PgQueue {
         })
     }
 
-    fn hurry<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, JobError>> {
+    fn hurry<'a>(&'a self, key: &'a str) -> JobFuture<'a, bool> {
         // Workers poll: the job is taken within a poll interval.
         Box::pin(async move { Ok(self.tables.hurry(key).await?.is_some()) })
     }
@@ -454,7 +439,7 @@ impl JobQueue for PgQueue {
         schedule: &'a str,
         tick: i64,
         jobs: &'a [JobEnvelope],
-    ) -> BoxFuture<'a, Result<bool, JobError>> {
+    ) -> JobFuture<'a, bool> {
         Box::pin(async move {
             let mut client = self.db.client().await.map_err(storage)?;
             let tx = client.transaction().await.map_err(pg)?;

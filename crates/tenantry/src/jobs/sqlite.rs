@@ -7,15 +7,14 @@
 //! which is what `SKIP LOCKED` buys on PostgreSQL. Wake-ups are in-process
 //! (the embedded default is one process).
 
+use crate::jobs::JobFuture;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{
-    BoxFuture, Job, JobEnvelope, JobError, JobQueue, Lane, STRIDE, Wakeups, millis, visible_tenant,
-};
+use super::{Job, JobEnvelope, JobError, JobQueue, Lane, STRIDE, Wakeups, millis, visible_tenant};
 use crate::context::TenantId;
 use crate::data::DataError;
 use crate::data::sqlite::{SqliteDatabase, sqlite_error};
@@ -201,7 +200,7 @@ impl SqliteQueue {
 }
 
 impl JobQueue for SqliteQueue {
-    fn enqueue<'a>(&'a self, job: &'a JobEnvelope) -> BoxFuture<'a, Result<i64, JobError>> {
+    fn enqueue<'a>(&'a self, job: &'a JobEnvelope) -> JobFuture<'a, i64> {
         Box::pin(async move {
             let owned = job.clone();
             let weight = self.weights.weight(&job.plan);
@@ -230,7 +229,7 @@ impl JobQueue for SqliteQueue {
         worker: &'a str,
         lease: Duration,
         max: usize,
-    ) -> BoxFuture<'a, Result<Vec<Job>, JobError>> {
+    ) -> JobFuture<'a, Vec<Job>> {
         let worker = worker.to_owned();
         Box::pin(async move {
             self.write(move |tx| {
@@ -321,7 +320,7 @@ impl JobQueue for SqliteQueue {
         })
     }
 
-    fn complete<'a>(&'a self, ids: &'a [i64]) -> BoxFuture<'a, Result<(), JobError>> {
+    fn complete<'a>(&'a self, ids: &'a [i64]) -> JobFuture<'a, ()> {
         let ids = ids.to_vec();
         Box::pin(async move {
             if ids.is_empty() {
@@ -351,12 +350,7 @@ impl JobQueue for SqliteQueue {
         })
     }
 
-    fn fail<'a>(
-        &'a self,
-        job: &'a Job,
-        error: &'a str,
-        backoff: Duration,
-    ) -> BoxFuture<'a, Result<(), JobError>> {
+    fn fail<'a>(&'a self, job: &'a Job, error: &'a str, backoff: Duration) -> JobFuture<'a, ()> {
         Box::pin(async move {
             if job.attempt >= job.max_attempts {
                 return self.bury(job.id, error).await;
@@ -376,7 +370,7 @@ impl JobQueue for SqliteQueue {
         })
     }
 
-    fn defer<'a>(&'a self, job: &'a Job, delay: Duration) -> BoxFuture<'a, Result<(), JobError>> {
+    fn defer<'a>(&'a self, job: &'a Job, delay: Duration) -> JobFuture<'a, ()> {
         let id = job.id;
         Box::pin(async move {
             let run_at = crate::clock::now_ms().saturating_add(millis(delay));
@@ -393,7 +387,7 @@ impl JobQueue for SqliteQueue {
         })
     }
 
-    fn bury<'a>(&'a self, id: i64, reason: &'a str) -> BoxFuture<'a, Result<(), JobError>> {
+    fn bury<'a>(&'a self, id: i64, reason: &'a str) -> JobFuture<'a, ()> {
         let reason = reason.to_owned();
         Box::pin(async move {
             self.write(move |tx| {
@@ -422,11 +416,7 @@ impl JobQueue for SqliteQueue {
         })
     }
 
-    fn heartbeat<'a>(
-        &'a self,
-        ids: &'a [i64],
-        lease: Duration,
-    ) -> BoxFuture<'a, Result<(), JobError>> {
+    fn heartbeat<'a>(&'a self, ids: &'a [i64], lease: Duration) -> JobFuture<'a, ()> {
         let ids = ids.to_vec();
         Box::pin(async move {
             if ids.is_empty() {
@@ -448,7 +438,7 @@ impl JobQueue for SqliteQueue {
         })
     }
 
-    fn reap_expired(&self) -> BoxFuture<'_, Result<u64, JobError>> {
+    fn reap_expired(&self) -> JobFuture<'_, u64> {
         Box::pin(async move {
             self.write(|tx| {
                 let now = crate::clock::now_ms();
@@ -477,12 +467,7 @@ impl JobQueue for SqliteQueue {
         })
     }
 
-    fn set_paused(
-        &self,
-        tenant: TenantId,
-        lane: Lane,
-        paused: bool,
-    ) -> BoxFuture<'_, Result<(), JobError>> {
+    fn set_paused(&self, tenant: TenantId, lane: Lane, paused: bool) -> JobFuture<'_, ()> {
         Box::pin(async move {
             self.tables.set_paused(tenant, lane, paused).await?;
             if !paused {
@@ -492,7 +477,7 @@ impl JobQueue for SqliteQueue {
         })
     }
 
-    fn retry_dead(&self, id: i64) -> BoxFuture<'_, Result<bool, JobError>> {
+    fn retry_dead(&self, id: i64) -> JobFuture<'_, bool> {
         Box::pin(async move {
             let visible = visible_tenant()?.map(|t| t.to_string());
             let revived = self
@@ -531,7 +516,7 @@ impl JobQueue for SqliteQueue {
         })
     }
 
-    fn hurry<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, JobError>> {
+    fn hurry<'a>(&'a self, key: &'a str) -> JobFuture<'a, bool> {
         Box::pin(async move {
             let lane = self.tables.hurry(key).await?;
             if let Some(lane) = lane {
@@ -546,7 +531,7 @@ impl JobQueue for SqliteQueue {
         schedule: &'a str,
         tick: i64,
         jobs: &'a [JobEnvelope],
-    ) -> BoxFuture<'a, Result<bool, JobError>> {
+    ) -> JobFuture<'a, bool> {
         let (schedule, owned) = (schedule.to_owned(), jobs.to_vec());
         let weights = self.weights.clone();
         Box::pin(async move {

@@ -35,6 +35,7 @@ mod copy;
 mod shape;
 mod stored;
 
+use crate::registry::DataFuture;
 use std::time::Duration;
 
 pub use copy::{TableCheck, TierCopy};
@@ -43,40 +44,30 @@ pub use shape::TableShape;
 pub use stored::SqlRouteAcks;
 
 use crate::context::TenantId;
-use crate::data::DataError;
-use crate::registry::BoxFuture;
 
 /// Server processes' heartbeats and route acknowledgements (control plane).
 pub trait RouteAcks: Send + Sync + 'static {
     /// Records that `process` is alive now.
-    fn heartbeat<'a>(&'a self, process: &'a str) -> BoxFuture<'a, Result<(), DataError>>;
+    fn heartbeat<'a>(&'a self, process: &'a str) -> DataFuture<'a, ()>;
 
     /// Tenants whose route version is newer than what `process` last
     /// acknowledged for them: `(tenant, current version)`.
-    fn unacknowledged<'a>(
-        &'a self,
-        process: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<(TenantId, i64)>, DataError>>;
+    fn unacknowledged<'a>(&'a self, process: &'a str) -> DataFuture<'a, Vec<(TenantId, i64)>>;
 
     /// Records that `process` serves route version `version` of `tenant`.
-    fn ack<'a>(
-        &'a self,
-        process: &'a str,
-        tenant: TenantId,
-        version: i64,
-    ) -> BoxFuture<'a, Result<(), DataError>>;
+    fn ack<'a>(&'a self, process: &'a str, tenant: TenantId, version: i64) -> DataFuture<'a, ()>;
 
     /// Forgets processes not seen for `silent` (and their
     /// acknowledgements); how many. Each restart is a new process, so
     /// without this the table only grows.
-    fn forget_silent(&self, silent: Duration) -> BoxFuture<'_, Result<u64, DataError>>;
+    fn forget_silent(&self, silent: Duration) -> DataFuture<'_, u64>;
 
     /// Every process registered, live or silent, by name.
-    fn processes(&self) -> BoxFuture<'_, Result<Vec<String>, DataError>>;
+    fn processes(&self) -> DataFuture<'_, Vec<String>>;
 
     /// Forgets `process` at once (it stops serving, or is known dead): no
     /// change waits for it any more.
-    fn forget(&self, process: &str) -> BoxFuture<'_, Result<(), DataError>>;
+    fn forget(&self, process: &str) -> DataFuture<'_, ()>;
 
     /// Processes seen within `alive` that have not acknowledged at least
     /// `version` of `tenant`'s route, by name.
@@ -85,5 +76,5 @@ pub trait RouteAcks: Send + Sync + 'static {
         tenant: TenantId,
         version: i64,
         alive: Duration,
-    ) -> BoxFuture<'_, Result<Vec<String>, DataError>>;
+    ) -> DataFuture<'_, Vec<String>>;
 }

@@ -1,6 +1,7 @@
 //! [`SqlRouteAcks`]: heartbeats and route acknowledgements in the control
 //! plane, one implementation for PostgreSQL and SQLite.
 
+use crate::registry::DataFuture;
 use std::time::Duration;
 
 use super::RouteAcks;
@@ -8,7 +9,6 @@ use crate::context::TenantId;
 use crate::data::DataError;
 use crate::data::control::ControlDb;
 use crate::params;
-use crate::registry::BoxFuture;
 
 /// Route acknowledgements in the control plane's `server_processes` and
 /// `route_acks` tables.
@@ -33,7 +33,7 @@ fn names(rows: Vec<crate::data::Row>) -> Result<Vec<String>, DataError> {
 }
 
 impl RouteAcks for SqlRouteAcks {
-    fn heartbeat<'a>(&'a self, process: &'a str) -> BoxFuture<'a, Result<(), DataError>> {
+    fn heartbeat<'a>(&'a self, process: &'a str) -> DataFuture<'a, ()> {
         Box::pin(async move {
             self.db
                 .execute(
@@ -46,10 +46,7 @@ impl RouteAcks for SqlRouteAcks {
         })
     }
 
-    fn unacknowledged<'a>(
-        &'a self,
-        process: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<(TenantId, i64)>, DataError>> {
+    fn unacknowledged<'a>(&'a self, process: &'a str) -> DataFuture<'a, Vec<(TenantId, i64)>> {
         // `route_version > 0` lets the partial index of tenants ever
         // changed (`tenants_route_changed`) answer, not a scan of all tenants.
         Box::pin(async move {
@@ -68,12 +65,7 @@ impl RouteAcks for SqlRouteAcks {
         })
     }
 
-    fn ack<'a>(
-        &'a self,
-        process: &'a str,
-        tenant: TenantId,
-        version: i64,
-    ) -> BoxFuture<'a, Result<(), DataError>> {
+    fn ack<'a>(&'a self, process: &'a str, tenant: TenantId, version: i64) -> DataFuture<'a, ()> {
         Box::pin(async move {
             self.db
                 .execute(
@@ -88,7 +80,7 @@ impl RouteAcks for SqlRouteAcks {
         })
     }
 
-    fn forget_silent(&self, silent: Duration) -> BoxFuture<'_, Result<u64, DataError>> {
+    fn forget_silent(&self, silent: Duration) -> DataFuture<'_, u64> {
         Box::pin(async move {
             self.db
                 .execute(
@@ -100,7 +92,7 @@ impl RouteAcks for SqlRouteAcks {
         })
     }
 
-    fn processes(&self) -> BoxFuture<'_, Result<Vec<String>, DataError>> {
+    fn processes(&self) -> DataFuture<'_, Vec<String>> {
         Box::pin(async move {
             names(
                 self.db
@@ -113,7 +105,7 @@ impl RouteAcks for SqlRouteAcks {
         })
     }
 
-    fn forget(&self, process: &str) -> BoxFuture<'_, Result<(), DataError>> {
+    fn forget(&self, process: &str) -> DataFuture<'_, ()> {
         let process = process.to_owned();
         Box::pin(async move {
             self.db
@@ -131,7 +123,7 @@ impl RouteAcks for SqlRouteAcks {
         tenant: TenantId,
         version: i64,
         alive: Duration,
-    ) -> BoxFuture<'_, Result<Vec<String>, DataError>> {
+    ) -> DataFuture<'_, Vec<String>> {
         Box::pin(async move {
             names(
                 self.db

@@ -263,7 +263,7 @@ impl ChangedKeys {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use super::super::{BoxFuture, MemoryTenantStore};
+    use super::super::{MemoryTenantStore, RegistryFuture};
     use super::*;
     use crate::context::{Plan, Tier};
 
@@ -275,24 +275,17 @@ mod tests {
     }
 
     impl TenantStore for CountingStore {
-        fn find(
-            &self,
-            key: &TenantKey,
-        ) -> BoxFuture<'_, Result<Option<TenantRecord>, RegistryError>> {
+        fn find(&self, key: &TenantKey) -> RegistryFuture<'_, Option<TenantRecord>> {
             self.finds.fetch_add(1, Ordering::SeqCst);
             self.inner.find(key)
         }
-        fn list(&self) -> BoxFuture<'_, Result<Vec<TenantRecord>, RegistryError>> {
+        fn list(&self) -> RegistryFuture<'_, Vec<TenantRecord>> {
             self.inner.list()
         }
-        fn insert(&self, t: NewTenant) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+        fn insert(&self, t: NewTenant) -> RegistryFuture<'_, TenantRecord> {
             self.inner.insert(t)
         }
-        fn set_state(
-            &self,
-            id: TenantId,
-            state: TenantState,
-        ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+        fn set_state(&self, id: TenantId, state: TenantState) -> RegistryFuture<'_, TenantRecord> {
             self.inner.set_state(id, state)
         }
     }

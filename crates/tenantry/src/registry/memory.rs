@@ -1,10 +1,9 @@
 //! [`MemoryTenantStore`]: the registry in memory, for tests and examples.
 
+use crate::registry::RegistryFuture;
 use std::sync::Mutex;
 
-use super::{
-    BoxFuture, NewTenant, RegistryError, TenantKey, TenantRecord, TenantState, TenantStore,
-};
+use super::{NewTenant, RegistryError, TenantKey, TenantRecord, TenantState, TenantStore};
 use crate::context::TenantId;
 
 /// Tenant records held in memory: nothing survives the process. Useful to
@@ -45,7 +44,7 @@ impl MemoryTenantStore {
 }
 
 impl TenantStore for MemoryTenantStore {
-    fn find(&self, key: &TenantKey) -> BoxFuture<'_, Result<Option<TenantRecord>, RegistryError>> {
+    fn find(&self, key: &TenantKey) -> RegistryFuture<'_, Option<TenantRecord>> {
         let rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
         let hit = rows
             .iter()
@@ -58,13 +57,13 @@ impl TenantStore for MemoryTenantStore {
         Box::pin(async move { Ok(hit) })
     }
 
-    fn list(&self) -> BoxFuture<'_, Result<Vec<TenantRecord>, RegistryError>> {
+    fn list(&self) -> RegistryFuture<'_, Vec<TenantRecord>> {
         let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner()).clone();
         rows.sort_by(|a, b| a.slug.cmp(&b.slug));
         Box::pin(async move { Ok(rows) })
     }
 
-    fn insert(&self, t: NewTenant) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+    fn insert(&self, t: NewTenant) -> RegistryFuture<'_, TenantRecord> {
         let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
         let id = t.id.unwrap_or_else(TenantId::new_v4);
         let taken = rows.iter().find_map(|r| {
@@ -104,20 +103,12 @@ impl TenantStore for MemoryTenantStore {
         Box::pin(async move { result })
     }
 
-    fn set_state(
-        &self,
-        id: TenantId,
-        state: TenantState,
-    ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+    fn set_state(&self, id: TenantId, state: TenantState) -> RegistryFuture<'_, TenantRecord> {
         let result = self.update(id, |r| r.state = state);
         Box::pin(async move { result })
     }
 
-    fn set_canary(
-        &self,
-        id: TenantId,
-        canary: bool,
-    ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+    fn set_canary(&self, id: TenantId, canary: bool) -> RegistryFuture<'_, TenantRecord> {
         let result = self.update(id, |r| r.canary = canary);
         Box::pin(async move { result })
     }

@@ -29,6 +29,12 @@ use crate::context::TenantId;
 /// A boxed, sendable future (the stores are used as trait objects).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// What the control-plane stores over the data layer (tier moves, the warm
+/// pool, deletion records) return: a boxed future of a `Result` with
+/// [`DataError`](crate::data::DataError).
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub type DataFuture<'a, T> = BoxFuture<'a, Result<T, crate::data::DataError>>;
+
 /// How a tenant is looked up.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum TenantKey {
@@ -89,20 +95,19 @@ pub enum RegistryError {
     Data(#[from] crate::data::DataError),
 }
 
+/// A boxed future of this module's `Result`: what its traits' methods return.
+pub type RegistryFuture<'a, T> = BoxFuture<'a, Result<T, RegistryError>>;
+
 /// Storage of tenant records (the control plane's `tenants` table).
 pub trait TenantStore: Send + Sync + 'static {
     /// Finds a tenant by slug, domain or id.
-    fn find(&self, key: &TenantKey) -> BoxFuture<'_, Result<Option<TenantRecord>, RegistryError>>;
+    fn find(&self, key: &TenantKey) -> RegistryFuture<'_, Option<TenantRecord>>;
     /// Lists every tenant, ordered by slug.
-    fn list(&self) -> BoxFuture<'_, Result<Vec<TenantRecord>, RegistryError>>;
+    fn list(&self) -> RegistryFuture<'_, Vec<TenantRecord>>;
     /// Inserts a new tenant; fails with [`RegistryError::Conflict`] on a taken slug or domain.
-    fn insert(&self, tenant: NewTenant) -> BoxFuture<'_, Result<TenantRecord, RegistryError>>;
+    fn insert(&self, tenant: NewTenant) -> RegistryFuture<'_, TenantRecord>;
     /// Sets a tenant's state and returns the updated record.
-    fn set_state(
-        &self,
-        id: TenantId,
-        state: TenantState,
-    ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>>;
+    fn set_state(&self, id: TenantId, state: TenantState) -> RegistryFuture<'_, TenantRecord>;
     /// Puts a tenant on `plan` and returns the updated record.
     ///
     /// Stores that cannot (in-memory test doubles) refuse it.
@@ -110,7 +115,7 @@ pub trait TenantStore: Send + Sync + 'static {
         &'a self,
         id: TenantId,
         plan: &'a crate::context::Plan,
-    ) -> BoxFuture<'a, Result<TenantRecord, RegistryError>> {
+    ) -> RegistryFuture<'a, TenantRecord> {
         let _ = (id, plan);
         Box::pin(async { Err(RegistryError::Unsupported("change plans")) })
     }
@@ -119,22 +124,14 @@ pub trait TenantStore: Send + Sync + 'static {
     /// Returns the updated record.
     ///
     /// Stores without tier moves (in-memory test doubles) refuse it.
-    fn set_route(
-        &self,
-        id: TenantId,
-        change: RouteChange,
-    ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+    fn set_route(&self, id: TenantId, change: RouteChange) -> RegistryFuture<'_, TenantRecord> {
         let _ = (id, change);
         Box::pin(async { Err(RegistryError::Unsupported("move tenants between tiers")) })
     }
     /// Marks a tenant as a canary (or not) and returns the updated record.
     ///
     /// Stores without the notion (in-memory test doubles) refuse it.
-    fn set_canary(
-        &self,
-        id: TenantId,
-        canary: bool,
-    ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+    fn set_canary(&self, id: TenantId, canary: bool) -> RegistryFuture<'_, TenantRecord> {
         let _ = (id, canary);
         Box::pin(async { Err(RegistryError::Unsupported("mark canaries")) })
     }

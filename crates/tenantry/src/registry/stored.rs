@@ -6,10 +6,10 @@ use crate::context::TenantId;
 use crate::data::control::{ControlDb, UnixMillis};
 use crate::data::{DataError, Row, Value};
 use crate::params;
+use crate::registry::RegistryFuture;
 
 use super::{
-    BoxFuture, NewTenant, RegistryError, RouteChange, TenantKey, TenantRecord, TenantState,
-    TenantStore,
+    NewTenant, RegistryError, RouteChange, TenantKey, TenantRecord, TenantState, TenantStore,
 };
 
 // The record's columns; a literal so each lookup is one `'static` statement.
@@ -114,7 +114,7 @@ fn taken(e: DataError, what: String) -> RegistryError {
 }
 
 impl TenantStore for SqlTenantStore {
-    fn find(&self, key: &TenantKey) -> BoxFuture<'_, Result<Option<TenantRecord>, RegistryError>> {
+    fn find(&self, key: &TenantKey) -> RegistryFuture<'_, Option<TenantRecord>> {
         let (sql, param) = match key {
             TenantKey::Slug(slug) => (BY_SLUG, Value::from(slug.as_str())),
             TenantKey::Id(id) => (BY_ID, Value::from(*id)),
@@ -126,14 +126,14 @@ impl TenantStore for SqlTenantStore {
         })
     }
 
-    fn list(&self) -> BoxFuture<'_, Result<Vec<TenantRecord>, RegistryError>> {
+    fn list(&self) -> RegistryFuture<'_, Vec<TenantRecord>> {
         Box::pin(async move {
             let rows = self.db.fetch_all(ALL, &[]).await?;
             rows.iter().map(decode).collect()
         })
     }
 
-    fn insert(&self, tenant: NewTenant) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+    fn insert(&self, tenant: NewTenant) -> RegistryFuture<'_, TenantRecord> {
         Box::pin(async move {
             let id = tenant.id.unwrap_or_else(TenantId::new_v4);
             let mut tx = self.db.begin().await?;
@@ -168,11 +168,7 @@ impl TenantStore for SqlTenantStore {
         })
     }
 
-    fn set_state(
-        &self,
-        id: TenantId,
-        state: TenantState,
-    ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+    fn set_state(&self, id: TenantId, state: TenantState) -> RegistryFuture<'_, TenantRecord> {
         Box::pin(async move {
             self.update(
                 id,
@@ -192,7 +188,7 @@ impl TenantStore for SqlTenantStore {
         &'a self,
         id: TenantId,
         plan: &'a crate::context::Plan,
-    ) -> BoxFuture<'a, Result<TenantRecord, RegistryError>> {
+    ) -> RegistryFuture<'a, TenantRecord> {
         Box::pin(async move {
             self.update(
                 id,
@@ -206,11 +202,7 @@ impl TenantStore for SqlTenantStore {
         })
     }
 
-    fn set_canary(
-        &self,
-        id: TenantId,
-        canary: bool,
-    ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+    fn set_canary(&self, id: TenantId, canary: bool) -> RegistryFuture<'_, TenantRecord> {
         Box::pin(async move {
             self.update(
                 id,
@@ -222,11 +214,7 @@ impl TenantStore for SqlTenantStore {
         })
     }
 
-    fn set_route(
-        &self,
-        id: TenantId,
-        change: RouteChange,
-    ) -> BoxFuture<'_, Result<TenantRecord, RegistryError>> {
+    fn set_route(&self, id: TenantId, change: RouteChange) -> RegistryFuture<'_, TenantRecord> {
         Box::pin(async move {
             // Unchanged routes keep their version: nothing to acknowledge.
             self.update(

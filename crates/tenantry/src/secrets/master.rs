@@ -3,13 +3,14 @@
 //! master key in OpenBao/Vault's transit engine, where it never leaves the
 //! server ([`OpenBaoTransit`](super::OpenBaoTransit)).
 
+use crate::secrets::SecretsFuture;
 use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use super::SecretsError;
 use super::envelope::{self, KEY_BYTES};
-use super::{BoxFuture, SecretsError};
 
 /// A data key wrapped by a master key, and which master key version did it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,21 +25,17 @@ pub struct WrappedKey {
 pub trait MasterKey: Send + Sync + 'static {
     /// Wraps `data_key` with the current version; `context` (the tenant)
     /// is bound in where the scheme allows.
-    fn wrap<'a>(
-        &'a self,
-        data_key: &'a [u8],
-        context: &'a str,
-    ) -> BoxFuture<'a, Result<WrappedKey, SecretsError>>;
+    fn wrap<'a>(&'a self, data_key: &'a [u8], context: &'a str) -> SecretsFuture<'a, WrappedKey>;
 
     /// Unwraps a key wrapped by any version still held.
     fn unwrap<'a>(
         &'a self,
         wrapped: &'a WrappedKey,
         context: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<u8>, SecretsError>>;
+    ) -> SecretsFuture<'a, Vec<u8>>;
 
     /// The version [`wrap`](Self::wrap) uses now.
-    fn current_id(&self) -> BoxFuture<'_, Result<String, SecretsError>>;
+    fn current_id(&self) -> SecretsFuture<'_, String>;
 }
 
 /// Master keys held in memory, loaded from a file or the environment: one
@@ -159,11 +156,7 @@ fn aad(context: &str) -> Vec<u8> {
 }
 
 impl MasterKey for LocalKeyring {
-    fn wrap<'a>(
-        &'a self,
-        data_key: &'a [u8],
-        context: &'a str,
-    ) -> BoxFuture<'a, Result<WrappedKey, SecretsError>> {
+    fn wrap<'a>(&'a self, data_key: &'a [u8], context: &'a str) -> SecretsFuture<'a, WrappedKey> {
         Box::pin(async move {
             let (id, key) = self.current();
             Ok(WrappedKey {
@@ -177,7 +170,7 @@ impl MasterKey for LocalKeyring {
         &'a self,
         wrapped: &'a WrappedKey,
         context: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<u8>, SecretsError>> {
+    ) -> SecretsFuture<'a, Vec<u8>> {
         Box::pin(async move {
             let id = wrapped
                 .master_key_id
@@ -200,7 +193,7 @@ impl MasterKey for LocalKeyring {
         })
     }
 
-    fn current_id(&self) -> BoxFuture<'_, Result<String, SecretsError>> {
+    fn current_id(&self) -> SecretsFuture<'_, String> {
         Box::pin(async move { Ok(format!("local:{}", self.current().0)) })
     }
 }

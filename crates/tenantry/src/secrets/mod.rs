@@ -57,6 +57,9 @@ pub use stored::SqlSecretStorage;
 use crate::context::{NoTenantContext, TenantId};
 pub use crate::registry::BoxFuture;
 
+/// A boxed future of this module's `Result`: what its traits' methods return.
+pub type SecretsFuture<'a, T> = BoxFuture<'a, Result<T, SecretsError>>;
+
 /// Longest secret value accepted, in bytes.
 pub const MAX_SECRET_BYTES: usize = 16 * 1024;
 

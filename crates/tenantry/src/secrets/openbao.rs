@@ -3,11 +3,12 @@
 //! master key never leaves it, and rotating it is the server's
 //! `keys/<name>/rotate`.
 
+use crate::secrets::SecretsFuture;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use super::{BoxFuture, MasterKey, SecretsError, WrappedKey};
+use super::{MasterKey, SecretsError, WrappedKey};
 
 /// A transit key on an OpenBao/Vault server.
 #[derive(Clone)]
@@ -143,11 +144,7 @@ fn unframed(plain: &[u8], context: &str) -> Result<Vec<u8>, SecretsError> {
 }
 
 impl MasterKey for OpenBaoTransit {
-    fn wrap<'a>(
-        &'a self,
-        data_key: &'a [u8],
-        context: &'a str,
-    ) -> BoxFuture<'a, Result<WrappedKey, SecretsError>> {
+    fn wrap<'a>(&'a self, data_key: &'a [u8], context: &'a str) -> SecretsFuture<'a, WrappedKey> {
         Box::pin(async move {
             let plaintext = STANDARD.encode(framed(data_key, context));
             let reply = self
@@ -174,7 +171,7 @@ impl MasterKey for OpenBaoTransit {
         &'a self,
         wrapped: &'a WrappedKey,
         context: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<u8>, SecretsError>> {
+    ) -> SecretsFuture<'a, Vec<u8>> {
         Box::pin(async move {
             let ciphertext = std::str::from_utf8(&wrapped.ciphertext)
                 .map_err(|_| SecretsError::Crypto("not a transit ciphertext"))?;
@@ -194,7 +191,7 @@ impl MasterKey for OpenBaoTransit {
         })
     }
 
-    fn current_id(&self) -> BoxFuture<'_, Result<String, SecretsError>> {
+    fn current_id(&self) -> SecretsFuture<'_, String> {
         Box::pin(async move {
             let reply = self
                 .call(

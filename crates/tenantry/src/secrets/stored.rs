@@ -5,8 +5,9 @@ use crate::context::TenantId;
 use crate::data::control::ControlDb;
 use crate::data::{DataError, Row};
 use crate::params;
+use crate::secrets::SecretsFuture;
 
-use super::{BoxFuture, SealedSecret, SecretStorage, SecretsError, WrappedKey};
+use super::{SealedSecret, SecretStorage, WrappedKey};
 
 /// Secrets in the control plane's `tenant_data_keys` and `tenant_secrets`
 /// tables.
@@ -42,21 +43,14 @@ const DATA_KEY: &str =
     "SELECT master_key_id, wrapped FROM tenantry.tenant_data_keys WHERE owner = $1";
 
 impl SecretStorage for SqlSecretStorage {
-    fn data_key(
-        &self,
-        tenant: TenantId,
-    ) -> BoxFuture<'_, Result<Option<WrappedKey>, SecretsError>> {
+    fn data_key(&self, tenant: TenantId) -> SecretsFuture<'_, Option<WrappedKey>> {
         Box::pin(async move {
             let row = self.db.fetch_optional(DATA_KEY, params![tenant]).await?;
             Ok(row.map(|r| key_at(&r, 0)).transpose()?)
         })
     }
 
-    fn insert_data_key(
-        &self,
-        tenant: TenantId,
-        key: WrappedKey,
-    ) -> BoxFuture<'_, Result<WrappedKey, SecretsError>> {
+    fn insert_data_key(&self, tenant: TenantId, key: WrappedKey) -> SecretsFuture<'_, WrappedKey> {
         Box::pin(async move {
             // Insert unless there is one, then read what is stored: the
             // winner's key when two processes raced.
@@ -77,7 +71,7 @@ impl SecretStorage for SqlSecretStorage {
         tenant: TenantId,
         old: &'a WrappedKey,
         new: WrappedKey,
-    ) -> BoxFuture<'a, Result<bool, SecretsError>> {
+    ) -> SecretsFuture<'a, bool> {
         Box::pin(async move {
             let changed = self
                 .db
@@ -96,7 +90,7 @@ impl SecretStorage for SqlSecretStorage {
         })
     }
 
-    fn data_keys(&self) -> BoxFuture<'_, Result<Vec<(TenantId, WrappedKey)>, SecretsError>> {
+    fn data_keys(&self) -> SecretsFuture<'_, Vec<(TenantId, WrappedKey)>> {
         Box::pin(async move {
             let rows = self
                 .db
@@ -113,7 +107,7 @@ impl SecretStorage for SqlSecretStorage {
         })
     }
 
-    fn destroy_data_key(&self, tenant: TenantId) -> BoxFuture<'_, Result<bool, SecretsError>> {
+    fn destroy_data_key(&self, tenant: TenantId) -> SecretsFuture<'_, bool> {
         Box::pin(async move {
             let changed = self
                 .db
@@ -126,11 +120,7 @@ impl SecretStorage for SqlSecretStorage {
         })
     }
 
-    fn put_secret(
-        &self,
-        tenant: TenantId,
-        secret: SealedSecret,
-    ) -> BoxFuture<'_, Result<(), SecretsError>> {
+    fn put_secret(&self, tenant: TenantId, secret: SealedSecret) -> SecretsFuture<'_, ()> {
         Box::pin(async move {
             self.db
                 .execute(
@@ -155,7 +145,7 @@ impl SecretStorage for SqlSecretStorage {
         &'a self,
         tenant: TenantId,
         name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<SealedSecret>, SecretsError>> {
+    ) -> SecretsFuture<'a, Option<SealedSecret>> {
         Box::pin(async move {
             let row = self
                 .db
@@ -169,7 +159,7 @@ impl SecretStorage for SqlSecretStorage {
         })
     }
 
-    fn secrets(&self, tenant: TenantId) -> BoxFuture<'_, Result<Vec<SealedSecret>, SecretsError>> {
+    fn secrets(&self, tenant: TenantId) -> SecretsFuture<'_, Vec<SealedSecret>> {
         Box::pin(async move {
             let rows = self
                 .db
@@ -183,11 +173,7 @@ impl SecretStorage for SqlSecretStorage {
         })
     }
 
-    fn delete_secret<'a>(
-        &'a self,
-        tenant: TenantId,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<bool, SecretsError>> {
+    fn delete_secret<'a>(&'a self, tenant: TenantId, name: &'a str) -> SecretsFuture<'a, bool> {
         Box::pin(async move {
             let changed = self
                 .db

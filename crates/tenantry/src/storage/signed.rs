@@ -47,7 +47,7 @@ pub struct SignedObject {
 impl TenantStorage {
     /// A URL that lets its holder read or write `key` for `ttl`: presigned
     /// by S3, or, on the local backend, a path below the tenant's own URL
-    /// space (`/files/…`) signed with [`UrlSigner`].
+    /// space (`/files/…`) signed with [`UrlSigner`](super::UrlSigner).
     pub async fn signed_url(
         &self,
         access: Access,

@@ -13,15 +13,14 @@ mod stored;
 pub use stored::SqlWarmPool;
 
 use crate::context::{TenantId, Tier};
-use crate::data::DataError;
-use crate::registry::BoxFuture;
+use crate::registry::DataFuture;
 
 /// Where the warm pool's ids are kept (the control plane).
 pub trait WarmPool: Send + Sync + 'static {
     /// Adds `id`, whose `tier` target is ready.
-    fn add(&self, id: TenantId, tier: Tier) -> BoxFuture<'_, Result<(), DataError>>;
+    fn add(&self, id: TenantId, tier: Tier) -> DataFuture<'_, ()>;
     /// Takes the oldest ready id of `tier`, if any (it leaves the pool).
-    fn claim(&self, tier: Tier) -> BoxFuture<'_, Result<Option<TenantId>, DataError>>;
+    fn claim(&self, tier: Tier) -> DataFuture<'_, Option<TenantId>>;
     /// How many ids of `tier` are ready.
-    fn ready(&self, tier: Tier) -> BoxFuture<'_, Result<u64, DataError>>;
+    fn ready(&self, tier: Tier) -> DataFuture<'_, u64>;
 }

@@ -3,10 +3,9 @@
 
 use super::WarmPool;
 use crate::context::{TenantId, Tier};
-use crate::data::DataError;
 use crate::data::control::ControlDb;
 use crate::params;
-use crate::registry::BoxFuture;
+use crate::registry::DataFuture;
 
 /// The warm pool's ids in the control plane's `warm_targets` table.
 #[derive(Clone)]
@@ -22,7 +21,7 @@ impl SqlWarmPool {
 }
 
 impl WarmPool for SqlWarmPool {
-    fn add(&self, id: TenantId, tier: Tier) -> BoxFuture<'_, Result<(), DataError>> {
+    fn add(&self, id: TenantId, tier: Tier) -> DataFuture<'_, ()> {
         Box::pin(async move {
             self.db
                 .execute(
@@ -35,7 +34,7 @@ impl WarmPool for SqlWarmPool {
         })
     }
 
-    fn claim(&self, tier: Tier) -> BoxFuture<'_, Result<Option<TenantId>, DataError>> {
+    fn claim(&self, tier: Tier) -> DataFuture<'_, Option<TenantId>> {
         Box::pin(async move {
             // One statement. PostgreSQL: SKIP LOCKED, so concurrent
             // sign-ups take different ids and never wait; SQLite: the
@@ -54,7 +53,7 @@ impl WarmPool for SqlWarmPool {
         })
     }
 
-    fn ready(&self, tier: Tier) -> BoxFuture<'_, Result<u64, DataError>> {
+    fn ready(&self, tier: Tier) -> DataFuture<'_, u64> {
         Box::pin(async move {
             let n: i64 = self
                 .db

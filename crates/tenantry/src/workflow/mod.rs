@@ -108,27 +108,24 @@ pub struct NewWorkflow<'a> {
     pub steps: &'a [&'a str],
 }
 
+/// A boxed future of this module's `Result`: what its traits' methods return.
+pub type WorkflowFuture<'a, T> = BoxFuture<'a, Result<T, WorkflowError>>;
+
 /// Where workflows and their steps are kept.
 pub trait WorkflowStore: Send + Sync + 'static {
     /// Records a new running workflow with every step pending; fails with
     /// [`WorkflowError::Busy`] when the tenant has one running.
-    fn start<'a>(
-        &'a self,
-        new: NewWorkflow<'a>,
-    ) -> BoxFuture<'a, Result<WorkflowId, WorkflowError>>;
+    fn start<'a>(&'a self, new: NewWorkflow<'a>) -> WorkflowFuture<'a, WorkflowId>;
 
     /// Workflow `id` with its steps.
-    fn get(&self, id: WorkflowId) -> BoxFuture<'_, Result<Option<WorkflowRecord>, WorkflowError>>;
+    fn get(&self, id: WorkflowId) -> WorkflowFuture<'_, Option<WorkflowRecord>>;
 
     /// Workflows newest first: one tenant's, or every tenant's; at most `limit`.
-    fn list(
-        &self,
-        tenant: Option<TenantId>,
-        limit: u32,
-    ) -> BoxFuture<'_, Result<Vec<WorkflowRecord>, WorkflowError>>;
+    fn list(&self, tenant: Option<TenantId>, limit: u32)
+    -> WorkflowFuture<'_, Vec<WorkflowRecord>>;
 
     /// Every running or compensating workflow.
-    fn live(&self) -> BoxFuture<'_, Result<Vec<WorkflowRecord>, WorkflowError>>;
+    fn live(&self) -> WorkflowFuture<'_, Vec<WorkflowRecord>>;
 
     /// Marks step `position` of `id` as `state` (running or compensating),
     /// one more attempt, started now, due by `deadline`; returns the attempt.
@@ -138,7 +135,7 @@ pub trait WorkflowStore: Send + Sync + 'static {
         position: u32,
         state: StepState,
         deadline: SystemTime,
-    ) -> BoxFuture<'_, Result<u32, WorkflowError>>;
+    ) -> WorkflowFuture<'_, u32>;
 
     /// Records the end (or a failed attempt) of step `position`: its new
     /// state and the error, if any. A terminal state sets its finish time.
@@ -148,7 +145,7 @@ pub trait WorkflowStore: Send + Sync + 'static {
         position: u32,
         state: StepState,
         error: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<(), WorkflowError>>;
+    ) -> WorkflowFuture<'a, ()>;
 
     /// Replaces workflow `id`'s input (an operator's later decision a step
     /// reads: a hold released, a retention cut short).
@@ -156,7 +153,7 @@ pub trait WorkflowStore: Send + Sync + 'static {
         &'a self,
         id: WorkflowId,
         input: &'a serde_json::Value,
-    ) -> BoxFuture<'a, Result<(), WorkflowError>>;
+    ) -> WorkflowFuture<'a, ()>;
 
     /// Moves workflow `id` to `state` with `error` (kept when `None`); a
     /// terminal state sets its finish time.
@@ -165,5 +162,5 @@ pub trait WorkflowStore: Send + Sync + 'static {
         id: WorkflowId,
         state: WorkflowState,
         error: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<(), WorkflowError>>;
+    ) -> WorkflowFuture<'a, ()>;
 }

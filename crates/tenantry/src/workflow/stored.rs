@@ -1,6 +1,7 @@
 //! [`SqlWorkflowStore`]: workflows in the control plane, one
 //! implementation for PostgreSQL and SQLite.
 
+use crate::workflow::WorkflowFuture;
 use std::collections::HashMap;
 use std::time::SystemTime;
 
@@ -12,7 +13,6 @@ use crate::context::TenantId;
 use crate::data::control::{ControlDb, UnixMillis};
 use crate::data::{ConstraintKind, DataError, Row, Value};
 use crate::params;
-use crate::registry::BoxFuture;
 
 /// Workflows in the control plane's `workflows` and `workflow_steps` tables.
 #[derive(Clone)]
@@ -151,10 +151,7 @@ impl SqlWorkflowStore {
 }
 
 impl WorkflowStore for SqlWorkflowStore {
-    fn start<'a>(
-        &'a self,
-        new: NewWorkflow<'a>,
-    ) -> BoxFuture<'a, Result<WorkflowId, WorkflowError>> {
+    fn start<'a>(&'a self, new: NewWorkflow<'a>) -> WorkflowFuture<'a, WorkflowId> {
         Box::pin(async move {
             let input = serde_json::to_string(new.input).map_err(|e| bad(format!("input: {e}")))?;
             // The workflow and its steps land together; the unique index of
@@ -196,7 +193,7 @@ impl WorkflowStore for SqlWorkflowStore {
         })
     }
 
-    fn get(&self, id: WorkflowId) -> BoxFuture<'_, Result<Option<WorkflowRecord>, WorkflowError>> {
+    fn get(&self, id: WorkflowId) -> WorkflowFuture<'_, Option<WorkflowRecord>> {
         Box::pin(async move { Ok(self.read(ONE, params![id.0]).await?.into_iter().next()) })
     }
 
@@ -204,7 +201,7 @@ impl WorkflowStore for SqlWorkflowStore {
         &self,
         tenant: Option<TenantId>,
         limit: u32,
-    ) -> BoxFuture<'_, Result<Vec<WorkflowRecord>, WorkflowError>> {
+    ) -> WorkflowFuture<'_, Vec<WorkflowRecord>> {
         Box::pin(async move {
             let limit = i64::from(limit);
             match tenant {
@@ -214,7 +211,7 @@ impl WorkflowStore for SqlWorkflowStore {
         })
     }
 
-    fn live(&self) -> BoxFuture<'_, Result<Vec<WorkflowRecord>, WorkflowError>> {
+    fn live(&self) -> WorkflowFuture<'_, Vec<WorkflowRecord>> {
         Box::pin(async move { self.read(LIVE, &[]).await })
     }
 
@@ -224,7 +221,7 @@ impl WorkflowStore for SqlWorkflowStore {
         position: u32,
         state: StepState,
         deadline: SystemTime,
-    ) -> BoxFuture<'_, Result<u32, WorkflowError>> {
+    ) -> WorkflowFuture<'_, u32> {
         Box::pin(async move {
             let mut tx = self.db.begin().await?;
             let row = tx
@@ -252,7 +249,7 @@ impl WorkflowStore for SqlWorkflowStore {
         position: u32,
         state: StepState,
         error: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<(), WorkflowError>> {
+    ) -> WorkflowFuture<'a, ()> {
         Box::pin(async move {
             let mut tx = self.db.begin().await?;
             tx.execute(
@@ -283,7 +280,7 @@ impl WorkflowStore for SqlWorkflowStore {
         &'a self,
         id: WorkflowId,
         input: &'a serde_json::Value,
-    ) -> BoxFuture<'a, Result<(), WorkflowError>> {
+    ) -> WorkflowFuture<'a, ()> {
         Box::pin(async move {
             let input = serde_json::to_string(input).map_err(|e| bad(format!("input: {e}")))?;
             let changed = self
@@ -305,7 +302,7 @@ impl WorkflowStore for SqlWorkflowStore {
         id: WorkflowId,
         state: WorkflowState,
         error: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<(), WorkflowError>> {
+    ) -> WorkflowFuture<'a, ()> {
         Box::pin(async move {
             let changed = self
                 .db
