@@ -25,7 +25,7 @@ impl Resolve for GuardedResolver {
             let host = name.as_str().to_owned();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await
-                .map_err(|_| DestinationError::Resolve(host.clone()))?
+                .map_err(|e| DestinationError::resolve(&host, e))?
                 .collect();
             guard.vet(&host, &addrs)?;
             let addrs: Addrs = Box::new(addrs.into_iter());

@@ -20,9 +20,16 @@ pub enum DestinationError {
     /// Only `http` and `https` are called.
     #[error("scheme {0:?} is not allowed")]
     Scheme(String),
-    /// The host did not resolve.
+    /// The host did not resolve (or resolved to no address).
     #[error("the destination does not resolve to a public address")]
-    Resolve(String),
+    Resolve {
+        /// The URL's host.
+        host: String,
+        /// The resolver's error, when it failed (none when it answered
+        /// with no address).
+        #[source]
+        cause: Option<ResolveFailure>,
+    },
     /// The host is, or resolves to, an internal address.
     #[error("the destination does not resolve to a public address")]
     Internal {
@@ -34,6 +41,55 @@ pub enum DestinationError {
     /// An allow-list entry is not a CIDR range.
     #[error("invalid CIDR range {0:?}")]
     InvalidCidr(String),
+}
+
+/// The resolver's error under a [`DestinationError::Resolve`], kept for
+/// logs and callers (the message to a tenant stays the same whatever it
+/// says). Shared, so the error stays `Clone`; two are equal when they are
+/// of the same kind.
+#[derive(Clone, Debug)]
+pub struct ResolveFailure(std::sync::Arc<std::io::Error>);
+
+impl ResolveFailure {
+    /// `error`, from the resolver.
+    pub fn new(error: std::io::Error) -> Self {
+        Self(std::sync::Arc::new(error))
+    }
+
+    /// The resolver's error.
+    pub fn io(&self) -> &std::io::Error {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ResolveFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ResolveFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+impl PartialEq for ResolveFailure {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.kind() == other.0.kind()
+    }
+}
+
+impl Eq for ResolveFailure {}
+
+impl DestinationError {
+    /// `host` did not resolve: the resolver said `error`.
+    pub(crate) fn resolve(host: &str, error: std::io::Error) -> Self {
+        Self::Resolve {
+            host: host.to_owned(),
+            cause: Some(ResolveFailure::new(error)),
+        }
+    }
 }
 
 /// Refuses URLs that reach internal addresses, except allow-listed ranges.
@@ -91,7 +147,7 @@ impl DestinationGuard {
             Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
             Some(url::Host::Domain(name)) => tokio::net::lookup_host((name, port))
                 .await
-                .map_err(|_| DestinationError::Resolve(name.to_owned()))?
+                .map_err(|e| DestinationError::resolve(name, e))?
                 .collect(),
             None => return Err(DestinationError::InvalidUrl("no host")),
         };
@@ -104,7 +160,10 @@ impl DestinationGuard {
     /// otherwise be a way in. For resolvers that vet at connect time.
     pub fn vet(&self, host: &str, addrs: &[SocketAddr]) -> Result<(), DestinationError> {
         if addrs.is_empty() {
-            return Err(DestinationError::Resolve(host.to_owned()));
+            return Err(DestinationError::Resolve {
+                host: host.to_owned(),
+                cause: None,
+            });
         }
         for addr in addrs {
             if is_internal(addr.ip()) && !self.allows(addr.ip()) {
@@ -207,6 +266,26 @@ fn is_internal_v4(v4: Ipv4Addr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_host_that_does_not_resolve_keeps_the_resolver_s_error() {
+        // `.invalid` never resolves (RFC 6761).
+        let err = DestinationGuard::new()
+            .check("http://no-such-host.invalid/hook")
+            .await
+            .unwrap_err();
+        let DestinationError::Resolve { host, cause } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(host, "no-such-host.invalid");
+        assert!(cause.is_some(), "the resolver's error is kept");
+        assert!(std::error::Error::source(&err).is_some());
+        // What a tenant reads names no internals.
+        assert_eq!(
+            err.to_string(),
+            "the destination does not resolve to a public address"
+        );
+    }
 
     #[tokio::test]
     async fn internal_destinations_are_refused() {

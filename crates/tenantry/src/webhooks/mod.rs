@@ -12,5 +12,5 @@
 mod destination;
 mod signature;
 
-pub use destination::{DestinationError, DestinationGuard};
+pub use destination::{DestinationError, DestinationGuard, ResolveFailure};
 pub use signature::{SIGNATURE_HEADER, SignatureError, sign, verify};
