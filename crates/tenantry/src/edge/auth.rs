@@ -277,10 +277,22 @@ mod tests {
         let token = issue_hs256(b"s3cret", &claims(300)).unwrap();
         assert_eq!(verifier.verify(&token).await.unwrap().tenants, ["acme"]);
         let expired = issue_hs256(b"s3cret", &claims(-300)).unwrap();
-        assert!(matches!(
-            verifier.verify(&expired).await,
-            Err(AuthError::Invalid(_))
-        ));
+        let refused = verifier.verify(&expired).await.unwrap_err();
+        assert!(matches!(refused, AuthError::Invalid(_)));
+        // The decoder's own error stays the cause, for a caller to inspect.
+        let AuthError::Invalid(cause) = &refused else {
+            unreachable!()
+        };
+        assert!(
+            cause
+                .get()
+                .downcast_ref::<jsonwebtoken::errors::Error>()
+                .is_some_and(|e| matches!(
+                    e.kind(),
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature
+                )),
+            "{refused:?}"
+        );
         let other_secret = issue_hs256(b"other", &claims(300)).unwrap();
         assert!(verifier.verify(&other_secret).await.is_err());
     }
